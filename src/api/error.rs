@@ -1,0 +1,131 @@
+//! The one place where errors become HTTP answers, in the contract's
+//! envelope: `{"error": {"code", "message", "field"?}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::AuthError;
+use crate::domain::FieldError;
+use crate::engine::EngineError;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const RETRY_AFTER_SECS: u32 = 5;
+
+/// The error envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    #[schema(example = "invalid_coordinates")]
+    pub code: String,
+    /// Human-readable explanation.
+    #[schema(example = "lat must be a finite number within [-90, 90]")]
+    pub message: String,
+    /// The input field at fault, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "lat")]
+    pub field: Option<String>,
+}
+
+/// Every way an HTTP request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the input broke a rule.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// 401: missing, forged, expired or unknown token.
+    #[error("{0}")]
+    Unauthorized(#[from] AuthError),
+    /// 403: a known caller without the right.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 413: the body or batch is too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: a content type the route does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 503: the engine cannot be reached; nothing was stored.
+    #[error("{0}")]
+    Unavailable(#[from] EngineError),
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> &str {
+        match self {
+            ApiError::Invalid(e) => e.code,
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unavailable(_) => "engine_unavailable",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let field = match self {
+            ApiError::Invalid(e) => e.field.map(str::to_owned),
+            _ => None,
+        };
+        let message = match self {
+            // The engine's own words may name hosts; the client needs none of it.
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "answering 503");
+                "the storage engine is unavailable; nothing was stored, retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code().to_owned(),
+                message,
+                field,
+            },
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! `GET /api/v1/heatmap`: current counts per cell, as JSON or GeoJSON.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, SecondsFormat, Utc};
+use h3o::Resolution;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::config::Settings;
+use crate::domain::{BBox, FieldError, Principal};
+use crate::hub::{Audience, CellStat, HeatmapKey};
+
+/// One cell as every client sees it, over HTTP and WebSocket alike.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CellOut {
+    /// H3 index, lowercase hex.
+    #[schema(example = "891ea6d6533ffff")]
+    pub cell: String,
+    /// Items in the window.
+    pub count: u64,
+    /// Distinct contributors in the window.
+    pub contributors: u64,
+    /// `count` per km² of the cell's exact area, to 0.01.
+    pub density_km2: f64,
+}
+
+impl From<&CellStat> for CellOut {
+    fn from(c: &CellStat) -> Self {
+        Self {
+            cell: c.cell.to_string(),
+            count: c.count,
+            contributors: c.contributors,
+            density_km2: (c.density_km2 * 100.0).round() / 100.0,
+        }
+    }
+}
+
+/// The heatmap answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeatmapResponse {
+    /// Resolution.
+    pub res: u8,
+    /// Window.
+    #[schema(example = "15m")]
+    pub window: String,
+    /// When the counts were read.
+    pub as_of: String,
+    /// Cells, hottest first.
+    pub cells: Vec<CellOut>,
+}
+
+/// RFC 3339 UTC with second precision, as the contract shows it.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A heatmap request checked against the settings and the caller's rights.
+pub struct HeatmapRequest {
+    /// The group it reads.
+    pub key: HeatmapKey,
+    /// Optional area filter.
+    pub bbox: Option<BBox>,
+}
+
+impl HeatmapRequest {
+    /// Checks resolution, window and bbox, and the public limits of §6:
+    /// 400 for values outside the configuration, 403 for a public request
+    /// finer than the public may see.
+    pub fn parse(
+        res: Option<u64>,
+        window: Option<&str>,
+        bbox: Option<BBox>,
+        principal: &Principal,
+        settings: &Settings,
+    ) -> Result<Self, ApiError> {
+        let range = settings.resolutions;
+        let res_value = res.unwrap_or(u64::from(settings.default_res));
+        let res = u8::try_from(res_value)
+            .ok()
+            .and_then(|r| Resolution::try_from(r).ok())
+            .filter(|r| range.contains(*r))
+            .ok_or_else(|| {
+                FieldError::new(
+                    "invalid_resolution",
+                    "res",
+                    format!(
+                        "res must be an integer from {} to {}",
+                        u8::from(range.coarsest()),
+                        u8::from(range.finest())
+                    ),
+                )
+            })?;
+        if principal.is_public() && u8::from(res) > settings.public_max_res {
+            return Err(ApiError::Forbidden(format!(
+                "resolutions finer than {} need a token",
+                settings.public_max_res
+            )));
+        }
+        let window = match window {
+            Some(name) => settings.windows.get(name)?,
+            None => settings.windows.default_window().clone(),
+        };
+        let audience = if principal.is_public() { Audience::Public } else { Audience::Full };
+        Ok(Self {
+            key: HeatmapKey { res, window, audience },
+            bbox,
+        })
+    }
+}
+
+fn wants_geojson(req: &HttpRequest, query: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match query.get("format").map(String::as_str) {
+        Some("geojson") => return Ok(true),
+        Some("json") => return Ok(false),
+        Some(other) => {
+            return Err(FieldError::new("invalid_format", "format", format!("format {other:?} must be json or geojson")).into());
+        }
+        None => {}
+    }
+    Ok(req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/geo+json")))
+}
+
+/// The heatmap's cells as GeoJSON hexagons.
+fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
+    let features: Vec<serde_json::Value> = stats
+        .iter()
+        .zip(&res.cells)
+        .map(|(stat, out)| {
+            let mut ring: Vec<[f64; 2]> = stat.cell.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
+            if let Some(first) = ring.first().copied() {
+                ring.push(first);
+            }
+            json!({
+                "type": "Feature",
+                "id": out.cell,
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": out,
+            })
+        })
+        .collect();
+    json!({
+        "type": "FeatureCollection",
+        "res": res.res, "window": res.window, "as_of": res.as_of,
+        "features": features,
+    })
+}
+
+/// Current counts per cell.
+#[utoipa::path(
+    get, path = "/api/v1/heatmap", tag = "heatmap",
+    params(
+        ("res" = Option<u8>, Query, description = "H3 resolution in the configured range (default 9; public ≤ 9)"),
+        ("window" = Option<String>, Query, description = "One of the configured windows (default 15m)"),
+        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"),
+        ("format" = Option<String>, Query, description = "json (default) or geojson"),
+    ),
+    responses(
+        (status = 200, description = "Cells with a count; for the public only cells with ≥ k contributors", body = HeatmapResponse),
+        (status = 400, description = "Bad parameter", body = super::error::ErrorEnvelope),
+        (status = 401, description = "Invalid token", body = super::error::ErrorEnvelope),
+        (status = 403, description = "Resolution too fine for the public", body = super::error::ErrorEnvelope),
+        (status = 503, description = "Engine unavailable", body = super::error::ErrorEnvelope),
+    )
+)]
+pub async fn get_heatmap(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?
+        .into_inner();
+    let res = query
+        .get("res")
+        .map(|r| r.parse::<u64>())
+        .transpose()
+        .map_err(|_| FieldError::new("invalid_resolution", "res", "res must be an integer"))?;
+    let bbox = query.get("bbox").map(|b| BBox::parse(b)).transpose()?;
+    let geo = wants_geojson(&req, &query)?;
+    let request = HeatmapRequest::parse(res, query.get("window").map(String::as_str), bbox, &caller.0, &state.settings)?;
+    let now = Utc::now();
+    let mut stats: Vec<CellStat> = state
+        .hub
+        .read(&request.key, now)
+        .await?
+        .into_iter()
+        .filter(|c| request.bbox.as_ref().is_none_or(|b| c.within(b)))
+        .collect();
+    crate::hub::sort_hottest_first(&mut stats);
+    let body = HeatmapResponse {
+        res: u8::from(request.key.res),
+        window: request.key.window.name().to_owned(),
+        as_of: rfc3339(now),
+        cells: stats.iter().map(CellOut::from).collect(),
+    };
+    if geo {
+        Ok(HttpResponse::Ok().content_type("application/geo+json").json(geojson(&body, &stats)))
+    } else {
+        Ok(HttpResponse::Ok().json(body))
+    }
+}

@@ -1,0 +1,98 @@
+//! HTTP routes by resource. Handlers turn requests into domain types, call
+//! the ingest path, the hub or the engine, and turn the result into the
+//! contract's JSON; errors go through [`error::ApiError`].
+
+pub mod error;
+pub mod heatmap;
+pub mod ops;
+pub mod posts;
+
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::domain::{Principal, Role};
+use crate::engine::Engine;
+use crate::hub::Hub;
+use crate::ingest::Ingestor;
+use error::ApiError;
+
+/// Everything a request handler may use.
+pub struct AppState {
+    /// The resolved configuration.
+    pub settings: Settings,
+    /// The engine, for health and reads.
+    pub engine: Arc<dyn Engine>,
+    /// The ingest path.
+    pub ingestor: Arc<Ingestor>,
+    /// Heatmap fan-out.
+    pub hub: Arc<Hub>,
+    /// Token verification.
+    pub keys: Arc<TokenKeys>,
+    /// Fired once at shutdown; sessions close with 1001.
+    pub shutdown: CancellationToken,
+    /// The Prometheus registry, when one could be installed.
+    pub prometheus: Option<PrometheusHandle>,
+}
+
+/// The verified caller of a request.
+pub struct Caller(pub Principal);
+
+impl Caller {
+    /// Refuses callers without one of `roles`: 401 for the public, 403 for
+    /// a token of another role.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        match &self.0 {
+            Principal::Public => Err(ApiError::Unauthorized(crate::auth::AuthError::InvalidToken)),
+            p if p.has_any(roles) => Ok(()),
+            Principal::User { role, .. } => Err(ApiError::Forbidden(format!(
+                "role {} may not do this",
+                role.as_str()
+            ))),
+        }
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Ok(Caller(Principal::Public)));
+        };
+        let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        ready(state.keys.from_header(header).map(Caller).map_err(ApiError::from))
+    }
+}
+
+/// Mounts every API route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(ops::healthz)
+        .service(ops::readyz)
+        .service(ops::metrics)
+        .service(ops::openapi_json)
+        .service(web::resource("/api/v1/posts").route(web::post().to(posts::ingest_posts)).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)).default_service(web::to(method_not_allowed)));
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Answers unknown paths in the envelope.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+}
+
+/// Maps actix's own query-string errors into the envelope.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::Invalid(crate::domain::FieldError::general("invalid_query", err.to_string())).into()
+}

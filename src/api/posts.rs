@@ -1,0 +1,153 @@
+//! `POST /api/v1/posts`: bulk ingest of geotagged posts.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::domain::Role;
+use crate::ingest::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
+
+/// The largest body accepted (DESIGN §3).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// One post as connectors send it.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PostInput {
+    /// 1–32 chars of `[a-z0-9_-]`.
+    #[schema(example = "mastodon")]
+    source: String,
+    /// ≤128 chars; `(source, id)` seen again within retention is a duplicate.
+    id: Option<String>,
+    /// Latitude, WGS84 degrees.
+    #[schema(example = 44.4937)]
+    lat: f64,
+    /// Longitude, WGS84 degrees.
+    #[schema(example = 11.343)]
+    lon: f64,
+    /// RFC 3339; default now; ≤5 min ahead, not older than retention.
+    ts: Option<String>,
+    /// ≤4,000 chars.
+    text: Option<String>,
+    /// ≤256 chars; replaced by a keyed hash at once, never stored.
+    author: Option<String>,
+    /// BCP 47 tag.
+    lang: Option<String>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Items stored and counted.
+    pub accepted: u64,
+    /// Items already seen.
+    pub duplicates: u64,
+    /// Items refused, by position.
+    pub rejected: Vec<RejectedItem>,
+}
+
+/// One refused item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RejectedItem {
+    /// 0-based position in the batch (NDJSON: among non-blank lines).
+    pub index: usize,
+    /// Stable error code.
+    pub code: String,
+    /// Explanation.
+    pub message: String,
+    /// The field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+fn body_format(req: &HttpRequest) -> Result<BodyFormat, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(BodyFormat::Json),
+        "application/x-ndjson" | "application/ndjson" => Ok(BodyFormat::Ndjson),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "content type {content_type:?} is not accepted: send application/json or application/x-ndjson"
+        ))),
+    }
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    let too_large = || ApiError::TooLarge(format!("the body exceeds {MAX_BODY_BYTES} bytes"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::Invalid(crate::domain::FieldError::general("invalid_body", format!("the body could not be read: {e}")))
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Ingests one post, a JSON array of posts, or NDJSON.
+#[utoipa::path(
+    post, path = "/api/v1/posts", tag = "ingest",
+    request_body(content(
+        (PostInput = "application/json"),
+        (Vec<PostInput> = "application/json"),
+        (String = "application/x-ndjson")
+    )),
+    responses(
+        (status = 202, description = "Batch processed: valid items stored, bad ones named", body = IngestResponse),
+        (status = 400, description = "The body is not JSON", body = super::error::ErrorEnvelope),
+        (status = 401, description = "No or invalid token", body = super::error::ErrorEnvelope),
+        (status = 403, description = "Role may not ingest", body = super::error::ErrorEnvelope),
+        (status = 413, description = "More than 10,000 items or 8 MiB", body = super::error::ErrorEnvelope),
+        (status = 415, description = "Not JSON or NDJSON", body = super::error::ErrorEnvelope),
+        (status = 503, description = "Engine unavailable: nothing stored", body = super::error::ErrorEnvelope),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn ingest_posts(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Ingest, Role::Operator])?;
+    let format = body_format(&req)?;
+    let body = read_body(&req, payload).await?;
+    let items = split_items(&body, format).map_err(|e| match e {
+        BodyError::Malformed(err) => ApiError::Invalid(err),
+        BodyError::TooManyItems(n) => ApiError::TooLarge(format!("the batch holds {n} items; at most {MAX_BATCH_ITEMS} are accepted")),
+    })?;
+    let report = state.ingestor.ingest(items).await?;
+    Ok(HttpResponse::Accepted().json(IngestResponse {
+        accepted: report.accepted,
+        duplicates: report.duplicates,
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|r| RejectedItem {
+                index: r.index,
+                code: r.error.code.to_owned(),
+                message: r.error.message,
+                field: r.error.field.map(str::to_owned),
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,163 @@
+//! The command line: `serve`, `token`, `simulate`, `replay`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::TokenKeys;
+use crate::config::{Secret, ServeArgs, Settings};
+use crate::demo::{ReplayOptions, Scenario, replay};
+use crate::domain::Role;
+use crate::startup::Application;
+
+/// Campanile: live crowd heatmaps and safety broadcasts for crises and mass gatherings.
+#[derive(Debug, Parser)]
+#[command(name = "campanile", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (embedded memory engine unless --redis-url is given).
+    Serve(ServeArgs),
+    /// Print a signed token for a role.
+    Token {
+        /// operator, commander or ingest.
+        #[arg(long)]
+        role: Role,
+        /// Who the token is for; recorded in the audit log.
+        #[arg(long)]
+        sub: String,
+        /// How long it is valid (e.g. 12h, 30m).
+        #[arg(long, default_value = "12h")]
+        ttl: humantime::Duration,
+        /// The deployment's secret.
+        #[arg(long, env = "CAMPANILE_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Secret,
+    },
+    /// Write a scenario's posts as NDJSON, stamped from now (or --start).
+    Simulate {
+        /// Scenario name in geodata/scenarios, or a path to a .json file.
+        #[arg(long, default_value = "bologna-march")]
+        scenario: String,
+        /// Folder of zones and scenarios.
+        #[arg(long, env = "CAMPANILE_GEODATA_DIR", default_value = "geodata")]
+        geodata_dir: PathBuf,
+        /// Time of the scenario's first second (RFC 3339) [default: now].
+        #[arg(long)]
+        start: Option<chrono::DateTime<chrono::Utc>>,
+        /// Output file [default: standard output].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Play an NDJSON file of posts into a server, paced by their timestamps.
+    Replay {
+        /// The NDJSON file.
+        file: PathBuf,
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        target: String,
+        /// An ingest or operator token.
+        #[arg(long, env = "CAMPANILE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Playback speed: 1 is real time, 10 ten times faster, 0 as fast as possible.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Posts per request at most.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Send the file's timestamps as they are instead of moving them to now.
+        #[arg(long)]
+        keep_timestamps: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token { role, sub, ttl, jwt_secret } => {
+            let token = TokenKeys::new(jwt_secret.expose())
+                .and_then(|keys| keys.issue(role, &sub, ttl.into()))
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Simulate {
+            scenario,
+            geodata_dir,
+            start,
+            out,
+        } => {
+            let scenario = Scenario::load(&geodata_dir, &scenario)?;
+            let start = start.unwrap_or_else(chrono::Utc::now);
+            let mut text = String::new();
+            for post in scenario.all() {
+                let ts = start + chrono::Duration::milliseconds(i64::try_from(post.offset_ms).unwrap_or(0));
+                text.push_str(&post.to_ndjson(ts));
+                text.push('\n');
+            }
+            match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
+                None => std::io::stdout().write_all(text.as_bytes()).map_err(|e| e.to_string()),
+            }
+        }
+        Command::Replay {
+            file,
+            target,
+            token,
+            speed,
+            batch,
+            keep_timestamps,
+        } => {
+            let options = ReplayOptions {
+                file,
+                target,
+                token,
+                speed,
+                batch: batch.clamp(1, crate::ingest::MAX_BATCH_ITEMS),
+                keep_timestamps,
+                progress: true,
+            };
+            let summary = replay(&options).await?;
+            println!("{summary}");
+            if summary.failed_requests > 0 {
+                return Err(format!("{} requests failed", summary.failed_requests));
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings::resolve(&args.layered().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    if settings.jwt_secret_is_ephemeral {
+        tracing::warn!("CAMPANILE_JWT_SECRET is not set: using a random secret valid for this process only");
+    }
+    let demo = settings.demo;
+    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+    let state = app.state().clone();
+    let host = match state.settings.listen.split(':').next() {
+        Some("0.0.0.0") | Some("") | None => "localhost".to_owned(),
+        Some(h) => h.to_owned(),
+    };
+    let base = format!("http://{host}:{}", app.port());
+    println!("Campanile {} listening on {base} (engine: {})", env!("CARGO_PKG_VERSION"), state.engine.kind());
+    println!("  operations room: {base}/ops   field: {base}/field   public: {base}/");
+    if demo {
+        let issue = |role, sub| state.keys.issue(role, sub, std::time::Duration::from_secs(12 * 3600));
+        let (op, cmd) = (issue(Role::Operator, "demo-operator"), issue(Role::Commander, "demo-commander"));
+        if let (Ok(op), Ok(cmd)) = (op, cmd) {
+            println!("  demo: playing the scenario {:?}", state.settings.demo_scenario);
+            println!("  operator token:  {op}");
+            println!("  commander token: {cmd}");
+            println!("  open {base}/ops#token={op}");
+        }
+    }
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}

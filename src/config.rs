@@ -1,0 +1,351 @@
+//! Configuration: flags, then `CAMPANILE_*` environment variables, then an
+//! optional TOML file, then defaults — the first that sets a value wins.
+//!
+//! [`ServeArgs`] is both the clap definition and the TOML schema, so that a
+//! setting cannot exist in one place and not the other. [`Settings`] is the
+//! resolved, checked result the server runs with.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::domain::{Window, Windows};
+use crate::engine::Layout;
+use crate::ingest::ResolutionRange;
+
+/// A secret that never prints.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret's bytes, for keying.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// `campanile serve` options. Every option can also be set by the
+/// environment variable shown, or by the same name (snake_case) in the TOML
+/// file given with `--config`.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML configuration file (lowest precedence after the defaults).
+    #[arg(long, env = "CAMPANILE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "CAMPANILE_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Use the Redis engine at this URL instead of the embedded memory engine.
+    #[arg(long, env = "CAMPANILE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key [default: campanile:].
+    #[arg(long, env = "CAMPANILE_REDIS_PREFIX")]
+    pub redis_prefix: Option<String>,
+
+    /// Redis call timeout; past it the API answers 503 [default: 2s].
+    #[arg(long, env = "CAMPANILE_REDIS_TIMEOUT")]
+    pub redis_timeout: Option<String>,
+
+    /// Secret that signs tokens and keys the author hash. Without it a random
+    /// one is made for this process only.
+    #[arg(long, env = "CAMPANILE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Coarsest H3 resolution counted [default: 7].
+    #[arg(long, env = "CAMPANILE_RES_MIN")]
+    pub res_min: Option<u8>,
+
+    /// Finest H3 resolution counted; every item is bucketed at it [default: 11].
+    #[arg(long, env = "CAMPANILE_RES_MAX")]
+    pub res_max: Option<u8>,
+
+    /// Resolution of a heatmap request that names none [default: 9].
+    #[arg(long, env = "CAMPANILE_DEFAULT_RES")]
+    pub default_res: Option<u8>,
+
+    /// Length of a time bucket [default: 10s].
+    #[arg(long, env = "CAMPANILE_BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Sliding windows clients may read, comma separated [default: 1m,5m,15m,60m].
+    #[arg(long, env = "CAMPANILE_WINDOWS")]
+    pub windows: Option<String>,
+
+    /// Window of a request that names none [default: 15m].
+    #[arg(long, env = "CAMPANILE_DEFAULT_WINDOW")]
+    pub default_window: Option<String>,
+
+    /// How long post ids (and later texts) are kept [default: 24h].
+    #[arg(long, env = "CAMPANILE_RETENTION")]
+    pub retention: Option<String>,
+
+    /// How often heatmap deltas are pushed [default: 500ms].
+    #[arg(long, env = "CAMPANILE_TICK")]
+    pub tick: Option<String>,
+
+    /// Finest resolution the public may read [default: 9].
+    #[arg(long, env = "CAMPANILE_PUBLIC_MAX_RES")]
+    pub public_max_res: Option<u8>,
+
+    /// Fewest distinct contributors a cell needs to be shown to the public [default: 5].
+    #[arg(long, env = "CAMPANILE_K_ANONYMITY")]
+    pub k_anonymity: Option<u64>,
+
+    /// How often the server pings WebSocket clients [default: 15s].
+    #[arg(long, env = "CAMPANILE_WS_PING")]
+    pub ws_ping: Option<String>,
+
+    /// A WebSocket client silent this long is dropped [default: 45s].
+    #[arg(long, env = "CAMPANILE_WS_TIMEOUT")]
+    pub ws_timeout: Option<String>,
+
+    /// Folder of the web pages [default: web].
+    #[arg(long, env = "CAMPANILE_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+
+    /// Folder of zones and scenarios [default: geodata].
+    #[arg(long, env = "CAMPANILE_GEODATA_DIR")]
+    pub geodata_dir: Option<PathBuf>,
+
+    /// Play the demo scenario into this server.
+    #[arg(long, env = "CAMPANILE_DEMO")]
+    pub demo: Option<bool>,
+
+    /// Scenario the demo plays [default: bologna-march].
+    #[arg(long, env = "CAMPANILE_DEMO_SCENARIO")]
+    pub demo_scenario: Option<String>,
+}
+
+macro_rules! prefer {
+    ($first:expr, $second:expr; $($field:ident),+ $(,)?) => {
+        ServeArgs {
+            config: $first.config.clone(),
+            $($field: $first.$field.clone().or_else(|| $second.$field.clone()),)+
+        }
+    };
+}
+
+impl ServeArgs {
+    /// These options, with the TOML file's values where none is set.
+    pub fn layered(&self) -> Result<ServeArgs, ConfigError> {
+        let Some(path) = &self.config else {
+            return Ok(self.clone());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
+            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
+            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario))
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Which engine holds the counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineChoice {
+    /// Embedded, in this process.
+    Memory,
+    /// Redis at this URL.
+    Redis {
+        /// `redis://…`
+        url: String,
+    },
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `host:port` to listen on; port 0 picks a free one.
+    pub listen: String,
+    /// The engine.
+    pub engine: EngineChoice,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    /// Redis call timeout.
+    pub redis_timeout: Duration,
+    /// Token and author-hash secret.
+    pub jwt_secret: Secret,
+    /// Whether the secret was made up for this process.
+    pub jwt_secret_is_ephemeral: bool,
+    /// Resolutions counted.
+    pub resolutions: ResolutionRange,
+    /// Resolution of requests that name none.
+    pub default_res: u8,
+    /// Time bucket length in seconds.
+    pub bucket_secs: i64,
+    /// The windows clients may read.
+    pub windows: Windows,
+    /// Post id retention.
+    pub retention: Duration,
+    /// Heatmap push period.
+    pub tick: Duration,
+    /// Finest public resolution.
+    pub public_max_res: u8,
+    /// Public k-anonymity threshold.
+    pub k_anonymity: u64,
+    /// WebSocket ping period.
+    pub ws_ping: Duration,
+    /// WebSocket silence limit.
+    pub ws_timeout: Duration,
+    /// Web pages folder.
+    pub web_dir: PathBuf,
+    /// Zones and scenarios folder.
+    pub geodata_dir: PathBuf,
+    /// Whether to play the demo.
+    pub demo: bool,
+    /// The demo scenario's name.
+    pub demo_scenario: String,
+}
+
+fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or(default);
+    let d = humantime::parse_duration(text).map_err(|e| ConfigError(format!("{name} {text:?}: {e}")))?;
+    if d.is_zero() {
+        return Err(ConfigError(format!("{name} must be longer than zero")));
+    }
+    Ok(d)
+}
+
+impl Settings {
+    /// Resolves options (already layered with the file) against defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let resolutions = ResolutionRange::new(args.res_min.unwrap_or(7), args.res_max.unwrap_or(11)).map_err(ConfigError)?;
+        let default_res = args.default_res.unwrap_or(9);
+        let public_max_res = args.public_max_res.unwrap_or(9);
+        for (name, res) in [("default_res", default_res), ("public_max_res", public_max_res)] {
+            let ok = h3o::Resolution::try_from(res).is_ok_and(|r| resolutions.contains(r));
+            if !ok {
+                return Err(ConfigError(format!("{name} {res} is outside the counted resolutions")));
+            }
+        }
+        let bucket = duration(args.bucket.as_deref(), "10s", "bucket")?;
+        let bucket_secs = i64::try_from(bucket.as_secs()).unwrap_or(0);
+        if bucket_secs < 1 || bucket.subsec_nanos() != 0 {
+            return Err(ConfigError("bucket must be a whole number of seconds".into()));
+        }
+        let windows = args
+            .windows
+            .as_deref()
+            .unwrap_or("1m,5m,15m,60m")
+            .split(',')
+            .map(|w| Window::parse(w.trim()).map_err(|e| ConfigError(e.message)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(w) = windows.iter().find(|w| w.secs() % bucket_secs != 0) {
+            return Err(ConfigError(format!("window {w} is not a whole number of buckets")));
+        }
+        let windows = Windows::new(windows, args.default_window.as_deref().unwrap_or("15m")).map_err(ConfigError)?;
+        let (jwt_secret, jwt_secret_is_ephemeral) = match &args.jwt_secret {
+            Some(s) if s.expose().len() >= 16 => (s.clone(), false),
+            Some(_) => return Err(ConfigError("jwt_secret must be at least 16 bytes".into())),
+            None => (Secret::new(hex::encode(rand::random::<[u8; 32]>())), true),
+        };
+        let engine = match &args.redis_url {
+            Some(url) => EngineChoice::Redis { url: url.clone() },
+            None => EngineChoice::Memory,
+        };
+        Ok(Self {
+            listen: args.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into()),
+            engine,
+            redis_prefix: args.redis_prefix.clone().unwrap_or_else(|| "campanile:".into()),
+            redis_timeout: duration(args.redis_timeout.as_deref(), "2s", "redis_timeout")?,
+            jwt_secret,
+            jwt_secret_is_ephemeral,
+            resolutions,
+            default_res,
+            bucket_secs,
+            windows,
+            retention: duration(args.retention.as_deref(), "24h", "retention")?,
+            tick: duration(args.tick.as_deref(), "500ms", "tick")?,
+            public_max_res,
+            k_anonymity: args.k_anonymity.unwrap_or(5),
+            ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
+            ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
+            web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),
+            geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
+            demo: args.demo.unwrap_or(false),
+            demo_scenario: args.demo_scenario.clone().unwrap_or_else(|| "bologna-march".into()),
+        })
+    }
+
+    /// The engine's layout from these settings.
+    pub fn layout(&self) -> Layout {
+        Layout {
+            resolutions: self.resolutions,
+            bucket_secs: self.bucket_secs,
+            longest_window_secs: self.windows.longest_secs(),
+            dedup_secs: i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 4),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_design() {
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:8080");
+        assert_eq!(s.engine, EngineChoice::Memory);
+        assert_eq!((u8::from(s.resolutions.coarsest()), u8::from(s.resolutions.finest())), (7, 11));
+        assert_eq!(s.bucket_secs, 10);
+        assert_eq!(s.windows.default_window().name(), "15m");
+        assert_eq!(s.tick, Duration::from_millis(500));
+        assert_eq!((s.public_max_res, s.k_anonymity), (9, 5));
+        assert!(format!("{:?}", s.jwt_secret).contains("redacted"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\ntick = \"250ms\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:1".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args.layered().unwrap()).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:1");
+        assert_eq!(s.tick, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_its_name() {
+        let bad = |args: ServeArgs| Settings::resolve(&args).unwrap_err().0;
+        assert!(bad(ServeArgs { res_min: Some(12), ..Default::default() }).contains("reversed"));
+        assert!(bad(ServeArgs { tick: Some("soon".into()), ..Default::default() }).contains("tick"));
+        assert!(bad(ServeArgs { windows: Some("15s".into()), ..Default::default() }).contains("whole number"));
+    }
+}

@@ -1,0 +1,257 @@
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+use serde_json::json;
+
+const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
+
+/// A synthetic event, loaded from `geodata/scenarios/NAME.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Scenario {
+    /// File name without extension.
+    pub name: String,
+    /// One line for people.
+    pub title: String,
+    /// Seed of every random choice: the same seed plays the same event.
+    pub seed: u64,
+    /// Length of one play-through in seconds.
+    pub duration_s: u64,
+    /// Sources posts claim to come from.
+    pub sources: Vec<String>,
+    /// Size of the synthetic author pool.
+    pub contributors: u32,
+    /// The march route, `[lon, lat]` points in order.
+    pub route: Vec<[f64; 2]>,
+    /// What happens when.
+    pub phases: Vec<Phase>,
+    /// Scattered posts across the area, all the time.
+    pub background: Background,
+    /// Sample texts by language.
+    pub texts: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// One part of the event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Phase {
+    /// What it is.
+    pub name: String,
+    /// Start, seconds into the scenario.
+    pub from_s: u64,
+    /// End (exclusive).
+    pub to_s: u64,
+    /// Mean posts per second.
+    pub rate_per_s: f64,
+    /// A fixed centre, `[lon, lat]`.
+    #[serde(default)]
+    pub at: Option<[f64; 2]>,
+    /// Instead of a centre: the crowd walks the route from `from_s` to `to_s`.
+    #[serde(default)]
+    pub along_route: bool,
+    /// Length of the marching crowd behind its head.
+    #[serde(default)]
+    pub head_length_m: f64,
+    /// Standard deviation of positions around the centre or route.
+    pub spread_m: f64,
+}
+
+/// Posts scattered uniformly over a box.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Background {
+    /// Mean posts per second.
+    pub rate_per_s: f64,
+    /// `[minLon, minLat, maxLon, maxLat]`.
+    pub bbox: [f64; 4],
+}
+
+/// One generated post.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimPost {
+    /// Offset into the scenario, milliseconds.
+    pub offset_ms: u64,
+    /// Source.
+    pub source: String,
+    /// Unique id within the source.
+    pub id: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Synthetic author.
+    pub author: String,
+    /// Text.
+    pub text: String,
+    /// Its language.
+    pub lang: String,
+}
+
+impl SimPost {
+    /// The post as one NDJSON line stamped `ts`.
+    pub fn to_ndjson(&self, ts: DateTime<Utc>) -> String {
+        json!({
+            "source": self.source, "id": self.id,
+            "lat": self.lat, "lon": self.lon,
+            "ts": ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "author": self.author, "text": self.text, "lang": self.lang,
+        })
+        .to_string()
+    }
+}
+
+impl Scenario {
+    /// Loads `NAME` from `geodata_dir/scenarios/NAME.json`, or a path to a file.
+    pub fn load(geodata_dir: &Path, name_or_path: &str) -> Result<Self, String> {
+        let direct = Path::new(name_or_path);
+        let path = if direct.extension().is_some_and(|e| e == "json") && direct.exists() {
+            direct.to_path_buf()
+        } else {
+            geodata_dir.join("scenarios").join(format!("{name_or_path}.json"))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let scenario: Scenario = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        scenario.check().map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.route.len() < 2 {
+            return Err("route needs at least two points".into());
+        }
+        if self.sources.is_empty() || self.contributors == 0 || self.texts.values().all(Vec::is_empty) {
+            return Err("sources, contributors and texts must not be empty".into());
+        }
+        for p in &self.phases {
+            if p.at.is_none() && !p.along_route {
+                return Err(format!("phase {:?} needs `at` or `along_route`", p.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The posts of one second of one play-through, in time order. The same
+    /// (cycle, second) always gives the same posts.
+    pub fn second(&self, cycle: u64, second: u64) -> Vec<SimPost> {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ (cycle << 32) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut posts = Vec::new();
+        let mut emit = |rng: &mut StdRng, lon: f64, lat: f64, n: usize| {
+            let source = &self.sources[rng.random_range(0..self.sources.len())];
+            let langs: Vec<&String> = self.texts.keys().filter(|k| !self.texts[*k].is_empty()).collect();
+            let lang = langs[rng.random_range(0..langs.len())];
+            let texts = &self.texts[lang];
+            posts.push(SimPost {
+                offset_ms: second * 1000 + rng.random_range(0..1000),
+                source: source.clone(),
+                id: format!("{}-{cycle}-{second}-{n}", self.name),
+                lat: (lat * 1e7).round() / 1e7,
+                lon: (lon * 1e7).round() / 1e7,
+                author: format!("demo-{}", rng.random_range(0..self.contributors)),
+                text: texts[rng.random_range(0..texts.len())].clone(),
+                lang: lang.clone(),
+            });
+        };
+        let mut n = 0;
+        let [min_lon, min_lat, max_lon, max_lat] = self.background.bbox;
+        for _ in 0..poisson_ish(&mut rng, self.background.rate_per_s) {
+            let (lon, lat) = (rng.random_range(min_lon..max_lon), rng.random_range(min_lat..max_lat));
+            emit(&mut rng, lon, lat, n);
+            n += 1;
+        }
+        for phase in self.phases.iter().filter(|p| (p.from_s..p.to_s).contains(&second)) {
+            for _ in 0..poisson_ish(&mut rng, phase.rate_per_s) {
+                let [lon, lat] = match phase.at {
+                    Some(at) if !phase.along_route => at,
+                    _ => {
+                        let progress = (second - phase.from_s) as f64 / (phase.to_s - phase.from_s).max(1) as f64;
+                        let head = self.route_length_m() * progress;
+                        let behind = rng.random_range(0.0..=phase.head_length_m.max(0.0));
+                        self.point_along_route((head - behind).max(0.0))
+                    }
+                };
+                let (dx, dy) = (gaussian(&mut rng) * phase.spread_m, gaussian(&mut rng) * phase.spread_m);
+                let lat2 = lat + dy / METRES_PER_DEGREE_LAT;
+                let lon2 = lon + dx / (METRES_PER_DEGREE_LAT * lat.to_radians().cos());
+                emit(&mut rng, lon2, lat2, n);
+                n += 1;
+            }
+        }
+        posts.sort_by_key(|p| p.offset_ms);
+        posts
+    }
+
+    /// Every post of one play-through.
+    pub fn all(&self) -> Vec<SimPost> {
+        (0..self.duration_s).flat_map(|s| self.second(0, s)).collect()
+    }
+
+    fn route_length_m(&self) -> f64 {
+        self.route.windows(2).map(|w| metres(w[0], w[1])).sum()
+    }
+
+    fn point_along_route(&self, mut distance: f64) -> [f64; 2] {
+        for w in self.route.windows(2) {
+            let leg = metres(w[0], w[1]);
+            if distance <= leg && leg > 0.0 {
+                let f = distance / leg;
+                return [w[0][0] + (w[1][0] - w[0][0]) * f, w[0][1] + (w[1][1] - w[0][1]) * f];
+            }
+            distance -= leg;
+        }
+        self.route.last().copied().unwrap_or([0.0, 0.0])
+    }
+}
+
+/// Equirectangular distance: exact enough over a city.
+fn metres(a: [f64; 2], b: [f64; 2]) -> f64 {
+    let lat = ((a[1] + b[1]) / 2.0).to_radians();
+    let dx = (b[0] - a[0]) * METRES_PER_DEGREE_LAT * lat.cos();
+    let dy = (b[1] - a[1]) * METRES_PER_DEGREE_LAT;
+    dx.hypot(dy)
+}
+
+/// A count with mean `rate`: the integer part, plus one with the
+/// probability of the fraction. Variance is lower than Poisson's, which a
+/// demo does not mind.
+fn poisson_ish(rng: &mut StdRng, rate: f64) -> usize {
+    let whole = rate.max(0.0).floor();
+    whole as usize + usize::from(rng.random_bool((rate - whole).clamp(0.0, 1.0)))
+}
+
+/// Standard normal by Box–Muller.
+fn gaussian(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bologna() -> Scenario {
+        Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata")), "bologna-march").unwrap()
+    }
+
+    #[test]
+    fn the_same_seed_plays_the_same_event() {
+        let s = bologna();
+        assert_eq!(s.second(0, 700), s.second(0, 700));
+        assert_ne!(s.second(0, 700), s.second(1, 700));
+    }
+
+    #[test]
+    fn the_surge_is_denser_than_the_march() {
+        let s = bologna();
+        let march: usize = (200..260).map(|t| s.second(0, t).len()).sum();
+        let surge: usize = (700..760).map(|t| s.second(0, t).len()).sum();
+        assert!(surge > 2 * march, "surge {surge} vs march {march}");
+    }
+
+    #[test]
+    fn the_march_ends_in_piazza_maggiore() {
+        let s = bologna();
+        let end = s.point_along_route(s.route_length_m());
+        assert!(metres(end, [11.3430, 44.4937]) < 30.0);
+    }
+}

@@ -1,0 +1,48 @@
+use std::fmt;
+
+/// Why one input value was refused: a stable machine `code`, the offending
+/// `field` when there is one, and a sentence for people.
+///
+/// The codes are part of the API contract; clients switch on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Stable, snake_case error code (e.g. `invalid_coordinates`).
+    pub code: &'static str,
+    /// The input field at fault, when the error concerns one field.
+    pub field: Option<&'static str>,
+    /// Human readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An error about one named field.
+    pub fn new(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    /// An error about the input as a whole.
+    pub fn general(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A required field is absent.
+    pub fn missing(field: &'static str) -> Self {
+        Self::new("missing_field", field, format!("{field} is required"))
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}

@@ -1,0 +1,17 @@
+//! Validated domain types: the only way into the rest of the code.
+//!
+//! Every type here is built through a constructor that checks its input, so a
+//! value that exists is valid ("parse, don't validate"). Handlers, the engine
+//! and the hub never see raw strings or unchecked numbers.
+
+mod error;
+mod geo;
+mod post;
+mod role;
+mod window;
+
+pub use error::FieldError;
+pub use geo::{BBox, LatLon};
+pub use post::{Contributor, Language, MAX_CLOCK_SKEW, Post, PostId, PostRules, RawPost, Source};
+pub use role::{Principal, Role};
+pub use window::{Window, Windows};

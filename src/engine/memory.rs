@@ -1,0 +1,149 @@
+//! The embedded engine: everything in one process, nothing to install.
+//!
+//! One mutex guards the whole state. Critical sections are short (a batch
+//! update or a read of one resolution) and there is one writer path, so a
+//! sharded design would buy little here; `benches/pipeline.rs` measures it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use h3o::CellIndex;
+
+use super::{CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout, timed};
+use crate::ingest::Bucketed;
+
+#[derive(Default)]
+struct State {
+    /// (resolution, bucket start) → cell → count.
+    buckets: BTreeMap<(u8, i64), HashMap<CellIndex, u64>>,
+    /// cell → contributor → last bucket seen.
+    last_seen: HashMap<CellIndex, HashMap<u64, i64>>,
+    /// De-duplication keys and when they expire, oldest first.
+    seen: HashMap<String, i64>,
+    seen_expiry: VecDeque<(i64, String)>,
+    last_purge: i64,
+}
+
+/// The in-process engine.
+pub struct MemoryEngine {
+    layout: Layout,
+    state: Mutex<State>,
+}
+
+impl MemoryEngine {
+    /// An empty engine with this layout.
+    pub fn new(layout: Layout) -> Self {
+        Self {
+            layout,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, EngineError> {
+        self.state
+            .lock()
+            .map_err(|_| EngineError::Unavailable("memory engine state poisoned by an earlier panic".into()))
+    }
+}
+
+impl State {
+    /// Drops what no window can read and dedup keys past retention, at most
+    /// once a second so that the cost stays off the hot path.
+    fn purge(&mut self, layout: &Layout, now: i64) {
+        if now == self.last_purge {
+            return;
+        }
+        self.last_purge = now;
+        let oldest = layout.oldest_useful_bucket(now);
+        self.buckets.retain(|(_, bucket), _| *bucket >= oldest);
+        self.last_seen.retain(|_, contributors| {
+            contributors.retain(|_, last| *last >= oldest);
+            !contributors.is_empty()
+        });
+        while let Some((expires, _)) = self.seen_expiry.front() {
+            if *expires > now {
+                break;
+            }
+            if let Some((expires, key)) = self.seen_expiry.pop_front()
+                && self.seen.get(&key) == Some(&expires)
+            {
+                self.seen.remove(&key);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for MemoryEngine {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        self.lock().map(drop)
+    }
+
+    async fn ingest(&self, batch: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
+        timed("memory", "ingest", async {
+            let mut state = self.lock()?;
+            state.purge(&self.layout, now);
+            let oldest = self.layout.oldest_useful_bucket(now);
+            let mut outcome = IngestOutcome::default();
+            for item in batch {
+                if let Some(key) = &item.dedup_key {
+                    if state.seen.get(key).is_some_and(|exp| *exp > now) {
+                        outcome.duplicates += 1;
+                        continue;
+                    }
+                    let expires = now + self.layout.dedup_secs;
+                    state.seen.insert(key.clone(), expires);
+                    state.seen_expiry.push_back((expires, key.clone()));
+                }
+                outcome.accepted += 1;
+                if item.bucket < oldest {
+                    continue; // valid and kept as seen, but no window reads it
+                }
+                for cell in &item.cells {
+                    let res = u8::from(cell.resolution());
+                    *state.buckets.entry((res, item.bucket)).or_default().entry(*cell).or_default() += 1;
+                    let last = state.last_seen.entry(*cell).or_default().entry(item.contributor).or_insert(item.bucket);
+                    *last = (*last).max(item.bucket);
+                }
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError> {
+        timed("memory", "counts", async {
+            let mut state = self.lock()?;
+            state.purge(&self.layout, query.now);
+            let res = u8::from(query.res);
+            let first = self.layout.first_bucket(query.window_secs, query.now);
+            let last = self.layout.bucket_start(query.now);
+            let mut counts: HashMap<CellIndex, u64> = HashMap::new();
+            for (_, cells) in state.buckets.range((res, first)..=(res, last)) {
+                for (cell, n) in cells {
+                    *counts.entry(*cell).or_default() += n;
+                }
+            }
+            Ok(counts
+                .into_iter()
+                .map(|(cell, count)| {
+                    let contributors = state
+                        .last_seen
+                        .get(&cell)
+                        .map_or(0, |c| c.values().filter(|last| **last >= first).count() as u64);
+                    CellCount {
+                        cell,
+                        count,
+                        contributors,
+                    }
+                })
+                .collect())
+        })
+        .await
+    }
+}

@@ -1,0 +1,132 @@
+//! The engine: where counts live. One storage contract, two engines.
+//!
+//! [`Engine`] is the contract; [`memory::MemoryEngine`] (embedded, the
+//! default) and [`redis::RedisEngine`] (durable, shared by several nodes)
+//! implement it and pass one conformance suite (`tests/api/engine.rs`).
+//!
+//! # Model
+//! Counts are kept per (resolution, time bucket, cell). For distinct
+//! contributors each cell keeps the last bucket in which each contributor was
+//! seen, so "distinct contributors in the window" is "contributors last seen
+//! at or after the window's first bucket": exact, and one range count per
+//! cell to read. Both engines expire what no window can read any more.
+
+pub mod memory;
+pub mod redis;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use h3o::{CellIndex, Resolution};
+
+use crate::ingest::{Bucketed, ResolutionRange};
+use crate::telemetry::metric;
+
+/// The engine could not do what was asked; the caller answers 503.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The backing store is unreachable or failed.
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Items stored and counted.
+    pub accepted: u64,
+    /// Items whose de-duplication key had been seen within retention.
+    pub duplicates: u64,
+}
+
+/// One cell's numbers in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellCount {
+    /// The H3 cell.
+    pub cell: CellIndex,
+    /// Items in the window.
+    pub count: u64,
+    /// Distinct contributors in the window.
+    pub contributors: u64,
+}
+
+/// A read of counts: one resolution, one window, ending at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountQuery {
+    /// The resolution to read.
+    pub res: Resolution,
+    /// The window's length in seconds.
+    pub window_secs: i64,
+    /// The window's end, Unix seconds.
+    pub now: i64,
+}
+
+/// How the engine lays out time and space; fixed for a deployment.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    /// The resolutions counted.
+    pub resolutions: ResolutionRange,
+    /// Time bucket length in seconds.
+    pub bucket_secs: i64,
+    /// The longest window any client may read, in seconds.
+    pub longest_window_secs: i64,
+    /// How long a `(source, id)` is remembered for de-duplication.
+    pub dedup_secs: i64,
+}
+
+impl Layout {
+    /// The start of the bucket holding `t`.
+    pub fn bucket_start(&self, t: i64) -> i64 {
+        t.div_euclid(self.bucket_secs) * self.bucket_secs
+    }
+
+    /// The first bucket a window ending at `now` reads: the window covers
+    /// `window_secs / bucket_secs` buckets, the current one included.
+    pub fn first_bucket(&self, window_secs: i64, now: i64) -> i64 {
+        self.bucket_start(now) - window_secs + self.bucket_secs
+    }
+
+    /// How long a bucket stays readable: until the longest window has slid
+    /// past it.
+    pub fn bucket_expires_at(&self, bucket: i64) -> i64 {
+        bucket + self.longest_window_secs + self.bucket_secs
+    }
+
+    /// Buckets older than this are read by no window at `now`.
+    pub fn oldest_useful_bucket(&self, now: i64) -> i64 {
+        self.first_bucket(self.longest_window_secs, now)
+    }
+}
+
+/// The storage contract shared by every engine.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// `memory` or `redis`, as `/healthz` reports it.
+    fn kind(&self) -> &'static str;
+
+    /// Succeeds when the engine can serve reads and writes.
+    async fn ping(&self) -> Result<(), EngineError>;
+
+    /// Stores a batch: each item not seen before is counted at every
+    /// resolution and in its bucket; each repeated `dedup_key` is counted as
+    /// a duplicate only. On error nothing may be reported as stored.
+    async fn ingest(&self, batch: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError>;
+
+    /// Counts per cell for one resolution and window, cells with a zero
+    /// count omitted, in no particular order.
+    async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError>;
+}
+
+/// Times an engine call into the latency histogram.
+pub(crate) async fn timed<T>(
+    engine: &'static str,
+    op: &'static str,
+    call: impl Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::histogram!(metric::ENGINE_CALL_SECONDS, "engine" => engine, "op" => op, "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
+}

@@ -1,0 +1,107 @@
+//! Ingest: parse → validate → bucket → hand to the engine.
+//!
+//! This is the one door for located items, whatever brought them: the posts
+//! API, the demo player and (later) reports all come through [`Ingestor`], so
+//! the rules of DESIGN §3 hold for every path. It may touch the engine's write
+//! side only.
+
+mod bucket;
+mod parse;
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+
+pub use bucket::{Bucketed, Bucketer, ResolutionRange};
+pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
+
+use crate::domain::{FieldError, Post, PostRules, RawPost};
+use crate::engine::{Engine, EngineError, IngestOutcome};
+use crate::privacy::AuthorHasher;
+use crate::telemetry::metric;
+
+/// An item of a batch that was refused, by its position in the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 0-based position of the item in the batch.
+    pub index: usize,
+    /// Why.
+    pub error: FieldError,
+}
+
+/// What became of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Items the engine stored and counted.
+    pub accepted: u64,
+    /// Items already seen (same `source` and `id` within retention).
+    pub duplicates: u64,
+    /// Items refused, with the reason.
+    pub rejected: Vec<Rejection>,
+}
+
+/// Validates items, buckets them and stores them in the engine.
+pub struct Ingestor {
+    engine: Arc<dyn Engine>,
+    bucketer: Bucketer,
+    hasher: AuthorHasher,
+    retention: Duration,
+}
+
+impl Ingestor {
+    /// Builds the ingest path over `engine`.
+    pub fn new(engine: Arc<dyn Engine>, bucketer: Bucketer, hasher: AuthorHasher, retention: Duration) -> Self {
+        Self {
+            engine,
+            bucketer,
+            hasher,
+            retention,
+        }
+    }
+
+    /// The bucketing in use.
+    pub fn bucketer(&self) -> &Bucketer {
+        &self.bucketer
+    }
+
+    /// Validates every item, keeps the good ones and stores them.
+    ///
+    /// Either the engine stored every valid item, or the call fails and the
+    /// caller must not acknowledge any of them.
+    pub async fn ingest(&self, items: Vec<Result<RawPost<'_>, FieldError>>) -> Result<IngestReport, EngineError> {
+        let rules = PostRules {
+            now: Utc::now(),
+            retention: self.retention,
+        };
+        let mut posts = Vec::with_capacity(items.len());
+        let mut rejected = Vec::new();
+        for (index, item) in items.into_iter().enumerate() {
+            match item.and_then(|raw| Post::parse(&raw, rules, &self.hasher)) {
+                Ok(post) => posts.push(post),
+                Err(error) => {
+                    metrics::counter!(metric::POSTS_REJECTED, "code" => error.code).increment(1);
+                    rejected.push(Rejection { index, error });
+                }
+            }
+        }
+        let outcome = self.store(&posts).await?;
+        Ok(IngestReport {
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+            rejected,
+        })
+    }
+
+    /// Buckets already validated posts and stores them.
+    pub async fn store(&self, posts: &[Post]) -> Result<IngestOutcome, EngineError> {
+        if posts.is_empty() {
+            return Ok(IngestOutcome::default());
+        }
+        let now = Utc::now().timestamp();
+        let batch: Vec<Bucketed> = posts.iter().map(|p| self.bucketer.bucket(p, now)).collect();
+        let outcome = self.engine.ingest(&batch, now).await?;
+        metrics::counter!(metric::POSTS_ACCEPTED).increment(outcome.accepted);
+        metrics::counter!(metric::POSTS_DUPLICATE).increment(outcome.duplicates);
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,41 @@
+//! Campanile: situational awareness for crises and mass gatherings.
+//!
+//! Geotagged posts and citizen reports are bucketed into H3 hexagons, counted
+//! over sliding time windows, and pushed as live density heatmaps over
+//! WebSocket to an operations room, field commanders and the public.
+//! Campanile shows where crowds are, never who is in them.
+//!
+//! # Layout
+//! Data flows one way; each module owns one step and its doc says which.
+//!
+//! ```text
+//! api::posts ─► ingest (parse ─► domain: validate ─► bucket: H3 + time) ─► engine ─► hub (tick, delta) ─► ws::session
+//!   demo ──────┘                                                              ▲
+//! api::heatmap ───────────────────────────────────────────── reads ──────────┘
+//! ```
+//!
+//! - [`domain`]: validated types (`LatLon`, `Post`, `Role`, `Window`); a value
+//!   that exists is valid.
+//! - [`privacy`]: the author's keyed hash; the raw author goes no further.
+//! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the engine.
+//! - [`engine`]: the storage contract and its `memory` and `redis` engines.
+//! - [`hub`]: heatmap groups, the tick loop and delta encoding.
+//! - [`ws`]: the WebSocket protocol and one connection's state machine.
+//! - [`api`]: HTTP routes by resource, one error type mapped to the envelope.
+//! - [`auth`]: JWT roles. [`config`]: layered settings. [`telemetry`]: logs
+//!   and metrics. [`startup`]: builds the server for `main` and for tests.
+//! - [`demo`]: the synthetic event, `simulate` and `replay`.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod engine;
+pub mod hub;
+pub mod ingest;
+pub mod privacy;
+pub mod startup;
+pub mod telemetry;
+pub mod ws;

@@ -1,0 +1,54 @@
+//! Logs and metrics: how the engineers who run Campanile see inside it.
+//!
+//! Metric names live here so that the `/metrics` page and the code that
+//! records into it cannot drift apart.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+/// Names of every metric Campanile records.
+pub mod metric {
+    /// Posts stored by the engine.
+    pub const POSTS_ACCEPTED: &str = "campanile_posts_accepted_total";
+    /// Posts refused at validation, labelled by `code`.
+    pub const POSTS_REJECTED: &str = "campanile_posts_rejected_total";
+    /// Posts already seen within retention.
+    pub const POSTS_DUPLICATE: &str = "campanile_posts_duplicates_total";
+    /// Open WebSocket sessions.
+    pub const WS_SESSIONS: &str = "campanile_ws_sessions";
+    /// Frames sent to WebSocket clients, labelled by message `type`.
+    pub const WS_FRAMES_SENT: &str = "campanile_ws_frames_sent_total";
+    /// Engine call latency in seconds, labelled by `engine`, `op`, `outcome`.
+    pub const ENGINE_CALL_SECONDS: &str = "campanile_engine_call_seconds";
+    /// Hub ticks that found the engine unavailable.
+    pub const HUB_TICK_FAILURES: &str = "campanile_hub_tick_failures_total";
+}
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once and returns its
+/// handle. Several servers in one process (tests) share it.
+pub fn prometheus() -> Option<PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(metric::ENGINE_CALL_SECONDS.to_owned()), &buckets)
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}
+
+/// Sets up logging to stderr, filtered by `RUST_LOG` (default `info`).
+/// Safe to call more than once.
+pub fn init_logging(default_filter: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

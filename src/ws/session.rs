@@ -1,0 +1,301 @@
+//! One WebSocket connection's state machine.
+//!
+//! The session task owns the socket: it alone writes to it, reading from a
+//! bounded queue that subscription tasks fill. A heatmap task blocks when
+//! the queue is full while its watch keeps coalescing, so a slow tablet gets
+//! the latest map when it catches up and holds no more than the queue's
+//! worth of memory; other sessions are never slowed by it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use super::protocol::{self, ClientMessage, ServerMessage, Subscribe};
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::api::heatmap::{CellOut, HeatmapRequest, rfc3339};
+use crate::domain::{BBox, Principal};
+use crate::hub::{EngineStatus, HeatmapFrame, HeatmapKey};
+use crate::telemetry::metric;
+
+/// The largest frame a client may send (DESIGN §4); larger closes with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Frames waiting for a slow client before producers must wait.
+const OUTBOUND_QUEUE: usize = 64;
+/// Subscriptions one connection may hold.
+const MAX_SUBSCRIPTIONS: usize = 16;
+
+struct Connection {
+    state: Arc<AppState>,
+    principal: Principal,
+    ws: Session,
+    outbound: mpsc::Sender<ServerMessage>,
+    subscriptions: HashMap<String, JoinHandle<()>>,
+    next_sub: u64,
+}
+
+/// What the loop should do after handling an input.
+enum Flow {
+    Continue,
+    Close(Option<CloseReason>),
+}
+
+/// Runs one connection until either side ends it.
+pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream: MessageStream) {
+    metrics::gauge!(metric::WS_SESSIONS).increment(1.0);
+    let mut stream = stream
+        .max_frame_size(MAX_FRAME_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_FRAME_BYTES);
+    let (outbound, mut queue) = mpsc::channel(OUTBOUND_QUEUE);
+    let mut status = state.hub.status();
+    let shutdown = state.shutdown.clone();
+    let mut ping = tokio::time::interval(state.settings.ws_ping);
+    ping.tick().await;
+    let timeout = state.settings.ws_timeout;
+    let mut conn = Connection {
+        state,
+        principal,
+        ws,
+        outbound,
+        subscriptions: HashMap::new(),
+        next_sub: 1,
+    };
+    let mut last_heard = Instant::now();
+
+    let close_reason = loop {
+        let flow = tokio::select! {
+            _ = shutdown.cancelled() => Flow::Close(Some(CloseReason {
+                code: CloseCode::Away,
+                description: Some("server shutting down; reconnect".into()),
+            })),
+            incoming = stream.recv() => match incoming {
+                None => break None,
+                Some(Ok(msg)) => {
+                    last_heard = Instant::now();
+                    conn.on_frame(msg).await
+                }
+                Some(Err(ProtocolError::Overflow)) => Flow::Close(Some(CloseReason {
+                    code: CloseCode::Size,
+                    description: Some(format!("frames are limited to {MAX_FRAME_BYTES} bytes")),
+                })),
+                Some(Err(e)) => Flow::Close(Some(CloseReason {
+                    code: CloseCode::Protocol,
+                    description: Some(e.to_string()),
+                })),
+            },
+            Some(msg) = queue.recv() => conn.send(msg).await,
+            Ok(()) = status.changed() => {
+                let engine = match *status.borrow_and_update() {
+                    EngineStatus::Up => "up",
+                    EngineStatus::Down => "down",
+                };
+                conn.send(ServerMessage::Status { engine }).await
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > timeout {
+                    Flow::Close(Some(CloseReason {
+                        code: CloseCode::Normal,
+                        description: Some("no message or pong within the timeout".into()),
+                    }))
+                } else if conn.ws.ping(b"").await.is_err() {
+                    break None;
+                } else {
+                    Flow::Continue
+                }
+            }
+        };
+        if let Flow::Close(reason) = flow {
+            break reason;
+        }
+    };
+
+    for (_, task) in conn.subscriptions.drain() {
+        task.abort();
+    }
+    let _ = conn.ws.close(close_reason).await;
+    metrics::gauge!(metric::WS_SESSIONS).decrement(1.0);
+}
+
+impl Connection {
+    async fn send(&mut self, msg: ServerMessage) -> Flow {
+        let kind = msg.kind();
+        let Ok(text) = serde_json::to_string(&msg) else {
+            return Flow::Continue;
+        };
+        if self.ws.text(text).await.is_err() {
+            return Flow::Close(None);
+        }
+        metrics::counter!(metric::WS_FRAMES_SENT, "type" => kind).increment(1);
+        Flow::Continue
+    }
+
+    async fn on_frame(&mut self, msg: AggregatedMessage) -> Flow {
+        match msg {
+            AggregatedMessage::Text(text) => match protocol::parse(&text) {
+                Ok(msg) => self.on_message(msg).await,
+                Err(message) => self.send(ServerMessage::error("invalid_message", message)).await,
+            },
+            AggregatedMessage::Binary(_) => {
+                self.send(ServerMessage::error("invalid_message", "send JSON text frames, not binary"))
+                    .await
+            }
+            AggregatedMessage::Ping(bytes) => {
+                if self.ws.pong(&bytes).await.is_err() {
+                    return Flow::Close(None);
+                }
+                Flow::Continue
+            }
+            AggregatedMessage::Pong(_) => Flow::Continue,
+            AggregatedMessage::Close(_) => Flow::Close(None),
+        }
+    }
+
+    async fn on_message(&mut self, msg: ClientMessage) -> Flow {
+        match msg {
+            ClientMessage::Ping => self.send(ServerMessage::Pong).await,
+            ClientMessage::Auth { token } => self.authenticate(&token).await,
+            ClientMessage::Unsubscribe { sub } => match self.subscriptions.remove(&sub) {
+                Some(task) => {
+                    task.abort();
+                    self.send(ServerMessage::Unsubscribed { sub }).await
+                }
+                None => {
+                    self.send(ServerMessage::error("unknown_subscription", format!("no subscription {sub:?}")))
+                        .await
+                }
+            },
+            ClientMessage::Subscribe(request) => self.subscribe(request).await,
+        }
+    }
+
+    async fn authenticate(&mut self, token: &str) -> Flow {
+        if !self.principal.is_public() || !self.subscriptions.is_empty() {
+            return self
+                .send(ServerMessage::error(
+                    "auth_not_first",
+                    "auth must come before any subscription, once per connection",
+                ))
+                .await;
+        }
+        match self.state.keys.verify(token) {
+            Ok(principal) => {
+                let role = principal.role().map_or("public", |r| r.as_str());
+                self.principal = principal;
+                self.send(ServerMessage::Authenticated { role }).await
+            }
+            Err(e) => self.send(ServerMessage::error("unauthorized", e.to_string())).await,
+        }
+    }
+
+    async fn subscribe(&mut self, request: Subscribe) -> Flow {
+        if self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return self
+                .send(ServerMessage::error(
+                    "too_many_subscriptions",
+                    format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection"),
+                ))
+                .await;
+        }
+        let channel = request.channel();
+        let Subscribe::Heatmap { res, window, bbox } = request else {
+            return self
+                .send(ServerMessage::error(
+                    "channel_unavailable",
+                    format!("the {channel} channel is not available on this server yet"),
+                ))
+                .await;
+        };
+        let parsed = bbox
+            .map(|b| BBox::from_slice(&b))
+            .transpose()
+            .map_err(ApiError::from)
+            .and_then(|bbox| HeatmapRequest::parse(res, window.as_deref(), bbox, &self.principal, &self.state.settings));
+        let request = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                let (code, message) = ws_error(&e);
+                return self.send(ServerMessage::error(code, message)).await;
+            }
+        };
+        let frames = match self.state.hub.subscribe(request.key.clone()).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!(error = %e, "heatmap subscription failed");
+                return self
+                    .send(ServerMessage::error("engine_unavailable", "the storage engine is unavailable; retry"))
+                    .await;
+            }
+        };
+        let sub = format!("s{}", self.next_sub);
+        self.next_sub += 1;
+        if let Flow::Close(r) = self.send(ServerMessage::Subscribed { sub: sub.clone(), channel }).await {
+            return Flow::Close(r);
+        }
+        let task = tokio::spawn(forward_heatmap(
+            sub.clone(),
+            request.key,
+            request.bbox,
+            frames,
+            self.outbound.clone(),
+        ));
+        self.subscriptions.insert(sub, task);
+        Flow::Continue
+    }
+}
+
+fn ws_error(e: &ApiError) -> (&'static str, String) {
+    match e {
+        ApiError::Invalid(f) => (f.code, f.message.clone()),
+        ApiError::Forbidden(m) => ("forbidden", m.clone()),
+        other => ("invalid_subscription", other.to_string()),
+    }
+}
+
+fn cells_out(cells: &[crate::hub::CellStat]) -> Vec<CellOut> {
+    cells.iter().map(CellOut::from).collect()
+}
+
+/// Feeds one heatmap subscription: a snapshot, then a delta for every frame
+/// that changes what this subscriber sees. Waiting on a full queue skips
+/// frames, never cells: the next delta is computed from what was last sent.
+async fn forward_heatmap(
+    sub: String,
+    key: HeatmapKey,
+    bbox: Option<BBox>,
+    mut frames: watch::Receiver<Arc<HeatmapFrame>>,
+    out: mpsc::Sender<ServerMessage>,
+) {
+    let mut last = frames.borrow_and_update().clone();
+    let snapshot = ServerMessage::HeatmapSnapshot {
+        sub: sub.clone(),
+        res: u8::from(key.res),
+        window: key.window.name().to_owned(),
+        as_of: rfc3339(last.as_of),
+        cells: cells_out(&last.snapshot(bbox.as_ref())),
+    };
+    if out.send(snapshot).await.is_err() {
+        return;
+    }
+    while frames.changed().await.is_ok() {
+        let frame = frames.borrow_and_update().clone();
+        let (changed, removed) = frame.delta_since(&last, bbox.as_ref());
+        last = frame;
+        if changed.is_empty() && removed.is_empty() {
+            continue;
+        }
+        let delta = ServerMessage::HeatmapDelta {
+            sub: sub.clone(),
+            as_of: rfc3339(last.as_of),
+            cells: cells_out(&changed),
+            removed: removed.iter().map(ToString::to_string).collect(),
+        };
+        if out.send(delta).await.is_err() {
+            return;
+        }
+    }
+}
