@@ -112,7 +112,8 @@ mod tests {
     fn alg_none_and_expired_tokens_are_refused() {
         let keys = TokenKeys::new(b"secret").unwrap();
         // {"alg":"none","typ":"JWT"} . {"sub":"x","role":"operator","exp":9999999999}
-        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wZXJhdG9yIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+        let none =
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wZXJhdG9yIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
         assert_eq!(keys.verify(none), Err(AuthError::InvalidToken));
         let claims = Claims {
             sub: "x".into(),
@@ -120,7 +121,12 @@ mod tests {
             exp: chrono::Utc::now().timestamp() - 3600,
             iat: 0,
         };
-        let expired = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"secret").unwrap()).unwrap();
+        let expired = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret").unwrap(),
+        )
+        .unwrap();
         assert_eq!(keys.verify(&expired), Err(AuthError::InvalidToken));
     }
 
@@ -133,7 +139,12 @@ mod tests {
             exp: chrono::Utc::now().timestamp() + 3600,
             iat: 0,
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"secret").unwrap()).unwrap();
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"secret").unwrap(),
+        )
+        .unwrap();
         assert!(matches!(keys.verify(&token), Err(AuthError::UnknownRole(_))));
         assert_eq!(keys.from_header(None), Ok(Principal::Public));
         assert_eq!(keys.from_header(Some("Basic abc")), Err(AuthError::BadScheme));

@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up: the size of one variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (embedded memory engine unless --redis-url is given).
@@ -81,7 +83,12 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
-        Command::Token { role, sub, ttl, jwt_secret } => {
+        Command::Token {
+            role,
+            sub,
+            ttl,
+            jwt_secret,
+        } => {
             let token = TokenKeys::new(jwt_secret.expose())
                 .and_then(|keys| keys.issue(role, &sub, ttl.into()))
                 .map_err(|e| e.to_string())?;
@@ -147,11 +154,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(h) => h.to_owned(),
     };
     let base = format!("http://{host}:{}", app.port());
-    println!("Campanile {} listening on {base} (engine: {})", env!("CARGO_PKG_VERSION"), state.engine.kind());
+    println!(
+        "Campanile {} listening on {base} (engine: {})",
+        env!("CARGO_PKG_VERSION"),
+        state.engine.kind()
+    );
     println!("  operations room: {base}/ops   field: {base}/field   public: {base}/");
     if demo {
         let issue = |role, sub| state.keys.issue(role, sub, std::time::Duration::from_secs(12 * 3600));
-        let (op, cmd) = (issue(Role::Operator, "demo-operator"), issue(Role::Commander, "demo-commander"));
+        let (op, cmd) = (
+            issue(Role::Operator, "demo-operator"),
+            issue(Role::Commander, "demo-commander"),
+        );
         if let (Ok(op), Ok(cmd)) = (op, cmd) {
             println!("  demo: playing the scenario {:?}", state.settings.demo_scenario);
             println!("  operator token:  {op}");

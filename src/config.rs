@@ -135,7 +135,7 @@ pub struct ServeArgs {
     pub geodata_dir: Option<PathBuf>,
 
     /// Play the demo scenario into this server.
-    #[arg(long, env = "CAMPANILE_DEMO")]
+    #[arg(long, env = "CAMPANILE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
 
     /// Scenario the demo plays [default: bologna-march].
@@ -160,9 +160,11 @@ impl ServeArgs {
         };
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        Ok(prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
+        Ok(
+            prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
             default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
-            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario))
+            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario),
+        )
     }
 }
 
@@ -240,7 +242,8 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
 impl Settings {
     /// Resolves options (already layered with the file) against defaults.
     pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let resolutions = ResolutionRange::new(args.res_min.unwrap_or(7), args.res_max.unwrap_or(11)).map_err(ConfigError)?;
+        let resolutions =
+            ResolutionRange::new(args.res_min.unwrap_or(7), args.res_max.unwrap_or(11)).map_err(ConfigError)?;
         let default_res = args.default_res.unwrap_or(9);
         let public_max_res = args.public_max_res.unwrap_or(9);
         for (name, res) in [("default_res", default_res), ("public_max_res", public_max_res)] {
@@ -318,7 +321,10 @@ mod tests {
         let s = Settings::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");
         assert_eq!(s.engine, EngineChoice::Memory);
-        assert_eq!((u8::from(s.resolutions.coarsest()), u8::from(s.resolutions.finest())), (7, 11));
+        assert_eq!(
+            (u8::from(s.resolutions.coarsest()), u8::from(s.resolutions.finest())),
+            (7, 11)
+        );
         assert_eq!(s.bucket_secs, 10);
         assert_eq!(s.windows.default_window().name(), "15m");
         assert_eq!(s.tick, Duration::from_millis(500));
@@ -344,8 +350,26 @@ mod tests {
     #[test]
     fn nonsense_is_refused_with_its_name() {
         let bad = |args: ServeArgs| Settings::resolve(&args).unwrap_err().0;
-        assert!(bad(ServeArgs { res_min: Some(12), ..Default::default() }).contains("reversed"));
-        assert!(bad(ServeArgs { tick: Some("soon".into()), ..Default::default() }).contains("tick"));
-        assert!(bad(ServeArgs { windows: Some("15s".into()), ..Default::default() }).contains("whole number"));
+        assert!(
+            bad(ServeArgs {
+                res_min: Some(12),
+                ..Default::default()
+            })
+            .contains("reversed")
+        );
+        assert!(
+            bad(ServeArgs {
+                tick: Some("soon".into()),
+                ..Default::default()
+            })
+            .contains("tick")
+        );
+        assert!(
+            bad(ServeArgs {
+                windows: Some("15s".into()),
+                ..Default::default()
+            })
+            .contains("whole number")
+        );
     }
 }

@@ -68,8 +68,12 @@ impl Application {
     /// tasks. Nothing is served until [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let engine = build_engine(&settings).await?;
-        let listener = TcpListener::bind(&settings.listen).map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
-        let port = listener.local_addr().map_err(|e| StartupError::Bind(settings.listen.clone(), e))?.port();
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?
+            .port();
 
         let shutdown = CancellationToken::new();
         let hub = Arc::new(Hub::new(engine.clone(), settings.k_anonymity));
@@ -81,11 +85,14 @@ impl Application {
         ));
         let mut background = vec![hub.clone().spawn_ticker(settings.tick, shutdown.clone())];
         if settings.demo {
-            let scenario = demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
+            let scenario =
+                demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
             background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
         }
         let state = web::Data::new(AppState {
-            keys: Arc::new(TokenKeys::new(settings.jwt_secret.expose()).map_err(|e| StartupError::Secret(e.to_string()))?),
+            keys: Arc::new(
+                TokenKeys::new(settings.jwt_secret.expose()).map_err(|e| StartupError::Secret(e.to_string()))?,
+            ),
             settings,
             engine,
             ingestor,

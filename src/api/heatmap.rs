@@ -106,7 +106,11 @@ impl HeatmapRequest {
             Some(name) => settings.windows.get(name)?,
             None => settings.windows.default_window().clone(),
         };
-        let audience = if principal.is_public() { Audience::Public } else { Audience::Full };
+        let audience = if principal.is_public() {
+            Audience::Public
+        } else {
+            Audience::Full
+        };
         Ok(Self {
             key: HeatmapKey { res, window, audience },
             bbox,
@@ -119,7 +123,12 @@ fn wants_geojson(req: &HttpRequest, query: &HashMap<String, String>) -> Result<b
         Some("geojson") => return Ok(true),
         Some("json") => return Ok(false),
         Some(other) => {
-            return Err(FieldError::new("invalid_format", "format", format!("format {other:?} must be json or geojson")).into());
+            return Err(FieldError::new(
+                "invalid_format",
+                "format",
+                format!("format {other:?} must be json or geojson"),
+            )
+            .into());
         }
         None => {}
     }
@@ -172,7 +181,11 @@ fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
         (status = 503, description = "Engine unavailable", body = super::error::ErrorEnvelope),
     )
 )]
-pub async fn get_heatmap(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_heatmap(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map_err(|e| FieldError::general("invalid_query", e.to_string()))?
         .into_inner();
@@ -183,7 +196,13 @@ pub async fn get_heatmap(req: HttpRequest, caller: Caller, state: web::Data<AppS
         .map_err(|_| FieldError::new("invalid_resolution", "res", "res must be an integer"))?;
     let bbox = query.get("bbox").map(|b| BBox::parse(b)).transpose()?;
     let geo = wants_geojson(&req, &query)?;
-    let request = HeatmapRequest::parse(res, query.get("window").map(String::as_str), bbox, &caller.0, &state.settings)?;
+    let request = HeatmapRequest::parse(
+        res,
+        query.get("window").map(String::as_str),
+        bbox,
+        &caller.0,
+        &state.settings,
+    )?;
     let now = Utc::now();
     let mut stats: Vec<CellStat> = state
         .hub
@@ -200,7 +219,9 @@ pub async fn get_heatmap(req: HttpRequest, caller: Caller, state: web::Data<AppS
         cells: stats.iter().map(CellOut::from).collect(),
     };
     if geo {
-        Ok(HttpResponse::Ok().content_type("application/geo+json").json(geojson(&body, &stats)))
+        Ok(HttpResponse::Ok()
+            .content_type("application/geo+json")
+            .json(geojson(&body, &stats)))
     } else {
         Ok(HttpResponse::Ok().json(body))
     }

@@ -52,10 +52,7 @@ impl Caller {
         match &self.0 {
             Principal::Public => Err(ApiError::Unauthorized(crate::auth::AuthError::InvalidToken)),
             p if p.has_any(roles) => Ok(()),
-            Principal::User { role, .. } => Err(ApiError::Forbidden(format!(
-                "role {} may not do this",
-                role.as_str()
-            ))),
+            Principal::User { role, .. } => Err(ApiError::Forbidden(format!("role {} may not do this", role.as_str()))),
         }
     }
 }
@@ -68,7 +65,10 @@ impl FromRequest for Caller {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Ok(Caller(Principal::Public)));
         };
-        let header = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
         ready(state.keys.from_header(header).map(Caller).map_err(ApiError::from))
     }
 }
@@ -79,8 +79,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::openapi_json)
-        .service(web::resource("/api/v1/posts").route(web::post().to(posts::ingest_posts)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)).default_service(web::to(method_not_allowed)));
+        .service(
+            web::resource("/api/v1/posts")
+                .route(web::post().to(posts::ingest_posts))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/heatmap")
+                .route(web::get().to(heatmap::get_heatmap))
+                .default_service(web::to(method_not_allowed)),
+        );
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -89,7 +97,11 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 
 /// Answers unknown paths in the envelope.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {} {}", req.method(), req.path())))
+    Err(ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 /// Maps actix's own query-string errors into the envelope.

@@ -93,7 +93,10 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<web::
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::Invalid(crate::domain::FieldError::general("invalid_body", format!("the body could not be read: {e}")))
+            ApiError::Invalid(crate::domain::FieldError::general(
+                "invalid_body",
+                format!("the body could not be read: {e}"),
+            ))
         })?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large());
@@ -133,7 +136,9 @@ pub async fn ingest_posts(
     let body = read_body(&req, payload).await?;
     let items = split_items(&body, format).map_err(|e| match e {
         BodyError::Malformed(err) => ApiError::Invalid(err),
-        BodyError::TooManyItems(n) => ApiError::TooLarge(format!("the batch holds {n} items; at most {MAX_BATCH_ITEMS} are accepted")),
+        BodyError::TooManyItems(n) => ApiError::TooLarge(format!(
+            "the batch holds {n} items; at most {MAX_BATCH_ITEMS} are accepted"
+        )),
     })?;
     let report = state.ingestor.ingest(items).await?;
     Ok(HttpResponse::Accepted().json(IngestResponse {

@@ -49,14 +49,23 @@ impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         writeln!(f, "items read:      {}", self.items)?;
-        writeln!(f, "accepted:        {} ({:.0}/s)", self.accepted, self.accepted as f64 / secs)?;
+        writeln!(
+            f,
+            "accepted:        {} ({:.0}/s)",
+            self.accepted,
+            self.accepted as f64 / secs
+        )?;
         writeln!(f, "duplicates:      {}", self.duplicates)?;
         let rejected: u64 = self.rejected.values().sum();
         writeln!(f, "rejected:        {rejected}")?;
         for (code, n) in &self.rejected {
             writeln!(f, "  {code}: {n}")?;
         }
-        writeln!(f, "failed requests: {} ({} items)", self.failed_requests, self.failed_items)?;
+        writeln!(
+            f,
+            "failed requests: {} ({} items)",
+            self.failed_requests, self.failed_items
+        )?;
         write!(f, "elapsed:         {:.1}s", secs)
     }
 }
@@ -191,9 +200,16 @@ fn restamp(line: &Line, options: &ReplayOptions, first: Option<DateTime<Utc>>, s
         return line.raw.clone();
     }
     let offset = (at - first).to_std().unwrap_or_default();
-    let scaled = if options.speed > 0.0 { offset.div_f64(options.speed) } else { Duration::ZERO };
+    let scaled = if options.speed > 0.0 {
+        offset.div_f64(options.speed)
+    } else {
+        Duration::ZERO
+    };
     let ts = started_at + chrono::Duration::from_std(scaled).unwrap_or_default();
     let mut object = object.clone();
-    object.insert("ts".into(), Value::String(ts.to_rfc3339_opts(SecondsFormat::Millis, true)));
+    object.insert(
+        "ts".into(),
+        Value::String(ts.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
     Value::Object(object).to_string()
 }

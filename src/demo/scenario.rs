@@ -230,7 +230,11 @@ mod tests {
     use super::*;
 
     fn bologna() -> Scenario {
-        Scenario::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata")), "bologna-march").unwrap()
+        Scenario::load(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata")),
+            "bologna-march",
+        )
+        .unwrap()
     }
 
     #[test]

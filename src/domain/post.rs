@@ -165,7 +165,9 @@ impl Post {
         if let Some(t) = &text {
             check_length(t, MAX_TEXT_CHARS, "text")?;
         }
-        let lang = optional_string(raw.lang, "lang")?.map(|s| Language::parse(&s)).transpose()?;
+        let lang = optional_string(raw.lang, "lang")?
+            .map(|s| Language::parse(&s))
+            .transpose()?;
         let contributor = match optional_string(raw.author, "author")? {
             Some(author) => {
                 check_length(&author, MAX_AUTHOR_CHARS, "author")?;
@@ -282,8 +284,16 @@ mod tests {
             (r#"{"source":"s","lon":1}"#, "missing_field", "lat"),
             (r#"{"source":"s","lat":"1","lon":1}"#, "invalid_coordinates", "lat"),
             (r#"{"source":"s","lat":1,"lon":200}"#, "invalid_coordinates", "lon"),
-            (r#"{"source":"s","lat":1,"lon":1,"ts":"yesterday"}"#, "invalid_timestamp", "ts"),
-            (r#"{"source":"s","lat":1,"lon":1,"lang":"english!"}"#, "invalid_language", "lang"),
+            (
+                r#"{"source":"s","lat":1,"lon":1,"ts":"yesterday"}"#,
+                "invalid_timestamp",
+                "ts",
+            ),
+            (
+                r#"{"source":"s","lat":1,"lon":1,"lang":"english!"}"#,
+                "invalid_language",
+                "lang",
+            ),
             (r#"{"source":"s","lat":1,"lon":1,"id":""}"#, "invalid_id", "id"),
             (r#"{"source":"s","lat":1,"lon":1,"text":5}"#, "invalid_field", "text"),
         ];

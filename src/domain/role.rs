@@ -33,7 +33,9 @@ impl FromStr for Role {
             "operator" => Ok(Role::Operator),
             "commander" => Ok(Role::Commander),
             "ingest" => Ok(Role::Ingest),
-            other => Err(format!("unknown role {other:?}: expected operator, commander or ingest")),
+            other => Err(format!(
+                "unknown role {other:?}: expected operator, commander or ingest"
+            )),
         }
     }
 }

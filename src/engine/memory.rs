@@ -106,8 +106,18 @@ impl Engine for MemoryEngine {
                 }
                 for cell in &item.cells {
                     let res = u8::from(cell.resolution());
-                    *state.buckets.entry((res, item.bucket)).or_default().entry(*cell).or_default() += 1;
-                    let last = state.last_seen.entry(*cell).or_default().entry(item.contributor).or_insert(item.bucket);
+                    *state
+                        .buckets
+                        .entry((res, item.bucket))
+                        .or_default()
+                        .entry(*cell)
+                        .or_default() += 1;
+                    let last = state
+                        .last_seen
+                        .entry(*cell)
+                        .or_default()
+                        .entry(item.contributor)
+                        .or_insert(item.bucket);
                     *last = (*last).max(item.bucket);
                 }
             }

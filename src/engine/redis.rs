@@ -78,8 +78,11 @@ impl RedisEngine {
             .arg(self.layout.dedup_secs.max(1))
             .arg(self.layout.longest_window_secs + self.layout.bucket_secs)
             .arg(oldest)
-            .arg(resolutions.len())
-            .arg(&resolutions);
+            .arg(resolutions.len());
+        // One argument each: a Vec<u8> would go as a single binary string.
+        for res in &resolutions {
+            call.arg(*res);
+        }
         for item in chunk {
             let expires_at = if item.bucket < oldest {
                 0
@@ -109,7 +112,11 @@ impl Engine for RedisEngine {
     async fn ping(&self) -> Result<(), EngineError> {
         let mut conn = self.conn.clone();
         timed("redis", "ping", async {
-            redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(unavailable)
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(unavailable)
         })
         .await
     }

@@ -135,7 +135,11 @@ fn diff(
         .filter(|c| before.get(&c.cell).is_none_or(|old| !old.same_numbers(c)))
         .copied()
         .collect();
-    let removed = before.keys().filter(|cell| !after.contains_key(cell)).copied().collect();
+    let removed = before
+        .keys()
+        .filter(|cell| !after.contains_key(cell))
+        .copied()
+        .collect();
     (changed, removed)
 }
 

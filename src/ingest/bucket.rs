@@ -17,10 +17,7 @@ impl ResolutionRange {
         if c > f {
             return Err(format!("resolution range {coarsest}-{finest} is reversed"));
         }
-        Ok(Self {
-            coarsest: c,
-            finest: f,
-        })
+        Ok(Self { coarsest: c, finest: f })
     }
 
     /// Every resolution of the range, coarsest first.
@@ -118,7 +115,10 @@ impl Bucketer {
     pub fn bucket(&self, post: &Post, now: i64) -> Bucketed {
         let t = post.ts.timestamp().min(now);
         Bucketed {
-            dedup_key: post.id.as_ref().map(|id| format!("{}:{}", post.source.as_str(), id.as_str())),
+            dedup_key: post
+                .id
+                .as_ref()
+                .map(|id| format!("{}:{}", post.source.as_str(), id.as_str())),
             contributor: post.contributor.0,
             bucket: self.bucket_start(t),
             cells: self.cells(post.location.lat(), post.location.lon()),

@@ -69,7 +69,10 @@ fn item(text: &str) -> Result<RawPost<'_>, FieldError> {
 }
 
 fn malformed_json(e: &serde_json::Error) -> BodyError {
-    BodyError::Malformed(FieldError::general("invalid_json", format!("the body is not valid JSON: {e}")))
+    BodyError::Malformed(FieldError::general(
+        "invalid_json",
+        format!("the body is not valid JSON: {e}"),
+    ))
 }
 
 #[cfg(test)]
@@ -95,7 +98,10 @@ mod tests {
     #[test]
     fn a_body_that_is_not_json_is_malformed() {
         for body in [&b"hello"[..], b"[1,", b"{", b"\xff\xfe"] {
-            assert!(matches!(split_items(body, BodyFormat::Json), Err(BodyError::Malformed(_))));
+            assert!(matches!(
+                split_items(body, BodyFormat::Json),
+                Err(BodyError::Malformed(_))
+            ));
         }
     }
 

@@ -170,7 +170,13 @@ mod tests {
             parse(r#"{"type":"subscribe","channel":"heatmap","res":9,"window":"15m","bbox":[1,2,3,4]}"#),
             Ok(ClientMessage::Subscribe(Subscribe::Heatmap { res: Some(9), .. }))
         ));
-        for bad in [r#"{"type":"dance"}"#, r#"{"type":"subscribe","channel":"gossip"}"#, "[]", "nope", r#"{"type":"auth"}"#] {
+        for bad in [
+            r#"{"type":"dance"}"#,
+            r#"{"type":"subscribe","channel":"gossip"}"#,
+            "[]",
+            "nope",
+            r#"{"type":"auth"}"#,
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

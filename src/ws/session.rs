@@ -141,8 +141,11 @@ impl Connection {
                 Err(message) => self.send(ServerMessage::error("invalid_message", message)).await,
             },
             AggregatedMessage::Binary(_) => {
-                self.send(ServerMessage::error("invalid_message", "send JSON text frames, not binary"))
-                    .await
+                self.send(ServerMessage::error(
+                    "invalid_message",
+                    "send JSON text frames, not binary",
+                ))
+                .await
             }
             AggregatedMessage::Ping(bytes) => {
                 if self.ws.pong(&bytes).await.is_err() {
@@ -165,8 +168,11 @@ impl Connection {
                     self.send(ServerMessage::Unsubscribed { sub }).await
                 }
                 None => {
-                    self.send(ServerMessage::error("unknown_subscription", format!("no subscription {sub:?}")))
-                        .await
+                    self.send(ServerMessage::error(
+                        "unknown_subscription",
+                        format!("no subscription {sub:?}"),
+                    ))
+                    .await
                 }
             },
             ClientMessage::Subscribe(request) => self.subscribe(request).await,
@@ -214,7 +220,9 @@ impl Connection {
             .map(|b| BBox::from_slice(&b))
             .transpose()
             .map_err(ApiError::from)
-            .and_then(|bbox| HeatmapRequest::parse(res, window.as_deref(), bbox, &self.principal, &self.state.settings));
+            .and_then(|bbox| {
+                HeatmapRequest::parse(res, window.as_deref(), bbox, &self.principal, &self.state.settings)
+            });
         let request = match parsed {
             Ok(r) => r,
             Err(e) => {
@@ -227,13 +235,22 @@ impl Connection {
             Err(e) => {
                 tracing::warn!(error = %e, "heatmap subscription failed");
                 return self
-                    .send(ServerMessage::error("engine_unavailable", "the storage engine is unavailable; retry"))
+                    .send(ServerMessage::error(
+                        "engine_unavailable",
+                        "the storage engine is unavailable; retry",
+                    ))
                     .await;
             }
         };
         let sub = format!("s{}", self.next_sub);
         self.next_sub += 1;
-        if let Flow::Close(r) = self.send(ServerMessage::Subscribed { sub: sub.clone(), channel }).await {
+        if let Flow::Close(r) = self
+            .send(ServerMessage::Subscribed {
+                sub: sub.clone(),
+                channel,
+            })
+            .await
+        {
             return Flow::Close(r);
         }
         let task = tokio::spawn(forward_heatmap(

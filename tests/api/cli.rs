@@ -1,0 +1,157 @@
+//! The binary itself: `token`, `simulate`, `replay`, `serve --demo`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use campanile::auth::TokenKeys;
+use campanile::domain::{Principal, Role};
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_campanile");
+
+#[test]
+fn token_prints_a_token_the_server_accepts() {
+    let out = Command::new(BIN)
+        .args(["token", "--role", "operator", "--sub", "alice", "--ttl", "12h"])
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).expect("utf8");
+    let keys = TokenKeys::new(SECRET.as_bytes()).expect("keys");
+    assert_eq!(
+        keys.verify(token.trim()),
+        Ok(Principal::User {
+            sub: "alice".into(),
+            role: Role::Operator
+        })
+    );
+    let bad = Command::new(BIN)
+        .args(["token", "--role", "admin", "--sub", "x"])
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+}
+
+#[actix_web::test]
+async fn simulate_writes_ndjson_that_replay_plays_into_a_server() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("event.ndjson");
+    let geodata = concat!(env!("CARGO_MANIFEST_DIR"), "/geodata");
+    let out = Command::new(BIN)
+        .args(["simulate", "--geodata-dir", geodata, "--out"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).expect("written");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(lines.len() > 5_000, "{} posts", lines.len());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["lat"].is_number() && l["ts"].is_string() && l["author"].is_string())
+    );
+
+    // Keep the first minute only, so that the replay is short at speed 60.
+    let start = chrono::DateTime::parse_from_rfc3339(lines[0]["ts"].as_str().expect("ts")).expect("rfc3339");
+    let first_minute: Vec<String> = text
+        .lines()
+        .zip(&lines)
+        .filter(|(_, l)| {
+            let ts = chrono::DateTime::parse_from_rfc3339(l["ts"].as_str().unwrap_or("")).expect("ts");
+            (ts - start).num_seconds() < 60
+        })
+        .map(|(raw, _)| raw.to_owned())
+        .collect();
+    std::fs::write(&file, first_minute.join("\n")).expect("write");
+
+    let app = spawn_app(EngineKind::Memory).await;
+    let replay = actix_web::rt::task::spawn_blocking({
+        let (address, token, file) = (app.address.clone(), app.ingest.clone(), file.clone());
+        move || {
+            Command::new(BIN)
+                .args(["replay", "--target", &address, "--token", &token, "--speed", "60"])
+                .arg(&file)
+                .output()
+                .expect("runs")
+        }
+    })
+    .await
+    .expect("joined");
+    let summary = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{summary} {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(
+        summary.contains(&format!("accepted:        {}", first_minute.len())),
+        "{summary}"
+    );
+    let (_, map) = app.get("/api/v1/heatmap?res=7&window=60m", Some(&app.operator)).await;
+    let total: u64 = map["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(total, first_minute.len() as u64);
+}
+
+#[actix_web::test]
+async fn serve_demo_prints_its_url_and_tokens_and_the_map_comes_alive() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CAMPANILE_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let lines = actix_web::rt::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(6)
+            .collect::<Vec<String>>()
+    })
+    .await
+    .expect("joined");
+    let text = lines.join("\n");
+    assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
+    let operator = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("operator token:"))
+        .map(|t| t.trim().to_owned())
+        .expect("operator token printed");
+    assert!(text.contains("commander token:"), "{text}");
+
+    let client = awc::Client::default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut cells = 0;
+    while Instant::now() < deadline && cells == 0 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(mut resp) = client
+            .get(format!("http://127.0.0.1:{port}/api/v1/heatmap?res=9&window=1m"))
+            .insert_header(("Authorization", format!("Bearer {operator}")))
+            .send()
+            .await
+        {
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            cells = body["cells"].as_array().map_or(0, Vec::len);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(cells > 0, "the demo put nothing on the map");
+}

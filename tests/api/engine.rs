@@ -1,0 +1,277 @@
+//! The storage contract's conformance suite, run unchanged against both
+//! engines: each case takes an engine and knows nothing of which it is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use campanile::engine::{CountQuery, Engine};
+use campanile::ingest::{Bucketed, Bucketer, ResolutionRange};
+use h3o::Resolution;
+
+use crate::helpers::*;
+
+const BUCKET: i64 = 10;
+
+fn bucketer() -> Bucketer {
+    Bucketer::new(ResolutionRange::new(7, 11).expect("range"), BUCKET)
+}
+
+fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> Bucketed {
+    let b = bucketer();
+    Bucketed {
+        dedup_key: dedup.map(str::to_owned),
+        contributor,
+        bucket: b.bucket_start(at),
+        cells: b.cells(lat, lon),
+    }
+}
+
+async fn counts(engine: &Arc<dyn Engine>, res: u8, window_secs: i64, now: i64) -> HashMap<String, (u64, u64)> {
+    engine
+        .counts(CountQuery {
+            res: Resolution::try_from(res).expect("res"),
+            window_secs,
+            now,
+        })
+        .await
+        .expect("counts")
+        .into_iter()
+        .map(|c| (c.cell.to_string(), (c.count, c.contributors)))
+        .collect()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub async fn counts_an_item_at_every_resolution(engine: Arc<dyn Engine>) {
+    let t = now();
+    let out = engine
+        .ingest(&[item(44.4937, 11.343, 1, t, None)], t)
+        .await
+        .expect("ingest");
+    assert_eq!((out.accepted, out.duplicates), (1, 0));
+    for res in 7..=11 {
+        let c = counts(&engine, res, 900, t).await;
+        assert_eq!(c.len(), 1, "res {res}");
+        let cell: h3o::CellIndex = c.keys().next().expect("cell").parse().expect("h3");
+        assert_eq!(u8::from(cell.resolution()), res);
+        assert_eq!(c.values().next(), Some(&(1, 1)));
+    }
+}
+
+pub async fn counts_a_repeated_key_once_within_and_across_batches(engine: Arc<dyn Engine>) {
+    let t = now();
+    let batch = [
+        item(44.49, 11.34, 1, t, Some("s:1")),
+        item(44.49, 11.34, 1, t, Some("s:1")),
+        item(44.49, 11.34, 1, t, Some("s:2")),
+        item(44.49, 11.34, 1, t, None),
+    ];
+    let out = engine.ingest(&batch, t).await.expect("ingest");
+    assert_eq!((out.accepted, out.duplicates), (3, 1));
+    let out = engine.ingest(&batch[..2], t).await.expect("ingest");
+    assert_eq!((out.accepted, out.duplicates), (0, 2));
+    let c = counts(&engine, 9, 60, t).await;
+    assert_eq!(c.values().next(), Some(&(3, 1)));
+}
+
+pub async fn counts_distinct_contributors_per_cell(engine: Arc<dyn Engine>) {
+    let t = now();
+    let batch: Vec<Bucketed> = [1, 2, 2, 3, 3, 3]
+        .iter()
+        .map(|c| item(44.49, 11.34, *c, t, None))
+        .collect();
+    engine.ingest(&batch, t).await.expect("ingest");
+    engine
+        .ingest(&[item(45.46, 9.19, 3, t, None)], t)
+        .await
+        .expect("ingest");
+    let c = counts(&engine, 9, 60, t).await;
+    let mut values: Vec<(u64, u64)> = c.values().copied().collect();
+    values.sort();
+    assert_eq!(values, vec![(1, 1), (6, 3)]);
+}
+
+pub async fn reads_only_the_buckets_inside_the_window(engine: Arc<dyn Engine>) {
+    let t = now();
+    let ten_min_ago = t - 600;
+    engine
+        .ingest(&[item(44.49, 11.34, 1, ten_min_ago, None)], t)
+        .await
+        .expect("ingest");
+    engine
+        .ingest(&[item(44.49, 11.34, 2, t, None)], t)
+        .await
+        .expect("ingest");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(1, 1)));
+    assert_eq!(counts(&engine, 9, 300, t).await.values().next(), Some(&(1, 1)));
+    assert_eq!(counts(&engine, 9, 900, t).await.values().next(), Some(&(2, 2)));
+    assert_eq!(counts(&engine, 9, 3600, t).await.values().next(), Some(&(2, 2)));
+}
+
+pub async fn a_contributor_counts_in_the_window_of_its_latest_item(engine: Arc<dyn Engine>) {
+    let t = now();
+    // Contributor 7 posted 10 minutes ago and again now; 8 only 10 minutes ago.
+    engine
+        .ingest(
+            &[
+                item(44.49, 11.34, 7, t - 600, None),
+                item(44.49, 11.34, 8, t - 600, None),
+            ],
+            t,
+        )
+        .await
+        .expect("ingest");
+    engine
+        .ingest(&[item(44.49, 11.34, 7, t, None)], t)
+        .await
+        .expect("ingest");
+    // A late item from 7, stamped in the past, must not hide its recent one.
+    engine
+        .ingest(&[item(44.49, 11.34, 7, t - 700, None)], t)
+        .await
+        .expect("ingest");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(1, 1)));
+    assert_eq!(counts(&engine, 9, 900, t).await.values().next(), Some(&(4, 2)));
+}
+
+pub async fn accepts_but_does_not_count_items_older_than_every_window(engine: Arc<dyn Engine>) {
+    let t = now();
+    let out = engine
+        .ingest(&[item(44.49, 11.34, 1, t - 7200, Some("s:old"))], t)
+        .await
+        .expect("ingest");
+    assert_eq!(out.accepted, 1);
+    assert!(counts(&engine, 9, 3600, t).await.is_empty());
+    let again = engine
+        .ingest(&[item(44.49, 11.34, 1, t - 7200, Some("s:old"))], t)
+        .await
+        .expect("ingest");
+    assert_eq!(again.duplicates, 1, "still remembered for de-duplication");
+}
+
+pub async fn forgets_counts_once_every_window_has_slid_past(engine: Arc<dyn Engine>) {
+    let t = now();
+    engine
+        .ingest(&[item(44.49, 11.34, 1, t, None)], t)
+        .await
+        .expect("ingest");
+    let later = t + 3600 + 2 * BUCKET;
+    assert!(counts(&engine, 9, 3600, later).await.is_empty());
+}
+
+pub async fn sums_thousands_of_items_exactly(engine: Arc<dyn Engine>) {
+    let t = now();
+    let mut expected: HashMap<String, u64> = HashMap::new();
+    let mut batch = Vec::new();
+    for i in 0..3_000u64 {
+        let lat = 44.48 + (i % 50) as f64 * 0.0007;
+        let lon = 11.33 + (i / 50) as f64 * 0.0005;
+        let it = item(lat, lon, i % 97, t, Some(&format!("s:{i}")));
+        *expected.entry(it.cells[2].to_string()).or_default() += 1;
+        batch.push(it);
+    }
+    let out = engine.ingest(&batch, t).await.expect("ingest");
+    assert_eq!(out.accepted, 3_000);
+    let got: HashMap<String, u64> = counts(&engine, 9, 900, t)
+        .await
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
+    assert!(counts(&engine, 7, 900, now()).await.is_empty());
+    engine.ping().await.expect("ping");
+}
+
+macro_rules! conformance {
+    ($($case:ident),+ $(,)?) => {
+        mod memory {
+            $(
+                #[actix_web::test]
+                async fn $case() {
+                    let engine = crate::helpers::engine_for(&crate::helpers::test_args()).await;
+                    assert_eq!(engine.kind(), "memory");
+                    super::$case(engine).await;
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[actix_web::test]
+                async fn $case() {
+                    let redis = crate::helpers::TestRedis::start();
+                    let mut args = crate::helpers::test_args();
+                    args.redis_url = Some(redis.url());
+                    let engine = crate::helpers::engine_for(&args).await;
+                    assert_eq!(engine.kind(), "redis");
+                    super::$case(engine).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    counts_an_item_at_every_resolution,
+    counts_a_repeated_key_once_within_and_across_batches,
+    counts_distinct_contributors_per_cell,
+    reads_only_the_buckets_inside_the_window,
+    a_contributor_counts_in_the_window_of_its_latest_item,
+    accepts_but_does_not_count_items_older_than_every_window,
+    forgets_counts_once_every_window_has_slid_past,
+    sums_thousands_of_items_exactly,
+    an_empty_engine_reads_nothing,
+);
+
+#[actix_web::test]
+async fn redis_data_survives_a_campanile_restart() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let first = spawn_on(args.clone()).await;
+    let (status, _) = first
+        .post_json(&serde_json::json!([
+            post_at(44.49, 11.34, "a", Some("r1")),
+            post_at(44.49, 11.34, "b", Some("r2"))
+        ]))
+        .await;
+    assert_eq!(status, 202);
+    first.stop().await;
+    let second = spawn_on(args).await;
+    let (_, map) = second.get("/api/v1/heatmap?res=9", Some(&second.operator)).await;
+    assert_eq!(map["cells"][0]["count"], 2);
+    assert_eq!(map["cells"][0]["contributors"], 2);
+    let (_, again) = second
+        .post_json(&serde_json::json!([post_at(44.49, 11.34, "a", Some("r1"))]))
+        .await;
+    assert_eq!(again["duplicates"], 1, "de-duplication survives too");
+}
+
+#[actix_web::test]
+async fn acknowledged_posts_survive_a_redis_crash_with_persistence_on() {
+    let mut redis = TestRedis::start_persistent();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let app = spawn_on(args).await;
+    let posts: Vec<serde_json::Value> = (0..200)
+        .map(|i| post_at(44.49, 11.34, &format!("a{i}"), Some(&format!("p{i}"))))
+        .collect();
+    let (status, body) = app.post_json(&serde_json::json!(posts)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(200)));
+    redis.kill();
+    redis.restart();
+    let mut count = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (status, map) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+        if status == 200 {
+            count = map["cells"][0]["count"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, 200);
+}

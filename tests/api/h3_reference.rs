@@ -1,0 +1,123 @@
+//! H3 bucketing against the reference implementation: cells and areas
+//! computed once by h3-py (`tests/fixtures/h3/make_reference.py`) must
+//! match ours exactly, and so must the counts both engines report.
+
+use std::collections::HashMap;
+
+use campanile::engine::CountQuery;
+use campanile::ingest::{Bucketed, Bucketer, ResolutionRange};
+use serde::Deserialize;
+
+use crate::helpers::*;
+
+#[derive(Deserialize)]
+struct Reference {
+    generator: String,
+    resolutions: Vec<u8>,
+    points: Vec<Point>,
+    area_km2: HashMap<String, f64>,
+}
+
+#[derive(Deserialize)]
+struct Point {
+    lat: f64,
+    lon: f64,
+    cells: HashMap<String, String>,
+}
+
+fn reference() -> Reference {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/h3/reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture JSON")
+}
+
+fn bucketer() -> Bucketer {
+    Bucketer::new(ResolutionRange::new(7, 11).expect("range"), 10)
+}
+
+#[test]
+fn every_point_lands_in_the_reference_cell_at_every_resolution() {
+    let r = reference();
+    assert!(
+        r.points.len() >= 5_000,
+        "{} points from {}",
+        r.points.len(),
+        r.generator
+    );
+    assert_eq!(r.resolutions, vec![7, 8, 9, 10, 11]);
+    let b = bucketer();
+    let mut mismatches = Vec::new();
+    for p in &r.points {
+        let ours = b.cells(p.lat, p.lon);
+        for (cell, res) in ours.iter().zip(&r.resolutions) {
+            if p.cells[&res.to_string()] != cell.to_string() {
+                mismatches.push((p.lat, p.lon, *res));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, first {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+}
+
+#[test]
+fn cell_areas_match_the_reference() {
+    let r = reference();
+    assert!(!r.area_km2.is_empty());
+    for (cell, area) in &r.area_km2 {
+        let ours = cell.parse::<h3o::CellIndex>().expect("cell").area_km2();
+        assert!((ours - area).abs() / area < 1e-9, "{cell}: {ours} vs {area}");
+    }
+}
+
+async fn counts_match_on(args: campanile::config::ServeArgs) {
+    let r = reference();
+    let engine = engine_for(&args).await;
+    let b = bucketer();
+    let now = chrono::Utc::now().timestamp();
+    let batch: Vec<Bucketed> = r
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Bucketed {
+            dedup_key: Some(format!("ref:{i}")),
+            contributor: i as u64 % 13,
+            bucket: b.bucket_start(now),
+            cells: b.cells(p.lat, p.lon),
+        })
+        .collect();
+    engine.ingest(&batch, now).await.expect("ingest");
+    for res in &r.resolutions {
+        let mut expected: HashMap<String, u64> = HashMap::new();
+        for p in &r.points {
+            *expected.entry(p.cells[&res.to_string()].clone()).or_default() += 1;
+        }
+        let got: HashMap<String, u64> = engine
+            .counts(CountQuery {
+                res: h3o::Resolution::try_from(*res).expect("res"),
+                window_secs: 900,
+                now,
+            })
+            .await
+            .expect("counts")
+            .into_iter()
+            .map(|c| (c.cell.to_string(), c.count))
+            .collect();
+        assert_eq!(got, expected, "res {res}");
+    }
+}
+
+#[actix_web::test]
+async fn counts_per_cell_equal_the_reference_on_the_memory_engine() {
+    counts_match_on(test_args()).await;
+}
+
+#[actix_web::test]
+async fn counts_per_cell_equal_the_reference_on_the_redis_engine() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    counts_match_on(args).await;
+}

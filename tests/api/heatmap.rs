@@ -1,0 +1,136 @@
+//! `GET /api/v1/heatmap`: parameters, privacy limits, GeoJSON.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn seed(app: &TestApp, authors: usize, lat: f64, lon: f64) {
+    let posts: Vec<Value> = (0..authors)
+        .map(|i| post_at(lat, lon, &format!("author-{i}"), None))
+        .collect();
+    let (status, body) = app.post_json(&json!(posts)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(authors as u64)));
+}
+
+#[actix_web::test]
+async fn counts_contributors_and_density_are_reported_per_cell() {
+    let app = spawn_app(EngineKind::Memory).await;
+    seed(&app, 3, 44.4937, 11.3430).await;
+    // Two more posts by an author already counted.
+    app.post_json(&json!([
+        post_at(44.4937, 11.3430, "author-0", None),
+        post_at(44.4937, 11.3430, "author-0", None)
+    ]))
+    .await;
+    let (status, body) = app.get("/api/v1/heatmap?res=9&window=15m", Some(&app.operator)).await;
+    assert_eq!(status, 200);
+    assert_eq!((body["res"].as_u64(), body["window"].as_str()), (Some(9), Some("15m")));
+    assert!(body["as_of"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let cell = &body["cells"][0];
+    assert_eq!(
+        (cell["count"].as_u64(), cell["contributors"].as_u64()),
+        (Some(5), Some(3))
+    );
+    let id: h3o::CellIndex = cell["cell"].as_str().expect("cell").parse().expect("h3 cell");
+    assert_eq!(u8::from(id.resolution()), 9);
+    let expected = 5.0 / id.area_km2();
+    assert!((cell["density_km2"].as_f64().expect("density") - expected).abs() < 0.01);
+}
+
+#[actix_web::test]
+async fn defaults_are_resolution_9_and_the_15_minute_window() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (_, body) = app.get("/api/v1/heatmap", Some(&app.operator)).await;
+    assert_eq!((body["res"].as_u64(), body["window"].as_str()), (Some(9), Some("15m")));
+    assert_eq!(body["cells"], json!([]));
+}
+
+#[actix_web::test]
+async fn bad_parameters_are_400_naming_the_field() {
+    let app = spawn_app(EngineKind::Memory).await;
+    for (query, code, field) in [
+        ("res=12", "invalid_resolution", "res"),
+        ("res=6", "invalid_resolution", "res"),
+        ("res=nine", "invalid_resolution", "res"),
+        ("res=-1", "invalid_resolution", "res"),
+        ("window=2m", "invalid_window", "window"),
+        ("bbox=1,2,3", "invalid_bbox", "bbox"),
+        ("bbox=0,95,1,96", "invalid_bbox", "bbox"),
+        ("format=kml", "invalid_format", "format"),
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/heatmap?{query}"), Some(&app.operator)).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(
+            (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+            (Some(code), Some(field)),
+            "{query}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn bbox_keeps_only_cells_inside_it() {
+    let app = spawn_app(EngineKind::Memory).await;
+    seed(&app, 1, 44.4937, 11.3430).await; // Bologna
+    seed(&app, 1, 45.4642, 9.1900).await; // Milan
+    let (_, all) = app.get("/api/v1/heatmap", Some(&app.operator)).await;
+    assert_eq!(all["cells"].as_array().map(Vec::len), Some(2));
+    let (_, bologna) = app
+        .get("/api/v1/heatmap?bbox=11.2,44.4,11.5,44.6", Some(&app.operator))
+        .await;
+    assert_eq!(bologna["cells"].as_array().map(Vec::len), Some(1));
+}
+
+#[actix_web::test]
+async fn the_public_sees_only_cells_with_k_contributors_and_no_finer_than_9() {
+    let app = spawn_app(EngineKind::Memory).await;
+    seed(&app, 5, 44.4937, 11.3430).await; // k = 5: shown
+    seed(&app, 4, 45.4642, 9.1900).await; // 4 contributors: hidden
+    let (status, public) = app.get("/api/v1/heatmap?res=9", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(public["cells"].as_array().map(Vec::len), Some(1));
+    assert_eq!(public["cells"][0]["contributors"], 5);
+    let (_, operator) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+    assert_eq!(operator["cells"].as_array().map(Vec::len), Some(2));
+    let (status, body) = app.get("/api/v1/heatmap?res=10", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (status, _) = app.get("/api/v1/heatmap?res=11", Some(&app.commander)).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get("/api/v1/heatmap", Some("forged.token.here")).await;
+    assert_eq!(status, 401);
+}
+
+#[actix_web::test]
+async fn geojson_has_closed_hexagons_with_the_same_properties() {
+    let app = spawn_app(EngineKind::Memory).await;
+    seed(&app, 2, 44.4937, 11.3430).await;
+    let (_, plain) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+    let (status, geo) = app
+        .get("/api/v1/heatmap?res=9&format=geojson", Some(&app.operator))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(geo["type"], "FeatureCollection");
+    let feature = &geo["features"][0];
+    assert_eq!(feature["geometry"]["type"], "Polygon");
+    let ring = feature["geometry"]["coordinates"][0].as_array().expect("ring");
+    assert_eq!(ring.len(), 7, "six corners and the closing point");
+    assert_eq!(ring.first(), ring.last());
+    let lon = ring[0][0].as_f64().expect("lon");
+    assert!((11.3..11.4).contains(&lon), "[lon, lat] order");
+    assert_eq!(feature["properties"], plain["cells"][0]);
+
+    let mut resp = app
+        .client
+        .get(format!("{}/api/v1/heatmap?res=9", app.address))
+        .insert_header(("Accept", "application/geo+json"))
+        .insert_header(("Authorization", format!("Bearer {}", app.operator)))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/geo+json")
+    );
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["type"], "FeatureCollection");
+}

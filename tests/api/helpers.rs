@@ -1,0 +1,314 @@
+//! Test fixtures: a real `redis-server` on a free port and the real
+//! Campanile server on port 0, with clients for both.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::rt::spawn;
+use awc::ws;
+use campanile::auth::TokenKeys;
+use campanile::config::{Secret, ServeArgs, Settings};
+use campanile::domain::Role;
+use campanile::engine::Engine;
+use campanile::startup::{Application, Stopper, build_engine};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+
+pub const SECRET: &str = "test-secret-test-secret-test-secret";
+
+/// A free loopback port (the race with another process is acceptable in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A `redis-server` of our own, killed when dropped.
+pub struct TestRedis {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    persistent: bool,
+}
+
+impl TestRedis {
+    /// A throw-away Redis with no persistence.
+    pub fn start() -> Self {
+        Self::launch(false)
+    }
+
+    /// A Redis that writes every command to its AOF before answering.
+    pub fn start_persistent() -> Self {
+        Self::launch(true)
+    }
+
+    fn launch(persistent: bool) -> Self {
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            persistent,
+        };
+        redis.restart();
+        redis
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and data folder.
+    pub fn restart(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        self.child = Some(
+            cmd.spawn()
+                .expect("redis-server must be installed (the test command installs it)"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Kills the server at once, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs one `redis-cli` command and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Which engine a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Memory,
+    Redis,
+}
+
+/// Settings for tests: port 0, a fast tick, the repository's web and geodata.
+pub fn test_args() -> ServeArgs {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        jwt_secret: Some(Secret::new(SECRET)),
+        tick: Some("100ms".into()),
+        web_dir: Some(root.join("web")),
+        geodata_dir: Some(root.join("geodata")),
+        ..ServeArgs::default()
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub client: awc::Client,
+    pub operator: String,
+    pub commander: String,
+    pub ingest: String,
+    stopper: Stopper,
+    pub redis: Option<TestRedis>,
+}
+
+pub fn token(role: Role, sub: &str) -> String {
+    TokenKeys::new(SECRET.as_bytes())
+        .and_then(|k| k.issue(role, sub, Duration::from_secs(3600)))
+        .expect("token")
+}
+
+/// Spawns the real server on the chosen engine (Redis: a fresh redis-server).
+pub async fn spawn_app(kind: EngineKind) -> TestApp {
+    spawn_app_with(kind, test_args()).await
+}
+
+/// Spawns the real server with custom options.
+pub async fn spawn_app_with(kind: EngineKind, mut args: ServeArgs) -> TestApp {
+    let redis = match kind {
+        EngineKind::Memory => None,
+        EngineKind::Redis => {
+            let r = TestRedis::start();
+            args.redis_url = Some(r.url());
+            Some(r)
+        }
+    };
+    let mut app = spawn_on(args).await;
+    app.redis = redis;
+    app
+}
+
+/// Spawns the real server with exactly these options.
+pub async fn spawn_on(args: ServeArgs) -> TestApp {
+    let settings = Settings::resolve(&args).expect("test settings");
+    let app = Application::build(settings.clone()).await.expect("server starts");
+    let port = app.port();
+    let stopper = app.stopper();
+    spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        operator: token(Role::Operator, "test-operator"),
+        commander: token(Role::Commander, "test-commander"),
+        ingest: token(Role::Ingest, "test-ingest"),
+        stopper,
+        redis: None,
+    }
+}
+
+/// An engine built exactly as the server builds it.
+pub async fn engine_for(args: &ServeArgs) -> Arc<dyn Engine> {
+    build_engine(&Settings::resolve(args).expect("settings"))
+        .await
+        .expect("engine")
+}
+
+pub type Ws = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
+
+impl TestApp {
+    /// Stops the server gracefully.
+    pub async fn stop(&self) {
+        self.stopper.stop().await;
+    }
+
+    /// POSTs a body to `/api/v1/posts`.
+    pub async fn post_raw(&self, body: impl Into<String>, content_type: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(format!("{}/api/v1/posts", self.address))
+            .insert_header(("Content-Type", content_type));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send_body(body.into()).await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.body().limit(64 << 20).await.expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// POSTs JSON posts with the ingest token.
+    pub async fn post_json(&self, body: &Value) -> (u16, Value) {
+        self.post_raw(body.to_string(), "application/json", Some(&self.ingest))
+            .await
+    }
+
+    /// GETs a path, with an optional token; returns status, headers' Retry-After and JSON.
+    pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.get(format!("{}{path_and_query}", self.address));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.body().limit(64 << 20).await.expect("body");
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// Opens a WebSocket, with a token in the header if given.
+    pub async fn ws(&self, token: Option<&str>) -> Ws {
+        let mut req = self
+            .client
+            .ws(format!("ws://127.0.0.1:{}/ws", self.port))
+            .max_frame_size(32 << 20);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let (_, framed) = req.connect().await.expect("websocket connects");
+        framed
+    }
+}
+
+/// Sends a JSON text frame.
+pub async fn send(ws: &mut Ws, msg: Value) {
+    ws.send(ws::Message::Text(msg.to_string().into())).await.expect("send");
+}
+
+/// The next JSON text frame, skipping pings; panics after `within`.
+pub async fn next_json(ws: &mut Ws, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("a frame in time")
+            .expect("the stream is open")
+            .expect("a valid frame");
+        match frame {
+            ws::Frame::Text(bytes) => return serde_json::from_slice(&bytes).expect("JSON"),
+            ws::Frame::Ping(_) | ws::Frame::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// The next JSON frame whose `type` is `kind`.
+pub async fn next_of_type(ws: &mut Ws, kind: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let msg = next_json(ws, left).await;
+        if msg["type"] == kind {
+            return msg;
+        }
+    }
+}
+
+/// Waits for the close frame and returns its code.
+pub async fn close_code(ws: &mut Ws, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(ws::Frame::Close(reason))) => return reason.map(|r| u16::from(r.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+/// A post at a point.
+pub fn post_at(lat: f64, lon: f64, author: &str, id: Option<&str>) -> Value {
+    let mut p = serde_json::json!({"source": "test", "lat": lat, "lon": lon, "author": author});
+    if let Some(id) = id {
+        p["id"] = id.into();
+    }
+    p
+}

@@ -1,0 +1,11 @@
+//! Black-box tests: the real server on port 0, a real `redis-server` on a
+//! free port, real HTTP and WebSocket clients. One binary, built once.
+
+mod cli;
+mod engine;
+mod h3_reference;
+mod health;
+mod heatmap;
+mod helpers;
+mod posts;
+mod websocket;
