@@ -8,4 +8,5 @@ mod health;
 mod heatmap;
 mod helpers;
 mod posts;
+mod properties;
 mod websocket;

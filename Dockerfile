@@ -1,0 +1,21 @@
+# Campanile: one static-ish binary plus its web pages and geodata.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /srv/campanile campanile
+WORKDIR /srv/campanile
+COPY --from=build /src/target/release/campanile /usr/local/bin/campanile
+COPY web ./web
+COPY geodata ./geodata
+USER campanile
+ENV CAMPANILE_LISTEN=0.0.0.0:8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["campanile"]
+CMD ["serve"]
