@@ -15,13 +15,18 @@ local nres = tonumber(ARGV[5])
 local res = {}
 for r = 1, nres do res[r] = ARGV[5 + r] end
 
+-- Counts are summed per (bucket hash, cell) and contributors folded to their
+-- latest bucket per cell before any write: a crowded batch touches each cell
+-- once, not once per post.
 local accepted, duplicates = 0, 0
-local bucket_expiry = {}
-local touched = {}
+local increments = {}   -- count key -> cell -> n
+local expiry = {}       -- count key -> expire-at
+local latest = {}       -- last key -> contributor -> bucket
+local oldest_n = tonumber(oldest)
 local i = 6 + nres
 local n = #ARGV
 while i <= n do
-  local dedup, contributor, bucket, expires_at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local dedup, contributor, bucket, expires_at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local fresh = true
   if dedup ~= '' then
     fresh = redis.call('SET', prefix .. 'seen:' .. dedup, '1', 'NX', 'EX', dedup_ttl)
@@ -32,11 +37,22 @@ while i <= n do
       for r = 1, nres do
         local cell = ARGV[i + 3 + r]
         local counts = prefix .. 'count:' .. res[r] .. ':' .. bucket
-        redis.call('HINCRBY', counts, cell, 1)
-        bucket_expiry[counts] = expires_at
+        local per_cell = increments[counts]
+        if not per_cell then
+          per_cell = {}
+          increments[counts] = per_cell
+          expiry[counts] = expires_at
+        end
+        per_cell[cell] = (per_cell[cell] or 0) + 1
         local last = prefix .. 'last:' .. cell
-        redis.call('ZADD', last, 'GT', bucket, contributor)
-        touched[last] = true
+        local seen = latest[last]
+        if not seen then
+          seen = {}
+          latest[last] = seen
+        end
+        if (seen[contributor] or oldest_n - 1) < bucket then
+          seen[contributor] = bucket
+        end
       end
     end
   else
@@ -45,8 +61,27 @@ while i <= n do
   i = i + 4 + nres
 end
 
-for key, at in pairs(bucket_expiry) do redis.call('EXPIREAT', key, at) end
-for key in pairs(touched) do
+for key, per_cell in pairs(increments) do
+  for cell, count in pairs(per_cell) do
+    redis.call('HINCRBY', key, cell, count)
+  end
+  redis.call('EXPIREAT', key, expiry[key])
+end
+for key, seen in pairs(latest) do
+  -- ZADD GT keeps a later bucket already stored by an earlier batch.
+  local args, pairs_in_args = {}, 0
+  for contributor, bucket in pairs(seen) do
+    args[#args + 1] = bucket
+    args[#args + 1] = contributor
+    pairs_in_args = pairs_in_args + 1
+    if pairs_in_args == 200 then
+      redis.call('ZADD', key, 'GT', unpack(args))
+      args, pairs_in_args = {}, 0
+    end
+  end
+  if pairs_in_args > 0 then
+    redis.call('ZADD', key, 'GT', unpack(args))
+  end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. oldest)
   redis.call('EXPIRE', key, contributor_ttl)
 end
