@@ -35,6 +35,9 @@ pub enum StartupError {
     /// The token secret cannot key HMAC.
     #[error("jwt secret: {0}")]
     Secret(String),
+    /// A zones file is broken.
+    #[error("geodata: {0}")]
+    Geodata(String),
     /// The demo scenario could not be loaded.
     #[error("demo: {0}")]
     Demo(String),
@@ -89,7 +92,9 @@ impl Application {
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
             background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
         }
+        let zones = api::zones::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?;
         let state = web::Data::new(AppState {
+            zones: Arc::new(zones),
             keys: Arc::new(
                 TokenKeys::new(settings.jwt_secret.expose()).map_err(|e| StartupError::Secret(e.to_string()))?,
             ),
@@ -104,11 +109,13 @@ impl Application {
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             let web_dir = app_state.settings.web_dir.clone();
+            let basemap_dir = app_state.settings.geodata_dir.join("basemap");
             App::new()
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)
                 .route("/ws", web::get().to(ws::upgrade))
+                .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
                 .service(
                     actix_files::Files::new("/", web_dir)
                         .index_file("index.html")

@@ -6,6 +6,7 @@ pub mod error;
 pub mod heatmap;
 pub mod ops;
 pub mod posts;
+pub mod zones;
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     /// Fired once at shutdown; sessions close with 1001.
     pub shutdown: CancellationToken,
+    /// The event's zones, loaded at start-up.
+    pub zones: Arc<serde_json::Value>,
     /// The Prometheus registry, when one could be installed.
     pub prometheus: Option<PrometheusHandle>,
 }
@@ -82,6 +85,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/v1/posts")
                 .route(web::post().to(posts::ingest_posts))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/zones")
+                .route(web::get().to(zones::get_zones))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

@@ -82,7 +82,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Campanile", description = "Live crowd heatmaps and safety broadcasts for crises and mass gatherings."),
-    paths(healthz, readyz, metrics, openapi_json, super::posts::ingest_posts, super::heatmap::get_heatmap),
+    paths(healthz, readyz, metrics, openapi_json, super::posts::ingest_posts, super::heatmap::get_heatmap, super::zones::get_zones),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,

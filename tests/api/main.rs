@@ -10,3 +10,4 @@ mod helpers;
 mod posts;
 mod properties;
 mod websocket;
+mod zones;

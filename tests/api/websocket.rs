@@ -263,3 +263,83 @@ async fn clients_are_told_when_the_engine_goes_down_and_comes_back() {
     let up = next_of_type(&mut ws, "status", 15 * SECOND).await;
     assert_eq!(up["engine"], "up");
 }
+
+/// Applies snapshot and delta frames to a map of cell → count.
+fn apply(state: &mut std::collections::HashMap<String, u64>, msg: &serde_json::Value) {
+    if msg["type"] == "heatmap.snapshot" {
+        state.clear();
+    }
+    for c in msg["cells"].as_array().into_iter().flatten() {
+        state.insert(
+            c["cell"].as_str().unwrap_or_default().to_owned(),
+            c["count"].as_u64().unwrap_or(0),
+        );
+    }
+    for r in msg["removed"].as_array().into_iter().flatten() {
+        state.remove(r.as_str().unwrap_or_default());
+    }
+}
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_slows_nobody_and_catches_up_to_the_exact_state() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut slow = app.ws(Some(&app.operator)).await;
+    send(
+        &mut slow,
+        json!({"type": "subscribe", "channel": "heatmap", "res": 11, "window": "1m"}),
+    )
+    .await;
+    let mut fast = app.ws(Some(&app.operator)).await;
+    send(
+        &mut fast,
+        json!({"type": "subscribe", "channel": "heatmap", "res": 11, "window": "1m"}),
+    )
+    .await;
+    next_of_type(&mut fast, "heatmap.snapshot", 5 * SECOND).await;
+
+    // Many ticks of changes over thousands of cells while `slow` reads nothing.
+    for round in 0..15 {
+        let posts: Vec<serde_json::Value> = (0..2_000)
+            .map(|i| {
+                let lat = 44.40 + (i % 100) as f64 * 0.002;
+                let lon = 11.20 + (i / 100) as f64 * 0.002 + round as f64 * 0.0001;
+                post_at(lat, lon, &format!("a{i}"), None)
+            })
+            .collect();
+        let (status, _) = app.post_json(&json!(posts)).await;
+        assert_eq!(status, 202);
+        // The reading client keeps getting its deltas promptly.
+        let delta = next_of_type(&mut fast, "heatmap.delta", 5 * SECOND).await;
+        assert!(!delta["cells"].as_array().expect("cells").is_empty());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, truth) = app.get("/api/v1/heatmap?res=11&window=1m", Some(&app.operator)).await;
+    let truth: std::collections::HashMap<String, u64> = truth["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .map(|c| {
+            (
+                c["cell"].as_str().unwrap_or_default().to_owned(),
+                c["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert!(truth.len() > 5_000, "{} cells", truth.len());
+
+    // Now the slow client reads: coalesced frames must add up to the exact state.
+    let mut state = std::collections::HashMap::new();
+    let mut frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state != truth && Instant::now() < deadline {
+        let msg = next_json(&mut slow, 5 * SECOND).await;
+        if msg["type"].as_str().is_some_and(|t| t.starts_with("heatmap.")) {
+            apply(&mut state, &msg);
+            frames += 1;
+        }
+    }
+    assert_eq!(state.len(), truth.len());
+    assert!(state == truth, "the slow client's state differs from the heatmap");
+    eprintln!("slow client caught up with {frames} frames for 15 rounds of changes");
+}

@@ -1,0 +1,81 @@
+// The one client module that owns the WebSocket: authentication, subscriptions,
+// reconnection with backoff, and a visible connection state.
+
+/** Reads a token once from the URL fragment (#token=…), keeps it in
+ *  sessionStorage and removes it from the address bar (never a query string:
+ *  it would end up in server logs). */
+export function takeToken(storageKey = "campanile.token") {
+  const match = location.hash.match(/token=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(storageKey, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(storageKey);
+}
+
+/** A live connection. `subscriptions` are re-sent after every reconnect.
+ *  onMessage(msg) gets every server message; onState(state) gets
+ *  "connecting" | "live" | "reconnecting" | "engine down". */
+export class Live {
+  constructor({ token = null, subscriptions = [], onMessage = () => {}, onState = () => {} }) {
+    Object.assign(this, { token, subscriptions, onMessage, onState });
+    this.backoff = 500;
+    this.lastUpdate = null;
+    this.closed = false;
+    this.open();
+  }
+
+  open() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    this.onState(this.lastUpdate ? "reconnecting" : "connecting");
+    const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.backoff = 500;
+      if (this.token) ws.send(JSON.stringify({ type: "auth", token: this.token }));
+      for (const s of this.subscriptions) ws.send(JSON.stringify({ type: "subscribe", ...s }));
+      this.onState("live");
+    };
+    ws.onmessage = (event) => {
+      let msg;
+      try { msg = JSON.parse(event.data); } catch { return; }
+      if (msg.type === "heatmap.snapshot" || msg.type === "heatmap.delta") this.lastUpdate = Date.now();
+      if (msg.type === "status") this.onState(msg.engine === "up" ? "live" : "engine down");
+      this.onMessage(msg);
+    };
+    ws.onclose = () => {
+      if (this.closed) return;
+      this.onState("reconnecting");
+      const wait = this.backoff * (0.75 + Math.random() / 2);
+      this.backoff = Math.min(this.backoff * 2, 15000);
+      setTimeout(() => this.open(), wait);
+    };
+  }
+
+  /** Replaces the subscriptions (e.g. another window) and reconnects them. */
+  resubscribe(subscriptions) {
+    this.subscriptions = subscriptions;
+    if (this.ws) this.ws.close();
+  }
+
+  close() {
+    this.closed = true;
+    if (this.ws) this.ws.close();
+  }
+}
+
+/** "12 s ago" for the connection bar. */
+export function ago(timestamp) {
+  if (!timestamp) return "never";
+  const s = Math.round((Date.now() - timestamp) / 1000);
+  return s < 60 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+}
+
+/** Fetches JSON with an optional token; throws the error envelope's message. */
+export async function getJson(url, token) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const resp = await fetch(url, { headers });
+  const body = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(body?.error?.message || `HTTP ${resp.status}`);
+  return body;
+}

@@ -1,0 +1,117 @@
+// The live heatmap page shared by /ops, /field and /: the <body> says whether a
+// token is needed (data-needs-token) and which resolution to start at (data-res).
+import { Live, takeToken, ago, getJson } from "/shared/campanile.js";
+import { CanvasMap, heatColour } from "/shared/map.js";
+
+const $ = (id) => document.getElementById(id);
+const EVENT_BBOX = [11.330, 44.488, 11.360, 44.510];
+const map = new CanvasMap($("map"), EVENT_BBOX);
+const needsToken = document.body.dataset.needsToken === "true";
+let token = needsToken ? takeToken() : null;
+if (document.body.dataset.res) $("res").value = document.body.dataset.res;
+let live = null;
+const cells = new Map();
+let refetch = null;
+
+function subscription() {
+  return { channel: "heatmap", res: Number($("res").value), window: $("window").value };
+}
+
+function showState(state) {
+  $("state").textContent = state;
+  $("state").className = `state ${state.replace(" ", "-")}`;
+}
+
+function renderHotspots() {
+  const top = [...cells.values()].sort((a, b) => b.count - a.count).slice(0, 12);
+  $("hotspots").replaceChildren(...top.map((c) => {
+    const tr = document.createElement("tr");
+    tr.className = "hot";
+    for (const v of [c.cell.slice(0, 10) + "…", c.count, c.contributors, c.density_km2.toFixed(1)]) {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+// Hexagon outlines come from the GeoJSON heatmap; the WebSocket says when to refresh.
+function scheduleGeometry() {
+  if (refetch) return;
+  refetch = setTimeout(async () => {
+    refetch = null;
+    const { res, window } = subscription();
+    try {
+      const geo = await getJson(`/api/v1/heatmap?format=geojson&res=${res}&window=${window}`, token);
+      const max = Math.max(1, ...geo.features.map((f) => f.properties.density_km2));
+      $("max").textContent = Math.round(max);
+      map.setLayer("heat", geo.features, (f) => ({ fill: heatColour(f.properties.density_km2 / max), stroke: "rgba(0,0,0,.25)" }), 1);
+      $("error").textContent = "";
+    } catch (e) {
+      $("error").textContent = e.message;
+    }
+  }, 300);
+}
+
+function onMessage(msg) {
+  if (msg.type === "heatmap.snapshot") {
+    cells.clear();
+    msg.cells.forEach((c) => cells.set(c.cell, c));
+  } else if (msg.type === "heatmap.delta") {
+    msg.cells.forEach((c) => cells.set(c.cell, c));
+    msg.removed.forEach((id) => cells.delete(id));
+  } else if (msg.type === "error") {
+    $("error").textContent = msg.message;
+    if (msg.code === "unauthorized" && needsToken) signIn();
+    return;
+  } else {
+    return;
+  }
+  renderHotspots();
+  scheduleGeometry();
+}
+
+function start() {
+  showSignIn(false);
+  live = new Live({ token, subscriptions: [subscription()], onMessage, onState: showState });
+}
+
+function signIn() {
+  if (live) live.close();
+  sessionStorage.removeItem("campanile.token");
+  showSignIn(true);
+}
+
+function showSignIn(show) {
+  const form = $("signin");
+  if (form) form.style.display = show ? "grid" : "none";
+}
+
+$("signin")?.querySelector("form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  token = $("token").value.trim();
+  sessionStorage.setItem("campanile.token", token);
+  start();
+});
+for (const id of ["window", "res"]) $(id).addEventListener("change", () => live && live.resubscribe([subscription()]));
+setInterval(() => { $("updated").textContent = `last update ${ago(live?.lastUpdate)}`; }, 1000);
+
+getJson("/api/v1/zones").then((zones) => {
+  map.setLayer("zones", zones.features, (f) => ({
+    fill: f.properties.kind === "sector" ? "rgba(88,166,255,.08)" : "transparent",
+    stroke: { perimeter: "#58a6ff", sector: "#388bfd", exit: "#3fb950", first_aid: "#f85149", assembly_point: "#d2a8ff" }[f.properties.kind],
+    width: f.properties.kind === "perimeter" ? 2 : 1,
+    radius: 6,
+  }), 2);
+}).catch(() => {});
+fetch("/basemap/bologna-streets.geojson").then((r) => r.ok ? r.json() : null).then((streets) => {
+  if (!streets) return;
+  map.setLayer("streets", streets.features, (f) => ({
+    stroke: f.properties.kind === "primary" ? "#3b4450" : "#2a313a", width: f.properties.kind === "primary" ? 3 : 1.5,
+    fill: f.properties.kind === "square" ? "rgba(60,68,80,.35)" : f.properties.kind === "park" ? "rgba(46,100,60,.25)" : "transparent",
+    radius: 3,
+  }), 0);
+}).catch(() => {});
+
+if (token || !needsToken) start(); else signIn();
