@@ -31,7 +31,9 @@ async fn subscribed_heatmap(app: &TestApp, token: Option<&str>, res: u8) -> Ws {
 #[actix_web::test]
 async fn a_client_sees_its_own_ingest_as_a_delta_within_a_tick() {
     for kind in [EngineKind::Memory, EngineKind::Redis] {
-        let app = spawn_app(kind).await; // tick 100 ms
+        let mut args = test_args();
+        args.tick = Some("500ms".into()); // the default tick, as users get it
+        let app = spawn_app_with(kind, args).await;
         let mut ws = subscribed_heatmap(&app, Some(&app.operator), 11).await;
         let sent = Instant::now();
         let (status, _) = app.post_json(&post_at(44.4937, 11.3430, "me", None)).await;
@@ -44,7 +46,7 @@ async fn a_client_sees_its_own_ingest_as_a_delta_within_a_tick() {
             .expect("ll")
             .to_cell(h3o::Resolution::Eleven);
         assert_eq!(delta["cells"][0]["cell"], expected.to_string());
-        eprintln!("{kind:?}: ingest-to-delta latency {latency:?} (tick 100 ms)");
+        eprintln!("{kind:?}: ingest-to-delta latency {latency:?} (tick 500 ms; the contract's bound is 600 ms)");
         // Measured, not asserted tight: a loaded CI machine must not flake.
         assert!(latency < 5 * SECOND);
     }

@@ -4,9 +4,42 @@ import { Live, takeToken, ago, getJson } from "/shared/campanile.js";
 import { CanvasMap, heatColour } from "/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
+const needsToken = document.body.dataset.needsToken === "true";
+// The page's skeleton, built here so that the three pages share one layout.
+function buildLayout({ heading, needsToken, tokenLabel, publicView }) {
+  const resOptions = (publicView ? [7, 8, 9] : [7, 8, 9, 10, 11]).map((r) => `<option>${r}</option>`).join("");
+  document.body.insertAdjacentHTML("afterbegin", `
+<header>
+  <h1></h1>
+  <span id="state" class="state connecting" role="status">connecting</span>
+  <span id="updated">last update never</span>
+  <label>window <select id="window"><option>1m</option><option>5m</option><option selected>15m</option><option>60m</option></select></label>
+  <label>resolution <select id="res">${resOptions}</select></label>
+</header>
+<main>
+  <canvas id="map" aria-label="Live crowd density map"></canvas>
+  <aside>
+    <div class="legend">0 <span class="bar"></span> <span id="max">–</span> items/km²</div>
+    ${publicView ? '<h2>Safety messages</h2><p id="messages" aria-live="polite">No active safety messages.</p>' : ""}
+    <h2>${publicView ? "Busiest areas" : "Hotspots"}</h2>
+    <table><thead><tr><th>cell</th><th>items</th><th>people</th><th>/km²</th></tr></thead><tbody id="hotspots"></tbody></table>
+    <p id="error" role="alert"></p>
+  </aside>
+</main>
+${needsToken ? `<div id="signin"><form><label for="token"></label><input id="token" autocomplete="off" required><button>Sign in</button></form></div>` : ""}`);
+  document.querySelector("header h1").textContent = heading;
+  const label = document.querySelector("label[for=token]");
+  if (label) label.textContent = tokenLabel;
+}
+buildLayout({
+  heading: document.body.dataset.heading || "Campanile",
+  needsToken,
+  tokenLabel: document.body.dataset.tokenLabel || "Token",
+  publicView: !needsToken,
+});
+
 const EVENT_BBOX = [11.330, 44.488, 11.360, 44.510];
 const map = new CanvasMap($("map"), EVENT_BBOX);
-const needsToken = document.body.dataset.needsToken === "true";
 let token = needsToken ? takeToken() : null;
 if (document.body.dataset.res) $("res").value = document.body.dataset.res;
 let live = null;
