@@ -44,6 +44,8 @@ fn layout() -> Layout {
         bucket_secs: 10,
         longest_window_secs: 3600,
         dedup_secs: 86_400,
+        broadcast_secs: 86_400,
+        broadcast_max: 10_000,
     }
 }
 

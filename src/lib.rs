@@ -26,13 +26,16 @@
 //!   and metrics. [`startup`]: builds the server for `main` and for tests.
 //! - [`demo`]: the synthetic event, `simulate` and `replay`.
 
+pub mod alert;
 pub mod api;
 pub mod auth;
+pub mod broadcasts;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod engine;
+pub mod geodata;
 pub mod hub;
 pub mod ingest;
 pub mod privacy;

@@ -92,9 +92,11 @@ impl Application {
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
             background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
         }
-        let zones = api::zones::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?;
+        let zones =
+            Arc::new(crate::geodata::Zones::load(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
         let state = web::Data::new(AppState {
-            zones: Arc::new(zones),
+            broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
+            zones,
             keys: Arc::new(
                 TokenKeys::new(settings.jwt_secret.expose()).map_err(|e| StartupError::Secret(e.to_string()))?,
             ),

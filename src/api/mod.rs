@@ -2,6 +2,7 @@
 //! the ingest path, the hub or the engine, and turn the result into the
 //! contract's JSON; errors go through [`error::ApiError`].
 
+pub mod broadcasts;
 pub mod error;
 pub mod heatmap;
 pub mod ops;
@@ -39,8 +40,10 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     /// Fired once at shutdown; sessions close with 1001.
     pub shutdown: CancellationToken,
+    /// Safety broadcasts.
+    pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
     /// The event's zones, loaded at start-up.
-    pub zones: Arc<serde_json::Value>,
+    pub zones: Arc<crate::geodata::Zones>,
     /// The Prometheus registry, when one could be installed.
     pub prometheus: Option<PrometheusHandle>,
 }
@@ -90,6 +93,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/api/v1/zones")
                 .route(web::get().to(zones::get_zones))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/broadcasts")
+                .route(web::post().to(broadcasts::send))
+                .route(web::get().to(broadcasts::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/broadcasts/{id}")
+                .route(web::get().to(broadcasts::one))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/broadcasts/{id}/cap.xml")
+                .route(web::get().to(broadcasts::cap_xml))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/broadcasts/{id}/ack")
+                .route(web::post().to(broadcasts::acknowledge))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/alerts.atom")
+                .route(web::get().to(broadcasts::atom))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/api/v1/audit")
+                .route(web::get().to(broadcasts::audit))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

@@ -4,6 +4,7 @@
 //! value that exists is valid ("parse, don't validate"). Handlers, the engine
 //! and the hub never see raw strings or unchecked numbers.
 
+pub mod broadcast;
 mod error;
 mod geo;
 mod post;

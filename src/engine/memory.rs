@@ -10,7 +10,11 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use h3o::CellIndex;
 
-use super::{CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout, timed};
+use tokio::sync::broadcast;
+
+use super::{
+    BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout, timed,
+};
 use crate::ingest::Bucketed;
 
 #[derive(Default)]
@@ -25,10 +29,25 @@ struct State {
     last_purge: i64,
 }
 
+/// The broadcast log, acknowledgements and audit trail.
+#[derive(Default)]
+struct Log {
+    last_seq: u64,
+    /// (sent at, record), oldest first.
+    broadcasts: VecDeque<(i64, BroadcastRecord)>,
+    acks: HashMap<String, Vec<(String, i64)>>,
+    audit: VecDeque<String>,
+}
+
+/// Audit entries kept in memory.
+const AUDIT_MAX: usize = 100_000;
+
 /// The in-process engine.
 pub struct MemoryEngine {
     layout: Layout,
     state: Mutex<State>,
+    log: Mutex<Log>,
+    feed: broadcast::Sender<BroadcastRecord>,
 }
 
 impl MemoryEngine {
@@ -37,7 +56,15 @@ impl MemoryEngine {
         Self {
             layout,
             state: Mutex::new(State::default()),
+            log: Mutex::new(Log::default()),
+            feed: broadcast::channel(BROADCAST_FEED_CAPACITY).0,
         }
+    }
+
+    fn lock_log(&self) -> Result<std::sync::MutexGuard<'_, Log>, EngineError> {
+        self.log
+            .lock()
+            .map_err(|_| EngineError::Unavailable("memory engine log poisoned by an earlier panic".into()))
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, EngineError> {
@@ -155,5 +182,76 @@ impl Engine for MemoryEngine {
                 .collect())
         })
         .await
+    }
+
+    async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError> {
+        let mut log = self.lock_log()?;
+        log.last_seq += 1;
+        let record = BroadcastRecord {
+            seq: log.last_seq,
+            id: id.to_owned(),
+            body: body.to_owned(),
+        };
+        log.broadcasts.push_back((now, record.clone()));
+        let oldest = now - self.layout.broadcast_secs;
+        while log
+            .broadcasts
+            .front()
+            .is_some_and(|(sent, _)| *sent < oldest || log.broadcasts.len() > self.layout.broadcast_max)
+        {
+            if let Some((_, gone)) = log.broadcasts.pop_front() {
+                log.acks.remove(&gone.id);
+            }
+        }
+        // Sent under the lock, so that the feed's order is the seq order.
+        let _ = self.feed.send(record);
+        Ok(log.last_seq)
+    }
+
+    async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
+        let log = self.lock_log()?;
+        Ok(log
+            .broadcasts
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.seq > after)
+            .cloned()
+            .collect())
+    }
+
+    async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError> {
+        let log = self.lock_log()?;
+        Ok(log.broadcasts.iter().map(|(_, r)| r).find(|r| r.id == id).cloned())
+    }
+
+    fn broadcast_feed(&self) -> broadcast::Receiver<BroadcastRecord> {
+        self.feed.subscribe()
+    }
+
+    async fn acknowledge(&self, id: &str, sub: &str, at: i64) -> Result<bool, EngineError> {
+        let mut log = self.lock_log()?;
+        let acks = log.acks.entry(id.to_owned()).or_default();
+        if acks.iter().any(|(who, _)| who == sub) {
+            return Ok(false);
+        }
+        acks.push((sub.to_owned(), at));
+        Ok(true)
+    }
+
+    async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError> {
+        Ok(self.lock_log()?.acks.get(id).cloned().unwrap_or_default())
+    }
+
+    async fn append_audit(&self, entry: &str) -> Result<(), EngineError> {
+        let mut log = self.lock_log()?;
+        log.audit.push_back(entry.to_owned());
+        if log.audit.len() > AUDIT_MAX {
+            log.audit.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {
+        Ok(self.lock_log()?.audit.iter().rev().take(limit).cloned().collect())
     }
 }

@@ -50,6 +50,22 @@ pub struct CellCount {
     pub contributors: u64,
 }
 
+/// One broadcast in the engine's log: its deployment-wide `seq`, its id and
+/// its JSON body (the engine does not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastRecord {
+    /// Strictly increasing across the deployment.
+    pub seq: u64,
+    /// The message id.
+    pub id: String,
+    /// The stored message as JSON.
+    pub body: String,
+}
+
+/// How many live broadcasts a slow feed subscriber may fall behind before it
+/// must re-read the log.
+pub const BROADCAST_FEED_CAPACITY: usize = 1_024;
+
 /// A read of counts: one resolution, one window, ending at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountQuery {
@@ -72,6 +88,10 @@ pub struct Layout {
     pub longest_window_secs: i64,
     /// How long a `(source, id)` is remembered for de-duplication.
     pub dedup_secs: i64,
+    /// How long broadcasts and their acknowledgements are kept.
+    pub broadcast_secs: i64,
+    /// How many broadcasts are kept at most.
+    pub broadcast_max: usize,
 }
 
 impl Layout {
@@ -115,6 +135,32 @@ pub trait Engine: Send + Sync + 'static {
     /// Counts per cell for one resolution and window, cells with a zero
     /// count omitted, in no particular order.
     async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError>;
+
+    /// Appends a broadcast to the log under the next `seq`, which it
+    /// returns. Every node's [`Engine::broadcast_feed`] then delivers it, in
+    /// `seq` order.
+    async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError>;
+
+    /// Every retained broadcast with a `seq` above `after`, in order.
+    async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError>;
+
+    /// One retained broadcast.
+    async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError>;
+
+    /// Broadcasts appended from now on, by any node, in `seq` order.
+    fn broadcast_feed(&self) -> tokio::sync::broadcast::Receiver<BroadcastRecord>;
+
+    /// Records that `sub` acknowledged broadcast `id`; false if it already had.
+    async fn acknowledge(&self, id: &str, sub: &str, at: i64) -> Result<bool, EngineError>;
+
+    /// Who acknowledged broadcast `id`, and when (Unix seconds), oldest first.
+    async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError>;
+
+    /// Appends one entry (JSON) to the audit log.
+    async fn append_audit(&self, entry: &str) -> Result<(), EngineError>;
+
+    /// The newest `limit` audit entries, newest first.
+    async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError>;
 }
 
 /// Times an engine call into the latency histogram.

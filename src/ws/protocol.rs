@@ -38,7 +38,12 @@ pub enum Subscribe {
         bbox: Option<Vec<f64>>,
     },
     /// Safety broadcasts.
-    Broadcasts,
+    Broadcasts {
+        /// Replay every retained message after this `seq`, then live ones.
+        since_seq: Option<u64>,
+        /// Keep only messages whose area contains this point.
+        near: Option<Near>,
+    },
     /// Citizen and field reports.
     Reports,
     /// Surge and threshold alerts.
@@ -50,11 +55,20 @@ impl Subscribe {
     pub fn channel(&self) -> &'static str {
         match self {
             Subscribe::Heatmap { .. } => "heatmap",
-            Subscribe::Broadcasts => "broadcasts",
+            Subscribe::Broadcasts { .. } => "broadcasts",
             Subscribe::Reports => "reports",
             Subscribe::Alerts => "alerts",
         }
     }
+}
+
+/// A point for the `near` filter.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Near {
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
 }
 
 /// Parses one text frame; the error is the message for the client.
@@ -112,6 +126,16 @@ pub enum ServerMessage {
         /// Cells that no longer have a count.
         removed: Vec<String>,
     },
+    /// A safety message (Alert, Update or Cancel).
+    #[serde(rename = "broadcast")]
+    Broadcast {
+        /// Subscription id.
+        sub: String,
+        /// Its deployment-wide sequence number: resume with `since_seq`.
+        seq: u64,
+        /// The message.
+        broadcast: serde_json::Value,
+    },
     /// Engine health changed.
     #[serde(rename = "status")]
     Status {
@@ -143,6 +167,7 @@ impl ServerMessage {
             ServerMessage::Authenticated { .. } => "authenticated",
             ServerMessage::HeatmapSnapshot { .. } => "heatmap.snapshot",
             ServerMessage::HeatmapDelta { .. } => "heatmap.delta",
+            ServerMessage::Broadcast { .. } => "broadcast",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",

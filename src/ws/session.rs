@@ -13,6 +13,7 @@ use std::time::Instant;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use crate::api::AppState;
@@ -36,7 +37,13 @@ struct Connection {
     outbound: mpsc::Sender<ServerMessage>,
     subscriptions: HashMap<String, JoinHandle<()>>,
     next_sub: u64,
+    /// Fired by a broadcast subscription whose client stopped reading.
+    too_slow: CancellationToken,
 }
+
+/// How long a broadcast may wait for room in a session's queue before the
+/// client is disconnected to resume with `since_seq`.
+const BROADCAST_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the loop should do after handling an input.
 enum Flow {
@@ -64,7 +71,9 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
         outbound,
         subscriptions: HashMap::new(),
         next_sub: 1,
+        too_slow: CancellationToken::new(),
     };
+    let too_slow = conn.too_slow.clone();
     let mut last_heard = Instant::now();
 
     let close_reason = loop {
@@ -72,6 +81,10 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
             _ = shutdown.cancelled() => Flow::Close(Some(CloseReason {
                 code: CloseCode::Away,
                 description: Some("server shutting down; reconnect".into()),
+            })),
+            _ = too_slow.cancelled() => Flow::Close(Some(CloseReason {
+                code: CloseCode::Again,
+                description: Some("too slow to receive broadcasts; reconnect with since_seq".into()),
             })),
             incoming = stream.recv() => match incoming {
                 None => break None,
@@ -208,13 +221,17 @@ impl Connection {
                 .await;
         }
         let channel = request.channel();
-        let Subscribe::Heatmap { res, window, bbox } = request else {
-            return self
-                .send(ServerMessage::error(
-                    "channel_unavailable",
-                    format!("the {channel} channel is not available on this server yet"),
-                ))
-                .await;
+        let (res, window, bbox) = match request {
+            Subscribe::Heatmap { res, window, bbox } => (res, window, bbox),
+            Subscribe::Broadcasts { since_seq, near } => return self.subscribe_broadcasts(since_seq, near).await,
+            _ => {
+                return self
+                    .send(ServerMessage::error(
+                        "channel_unavailable",
+                        format!("the {channel} channel is not available on this server yet"),
+                    ))
+                    .await;
+            }
         };
         let parsed = bbox
             .map(|b| BBox::from_slice(&b))
@@ -262,6 +279,140 @@ impl Connection {
         ));
         self.subscriptions.insert(sub, task);
         Flow::Continue
+    }
+}
+
+impl Connection {
+    fn new_sub(&mut self) -> String {
+        let sub = format!("s{}", self.next_sub);
+        self.next_sub += 1;
+        sub
+    }
+
+    async fn subscribe_broadcasts(&mut self, since_seq: Option<u64>, near: Option<protocol::Near>) -> Flow {
+        let near = match near.map(|n| crate::domain::LatLon::new(n.lat, n.lon)).transpose() {
+            Ok(n) => n,
+            Err(e) => return self.send(ServerMessage::error(e.code, e.message)).await,
+        };
+        // Subscribe to the live feed before reading the log: nothing falls between.
+        let feed = self.state.engine.broadcast_feed();
+        let sub = self.new_sub();
+        if let Flow::Close(r) = self
+            .send(ServerMessage::Subscribed {
+                sub: sub.clone(),
+                channel: "broadcasts",
+            })
+            .await
+        {
+            return Flow::Close(r);
+        }
+        let task = tokio::spawn(forward_broadcasts(BroadcastSubscription {
+            sub: sub.clone(),
+            principal: self.principal.clone(),
+            since_seq,
+            near,
+            state: self.state.clone(),
+            feed,
+            out: self.outbound.clone(),
+            too_slow: self.too_slow.clone(),
+        }));
+        self.subscriptions.insert(sub, task);
+        Flow::Continue
+    }
+}
+
+struct BroadcastSubscription {
+    sub: String,
+    principal: Principal,
+    since_seq: Option<u64>,
+    near: Option<crate::domain::LatLon>,
+    state: Arc<AppState>,
+    feed: tokio::sync::broadcast::Receiver<crate::engine::BroadcastRecord>,
+    out: mpsc::Sender<ServerMessage>,
+    too_slow: CancellationToken,
+}
+
+impl BroadcastSubscription {
+    /// Sends one message if this subscriber may see it; false when the
+    /// session is gone or too slow (then it is being disconnected).
+    async fn deliver(&self, b: &crate::domain::broadcast::StoredBroadcast) -> bool {
+        if !crate::broadcasts::visible(&self.principal, b.broadcast.audience)
+            || !self.state.broadcasts.near(b, self.near)
+        {
+            return true;
+        }
+        let msg = ServerMessage::Broadcast {
+            sub: self.sub.clone(),
+            seq: b.seq,
+            broadcast: crate::broadcasts::Broadcasts::view(b, &self.principal),
+        };
+        match tokio::time::timeout(BROADCAST_SEND_TIMEOUT, self.out.send(msg)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                self.too_slow.cancel();
+                false
+            }
+        }
+    }
+
+    async fn replay(&self, after: u64) -> Option<u64> {
+        let records = self.state.engine.broadcasts_after(after).await.ok()?;
+        let mut last = after;
+        for record in &records {
+            last = last.max(record.seq);
+            if let Some(b) = crate::broadcasts::decode(record)
+                && !self.deliver(&b).await
+            {
+                return None;
+            }
+        }
+        Some(last)
+    }
+}
+
+/// Feeds one broadcasts subscription: the retained messages after
+/// `since_seq` (or the active ones), then live ones, with no gap and no
+/// duplicate across the switch (`seq` decides). A feed that lagged is
+/// re-read from the engine's log, so a message is never dropped.
+async fn forward_broadcasts(mut s: BroadcastSubscription) {
+    let mut last = match s.since_seq {
+        Some(after) => match s.replay(after).await {
+            Some(last) => last,
+            None => return,
+        },
+        None => {
+            let Ok(records) = s.state.engine.broadcasts_after(0).await else {
+                return;
+            };
+            let all: Vec<_> = records.iter().filter_map(crate::broadcasts::decode).collect();
+            let gone = crate::domain::broadcast::superseded(&all);
+            let now = chrono::Utc::now();
+            for b in all.iter().filter(|b| b.is_active(now, &gone)) {
+                if !s.deliver(b).await {
+                    return;
+                }
+            }
+            records.iter().map(|r| r.seq).max().unwrap_or(0)
+        }
+    };
+    loop {
+        match s.feed.recv().await {
+            Ok(record) if record.seq > last => {
+                last = record.seq;
+                if let Some(b) = crate::broadcasts::decode(&record)
+                    && !s.deliver(&b).await
+                {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => match s.replay(last).await {
+                Some(l) => last = l,
+                None => return,
+            },
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

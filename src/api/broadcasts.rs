@@ -1,0 +1,178 @@
+//! Safety broadcasts over HTTP: send, list, read, CAP, Atom, acknowledge,
+//! and the audit log of operator actions.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::broadcasts::{Broadcasts, SendError, visible};
+use crate::domain::broadcast::{AudienceKind, BroadcastInput, StoredBroadcast};
+use crate::domain::{FieldError, Role};
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid(f) => ApiError::Invalid(f),
+            SendError::Engine(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+/// A message as the caller may see it, with acknowledgements for operators.
+async fn view(state: &AppState, b: &StoredBroadcast, caller: &Caller) -> Result<Value, ApiError> {
+    let mut v = Broadcasts::view(b, &caller.0);
+    if caller.0.has_any(&[Role::Operator])
+        && let Value::Object(map) = &mut v
+    {
+        map.insert(
+            "acks".into(),
+            Value::Array(state.broadcasts.acknowledgements(&b.id).await?),
+        );
+    }
+    Ok(v)
+}
+
+async fn visible_one(state: &AppState, id: &str, caller: &Caller) -> Result<StoredBroadcast, ApiError> {
+    match state.broadcasts.get(id).await? {
+        Some(b) if visible(&caller.0, b.broadcast.audience) => Ok(b),
+        _ => Err(ApiError::NotFound(format!("no broadcast {id:?}"))),
+    }
+}
+
+/// Sends, updates or cancels a message (operators).
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "broadcasts", request_body = BroadcastInput,
+    responses((status = 201, description = "The stored message with id, seq and sent"),
+              (status = 400, body = super::error::ErrorEnvelope), (status = 401), (status = 403), (status = 503)),
+    security(("bearer" = [])))]
+pub async fn send(caller: Caller, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let input: BroadcastInput = serde_json::from_slice(&body)
+        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
+    let sub = match &caller.0 {
+        crate::domain::Principal::User { sub, .. } => sub.clone(),
+        crate::domain::Principal::Public => String::new(),
+    };
+    let stored = state.broadcasts.send(input, &sub).await?;
+    Ok(HttpResponse::Created().json(view(&state, &stored, &caller).await?))
+}
+
+/// `?active=true` keeps messages in force.
+#[derive(Deserialize)]
+pub struct ListQuery {
+    active: Option<bool>,
+}
+
+/// Lists retained messages the caller may see, oldest first.
+#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts",
+    params(("active" = Option<bool>, Query, description = "only unexpired, uncancelled, unsuperseded messages")),
+    responses((status = 200, description = "{\"broadcasts\": [...]}")))]
+pub async fn list(
+    caller: Caller,
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let messages = if query.active.unwrap_or(false) {
+        state.broadcasts.active(Utc::now()).await?
+    } else {
+        state.broadcasts.all().await?
+    };
+    let mut out = Vec::new();
+    for b in messages.iter().filter(|b| visible(&caller.0, b.broadcast.audience)) {
+        out.push(view(&state, b, &caller).await?);
+    }
+    Ok(HttpResponse::Ok().json(json!({"broadcasts": out})))
+}
+
+/// One message.
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "broadcasts",
+    responses((status = 200), (status = 404, body = super::error::ErrorEnvelope)))]
+pub async fn one(caller: Caller, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let b = visible_one(&state, &id, &caller).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &b, &caller).await?))
+}
+
+/// One message as a CAP 1.2 document.
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/cap.xml", tag = "broadcasts",
+    responses((status = 200, content_type = "application/cap+xml"), (status = 404)))]
+pub async fn cap_xml(
+    caller: Caller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let b = visible_one(&state, &id, &caller).await?;
+    let referenced = match &b.broadcast.references {
+        Some(r) => state.broadcasts.get(r).await?,
+        None => None,
+    };
+    let xml = crate::alert::cap::render(&b, referenced.as_ref(), &state.zones, &state.settings.publisher);
+    Ok(HttpResponse::Ok()
+        .content_type("application/cap+xml; charset=utf-8")
+        .body(xml))
+}
+
+/// The active public messages as Atom, each entry linking its CAP document.
+#[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts",
+    responses((status = 200, content_type = "application/atom+xml")))]
+pub async fn atom(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let active: Vec<StoredBroadcast> = state
+        .broadcasts
+        .active(Utc::now())
+        .await?
+        .into_iter()
+        .filter(|b| b.broadcast.audience == AudienceKind::Public)
+        .collect();
+    let info = req.connection_info();
+    let base = format!("{}://{}", info.scheme(), info.host());
+    let xml = crate::alert::atom::render(&active, &base, &state.settings.publisher);
+    Ok(HttpResponse::Ok()
+        .content_type("application/atom+xml; charset=utf-8")
+        .body(xml))
+}
+
+/// A commander acknowledges a message; repeating it changes nothing.
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/ack", tag = "broadcasts",
+    responses((status = 200, description = "{\"id\", \"acknowledged\": true, \"first\": bool}"), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn acknowledge(
+    caller: Caller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Commander])?;
+    let b = visible_one(&state, &id, &caller).await?;
+    let crate::domain::Principal::User { sub, .. } = &caller.0 else {
+        return Err(ApiError::Forbidden("a commander token is needed".into()));
+    };
+    let first = state.broadcasts.acknowledge(&b.id, sub).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": b.id, "acknowledged": true, "first": first})))
+}
+
+/// `?limit=N` (default 100, at most 1,000).
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<usize>,
+}
+
+/// The audit log of operator and commander actions, newest first (operators).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts",
+    responses((status = 200, description = "{\"entries\": [{\"at\", \"sub\", \"action\", \"detail\"}]}"), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn audit(
+    caller: Caller,
+    query: web::Query<AuditQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let entries: Vec<Value> = state
+        .engine
+        .audit_log(limit)
+        .await?
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"entries": entries})))
+}

@@ -1,0 +1,150 @@
+//! The event's zones from `geodata/zones/`: loaded once at start-up, served
+//! as GeoJSON, and used to resolve broadcast areas that name zones.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use geo::{Contains, Distance, Haversine, Point, Polygon};
+use serde_json::{Value, json};
+
+/// The kinds of zone an event has.
+pub const ZONE_KINDS: [&str; 5] = ["perimeter", "sector", "exit", "first_aid", "assembly_point"];
+
+/// A point zone (an exit, a first-aid post) covers this much around it.
+const POINT_ZONE_RADIUS_M: f64 = 50.0;
+
+/// A zone's shape.
+#[derive(Debug, Clone)]
+pub enum ZoneShape {
+    /// Polygons (exterior rings, `[lon, lat]`).
+    Polygons(Vec<Vec<[f64; 2]>>),
+    /// A point, `[lon, lat]`.
+    Point([f64; 2]),
+}
+
+#[derive(Debug, Clone)]
+struct Zone {
+    name: String,
+    shape: ZoneShape,
+}
+
+/// Every zone of the event.
+#[derive(Debug, Clone, Default)]
+pub struct Zones {
+    geojson: Value,
+    by_id: HashMap<String, Zone>,
+}
+
+fn ring(value: &Value) -> Option<Vec<[f64; 2]>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|p| Some([p.get(0)?.as_f64()?, p.get(1)?.as_f64()?]))
+        .collect()
+}
+
+fn shape(geometry: &Value) -> Option<ZoneShape> {
+    let coords = &geometry["coordinates"];
+    match geometry["type"].as_str()? {
+        "Point" => Some(ZoneShape::Point([coords.get(0)?.as_f64()?, coords.get(1)?.as_f64()?])),
+        "Polygon" => Some(ZoneShape::Polygons(vec![ring(coords.get(0)?)?])),
+        "MultiPolygon" => Some(ZoneShape::Polygons(
+            coords
+                .as_array()?
+                .iter()
+                .map(|p| ring(p.get(0)?))
+                .collect::<Option<_>>()?,
+        )),
+        _ => None,
+    }
+}
+
+impl Zones {
+    /// Loads and merges every `*.geojson` in `dir`. A feature without a
+    /// string `id`, `name`, a known `kind` and a Point or Polygon geometry
+    /// is refused with its file named: a broken zones file must stop the
+    /// start-up, not silently hide an exit. A missing folder is no zones.
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let mut features = Vec::new();
+        let mut by_id = HashMap::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(Self {
+                geojson: json!({"type": "FeatureCollection", "features": []}),
+                by_id,
+            });
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "geojson"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let doc: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let Some(list) = doc["features"].as_array() else {
+                return Err(format!("{}: not a FeatureCollection", path.display()));
+            };
+            for (i, f) in list.iter().enumerate() {
+                let props = &f["properties"];
+                let parsed = match (props["id"].as_str(), props["name"].as_str(), props["kind"].as_str()) {
+                    (Some(id), Some(name), Some(kind)) if ZONE_KINDS.contains(&kind) => {
+                        shape(&f["geometry"]).map(|shape| (id.to_owned(), name.to_owned(), shape))
+                    }
+                    _ => None,
+                };
+                let Some((id, name, shape)) = parsed else {
+                    return Err(format!(
+                        "{}: feature {i} needs a Point or Polygon and string id, name and kind (one of {})",
+                        path.display(),
+                        ZONE_KINDS.join(", ")
+                    ));
+                };
+                if by_id.insert(id.clone(), Zone { name, shape }).is_some() {
+                    return Err(format!("{}: zone id {id:?} is used twice", path.display()));
+                }
+                features.push(f.clone());
+            }
+        }
+        Ok(Self {
+            geojson: json!({"type": "FeatureCollection", "features": features}),
+            by_id,
+        })
+    }
+
+    /// The zones as one GeoJSON FeatureCollection.
+    pub fn geojson(&self) -> &Value {
+        &self.geojson
+    }
+
+    /// Whether a zone has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// A zone's name.
+    pub fn name(&self, id: &str) -> Option<&str> {
+        self.by_id.get(id).map(|z| z.name.as_str())
+    }
+
+    /// A zone's shape.
+    pub fn shape(&self, id: &str) -> Option<&ZoneShape> {
+        self.by_id.get(id).map(|z| &z.shape)
+    }
+
+    /// Whether the zone covers the point (`x` = lon, `y` = lat).
+    pub fn covers(&self, id: &str, p: Point) -> bool {
+        match self.shape(id) {
+            Some(ZoneShape::Polygons(rings)) => rings
+                .iter()
+                .any(|r| Polygon::new(r.iter().map(|[x, y]| (*x, *y)).collect(), vec![]).contains(&p)),
+            Some(ZoneShape::Point([x, y])) => Haversine.distance(Point::new(*x, *y), p) <= POINT_ZONE_RADIUS_M,
+            None => false,
+        }
+    }
+
+    /// How far around a point zone it reaches, for CAP circles.
+    pub fn point_radius_m() -> f64 {
+        POINT_ZONE_RADIUS_M
+    }
+}

@@ -1,0 +1,423 @@
+//! Safety broadcasts on both engines: the model's rules, audiences, areas,
+//! lossless resume, Update and Cancel, CAP against the OASIS schema, Atom in
+//! a standard feed parser, acknowledgements and the audit log.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const SECOND: Duration = Duration::from_secs(1);
+const BOTH: [EngineKind; 2] = [EngineKind::Memory, EngineKind::Redis];
+
+fn alert(audience: &str, headline: &str) -> Value {
+    json!({
+        "audience": audience, "msg_type": "Alert", "category": "Safety", "event": "Crowd crush risk",
+        "severity": "Severe", "urgency": "Immediate", "certainty": "Observed",
+        "headline": headline, "description": "Density above 4 people per m² at the fountain.",
+        "instruction": "Leave Piazza Maggiore by Via Rizzoli", "language": "en",
+        "translations": [{"language": "it", "headline": "Lasciate Piazza Maggiore", "instruction": "Uscite da Via Rizzoli"}],
+        "area": {"description": "Piazza Maggiore", "zones": ["piazza-maggiore"],
+                 "circles": [{"lat": 44.4937, "lon": 11.3430, "radius_m": 150}],
+                 "polygons": [[[11.342, 44.493], [11.344, 44.493], [11.344, 44.494], [11.342, 44.493]]]},
+        "expires": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339(),
+    })
+}
+
+impl TestApp {
+    async fn send_broadcast(&self, body: &Value, token: Option<&str>) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}/api/v1/broadcasts", self.address));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send_json(body).await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn text(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let mut req = self.client.get(format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let mut resp = req.send().await.expect("request");
+        let body = resp.body().await.expect("body");
+        (resp.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["broadcasts"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|b| b["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn operators_send_and_every_rule_of_the_model_is_checked() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (status, sent) = app
+        .send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert!(sent["id"].is_string() && sent["seq"].as_u64() == Some(1) && sent["sent"].is_string());
+    assert_eq!(
+        app.send_broadcast(&alert("public", "x"), Some(&app.commander)).await.0,
+        403
+    );
+    assert_eq!(app.send_broadcast(&alert("public", "x"), None).await.0, 401);
+
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("severity", json!("Apocalyptic"), "invalid_severity"),
+        ("urgency", json!("Soonish"), "invalid_urgency"),
+        ("certainty", json!("Maybe"), "invalid_certainty"),
+        ("category", json!("Party"), "invalid_category"),
+        ("audience", json!("everyone"), "invalid_audience"),
+        ("headline", json!("h".repeat(161)), "field_too_long"),
+        ("expires", json!(past), "expires_in_past"),
+        (
+            "area",
+            json!({"polygons": [[[11.34, 44.49], [11.35, 44.49], [11.35, 44.50], [11.34, 44.50]]]}),
+            "invalid_polygon",
+        ),
+        (
+            "area",
+            json!({"polygons": [[[11.34, 44.49], [11.35, 44.49], [11.34, 44.49]]]}),
+            "invalid_polygon",
+        ),
+        (
+            "area",
+            json!({"circles": [{"lat": 44.49, "lon": 11.34, "radius_m": 0}]}),
+            "invalid_circle",
+        ),
+        ("area", json!({"zones": ["atlantis"]}), "unknown_zone"),
+        ("area", json!({"description": "nowhere"}), "empty_area"),
+        ("msg_type", json!("Update"), "missing_field"),
+    ];
+    for (field, value, code) in cases {
+        let mut body = alert("public", "x");
+        body[field] = value.clone();
+        let (status, answer) = app.send_broadcast(&body, Some(&app.operator)).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some(code)),
+            "{field} = {value}"
+        );
+    }
+    let mut update = alert("public", "x");
+    update["msg_type"] = json!("Update");
+    update["references"] = json!("no-such-message");
+    let (status, answer) = app.send_broadcast(&update, Some(&app.operator)).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("unknown_reference"))
+    );
+}
+
+#[actix_web::test]
+async fn seq_increases_and_the_public_sees_only_public_messages() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let mut seqs = Vec::new();
+        for (audience, headline) in [("public", "p1"), ("responders", "r1"), ("public", "p2")] {
+            let (status, sent) = app
+                .send_broadcast(&alert(audience, headline), Some(&app.operator))
+                .await;
+            assert_eq!(status, 201, "{kind:?} {sent}");
+            seqs.push(sent["seq"].as_u64().expect("seq"));
+        }
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{kind:?} {seqs:?}");
+        let (_, public) = app.get("/api/v1/broadcasts", None).await;
+        let headlines: Vec<&str> = public["broadcasts"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|b| b["headline"].as_str())
+            .collect();
+        assert_eq!(headlines, vec!["p1", "p2"], "{kind:?}");
+        assert!(
+            public["broadcasts"][0].get("sender").is_none(),
+            "the sender is for operators"
+        );
+        let (_, commander) = app.get("/api/v1/broadcasts", Some(&app.commander)).await;
+        assert_eq!(ids(&commander).len(), 3, "{kind:?}");
+        let responders_id = commander["broadcasts"][1]["id"].as_str().expect("id").to_owned();
+        let (status, _) = app.get(&format!("/api/v1/broadcasts/{responders_id}"), None).await;
+        assert_eq!(status, 404, "{kind:?}: a responders' message is not the public's");
+        let (status, one) = app
+            .get(&format!("/api/v1/broadcasts/{responders_id}"), Some(&app.commander))
+            .await;
+        assert_eq!(
+            (status, one["audience"].as_str()),
+            (200, Some("responders")),
+            "{kind:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn update_and_cancel_change_what_is_active_and_what_the_feed_lists() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let (_, first) = app
+            .send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
+            .await;
+        let first_id = first["id"].as_str().expect("id").to_owned();
+        let (status, update) = app
+            .send_broadcast(
+                &json!({"msg_type": "Update", "references": first_id, "headline": "Leave by Via Ugo Bassi"}),
+                Some(&app.operator),
+            )
+            .await;
+        assert_eq!(status, 201, "{kind:?} {update}");
+        assert_eq!(
+            update["instruction"], first["instruction"],
+            "an Update inherits what it does not change"
+        );
+        let update_id = update["id"].as_str().expect("id").to_owned();
+        let (_, active) = app.get("/api/v1/broadcasts?active=true", None).await;
+        assert_eq!(ids(&active), vec![update_id.clone()], "{kind:?}");
+        let (_, atom) = app.text("/api/v1/alerts.atom", None).await;
+        assert!(atom.contains(&update_id) && !atom.contains(&first_id), "{kind:?}");
+
+        let (status, _) = app
+            .send_broadcast(
+                &json!({"msg_type": "Cancel", "references": update_id}),
+                Some(&app.operator),
+            )
+            .await;
+        assert_eq!(status, 201, "{kind:?}");
+        let (_, active) = app.get("/api/v1/broadcasts?active=true", None).await;
+        assert!(ids(&active).is_empty(), "{kind:?} {active}");
+        let (_, atom) = app.text("/api/v1/alerts.atom", None).await;
+        assert!(!atom.contains("<entry>"), "{kind:?}");
+        let (_, all) = app.get("/api/v1/broadcasts", None).await;
+        assert_eq!(ids(&all).len(), 3, "{kind:?}: the log keeps all three");
+    }
+}
+
+async fn subscribe_broadcasts(app: &TestApp, token: Option<&str>, extra: Value) -> Ws {
+    let mut ws = app.ws(token).await;
+    let mut msg = json!({"type": "subscribe", "channel": "broadcasts"});
+    if let (Some(m), Some(e)) = (msg.as_object_mut(), extra.as_object()) {
+        m.extend(e.clone());
+    }
+    send(&mut ws, msg).await;
+    assert_eq!(next_json(&mut ws, 5 * SECOND).await["type"], "subscribed");
+    ws
+}
+
+/// Collects broadcast frames until `quiet` passes without one.
+async fn drain(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Ok(msg) = tokio::time::timeout(quiet, next_of_type(ws, "broadcast", 60 * SECOND)).await {
+        got.push(msg);
+    }
+    got
+}
+
+#[actix_web::test]
+async fn live_delivery_respects_audience_and_area() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let mut in_piazza = subscribe_broadcasts(&app, None, json!({"near": {"lat": 44.4936, "lon": 11.3428}})).await;
+        let mut far_away = subscribe_broadcasts(&app, None, json!({"near": {"lat": 45.4642, "lon": 9.19}})).await;
+        let mut commander = subscribe_broadcasts(&app, Some(&app.commander), json!({})).await;
+        app.send_broadcast(&alert("responders", "Hold the cordon"), Some(&app.operator))
+            .await;
+        app.send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
+            .await;
+
+        let got = drain(&mut in_piazza, SECOND).await;
+        assert_eq!(got.len(), 1, "{kind:?} {got:?}");
+        assert_eq!(got[0]["broadcast"]["headline"], "Leave by Via Rizzoli");
+        assert!(got[0]["seq"].as_u64().is_some() && got[0]["sub"].is_string());
+        assert!(drain(&mut far_away, SECOND).await.is_empty(), "{kind:?}");
+        let got = drain(&mut commander, SECOND).await;
+        let headlines: Vec<&str> = got.iter().filter_map(|m| m["broadcast"]["headline"].as_str()).collect();
+        assert_eq!(headlines, vec!["Hold the cordon", "Leave by Via Rizzoli"], "{kind:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_resume_replays_exactly_the_missed_messages_in_order_then_live_ones() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let mut seqs = Vec::new();
+        for i in 0..5 {
+            let (_, sent) = app
+                .send_broadcast(&alert("public", &format!("m{i}")), Some(&app.operator))
+                .await;
+            seqs.push(sent["seq"].as_u64().expect("seq"));
+        }
+        // The client saw up to the second message, then lost its connection.
+        let mut ws = subscribe_broadcasts(&app, None, json!({"since_seq": seqs[1]})).await;
+        let replayed = drain(&mut ws, SECOND).await;
+        let got: Vec<u64> = replayed.iter().filter_map(|m| m["seq"].as_u64()).collect();
+        assert_eq!(got, seqs[2..].to_vec(), "{kind:?}");
+        let (_, live) = app.send_broadcast(&alert("public", "live"), Some(&app.operator)).await;
+        let next = next_of_type(&mut ws, "broadcast", 5 * SECOND).await;
+        assert_eq!(next["seq"], live["seq"], "{kind:?}");
+        assert!(
+            drain(&mut ws, Duration::from_millis(500)).await.is_empty(),
+            "{kind:?}: no duplicate"
+        );
+
+        // Without since_seq: the active messages, then live ones.
+        let mut fresh = subscribe_broadcasts(&app, None, json!({})).await;
+        assert_eq!(drain(&mut fresh, SECOND).await.len(), 6, "{kind:?}");
+    }
+}
+
+#[actix_web::test]
+async fn every_cap_document_is_valid_cap_1_2_and_the_atom_feed_parses() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (_, first) = app
+        .send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
+        .await;
+    let (_, responders) = app
+        .send_broadcast(&alert("responders", "Hold the cordon & wait"), Some(&app.operator))
+        .await;
+    let (_, update) = app
+        .send_broadcast(
+            &json!({"msg_type": "Update", "references": first["id"], "headline": "Use <Via Ugo Bassi>"}),
+            Some(&app.operator),
+        )
+        .await;
+    let (_, zones_only) = app
+        .send_broadcast(
+            &json!({"audience": "public", "category": "Health", "event": "First aid", "severity": "Minor",
+            "urgency": "Expected", "certainty": "Likely", "headline": "First aid at the fountain", "language": "it",
+            "area": {"zones": ["first-aid-nettuno", "piazza-nettuno"]},
+            "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
+            Some(&app.operator),
+        )
+        .await;
+    let (_, cancel) = app
+        .send_broadcast(
+            &json!({"msg_type": "Cancel", "references": update["id"]}),
+            Some(&app.operator),
+        )
+        .await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let mut files = Vec::new();
+    for msg in [&first, &responders, &update, &zones_only, &cancel] {
+        let id = msg["id"].as_str().expect("id");
+        let (status, xml) = app
+            .text(&format!("/api/v1/broadcasts/{id}/cap.xml"), Some(&app.operator))
+            .await;
+        assert_eq!(status, 200);
+        let path = dir.path().join(format!("{id}.xml"));
+        std::fs::write(&path, &xml).expect("write");
+        files.push(path);
+    }
+    let cancel_xml = std::fs::read_to_string(&files[4]).expect("read");
+    assert!(
+        cancel_xml.contains("<msgType>Cancel</msgType>")
+            && cancel_xml.contains(&format!(",{},", update["id"].as_str().expect("id")))
+    );
+    let responders_xml = std::fs::read_to_string(&files[1]).expect("read");
+    assert!(responders_xml.contains("<scope>Restricted</scope>"));
+    let (status, _) = app
+        .text(
+            &format!("/api/v1/broadcasts/{}/cap.xml", responders["id"].as_str().expect("id")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "the public gets no responders' CAP");
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/check_cap_atom.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("cap")
+        .args(&files)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "CAP invalid: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, atom) = app.text("/api/v1/alerts.atom", None).await;
+    assert_eq!(status, 200);
+    assert!(atom.len() < 100_000);
+    let feed = dir.path().join("alerts.atom");
+    std::fs::write(&feed, &atom).expect("write");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg("atom")
+        .arg(&feed)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "Atom: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: Value = serde_json::from_slice(&out.stdout).expect("entries");
+    let entries = entries.as_array().expect("array");
+    assert_eq!(entries.len(), 1, "only the active public message: {entries:?}");
+    assert_eq!(entries[0]["title"], "First aid at the fountain");
+    assert!(entries[0]["links"][0].as_str().is_some_and(|l| l.ends_with("/cap.xml")));
+}
+
+#[actix_web::test]
+async fn commanders_acknowledge_once_and_operators_see_who_and_the_audit_log() {
+    for kind in BOTH {
+        let app = spawn_app(kind).await;
+        let (_, sent) = app
+            .send_broadcast(&alert("responders", "Hold the cordon"), Some(&app.operator))
+            .await;
+        let id = sent["id"].as_str().expect("id");
+        let ack = |token: String| {
+            let (client, url) = (
+                app.client.clone(),
+                format!("{}/api/v1/broadcasts/{id}/ack", app.address),
+            );
+            async move {
+                let mut resp = client
+                    .post(url)
+                    .insert_header(("Authorization", format!("Bearer {token}")))
+                    .send()
+                    .await
+                    .expect("ack");
+                (
+                    resp.status().as_u16(),
+                    resp.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+        let (status, first) = ack(app.commander.clone()).await;
+        assert_eq!((status, first["first"].as_bool()), (200, Some(true)), "{kind:?}");
+        let (_, again) = ack(app.commander.clone()).await;
+        assert_eq!(again["first"], false, "{kind:?}: idempotent");
+        assert_eq!(ack(app.operator.clone()).await.0, 403, "{kind:?}");
+        let (_, one) = app.get(&format!("/api/v1/broadcasts/{id}"), Some(&app.operator)).await;
+        let acks = one["acks"].as_array().expect("acks");
+        assert_eq!(acks.len(), 1, "{kind:?}");
+        assert_eq!(acks[0]["sub"], "test-commander");
+        let (status, audit) = app.get("/api/v1/audit", Some(&app.operator)).await;
+        assert_eq!(status, 200);
+        let actions: Vec<(&str, &str)> = audit["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap_or(""), e["sub"].as_str().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            actions,
+            vec![("broadcast.ack", "test-commander"), ("broadcast.send", "test-operator")],
+            "{kind:?}"
+        );
+        assert_eq!(app.get("/api/v1/audit", Some(&app.commander)).await.0, 403);
+    }
+}
