@@ -421,3 +421,29 @@ async fn commanders_acknowledge_once_and_operators_see_who_and_the_audit_log() {
         assert_eq!(app.get("/api/v1/audit", Some(&app.commander)).await.0, 403);
     }
 }
+
+#[actix_web::test]
+async fn two_nodes_on_one_redis_share_one_seq_and_deliver_each_others_messages() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let node_a = spawn_on(args.clone()).await;
+    let node_b = spawn_on(args).await;
+    let mut on_b = subscribe_broadcasts(&node_b, None, json!({})).await;
+    let mut seqs = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &node_a } else { &node_b };
+        let (status, sent) = node
+            .send_broadcast(&alert("public", &format!("n{i}")), Some(&node.operator))
+            .await;
+        assert_eq!(status, 201);
+        seqs.push(sent["seq"].as_u64().expect("seq"));
+    }
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let got: Vec<u64> = drain(&mut on_b, SECOND)
+        .await
+        .iter()
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    assert_eq!(got, seqs, "node B's client gets every message, in order");
+}
