@@ -13,7 +13,9 @@ export function takeToken(storageKey = "campanile.token") {
   return sessionStorage.getItem(storageKey);
 }
 
-/** A live connection. `subscriptions` are re-sent after every reconnect.
+/** A live connection. `subscriptions` (a list, or a function returning one,
+ *  so that a broadcasts subscription can carry the last `since_seq`) are
+ *  re-sent after every reconnect.
  *  onMessage(msg) gets every server message; onState(state) gets
  *  "connecting" | "live" | "reconnecting" | "engine down". */
 export class Live {
@@ -33,7 +35,8 @@ export class Live {
     ws.onopen = () => {
       this.backoff = 500;
       if (this.token) ws.send(JSON.stringify({ type: "auth", token: this.token }));
-      for (const s of this.subscriptions) ws.send(JSON.stringify({ type: "subscribe", ...s }));
+      const subs = typeof this.subscriptions === "function" ? this.subscriptions() : this.subscriptions;
+      for (const s of subs) ws.send(JSON.stringify({ type: "subscribe", ...s }));
       this.onState("live");
     };
     ws.onmessage = (event) => {
@@ -78,4 +81,40 @@ export async function getJson(url, token) {
   const body = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(body?.error?.message || `HTTP ${resp.status}`);
   return body;
+}
+
+/** The active safety messages, kept from the broadcasts channel: an Update
+ *  or Cancel removes the message it references; `lastSeq` is what a
+ *  reconnect resumes from, so nothing is missed. */
+export class ActiveMessages {
+  constructor() {
+    this.byId = new Map();
+    this.lastSeq = null;
+  }
+
+  apply({ seq, broadcast }) {
+    this.lastSeq = Math.max(this.lastSeq ?? 0, seq);
+    if (broadcast.references) this.byId.delete(broadcast.references);
+    if (broadcast.msg_type !== "Cancel") this.byId.set(broadcast.id, broadcast);
+  }
+
+  /** Unexpired messages, most severe first. */
+  list() {
+    const order = ["Extreme", "Severe", "Moderate", "Minor", "Unknown"];
+    const now = Date.now();
+    return [...this.byId.values()]
+      .filter((b) => Date.parse(b.expires) > now)
+      .sort((a, b) => order.indexOf(a.severity) - order.indexOf(b.severity));
+  }
+}
+
+/** A message's text in the reader's language when a translation exists. */
+export function localised(b, languages = navigator.languages || [navigator.language]) {
+  for (const lang of languages) {
+    const base = lang.toLowerCase().split("-")[0];
+    if (b.language.toLowerCase().split("-")[0] === base) return b;
+    const t = b.translations.find((t) => t.language.toLowerCase().split("-")[0] === base);
+    if (t) return { ...b, ...t };
+  }
+  return b;
 }

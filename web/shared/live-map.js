@@ -1,6 +1,6 @@
 // The live heatmap page shared by /ops, /field and /: the <body> says whether a
 // token is needed (data-needs-token) and which resolution to start at (data-res).
-import { Live, takeToken, ago, getJson } from "/shared/campanile.js";
+import { Live, takeToken, ago, getJson, ActiveMessages, localised } from "/shared/campanile.js";
 import { CanvasMap, heatColour } from "/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +20,7 @@ function buildLayout({ heading, needsToken, tokenLabel, publicView }) {
   <canvas id="map" aria-label="Live crowd density map"></canvas>
   <aside>
     <div class="legend">0 <span class="bar"></span> <span id="max">–</span> items/km²</div>
-    ${publicView ? '<h2>Safety messages</h2><p id="messages" aria-live="polite">No active safety messages.</p>' : ""}
+    <h2>Safety messages</h2><div id="messages" aria-live="assertive"><p class="none">No active safety messages.</p></div>
     <h2>${publicView ? "Busiest areas" : "Hotspots"}</h2>
     <table><thead><tr><th>cell</th><th>items</th><th>people</th><th>/km²</th></tr></thead><tbody id="hotspots"></tbody></table>
     <p id="error" role="alert"></p>
@@ -46,8 +46,35 @@ let live = null;
 const cells = new Map();
 let refetch = null;
 
+const messages = new ActiveMessages();
+
 function subscription() {
   return { channel: "heatmap", res: Number($("res").value), window: $("window").value };
+}
+
+function subscriptions() {
+  const broadcasts = { channel: "broadcasts" };
+  if (messages.lastSeq !== null) broadcasts.since_seq = messages.lastSeq;
+  return [subscription(), broadcasts];
+}
+
+function renderMessages() {
+  const list = messages.list();
+  if (!list.length) {
+    $("messages").innerHTML = '<p class="none">No active safety messages.</p>';
+    return;
+  }
+  $("messages").replaceChildren(...list.map((raw) => {
+    const b = localised(raw);
+    const card = document.createElement("article");
+    card.className = `message severity-${b.severity.toLowerCase()}`;
+    const head = document.createElement("h3");
+    head.textContent = `${b.severity}: ${b.headline}`;
+    const body = document.createElement("p");
+    body.textContent = [b.instruction, b.area.description].filter(Boolean).join(" · ");
+    card.append(head, body);
+    return card;
+  }));
 }
 
 function showState(state) {
@@ -88,6 +115,11 @@ function scheduleGeometry() {
 }
 
 function onMessage(msg) {
+  if (msg.type === "broadcast") {
+    messages.apply(msg);
+    renderMessages();
+    return;
+  }
   if (msg.type === "heatmap.snapshot") {
     cells.clear();
     msg.cells.forEach((c) => cells.set(c.cell, c));
@@ -107,7 +139,7 @@ function onMessage(msg) {
 
 function start() {
   showSignIn(false);
-  live = new Live({ token, subscriptions: [subscription()], onMessage, onState: showState });
+  live = new Live({ token, subscriptions, onMessage, onState: showState });
 }
 
 function signIn() {
@@ -127,8 +159,11 @@ $("signin")?.querySelector("form").addEventListener("submit", (e) => {
   sessionStorage.setItem("campanile.token", token);
   start();
 });
-for (const id of ["window", "res"]) $(id).addEventListener("change", () => live && live.resubscribe([subscription()]));
-setInterval(() => { $("updated").textContent = `last update ${ago(live?.lastUpdate)}`; }, 1000);
+for (const id of ["window", "res"]) $(id).addEventListener("change", () => live && live.resubscribe(subscriptions));
+setInterval(() => {
+  $("updated").textContent = `last update ${ago(live?.lastUpdate)}`;
+  renderMessages(); // drops messages as they expire
+}, 1000);
 
 getJson("/api/v1/zones").then((zones) => {
   map.setLayer("zones", zones.features, (f) => ({
