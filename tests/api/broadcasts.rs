@@ -447,3 +447,102 @@ async fn two_nodes_on_one_redis_share_one_seq_and_deliver_each_others_messages()
         .collect();
     assert_eq!(got, seqs, "node B's client gets every message, in order");
 }
+
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_closed_with_1013_and_resumes_without_a_gap() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut slow = subscribe_broadcasts(&app, None, json!({})).await;
+    // Large messages fill the socket buffers quickly: 50 translations of 4,000 characters.
+    let translations: Vec<Value> = (0..50)
+        .map(|i: u8| {
+            let language = format!("{}{}", (b'a' + i / 26) as char, (b'a' + i % 26) as char);
+            json!({"language": language, "headline": "h", "description": "d".repeat(4_000)})
+        })
+        .collect();
+    let mut sent = Vec::new();
+    // More than the session's queues (64 + 32 frames) and the socket buffers hold.
+    for i in 0..200 {
+        let mut body = alert("public", &format!("big {i}"));
+        body["translations"] = json!(translations);
+        let (status, stored) = app.send_broadcast(&body, Some(&app.operator)).await;
+        assert_eq!(status, 201, "{stored}");
+        sent.push(stored["seq"].as_u64().expect("seq"));
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Read what reached the client before it was closed.
+    let mut seen = Vec::new();
+    let code = loop {
+        match tokio::time::timeout(10 * SECOND, futures_util::StreamExt::next(&mut slow)).await {
+            Ok(Some(Ok(awc::ws::Frame::Text(bytes)))) => {
+                let msg: Value = serde_json::from_slice(&bytes).expect("json");
+                if let Some(seq) = msg["seq"].as_u64() {
+                    seen.push(seq);
+                }
+            }
+            Ok(Some(Ok(awc::ws::Frame::Close(reason)))) => break reason.map(|r| u16::from(r.code)),
+            Ok(Some(Ok(_))) => {}
+            other => panic!(
+                "expected a close frame after {} messages, got {:?}",
+                seen.len(),
+                other.map(|o| o.map(|r| r.map(|_| ())))
+            ),
+        }
+    };
+    assert_eq!(code, Some(1013));
+    assert!(
+        seen.len() < sent.len(),
+        "the client was closed before it had everything"
+    );
+    assert_eq!(
+        seen,
+        sent[..seen.len()].to_vec(),
+        "what arrived came in order, without a gap"
+    );
+    let last = seen.last().copied().unwrap_or(0);
+    let mut resumed = subscribe_broadcasts(&app, None, json!({"since_seq": last})).await;
+    let mut rest = Vec::new();
+    while rest.len() < sent.len() - seen.len() {
+        rest.push(
+            next_of_type(&mut resumed, "broadcast", 10 * SECOND).await["seq"]
+                .as_u64()
+                .expect("seq"),
+        );
+    }
+    assert_eq!(rest, sent[seen.len()..].to_vec(), "the resume brings exactly the rest");
+}
+
+#[actix_web::test]
+async fn expired_messages_leave_the_active_list() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut body = alert("public", "short");
+    body["expires"] = json!((chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339());
+    assert_eq!(app.send_broadcast(&body, Some(&app.operator)).await.0, 201);
+    let (_, active) = app.get("/api/v1/broadcasts?active=true", None).await;
+    assert_eq!(ids(&active).len(), 1);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let (_, active) = app.get("/api/v1/broadcasts?active=true", None).await;
+    assert!(ids(&active).is_empty());
+}
+
+#[actix_web::test]
+async fn sending_while_redis_is_down_is_503_and_nothing_is_half_sent() {
+    let mut app = spawn_app(EngineKind::Redis).await;
+    app.redis.as_mut().expect("redis").kill();
+    let (status, body) = app.send_broadcast(&alert("public", "lost?"), Some(&app.operator)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (503, Some("engine_unavailable"))
+    );
+    app.redis.as_mut().expect("redis").restart();
+    let mut ok = false;
+    for _ in 0..50 {
+        let (status, sent) = app.send_broadcast(&alert("public", "after"), Some(&app.operator)).await;
+        if status == 201 {
+            assert_eq!(sent["seq"], 1, "the failed send took no seq");
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "sending recovered without a restart");
+}

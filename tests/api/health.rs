@@ -79,6 +79,13 @@ async fn openapi_describes_every_route_of_the_core_api() {
         "/openapi.json",
         "/api/v1/posts",
         "/api/v1/heatmap",
+        "/api/v1/zones",
+        "/api/v1/broadcasts",
+        "/api/v1/broadcasts/{id}",
+        "/api/v1/broadcasts/{id}/cap.xml",
+        "/api/v1/broadcasts/{id}/ack",
+        "/api/v1/alerts.atom",
+        "/api/v1/audit",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
