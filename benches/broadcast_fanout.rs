@@ -4,30 +4,18 @@
 //! `cargo bench --bench broadcast_fanout` (env `FANOUT_CLIENTS`, default 1000;
 //! `FANOUT_MESSAGES`, default 20). Client and server share this machine.
 
+mod support;
+
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use awc::ws;
-use campanile::auth::TokenKeys;
-use campanile::config::{Secret, ServeArgs, Settings};
 use campanile::domain::Role;
-use campanile::startup::Application;
 use futures_util::{SinkExt, StreamExt};
-
-const SECRET: &str = "bench-secret-bench-secret-bench";
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct Redis(Child);
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -40,22 +28,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 type Arrivals = Arc<Mutex<HashMap<u64, Vec<Instant>>>>;
 
 async fn run(label: &str, redis_url: Option<String>) {
-    let args = ServeArgs {
-        listen: Some("127.0.0.1:0".into()),
-        jwt_secret: Some(Secret::new(SECRET)),
-        redis_url,
-        geodata_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata").into()),
-        ..ServeArgs::default()
-    };
-    let app = Application::build(Settings::resolve(&args).expect("settings"))
-        .await
-        .expect("server");
-    let port = app.port();
-    let stopper = app.stopper();
-    actix_web::rt::spawn(app.run_until_stopped());
-    let operator = TokenKeys::new(SECRET.as_bytes())
-        .and_then(|k| k.issue(Role::Operator, "bench", Duration::from_secs(3600)))
-        .expect("token");
+    let (port, stopper) = support::start_server(redis_url).await;
+    let operator = support::token(Role::Operator);
 
     let clients = env_or("FANOUT_CLIENTS", 1_000);
     let messages = env_or("FANOUT_MESSAGES", 20);
@@ -161,25 +135,12 @@ async fn run(label: &str, redis_url: Option<String>) {
 
 #[actix_web::main]
 async fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("broadcast_fanout: measurement skipped (run it with `cargo bench --bench broadcast_fanout`)");
+    if !support::measuring("broadcast_fanout") {
         return;
     }
     // Server and 1,000 clients in one process need more than the usual 1,024 descriptors.
     let _ = rlimit::increase_nofile_limit(65_536);
     run("memory", None).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let redis = Redis(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    run("redis", Some(format!("redis://127.0.0.1:{port}"))).await;
-    drop(redis);
+    let redis = support::start_redis();
+    run("redis", Some(redis.url.clone())).await;
 }

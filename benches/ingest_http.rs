@@ -7,18 +7,15 @@
 //!
 //! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10; `BENCH_CONNECTIONS`, default 8)
 
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use campanile::auth::TokenKeys;
-use campanile::config::{Secret, ServeArgs, Settings};
 use campanile::domain::Role;
-use campanile::startup::Application;
 
 const BATCH: usize = 1_000;
-const SECRET: &str = "bench-secret-bench-secret-bench";
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -38,51 +35,10 @@ fn batch(seq: u64) -> String {
     body
 }
 
-struct Redis(Child);
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(port: u16) -> Redis {
-    let redis = Redis(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server"),
-    );
-    for _ in 0..200 {
-        let ok = Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "PING"])
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"PONG"));
-        if ok {
-            return redis;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("redis-server did not start");
-}
-
 async fn run(label: &str, redis_url: Option<String>) {
-    let args = ServeArgs {
-        listen: Some("127.0.0.1:0".into()),
-        jwt_secret: Some(Secret::new(SECRET)),
-        redis_url,
-        ..ServeArgs::default()
-    };
-    let app = Application::build(Settings::resolve(&args).expect("settings"))
-        .await
-        .expect("server");
-    let url = format!("http://127.0.0.1:{}/api/v1/posts", app.port());
-    let stopper = app.stopper();
-    actix_web::rt::spawn(app.run_until_stopped());
-    let token = TokenKeys::new(SECRET.as_bytes())
-        .and_then(|k| k.issue(Role::Ingest, "bench", Duration::from_secs(3600)))
-        .expect("token");
+    let (port, stopper) = support::start_server(redis_url).await;
+    let url = format!("http://127.0.0.1:{port}/api/v1/posts");
+    let token = support::token(Role::Ingest);
 
     let secs = env_or("BENCH_SECS", 10);
     let connections = env_or("BENCH_CONNECTIONS", 8);
@@ -127,17 +83,10 @@ async fn run(label: &str, redis_url: Option<String>) {
 
 #[actix_web::main]
 async fn main() {
-    // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
-    // only needs this to build: a 20-second measurement is no test.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("ingest_http: measurement skipped (run it with `cargo bench --bench ingest_http`)");
+    if !support::measuring("ingest_http") {
         return;
     }
     run("memory", None).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let _redis = start_redis(port);
-    run("redis", Some(format!("redis://127.0.0.1:{port}"))).await;
+    let redis = support::start_redis();
+    run("redis", Some(redis.url.clone())).await;
 }

@@ -85,52 +85,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(ops::readyz)
         .service(ops::metrics)
         .service(ops::openapi_json)
+        .service(resource("/api/v1/posts").route(web::post().to(posts::ingest_posts)))
+        .service(resource("/api/v1/zones").route(web::get().to(zones::get_zones)))
         .service(
-            web::resource("/api/v1/posts")
-                .route(web::post().to(posts::ingest_posts))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/zones")
-                .route(web::get().to(zones::get_zones))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/broadcasts")
+            resource("/api/v1/broadcasts")
                 .route(web::post().to(broadcasts::send))
-                .route(web::get().to(broadcasts::list))
-                .default_service(web::to(method_not_allowed)),
+                .route(web::get().to(broadcasts::list)),
         )
-        .service(
-            web::resource("/api/v1/broadcasts/{id}")
-                .route(web::get().to(broadcasts::one))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/broadcasts/{id}/cap.xml")
-                .route(web::get().to(broadcasts::cap_xml))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/broadcasts/{id}/ack")
-                .route(web::post().to(broadcasts::acknowledge))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/alerts.atom")
-                .route(web::get().to(broadcasts::atom))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/audit")
-                .route(web::get().to(broadcasts::audit))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/api/v1/heatmap")
-                .route(web::get().to(heatmap::get_heatmap))
-                .default_service(web::to(method_not_allowed)),
-        );
+        .service(resource("/api/v1/broadcasts/{id}").route(web::get().to(broadcasts::one)))
+        .service(resource("/api/v1/broadcasts/{id}/cap.xml").route(web::get().to(broadcasts::cap_xml)))
+        .service(resource("/api/v1/broadcasts/{id}/ack").route(web::post().to(broadcasts::acknowledge)))
+        .service(resource("/api/v1/alerts.atom").route(web::get().to(broadcasts::atom)))
+        .service(resource("/api/v1/audit").route(web::get().to(broadcasts::audit)))
+        .service(resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)));
+}
+
+/// A route whose other methods answer 405 in the envelope.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -264,14 +264,10 @@ async fn acknowledged_posts_survive_a_redis_crash_with_persistence_on() {
     assert_eq!((status, body["accepted"].as_u64()), (202, Some(200)));
     redis.kill();
     redis.restart();
-    let mut count = serde_json::Value::Null;
-    for _ in 0..50 {
+    let count = eventually(|| async {
         let (status, map) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
-        if status == 200 {
-            count = map["cells"][0]["count"].clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(count, 200);
+        (status == 200).then(|| map["cells"][0]["count"].clone())
+    })
+    .await;
+    assert_eq!(count, Some(serde_json::json!(200)));
 }

@@ -28,15 +28,8 @@ async fn readyz_follows_redis_down_and_back_up_without_a_restart() {
         (503, Some("engine_unavailable"))
     );
     app.redis.as_mut().expect("redis").restart();
-    let mut ready = false;
-    for _ in 0..50 {
-        if app.get("/readyz", None).await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "readyz did not recover after Redis came back");
+    let ready = eventually(|| async { (app.get("/readyz", None).await.0 == 200).then_some(()) }).await;
+    assert!(ready.is_some(), "readyz did not recover after Redis came back");
 }
 
 #[actix_web::test]

@@ -312,3 +312,19 @@ pub fn post_at(lat: f64, lon: f64, author: &str, id: Option<&str>) -> Value {
     }
     p
 }
+
+/// Polls `attempt` every 100 ms for up to 5 s until it yields a value: for
+/// what must recover by itself (a restarted Redis).
+pub async fn eventually<T, F, Fut>(mut attempt: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..50 {
+        if let Some(v) = attempt().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
