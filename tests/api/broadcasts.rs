@@ -276,7 +276,12 @@ async fn a_resume_replays_exactly_the_missed_messages_in_order_then_live_ones() 
 
 #[actix_web::test]
 async fn every_cap_document_is_valid_cap_1_2_and_the_atom_feed_parses() {
-    let app = spawn_app(EngineKind::Memory).await;
+    for kind in BOTH {
+        cap_and_atom_are_valid_on(spawn_app(kind).await).await;
+    }
+}
+
+async fn cap_and_atom_are_valid_on(app: TestApp) {
     let (_, first) = app
         .send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
         .await;
