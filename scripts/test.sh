@@ -30,6 +30,11 @@ if ! python3 -c "import capvalidator, lxml, feedparser" 2>/dev/null; then
   python3 -m pip install -q capvalidator lxml feedparser 2>/dev/null \
     || python3 -m pip install -q --break-system-packages capvalidator lxml feedparser
 fi
+# The pages are tested in Debian's Chromium, driven by playwright-core from npm.
+need_package node nodejs
+need_package npm npm
+need_package chromium chromium
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== format"
@@ -38,3 +43,6 @@ echo "== clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --all-targets --locked
+echo "== browser tests"
+cargo build --locked --bin campanile
+(cd web && CAMPANILE_BIN="$PWD/../target/debug/campanile" npm test)

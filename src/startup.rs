@@ -23,6 +23,12 @@ use crate::ingest::{Bucketer, Ingestor};
 use crate::privacy::AuthorHasher;
 use crate::{demo, telemetry, ws};
 
+/// Scripts only from this server, never inline; connections only to it
+/// (WebSocket included); MapLibre's worker and tiles from `blob:`.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; worker-src 'self' blob:; \
+     child-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; \
+     object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -112,12 +118,29 @@ impl Application {
         let server = HttpServer::new(move || {
             let web_dir = app_state.settings.web_dir.clone();
             let basemap_dir = app_state.settings.geodata_dir.join("basemap");
+            let vendor = web_dir.join("node_modules");
             App::new()
+                .wrap(
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)
                 .route("/ws", web::get().to(ws::upgrade))
                 .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
+                // Front-end libraries come from npm (web/package-lock.json), served
+                // from here: an operations room may be offline, no request leaves.
+                .service(
+                    actix_files::Files::new("/vendor/maplibre-gl", vendor.join("maplibre-gl/dist"))
+                        .default_handler(web::to(api::not_found)),
+                )
+                .service(
+                    actix_files::Files::new("/vendor/h3-js", vendor.join("h3-js/dist/browser"))
+                        .default_handler(web::to(api::not_found)),
+                )
                 .service(
                     actix_files::Files::new("/", web_dir)
                         .index_file("index.html")

@@ -1,80 +1,101 @@
-// The live heatmap page shared by /ops, /field and /: the <body> says whether a
-// token is needed (data-needs-token) and which resolution to start at (data-res).
+// The live page shared by /ops, /field and /: the <body> says which
+// (data-role) and so which panels it shows. Text from users and posts is
+// always inserted with textContent, never as HTML.
 import { Live, takeToken, ago, getJson, ActiveMessages, localised } from "/shared/campanile.js";
-import { CanvasMap, heatColour } from "/shared/map.js";
+import { LiveMap, resolutionForZoom, circleRing } from "/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
-const needsToken = document.body.dataset.needsToken === "true";
-// The page's skeleton, built here so that the three pages share one layout.
-function buildLayout({ heading, needsToken, tokenLabel, publicView }) {
-  const resOptions = (publicView ? [7, 8, 9] : [7, 8, 9, 10, 11]).map((r) => `<option>${r}</option>`).join("");
-  document.body.insertAdjacentHTML("afterbegin", `
-<header>
-  <h1></h1>
-  <span id="state" class="state connecting" role="status">connecting</span>
-  <span id="updated">last update never</span>
-  <label>window <select id="window"><option>1m</option><option>5m</option><option selected>15m</option><option>60m</option></select></label>
-  <label>resolution <select id="res">${resOptions}</select></label>
-</header>
-<main>
-  <canvas id="map" aria-label="Live crowd density map"></canvas>
-  <aside>
-    <div class="legend">0 <span class="bar"></span> <span id="max">–</span> items/km²</div>
-    <h2>Safety messages</h2><div id="messages" aria-live="assertive"><p class="none">No active safety messages.</p></div>
-    <h2>${publicView ? "Busiest areas" : "Hotspots"}</h2>
-    <table><thead><tr><th>cell</th><th>items</th><th>people</th><th>/km²</th></tr></thead><tbody id="hotspots"></tbody></table>
-    <p id="error" role="alert"></p>
-  </aside>
-</main>
-${needsToken ? `<div id="signin"><form><label for="token"></label><input id="token" autocomplete="off" required><button>Sign in</button></form></div>` : ""}`);
-  document.querySelector("header h1").textContent = heading;
-  const label = document.querySelector("label[for=token]");
-  if (label) label.textContent = tokenLabel;
-}
-buildLayout({
-  heading: document.body.dataset.heading || "Campanile",
-  needsToken,
-  tokenLabel: document.body.dataset.tokenLabel || "Token",
-  publicView: !needsToken,
-});
+const role = document.body.dataset.role || "public";
+const needsToken = role !== "public";
+const maxRes = role === "public" ? 9 : 11;
+const EVENT_BBOX = [11.333, 44.489, 11.355, 44.508];
 
-const EVENT_BBOX = [11.330, 44.488, 11.360, 44.510];
-const map = new CanvasMap($("map"), EVENT_BBOX);
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function section(title, id, ...children) {
+  return el("section", { "aria-labelledby": `${id}-title` }, el("h2", { id: `${id}-title`, text: title }), el("div", { id }, ...children));
+}
+
+function buildLayout() {
+  const windowSelect = el("select", { id: "window", "aria-label": "time window" },
+    ...["1m", "5m", "15m", "60m"].map((w) => el("option", w === "15m" ? { selected: "" , text: w } : { text: w })));
+  const header = el("header", {},
+    el("h1", { text: document.body.dataset.heading || "Campanile" }),
+    el("span", { id: "state", class: "state connecting", role: "status", text: "connecting" }),
+    el("span", { id: "updated", text: "last update never" }),
+    el("label", {}, "window ", windowSelect),
+    el("span", { id: "res-label", text: "" }));
+  const aside = el("aside", {},
+    section("Safety messages", "messages", el("p", { class: "none", text: "No active safety messages." })),
+    el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), el("span", { id: "max", text: "–" }), " items/km²"),
+    section(role === "public" ? "Busiest areas" : "Hotspots", "hotspot-panel",
+      el("table", {}, el("thead", {}, el("tr", {}, ...["area", "items", "people", "/km²"].map((h) => el("th", { text: h })))),
+        el("tbody", { id: "hotspots" }))));
+  if (role === "ops") {
+    aside.append(section("Ingest rate, last hour", "timeline-panel", el("canvas", { id: "timeline", width: 600, height: 90 })));
+    aside.append(section("Surge alerts", "alerts", el("p", { class: "none", text: "No surge alerts." })));
+    aside.append(buildComposer());
+  }
+  if (role === "public") {
+    aside.append(el("p", { class: "feeds" }, el("a", { href: "/api/v1/alerts.atom", text: "Atom feed of safety messages" })));
+  }
+  aside.append(el("p", { id: "error", role: "alert" }));
+  const main = el("main", {}, el("div", { id: "map", role: "region", "aria-label": "Live crowd density map" }), aside);
+  document.body.prepend(header, main);
+  if (needsToken) {
+    document.body.append(el("div", { id: "signin" }, el("form", {},
+      el("label", { for: "token", text: document.body.dataset.tokenLabel || "Token" }),
+      el("input", { id: "token", autocomplete: "off", required: "" }),
+      el("button", { text: "Sign in" }))));
+  }
+}
+
+function buildComposer() {
+  const select = (id, values, chosen) => el("select", { id }, ...values.map((v) => el("option", v === chosen ? { selected: "", text: v } : { text: v })));
+  const field = (label, input) => el("label", { class: "field" }, el("span", { text: label }), input);
+  return section("Send a safety message", "composer", el("form", { id: "compose" },
+    field("Audience", select("c-audience", ["public", "responders"], "public")),
+    field("Severity", select("c-severity", ["Extreme", "Severe", "Moderate", "Minor"], "Severe")),
+    field("Urgency", select("c-urgency", ["Immediate", "Expected", "Future"], "Immediate")),
+    field("Certainty", select("c-certainty", ["Observed", "Likely", "Possible"], "Observed")),
+    field("Category", select("c-category", ["Safety", "Security", "Rescue", "Fire", "Health", "Transport", "Infra", "Other"], "Safety")),
+    field("Event", el("input", { id: "c-event", value: "Crowd crush risk", required: "" })),
+    field("Headline (en)", el("input", { id: "c-headline", maxlength: "160", required: "" })),
+    field("Instruction (en)", el("textarea", { id: "c-instruction", rows: "2" })),
+    field("Headline (it)", el("input", { id: "c-headline-it", maxlength: "160" })),
+    field("Instruction (it)", el("textarea", { id: "c-instruction-it", rows: "2" })),
+    el("fieldset", { id: "c-zones" }, el("legend", { text: "Zones" })),
+    field("Circle radius (m) — click the map to place it", el("input", { id: "c-radius", type: "number", value: "200", min: "1" })),
+    field("Expires in (minutes)", el("input", { id: "c-expires", type: "number", value: "60", min: "1" })),
+    el("p", { id: "c-preview", class: "preview", "aria-live": "polite" }),
+    el("button", { type: "submit", text: "Send" })));
+}
+
+buildLayout();
+const map = new LiveMap($("map"), { bbox: EVENT_BBOX });
+window.campanile = { map }; // for the browser tests and for operators' consoles
 let token = needsToken ? takeToken() : null;
-if (document.body.dataset.res) $("res").value = document.body.dataset.res;
 let live = null;
+let res = resolutionForZoom(map.zoom(), 7, maxRes);
 const cells = new Map();
-let refetch = null;
-
 const messages = new ActiveMessages();
-
-function subscription() {
-  return { channel: "heatmap", res: Number($("res").value), window: $("window").value };
-}
+let near = null;
+let circleCentre = null;
 
 function subscriptions() {
   const broadcasts = { channel: "broadcasts" };
   if (messages.lastSeq !== null) broadcasts.since_seq = messages.lastSeq;
-  return [subscription(), broadcasts];
-}
-
-function renderMessages() {
-  const list = messages.list();
-  if (!list.length) {
-    $("messages").innerHTML = '<p class="none">No active safety messages.</p>';
-    return;
-  }
-  $("messages").replaceChildren(...list.map((raw) => {
-    const b = localised(raw);
-    const card = document.createElement("article");
-    card.className = `message severity-${b.severity.toLowerCase()}`;
-    const head = document.createElement("h3");
-    head.textContent = `${b.severity}: ${b.headline}`;
-    const body = document.createElement("p");
-    body.textContent = [b.instruction, b.area.description].filter(Boolean).join(" · ");
-    card.append(head, body);
-    return card;
-  }));
+  if (near) broadcasts.near = near;
+  return [{ channel: "heatmap", res, window: $("window").value }, broadcasts];
 }
 
 function showState(state) {
@@ -82,64 +103,85 @@ function showState(state) {
   $("state").className = `state ${state.replace(" ", "-")}`;
 }
 
-function renderHotspots() {
-  const top = [...cells.values()].sort((a, b) => b.count - a.count).slice(0, 12);
-  $("hotspots").replaceChildren(...top.map((c) => {
-    const tr = document.createElement("tr");
-    tr.className = "hot";
-    for (const v of [c.cell.slice(0, 10) + "…", c.count, c.contributors, c.density_km2.toFixed(1)]) {
-      const td = document.createElement("td");
-      td.textContent = v;
-      tr.append(td);
-    }
-    return tr;
-  }));
+function renderHeat() {
+  const all = [...cells.values()];
+  map.setHeat(all).then((max) => { $("max").textContent = Math.round(max); });
+  const top = all.sort((a, b) => b.count - a.count).slice(0, 10);
+  $("hotspots").replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => map.flyToCell(c.cell) },
+    ...[c.cell.slice(0, 9) + "…", c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })))));
+  $("res-label").textContent = `H3 resolution ${res}`;
 }
 
-// Hexagon outlines come from the GeoJSON heatmap; the WebSocket says when to refresh.
-function scheduleGeometry() {
-  if (refetch) return;
-  refetch = setTimeout(async () => {
-    refetch = null;
-    const { res, window } = subscription();
-    try {
-      const geo = await getJson(`/api/v1/heatmap?format=geojson&res=${res}&window=${window}`, token);
-      const max = Math.max(1, ...geo.features.map((f) => f.properties.density_km2));
-      $("max").textContent = Math.round(max);
-      map.setLayer("heat", geo.features, (f) => ({ fill: heatColour(f.properties.density_km2 / max), stroke: "rgba(0,0,0,.25)" }), 1);
-      $("error").textContent = "";
-    } catch (e) {
-      $("error").textContent = e.message;
+async function acknowledge(id, button) {
+  button.disabled = true;
+  try {
+    const resp = await fetch(`/api/v1/broadcasts/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+    button.textContent = resp.ok ? "Acknowledged ✓" : `Failed (${resp.status})`;
+  } catch {
+    button.textContent = "Offline: retry";
+    button.disabled = false;
+  }
+}
+
+let acks = new Map();
+async function refreshAcks() {
+  if (role !== "ops" || !token) return;
+  try {
+    const list = await getJson("/api/v1/broadcasts?active=true", token);
+    acks = new Map(list.broadcasts.map((b) => [b.id, b.acks || []]));
+    renderMessages();
+  } catch { /* shown by the connection state */ }
+}
+
+function renderMessages() {
+  const list = messages.list();
+  if (!list.length) {
+    $("messages").replaceChildren(el("p", { class: "none", text: "No active safety messages." }));
+    return;
+  }
+  $("messages").replaceChildren(...list.map((raw) => {
+    const b = localised(raw);
+    const card = el("article", { class: `message severity-${b.severity.toLowerCase()}`, lang: b.language },
+      el("h3", { text: `${b.severity}: ${b.headline}` }),
+      el("p", { text: [b.instruction, b.area.description].filter(Boolean).join(" · ") }));
+    if (b.audience === "responders") card.prepend(el("span", { class: "badge", text: "responders" }));
+    if (role === "field") card.append(el("button", { class: "ack", text: "Acknowledge", onclick: (e) => acknowledge(raw.id, e.target) }));
+    if (role === "ops") {
+      const who = acks.get(raw.id) || [];
+      card.append(el("p", { class: "acks", text: who.length ? `Acknowledged by ${who.map((a) => a.sub).join(", ")}` : "Not yet acknowledged" }));
     }
-  }, 300);
+    if (role === "public") card.append(el("a", { href: `/api/v1/broadcasts/${encodeURIComponent(raw.id)}/cap.xml`, text: "CAP document" }));
+    return card;
+  }));
 }
 
 function onMessage(msg) {
   if (msg.type === "broadcast") {
     messages.apply(msg);
     renderMessages();
-    return;
-  }
-  if (msg.type === "heatmap.snapshot") {
+    refreshAcks();
+  } else if (msg.type === "heatmap.snapshot") {
     cells.clear();
     msg.cells.forEach((c) => cells.set(c.cell, c));
+    renderHeat();
   } else if (msg.type === "heatmap.delta") {
     msg.cells.forEach((c) => cells.set(c.cell, c));
     msg.removed.forEach((id) => cells.delete(id));
+    renderHeat();
   } else if (msg.type === "error") {
     $("error").textContent = msg.message;
     if (msg.code === "unauthorized" && needsToken) signIn();
-    return;
-  } else {
-    return;
   }
-  renderHotspots();
-  scheduleGeometry();
 }
 
 function start() {
   showSignIn(false);
   live = new Live({ token, subscriptions, onMessage, onState: showState });
+}
+
+function showSignIn(show) {
+  const box = $("signin");
+  if (box) box.style.display = show ? "grid" : "none";
 }
 
 function signIn() {
@@ -148,38 +190,127 @@ function signIn() {
   showSignIn(true);
 }
 
-function showSignIn(show) {
-  const form = $("signin");
-  if (form) form.style.display = show ? "grid" : "none";
-}
-
 $("signin")?.querySelector("form").addEventListener("submit", (e) => {
   e.preventDefault();
   token = $("token").value.trim();
   sessionStorage.setItem("campanile.token", token);
   start();
 });
-for (const id of ["window", "res"]) $(id).addEventListener("change", () => live && live.resubscribe(subscriptions));
+$("window").addEventListener("change", () => live && live.resubscribe(subscriptions));
+map.on("zoomend", () => {
+  const wanted = resolutionForZoom(map.zoom(), 7, maxRes);
+  if (wanted !== res) {
+    res = wanted;
+    if (live) live.resubscribe(subscriptions);
+  }
+});
 setInterval(() => {
   $("updated").textContent = `last update ${ago(live?.lastUpdate)}`;
   renderMessages(); // drops messages as they expire
 }, 1000);
 
 getJson("/api/v1/zones").then((zones) => {
-  map.setLayer("zones", zones.features, (f) => ({
-    fill: f.properties.kind === "sector" ? "rgba(88,166,255,.08)" : "transparent",
-    stroke: { perimeter: "#58a6ff", sector: "#388bfd", exit: "#3fb950", first_aid: "#f85149", assembly_point: "#d2a8ff" }[f.properties.kind],
-    width: f.properties.kind === "perimeter" ? 2 : 1,
-    radius: 6,
-  }), 2);
+  map.setGeoJson("zones", zones);
+  const box = $("c-zones");
+  if (box) {
+    for (const f of zones.features.filter((z) => ["sector", "perimeter", "exit", "assembly_point"].includes(z.properties.kind))) {
+      box.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: f.properties.id }), ` ${f.properties.name}`));
+    }
+  }
 }).catch(() => {});
-fetch("/basemap/bologna-streets.geojson").then((r) => r.ok ? r.json() : null).then((streets) => {
-  if (!streets) return;
-  map.setLayer("streets", streets.features, (f) => ({
-    stroke: f.properties.kind === "primary" ? "#3b4450" : "#2a313a", width: f.properties.kind === "primary" ? 3 : 1.5,
-    fill: f.properties.kind === "square" ? "rgba(60,68,80,.35)" : f.properties.kind === "park" ? "rgba(46,100,60,.25)" : "transparent",
-    radius: 3,
-  }), 0);
-}).catch(() => {});
+fetch("/basemap/bologna-streets.geojson").then((r) => (r.ok ? r.json() : null)).then((s) => s && map.setGeoJson("streets", s)).catch(() => {});
+
+if (role === "public" && "geolocation" in navigator) {
+  // Messages for where the reader is, when they allow it; otherwise all.
+  navigator.geolocation.getCurrentPosition((p) => {
+    near = { lat: p.coords.latitude, lon: p.coords.longitude };
+    if (live) live.resubscribe(subscriptions);
+  }, () => {}, { maximumAge: 60000, timeout: 10000 });
+}
+
+if (role === "ops") setupOps();
+
+function setupOps() {
+  map.on("click", (e) => {
+    circleCentre = [e.lngLat.lng, e.lngLat.lat];
+    drawDraft();
+  });
+  $("c-radius").addEventListener("input", drawDraft);
+  $("compose").addEventListener("input", preview);
+  $("compose").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = composed();
+    try {
+      const resp = await fetch("/api/v1/broadcasts", { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const answer = await resp.json();
+      $("c-preview").textContent = resp.ok ? `Sent as #${answer.seq}.` : `Not sent: ${answer.error.message}`;
+    } catch {
+      $("c-preview").textContent = "Not sent: the server cannot be reached.";
+    }
+  });
+  preview();
+  sampleIngestRate();
+  setInterval(sampleIngestRate, 10000);
+}
+
+function drawDraft() {
+  const radius = Number($("c-radius").value) || 0;
+  const features = circleCentre && radius > 0
+    ? [{ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: circleRing(circleCentre, radius) } }]
+    : [];
+  map.setGeoJson("draft", { type: "FeatureCollection", features });
+  preview();
+}
+
+function composed() {
+  const zones = [...document.querySelectorAll("#c-zones input:checked")].map((i) => i.value);
+  const circles = circleCentre ? [{ lat: circleCentre[1], lon: circleCentre[0], radius_m: Number($("c-radius").value) }] : [];
+  const body = {
+    audience: $("c-audience").value, msg_type: "Alert", category: $("c-category").value, event: $("c-event").value,
+    severity: $("c-severity").value, urgency: $("c-urgency").value, certainty: $("c-certainty").value,
+    headline: $("c-headline").value, instruction: $("c-instruction").value || undefined, language: "en",
+    area: { zones, circles },
+    expires: new Date(Date.now() + Number($("c-expires").value) * 60000).toISOString(),
+  };
+  if ($("c-headline-it").value) body.translations = [{ language: "it", headline: $("c-headline-it").value, instruction: $("c-instruction-it").value || undefined }];
+  return body;
+}
+
+function preview() {
+  const b = composed();
+  const where = [...b.area.zones, ...b.area.circles.map((c) => `${c.radius_m} m circle`)].join(", ") || "no area yet";
+  $("c-preview").textContent = `${b.severity} ${b.audience} message: “${b.headline || "…"}” — ${where}; expires ${new Date(b.expires).toLocaleTimeString()}.`;
+}
+
+// The ingest rate: posts in the last minute at the coarsest resolution,
+// sampled every 10 s while the page is open (one hour kept).
+const rates = [];
+async function sampleIngestRate() {
+  try {
+    const h = await getJson("/api/v1/heatmap?res=7&window=1m", token);
+    rates.push(h.cells.reduce((s, c) => s + c.count, 0) / 60);
+    if (rates.length > 360) rates.shift();
+    const c = $("timeline");
+    const dpr = window.devicePixelRatio || 1;
+    c.width = c.clientWidth * dpr;
+    c.height = c.clientHeight * dpr;
+    const ctx = c.getContext("2d");
+    ctx.scale(dpr, dpr);
+    ctx.clearRect(0, 0, c.width, c.height);
+    const [width, height] = [c.clientWidth, c.clientHeight];
+    const max = Math.max(1, ...rates);
+    ctx.strokeStyle = "#f0883e";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    rates.forEach((r, i) => {
+      const x = (i / 359) * width, y = height - 4 - (r / max) * (height - 24);
+      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+    });
+    ctx.stroke();
+    ctx.fillStyle = "#e6edf3";
+    ctx.font = "14px system-ui";
+    ctx.fillText(`${rates[rates.length - 1].toFixed(1)} posts/s now, peak ${max.toFixed(1)}`, 4, 14);
+  } catch { /* the connection state says why */ }
+}
 
 if (token || !needsToken) start(); else signIn();

@@ -1,75 +1,92 @@
-// A small offline map on a canvas: zones, streets and heat hexagons drawn in
-// an equirectangular projection fitted to a bounding box. No tiles, no
-// network: an operations room may be offline.
+// The map of every page: MapLibre GL (from npm, served under /vendor/) with a
+// plain offline style — background, the demo area's streets, the event's
+// zones — and the live H3 heat drawn from cell ids with h3-js.
 
-export class CanvasMap {
-  constructor(canvas, bbox) {
-    this.canvas = canvas;
-    this.bbox = bbox; // [minLon, minLat, maxLon, maxLat]
-    this.layers = [];
-    new ResizeObserver(() => this.draw()).observe(canvas);
-  }
+import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
+import { cellToBoundary, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 
-  project([lon, lat]) {
-    const [x0, y0, x1, y1] = this.bbox;
-    const { width, height } = this.canvas;
-    const kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
-    const scale = Math.min(width / ((x1 - x0) * kx), height / (y1 - y0));
-    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-    return [width / 2 + (lon - cx) * kx * scale, height / 2 - (lat - cy) * scale];
-  }
+const ZONE_COLOURS = ["match", ["get", "kind"],
+  "perimeter", "#58a6ff", "sector", "#388bfd", "exit", "#3fb950", "first_aid", "#ff7b72", "assembly_point", "#d2a8ff", "#8b949e"];
 
-  /** Sets a layer: GeoJSON features, a style function (feature → {fill,
-   *  stroke, width, radius}) and a z order (higher is drawn on top). */
-  setLayer(name, features, style, z = 0) {
-    const layer = this.layers.find((l) => l.name === name);
-    if (layer) Object.assign(layer, { features, style, z });
-    else this.layers.push({ name, features, style, z });
-    this.layers.sort((a, b) => a.z - b.z);
-    this.draw();
-  }
+/** The H3 resolution that suits a zoom level, capped at `maxRes`. */
+export function resolutionForZoom(zoom, minRes = 7, maxRes = 11) {
+  return Math.max(minRes, Math.min(maxRes, Math.round(zoom) - 5));
+}
 
-  draw() {
-    const c = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    c.width = c.clientWidth * dpr;
-    c.height = c.clientHeight * dpr;
-    const ctx = c.getContext("2d");
-    ctx.clearRect(0, 0, c.width, c.height);
-    for (const layer of this.layers) {
-      for (const f of layer.features) this.drawFeature(ctx, f, layer.style(f), dpr);
-    }
-  }
+const empty = () => ({ type: "FeatureCollection", features: [] });
 
-  drawFeature(ctx, feature, style, dpr) {
-    const g = feature.geometry;
-    if (!g) return;
-    ctx.lineWidth = (style.width || 1) * dpr;
-    ctx.strokeStyle = style.stroke || "transparent";
-    ctx.fillStyle = style.fill || "transparent";
-    const ring = (coords) => coords.forEach((p, i) => {
-      const [x, y] = this.project(p);
-      if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+export class LiveMap {
+  constructor(container, { bbox }) {
+    this.map = new maplibregl.Map({
+      container,
+      style: { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#0b0f14" } }] },
+      bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]],
+      attributionControl: false,
+      maxPitch: 0,
     });
-    ctx.beginPath();
-    if (g.type === "Polygon") { g.coordinates.forEach(ring); ctx.closePath(); ctx.fill(); ctx.stroke(); }
-    else if (g.type === "MultiPolygon") { g.coordinates.forEach((p) => p.forEach(ring)); ctx.fill(); ctx.stroke(); }
-    else if (g.type === "LineString") { ring(g.coordinates); ctx.stroke(); }
-    else if (g.type === "MultiLineString") { g.coordinates.forEach(ring); ctx.stroke(); }
-    else if (g.type === "Point") {
-      const [x, y] = this.project(g.coordinates);
-      ctx.arc(x, y, (style.radius || 4) * dpr, 0, Math.PI * 2);
-      ctx.fill(); ctx.stroke();
-    }
+    this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+    this.ready = new Promise((resolve) => this.map.on("load", resolve));
+    this.ready.then(() => this.addLayers());
+  }
+
+  addLayers() {
+    const m = this.map;
+    for (const id of ["streets", "heat", "zones", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
+      paint: { "fill-color": ["match", ["get", "kind"], "park", "#1f3b2a", "#252c35"] } });
+    m.addLayer({ id: "streets", type: "line", source: "streets", filter: ["==", ["geometry-type"], "LineString"],
+      paint: { "line-color": "#3b4450", "line-width": ["match", ["get", "kind"], "primary", 4, 2] } });
+    m.addLayer({ id: "heat", type: "fill", source: "heat",
+      paint: {
+        "fill-color": ["interpolate", ["linear"], ["get", "t"], 0, "#ffeda0", 0.33, "#feb24c", 0.66, "#f03b20", 1, "#bd0026"],
+        "fill-opacity": ["interpolate", ["linear"], ["get", "t"], 0, 0.35, 1, 0.85],
+        "fill-outline-color": "rgba(0,0,0,0.3)",
+      } });
+    m.addLayer({ id: "zone-areas", type: "line", source: "zones", filter: ["==", ["geometry-type"], "Polygon"],
+      paint: { "line-color": ZONE_COLOURS, "line-width": ["match", ["get", "kind"], "perimeter", 3, 1.5] } });
+    m.addLayer({ id: "zone-points", type: "circle", source: "zones", filter: ["==", ["geometry-type"], "Point"],
+      paint: { "circle-radius": 7, "circle-color": ZONE_COLOURS, "circle-stroke-color": "#0b0f14", "circle-stroke-width": 2 } });
+    m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
+  }
+
+  async setGeoJson(source, data) {
+    await this.ready;
+    this.map.getSource(source).setData(data);
+  }
+
+  /** Draws cells ({cell, count, contributors, density_km2}) coloured by density. */
+  async setHeat(cells) {
+    const max = Math.max(1, ...cells.map((c) => c.density_km2));
+    const features = cells.map((c) => ({
+      type: "Feature",
+      properties: { cell: c.cell, count: c.count, t: c.density_km2 / max },
+      geometry: { type: "Polygon", coordinates: [cellToBoundary(c.cell, true)] },
+    }));
+    this.heatFeatures = features.length;
+    await this.setGeoJson("heat", { type: "FeatureCollection", features });
+    return max;
+  }
+
+  flyToCell(cell) {
+    const [lat, lng] = cellToLatLng(cell);
+    this.map.flyTo({ center: [lng, lat], zoom: Math.max(this.map.getZoom(), 16) });
+  }
+
+  zoom() {
+    return this.map.getZoom();
+  }
+
+  on(event, handler) {
+    this.map.on(event, handler);
   }
 }
 
-/** Heat colour for a density relative to the hottest cell (0..1). */
-export function heatColour(t, alpha = 0.3 + 0.55 * Math.max(0, Math.min(1, t))) {
-  const stops = [[255, 237, 160], [254, 178, 76], [240, 59, 32], [189, 0, 38]];
-  const x = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  const [r, g, b] = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f));
-  return `rgba(${r},${g},${b},${alpha})`;
+/** A circle of `radiusM` metres around [lon, lat] as a closed ring, for drafts. */
+export function circleRing([lon, lat], radiusM, steps = 48) {
+  const ring = [];
+  for (let i = 0; i <= steps; i++) {
+    const a = (i / steps) * 2 * Math.PI;
+    ring.push([lon + (radiusM * Math.cos(a)) / (111320 * Math.cos((lat * Math.PI) / 180)), lat + (radiusM * Math.sin(a)) / 111320]);
+  }
+  return ring;
 }

@@ -1,0 +1,151 @@
+// The three pages in real headless Chromium (Debian's chromium, driven by
+// playwright-core) against the real server playing the demo event.
+// Run by scripts/test.sh: CAMPANILE_BIN names the server binary.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
+const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
+let server, browser, base, operator, commander;
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["serve", "--demo", "--listen", `127.0.0.1:${port}`], {
+    cwd: new URL("../..", import.meta.url).pathname,
+    env: { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: "browser-tests-secret-browser-tests" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
+    server.stdout.on("data", (d) => {
+      out += d;
+      const op = out.match(/operator token:\s+(\S+)/), cmd = out.match(/commander token:\s+(\S+)/);
+      if (op && cmd) { operator = op[1]; commander = cmd[1]; clearTimeout(timer); resolve(); }
+    });
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+});
+
+/** A page that records script errors and any request leaving the server. */
+async function open(path, viewport = { width: 1920, height: 1080 }) {
+  const page = await browser.newPage({ viewport });
+  page.problems = [];
+  page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") page.problems.push(`console error: ${m.text()}`); });
+  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("ws://127.0.0.1") && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) page.problems.push(`request left the server: ${r.url()}`); });
+  await page.goto(base + path);
+  return page;
+}
+
+async function sendBroadcast(body) {
+  const resp = await fetch(`${base}/api/v1/broadcasts`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      category: "Safety", event: "Crowd crush risk", severity: "Severe", urgency: "Immediate", certainty: "Observed",
+      language: "en", area: { zones: ["piazza-maggiore"] }, expires: new Date(Date.now() + 3600e3).toISOString(), ...body,
+    }),
+  });
+  const text = await resp.text();
+  assert.equal(resp.status, 201, text);
+  return JSON.parse(text);
+}
+
+const noHorizontalScroll = (page) => page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
+
+test("every page loads with no script error, no request leaving the server, and a CSP without inline scripts", async () => {
+  for (const path of ["/", "/ops/", "/field/"]) {
+    const resp = await fetch(base + path);
+    const csp = resp.headers.get("content-security-policy") || "";
+    assert.match(csp, /script-src 'self'/, path);
+    assert.doesNotMatch(csp, /script-src[^;]*unsafe-inline/, path);
+    const page = await open(path);
+    await page.waitForSelector("#state");
+    await page.waitForTimeout(2000);
+    assert.deepEqual(page.problems, [], path);
+    await page.close();
+  }
+});
+
+test("a token in the fragment signs in and is removed from the address bar", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  assert.equal(await page.evaluate(() => location.hash), "");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("campanile.token")), operator);
+  assert.equal(await page.locator("#signin").isVisible(), false);
+  await page.close();
+  const asked = await open("/field/");
+  assert.equal(await asked.locator("#signin").isVisible(), true, "no token: the sign-in form");
+  await asked.close();
+});
+
+test("live data arrives over WebSocket and visibly changes the map", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => (window.campanile?.map?.heatFeatures || 0) > 0, null, { timeout: 20000 });
+  const first = await page.locator("#hotspots tr").first().locator("td").nth(1).textContent();
+  await page.waitForFunction((before) => {
+    const cell = document.querySelector("#hotspots tr td:nth-child(2)");
+    return cell && cell.textContent !== before;
+  }, first, { timeout: 20000 });
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: `${SHOTS}ops.png` });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("a broadcast sent through the API appears on the public page and the tablet by itself, markup shown as text", async () => {
+  const phone = await open("/", { width: 360, height: 740 });
+  const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
+  for (const p of [phone, tablet]) await p.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  const headline = `Leave by Via Rizzoli <img src=x onerror="window.__pwned=1"> now`;
+  const sent = await sendBroadcast({ audience: "public", headline, instruction: "Walk, <b>do not run</b>." });
+  for (const p of [phone, tablet]) {
+    await p.waitForFunction((h) => document.querySelector("#messages")?.textContent.includes(h), headline, { timeout: 10000 });
+    assert.equal(await p.locator("#messages img, #messages b").count(), 0, "markup is text, not HTML");
+    assert.equal(await p.evaluate(() => window.__pwned), undefined);
+  }
+  assert.equal(await phone.locator(`#messages a[href$="${sent.id}/cap.xml"]`).count(), 1, "the public page links the CAP document");
+  await phone.screenshot({ path: `${SHOTS}public.png`, fullPage: true });
+  await tablet.screenshot({ path: `${SHOTS}field.png` });
+  assert.equal(await noHorizontalScroll(phone), true, "no horizontal scroll at 360 px");
+  assert.equal(await noHorizontalScroll(tablet), true, "no horizontal scroll on a tablet");
+  assert.deepEqual(phone.problems, []);
+  assert.deepEqual(tablet.problems, []);
+  await phone.close();
+  await tablet.close();
+});
+
+test("a commander acknowledges a responders' message on the tablet and the operator sees it", async () => {
+  const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
+  await tablet.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  const sent = await sendBroadcast({ audience: "responders", headline: "Hold the cordon at Via Rizzoli" });
+  const button = tablet.locator("article", { hasText: "Hold the cordon" }).locator("button.ack");
+  await button.click({ timeout: 10000 });
+  await tablet.waitForFunction(() => [...document.querySelectorAll("button.ack")].some((b) => b.textContent.includes("Acknowledged")), null, { timeout: 10000 });
+  const one = await (await fetch(`${base}/api/v1/broadcasts/${sent.id}`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  assert.deepEqual(one.acks.map((a) => a.sub), ["demo-commander"]);
+  const ops = await open(`/ops/#token=${operator}`);
+  await ops.waitForFunction(() => document.querySelector("#messages")?.textContent.includes("Acknowledged by demo-commander"), null, { timeout: 15000 });
+  await ops.close();
+  await tablet.close();
+});
