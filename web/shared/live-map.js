@@ -74,7 +74,10 @@ function buildComposer() {
     field("Headline (it)", el("input", { id: "c-headline-it", maxlength: "160" })),
     field("Instruction (it)", el("textarea", { id: "c-instruction-it", rows: "2" })),
     el("fieldset", { id: "c-zones" }, el("legend", { text: "Zones" })),
+    field("Shape drawn on the map", select("c-shape", ["circle", "polygon"], "circle")),
     field("Circle radius (m) — click the map to place it", el("input", { id: "c-radius", type: "number", value: "200", min: "1" })),
+    el("p", { class: "preview", text: "Polygon: click its corners on the map; it closes by itself." }),
+    el("button", { type: "button", id: "c-clear", text: "Clear the drawn shape" }),
     field("Expires in (minutes)", el("input", { id: "c-expires", type: "number", value: "60", min: "1" })),
     el("p", { id: "c-preview", class: "preview", "aria-live": "polite" }),
     el("button", { type: "submit", text: "Send" })));
@@ -90,6 +93,7 @@ const cells = new Map();
 const messages = new ActiveMessages();
 let near = null;
 let circleCentre = null;
+let polygon = [];
 
 function subscriptions() {
   const broadcasts = { channel: "broadcasts" };
@@ -220,11 +224,25 @@ getJson("/api/v1/zones").then((zones) => {
 }).catch(() => {});
 fetch("/basemap/bologna-streets.geojson").then((r) => (r.ok ? r.json() : null)).then((s) => s && map.setGeoJson("streets", s)).catch(() => {});
 
-if (role === "public" && "geolocation" in navigator) {
-  // Messages for where the reader is, when they allow it; otherwise all.
+// The public sees the messages for where they are: their position when they
+// allow it, else a point they tap on the map, else all messages.
+function setNear(point, how) {
+  near = point;
+  const note = $("near-note");
+  if (note) note.textContent = point ? `Showing messages for ${how}.` : "Showing all messages. Tap the map to see only those for a place.";
+  messages.byId.clear();
+  messages.lastSeq = null;
+  renderMessages();
+  if (live) live.resubscribe(subscriptions);
+}
+if (role === "public") {
+  $("messages").before(el("p", { id: "near-note", class: "none", text: "Showing all messages. Tap the map to see only those for a place." }));
+  map.on("click", (e) => setNear({ lat: e.lngLat.lat, lon: e.lngLat.lng }, "the point you chose"));
+}
+if (role !== "ops" && "geolocation" in navigator) {
   navigator.geolocation.getCurrentPosition((p) => {
-    near = { lat: p.coords.latitude, lon: p.coords.longitude };
-    if (live) live.resubscribe(subscriptions);
+    if (role === "public") setNear({ lat: p.coords.latitude, lon: p.coords.longitude }, "where you are");
+    else map.map.flyTo({ center: [p.coords.longitude, p.coords.latitude], zoom: 16 }); // the commander's surroundings
   }, () => {}, { maximumAge: 60000, timeout: 10000 });
 }
 
@@ -232,7 +250,15 @@ if (role === "ops") setupOps();
 
 function setupOps() {
   map.on("click", (e) => {
-    circleCentre = [e.lngLat.lng, e.lngLat.lat];
+    const point = [e.lngLat.lng, e.lngLat.lat];
+    if ($("c-shape").value === "circle") circleCentre = point;
+    else polygon.push(point);
+    drawDraft();
+  });
+  $("c-shape").addEventListener("change", drawDraft);
+  $("c-clear").addEventListener("click", () => {
+    circleCentre = null;
+    polygon = [];
     drawDraft();
   });
   $("c-radius").addEventListener("input", drawDraft);
@@ -255,9 +281,9 @@ function setupOps() {
 
 function drawDraft() {
   const radius = Number($("c-radius").value) || 0;
-  const features = circleCentre && radius > 0
-    ? [{ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: circleRing(circleCentre, radius) } }]
-    : [];
+  const features = [];
+  if (circleCentre && radius > 0) features.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: circleRing(circleCentre, radius) } });
+  if (polygon.length > 1) features.push({ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: [...polygon, polygon[0]] } });
   map.setGeoJson("draft", { type: "FeatureCollection", features });
   preview();
 }
@@ -265,11 +291,12 @@ function drawDraft() {
 function composed() {
   const zones = [...document.querySelectorAll("#c-zones input:checked")].map((i) => i.value);
   const circles = circleCentre ? [{ lat: circleCentre[1], lon: circleCentre[0], radius_m: Number($("c-radius").value) }] : [];
+  const polygons = polygon.length >= 3 ? [[...polygon, polygon[0]]] : [];
   const body = {
     audience: $("c-audience").value, msg_type: "Alert", category: $("c-category").value, event: $("c-event").value,
     severity: $("c-severity").value, urgency: $("c-urgency").value, certainty: $("c-certainty").value,
     headline: $("c-headline").value, instruction: $("c-instruction").value || undefined, language: "en",
-    area: { zones, circles },
+    area: { zones, circles, polygons },
     expires: new Date(Date.now() + Number($("c-expires").value) * 60000).toISOString(),
   };
   if ($("c-headline-it").value) body.translations = [{ language: "it", headline: $("c-headline-it").value, instruction: $("c-instruction-it").value || undefined }];
@@ -278,7 +305,7 @@ function composed() {
 
 function preview() {
   const b = composed();
-  const where = [...b.area.zones, ...b.area.circles.map((c) => `${c.radius_m} m circle`)].join(", ") || "no area yet";
+  const where = [...b.area.zones, ...b.area.circles.map((c) => `${c.radius_m} m circle`), ...b.area.polygons.map((p) => `${p.length - 1}-corner polygon`)].join(", ") || "no area yet";
   $("c-preview").textContent = `${b.severity} ${b.audience} message: “${b.headline || "…"}” — ${where}; expires ${new Date(b.expires).toLocaleTimeString()}.`;
 }
 

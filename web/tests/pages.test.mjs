@@ -149,3 +149,40 @@ test("a commander acknowledges a responders' message on the tablet and the opera
   await ops.close();
   await tablet.close();
 });
+
+test("an operator composes a message on the wall map: zone, drawn circle, preview, send", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await page.waitForSelector('#c-zones input[value="piazza-nettuno"]');
+  await page.check('#c-zones input[value="piazza-nettuno"]');
+  const box = await page.locator("#map").boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2); // the circle's centre
+  await page.fill("#c-headline", "Fountain area closed, use Via Rizzoli");
+  await page.fill("#c-headline-it", "Area della fontana chiusa");
+  assert.match(await page.locator("#c-preview").textContent(), /piazza-nettuno, 200 m circle/);
+  await page.click("#compose button[type=submit]");
+  await page.waitForFunction(() => /Sent as #\d+/.test(document.querySelector("#c-preview")?.textContent), null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector("#messages")?.textContent.includes("Fountain area closed"), null, { timeout: 10000 });
+  const list = await (await fetch(`${base}/api/v1/broadcasts?active=true`)).json();
+  const sent = list.broadcasts.find((b) => b.headline === "Fountain area closed, use Via Rizzoli");
+  assert.deepEqual(sent.area.zones, ["piazza-nettuno"]);
+  assert.equal(sent.area.circles.length, 1);
+  assert.equal(sent.translations[0].language, "it");
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("the public page shows only the messages for a point picked on the map", async () => {
+  const phone = await open("/", { width: 360, height: 740 });
+  await phone.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await sendBroadcast({ audience: "public", headline: "Only for Piazza Maggiore" });
+  await phone.waitForFunction(() => document.querySelector("#messages")?.textContent.includes("Only for Piazza Maggiore"), null, { timeout: 10000 });
+  // Far from the piazza: the north-east corner of the map.
+  await phone.locator("#map").scrollIntoViewIfNeeded();
+  const box = await phone.locator("#map").boundingBox();
+  await phone.mouse.click(box.x + box.width - 30, box.y + 30);
+  await phone.waitForFunction(() => document.querySelector("#near-note")?.textContent.includes("the point you chose"), null, { timeout: 5000 });
+  await phone.waitForFunction(() => !document.querySelector("#messages")?.textContent.includes("Only for Piazza Maggiore"), null, { timeout: 10000 });
+  assert.deepEqual(phone.problems, []);
+  await phone.close();
+});
