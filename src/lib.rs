@@ -39,6 +39,7 @@ pub mod geodata;
 pub mod hub;
 pub mod ingest;
 pub mod privacy;
+pub mod reports;
 pub mod startup;
 pub mod telemetry;
 pub mod ws;

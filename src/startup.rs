@@ -101,6 +101,10 @@ impl Application {
         let zones =
             Arc::new(crate::geodata::Zones::load(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
         let state = web::Data::new(AppState {
+            reports: Arc::new(crate::reports::Reports::new(
+                engine.clone(),
+                Bucketer::new(settings.resolutions, settings.bucket_secs),
+            )),
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
             keys: Arc::new(

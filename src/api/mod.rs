@@ -7,6 +7,7 @@ pub mod error;
 pub mod heatmap;
 pub mod ops;
 pub mod posts;
+pub mod reports;
 pub mod zones;
 
 use std::future::{Ready, ready};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     /// Fired once at shutdown; sessions close with 1001.
     pub shutdown: CancellationToken,
+    /// Citizen and field reports.
+    pub reports: Arc<crate::reports::Reports>,
     /// Safety broadcasts.
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
     /// The event's zones, loaded at start-up.
@@ -96,6 +99,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/broadcasts/{id}/cap.xml").route(web::get().to(broadcasts::cap_xml)))
         .service(resource("/api/v1/broadcasts/{id}/ack").route(web::post().to(broadcasts::acknowledge)))
         .service(resource("/api/v1/alerts.atom").route(web::get().to(broadcasts::atom)))
+        .service(
+            resource("/api/v1/reports")
+                .route(web::post().to(reports::create))
+                .route(web::get().to(reports::list)),
+        )
+        .service(resource("/api/v1/reports/{id}").route(web::patch().to(reports::moderate)))
         .service(resource("/api/v1/audit").route(web::get().to(broadcasts::audit)))
         .service(resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)));
 }

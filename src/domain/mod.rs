@@ -8,6 +8,7 @@ pub mod broadcast;
 mod error;
 mod geo;
 mod post;
+pub mod report;
 mod role;
 mod window;
 

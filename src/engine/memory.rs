@@ -37,6 +37,8 @@ struct Log {
     broadcasts: VecDeque<(i64, BroadcastRecord)>,
     acks: HashMap<String, Vec<(String, i64)>>,
     audit: VecDeque<String>,
+    /// id → (received at, body).
+    reports: HashMap<String, (i64, String)>,
 }
 
 /// Audit entries kept in memory.
@@ -253,5 +255,43 @@ impl Engine for MemoryEngine {
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {
         Ok(self.lock_log()?.audit.iter().rev().take(limit).cloned().collect())
+    }
+
+    async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {
+        let mut log = self.lock_log()?;
+        let oldest = chrono::Utc::now().timestamp() - self.layout.dedup_secs;
+        log.reports.retain(|_, (at, _)| *at >= oldest);
+        log.reports.insert(id.to_owned(), (received_at, body.to_owned()));
+        Ok(())
+    }
+
+    async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
+        Ok(self.lock_log()?.reports.get(id).map(|(_, body)| body.clone()))
+    }
+
+    async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        let log = self.lock_log()?;
+        let mut found: Vec<&(i64, String)> = log.reports.values().filter(|(at, _)| *at >= since).collect();
+        found.sort_by_key(|(at, _)| *at);
+        Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
+    }
+
+    async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError> {
+        let mut state = self.lock()?;
+        for cell in &item.cells {
+            let key = (u8::from(cell.resolution()), item.bucket);
+            if let Some(cells) = state.buckets.get_mut(&key)
+                && let Some(n) = cells.get_mut(cell)
+            {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    cells.remove(cell);
+                }
+            }
+            if let Some(seen) = state.last_seen.get_mut(cell) {
+                seen.remove(&item.contributor);
+            }
+        }
+        Ok(())
     }
 }

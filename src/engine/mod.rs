@@ -156,6 +156,21 @@ pub trait Engine: Send + Sync + 'static {
     /// Who acknowledged broadcast `id`, and when (Unix seconds), oldest first.
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError>;
 
+    /// Stores (or replaces) report `id`, received at `received_at`; kept for
+    /// the retention period.
+    async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError>;
+
+    /// One retained report.
+    async fn report(&self, id: &str) -> Result<Option<String>, EngineError>;
+
+    /// Retained reports received at or after `since`, oldest first.
+    async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError>;
+
+    /// Takes an item counted by [`Engine::ingest`] out of the counts again
+    /// (a report moderated as dismissed or false). Its contributor must be
+    /// its own, as a report's is.
+    async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError>;
+
     /// Appends one entry (JSON) to the audit log.
     async fn append_audit(&self, entry: &str) -> Result<(), EngineError>;
 

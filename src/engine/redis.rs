@@ -12,6 +12,8 @@
 //! | `broadcast:{id}` | hash | `seq`, `body` (JSON) | broadcast retention |
 //! | `broadcasts` | sorted set | id by `seq`, capped at 10,000 | broadcast retention after the last append |
 //! | `acks:{id}` | hash | commander `sub` → Unix time | broadcast retention |
+//! | `report:{id}` | string | one report (JSON) | retention |
+//! | `reports` | sorted set | report id by arrival time | retention after the last report |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //!
 //! Writes go through one Lua script per chunk of a batch (`ingest.lua`) so
@@ -190,15 +192,19 @@ impl Engine for RedisEngine {
                 read.hgetall(format!("{}count:{res}:{bucket}", self.prefix));
                 bucket += self.layout.bucket_secs;
             }
-            let per_bucket: Vec<HashMap<String, u64>> = read.query_async(&mut conn).await.map_err(unavailable)?;
-            let mut counts: HashMap<String, u64> = HashMap::new();
+            // Signed: a moderated report's decrement may land on a bucket alone.
+            let per_bucket: Vec<HashMap<String, i64>> = read.query_async(&mut conn).await.map_err(unavailable)?;
+            let mut counts: HashMap<String, i64> = HashMap::new();
             for cells in per_bucket {
                 for (cell, n) in cells {
                     *counts.entry(cell).or_default() += n;
                 }
             }
 
-            let cells: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+            let cells: Vec<(String, u64)> = counts
+                .into_iter()
+                .filter_map(|(cell, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (cell, n)))
+                .collect();
             let mut distinct = redis::pipe();
             for (cell, _) in &cells {
                 distinct.zcount(format!("{}last:{cell}", self.prefix), first, "+inf");
@@ -290,6 +296,78 @@ impl Engine for RedisEngine {
         let mut acks: Vec<(String, i64)> = acks.into_iter().collect();
         acks.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         Ok(acks)
+    }
+
+    async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {
+        let mut conn = self.conn.clone();
+        let ttl = self.layout.dedup_secs.max(1);
+        let index = format!("{}reports", self.prefix);
+        let _: () = redis::pipe()
+            .atomic()
+            .set_ex(format!("{}report:{id}", self.prefix), body, ttl as u64)
+            .ignore()
+            .zadd(&index, id, received_at)
+            .ignore()
+            .zrembyscore(&index, "-inf", format!("({}", received_at - ttl))
+            .ignore()
+            .expire(&index, ttl)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(format!("{}report:{id}", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(format!("{}reports", self.prefix))
+            .arg(since)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| format!("{}report:{id}", self.prefix)).collect();
+        let bodies: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(bodies.into_iter().flatten().collect())
+    }
+
+    async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for cell in &item.cells {
+            let res = u8::from(cell.resolution());
+            pipe.hincr(
+                format!("{}count:{res}:{}", self.prefix, item.bucket),
+                cell.to_string(),
+                -1,
+            )
+            .ignore()
+            .zrem(
+                format!("{}last:{cell}", self.prefix),
+                format!("{:016x}", item.contributor),
+            )
+            .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(())
     }
 
     async fn append_audit(&self, entry: &str) -> Result<(), EngineError> {

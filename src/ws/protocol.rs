@@ -136,6 +136,14 @@ pub enum ServerMessage {
         /// The message.
         broadcast: serde_json::Value,
     },
+    /// A new or re-moderated report.
+    #[serde(rename = "report")]
+    Report {
+        /// Subscription id.
+        sub: String,
+        /// The report.
+        report: serde_json::Value,
+    },
     /// Engine health changed.
     #[serde(rename = "status")]
     Status {
@@ -168,6 +176,7 @@ impl ServerMessage {
             ServerMessage::HeatmapSnapshot { .. } => "heatmap.snapshot",
             ServerMessage::HeatmapDelta { .. } => "heatmap.delta",
             ServerMessage::Broadcast { .. } => "broadcast",
+            ServerMessage::Report { .. } => "report",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",

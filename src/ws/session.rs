@@ -224,6 +224,7 @@ impl Connection {
         let (res, window, bbox) = match request {
             Subscribe::Heatmap { res, window, bbox } => (res, window, bbox),
             Subscribe::Broadcasts { since_seq, near } => return self.subscribe_broadcasts(since_seq, near).await,
+            Subscribe::Reports => return self.subscribe_reports().await,
             _ => {
                 return self
                     .send(ServerMessage::error(
@@ -287,6 +288,62 @@ impl Connection {
         let sub = format!("s{}", self.next_sub);
         self.next_sub += 1;
         sub
+    }
+
+    async fn subscribe_reports(&mut self) -> Flow {
+        if !self
+            .principal
+            .has_any(&[crate::domain::Role::Operator, crate::domain::Role::Commander])
+        {
+            return self
+                .send(ServerMessage::error(
+                    "forbidden",
+                    "the reports channel is for operators and commanders",
+                ))
+                .await;
+        }
+        let mut feed = self.state.reports.feed();
+        let sub = self.new_sub();
+        if let Flow::Close(r) = self
+            .send(ServerMessage::Subscribed {
+                sub: sub.clone(),
+                channel: "reports",
+            })
+            .await
+        {
+            return Flow::Close(r);
+        }
+        let operator = self.principal.has_any(&[crate::domain::Role::Operator]);
+        let (out, too_slow, id) = (self.outbound.clone(), self.too_slow.clone(), sub.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let report = match feed.recv().await {
+                    Ok(r) => r,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "a reports subscriber fell behind; it re-reads GET /api/v1/reports"
+                        );
+                        continue;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let msg = ServerMessage::Report {
+                    sub: id.clone(),
+                    report: crate::reports::view(&report, operator),
+                };
+                match tokio::time::timeout(BROADCAST_SEND_TIMEOUT, out.send(msg)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        too_slow.cancel();
+                        return;
+                    }
+                }
+            }
+        });
+        self.subscriptions.insert(sub, task);
+        Flow::Continue
     }
 
     async fn subscribe_broadcasts(&mut self, since_seq: Option<u64>, near: Option<protocol::Near>) -> Flow {

@@ -10,5 +10,6 @@ mod heatmap;
 mod helpers;
 mod posts;
 mod properties;
+mod reports;
 mod websocket;
 mod zones;

@@ -1,0 +1,108 @@
+//! Reports over HTTP: anyone may report; operators and commanders read;
+//! operators moderate.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::domain::report::ReportInput;
+use crate::domain::{BBox, FieldError, Principal, Role};
+use crate::reports::{ReportError, ReportFilter, view};
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Invalid(f) => ApiError::Invalid(f),
+            ReportError::NotFound(id) => ApiError::NotFound(format!("no report {id:?}")),
+            ReportError::Engine(e) => ApiError::Unavailable(e),
+        }
+    }
+}
+
+/// Takes a citizen report, or a field report with a commander token.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportInput,
+    responses((status = 201, description = "{\"id\", \"status\": \"unverified\", \"origin\", \"received_at\"}"),
+              (status = 400, body = super::error::ErrorEnvelope), (status = 503)))]
+pub async fn create(caller: Caller, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let input: ReportInput = serde_json::from_slice(&body)
+        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
+    let report = state
+        .reports
+        .create(&input, caller.0.has_any(&[Role::Commander]))
+        .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": report.id, "status": report.status, "origin": report.origin,
+        "received_at": crate::api::heatmap::rfc3339(report.received_at),
+    })))
+}
+
+/// Reports as GeoJSON Points (operators and commanders).
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    params(("status" = Option<String>, Query, description = "unverified, verified, dismissed or false"),
+           ("since" = Option<String>, Query, description = "RFC 3339"),
+           ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat")),
+    responses((status = 200, content_type = "application/geo+json"), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Operator, Role::Commander])?;
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
+    let status = query.get("status").cloned();
+    if let Some(s) = &status
+        && !["unverified", "verified", "dismissed", "false"].contains(&s.as_str())
+    {
+        return Err(FieldError::new(
+            "invalid_status",
+            "status",
+            "status must be unverified, verified, dismissed or false",
+        )
+        .into());
+    }
+    let since = match query.get("since") {
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map_err(|_| FieldError::new("invalid_timestamp", "since", "since must be an RFC 3339 timestamp"))?
+            .timestamp(),
+        None => 0,
+    };
+    let bbox = query.get("bbox").map(|b| BBox::parse(b)).transpose()?;
+    let operator = caller.0.has_any(&[Role::Operator]);
+    let reports = state.reports.list(&ReportFilter { status, since, bbox }).await?;
+    let features: Vec<_> = reports
+        .iter()
+        .map(|r| json!({"type": "Feature", "id": r.id, "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]}, "properties": view(r, operator)}))
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/geo+json")
+        .json(json!({"type": "FeatureCollection", "features": features})))
+}
+
+/// The moderation body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Moderation {
+    /// verified, dismissed or false (a rumour).
+    status: String,
+}
+
+/// Moderates a report (operators); dismissed and false reports stop counting.
+#[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", request_body = Moderation,
+    responses((status = 200), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
+pub async fn moderate(
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Operator])?;
+    let m: Moderation = serde_json::from_slice(&body)
+        .map_err(|e| FieldError::general("invalid_json", format!("send {{\"status\": …}}: {e}")))?;
+    let Principal::User { sub, .. } = &caller.0 else {
+        return Err(ApiError::Forbidden("an operator token is needed".into()));
+    };
+    let report = state.reports.moderate(&id, &m.status, sub, &state.broadcasts).await?;
+    Ok(HttpResponse::Ok().json(view(&report, true)))
+}

@@ -1,0 +1,126 @@
+//! Citizen and field reports (DESIGN §3, Reports): a located observation
+//! with a category, checked before it exists.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{FieldError, LatLon};
+
+/// What a report is about.
+pub const CATEGORIES: [&str; 9] = [
+    "crowd",
+    "violence",
+    "fire",
+    "medical",
+    "missing_person",
+    "suspicious_item",
+    "infrastructure",
+    "rumour",
+    "other",
+];
+/// Moderation states an operator may set.
+pub const MODERATION: [&str; 3] = ["verified", "dismissed", "false"];
+const MAX_TEXT: usize = 2_000;
+const MAX_CONTACT: usize = 256;
+const MAX_CROWD: u64 = 10_000_000;
+
+/// A report as sent; nothing checked yet.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportInput {
+    /// Latitude.
+    pub lat: Option<f64>,
+    /// Longitude.
+    pub lon: Option<f64>,
+    /// One of crowd, violence, fire, medical, missing_person, suspicious_item, infrastructure, rumour, other.
+    pub category: Option<String>,
+    /// What the reporter saw, ≤2,000 characters.
+    pub text: Option<String>,
+    /// People the reporter estimates (field reports).
+    pub crowd_estimate: Option<u64>,
+    /// How to reach the reporter; operators only.
+    pub contact: Option<String>,
+}
+
+/// A checked report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Its id.
+    pub id: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Category.
+    pub category: String,
+    /// Text as sent (always shown as text, never as markup).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Estimated people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crowd_estimate: Option<u64>,
+    /// Contact detail, for operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// `citizen` or `field`.
+    pub origin: String,
+    /// `unverified`, `verified`, `dismissed` or `false`.
+    pub status: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+}
+
+fn text(value: &Option<String>, max: usize, field: &'static str) -> Result<Option<String>, FieldError> {
+    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > max => Err(FieldError::new(
+            "field_too_long",
+            field,
+            format!("{field} must be at most {max} characters"),
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+impl ReportInput {
+    /// Checks every field; `field` says whether a commander sent it.
+    pub fn validate(&self, id: String, field: bool, now: DateTime<Utc>) -> Result<Report, FieldError> {
+        let lat = self.lat.ok_or_else(|| FieldError::missing("lat"))?;
+        let lon = self.lon.ok_or_else(|| FieldError::missing("lon"))?;
+        let at = LatLon::new(lat, lon)?;
+        let category = self
+            .category
+            .as_deref()
+            .ok_or_else(|| FieldError::missing("category"))?;
+        if !CATEGORIES.contains(&category) {
+            return Err(FieldError::new(
+                "invalid_category",
+                "category",
+                format!("category must be one of {}", CATEGORIES.join(", ")),
+            ));
+        }
+        if self.crowd_estimate.is_some_and(|n| n > MAX_CROWD) {
+            return Err(FieldError::new(
+                "invalid_crowd_estimate",
+                "crowd_estimate",
+                format!("crowd_estimate must be at most {MAX_CROWD}"),
+            ));
+        }
+        Ok(Report {
+            id,
+            lat: at.lat(),
+            lon: at.lon(),
+            category: category.to_owned(),
+            text: text(&self.text, MAX_TEXT, "text")?,
+            crowd_estimate: self.crowd_estimate,
+            contact: text(&self.contact, MAX_CONTACT, "contact")?,
+            origin: if field { "field" } else { "citizen" }.to_owned(),
+            status: "unverified".to_owned(),
+            received_at: now,
+        })
+    }
+}
+
+/// Whether a report in this status counts in the heatmap.
+pub fn counts(status: &str) -> bool {
+    status == "unverified" || status == "verified"
+}
