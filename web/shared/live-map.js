@@ -41,10 +41,12 @@ function buildLayout() {
       el("table", {}, el("thead", {}, el("tr", {}, ...["area", "items", "people", "/km²"].map((h) => el("th", { text: h })))),
         el("tbody", { id: "hotspots" }))));
   if (role === "ops") {
+    aside.append(section("Reports to triage", "triage", el("p", { class: "none", text: "No reports waiting." })));
     aside.append(section("Ingest rate, last hour", "timeline-panel", el("canvas", { id: "timeline", width: 600, height: 90 })));
     aside.append(section("Surge alerts", "alerts", el("p", { class: "none", text: "No surge alerts." })));
     aside.append(buildComposer());
   }
+  if (role !== "ops") aside.append(buildReportForm());
   if (role === "public") {
     aside.append(el("p", { class: "feeds" }, el("a", { href: "/api/v1/alerts.atom", text: "Atom feed of safety messages" })));
   }
@@ -57,6 +59,22 @@ function buildLayout() {
       el("input", { id: "token", autocomplete: "off", required: "" }),
       el("button", { text: "Sign in" }))));
   }
+}
+
+const CATEGORY_LABELS = { crowd: "Too crowded", medical: "Someone needs medical help", fire: "Fire or smoke",
+  violence: "Violence", missing_person: "Missing person", suspicious_item: "Suspicious item",
+  infrastructure: "Broken barrier, light or exit", rumour: "A rumour I heard", other: "Something else" };
+
+function buildReportForm() {
+  const field = role === "field";
+  const categories = el("select", { id: "r-category", "aria-label": "what is happening" },
+    ...Object.entries(CATEGORY_LABELS).map(([v, label]) => el("option", { value: v, text: label })));
+  return section(field ? "Field report" : "Report a problem", "report", el("form", { id: "report-form" },
+    el("label", { class: "field" }, el("span", { text: "What is happening" }), categories),
+    ...(field ? [el("label", { class: "field" }, el("span", { text: "Crowd estimate (people)" }), el("input", { id: "r-crowd", type: "number", min: "0", inputmode: "numeric" }))] : []),
+    el("label", { class: "field" }, el("span", { text: field ? "Note" : "Tell us more (optional)" }), el("textarea", { id: "r-text", rows: "2", maxlength: "2000" })),
+    el("button", { type: "submit", class: "send-report", text: field ? "Send field report" : "Send report" }),
+    el("p", { id: "r-status", class: "preview", "aria-live": "polite" })));
 }
 
 function buildComposer() {
@@ -99,7 +117,9 @@ function subscriptions() {
   const broadcasts = { channel: "broadcasts" };
   if (messages.lastSeq !== null) broadcasts.since_seq = messages.lastSeq;
   if (near) broadcasts.near = near;
-  return [{ channel: "heatmap", res, window: $("window").value }, broadcasts];
+  const subs = [{ channel: "heatmap", res, window: $("window").value }, broadcasts];
+  if (role === "ops") subs.push({ channel: "reports" });
+  return subs;
 }
 
 function showState(state) {
@@ -164,6 +184,9 @@ function onMessage(msg) {
     messages.apply(msg);
     renderMessages();
     refreshAcks();
+  } else if (msg.type === "report") {
+    triage.set(msg.report.id, msg.report);
+    renderTriage();
   } else if (msg.type === "heatmap.snapshot") {
     cells.clear();
     msg.cells.forEach((c) => cells.set(c.cell, c));
@@ -181,6 +204,7 @@ function onMessage(msg) {
 function start() {
   showSignIn(false);
   live = new Live({ token, subscriptions, onMessage, onState: showState });
+  if (role === "ops") loadTriage();
 }
 
 function showSignIn(show) {
@@ -340,4 +364,111 @@ async function sampleIngestRate() {
   } catch { /* the connection state says why */ }
 }
 
+// Reports: a queue on the device, so that a report made while the network is
+// down is sent when it returns (the tablet in the street on flaky 4G).
+const QUEUE_KEY = "campanile.reportQueue";
+let position = null;
+const queued = () => JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
+const saveQueue = (q) => localStorage.setItem(QUEUE_KEY, JSON.stringify(q));
+
+function reportStatus(text) {
+  const p = $("r-status");
+  if (p) p.textContent = text;
+}
+
+let flushing = null;
+// One flush at a time: the "online" event, the timer and a new report may all
+// ask at once, and each report must be sent once.
+function flushReports() {
+  flushing ??= sendQueued().finally(() => { flushing = null; });
+  return flushing;
+}
+
+async function sendQueued() {
+  let queue = queued();
+  while (queue.length) {
+    try {
+      const resp = await fetch("/api/v1/reports", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify(queue[0]),
+      });
+      if (resp.status >= 500 || resp.status === 429) throw new Error(`HTTP ${resp.status}`);
+      const answer = await resp.json();
+      queue.shift();
+      saveQueue(queue);
+      reportStatus(resp.ok ? `Report received (${answer.status}).` : `Report refused: ${answer.error.message}`);
+    } catch {
+      reportStatus(`${queue.length} report${queue.length > 1 ? "s" : ""} waiting for the network; sent automatically.`);
+      return;
+    }
+    queue = queued();
+  }
+}
+
+$("report-form")?.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const centre = map.map.getCenter();
+  const at = near || position || { lat: centre.lat, lon: centre.lng };
+  const report = { lat: at.lat, lon: at.lon, category: $("r-category").value };
+  if ($("r-text").value.trim()) report.text = $("r-text").value.trim();
+  if ($("r-crowd")?.value) report.crowd_estimate = Number($("r-crowd").value);
+  saveQueue([...queued(), report]);
+  $("r-text").value = "";
+  flushReports();
+});
+window.addEventListener("online", flushReports);
+setInterval(() => { if (queued().length) flushReports(); }, 10000);
+if (role === "field" && "geolocation" in navigator) {
+  navigator.geolocation.watchPosition((p) => { position = { lat: p.coords.latitude, lon: p.coords.longitude }; }, () => {});
+}
+
+// Triage on the wall map: new reports appear by themselves; one click to
+// verify, dismiss or mark as a rumour, and a rumour can be answered at once.
+const triage = new Map();
+function renderTriage() {
+  const box = $("triage");
+  if (!box) return;
+  const waiting = [...triage.values()].filter((r) => r.status === "unverified").reverse();
+  if (!waiting.length) {
+    box.replaceChildren(el("p", { class: "none", text: "No reports waiting." }));
+    return;
+  }
+  box.replaceChildren(...waiting.map((r) => el("article", { class: "report" },
+    el("h3", { text: `${CATEGORY_LABELS[r.category] || r.category} · ${r.origin}` }),
+    el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" }),
+    el("div", { class: "actions" },
+      el("button", { text: "Verify", onclick: () => moderate(r.id, "verified") }),
+      el("button", { text: "Dismiss", onclick: () => moderate(r.id, "dismissed") }),
+      el("button", { text: "Rumour: answer it", onclick: () => { moderate(r.id, "false"); answerRumour(r); } })))));
+}
+
+async function loadTriage() {
+  try {
+    const waiting = await getJson("/api/v1/reports?status=unverified", token);
+    for (const f of waiting.features) triage.set(f.properties.id, f.properties);
+    renderTriage();
+  } catch { /* the connection state says why */ }
+}
+
+async function moderate(id, status) {
+  await fetch(`/api/v1/reports/${encodeURIComponent(id)}`, {
+    method: "PATCH", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify({ status }),
+  });
+}
+
+function answerRumour(r) {
+  $("c-audience").value = "public";
+  $("c-severity").value = "Moderate";
+  $("c-certainty").value = "Observed";
+  $("c-event").value = "Rumour";
+  $("c-headline").value = "The rumour going around here is false";
+  $("c-instruction").value = "Stay calm and follow the stewards' instructions.";
+  circleCentre = [r.lon, r.lat];
+  $("c-radius").value = "300";
+  drawDraft();
+  $("c-headline").focus();
+}
+
 if (token || !needsToken) start(); else signIn();
+flushReports();

@@ -186,3 +186,48 @@ test("the public page shows only the messages for a point picked on the map", as
   assert.deepEqual(phone.problems, []);
   await phone.close();
 });
+
+test("a report from the phone reaches the operators' triage by itself, as text, and a rumour is answered in one click", async () => {
+  const ops = await open(`/ops/#token=${operator}`);
+  await ops.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  const phone = await open("/", { width: 360, height: 740 });
+  await phone.waitForSelector("#report-form");
+  await phone.selectOption("#r-category", "rumour");
+  await phone.fill("#r-text", `They say the exits are closed <img src=x onerror="window.__pwned=1">`);
+  await phone.click("#report-form button[type=submit]");
+  await phone.waitForFunction(() => document.querySelector("#r-status")?.textContent.includes("received"), null, { timeout: 10000 });
+  await ops.waitForFunction(() => document.querySelector("#triage")?.textContent.includes("They say the exits are closed"), null, { timeout: 10000 });
+  assert.equal(await ops.locator("#triage img").count(), 0, "markup in a report is shown as text");
+  assert.equal(await ops.evaluate(() => window.__pwned), undefined);
+  await ops.click("#triage button:has-text('Rumour')");
+  assert.equal(await ops.inputValue("#c-event"), "Rumour");
+  assert.match(await ops.locator("#c-preview").textContent(), /300 m circle/);
+  await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits"), null, { timeout: 10000 });
+  const rumours = await (await fetch(`${base}/api/v1/reports?status=false`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  assert.equal(rumours.features.length, 1);
+  await ops.screenshot({ path: `${SHOTS}ops-triage.png` });
+  assert.deepEqual(ops.problems, []);
+  await ops.close();
+  await phone.close();
+});
+
+test("a field report made offline is queued on the tablet and sent when the network returns", async () => {
+  const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
+  await tablet.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  const before = (await (await fetch(`${base}/api/v1/reports?status=unverified`, { headers: { Authorization: `Bearer ${operator}` } })).json()).features.length;
+  await tablet.context().setOffline(true);
+  await tablet.selectOption("#r-category", "crowd");
+  await tablet.fill("#r-crowd", "3500");
+  await tablet.fill("#r-text", "Pressure building at the fountain");
+  await tablet.click("#report-form button[type=submit]");
+  await tablet.waitForFunction(() => document.querySelector("#r-status")?.textContent.includes("waiting for the network"), null, { timeout: 10000 });
+  await tablet.context().setOffline(false);
+  await tablet.evaluate(() => window.dispatchEvent(new Event("online")));
+  await tablet.waitForFunction(() => document.querySelector("#r-status")?.textContent.includes("received"), null, { timeout: 15000 });
+  const after = await (await fetch(`${base}/api/v1/reports?status=unverified`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  const mine = after.features.find((f) => f.properties.text === "Pressure building at the fountain");
+  assert.equal(after.features.length, before + 1);
+  assert.equal(mine.properties.origin, "field");
+  assert.equal(mine.properties.crowd_estimate, 3500);
+  await tablet.close();
+});
