@@ -8,6 +8,7 @@ pub mod heatmap;
 pub mod ops;
 pub mod posts;
 pub mod reports;
+pub mod stats;
 pub mod zones;
 
 use std::future::{Ready, ready};
@@ -105,6 +106,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(reports::list)),
         )
         .service(resource("/api/v1/reports/{id}").route(web::patch().to(reports::moderate)))
+        .service(resource("/api/v1/stats/ingest").route(web::get().to(stats::ingest)))
         .service(resource("/api/v1/audit").route(web::get().to(broadcasts::audit)))
         .service(resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)));
 }

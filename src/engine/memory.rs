@@ -186,6 +186,22 @@ impl Engine for MemoryEngine {
         .await
     }
 
+    async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError> {
+        let state = self.lock()?;
+        let res = u8::from(self.layout.resolutions.coarsest());
+        let mut out = Vec::new();
+        let mut bucket = self.layout.bucket_start(first);
+        while bucket <= last {
+            let total = state
+                .buckets
+                .get(&(res, bucket))
+                .map_or(0, |cells| cells.values().sum());
+            out.push((bucket, total));
+            bucket += self.layout.bucket_secs;
+        }
+        Ok(out)
+    }
+
     async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError> {
         let mut log = self.lock_log()?;
         log.last_seq += 1;

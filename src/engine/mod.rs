@@ -136,6 +136,11 @@ pub trait Engine: Send + Sync + 'static {
     /// count omitted, in no particular order.
     async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError>;
 
+    /// Items per time bucket from `first` to `last` (bucket starts), counted
+    /// at the coarsest resolution, oldest first, empty buckets included: the
+    /// ingest-rate timeline.
+    async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError>;
+
     /// Appends a broadcast to the log under the next `seq`, which it
     /// returns. Every node's [`Engine::broadcast_feed`] then delivers it, in
     /// `seq` order.

@@ -232,6 +232,25 @@ impl Engine for RedisEngine {
         .await
     }
 
+    async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError> {
+        let res = u8::from(self.layout.resolutions.coarsest());
+        let mut conn = self.conn.clone();
+        let buckets: Vec<i64> = (0..)
+            .map(|i| self.layout.bucket_start(first) + i * self.layout.bucket_secs)
+            .take_while(|b| *b <= last)
+            .collect();
+        let mut read = redis::pipe();
+        for b in &buckets {
+            read.hvals(format!("{}count:{res}:{b}", self.prefix));
+        }
+        let values: Vec<Vec<i64>> = read.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(buckets
+            .into_iter()
+            .zip(values)
+            .map(|(b, v)| (b, u64::try_from(v.iter().sum::<i64>()).unwrap_or(0)))
+            .collect())
+    }
+
     async fn append_broadcast(&self, id: &str, body: &str, _now: i64) -> Result<u64, EngineError> {
         let mut conn = self.conn.clone();
         timed("redis", "append_broadcast", async {

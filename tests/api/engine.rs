@@ -225,6 +225,8 @@ conformance!(
     forgets_counts_once_every_window_has_slid_past,
     sums_thousands_of_items_exactly,
     an_empty_engine_reads_nothing,
+    totals_per_bucket_count_each_item_once,
+    a_report_taken_out_no_longer_counts,
 );
 
 #[actix_web::test]
@@ -270,4 +272,41 @@ async fn acknowledged_posts_survive_a_redis_crash_with_persistence_on() {
     })
     .await;
     assert_eq!(count, Some(serde_json::json!(200)));
+}
+
+pub async fn totals_per_bucket_count_each_item_once(engine: Arc<dyn Engine>) {
+    let t = now();
+    let b = bucketer();
+    engine
+        .ingest(
+            &[
+                item(44.49, 11.34, 1, t, None),
+                item(45.46, 9.19, 2, t, None),
+                item(44.49, 11.34, 3, t - 30, None),
+            ],
+            t,
+        )
+        .await
+        .expect("ingest");
+    let totals = engine.bucket_totals(t - 60, t).await.expect("totals");
+    assert_eq!(totals.len(), 7, "{totals:?}");
+    assert_eq!(totals.last(), Some(&(b.bucket_start(t), 2)));
+    assert_eq!(totals.iter().map(|(_, n)| n).sum::<u64>(), 3);
+}
+
+pub async fn a_report_taken_out_no_longer_counts(engine: Arc<dyn Engine>) {
+    let t = now();
+    let it = item(44.49, 11.34, 42, t, None);
+    engine
+        .ingest(&[it.clone(), item(44.49, 11.34, 7, t, None)], t)
+        .await
+        .expect("ingest");
+    engine.uncount(&it).await.expect("uncount");
+    for res in 7..=11 {
+        assert_eq!(
+            counts(&engine, res, 60, t).await.values().next(),
+            Some(&(1, 1)),
+            "res {res}"
+        );
+    }
 }

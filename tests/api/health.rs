@@ -79,6 +79,9 @@ async fn openapi_describes_every_route_of_the_core_api() {
         "/api/v1/broadcasts/{id}/ack",
         "/api/v1/alerts.atom",
         "/api/v1/audit",
+        "/api/v1/reports",
+        "/api/v1/reports/{id}",
+        "/api/v1/stats/ingest",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }

@@ -134,3 +134,22 @@ async fn geojson_has_closed_hexagons_with_the_same_properties() {
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["type"], "FeatureCollection");
 }
+
+#[actix_web::test]
+async fn the_ingest_timeline_has_an_hour_of_buckets_for_operators_and_commanders() {
+    let app = spawn_app(EngineKind::Memory).await;
+    seed(&app, 3, 44.4937, 11.3430).await;
+    assert_eq!(app.get("/api/v1/stats/ingest", None).await.0, 401);
+    let (status, stats) = app.get("/api/v1/stats/ingest", Some(&app.commander)).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["bucket_secs"], 10);
+    let buckets = stats["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 360);
+    assert_eq!(buckets.iter().map(|b| b["count"].as_u64().unwrap_or(0)).sum::<u64>(), 3);
+    assert!(
+        buckets
+            .last()
+            .and_then(|b| b["start"].as_str())
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+}

@@ -333,36 +333,36 @@ function preview() {
   $("c-preview").textContent = `${b.severity} ${b.audience} message: “${b.headline || "…"}” — ${where}; expires ${new Date(b.expires).toLocaleTimeString()}.`;
 }
 
-// The ingest rate: posts in the last minute at the coarsest resolution,
-// sampled every 10 s while the page is open (one hour kept).
-const rates = [];
+// The ingest rate over the last hour, per time bucket, from the server.
 async function sampleIngestRate() {
+  if (!token) return; // not signed in yet
   try {
-    const h = await getJson("/api/v1/heatmap?res=7&window=1m", token);
-    rates.push(h.cells.reduce((s, c) => s + c.count, 0) / 60);
-    if (rates.length > 360) rates.shift();
+    const stats = await getJson("/api/v1/stats/ingest", token);
+    const rates = stats.buckets.map((b) => b.per_s);
     const c = $("timeline");
     const dpr = window.devicePixelRatio || 1;
     c.width = c.clientWidth * dpr;
     c.height = c.clientHeight * dpr;
     const ctx = c.getContext("2d");
     ctx.scale(dpr, dpr);
-    ctx.clearRect(0, 0, c.width, c.height);
     const [width, height] = [c.clientWidth, c.clientHeight];
     const max = Math.max(1, ...rates);
     ctx.strokeStyle = "#f0883e";
     ctx.lineWidth = 2;
     ctx.beginPath();
     rates.forEach((r, i) => {
-      const x = (i / 359) * width, y = height - 4 - (r / max) * (height - 24);
+      const x = (i / Math.max(1, rates.length - 1)) * width, y = height - 4 - (r / max) * (height - 24);
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
     ctx.fillStyle = "#e6edf3";
     ctx.font = "14px system-ui";
-    ctx.fillText(`${rates[rates.length - 1].toFixed(1)} posts/s now, peak ${max.toFixed(1)}`, 4, 14);
+    const now = rates.length ? rates[rates.length - 1] : 0;
+    ctx.fillText(`${now.toFixed(1)} posts/s now, peak ${max.toFixed(1)} in the last hour`, 4, 14);
+    c.dataset.buckets = String(rates.length);
   } catch { /* the connection state says why */ }
 }
+
 
 // Reports: a queue on the device, so that a report made while the network is
 // down is sent when it returns (the tablet in the street on flaky 4G).

@@ -107,6 +107,7 @@ test("live data arrives over WebSocket and visibly changes the map", async () =>
     const cell = document.querySelector("#hotspots tr td:nth-child(2)");
     return cell && cell.textContent !== before;
   }, first, { timeout: 20000 });
+  await page.waitForFunction(() => Number(document.querySelector("#timeline")?.dataset.buckets) >= 300, null, { timeout: 15000 });
   await page.waitForTimeout(1500);
   await page.screenshot({ path: `${SHOTS}ops.png` });
   assert.deepEqual(page.problems, []);
