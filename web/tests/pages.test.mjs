@@ -232,3 +232,19 @@ test("a field report made offline is queued on the tablet and sent when the netw
   assert.equal(mine.properties.crowd_estimate, 3500);
   await tablet.close();
 });
+
+test("the phone, tablet and wall pages meet WCAG 2 AA as axe-core checks it", async () => {
+  const { readFileSync } = await import("node:fs");
+  const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+  for (const [path, viewport] of [["/", { width: 360, height: 740 }], [`/field/#token=${commander}`, { width: 800, height: 1280 }], [`/ops/#token=${operator}`, { width: 1920, height: 1080 }]]) {
+    const page = await browser.newPage({ viewport, bypassCSP: true });
+    await page.goto(base + path);
+    await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+    await page.waitForTimeout(1000);
+    await page.evaluate(axe);
+    const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
+    const problems = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+    assert.deepEqual(problems, [], path);
+    await page.close();
+  }
+});
