@@ -51,11 +51,7 @@ pub async fn send(caller: Caller, body: web::Bytes, state: web::Data<AppState>) 
     caller.require(&[Role::Operator])?;
     let input: BroadcastInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
-    let sub = match &caller.0 {
-        crate::domain::Principal::User { sub, .. } => sub.clone(),
-        crate::domain::Principal::Public => String::new(),
-    };
-    let stored = state.broadcasts.send(input, &sub).await?;
+    let stored = state.broadcasts.send(input, caller.sub()?).await?;
     Ok(HttpResponse::Created().json(view(&state, &stored, &caller).await?))
 }
 
@@ -143,10 +139,7 @@ pub async fn acknowledge(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Commander])?;
     let b = visible_one(&state, &id, &caller).await?;
-    let crate::domain::Principal::User { sub, .. } = &caller.0 else {
-        return Err(ApiError::Forbidden("a commander token is needed".into()));
-    };
-    let first = state.broadcasts.acknowledge(&b.id, sub).await?;
+    let first = state.broadcasts.acknowledge(&b.id, caller.sub()?).await?;
     Ok(HttpResponse::Ok().json(json!({"id": b.id, "acknowledged": true, "first": first})))
 }
 

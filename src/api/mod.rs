@@ -67,6 +67,17 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// The token's `sub` of a caller that passed [`Caller::require`]; the
+    /// audit log records it.
+    pub fn sub(&self) -> Result<&str, ApiError> {
+        match &self.0 {
+            Principal::User { sub, .. } => Ok(sub),
+            Principal::Public => Err(ApiError::Unauthorized(crate::auth::AuthError::InvalidToken)),
+        }
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Self, Self::Error>>;

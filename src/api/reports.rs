@@ -10,7 +10,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::domain::report::ReportInput;
-use crate::domain::{BBox, FieldError, Principal, Role};
+use crate::domain::{BBox, FieldError, Role};
 use crate::reports::{ReportError, ReportFilter, view};
 
 impl From<ReportError> for ApiError {
@@ -100,9 +100,9 @@ pub async fn moderate(
     caller.require(&[Role::Operator])?;
     let m: Moderation = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("send {{\"status\": …}}: {e}")))?;
-    let Principal::User { sub, .. } = &caller.0 else {
-        return Err(ApiError::Forbidden("an operator token is needed".into()));
-    };
-    let report = state.reports.moderate(&id, &m.status, sub, &state.broadcasts).await?;
+    let report = state
+        .reports
+        .moderate(&id, &m.status, caller.sub()?, &state.broadcasts)
+        .await?;
     Ok(HttpResponse::Ok().json(view(&report, true)))
 }

@@ -254,7 +254,12 @@ fn bounded(value: &str, max: usize, field: &'static str) -> Result<String, Field
     Ok(value.to_owned())
 }
 
-fn optional_text(value: &Option<String>, max: usize, field: &'static str) -> Result<Option<String>, FieldError> {
+/// A trimmed optional text of at most `max` characters; empty is none.
+pub(crate) fn optional_text(
+    value: &Option<String>,
+    max: usize,
+    field: &'static str,
+) -> Result<Option<String>, FieldError> {
     value
         .as_deref()
         .map(str::trim)

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::broadcast::optional_text;
 use super::{FieldError, LatLon};
 
 /// What a report is about.
@@ -70,17 +71,6 @@ pub struct Report {
     pub received_at: DateTime<Utc>,
 }
 
-fn text(value: &Option<String>, max: usize, field: &'static str) -> Result<Option<String>, FieldError> {
-    match value.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) if t.chars().count() > max => Err(FieldError::new(
-            "field_too_long",
-            field,
-            format!("{field} must be at most {max} characters"),
-        )),
-        other => Ok(other.map(str::to_owned)),
-    }
-}
-
 impl ReportInput {
     /// Checks every field; `field` says whether a commander sent it.
     pub fn validate(&self, id: String, field: bool, now: DateTime<Utc>) -> Result<Report, FieldError> {
@@ -110,9 +100,9 @@ impl ReportInput {
             lat: at.lat(),
             lon: at.lon(),
             category: category.to_owned(),
-            text: text(&self.text, MAX_TEXT, "text")?,
+            text: optional_text(&self.text, MAX_TEXT, "text")?,
             crowd_estimate: self.crowd_estimate,
-            contact: text(&self.contact, MAX_CONTACT, "contact")?,
+            contact: optional_text(&self.contact, MAX_CONTACT, "contact")?,
             origin: if field { "field" } else { "citizen" }.to_owned(),
             status: "unverified".to_owned(),
             received_at: now,

@@ -332,13 +332,8 @@ impl Connection {
                     sub: id.clone(),
                     report: crate::reports::view(&report, operator),
                 };
-                match tokio::time::timeout(BROADCAST_SEND_TIMEOUT, out.send(msg)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return,
-                    Err(_) => {
-                        too_slow.cancel();
-                        return;
-                    }
+                if !send_or_disconnect(&out, msg, &too_slow).await {
+                    return;
                 }
             }
         });
@@ -378,6 +373,24 @@ impl Connection {
     }
 }
 
+/// Queues a message that must not be dropped. A client whose queue stays
+/// full for [`BROADCAST_SEND_TIMEOUT`] is disconnected (it resumes with
+/// `since_seq`); false when the session is gone or being closed.
+async fn send_or_disconnect(
+    out: &mpsc::Sender<ServerMessage>,
+    msg: ServerMessage,
+    too_slow: &CancellationToken,
+) -> bool {
+    match tokio::time::timeout(BROADCAST_SEND_TIMEOUT, out.send(msg)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            too_slow.cancel();
+            false
+        }
+    }
+}
+
 struct BroadcastSubscription {
     sub: String,
     principal: Principal,
@@ -403,14 +416,7 @@ impl BroadcastSubscription {
             seq: b.seq,
             broadcast: crate::broadcasts::Broadcasts::view(b, &self.principal),
         };
-        match tokio::time::timeout(BROADCAST_SEND_TIMEOUT, self.out.send(msg)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => false,
-            Err(_) => {
-                self.too_slow.cancel();
-                false
-            }
-        }
+        send_or_disconnect(&self.out, msg, &self.too_slow).await
     }
 
     async fn replay(&self, after: u64) -> Option<u64> {
