@@ -138,6 +138,18 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
 
+    /// Reports a public address may send per minute [default: 10].
+    #[arg(long, env = "CAMPANILE_PUBLIC_REPORT_RATE")]
+    pub public_report_rate: Option<u32>,
+
+    /// Reads (heatmap, broadcasts, WebSocket upgrades) a public address may make per minute [default: 600].
+    #[arg(long, env = "CAMPANILE_PUBLIC_READ_RATE")]
+    pub public_read_rate: Option<u32>,
+
+    /// Proxies whose X-Forwarded-For is trusted for the client address, comma separated [default: none].
+    #[arg(long, env = "CAMPANILE_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
     /// CAP `sender` of the broadcasts [default: campanile@localhost].
     #[arg(long, env = "CAMPANILE_CAP_SENDER")]
     pub cap_sender: Option<String>,
@@ -171,7 +183,7 @@ impl ServeArgs {
         Ok(
             prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
             default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
-            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status),
+            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
 }
@@ -238,6 +250,12 @@ pub struct Settings {
     pub demo_scenario: String,
     /// CAP sender and status.
     pub publisher: crate::alert::Publisher,
+    /// Public reports per address per minute.
+    pub public_report_rate: u32,
+    /// Public reads per address per minute.
+    pub public_read_rate: u32,
+    /// Proxies trusted for X-Forwarded-For.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, ConfigError> {
@@ -308,6 +326,20 @@ impl Settings {
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
             demo_scenario: args.demo_scenario.clone().unwrap_or_else(|| "bologna-march".into()),
+            public_report_rate: args.public_report_rate.unwrap_or(10).max(1),
+            public_read_rate: args.public_read_rate.unwrap_or(600).max(1),
+            trusted_proxies: args
+                .trusted_proxies
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|a| {
+                    a.parse()
+                        .map_err(|_| ConfigError(format!("trusted_proxies: {a:?} is not an IP address")))
+                })
+                .collect::<Result<_, _>>()?,
             publisher: crate::alert::Publisher {
                 sender: args.cap_sender.clone().unwrap_or_else(|| "campanile@localhost".into()),
                 status: match args.cap_status.as_deref().unwrap_or("Actual") {

@@ -38,6 +38,7 @@ pub mod engine;
 pub mod geodata;
 pub mod hub;
 pub mod ingest;
+pub mod limits;
 pub mod privacy;
 pub mod reports;
 pub mod startup;

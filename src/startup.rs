@@ -100,7 +100,25 @@ impl Application {
         }
         let zones =
             Arc::new(crate::geodata::Zones::load(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
+        let limits = Arc::new(crate::limits::PublicLimits::new(
+            settings.public_report_rate,
+            settings.public_read_rate,
+            settings.trusted_proxies.clone(),
+        ));
+        background.push(tokio::spawn({
+            let (limits, shutdown) = (limits.clone(), shutdown.clone());
+            async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = every.tick() => limits.forget_idle(),
+                    }
+                }
+            }
+        }));
         let state = web::Data::new(AppState {
+            limits,
             reports: Arc::new(crate::reports::Reports::new(
                 engine.clone(),
                 Bucketer::new(settings.resolutions, settings.bucket_secs),

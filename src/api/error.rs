@@ -60,6 +60,9 @@ pub enum ApiError {
     /// 415: a content type the route does not take.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 429: too many requests from this address; retry after the seconds given.
+    #[error("too many requests from this address; retry in {0} s")]
+    RateLimited(u64),
     /// 503: the engine cannot be reached; nothing was stored.
     #[error("{0}")]
     Unavailable(#[from] EngineError),
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "engine_unavailable",
         }
     }
@@ -96,6 +100,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -114,8 +119,14 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Unavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+        match self {
+            ApiError::Unavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
+            }
+            ApiError::RateLimited(secs) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            _ => {}
         }
         if let ApiError::Unauthorized(_) = self {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

@@ -44,6 +44,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Citizen and field reports.
     pub reports: Arc<crate::reports::Reports>,
+    /// Per-address limits of public callers.
+    pub limits: Arc<crate::limits::PublicLimits>,
     /// Safety broadcasts.
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
     /// The event's zones, loaded at start-up.
@@ -75,6 +77,20 @@ impl Caller {
             Principal::User { sub, .. } => Ok(sub),
             Principal::Public => Err(ApiError::Unauthorized(crate::auth::AuthError::InvalidToken)),
         }
+    }
+}
+
+impl Caller {
+    /// Charges a public caller's request to its address: 429 with
+    /// `Retry-After` past the limit. Token holders pass.
+    pub fn throttle(&self, req: &HttpRequest, state: &AppState, spend: crate::limits::Spend) -> Result<(), ApiError> {
+        if !self.0.is_public() {
+            return Ok(());
+        }
+        state
+            .limits
+            .check(req, spend)
+            .map_err(|wait| ApiError::RateLimited(wait.as_secs().max(1)))
     }
 }
 

@@ -26,8 +26,14 @@ impl From<ReportError> for ApiError {
 /// Takes a citizen report, or a field report with a commander token.
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportInput,
     responses((status = 201, description = "{\"id\", \"status\": \"unverified\", \"origin\", \"received_at\"}"),
-              (status = 400, body = super::error::ErrorEnvelope), (status = 503)))]
-pub async fn create(caller: Caller, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+              (status = 400, body = super::error::ErrorEnvelope), (status = 429, description = "Too many reports from this address; see Retry-After"), (status = 503)))]
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    caller.throttle(&req, &state, crate::limits::Spend::Report)?;
     let input: ReportInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
     let report = state

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server on port 0, a real `redis-server` on a
 //! free port, real HTTP and WebSocket clients. One binary, built once.
 
+mod abuse;
 mod broadcasts;
 mod cli;
 mod engine;
