@@ -12,5 +12,6 @@ mod helpers;
 mod posts;
 mod properties;
 mod reports;
+mod roles;
 mod websocket;
 mod zones;

@@ -154,3 +154,42 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    #[test]
+    fn no_json_panics_the_broadcast_parser(value in arb_json(), zone in "[a-z-]{0,20}") {
+        let zones = campanile::geodata::Zones::default();
+        let mut value = value;
+        if let Value::Object(map) = &mut value {
+            map.insert("area".into(), json!({"zones": [zone], "circles": [{"lat": 1, "lon": 2, "radius_m": -1}]}));
+        }
+        if let Ok(input) = serde_json::from_value::<campanile::domain::broadcast::BroadcastInput>(value) {
+            let _ = input.validate(chrono::Utc::now(), &zones, false);
+        }
+    }
+
+    #[test]
+    fn no_json_panics_the_report_parser(value in arb_json()) {
+        if let Ok(input) = serde_json::from_value::<campanile::domain::report::ReportInput>(value) {
+            let _ = input.validate("id".into(), false, chrono::Utc::now());
+        }
+    }
+
+    #[test]
+    fn no_text_panics_the_websocket_parser(value in arb_json(), text in "\\PC{0,200}") {
+        let _ = campanile::ws::protocol::parse(&value.to_string());
+        let _ = campanile::ws::protocol::parse(&text);
+        let wrapped = json!({"type": "subscribe", "channel": "heatmap", "res": value.clone(), "bbox": value});
+        let _ = campanile::ws::protocol::parse(&wrapped.to_string());
+    }
+
+    #[test]
+    fn valid_reports_are_always_taken(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0, c in 0usize..9, text in "\\PC{0,300}") {
+        let input: campanile::domain::report::ReportInput = serde_json::from_value(json!({
+            "lat": lat, "lon": lon, "category": campanile::domain::report::CATEGORIES[c], "text": text,
+        })).expect("input");
+        prop_assert!(input.validate("id".into(), true, chrono::Utc::now()).is_ok());
+    }
+}
