@@ -12,6 +12,9 @@ use crate::broadcasts::{Broadcasts, SendError, visible};
 use crate::domain::broadcast::{AudienceKind, BroadcastInput, StoredBroadcast};
 use crate::domain::{FieldError, Role};
 
+/// The largest broadcast body: fifty translations of long texts fit.
+const MAX_BROADCAST_BYTES: usize = 1024 * 1024;
+
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
@@ -47,8 +50,14 @@ async fn visible_one(state: &AppState, id: &str, caller: &Caller) -> Result<Stor
     responses((status = 201, description = "The stored message with id, seq and sent"),
               (status = 400, body = super::error::ErrorEnvelope), (status = 401), (status = 403), (status = 503)),
     security(("bearer" = [])))]
-pub async fn send(caller: Caller, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn send(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
+    let body = super::posts::read_body(&req, payload, MAX_BROADCAST_BYTES).await?;
     let input: BroadcastInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
     let stored = state.broadcasts.send(input, caller.sub()?).await?;

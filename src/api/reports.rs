@@ -13,6 +13,9 @@ use crate::domain::report::ReportInput;
 use crate::domain::{BBox, FieldError, Role};
 use crate::reports::{ReportError, ReportFilter, view};
 
+/// The largest report body.
+const MAX_REPORT_BYTES: usize = 64 * 1024;
+
 impl From<ReportError> for ApiError {
     fn from(e: ReportError) -> Self {
         match e {
@@ -30,10 +33,11 @@ impl From<ReportError> for ApiError {
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
+    let body = super::posts::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let input: ReportInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
     let report = state
@@ -98,12 +102,14 @@ pub struct Moderation {
 #[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", request_body = Moderation,
     responses((status = 200), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
 pub async fn moderate(
+    req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
+    let body = super::posts::read_body(&req, payload, 4 * 1024).await?;
     let m: Moderation = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("send {{\"status\": …}}: {e}")))?;
     let report = state

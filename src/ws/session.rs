@@ -29,6 +29,11 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const OUTBOUND_QUEUE: usize = 64;
 /// Subscriptions one connection may hold.
 const MAX_SUBSCRIPTIONS: usize = 16;
+/// Messages a client may send per second, and in a burst.
+const MESSAGES_PER_SECOND: u32 = 20;
+const MESSAGE_BURST: u32 = 40;
+/// Refused messages after which a flooding client is closed (1008).
+const MAX_REFUSED: u32 = 200;
 
 struct Connection {
     state: Arc<AppState>,
@@ -39,6 +44,9 @@ struct Connection {
     next_sub: u64,
     /// Fired by a broadcast subscription whose client stopped reading.
     too_slow: CancellationToken,
+    /// The client's message budget.
+    budget: governor::DefaultDirectRateLimiter,
+    refused: u32,
 }
 
 /// How long a broadcast may wait for room in a session's queue before the
@@ -72,6 +80,13 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
         subscriptions: HashMap::new(),
         next_sub: 1,
         too_slow: CancellationToken::new(),
+        budget: governor::RateLimiter::direct(
+            governor::Quota::per_second(
+                std::num::NonZeroU32::new(MESSAGES_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN),
+            )
+            .allow_burst(std::num::NonZeroU32::new(MESSAGE_BURST).unwrap_or(std::num::NonZeroU32::MIN)),
+        ),
+        refused: 0,
     };
     let too_slow = conn.too_slow.clone();
     let mut last_heard = Instant::now();
@@ -149,6 +164,20 @@ impl Connection {
 
     async fn on_frame(&mut self, msg: AggregatedMessage) -> Flow {
         match msg {
+            AggregatedMessage::Text(_) if self.budget.check().is_err() => {
+                self.refused += 1;
+                if self.refused > MAX_REFUSED {
+                    return Flow::Close(Some(CloseReason {
+                        code: CloseCode::Policy,
+                        description: Some("too many messages".into()),
+                    }));
+                }
+                self.send(ServerMessage::error(
+                    "rate_limited",
+                    format!("at most {MESSAGES_PER_SECOND} messages a second; this one was ignored"),
+                ))
+                .await
+            }
             AggregatedMessage::Text(text) => match protocol::parse(&text) {
                 Ok(msg) => self.on_message(msg).await,
                 Err(message) => self.send(ServerMessage::error("invalid_message", message)).await,

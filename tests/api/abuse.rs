@@ -79,3 +79,31 @@ async fn x_forwarded_for_counts_only_behind_a_trusted_proxy() {
     ];
     assert_eq!(statuses, [201, 201, 429, 201]);
 }
+
+#[actix_web::test]
+async fn oversized_bodies_are_413_in_the_envelope_on_every_write() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let huge = json!({"text": "x".repeat(2 * 1024 * 1024)}).to_string();
+    for (path, token) in [
+        ("/api/v1/reports", None),
+        ("/api/v1/broadcasts", Some(app.operator.clone())),
+        ("/api/v1/posts", Some(app.ingest.clone())),
+    ] {
+        let mut req = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .insert_header(("Content-Type", "application/json"));
+        if let Some(t) = &token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let body = if path.ends_with("posts") {
+            "x".repeat(9 * 1024 * 1024)
+        } else {
+            huge.clone()
+        };
+        let mut resp = req.send_body(body).await.expect("answer");
+        assert_eq!(resp.status().as_u16(), 413, "{path}");
+        let envelope: serde_json::Value = resp.json().await.expect("envelope");
+        assert_eq!(envelope["error"]["code"], "payload_too_large", "{path}");
+    }
+}

@@ -345,3 +345,35 @@ async fn a_client_that_stops_reading_slows_nobody_and_catches_up_to_the_exact_st
     assert!(state == truth, "the slow client's state differs from the heatmap");
     eprintln!("slow client caught up with {frames} frames for 15 rounds of changes");
 }
+
+#[actix_web::test]
+async fn a_flooding_client_is_refused_then_closed_while_a_polite_one_stays() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut flood = app.ws(None).await;
+    for _ in 0..60 {
+        send(&mut flood, json!({"type": "ping"})).await;
+    }
+    let mut pongs = 0;
+    let mut refused = 0;
+    for _ in 0..60 {
+        match next_json(&mut flood, 5 * SECOND).await["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(pongs >= 40 && refused >= 1, "{pongs} answered, {refused} refused");
+    for _ in 0..400 {
+        if flood
+            .send(ws::Message::Text(r#"{"type":"ping"}"#.into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut flood, 10 * SECOND).await, Some(1008));
+    let mut polite = app.ws(None).await;
+    send(&mut polite, json!({"type": "ping"})).await;
+    assert_eq!(next_json(&mut polite, 5 * SECOND).await["type"], "pong");
+}
