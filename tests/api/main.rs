@@ -10,6 +10,7 @@ mod health;
 mod heatmap;
 mod helpers;
 mod posts;
+mod privacy;
 mod properties;
 mod reports;
 mod roles;
