@@ -83,21 +83,23 @@ async fn bbox_keeps_only_cells_inside_it() {
 
 #[actix_web::test]
 async fn the_public_sees_only_cells_with_k_contributors_and_no_finer_than_9() {
-    let app = spawn_app(EngineKind::Memory).await;
-    seed(&app, 5, 44.4937, 11.3430).await; // k = 5: shown
-    seed(&app, 4, 45.4642, 9.1900).await; // 4 contributors: hidden
-    let (status, public) = app.get("/api/v1/heatmap?res=9", None).await;
-    assert_eq!(status, 200);
-    assert_eq!(public["cells"].as_array().map(Vec::len), Some(1));
-    assert_eq!(public["cells"][0]["contributors"], 5);
-    let (_, operator) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
-    assert_eq!(operator["cells"].as_array().map(Vec::len), Some(2));
-    let (status, body) = app.get("/api/v1/heatmap?res=10", None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
-    let (status, _) = app.get("/api/v1/heatmap?res=11", Some(&app.commander)).await;
-    assert_eq!(status, 200);
-    let (status, _) = app.get("/api/v1/heatmap", Some("forged.token.here")).await;
-    assert_eq!(status, 401);
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        let app = spawn_app(kind).await;
+        seed(&app, 5, 44.4937, 11.3430).await; // k = 5: shown
+        seed(&app, 4, 45.4642, 9.1900).await; // 4 contributors: hidden
+        let (status, public) = app.get("/api/v1/heatmap?res=9", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(public["cells"].as_array().map(Vec::len), Some(1));
+        assert_eq!(public["cells"][0]["contributors"], 5);
+        let (_, operator) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+        assert_eq!(operator["cells"].as_array().map(Vec::len), Some(2));
+        let (status, body) = app.get("/api/v1/heatmap?res=10", None).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+        let (status, _) = app.get("/api/v1/heatmap?res=11", Some(&app.commander)).await;
+        assert_eq!(status, 200);
+        let (status, _) = app.get("/api/v1/heatmap", Some("forged.token.here")).await;
+        assert_eq!(status, 401);
+    }
 }
 
 #[actix_web::test]

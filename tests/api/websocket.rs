@@ -377,3 +377,18 @@ async fn a_flooding_client_is_refused_then_closed_while_a_polite_one_stays() {
     send(&mut polite, json!({"type": "ping"})).await;
     assert_eq!(next_json(&mut polite, 5 * SECOND).await["type"], "pong");
 }
+
+#[actix_web::test]
+async fn a_connection_holds_at_most_16_subscriptions() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut ws = app.ws(Some(&app.operator)).await;
+    for i in 0..17 {
+        send(&mut ws, json!({"type": "subscribe", "channel": "broadcasts"})).await;
+        let answer = next_json(&mut ws, 5 * SECOND).await;
+        if i < 16 {
+            assert_eq!(answer["type"], "subscribed", "subscription {i}");
+        } else {
+            assert_eq!(answer["code"], "too_many_subscriptions");
+        }
+    }
+}
