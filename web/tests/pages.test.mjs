@@ -236,6 +236,10 @@ test("a field report made offline is queued on the tablet and sent when the netw
 test("the phone, tablet and wall pages meet WCAG 2 AA as axe-core checks it", async () => {
   const { readFileSync } = await import("node:fs");
   const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+  // Every kind of card on screen: a public and a responders' message, a report to triage.
+  await sendBroadcast({ audience: "responders", headline: "Contrast check for responders" });
+  await sendBroadcast({ audience: "public", headline: "Contrast check for everyone" });
+  await fetch(`${base}/api/v1/reports`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ lat: 44.4937, lon: 11.343, category: "other", text: "contrast" }) });
   for (const [path, viewport] of [["/", { width: 360, height: 740 }], [`/field/#token=${commander}`, { width: 800, height: 1280 }], [`/ops/#token=${operator}`, { width: 1920, height: 1080 }]]) {
     const page = await browser.newPage({ viewport, bypassCSP: true });
     await page.goto(base + path);
