@@ -27,7 +27,7 @@ fn alert(audience: &str, headline: &str) -> Value {
 }
 
 impl TestApp {
-    async fn send_broadcast(&self, body: &Value, token: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn send_broadcast(&self, body: &Value, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.post(format!("{}/api/v1/broadcasts", self.address));
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));

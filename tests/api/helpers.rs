@@ -328,3 +328,10 @@ where
     }
     None
 }
+
+/// The smallest valid public broadcast, for tests that only need one to exist.
+pub fn minimal_broadcast() -> Value {
+    serde_json::json!({"audience": "public", "category": "Safety", "event": "e", "severity": "Minor", "urgency": "Future",
+        "certainty": "Likely", "headline": "h", "area": {"zones": ["piazza-maggiore"]},
+        "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()})
+}

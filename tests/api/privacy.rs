@@ -23,19 +23,10 @@ async fn every_redis_key_with_data_expires_reports_and_broadcasts_included() {
         .expect("report")
         .status();
     assert_eq!(status, 201);
-    let status = app
-        .client
-        .post(format!("{}/api/v1/broadcasts", app.address))
-        .insert_header(("Authorization", format!("Bearer {}", app.operator)))
-        .send_json(
-            &json!({"audience": "public", "category": "Safety", "event": "e", "severity": "Minor", "urgency": "Future",
-            "certainty": "Likely", "headline": "h", "area": {"zones": ["piazza-maggiore"]},
-            "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
-        )
-        .await
-        .expect("broadcast")
-        .status();
-    assert_eq!(status, 201);
+    assert_eq!(
+        app.send_broadcast(&minimal_broadcast(), Some(&app.operator)).await.0,
+        201
+    );
     let redis = app.redis.as_ref().expect("redis");
     let keys = redis.cli(&["--scan"]).expect("scan");
     let mut checked = 0;

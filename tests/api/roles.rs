@@ -54,19 +54,7 @@ async fn call(app: &TestApp, method: &str, path: &str, body: &Value, token: Opti
 #[actix_web::test]
 async fn every_route_admits_exactly_its_roles() {
     let app = spawn_app(EngineKind::Memory).await;
-    let (_, b) = app
-        .client
-        .post(format!("{}/api/v1/broadcasts", app.address))
-        .insert_header(("Authorization", format!("Bearer {}", app.operator)))
-        .send_json(
-            &json!({"audience": "public", "category": "Safety", "event": "e", "severity": "Minor", "urgency": "Future",
-            "certainty": "Likely", "headline": "h", "area": {"zones": ["piazza-maggiore"]},
-            "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()}),
-        )
-        .await
-        .map(|mut r| async move { (r.status(), r.json::<Value>().await.unwrap_or_default()) })
-        .expect("broadcast")
-        .await;
+    let (_, b) = app.send_broadcast(&minimal_broadcast(), Some(&app.operator)).await;
     let broadcast = b["id"].as_str().expect("id").to_owned();
     let (_, r) = app
         .client
