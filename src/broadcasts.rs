@@ -62,11 +62,6 @@ impl Broadcasts {
         Self { engine, zones }
     }
 
-    /// The zones areas may name.
-    pub fn zones(&self) -> &Zones {
-        &self.zones
-    }
-
     /// Validates and appends a message from operator `sender`, and writes
     /// the audit entry.
     pub async fn send(&self, input: BroadcastInput, sender: &str) -> Result<StoredBroadcast, SendError> {

@@ -86,9 +86,10 @@ impl Application {
 
         let shutdown = CancellationToken::new();
         let hub = Arc::new(Hub::new(engine.clone(), settings.k_anonymity));
+        let bucketer = Bucketer::new(settings.resolutions, settings.bucket_secs);
         let ingestor = Arc::new(Ingestor::new(
             engine.clone(),
-            Bucketer::new(settings.resolutions, settings.bucket_secs),
+            bucketer,
             AuthorHasher::new(settings.jwt_secret.expose()),
             chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
         ));
@@ -119,10 +120,7 @@ impl Application {
         }));
         let state = web::Data::new(AppState {
             limits,
-            reports: Arc::new(crate::reports::Reports::new(
-                engine.clone(),
-                Bucketer::new(settings.resolutions, settings.bucket_secs),
-            )),
+            reports: Arc::new(crate::reports::Reports::new(engine.clone(), bucketer)),
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
             keys: Arc::new(

@@ -57,7 +57,7 @@ pub async fn send(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
-    let body = super::posts::read_body(&req, payload, MAX_BROADCAST_BYTES).await?;
+    let body = super::read_body(&req, payload, MAX_BROADCAST_BYTES).await?;
     let input: BroadcastInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
     let stored = state.broadcasts.send(input, caller.sub()?).await?;

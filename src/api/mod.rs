@@ -17,6 +17,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -67,9 +68,7 @@ impl Caller {
             Principal::User { role, .. } => Err(ApiError::Forbidden(format!("role {} may not do this", role.as_str()))),
         }
     }
-}
 
-impl Caller {
     /// The token's `sub` of a caller that passed [`Caller::require`]; the
     /// audit log records it.
     pub fn sub(&self) -> Result<&str, ApiError> {
@@ -78,9 +77,7 @@ impl Caller {
             Principal::Public => Err(ApiError::Unauthorized(crate::auth::AuthError::InvalidToken)),
         }
     }
-}
 
-impl Caller {
     /// Charges a public caller's request to its address: 429 with
     /// `Retry-After` past the limit. Token holders pass.
     pub fn throttle(&self, req: &HttpRequest, state: &AppState, spend: crate::limits::Spend) -> Result<(), ApiError> {
@@ -108,6 +105,37 @@ impl FromRequest for Caller {
             .map(|v| v.to_str().unwrap_or(""));
         ready(state.keys.from_header(header).map(Caller).map_err(ApiError::from))
     }
+}
+
+/// Reads a body of at most `limit` bytes; more is 413 in the envelope.
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || ApiError::TooLarge(format!("the body exceeds {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::Invalid(crate::domain::FieldError::general(
+                "invalid_body",
+                format!("the body could not be read: {e}"),
+            ))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Mounts every API route.

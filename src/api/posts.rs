@@ -2,7 +2,6 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -80,37 +79,6 @@ fn body_format(req: &HttpRequest) -> Result<BodyFormat, ApiError> {
     }
 }
 
-/// Reads a body of at most `limit` bytes; more is 413 in the envelope.
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = || ApiError::TooLarge(format!("the body exceeds {limit} bytes"));
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::Invalid(crate::domain::FieldError::general(
-                "invalid_body",
-                format!("the body could not be read: {e}"),
-            ))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// Ingests one post, a JSON array of posts, or NDJSON.
 #[utoipa::path(
     post, path = "/api/v1/posts", tag = "ingest",
@@ -138,7 +106,7 @@ pub async fn ingest_posts(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Ingest, Role::Operator])?;
     let format = body_format(&req)?;
-    let body = read_body(&req, payload, MAX_BODY_BYTES).await?;
+    let body = super::read_body(&req, payload, MAX_BODY_BYTES).await?;
     let items = split_items(&body, format).map_err(|e| match e {
         BodyError::Malformed(err) => ApiError::Invalid(err),
         BodyError::TooManyItems(n) => ApiError::TooLarge(format!(

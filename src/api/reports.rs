@@ -37,7 +37,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
-    let body = super::posts::read_body(&req, payload, MAX_REPORT_BYTES).await?;
+    let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let input: ReportInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
     let report = state
@@ -109,7 +109,7 @@ pub async fn moderate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
-    let body = super::posts::read_body(&req, payload, 4 * 1024).await?;
+    let body = super::read_body(&req, payload, 4 * 1024).await?;
     let m: Moderation = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("send {{\"status\": …}}: {e}")))?;
     let report = state

@@ -118,6 +118,7 @@ impl Hub {
             groups.iter().map(|(k, tx)| (k.clone(), tx.clone())).collect()
         };
         let now = Utc::now();
+        let read_any = !groups.is_empty();
         let mut healthy = true;
         for (key, tx) in groups {
             match self.read(&key, now).await {
@@ -135,7 +136,7 @@ impl Hub {
                 }
             }
         }
-        if healthy {
+        if !read_any {
             // With no subscribers the tick read nothing: ask the engine directly.
             healthy = self.engine.ping().await.is_ok();
         }

@@ -59,11 +59,6 @@ impl Ingestor {
         }
     }
 
-    /// The bucketing in use.
-    pub fn bucketer(&self) -> &Bucketer {
-        &self.bucketer
-    }
-
     /// Validates every item, keeps the good ones and stores them.
     ///
     /// Either the engine stored every valid item, or the call fails and the
