@@ -4,6 +4,12 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked
 
+# The pages' libraries (MapLibre GL, h3-js) from the committed lock file.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts
+
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -12,6 +18,7 @@ RUN apt-get update \
 WORKDIR /srv/campanile
 COPY --from=build /src/target/release/campanile /usr/local/bin/campanile
 COPY web ./web
+COPY --from=web /web/node_modules ./web/node_modules
 COPY geodata ./geodata
 USER campanile
 ENV CAMPANILE_LISTEN=0.0.0.0:8080

@@ -91,6 +91,7 @@ fn bench(c: &mut Criterion) {
         .enumerate()
         .map(|(i, (lat, lon))| Bucketed {
             dedup_key: None,
+            fingerprint: i as u64,
             contributor: i as u64 % 500,
             bucket: bucketer.bucket_start(now),
             cells: bucketer.cells(*lat, *lon),

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Use the Redis engine on a Redis Cluster given by some of its nodes,
+    /// comma-separated (`redis://h1:7000,redis://h2:7001`).
+    #[arg(long, env = "CAMPANILE_REDIS_CLUSTER_NODES")]
+    pub redis_cluster_nodes: Option<String>,
+
     /// Prefix of every Redis key [default: campanile:].
     #[arg(long, env = "CAMPANILE_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
@@ -181,7 +186,7 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
-            prefer!(self, file; listen, redis_url, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
+            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
             default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
             ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status, public_report_rate, public_read_rate, trusted_proxies),
         )
@@ -202,6 +207,11 @@ pub enum EngineChoice {
     Redis {
         /// `redis://…`
         url: String,
+    },
+    /// A Redis Cluster reached through these nodes.
+    RedisCluster {
+        /// `redis://…` of some of its nodes.
+        nodes: Vec<String>,
     },
 }
 
@@ -301,14 +311,37 @@ impl Settings {
             Some(_) => return Err(ConfigError("jwt_secret must be at least 16 bytes".into())),
             None => (Secret::new(hex::encode(rand::random::<[u8; 32]>())), true),
         };
-        let engine = match &args.redis_url {
-            Some(url) => EngineChoice::Redis { url: url.clone() },
-            None => EngineChoice::Memory,
+        let engine = match (&args.redis_url, &args.redis_cluster_nodes) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError(
+                    "redis_url and redis_cluster_nodes exclude each other: give one".into(),
+                ));
+            }
+            (Some(url), None) => EngineChoice::Redis { url: url.clone() },
+            (None, Some(nodes)) => {
+                let nodes: Vec<String> = nodes
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if nodes.is_empty() {
+                    return Err(ConfigError("redis_cluster_nodes names no node".into()));
+                }
+                EngineChoice::RedisCluster { nodes }
+            }
+            (None, None) => EngineChoice::Memory,
         };
+        let redis_prefix = args.redis_prefix.clone().unwrap_or_else(|| "campanile:".into());
+        if redis_prefix.contains(['{', '}']) {
+            return Err(ConfigError(
+                "redis_prefix may not contain { or }: Redis Cluster hash tags rely on them".into(),
+            ));
+        }
         Ok(Self {
             listen: args.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into()),
             engine,
-            redis_prefix: args.redis_prefix.clone().unwrap_or_else(|| "campanile:".into()),
+            redis_prefix,
             redis_timeout: duration(args.redis_timeout.as_deref(), "2s", "redis_timeout")?,
             jwt_secret,
             jwt_secret_is_ephemeral,

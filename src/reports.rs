@@ -2,8 +2,8 @@
 //! store → tell subscribed operators and commanders. Moderation as
 //! `dismissed` or `false` takes the report out of the counts again.
 //!
-//! The live `reports` feed is this node's for now; several nodes share it
-//! through the engine in the scale-out work.
+//! The live `reports` feed comes from the engine, so that every node of a
+//! deployment tells its subscribers of a report taken on any node.
 
 use std::sync::Arc;
 
@@ -67,12 +67,13 @@ fn decode(body: &str) -> Option<StoredReport> {
 
 impl Reports {
     /// Reports over `engine`, bucketed like posts.
+    ///
+    /// Spawns the relay from the engine's report feed; call it inside the
+    /// runtime.
     pub fn new(engine: Arc<dyn Engine>, bucketer: Bucketer) -> Self {
-        Self {
-            engine,
-            bucketer,
-            feed: broadcast::channel(1_024).0,
-        }
+        let feed = broadcast::channel(crate::engine::REPORT_FEED_CAPACITY).0;
+        tokio::spawn(relay(engine.report_feed(), feed.clone()));
+        Self { engine, bucketer, feed }
     }
 
     /// New and re-moderated reports, live.
@@ -83,6 +84,9 @@ impl Reports {
     fn item(&self, s: &StoredReport) -> Bucketed {
         Bucketed {
             dedup_key: None,
+            // Counting a report again after moderation is a new write, not a
+            // retry of the first one.
+            fingerprint: rand::random(),
             contributor: s.contributor,
             bucket: s.bucket,
             cells: self.bucketer.cells(s.report.lat, s.report.lon),
@@ -109,7 +113,6 @@ impl Reports {
         };
         self.engine.ingest(&[self.item(&stored)], now.timestamp()).await?;
         self.save(&stored).await?;
-        let _ = self.feed.send(stored.report.clone());
         Ok(stored.report)
     }
 
@@ -153,7 +156,6 @@ impl Reports {
                 json!({"id": id, "from": previous, "to": status}),
             )
             .await?;
-        let _ = self.feed.send(stored.report.clone());
         Ok(stored.report)
     }
 
@@ -173,6 +175,27 @@ impl Reports {
                     .is_none_or(|b| LatLon::new(r.lat, r.lon).is_ok_and(|p| b.contains(p)))
             })
             .collect())
+    }
+}
+
+/// Turns stored report bodies from the engine into live reports until the
+/// engine's feed closes.
+async fn relay(mut stored: broadcast::Receiver<String>, feed: broadcast::Sender<Report>) {
+    loop {
+        match stored.recv().await {
+            Ok(body) => {
+                if let Some(s) = decode(&body) {
+                    let _ = feed.send(s.report);
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(
+                    missed,
+                    "the report relay fell behind; subscribers re-read GET /api/v1/reports"
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::auth::TokenKeys;
 use crate::config::{EngineChoice, Settings};
 use crate::engine::Engine;
 use crate::engine::memory::MemoryEngine;
-use crate::engine::redis::{RedisEngine, RedisOptions};
+use crate::engine::redis::{RedisEngine, RedisOptions, RedisTarget};
 use crate::hub::Hub;
 use crate::ingest::{Bucketer, Ingestor};
 use crate::privacy::AuthorHasher;
@@ -61,15 +61,18 @@ pub struct Application {
 pub async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, crate::engine::EngineError> {
     Ok(match &settings.engine {
         EngineChoice::Memory => Arc::new(MemoryEngine::new(settings.layout())),
-        EngineChoice::Redis { url } => {
-            let options = RedisOptions {
-                url: url.clone(),
-                prefix: settings.redis_prefix.clone(),
-                response_timeout: settings.redis_timeout,
-            };
-            Arc::new(RedisEngine::connect(&options, settings.layout()).await?)
-        }
+        EngineChoice::Redis { url } => redis(settings, RedisTarget::Single(url.clone())).await?,
+        EngineChoice::RedisCluster { nodes } => redis(settings, RedisTarget::Cluster(nodes.clone())).await?,
     })
+}
+
+async fn redis(settings: &Settings, target: RedisTarget) -> Result<Arc<dyn Engine>, crate::engine::EngineError> {
+    let options = RedisOptions {
+        target,
+        prefix: settings.redis_prefix.clone(),
+        response_timeout: settings.redis_timeout,
+    };
+    Ok(Arc::new(RedisEngine::connect(&options, settings.layout()).await?))
 }
 
 impl Application {

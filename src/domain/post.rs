@@ -138,6 +138,9 @@ pub struct Post {
     pub contributor: Contributor,
     /// The language of the text.
     pub lang: Option<Language>,
+    /// A stable hash of what the sender gave (server defaults left out), so
+    /// that the same post sent again, by a retry, is recognisably the same.
+    pub fingerprint: u64,
 }
 
 /// What a post's timestamp is checked against.
@@ -168,14 +171,15 @@ impl Post {
         let lang = optional_string(raw.lang, "lang")?
             .map(|s| Language::parse(&s))
             .transpose()?;
-        let contributor = match optional_string(raw.author, "author")? {
+        let given_ts = raw.ts.is_some();
+        let (contributor, has_author) = match optional_string(raw.author, "author")? {
             Some(author) => {
                 check_length(&author, MAX_AUTHOR_CHARS, "author")?;
-                hasher.contributor(&author, rules.now)
+                (hasher.contributor(&author, rules.now), true)
             }
-            None => hasher.anonymous_contributor(&source, id.as_ref()),
+            None => (hasher.anonymous_contributor(&source, id.as_ref()), false),
         };
-        Ok(Self {
+        let mut post = Self {
             source,
             id,
             location,
@@ -183,7 +187,42 @@ impl Post {
             text,
             contributor,
             lang,
-        })
+            fingerprint: 0,
+        };
+        post.fingerprint = post.fingerprint(given_ts, has_author);
+        if !has_author && post.id.is_none() {
+            // A contributor of its own, the same on a retry.
+            post.contributor = Contributor(post.fingerprint);
+        }
+        Ok(post)
+    }
+
+    /// Hashes the fields as given: a defaulted `ts` or a made-up anonymous
+    /// contributor would differ on a retry, so they are left out.
+    fn fingerprint(&self, given_ts: bool, has_author: bool) -> u64 {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.source.as_str().as_bytes());
+        h.update([0]);
+        if let Some(id) = &self.id {
+            h.update(id.as_str().as_bytes());
+        }
+        h.update([0]);
+        if has_author {
+            h.update(self.contributor.0.to_le_bytes());
+        }
+        if given_ts {
+            h.update(self.ts.timestamp_nanos_opt().unwrap_or(i64::MAX).to_le_bytes());
+        }
+        h.update(self.location.lat().to_le_bytes());
+        h.update(self.location.lon().to_le_bytes());
+        if let Some(text) = &self.text {
+            h.update(text.as_bytes());
+        }
+        let digest = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
     }
 }
 
@@ -328,10 +367,34 @@ mod tests {
         let a = parse(r#"{"source":"s","lat":1,"lon":1,"author":"@alice"}"#).unwrap();
         let b = parse(r#"{"source":"s","lat":1,"lon":1,"author":"@alice"}"#).unwrap();
         let c = parse(r#"{"source":"s","lat":1,"lon":1,"author":"@bob"}"#).unwrap();
-        let anon1 = parse(r#"{"source":"s","lat":1,"lon":1}"#).unwrap();
-        let anon2 = parse(r#"{"source":"s","lat":1,"lon":1}"#).unwrap();
+        let anon1 = parse(r#"{"source":"s","lat":1,"lon":1,"text":"help"}"#).unwrap();
+        let anon2 = parse(r#"{"source":"s","lat":1,"lon":1,"text":"fire"}"#).unwrap();
+        let anon1_resent = parse(r#"{"source":"s","lat":1,"lon":1,"text":"help"}"#).unwrap();
         assert_eq!(a.contributor, b.contributor);
         assert_ne!(a.contributor, c.contributor);
         assert_ne!(anon1.contributor, anon2.contributor);
+        assert_eq!(anon1.contributor, anon1_resent.contributor, "a resend is the same post");
+    }
+
+    #[test]
+    fn a_post_sent_again_has_the_same_fingerprint_and_any_other_a_different_one() {
+        let post = r#"{"source":"s","lat":44.49,"lon":11.34,"author":"@a","text":"crowded"}"#;
+        let first = parse(post).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // The defaulted ts differs between the two parses; the fingerprint must not.
+        assert_eq!(first.fingerprint, parse(post).unwrap().fingerprint);
+        let stamped = format!(
+            r#"{{"source":"s","lat":44.49,"lon":11.34,"author":"@a","text":"crowded","ts":"{}"}}"#,
+            Utc::now().to_rfc3339()
+        );
+        for other in [
+            r#"{"source":"s","lat":44.49,"lon":11.34,"author":"@b","text":"crowded"}"#,
+            r#"{"source":"s","lat":44.491,"lon":11.34,"author":"@a","text":"crowded"}"#,
+            r#"{"source":"s","lat":44.49,"lon":11.34,"author":"@a","text":"calm"}"#,
+            r#"{"source":"s","lat":44.49,"lon":11.34,"author":"@a","text":"crowded","id":"1"}"#,
+            stamped.as_str(),
+        ] {
+            assert_ne!(first.fingerprint, parse(other).unwrap().fingerprint, "{other}");
+        }
     }
 }

@@ -13,7 +13,8 @@ use h3o::CellIndex;
 use tokio::sync::broadcast;
 
 use super::{
-    BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout, timed,
+    BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
+    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_name, timed,
 };
 use crate::ingest::Bucketed;
 
@@ -26,6 +27,8 @@ struct State {
     /// De-duplication keys and when they expire, oldest first.
     seen: HashMap<String, i64>,
     seen_expiry: VecDeque<(i64, String)>,
+    /// (bucket, chunk name) of every chunk counted in a bucket still read.
+    applied: std::collections::HashSet<(i64, String)>,
     last_purge: i64,
 }
 
@@ -50,6 +53,7 @@ pub struct MemoryEngine {
     state: Mutex<State>,
     log: Mutex<Log>,
     feed: broadcast::Sender<BroadcastRecord>,
+    report_feed: broadcast::Sender<String>,
 }
 
 impl MemoryEngine {
@@ -60,6 +64,7 @@ impl MemoryEngine {
             state: Mutex::new(State::default()),
             log: Mutex::new(Log::default()),
             feed: broadcast::channel(BROADCAST_FEED_CAPACITY).0,
+            report_feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
         }
     }
 
@@ -86,6 +91,7 @@ impl State {
         self.last_purge = now;
         let oldest = layout.oldest_useful_bucket(now);
         self.buckets.retain(|(_, bucket), _| *bucket >= oldest);
+        self.applied.retain(|(bucket, _)| *bucket >= oldest);
         self.last_seen.retain(|_, contributors| {
             contributors.retain(|_, last| *last >= oldest);
             !contributors.is_empty()
@@ -119,35 +125,49 @@ impl Engine for MemoryEngine {
             state.purge(&self.layout, now);
             let oldest = self.layout.oldest_useful_bucket(now);
             let mut outcome = IngestOutcome::default();
-            for item in batch {
-                if let Some(key) = &item.dedup_key {
-                    if state.seen.get(key).is_some_and(|exp| *exp > now) {
+            for (index, chunk) in batch.chunks(WRITE_CHUNK).enumerate() {
+                let name = chunk_name(index, chunk);
+                // A chunk already counted in a bucket is being sent again.
+                let repeated: std::collections::HashSet<i64> = chunk
+                    .iter()
+                    .map(|item| item.bucket)
+                    .filter(|b| state.applied.contains(&(*b, name.clone())))
+                    .collect();
+                for item in chunk {
+                    if repeated.contains(&item.bucket) {
                         outcome.duplicates += 1;
                         continue;
                     }
-                    let expires = now + self.layout.dedup_secs;
-                    state.seen.insert(key.clone(), expires);
-                    state.seen_expiry.push_back((expires, key.clone()));
-                }
-                outcome.accepted += 1;
-                if item.bucket < oldest {
-                    continue; // valid and kept as seen, but no window reads it
-                }
-                for cell in &item.cells {
-                    let res = u8::from(cell.resolution());
-                    *state
-                        .buckets
-                        .entry((res, item.bucket))
-                        .or_default()
-                        .entry(*cell)
-                        .or_default() += 1;
-                    let last = state
-                        .last_seen
-                        .entry(*cell)
-                        .or_default()
-                        .entry(item.contributor)
-                        .or_insert(item.bucket);
-                    *last = (*last).max(item.bucket);
+                    if let Some(key) = &item.dedup_key {
+                        if state.seen.get(key).is_some_and(|exp| *exp > now) {
+                            outcome.duplicates += 1;
+                            continue;
+                        }
+                        let expires = now + self.layout.dedup_secs;
+                        state.seen.insert(key.clone(), expires);
+                        state.seen_expiry.push_back((expires, key.clone()));
+                    }
+                    outcome.accepted += 1;
+                    if item.bucket < oldest {
+                        continue; // valid and kept as seen, but no window reads it
+                    }
+                    state.applied.insert((item.bucket, name.clone()));
+                    for cell in &item.cells {
+                        let res = u8::from(cell.resolution());
+                        *state
+                            .buckets
+                            .entry((res, item.bucket))
+                            .or_default()
+                            .entry(*cell)
+                            .or_default() += 1;
+                        let last = state
+                            .last_seen
+                            .entry(*cell)
+                            .or_default()
+                            .entry(item.contributor)
+                            .or_insert(item.bucket);
+                        *last = (*last).max(item.bucket);
+                    }
                 }
             }
             Ok(outcome)
@@ -278,7 +298,13 @@ impl Engine for MemoryEngine {
         let oldest = chrono::Utc::now().timestamp() - self.layout.dedup_secs;
         log.reports.retain(|_, (at, _)| *at >= oldest);
         log.reports.insert(id.to_owned(), (received_at, body.to_owned()));
+        // Sent under the lock, so that the feed's order is the order stored.
+        let _ = self.report_feed.send(body.to_owned());
         Ok(())
+    }
+
+    fn report_feed(&self) -> broadcast::Receiver<String> {
+        self.report_feed.subscribe()
     }
 
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {

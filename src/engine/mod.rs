@@ -66,6 +66,28 @@ pub struct BroadcastRecord {
 /// must re-read the log.
 pub const BROADCAST_FEED_CAPACITY: usize = 1_024;
 
+/// How many stored reports a slow feed subscriber may fall behind.
+pub const REPORT_FEED_CAPACITY: usize = 1_024;
+
+/// Posts per write unit. A batch is stored chunk by chunk; a chunk sent
+/// again (a retry after a failure or a timeout) is recognised by its name
+/// and counted once, its posts then reported as duplicates.
+pub const WRITE_CHUNK: usize = 1_000;
+
+/// Names the `index`th chunk of a batch by its posts: the same batch sent
+/// again gets the same names, while identical chunks at different places of
+/// one batch (a batch of repeated posts) do not.
+pub fn chunk_name(index: usize, chunk: &[Bucketed]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((index as u64).to_le_bytes());
+    for item in chunk {
+        h.update(item.fingerprint.to_le_bytes());
+        h.update(item.bucket.to_le_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
 /// A read of counts: one resolution, one window, ending at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountQuery {
@@ -128,8 +150,10 @@ pub trait Engine: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), EngineError>;
 
     /// Stores a batch: each item not seen before is counted at every
-    /// resolution and in its bucket; each repeated `dedup_key` is counted as
-    /// a duplicate only. On error nothing may be reported as stored.
+    /// resolution and in its bucket; each repeated `dedup_key`, and every
+    /// item of a chunk ([`WRITE_CHUNK`]) already stored, is counted as a
+    /// duplicate only. On error nothing may be reported as stored, and
+    /// sending the batch again counts each item exactly once.
     async fn ingest(&self, batch: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError>;
 
     /// Counts per cell for one resolution and window, cells with a zero
@@ -162,8 +186,12 @@ pub trait Engine: Send + Sync + 'static {
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError>;
 
     /// Stores (or replaces) report `id`, received at `received_at`; kept for
-    /// the retention period.
+    /// the retention period. Every node's [`Engine::report_feed`] then
+    /// delivers `body`.
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError>;
+
+    /// Report bodies stored from now on, by any node, in the order stored.
+    fn report_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
 
     /// One retained report.
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError>;

@@ -1,151 +1,478 @@
 //! The production engine: Redis, durable with Redis persistence and shared by
-//! every node of a deployment.
+//! every node of a deployment, on one server or on a Redis Cluster.
 //!
 //! # Key layout (all under the configured prefix, default `campanile:`)
+//! Keys that one atomic step touches together share a hash tag (`{…}`), so
+//! that they live in one slot of a Redis Cluster; the rest spread freely.
+//!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `seen:{source}:{id}` | string | a post id already counted | retention (default 24 h) |
-//! | `count:{res}:{bucket}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
+//! | `seen:{source}:{id}` | string | the chunk that first stored a post id | retention (default 24 h) |
+//! | `{b<bucket>}:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
+//! | `{b<bucket>}:applied:{chunk}` | string | marks a chunk's counts as applied to the bucket | with the bucket |
 //! | `last:{cell}` | sorted set | contributor hash → last bucket seen in the cell | longest window after the last write; trimmed on write |
-//!
-//! | `broadcast:seq` | string | the last broadcast `seq` | never (it must only grow) |
-//! | `broadcast:{id}` | hash | `seq`, `body` (JSON) | broadcast retention |
-//! | `broadcasts` | sorted set | id by `seq`, capped at 10,000 | broadcast retention after the last append |
+//! | `{broadcasts}:seq` | string | the last broadcast `seq` | never (it must only grow) |
+//! | `{broadcasts}:msg:{id}` | hash | `seq`, `body` (JSON) | broadcast retention |
+//! | `{broadcasts}:log` | sorted set | id by `seq`, capped at 10,000 | broadcast retention after the last append |
 //! | `acks:{id}` | hash | commander `sub` → Unix time | broadcast retention |
-//! | `report:{id}` | string | one report (JSON) | retention |
-//! | `reports` | sorted set | report id by arrival time | retention after the last report |
+//! | `{reports}:report:{id}` | string | one report (JSON) | retention |
+//! | `{reports}:index` | sorted set | report id by arrival time | retention after the last report |
+//! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //!
-//! Writes go through one Lua script per chunk of a batch (`ingest.lua`) so
-//! that de-duplication and counting are one atomic step. A broadcast is
-//! appended and published on the `broadcasts` channel by one script
+//! Pub/sub channel `broadcasts` carries each appended broadcast.
+//!
+//! # Writing a batch exactly once
+//! A batch is written in chunks, each named by a hash of its posts'
+//! fingerprints. First every post id is marked seen with that name
+//! (`SET NX GET`): an id already held by *another* chunk is a duplicate, one
+//! held by this chunk's name is this chunk retried. Then the contributors are
+//! folded in (`ZADD GT`, which is idempotent) and the counts are added per
+//! bucket by `apply_counts.lua`, which first sets the chunk's marker in that
+//! bucket and does nothing if it was already set. A chunk cut off anywhere
+//! by a failing Redis can therefore be sent again, by the client's retry, and
+//! ends up counted exactly once.
+//!
+//! A broadcast is appended and published by one script
 //! (`append_broadcast.lua`), so that pub/sub order is `seq` order; each node's
-//! feed task fills any gap it sees from the log, so a dropped subscription
-//! loses nothing.
+//! feed fills any gap it sees from the log, so a dropped subscription loses
+//! nothing. Reports are followed through a stream, from the last entry seen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use h3o::CellIndex;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script};
-
-use futures_util::StreamExt;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, RedisError, RedisFuture, Value, cmd};
 use tokio::sync::broadcast;
 
 use super::{
-    BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout, timed,
+    BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
+    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_name, timed,
 };
+use crate::ingest::Bucketed;
 
 /// Audit entries are kept this long after the last one.
 const AUDIT_TTL_SECS: i64 = 30 * 24 * 3600;
-use crate::ingest::Bucketed;
 
-/// Posts per script call: large enough to amortise the round trip, small
-/// enough that one call never blocks Redis for long.
-const CHUNK: usize = 500;
+/// Contributors per `ZADD`, so that no command grows without bound.
+const ZADD_MEMBERS: usize = 500;
+
+/// How long the report feed waits on the stream per call.
+const REPORT_BLOCK: Duration = Duration::from_millis(1_000);
+
+const APPLY_COUNTS: &str = include_str!("apply_counts.lua");
+
+/// Where Redis is.
+#[derive(Debug, Clone)]
+pub enum RedisTarget {
+    /// One server (possibly with replicas behind a failover address).
+    Single(String),
+    /// A Redis Cluster, given by some of its nodes.
+    Cluster(Vec<String>),
+}
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
-    /// `redis://host:port/db`.
-    pub url: String,
-    /// Prefix of every key.
+    /// The server or the cluster.
+    pub target: RedisTarget,
+    /// Prefix of every key; it may not hold `{` or `}`.
     pub prefix: String,
     /// Give up on a call after this long, so that a dead Redis yields a
     /// prompt 503 instead of a hung request.
     pub response_timeout: Duration,
 }
 
+/// A connection to one server or to a cluster; both multiplex and reconnect
+/// by themselves.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    async fn open(target: &RedisTarget, response_timeout: Duration) -> Result<Self, RedisError> {
+        match target {
+            RedisTarget::Single(url) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(response_timeout))
+                    .set_response_timeout(Some(response_timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_secs(1));
+                let client = Client::open(url.as_str())?;
+                Ok(Conn::Single(ConnectionManager::new_with_config(client, config).await?))
+            }
+            RedisTarget::Cluster(nodes) => {
+                let client = ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(response_timeout)
+                    .response_timeout(response_timeout)
+                    .retries(2)
+                    .build()?;
+                Ok(Conn::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+
+    /// Runs commands that need not be atomic together, answers in order: one
+    /// pipeline on a single server; on a cluster, concurrently, each to the
+    /// node that owns its key (a cluster pipeline may not cross slots).
+    async fn run_each(&self, cmds: Vec<Cmd>) -> Result<Vec<Value>, EngineError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for c in cmds {
+                    pipe.add_command(c);
+                }
+                pipe.query_async(&mut c.clone()).await.map_err(unavailable)
+            }
+            Conn::Cluster(c) => {
+                let calls = cmds.into_iter().map(|command| {
+                    let mut conn = c.clone();
+                    async move { command.query_async::<Value>(&mut conn).await }
+                });
+                futures_util::future::try_join_all(calls).await.map_err(unavailable)
+            }
+        }
+    }
+}
+
+/// Every key the engine writes, in one place so that the hash tags agree.
+#[derive(Debug, Clone)]
+struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    fn seen(&self, dedup_key: &str) -> String {
+        format!("{}seen:{dedup_key}", self.prefix)
+    }
+    fn counts(&self, bucket: i64, res: u8) -> String {
+        format!("{}{{b{bucket}}}:count:{res}", self.prefix)
+    }
+    fn applied(&self, bucket: i64, chunk: &str) -> String {
+        format!("{}{{b{bucket}}}:applied:{chunk}", self.prefix)
+    }
+    fn last(&self, cell: CellIndex) -> String {
+        format!("{}last:{cell}", self.prefix)
+    }
+    fn broadcast_seq(&self) -> String {
+        format!("{}{{broadcasts}}:seq", self.prefix)
+    }
+    fn broadcast_log(&self) -> String {
+        format!("{}{{broadcasts}}:log", self.prefix)
+    }
+    fn broadcast(&self, id: &str) -> String {
+        format!("{}{{broadcasts}}:msg:{id}", self.prefix)
+    }
+    fn broadcast_channel(&self) -> String {
+        format!("{}broadcasts", self.prefix)
+    }
+    fn acks(&self, id: &str) -> String {
+        format!("{}acks:{id}", self.prefix)
+    }
+    fn report(&self, id: &str) -> String {
+        format!("{}{{reports}}:report:{id}", self.prefix)
+    }
+    fn report_index(&self) -> String {
+        format!("{}{{reports}}:index", self.prefix)
+    }
+    fn report_changes(&self) -> String {
+        format!("{}{{reports}}:changes", self.prefix)
+    }
+    fn audit(&self) -> String {
+        format!("{}audit", self.prefix)
+    }
+}
+
 /// The Redis engine.
 pub struct RedisEngine {
-    conn: ConnectionManager,
+    conn: Conn,
     layout: Layout,
-    prefix: String,
-    ingest_script: Script,
-    append_script: Script,
+    keys: Keys,
+    append_script: redis::Script,
     feed: broadcast::Sender<BroadcastRecord>,
-    feed_task: tokio::task::JoinHandle<()>,
+    report_feed: broadcast::Sender<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for RedisEngine {
     fn drop(&mut self) {
-        self.feed_task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 }
 
-fn unavailable(e: redis::RedisError) -> EngineError {
+fn unavailable(e: impl std::fmt::Display) -> EngineError {
     EngineError::Unavailable(e.to_string())
+}
+
+fn parse<T: redis::FromRedisValue>(v: Value) -> Result<T, EngineError> {
+    redis::from_redis_value(v).map_err(unavailable)
+}
+
+/// The counts one chunk adds to one time bucket.
+#[derive(Default)]
+struct BucketChanges {
+    expires_at: i64,
+    per_res: BTreeMap<u8, HashMap<CellIndex, i64>>,
 }
 
 impl RedisEngine {
     /// Connects to Redis; fails if it cannot be reached now.
     pub async fn connect(options: &RedisOptions, layout: Layout) -> Result<Self, EngineError> {
-        let client = Client::open(options.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.response_timeout))
-            .set_response_timeout(Some(options.response_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_with_config(client.clone(), config)
+        if options.prefix.contains(['{', '}']) {
+            return Err(EngineError::Unavailable(
+                "the Redis key prefix may not contain { or }: they would break the hash tags".into(),
+            ));
+        }
+        let keys = Keys {
+            prefix: options.prefix.clone(),
+        };
+        let conn = Conn::open(&options.target, options.response_timeout)
             .await
             .map_err(unavailable)?;
+        // Blocking reads get a connection of their own, so that they never
+        // hold up the shared one.
+        let blocking = Conn::open(&options.target, options.response_timeout + REPORT_BLOCK)
+            .await
+            .map_err(unavailable)?;
+
         let feed = broadcast::channel(BROADCAST_FEED_CAPACITY).0;
-        let start: Option<u64> = redis::cmd("GET")
-            .arg(format!("{}broadcast:seq", options.prefix))
+        let start: Option<u64> = cmd("GET")
+            .arg(keys.broadcast_seq())
             .query_async(&mut conn.clone())
             .await
             .map_err(unavailable)?;
-        let feed_task = tokio::spawn(run_feed(
-            client,
+        let subscribe_urls = match &options.target {
+            RedisTarget::Single(url) => vec![url.clone()],
+            // A cluster relays PUBLISH to every node: any one will do.
+            RedisTarget::Cluster(nodes) => nodes.clone(),
+        };
+        let broadcast_task = tokio::spawn(run_broadcast_feed(
+            subscribe_urls,
             conn.clone(),
-            options.prefix.clone(),
+            keys.clone(),
             start.unwrap_or(0),
             feed.clone(),
         ));
+
+        let report_feed = broadcast::channel(REPORT_FEED_CAPACITY).0;
+        let newest: Vec<(String, Value)> = cmd("XREVRANGE")
+            .arg(keys.report_changes())
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let report_task = tokio::spawn(run_report_feed(
+            blocking,
+            keys.clone(),
+            newest.into_iter().next().map_or_else(|| "0-0".to_owned(), |(id, _)| id),
+            report_feed.clone(),
+        ));
+
         Ok(Self {
             conn,
             layout,
-            prefix: options.prefix.clone(),
-            ingest_script: Script::new(include_str!("ingest.lua")),
-            append_script: Script::new(include_str!("append_broadcast.lua")),
+            keys,
+            append_script: redis::Script::new(include_str!("append_broadcast.lua")),
             feed,
-            feed_task,
+            report_feed,
+            tasks: vec![broadcast_task, report_task],
         })
     }
 
-    async fn ingest_chunk(&self, chunk: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
-        let resolutions: Vec<u8> = self.layout.resolutions.iter().map(u8::from).collect();
-        let oldest = self.layout.oldest_useful_bucket(now);
-        let mut call = self.ingest_script.prepare_invoke();
-        call.arg(&self.prefix)
-            .arg(self.layout.dedup_secs.max(1))
-            .arg(self.layout.longest_window_secs + self.layout.bucket_secs)
-            .arg(oldest)
-            .arg(resolutions.len());
-        // One argument each: a Vec<u8> would go as a single binary string.
-        for res in &resolutions {
-            call.arg(*res);
+    async fn ingest_chunk(&self, index: usize, chunk: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
+        let name = chunk_name(index, chunk);
+
+        // 1. Claim every post id for this chunk, and ask whether an earlier
+        //    attempt already counted the chunk in each of its buckets.
+        let buckets: Vec<i64> = chunk
+            .iter()
+            .map(|item| item.bucket)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut reads: Vec<Cmd> = buckets
+            .iter()
+            .map(|b| {
+                let mut exists = cmd("EXISTS");
+                exists.arg(self.keys.applied(*b, &format!("i{name}")));
+                exists
+            })
+            .collect();
+        let mut fresh = vec![true; chunk.len()];
+        let mut claimed = Vec::new();
+        let mut in_chunk = HashSet::new();
+        for (i, item) in chunk.iter().enumerate() {
+            let Some(key) = &item.dedup_key else { continue };
+            if !in_chunk.insert(key.as_str()) {
+                fresh[i] = false;
+                continue;
+            }
+            let mut set = cmd("SET");
+            set.arg(self.keys.seen(key))
+                .arg(&name)
+                .arg("NX")
+                .arg("GET")
+                .arg("EX")
+                .arg(self.layout.dedup_secs.max(1));
+            reads.push(set);
+            claimed.push(i);
         }
-        for item in chunk {
-            let expires_at = if item.bucket < oldest {
-                0
-            } else {
-                self.layout.bucket_expires_at(item.bucket)
-            };
-            call.arg(item.dedup_key.as_deref().unwrap_or(""))
-                .arg(format!("{:016x}", item.contributor))
-                .arg(item.bucket)
-                .arg(expires_at);
-            for cell in &item.cells {
-                call.arg(cell.to_string());
+        let mut answers = self.conn.run_each(reads).await?.into_iter();
+        let mut counted_before = HashSet::new();
+        for (bucket, applied) in buckets.iter().zip(answers.by_ref()) {
+            if parse::<bool>(applied)? {
+                counted_before.insert(*bucket);
             }
         }
-        let mut conn = self.conn.clone();
-        let (accepted, duplicates): (u64, u64) = call.invoke_async(&mut conn).await.map_err(unavailable)?;
-        Ok(IngestOutcome { accepted, duplicates })
+        for (i, holder) in claimed.into_iter().zip(answers) {
+            fresh[i] = match holder {
+                Value::Nil => true,
+                Value::BulkString(b) => b == name.as_bytes(),
+                _ => false,
+            };
+        }
+        for (item, fresh) in chunk.iter().zip(fresh.iter_mut()) {
+            if counted_before.contains(&item.bucket) {
+                *fresh = false;
+            }
+        }
+        let accepted = fresh.iter().filter(|f| **f).count() as u64;
+        let outcome = IngestOutcome {
+            accepted,
+            duplicates: chunk.len() as u64 - accepted,
+        };
+
+        // 2. Fold the fresh posts into per-bucket counts and per-cell contributors.
+        let oldest = self.layout.oldest_useful_bucket(now);
+        let mut buckets: BTreeMap<i64, BucketChanges> = BTreeMap::new();
+        let mut latest: HashMap<CellIndex, HashMap<u64, i64>> = HashMap::new();
+        for item in chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item) {
+            // Too old for any window: acknowledged, nothing to count.
+            if item.bucket < oldest {
+                continue;
+            }
+            let changes = buckets.entry(item.bucket).or_default();
+            changes.expires_at = self.layout.bucket_expires_at(item.bucket);
+            for cell in &item.cells {
+                *changes
+                    .per_res
+                    .entry(u8::from(cell.resolution()))
+                    .or_default()
+                    .entry(*cell)
+                    .or_default() += 1;
+                let seen = latest
+                    .entry(*cell)
+                    .or_default()
+                    .entry(item.contributor)
+                    .or_insert(item.bucket);
+                *seen = (*seen).max(item.bucket);
+            }
+        }
+
+        // 3. Contributors first (idempotent), then counts (once per chunk and bucket).
+        let mut writes = self.contributor_writes(&latest, oldest);
+        writes.extend(
+            buckets
+                .iter()
+                .map(|(bucket, changes)| self.apply_counts(*bucket, &format!("i{name}"), changes, 1)),
+        );
+        self.conn.run_each(writes).await?;
+        Ok(outcome)
     }
+
+    fn contributor_writes(&self, latest: &HashMap<CellIndex, HashMap<u64, i64>>, oldest: i64) -> Vec<Cmd> {
+        let ttl = self.layout.longest_window_secs + self.layout.bucket_secs;
+        let mut writes = Vec::new();
+        for (cell, contributors) in latest {
+            let key = self.keys.last(*cell);
+            let members: Vec<(&u64, &i64)> = contributors.iter().collect();
+            for part in members.chunks(ZADD_MEMBERS) {
+                let mut zadd = cmd("ZADD");
+                // GT keeps a later bucket already stored by another batch.
+                zadd.arg(&key).arg("GT");
+                for (contributor, bucket) in part {
+                    zadd.arg(**bucket).arg(contributor_member(**contributor));
+                }
+                writes.push(zadd);
+            }
+            let mut trim = cmd("ZREMRANGEBYSCORE");
+            trim.arg(&key).arg("-inf").arg(format!("({oldest}"));
+            writes.push(trim);
+            let mut expire = cmd("EXPIRE");
+            expire.arg(&key).arg(ttl);
+            writes.push(expire);
+        }
+        writes
+    }
+
+    /// One `apply_counts.lua` call: `sign` 1 adds, -1 takes away.
+    fn apply_counts(&self, bucket: i64, marker: &str, changes: &BucketChanges, sign: i64) -> Cmd {
+        let mut eval = cmd("EVAL");
+        eval.arg(APPLY_COUNTS).arg(1 + changes.per_res.len());
+        eval.arg(self.keys.applied(bucket, marker));
+        for res in changes.per_res.keys() {
+            eval.arg(self.keys.counts(bucket, *res));
+        }
+        eval.arg(changes.expires_at);
+        for cells in changes.per_res.values() {
+            eval.arg(cells.len());
+            for (cell, n) in cells {
+                eval.arg(cell.to_string()).arg(sign * n);
+            }
+        }
+        eval
+    }
+
+    async fn read_broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
+        read_after(&self.conn, &self.keys, after).await
+    }
+}
+
+fn contributor_member(contributor: u64) -> String {
+    format!("{contributor:016x}")
 }
 
 #[async_trait]
@@ -157,7 +484,7 @@ impl Engine for RedisEngine {
     async fn ping(&self) -> Result<(), EngineError> {
         let mut conn = self.conn.clone();
         timed("redis", "ping", async {
-            redis::cmd("PING")
+            cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
                 .map(drop)
@@ -169,8 +496,8 @@ impl Engine for RedisEngine {
     async fn ingest(&self, batch: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
         timed("redis", "ingest", async {
             let mut total = IngestOutcome::default();
-            for chunk in batch.chunks(CHUNK) {
-                let outcome = self.ingest_chunk(chunk, now).await?;
+            for (index, chunk) in batch.chunks(WRITE_CHUNK).enumerate() {
+                let outcome = self.ingest_chunk(index, chunk, now).await?;
                 total.accepted += outcome.accepted;
                 total.duplicates += outcome.duplicates;
             }
@@ -184,83 +511,93 @@ impl Engine for RedisEngine {
             let res = u8::from(query.res);
             let first = self.layout.first_bucket(query.window_secs, query.now);
             let last = self.layout.bucket_start(query.now);
-            let mut conn = self.conn.clone();
-
-            let mut read = redis::pipe();
-            let mut bucket = first;
-            while bucket <= last {
-                read.hgetall(format!("{}count:{res}:{bucket}", self.prefix));
-                bucket += self.layout.bucket_secs;
-            }
+            let reads: Vec<Cmd> = (0..)
+                .map(|i| first + i * self.layout.bucket_secs)
+                .take_while(|b| *b <= last)
+                .map(|bucket| {
+                    let mut read = cmd("HGETALL");
+                    read.arg(self.keys.counts(bucket, res));
+                    read
+                })
+                .collect();
             // Signed: a moderated report's decrement may land on a bucket alone.
-            let per_bucket: Vec<HashMap<String, i64>> = read.query_async(&mut conn).await.map_err(unavailable)?;
             let mut counts: HashMap<String, i64> = HashMap::new();
-            for cells in per_bucket {
-                for (cell, n) in cells {
+            for cells in self.conn.run_each(reads).await? {
+                for (cell, n) in parse::<HashMap<String, i64>>(cells)? {
                     *counts.entry(cell).or_default() += n;
                 }
             }
 
-            let cells: Vec<(String, u64)> = counts
+            // A field that is not a cell was not written by us; skip it
+            // rather than fail the whole map.
+            let cells: Vec<(CellIndex, u64)> = counts
                 .into_iter()
-                .filter_map(|(cell, n)| u64::try_from(n).ok().filter(|n| *n > 0).map(|n| (cell, n)))
+                .filter_map(|(cell, n)| {
+                    let n = u64::try_from(n).ok().filter(|n| *n > 0)?;
+                    Some((cell.parse::<CellIndex>().ok()?, n))
+                })
                 .collect();
-            let mut distinct = redis::pipe();
-            for (cell, _) in &cells {
-                distinct.zcount(format!("{}last:{cell}", self.prefix), first, "+inf");
-            }
-            let contributors: Vec<u64> = if cells.is_empty() {
-                Vec::new()
-            } else {
-                distinct.query_async(&mut conn).await.map_err(unavailable)?
-            };
-            Ok(cells
+            let distinct: Vec<Cmd> = cells
+                .iter()
+                .map(|(cell, _)| {
+                    let mut zcount = cmd("ZCOUNT");
+                    zcount.arg(self.keys.last(*cell)).arg(first).arg("+inf");
+                    zcount
+                })
+                .collect();
+            let contributors = self.conn.run_each(distinct).await?;
+            cells
                 .into_iter()
                 .zip(contributors)
-                .filter_map(|((cell, count), contributors)| {
-                    // A field that is not a cell was not written by us; skip it
-                    // rather than fail the whole map.
-                    let cell = cell.parse::<CellIndex>().ok()?;
-                    Some(CellCount {
+                .map(|((cell, count), contributors)| {
+                    Ok(CellCount {
                         cell,
                         count,
-                        contributors,
+                        contributors: parse(contributors)?,
                     })
                 })
-                .collect())
+                .collect()
         })
         .await
     }
 
     async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError> {
         let res = u8::from(self.layout.resolutions.coarsest());
-        let mut conn = self.conn.clone();
         let buckets: Vec<i64> = (0..)
             .map(|i| self.layout.bucket_start(first) + i * self.layout.bucket_secs)
             .take_while(|b| *b <= last)
             .collect();
-        let mut read = redis::pipe();
-        for b in &buckets {
-            read.hvals(format!("{}count:{res}:{b}", self.prefix));
-        }
-        let values: Vec<Vec<i64>> = read.query_async(&mut conn).await.map_err(unavailable)?;
-        Ok(buckets
+        let reads: Vec<Cmd> = buckets
+            .iter()
+            .map(|b| {
+                let mut read = cmd("HVALS");
+                read.arg(self.keys.counts(*b, res));
+                read
+            })
+            .collect();
+        let values = self.conn.run_each(reads).await?;
+        buckets
             .into_iter()
             .zip(values)
-            .map(|(b, v)| (b, u64::try_from(v.iter().sum::<i64>()).unwrap_or(0)))
-            .collect())
+            .map(|(b, v)| {
+                let v: Vec<i64> = parse(v)?;
+                Ok((b, u64::try_from(v.iter().sum::<i64>()).unwrap_or(0)))
+            })
+            .collect()
     }
 
     async fn append_broadcast(&self, id: &str, body: &str, _now: i64) -> Result<u64, EngineError> {
         let mut conn = self.conn.clone();
         timed("redis", "append_broadcast", async {
             self.append_script
-                .prepare_invoke()
-                .arg(&self.prefix)
+                .key(self.keys.broadcast_seq())
+                .key(self.keys.broadcast_log())
+                .key(self.keys.broadcast(id))
                 .arg(id)
                 .arg(body)
                 .arg(self.layout.broadcast_secs.max(1))
                 .arg(self.layout.broadcast_max)
+                .arg(self.keys.broadcast_channel())
                 .invoke_async(&mut conn)
                 .await
                 .map_err(unavailable)
@@ -269,13 +606,13 @@ impl Engine for RedisEngine {
     }
 
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
-        read_after(&mut self.conn.clone(), &self.prefix, after).await
+        self.read_broadcasts_after(after).await
     }
 
     async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError> {
         let mut conn = self.conn.clone();
-        let (seq, body): (Option<u64>, Option<String>) = redis::cmd("HMGET")
-            .arg(format!("{}broadcast:{id}", self.prefix))
+        let (seq, body): (Option<u64>, Option<String>) = cmd("HMGET")
+            .arg(self.keys.broadcast(id))
             .arg("seq")
             .arg("body")
             .query_async(&mut conn)
@@ -294,7 +631,7 @@ impl Engine for RedisEngine {
 
     async fn acknowledge(&self, id: &str, sub: &str, at: i64) -> Result<bool, EngineError> {
         let mut conn = self.conn.clone();
-        let key = format!("{}acks:{id}", self.prefix);
+        let key = self.keys.acks(id);
         let (new, _): (bool, i64) = redis::pipe()
             .atomic()
             .hset_nx(&key, sub, at)
@@ -307,8 +644,8 @@ impl Engine for RedisEngine {
 
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError> {
         let mut conn = self.conn.clone();
-        let acks: HashMap<String, i64> = redis::cmd("HGETALL")
-            .arg(format!("{}acks:{id}", self.prefix))
+        let acks: HashMap<String, i64> = cmd("HGETALL")
+            .arg(self.keys.acks(id))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
@@ -320,10 +657,13 @@ impl Engine for RedisEngine {
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {
         let mut conn = self.conn.clone();
         let ttl = self.layout.dedup_secs.max(1);
-        let index = format!("{}reports", self.prefix);
+        let index = self.keys.report_index();
+        let changes = self.keys.report_changes();
+        // One slot ({reports}), one transaction: stored, indexed and
+        // announced together.
         let _: () = redis::pipe()
             .atomic()
-            .set_ex(format!("{}report:{id}", self.prefix), body, ttl as u64)
+            .set_ex(self.keys.report(id), body, ttl as u64)
             .ignore()
             .zadd(&index, id, received_at)
             .ignore()
@@ -331,16 +671,31 @@ impl Engine for RedisEngine {
             .ignore()
             .expire(&index, ttl)
             .ignore()
+            .cmd("XADD")
+            .arg(&changes)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(10_000)
+            .arg("*")
+            .arg("body")
+            .arg(body)
+            .ignore()
+            .expire(&changes, ttl)
+            .ignore()
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
         Ok(())
     }
 
+    fn report_feed(&self) -> broadcast::Receiver<String> {
+        self.report_feed.subscribe()
+    }
+
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
         let mut conn = self.conn.clone();
-        redis::cmd("GET")
-            .arg(format!("{}report:{id}", self.prefix))
+        cmd("GET")
+            .arg(self.keys.report(id))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)
@@ -348,8 +703,8 @@ impl Engine for RedisEngine {
 
     async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
         let mut conn = self.conn.clone();
-        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(format!("{}reports", self.prefix))
+        let ids: Vec<String> = cmd("ZRANGEBYSCORE")
+            .arg(self.keys.report_index())
             .arg(since)
             .arg("+inf")
             .query_async(&mut conn)
@@ -358,8 +713,8 @@ impl Engine for RedisEngine {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = ids.iter().map(|id| format!("{}report:{id}", self.prefix)).collect();
-        let bodies: Vec<Option<String>> = redis::cmd("MGET")
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.report(id)).collect();
+        let bodies: Vec<Option<String>> = cmd("MGET")
             .arg(&keys)
             .query_async(&mut conn)
             .await
@@ -368,30 +723,31 @@ impl Engine for RedisEngine {
     }
 
     async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut changes = BucketChanges {
+            expires_at: self.layout.bucket_expires_at(item.bucket),
+            per_res: BTreeMap::new(),
+        };
+        let mut writes = Vec::new();
         for cell in &item.cells {
-            let res = u8::from(cell.resolution());
-            pipe.hincr(
-                format!("{}count:{res}:{}", self.prefix, item.bucket),
-                cell.to_string(),
-                -1,
-            )
-            .ignore()
-            .zrem(
-                format!("{}last:{cell}", self.prefix),
-                format!("{:016x}", item.contributor),
-            )
-            .ignore();
+            changes
+                .per_res
+                .entry(u8::from(cell.resolution()))
+                .or_default()
+                .insert(*cell, 1);
+            let mut zrem = cmd("ZREM");
+            zrem.arg(self.keys.last(*cell))
+                .arg(contributor_member(item.contributor));
+            writes.push(zrem);
         }
-        let _: () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        let marker = format!("u{:016x}", item.fingerprint);
+        writes.push(self.apply_counts(item.bucket, &marker, &changes, -1));
+        self.conn.run_each(writes).await?;
         Ok(())
     }
 
     async fn append_audit(&self, entry: &str) -> Result<(), EngineError> {
         let mut conn = self.conn.clone();
-        let key = format!("{}audit", self.prefix);
+        let key = self.keys.audit();
         let _: (String, i64) = redis::pipe()
             .atomic()
             .cmd("XADD")
@@ -411,8 +767,8 @@ impl Engine for RedisEngine {
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {
         let mut conn = self.conn.clone();
-        let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XREVRANGE")
-            .arg(format!("{}audit", self.prefix))
+        let entries: Vec<(String, HashMap<String, String>)> = cmd("XREVRANGE")
+            .arg(self.keys.audit())
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -427,29 +783,23 @@ impl Engine for RedisEngine {
     }
 }
 
-async fn read_after(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-    after: u64,
-) -> Result<Vec<BroadcastRecord>, EngineError> {
-    let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-        .arg(format!("{prefix}broadcasts"))
+async fn read_after(conn: &Conn, keys: &Keys, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
+    let ids: Vec<String> = cmd("ZRANGEBYSCORE")
+        .arg(keys.broadcast_log())
         .arg(format!("({after}"))
         .arg("+inf")
-        .query_async(conn)
+        .query_async(&mut conn.clone())
         .await
         .map_err(unavailable)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    // One slot ({broadcasts}): one pipeline, on a cluster too.
     let mut read = redis::pipe();
     for id in &ids {
-        read.cmd("HMGET")
-            .arg(format!("{prefix}broadcast:{id}"))
-            .arg("seq")
-            .arg("body");
+        read.cmd("HMGET").arg(keys.broadcast(id)).arg("seq").arg("body");
     }
-    let rows: Vec<(Option<u64>, Option<String>)> = read.query_async(conn).await.map_err(unavailable)?;
+    let rows: Vec<(Option<u64>, Option<String>)> = read.query_async(&mut conn.clone()).await.map_err(unavailable)?;
     // A message past its retention is gone from its hash before the log is trimmed: skip it.
     Ok(ids
         .into_iter()
@@ -466,19 +816,20 @@ async fn read_after(
 
 /// Relays the `broadcasts` channel into this node's feed, in `seq` order,
 /// re-reading the log for any gap (a reconnect, a message published while the
-/// subscription was down).
-async fn run_feed(
-    client: Client,
-    mut conn: ConnectionManager,
-    prefix: String,
+/// subscription was down). On a cluster it moves to the next node when the
+/// one it listens on fails.
+async fn run_broadcast_feed(
+    urls: Vec<String>,
+    conn: Conn,
+    keys: Keys,
     mut last: u64,
     feed: broadcast::Sender<BroadcastRecord>,
 ) {
-    let channel = format!("{prefix}broadcasts");
-    loop {
-        let pubsub = match client.get_async_pubsub().await {
-            Ok(mut p) => match p.subscribe(&channel).await {
-                Ok(()) => Some(p),
+    let channel = keys.broadcast_channel();
+    for url in urls.iter().cycle() {
+        let pubsub = match Client::open(url.as_str()) {
+            Ok(client) => match client.get_async_pubsub().await {
+                Ok(mut p) => p.subscribe(&channel).await.ok().map(|()| p),
                 Err(_) => None,
             },
             Err(_) => None,
@@ -488,7 +839,7 @@ async fn run_feed(
             continue;
         };
         // Whatever was appended while we were not listening.
-        if let Ok(missed) = read_after(&mut conn, &prefix, last).await {
+        if let Ok(missed) = read_after(&conn, &keys, last).await {
             for record in missed {
                 last = record.seq;
                 let _ = feed.send(record);
@@ -508,7 +859,7 @@ async fn run_feed(
                 continue;
             }
             if seq > last + 1
-                && let Ok(missed) = read_after(&mut conn, &prefix, last).await
+                && let Ok(missed) = read_after(&conn, &keys, last).await
             {
                 for record in missed.into_iter().filter(|r| r.seq < seq) {
                     let _ = feed.send(record);
@@ -522,5 +873,37 @@ async fn run_feed(
             });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Follows the reports stream from entry `last` on, so that a node that
+/// loses Redis for a while resumes exactly where it stopped.
+async fn run_report_feed(conn: Conn, keys: Keys, mut last: String, feed: broadcast::Sender<String>) {
+    let stream = keys.report_changes();
+    loop {
+        type Entries = Vec<(String, Vec<(String, HashMap<String, String>)>)>;
+        let read: Result<Option<Entries>, RedisError> = cmd("XREAD")
+            .arg("COUNT")
+            .arg(500)
+            .arg("BLOCK")
+            .arg(REPORT_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&last)
+            .query_async(&mut conn.clone())
+            .await;
+        match read {
+            Ok(streams) => {
+                for (_, entries) in streams.unwrap_or_default() {
+                    for (id, mut fields) in entries {
+                        last = id;
+                        if let Some(body) = fields.remove("body") {
+                            let _ = feed.send(body);
+                        }
+                    }
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
     }
 }

@@ -48,6 +48,9 @@ impl CellStat {
 pub struct HeatmapFrame {
     /// Increases by one with every frame that differs from the last.
     pub version: u64,
+    /// Increases when the group is re-read after an engine outage: a
+    /// subscriber then gets a fresh snapshot, not a delta.
+    pub epoch: u64,
     /// When the engine was read.
     pub as_of: DateTime<Utc>,
     /// Every cell with a count.
@@ -64,6 +67,7 @@ impl HeatmapFrame {
         let cells: HashMap<CellIndex, CellStat> = cells.into_iter().map(|c| (c.cell, c)).collect();
         Self {
             version: 0,
+            epoch: 0,
             as_of,
             changed: cells.values().copied().collect(),
             cells: Arc::new(cells),
@@ -80,11 +84,21 @@ impl HeatmapFrame {
         }
         Some(Self {
             version: self.version + 1,
+            epoch: self.epoch,
             as_of,
             cells: Arc::new(cells),
             changed,
             removed,
         })
+    }
+
+    /// The frame read after an engine outage: whatever it holds, subscribers
+    /// start again from a snapshot of it.
+    pub fn resync(&self, as_of: DateTime<Utc>, cells: Vec<CellStat>) -> Self {
+        let mut fresh = Self::first(as_of, cells);
+        fresh.version = self.version + 1;
+        fresh.epoch = self.epoch + 1;
+        fresh
     }
 
     /// What a subscriber who last saw `previous` must receive to be at this

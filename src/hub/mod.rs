@@ -119,9 +119,14 @@ impl Hub {
         };
         let now = Utc::now();
         let read_any = !groups.is_empty();
+        let recovering = *self.status.borrow() == EngineStatus::Down;
         let mut healthy = true;
         for (key, tx) in groups {
             match self.read(&key, now).await {
+                Ok(cells) if recovering => {
+                    let fresh = tx.borrow().resync(now, cells);
+                    tx.send_replace(Arc::new(fresh));
+                }
                 Ok(cells) => {
                     let next = tx.borrow().next(now, cells);
                     if let Some(next) = next {

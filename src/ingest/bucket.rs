@@ -58,6 +58,10 @@ pub struct Bucketed {
     /// `source:id` when the post has an id; `source` cannot hold `:`, so the
     /// key is unambiguous.
     pub dedup_key: Option<String>,
+    /// Identifies the write: equal for a post sent again (so that an engine
+    /// can tell a retried batch from new data), different for different
+    /// posts in all but astronomically rare cases.
+    pub fingerprint: u64,
     /// The keyed hash of its author.
     pub contributor: u64,
     /// Start of its time bucket, Unix seconds.
@@ -119,6 +123,7 @@ impl Bucketer {
                 .id
                 .as_ref()
                 .map(|id| format!("{}:{}", post.source.as_str(), id.as_str())),
+            fingerprint: post.fingerprint,
             contributor: post.contributor.0,
             bucket: self.bucket_start(t),
             cells: self.cells(post.location.lat(), post.location.lon()),

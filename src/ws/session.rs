@@ -530,19 +530,27 @@ async fn forward_heatmap(
     mut frames: watch::Receiver<Arc<HeatmapFrame>>,
     out: mpsc::Sender<ServerMessage>,
 ) {
-    let mut last = frames.borrow_and_update().clone();
-    let snapshot = ServerMessage::HeatmapSnapshot {
+    let snapshot = |frame: &HeatmapFrame| ServerMessage::HeatmapSnapshot {
         sub: sub.clone(),
         res: u8::from(key.res),
         window: key.window.name().to_owned(),
-        as_of: rfc3339(last.as_of),
-        cells: cells_out(&last.snapshot(bbox.as_ref())),
+        as_of: rfc3339(frame.as_of),
+        cells: cells_out(&frame.snapshot(bbox.as_ref())),
     };
-    if out.send(snapshot).await.is_err() {
+    let mut last = frames.borrow_and_update().clone();
+    if out.send(snapshot(&last)).await.is_err() {
         return;
     }
     while frames.changed().await.is_ok() {
         let frame = frames.borrow_and_update().clone();
+        if frame.epoch != last.epoch {
+            // Re-read after an outage: whatever was missed, start afresh.
+            last = frame;
+            if out.send(snapshot(&last)).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let (changed, removed) = frame.delta_since(&last, bbox.as_ref());
         last = frame;
         if changed.is_empty() && removed.is_empty() {

@@ -20,6 +20,7 @@ fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> B
     let b = bucketer();
     Bucketed {
         dedup_key: dedup.map(str::to_owned),
+        fingerprint: rand::random(),
         contributor,
         bucket: b.bucket_start(at),
         cells: b.cells(lat, lon),
@@ -182,6 +183,28 @@ pub async fn sums_thousands_of_items_exactly(engine: Arc<dyn Engine>) {
     assert_eq!(got, expected);
 }
 
+pub async fn a_batch_sent_again_is_counted_once_and_reported_as_duplicates(engine: Arc<dyn Engine>) {
+    let t = now();
+    // 2,500 items: three write chunks, half of them without an id.
+    let batch: Vec<Bucketed> = (0..2_500u64)
+        .map(|i| {
+            let id = format!("retry:{i}");
+            item(44.49, 11.34, i % 40, t, (i % 2 == 0).then_some(id.as_str()))
+        })
+        .collect();
+    let first = engine.ingest(&batch, t).await.expect("ingest");
+    assert_eq!((first.accepted, first.duplicates), (2_500, 0));
+    let again = engine.ingest(&batch, t).await.expect("ingest");
+    assert_eq!((again.accepted, again.duplicates), (0, 2_500));
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(2_500, 40)));
+    // The same posts with one more are a different batch: only the new one counts.
+    let mut grown = batch.clone();
+    grown.insert(0, item(44.49, 11.34, 99, t, None));
+    let third = engine.ingest(&grown[..1], t).await.expect("ingest");
+    assert_eq!(third.accepted, 1);
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(2_501, 41)));
+}
+
 pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
     assert!(counts(&engine, 7, 900, now()).await.is_empty());
     engine.ping().await.expect("ping");
@@ -212,6 +235,19 @@ macro_rules! conformance {
                 }
             )+
         }
+        mod redis_cluster {
+            $(
+                #[actix_web::test]
+                async fn $case() {
+                    let cluster = crate::helpers::TestCluster::start();
+                    let mut args = crate::helpers::test_args();
+                    args.redis_cluster_nodes = Some(cluster.node_urls());
+                    let engine = crate::helpers::engine_for(&args).await;
+                    assert_eq!(engine.kind(), "redis");
+                    super::$case(engine).await;
+                }
+            )+
+        }
     };
 }
 
@@ -225,6 +261,7 @@ conformance!(
     forgets_counts_once_every_window_has_slid_past,
     sums_thousands_of_items_exactly,
     an_empty_engine_reads_nothing,
+    a_batch_sent_again_is_counted_once_and_reported_as_duplicates,
     totals_per_bucket_count_each_item_once,
     a_report_taken_out_no_longer_counts,
 );

@@ -90,6 +90,7 @@ async fn counts_match_on(args: campanile::config::ServeArgs) {
         .enumerate()
         .map(|(i, p)| Bucketed {
             dedup_key: Some(format!("ref:{i}")),
+            fingerprint: i as u64,
             contributor: i as u64 % 13,
             bucket: b.bucket_start(now),
             cells: b.cells(p.lat, p.lon),

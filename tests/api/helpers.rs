@@ -32,26 +32,33 @@ pub struct TestRedis {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
-    persistent: bool,
+    mode: RedisMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedisMode {
+    Throwaway,
+    Persistent,
+    ClusterNode,
 }
 
 impl TestRedis {
     /// A throw-away Redis with no persistence.
     pub fn start() -> Self {
-        Self::launch(false)
+        Self::launch(RedisMode::Throwaway)
     }
 
     /// A Redis that writes every command to its AOF before answering.
     pub fn start_persistent() -> Self {
-        Self::launch(true)
+        Self::launch(RedisMode::Persistent)
     }
 
-    fn launch(persistent: bool) -> Self {
+    fn launch(mode: RedisMode) -> Self {
         let mut redis = Self {
             child: None,
             port: free_port(),
             dir: tempfile::tempdir().expect("temp dir"),
-            persistent,
+            mode,
         };
         redis.restart();
         redis
@@ -70,11 +77,11 @@ impl TestRedis {
             .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if self.persistent {
-            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
-        } else {
-            cmd.args(["--appendonly", "no"]);
-        }
+        match self.mode {
+            RedisMode::Throwaway => cmd.args(["--appendonly", "no"]),
+            RedisMode::Persistent => cmd.args(["--appendonly", "yes", "--appendfsync", "always"]),
+            RedisMode::ClusterNode => cmd.args(["--appendonly", "no", "--cluster-enabled", "yes"]),
+        };
         self.child = Some(
             cmd.spawn()
                 .expect("redis-server must be installed (the test command installs it)"),
@@ -116,6 +123,42 @@ impl Drop for TestRedis {
     }
 }
 
+/// A three-node Redis Cluster on loopback ports, made by `redis-cli --cluster
+/// create` as an operator would make one; every node is killed when dropped.
+pub struct TestCluster {
+    pub nodes: Vec<TestRedis>,
+}
+
+impl TestCluster {
+    pub fn start() -> Self {
+        let nodes: Vec<TestRedis> = (0..3).map(|_| TestRedis::launch(RedisMode::ClusterNode)).collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !nodes.iter().all(|n| {
+            n.cli(&["CLUSTER", "INFO"])
+                .is_some_and(|info| info.contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { nodes }
+    }
+
+    /// `redis://…` of every node, comma-separated, as `--redis-cluster-nodes` takes them.
+    pub fn node_urls(&self) -> String {
+        self.nodes.iter().map(TestRedis::url).collect::<Vec<_>>().join(",")
+    }
+}
+
 /// Which engine a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -144,7 +187,7 @@ pub struct TestApp {
     pub operator: String,
     pub commander: String,
     pub ingest: String,
-    stopper: Stopper,
+    stopper: Option<Stopper>,
     pub redis: Option<TestRedis>,
 }
 
@@ -188,8 +231,25 @@ pub async fn spawn_on(args: ServeArgs) -> TestApp {
         operator: token(Role::Operator, "test-operator"),
         commander: token(Role::Commander, "test-commander"),
         ingest: token(Role::Ingest, "test-ingest"),
-        stopper,
+        stopper: Some(stopper),
         redis: None,
+    }
+}
+
+impl TestApp {
+    /// Clients for a server run elsewhere (a separate process) on `port`;
+    /// [`TestApp::stop`] does nothing for it.
+    pub fn remote(port: u16) -> Self {
+        TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            port,
+            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+            operator: token(Role::Operator, "test-operator"),
+            commander: token(Role::Commander, "test-commander"),
+            ingest: token(Role::Ingest, "test-ingest"),
+            stopper: None,
+            redis: None,
+        }
     }
 }
 
@@ -205,7 +265,9 @@ pub type Ws = actix_codec::Framed<awc::BoxedSocket, ws::Codec>;
 impl TestApp {
     /// Stops the server gracefully.
     pub async fn stop(&self) {
-        self.stopper.stop().await;
+        if let Some(stopper) = &self.stopper {
+            stopper.stop().await;
+        }
     }
 
     /// POSTs a body to `/api/v1/posts`.

@@ -14,5 +14,6 @@ mod privacy;
 mod properties;
 mod reports;
 mod roles;
+mod scaleout;
 mod websocket;
 mod zones;
