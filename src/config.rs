@@ -123,6 +123,22 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_K_ANONYMITY")]
     pub k_anonymity: Option<u64>,
 
+    /// Resolution watched for surge and threshold alerts [default: 9].
+    #[arg(long, env = "CAMPANILE_ALERT_RES")]
+    pub alert_res: Option<u8>,
+
+    /// A surge alert needs at least this many items in a cell in the last minute [default: 30].
+    #[arg(long, env = "CAMPANILE_ALERT_SURGE_MIN")]
+    pub alert_surge_min: Option<u64>,
+
+    /// ... and this many times the cell's per-minute rate of the 15 minutes before [default: 3].
+    #[arg(long, env = "CAMPANILE_ALERT_SURGE_FACTOR")]
+    pub alert_surge_factor: Option<f64>,
+
+    /// Items per km² in the last minute that raise a threshold alert [default: 2000].
+    #[arg(long, env = "CAMPANILE_ALERT_DENSITY")]
+    pub alert_density: Option<f64>,
+
     /// How often the server pings WebSocket clients [default: 15s].
     #[arg(long, env = "CAMPANILE_WS_PING")]
     pub ws_ping: Option<String>,
@@ -187,7 +203,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity,
+            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity, alert_res, alert_surge_min, alert_surge_factor, alert_density,
             ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
@@ -246,6 +262,8 @@ pub struct Settings {
     pub public_max_res: u8,
     /// Public k-anonymity threshold.
     pub k_anonymity: u64,
+    /// When cells raise alerts.
+    pub alerts: crate::surge::AlertRules,
     /// WebSocket ping period.
     pub ws_ping: Duration,
     /// WebSocket silence limit.
@@ -284,7 +302,12 @@ impl Settings {
             ResolutionRange::new(args.res_min.unwrap_or(7), args.res_max.unwrap_or(11)).map_err(ConfigError)?;
         let default_res = args.default_res.unwrap_or(9);
         let public_max_res = args.public_max_res.unwrap_or(9);
-        for (name, res) in [("default_res", default_res), ("public_max_res", public_max_res)] {
+        let alert_res = args.alert_res.unwrap_or(9);
+        for (name, res) in [
+            ("default_res", default_res),
+            ("public_max_res", public_max_res),
+            ("alert_res", alert_res),
+        ] {
             let ok = h3o::Resolution::try_from(res).is_ok_and(|r| resolutions.contains(r));
             if !ok {
                 return Err(ConfigError(format!("{name} {res} is outside the counted resolutions")));
@@ -353,6 +376,13 @@ impl Settings {
             tick: duration(args.tick.as_deref(), "500ms", "tick")?,
             public_max_res,
             k_anonymity: args.k_anonymity.unwrap_or(5),
+            alerts: crate::surge::AlertRules {
+                res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
+                surge_min: args.alert_surge_min.unwrap_or(30).max(1),
+                surge_factor: args.alert_surge_factor.unwrap_or(3.0).max(1.0),
+                density_km2: args.alert_density.unwrap_or(2_000.0).max(1.0),
+                quiet_secs: 300,
+            },
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
             web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),

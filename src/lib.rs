@@ -42,5 +42,6 @@ pub mod limits;
 pub mod privacy;
 pub mod reports;
 pub mod startup;
+pub mod surge;
 pub mod telemetry;
 pub mod ws;

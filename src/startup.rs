@@ -96,7 +96,10 @@ impl Application {
             AuthorHasher::new(settings.jwt_secret.expose()),
             chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
         ));
-        let mut background = vec![hub.clone().spawn_ticker(settings.tick, shutdown.clone())];
+        let mut background = vec![
+            hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
+            crate::surge::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
+        ];
         if settings.demo {
             let scenario =
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;

@@ -10,6 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Names of every metric Campanile records.
 pub mod metric {
+    /// Surge and threshold alerts raised by this node.
+    pub const ALERTS_RAISED: &str = "campanile_alerts_raised_total";
     /// Posts stored by the engine.
     pub const POSTS_ACCEPTED: &str = "campanile_posts_accepted_total";
     /// Posts refused at validation, labelled by `code`.

@@ -42,6 +42,8 @@ struct Log {
     audit: VecDeque<String>,
     /// id → (received at, body).
     reports: HashMap<String, (i64, String)>,
+    /// alert key → quiet until (Unix seconds).
+    alerts_quiet: HashMap<String, i64>,
 }
 
 /// Audit entries kept in memory.
@@ -54,6 +56,7 @@ pub struct MemoryEngine {
     log: Mutex<Log>,
     feed: broadcast::Sender<BroadcastRecord>,
     report_feed: broadcast::Sender<String>,
+    alert_feed: broadcast::Sender<String>,
 }
 
 impl MemoryEngine {
@@ -65,6 +68,7 @@ impl MemoryEngine {
             log: Mutex::new(Log::default()),
             feed: broadcast::channel(BROADCAST_FEED_CAPACITY).0,
             report_feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
+            alert_feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
         }
     }
 
@@ -305,6 +309,22 @@ impl Engine for MemoryEngine {
 
     fn report_feed(&self) -> broadcast::Receiver<String> {
         self.report_feed.subscribe()
+    }
+
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError> {
+        let mut log = self.lock_log()?;
+        let now = chrono::Utc::now().timestamp();
+        log.alerts_quiet.retain(|_, until| *until > now);
+        if log.alerts_quiet.contains_key(key) {
+            return Ok(false);
+        }
+        log.alerts_quiet.insert(key.to_owned(), now + quiet_secs);
+        let _ = self.alert_feed.send(body.to_owned());
+        Ok(true)
+    }
+
+    fn alert_feed(&self) -> broadcast::Receiver<String> {
+        self.alert_feed.subscribe()
     }
 
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {

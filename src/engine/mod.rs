@@ -193,6 +193,14 @@ pub trait Engine: Send + Sync + 'static {
     /// Report bodies stored from now on, by any node, in the order stored.
     fn report_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
 
+    /// Raises alert `body` unless one with the same `key` was raised, by any
+    /// node, in the last `quiet_secs`; true if this call raised it. Every
+    /// node's [`Engine::alert_feed`] then delivers it.
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError>;
+
+    /// Alerts raised from now on, by any node, in order.
+    fn alert_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
+
     /// One retained report.
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError>;
 

@@ -18,6 +18,8 @@
 //! | `{reports}:report:{id}` | string | one report (JSON) | retention |
 //! | `{reports}:index` | sorted set | report id by arrival time | retention after the last report |
 //! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
+//! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
+//! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //!
 //! Pub/sub channel `broadcasts` carries each appended broadcast.
@@ -62,10 +64,16 @@ const AUDIT_TTL_SECS: i64 = 30 * 24 * 3600;
 /// Contributors per `ZADD`, so that no command grows without bound.
 const ZADD_MEMBERS: usize = 500;
 
-/// How long the report feed waits on the stream per call.
-const REPORT_BLOCK: Duration = Duration::from_millis(1_000);
+/// How long a stream feed waits per call.
+const STREAM_BLOCK: Duration = Duration::from_millis(1_000);
 
 const APPLY_COUNTS: &str = include_str!("apply_counts.lua");
+
+/// Raises an alert once per quiet period, deployment-wide: the quiet key and
+/// the stream share the `{alerts}` slot.
+const RAISE_ALERT: &str = "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then \
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'body', ARGV[2]) \
+    redis.call('EXPIRE', KEYS[2], 86400) return 1 end return 0";
 
 /// Where Redis is.
 #[derive(Debug, Clone)]
@@ -216,6 +224,12 @@ impl Keys {
     fn report_changes(&self) -> String {
         format!("{}{{reports}}:changes", self.prefix)
     }
+    fn alert_quiet(&self, key: &str) -> String {
+        format!("{}{{alerts}}:quiet:{key}", self.prefix)
+    }
+    fn alert_changes(&self) -> String {
+        format!("{}{{alerts}}:changes", self.prefix)
+    }
     fn audit(&self) -> String {
         format!("{}audit", self.prefix)
     }
@@ -229,6 +243,7 @@ pub struct RedisEngine {
     append_script: redis::Script,
     feed: broadcast::Sender<BroadcastRecord>,
     report_feed: broadcast::Sender<String>,
+    alert_feed: broadcast::Sender<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -269,11 +284,6 @@ impl RedisEngine {
         let conn = Conn::open(&options.target, options.response_timeout)
             .await
             .map_err(unavailable)?;
-        // Blocking reads get a connection of their own, so that they never
-        // hold up the shared one.
-        let blocking = Conn::open(&options.target, options.response_timeout + REPORT_BLOCK)
-            .await
-            .map_err(unavailable)?;
 
         let feed = broadcast::channel(BROADCAST_FEED_CAPACITY).0;
         let start: Option<u64> = cmd("GET")
@@ -295,21 +305,9 @@ impl RedisEngine {
         ));
 
         let report_feed = broadcast::channel(REPORT_FEED_CAPACITY).0;
-        let newest: Vec<(String, Value)> = cmd("XREVRANGE")
-            .arg(keys.report_changes())
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn.clone())
-            .await
-            .map_err(unavailable)?;
-        let report_task = tokio::spawn(run_report_feed(
-            blocking,
-            keys.clone(),
-            newest.into_iter().next().map_or_else(|| "0-0".to_owned(), |(id, _)| id),
-            report_feed.clone(),
-        ));
+        let report_task = follow_stream(options, &conn, keys.report_changes(), report_feed.clone()).await?;
+        let alert_feed = broadcast::channel(REPORT_FEED_CAPACITY).0;
+        let alert_task = follow_stream(options, &conn, keys.alert_changes(), alert_feed.clone()).await?;
 
         Ok(Self {
             conn,
@@ -318,7 +316,8 @@ impl RedisEngine {
             append_script: redis::Script::new(include_str!("append_broadcast.lua")),
             feed,
             report_feed,
-            tasks: vec![broadcast_task, report_task],
+            alert_feed,
+            tasks: vec![broadcast_task, report_task, alert_task],
         })
     }
 
@@ -692,6 +691,24 @@ impl Engine for RedisEngine {
         self.report_feed.subscribe()
     }
 
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError> {
+        let mut conn = self.conn.clone();
+        cmd("EVAL")
+            .arg(RAISE_ALERT)
+            .arg(2)
+            .arg(self.keys.alert_quiet(key))
+            .arg(self.keys.alert_changes())
+            .arg(quiet_secs.max(1))
+            .arg(body)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    fn alert_feed(&self) -> broadcast::Receiver<String> {
+        self.alert_feed.subscribe()
+    }
+
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
         let mut conn = self.conn.clone();
         cmd("GET")
@@ -876,17 +893,40 @@ async fn run_broadcast_feed(
     }
 }
 
-/// Follows the reports stream from entry `last` on, so that a node that
-/// loses Redis for a while resumes exactly where it stopped.
-async fn run_report_feed(conn: Conn, keys: Keys, mut last: String, feed: broadcast::Sender<String>) {
-    let stream = keys.report_changes();
+/// Starts following `stream` from its newest entry, on a connection of its
+/// own so that the blocking reads never hold up the shared one.
+async fn follow_stream(
+    options: &RedisOptions,
+    conn: &Conn,
+    stream: String,
+    feed: broadcast::Sender<String>,
+) -> Result<tokio::task::JoinHandle<()>, EngineError> {
+    let blocking = Conn::open(&options.target, options.response_timeout + STREAM_BLOCK)
+        .await
+        .map_err(unavailable)?;
+    let newest: Vec<(String, Value)> = cmd("XREVRANGE")
+        .arg(&stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)?;
+    let last = newest.into_iter().next().map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+    Ok(tokio::spawn(run_stream_feed(blocking, stream, last, feed)))
+}
+
+/// Follows a stream from entry `last` on, so that a node that loses Redis
+/// for a while resumes exactly where it stopped.
+async fn run_stream_feed(conn: Conn, stream: String, mut last: String, feed: broadcast::Sender<String>) {
     loop {
         type Entries = Vec<(String, Vec<(String, HashMap<String, String>)>)>;
         let read: Result<Option<Entries>, RedisError> = cmd("XREAD")
             .arg("COUNT")
             .arg(500)
             .arg("BLOCK")
-            .arg(REPORT_BLOCK.as_millis() as u64)
+            .arg(STREAM_BLOCK.as_millis() as u64)
             .arg("STREAMS")
             .arg(&stream)
             .arg(&last)

@@ -144,6 +144,15 @@ pub enum ServerMessage {
         /// The report.
         report: serde_json::Value,
     },
+    /// A surge or threshold alert, its fields beside `type` and `sub`.
+    #[serde(rename = "alert")]
+    Alert {
+        /// Subscription id.
+        sub: String,
+        /// The alert's fields.
+        #[serde(flatten)]
+        alert: serde_json::Map<String, serde_json::Value>,
+    },
     /// Engine health changed.
     #[serde(rename = "status")]
     Status {
@@ -177,6 +186,7 @@ impl ServerMessage {
             ServerMessage::HeatmapDelta { .. } => "heatmap.delta",
             ServerMessage::Broadcast { .. } => "broadcast",
             ServerMessage::Report { .. } => "report",
+            ServerMessage::Alert { .. } => "alert",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",

@@ -253,13 +253,25 @@ impl Connection {
         let (res, window, bbox) = match request {
             Subscribe::Heatmap { res, window, bbox } => (res, window, bbox),
             Subscribe::Broadcasts { since_seq, near } => return self.subscribe_broadcasts(since_seq, near).await,
-            Subscribe::Reports => return self.subscribe_reports().await,
-            _ => {
+            Subscribe::Reports => {
+                let operator = self.principal.has_any(&[crate::domain::Role::Operator]);
+                let feed = self.state.reports.feed();
                 return self
-                    .send(ServerMessage::error(
-                        "channel_unavailable",
-                        format!("the {channel} channel is not available on this server yet"),
-                    ))
+                    .subscribe_feed("reports", feed, move |sub, report| {
+                        Some(ServerMessage::Report {
+                            sub,
+                            report: crate::reports::view(&report, operator),
+                        })
+                    })
+                    .await;
+            }
+            Subscribe::Alerts => {
+                let feed = self.state.engine.alert_feed();
+                return self
+                    .subscribe_feed("alerts", feed, |sub, body: String| {
+                        let alert = serde_json::from_str(&body).ok()?;
+                        Some(ServerMessage::Alert { sub, alert })
+                    })
                     .await;
             }
         };
@@ -319,7 +331,14 @@ impl Connection {
         sub
     }
 
-    async fn subscribe_reports(&mut self) -> Flow {
+    /// A live feed for operators and commanders (`reports`, `alerts`):
+    /// what arrives from now on, each item turned into a frame by `frame`.
+    async fn subscribe_feed<T: Clone + Send + 'static>(
+        &mut self,
+        channel: &'static str,
+        mut feed: tokio::sync::broadcast::Receiver<T>,
+        frame: impl Fn(String, T) -> Option<ServerMessage> + Send + 'static,
+    ) -> Flow {
         if !self
             .principal
             .has_any(&[crate::domain::Role::Operator, crate::domain::Role::Commander])
@@ -327,40 +346,32 @@ impl Connection {
             return self
                 .send(ServerMessage::error(
                     "forbidden",
-                    "the reports channel is for operators and commanders",
+                    format!("the {channel} channel is for operators and commanders"),
                 ))
                 .await;
         }
-        let mut feed = self.state.reports.feed();
         let sub = self.new_sub();
         if let Flow::Close(r) = self
             .send(ServerMessage::Subscribed {
                 sub: sub.clone(),
-                channel: "reports",
+                channel,
             })
             .await
         {
             return Flow::Close(r);
         }
-        let operator = self.principal.has_any(&[crate::domain::Role::Operator]);
         let (out, too_slow, id) = (self.outbound.clone(), self.too_slow.clone(), sub.clone());
         let task = tokio::spawn(async move {
             loop {
-                let report = match feed.recv().await {
-                    Ok(r) => r,
+                let item = match feed.recv().await {
+                    Ok(item) => item,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "a reports subscriber fell behind; it re-reads GET /api/v1/reports"
-                        );
+                        tracing::warn!(missed = n, channel, "a feed subscriber fell behind");
                         continue;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
-                let msg = ServerMessage::Report {
-                    sub: id.clone(),
-                    report: crate::reports::view(&report, operator),
-                };
+                let Some(msg) = frame(id.clone(), item) else { continue };
                 if !send_or_disconnect(&out, msg, &too_slow).await {
                     return;
                 }

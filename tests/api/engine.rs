@@ -205,6 +205,22 @@ pub async fn a_batch_sent_again_is_counted_once_and_reported_as_duplicates(engin
     assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(2_501, 41)));
 }
 
+pub async fn an_alert_is_raised_once_per_quiet_period_and_fed_to_subscribers(engine: Arc<dyn Engine>) {
+    let mut feed = engine.alert_feed();
+    assert!(engine.raise_alert("surge:a", r#"{"n":1}"#, 60).await.expect("raise"));
+    assert!(!engine.raise_alert("surge:a", r#"{"n":2}"#, 60).await.expect("raise"));
+    assert!(engine.raise_alert("surge:b", r#"{"n":3}"#, 60).await.expect("raise"));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let body = tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv())
+            .await
+            .expect("in time")
+            .expect("a body");
+        got.push(body);
+    }
+    assert_eq!(got, [r#"{"n":1}"#, r#"{"n":3}"#]);
+}
+
 pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
     assert!(counts(&engine, 7, 900, now()).await.is_empty());
     engine.ping().await.expect("ping");
@@ -262,6 +278,7 @@ conformance!(
     sums_thousands_of_items_exactly,
     an_empty_engine_reads_nothing,
     a_batch_sent_again_is_counted_once_and_reported_as_duplicates,
+    an_alert_is_raised_once_per_quiet_period_and_fed_to_subscribers,
     totals_per_bucket_count_each_item_once,
     a_report_taken_out_no_longer_counts,
 );

@@ -450,3 +450,48 @@ async fn sigterm_finishes_the_request_in_flight_and_closes_websockets_with_1001(
         .unwrap_or_default();
     assert_eq!(keys.lines().count(), 2_000);
 }
+
+async fn surge(app: &TestApp, at: (f64, f64), n: usize) {
+    let posts: Vec<Value> = (0..n)
+        .map(|i| post_at(at.0, at.1, &format!("crowd{i}"), Some(&format!("surge-{}-{i}", at.0))))
+        .collect();
+    let (status, body) = app.post_json(&json!(posts)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(n as u64)));
+}
+
+#[actix_web::test]
+async fn a_surge_raises_one_alert_that_reaches_every_nodes_operators_and_commanders() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let node_a = spawn_on(args.clone()).await;
+    let node_b = spawn_on(args).await;
+    let alerts = json!({"type": "subscribe", "channel": "alerts"});
+    let mut operator_on_a = subscribed(&node_a, Some(&node_a.operator), alerts.clone()).await;
+    let mut commander_on_b = subscribed(&node_b, Some(&node_b.commander), alerts.clone()).await;
+    let mut public = node_b.ws(None).await;
+    send(&mut public, alerts).await;
+    let refused = next_json(&mut public, 5 * SECOND).await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["code"].as_str()),
+        (Some("error"), Some("forbidden"))
+    );
+
+    // 40 people in one block in a minute, where nobody was before: a surge.
+    // A quieter block nearby stays below every rule.
+    surge(&node_a, (44.4937, 11.343), 40).await;
+    surge(&node_b, (44.5010, 11.350), 5).await;
+    for ws in [&mut operator_on_a, &mut commander_on_b] {
+        let alert = next_of_type(ws, "alert", 10 * SECOND).await;
+        assert_eq!(alert["kind"], "surge", "{alert}");
+        assert_eq!(alert["count"], 40);
+        assert_eq!(alert["res"], 9);
+        assert!(alert["sub"].is_string() && alert["cell"].is_string() && alert["raised_at"].is_string());
+        let cell: h3o::CellIndex = alert["cell"].as_str().and_then(|c| c.parse().ok()).expect("a cell");
+        let centre = h3o::LatLng::from(cell);
+        assert!((centre.lat() - 44.4937).abs() < 0.01 && (centre.lng() - 11.343).abs() < 0.01);
+    }
+    // Both nodes saw the surge; the deployment raised it once.
+    let again = tokio::time::timeout(2 * SECOND, next_of_type(&mut commander_on_b, "alert", 60 * SECOND)).await;
+    assert!(again.is_err(), "a second alert for the same surge: {again:?}");
+}

@@ -118,7 +118,7 @@ function subscriptions() {
   if (messages.lastSeq !== null) broadcasts.since_seq = messages.lastSeq;
   if (near) broadcasts.near = near;
   const subs = [{ channel: "heatmap", res, window: $("window").value }, broadcasts];
-  if (role === "ops") subs.push({ channel: "reports" });
+  if (role === "ops") subs.push({ channel: "reports" }, { channel: "alerts" });
   return subs;
 }
 
@@ -179,6 +179,18 @@ function renderMessages() {
   }));
 }
 
+const alerts = [];
+
+// Newest first; a click flies the map to the cell.
+function renderAlerts() {
+  const box = $("alerts");
+  if (!box) return;
+  box.replaceChildren(...alerts.map((a) => el("article", { class: `alert-card ${a.kind}`, tabindex: "0", onclick: () => map.flyToCell(a.cell) },
+    el("strong", { text: a.kind === "surge" ? "Surge" : "Density over the limit" }),
+    el("span", { text: ` ${a.count} items in the last minute (${Math.round(a.density_km2)}/km²), ${a.baseline_per_min.toFixed(1)}/min before` }),
+    el("time", { datetime: a.raised_at, text: ` ${new Date(a.raised_at).toLocaleTimeString()}` }))));
+}
+
 function onMessage(msg) {
   if (msg.type === "broadcast") {
     messages.apply(msg);
@@ -187,6 +199,10 @@ function onMessage(msg) {
   } else if (msg.type === "report") {
     triage.set(msg.report.id, msg.report);
     renderTriage();
+  } else if (msg.type === "alert") {
+    alerts.unshift(msg);
+    alerts.length = Math.min(alerts.length, 20);
+    renderAlerts();
   } else if (msg.type === "heatmap.snapshot") {
     cells.clear();
     msg.cells.forEach((c) => cells.set(c.cell, c));

@@ -1,0 +1,141 @@
+//! Surge and threshold alerts: reads the engine's counts → raises alerts in
+//! the engine, which hands them to every node's `alerts` subscribers.
+//!
+//! Every node runs the detector on the same counts, so every node reaches the
+//! same conclusion; the engine lets one alert per cell and kind through per
+//! quiet period, whichever node raises it first.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use h3o::{LatLng, Resolution};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{CountQuery, Engine, EngineError};
+
+/// When a cell is worth an alert.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertRules {
+    /// The resolution watched (default 9, a city block).
+    pub res: Resolution,
+    /// A surge needs at least this many items in the last minute.
+    pub surge_min: u64,
+    /// ... and this many times the cell's per-minute rate of the 15 minutes before.
+    pub surge_factor: f64,
+    /// Items per km² in the last minute that raise a threshold alert.
+    pub density_km2: f64,
+    /// The same cell and kind alert again only after this long.
+    pub quiet_secs: i64,
+}
+
+/// One alert, as subscribers receive it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Alert {
+    /// Unique id.
+    pub id: String,
+    /// `surge` (a sudden rise) or `threshold` (a density above the limit).
+    pub kind: &'static str,
+    /// The H3 cell.
+    pub cell: String,
+    /// Its resolution.
+    pub res: u8,
+    /// Its centre.
+    pub lat: f64,
+    /// Its centre.
+    pub lon: f64,
+    /// Items in the last minute.
+    pub count: u64,
+    /// Distinct contributors in the last minute.
+    pub contributors: u64,
+    /// Items per km² in the last minute.
+    pub density_km2: f64,
+    /// The cell's items per minute over the 14 minutes before.
+    pub baseline_per_min: f64,
+    /// When it was raised (RFC 3339).
+    pub raised_at: String,
+}
+
+const MINUTE: i64 = 60;
+const BASELINE: i64 = 15 * MINUTE;
+
+/// The alerts the counts at `now` call for, hottest first.
+pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result<Vec<Alert>, EngineError> {
+    let read = |window_secs| {
+        engine.counts(CountQuery {
+            res: rules.res,
+            window_secs,
+            now,
+        })
+    };
+    let recent = read(MINUTE).await?;
+    if recent.is_empty() {
+        return Ok(Vec::new());
+    }
+    let before: HashMap<_, u64> = read(BASELINE).await?.into_iter().map(|c| (c.cell, c.count)).collect();
+    let raised_at = crate::api::heatmap::rfc3339(Utc::now());
+    let mut alerts = Vec::new();
+    for c in recent {
+        let earlier = before.get(&c.cell).copied().unwrap_or(0).saturating_sub(c.count);
+        let baseline_per_min = earlier as f64 / ((BASELINE - MINUTE) / MINUTE) as f64;
+        let density_km2 = c.count as f64 / c.cell.area_km2();
+        let kind = if density_km2 >= rules.density_km2 {
+            "threshold"
+        } else if c.count >= rules.surge_min && c.count as f64 >= rules.surge_factor * baseline_per_min.max(1.0) {
+            "surge"
+        } else {
+            continue;
+        };
+        let centre = LatLng::from(c.cell);
+        alerts.push(Alert {
+            id: hex::encode(rand::random::<[u8; 8]>()),
+            kind,
+            cell: c.cell.to_string(),
+            res: u8::from(rules.res),
+            lat: centre.lat(),
+            lon: centre.lng(),
+            count: c.count,
+            contributors: c.contributors,
+            density_km2,
+            baseline_per_min,
+            raised_at: raised_at.clone(),
+        });
+    }
+    alerts.sort_by_key(|a| std::cmp::Reverse(a.count));
+    Ok(alerts)
+}
+
+/// Runs [`detect`] every `period` and raises what it finds until `shutdown`.
+pub fn spawn_detector(
+    engine: Arc<dyn Engine>,
+    rules: AlertRules,
+    period: Duration,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = interval.tick() => {}
+            }
+            // An engine outage is the hub's to report; try again next time.
+            let Ok(alerts) = detect(engine.as_ref(), &rules, Utc::now().timestamp()).await else {
+                continue;
+            };
+            for alert in alerts {
+                let key = format!("{}:{}", alert.kind, alert.cell);
+                let Ok(body) = serde_json::to_string(&alert) else {
+                    continue;
+                };
+                if let Ok(true) = engine.raise_alert(&key, &body, rules.quiet_secs).await {
+                    metrics::counter!(crate::telemetry::metric::ALERTS_RAISED, "kind" => alert.kind).increment(1);
+                    tracing::info!(kind = alert.kind, cell = %alert.cell, count = alert.count, "alert raised");
+                }
+            }
+        }
+    })
+}
