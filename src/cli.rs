@@ -77,6 +77,42 @@ pub enum Command {
         #[arg(long)]
         keep_timestamps: bool,
     },
+    /// Load a running server as its users would and measure it.
+    Bench {
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        target: String,
+        /// An operator token (posts, broadcasts, full heatmap).
+        #[arg(long, env = "CAMPANILE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Posts per second offered.
+        #[arg(long, default_value_t = 1_000)]
+        ingest_rate: u64,
+        /// Posts per request.
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// WebSocket subscribers (half public, half operators).
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        /// Heatmap resolutions the subscribers spread over.
+        #[arg(long, value_delimiter = ',', default_value = "8,9")]
+        res: Vec<u8>,
+        /// Broadcasts sent over the run.
+        #[arg(long, default_value_t = 10)]
+        broadcasts: u64,
+        /// How long to load the server (e.g. 30s, 1m).
+        #[arg(long, default_value = "30s")]
+        duration: humantime::Duration,
+        /// The server's process id, for its RSS and CPU.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Threads for the subscribers [default: the cores].
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a parsed command line.
@@ -113,6 +149,42 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
                 None => std::io::stdout().write_all(text.as_bytes()).map_err(|e| e.to_string()),
             }
+        }
+        Command::Bench {
+            target,
+            token,
+            ingest_rate,
+            batch,
+            clients,
+            res,
+            broadcasts,
+            duration,
+            server_pid,
+            threads,
+            json,
+        } => {
+            if res.is_empty() || res.iter().any(|r| *r > 15) {
+                return Err("--res takes H3 resolutions, 0-15".into());
+            }
+            let options = crate::loadgen::BenchOptions {
+                target,
+                token,
+                ingest_rate,
+                batch,
+                clients,
+                resolutions: res,
+                broadcasts,
+                duration: duration.into(),
+                server_pid,
+                threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            };
+            let report = crate::loadgen::run(options).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
         }
         Command::Replay {
             file,

@@ -39,6 +39,7 @@ pub mod geodata;
 pub mod hub;
 pub mod ingest;
 pub mod limits;
+pub mod loadgen;
 pub mod privacy;
 pub mod reports;
 pub mod startup;

@@ -1,4 +1,4 @@
-//! The binary itself: `token`, `simulate`, `replay`, `serve --demo`.
+//! The binary itself: `token`, `simulate`, `replay`, `bench`, `serve --demo`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -154,4 +154,32 @@ async fn serve_demo_prints_its_url_and_tokens_and_the_map_comes_alive() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(cells > 0, "the demo put nothing on the map");
+}
+
+#[actix_web::test]
+async fn bench_loads_a_server_and_reports_what_its_users_felt() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["bench", "--target", &app.address, "--token", &app.operator])
+        .args(["--ingest-rate", "2000", "--batch", "200", "--clients", "20", "--res", "8,9"])
+        .args(["--broadcasts", "3", "--duration", "4s", "--json"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(report["clients"]["connected"], 20, "{report}");
+    assert_eq!(report["clients"]["dropped"], 0, "{report}");
+    let offered = report["ingest"]["offered_per_s"].as_f64().expect("offered");
+    let accepted = report["ingest"]["accepted_per_s"].as_f64().expect("accepted");
+    assert!(offered > 1_000.0 && (accepted - offered).abs() < 1.0, "{report}");
+    // Every subscriber got every broadcast, and saw the probes in its deltas.
+    assert_eq!(report["broadcast_latency_ms"]["delivered"], 60, "{report}");
+    assert!(report["delta_latency_ms"]["samples"].as_u64().is_some_and(|n| n >= 20), "{report}");
+    for key in ["p50", "p90", "p99", "max"] {
+        let v = report["delta_latency_ms"][key].as_f64().expect("a figure");
+        // A probe shows at the next tick (100 ms here): never before it was sent.
+        assert!(v > 0.0 && v < 5_000.0, "{key} = {v}");
+    }
+    assert!(report["broadcast_latency_ms"]["max"].as_f64().is_some_and(|v| v > 0.0));
 }

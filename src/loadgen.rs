@@ -1,0 +1,606 @@
+//! `campanile bench`: a load generator that uses a server as its users do.
+//!
+//! It is not a step of the data flow but an instrument for it: it posts
+//! batches through the real HTTP API, holds real WebSocket subscribers and
+//! sends real broadcasts, and measures what those users would feel:
+//! - ingest-to-delta latency, from a probe batch's send to the first
+//!   `heatmap.delta` on each client that shows the probe's cell;
+//! - broadcast fan-out latency, from the send to the arrival on each
+//!   subscriber, and until the last subscriber has it.
+//!
+//! Clients are spread over several threads (actix arbiters), each with its
+//! own HTTP client, so that one thread is not the bottleneck; the generator
+//! reports its own CPU use so that a saturated generator is visible.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Base URL of the server.
+    pub target: String,
+    /// An operator token: posts, broadcasts and the full heatmap.
+    pub token: String,
+    /// Posts per second offered.
+    pub ingest_rate: u64,
+    /// Posts per request.
+    pub batch: usize,
+    /// WebSocket subscribers.
+    pub clients: usize,
+    /// Resolutions the heatmap subscribers spread over.
+    pub resolutions: Vec<u8>,
+    /// Broadcasts sent over the run.
+    pub broadcasts: u64,
+    /// How long to load the server.
+    pub duration: Duration,
+    /// The server's process, for its RSS and CPU.
+    pub server_pid: Option<u32>,
+    /// Threads for the clients.
+    pub threads: usize,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub samples: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl From<&Histogram<u64>> for Percentiles {
+    fn from(h: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1_000.0;
+        Self {
+            samples: h.len(),
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+        }
+    }
+}
+
+/// Ingest figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestFigures {
+    /// Posts per second sent.
+    pub offered_per_s: f64,
+    /// Posts per second the server acknowledged (202).
+    pub accepted_per_s: f64,
+    /// Requests that did not get a 202.
+    pub failed_requests: u64,
+}
+
+/// Broadcast figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BroadcastFigures {
+    /// Send → arrival on each subscriber.
+    #[serde(flatten)]
+    pub each: Percentiles,
+    /// Send → arrival on the last subscriber, per broadcast.
+    pub last_subscriber: Percentiles,
+    /// Deliveries seen / deliveries expected.
+    pub delivered: u64,
+    /// Broadcasts × subscribers connected at the end.
+    pub expected: u64,
+}
+
+/// Connections.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientFigures {
+    /// Established.
+    pub connected: u64,
+    /// Closed or failed before the end.
+    pub dropped: u64,
+}
+
+/// A process's resources.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProcessFigures {
+    /// Resident memory at the end, MiB.
+    pub rss_mb: f64,
+    /// CPU over the run, percent of one core.
+    pub cpu_pct: f64,
+}
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BenchReport {
+    /// Ingest.
+    pub ingest: IngestFigures,
+    /// Ingest-to-delta latency.
+    pub delta_latency_ms: Percentiles,
+    /// Broadcast fan-out latency.
+    pub broadcast_latency_ms: BroadcastFigures,
+    /// Connections.
+    pub clients: ClientFigures,
+    /// The server, when its process is known.
+    pub server: Option<ProcessFigures>,
+    /// This generator.
+    pub generator: ProcessFigures,
+    /// Whether the generator itself was near saturation (its figures then
+    /// bound the server's from below).
+    pub generator_saturated: bool,
+}
+
+/// What the clients share with the senders: when each probe cell and each
+/// broadcast was sent.
+#[derive(Default)]
+struct Shared {
+    probes: RwLock<HashMap<String, Instant>>,
+    broadcasts: RwLock<HashMap<String, Instant>>,
+    delta_latency: Mutex<Vec<Duration>>,
+    broadcast_arrivals: Mutex<HashMap<String, Vec<Duration>>>,
+    connected: AtomicU64,
+    dropped: AtomicU64,
+    accepted: AtomicU64,
+    offered: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Runs the load and measures.
+pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
+    raise_fd_limit(options.clients as u64 * 2 + 1_024);
+    let shared = Arc::new(Shared::default());
+    let server_before = options.server_pid.and_then(cpu_ticks);
+    let self_before = cpu_ticks(std::process::id());
+    let started = Instant::now();
+    let deadline = started + options.duration;
+    let stop_clients = deadline + Duration::from_secs(3);
+
+    // Subscribers, spread over threads.
+    let threads = options.threads.max(1);
+    let mut arbiters = Vec::new();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    for t in 0..threads {
+        let arbiter = actix_rt::Arbiter::new();
+        let mine: Vec<usize> = (0..options.clients).filter(|c| c % threads == t).collect();
+        let (shared, options, done) = (shared.clone(), options.clone(), done_tx.clone());
+        // The HTTP client is not Send: build it, and everything that uses it, on the arbiter's thread.
+        arbiter.spawn_fn(move || {
+            actix_rt::spawn(async move {
+                let http = awc::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .max_http_version(awc::http::Version::HTTP_11)
+                    .finish();
+                let mut tasks = Vec::new();
+                for c in mine {
+                    let res = options.resolutions[c % options.resolutions.len()];
+                    // Every other client is public (res ≤ 9), the rest operators.
+                    let token = (c % 2 == 0 || res > 9).then(|| options.token.clone());
+                    tasks.push(actix_rt::spawn(subscriber(
+                        http.clone(),
+                        options.target.clone(),
+                        token,
+                        res,
+                        shared.clone(),
+                        stop_clients,
+                    )));
+                    if c % 100 == 99 {
+                        // Let the server accept in waves rather than all at once.
+                        actix_rt::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
+                let _ = done.send(());
+            });
+        });
+        arbiters.push(arbiter);
+    }
+    drop(done_tx);
+    // Let the subscribers connect before the load starts.
+    let connect_deadline = Instant::now() + Duration::from_secs(30);
+    while (shared.connected.load(Ordering::Relaxed) + shared.dropped.load(Ordering::Relaxed)) < options.clients as u64
+        && Instant::now() < connect_deadline
+    {
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let load_started = Instant::now();
+    let ingest = actix_rt::spawn(ingest(
+        http.clone(),
+        options.clone(),
+        shared.clone(),
+        load_started + options.duration,
+    ));
+    let broadcasts = actix_rt::spawn(send_broadcasts(
+        http.clone(),
+        options.clone(),
+        shared.clone(),
+        load_started + options.duration,
+    ));
+    let probes = actix_rt::spawn(send_probes(
+        http.clone(),
+        options.clone(),
+        shared.clone(),
+        load_started + options.duration,
+    ));
+    let _ = ingest.await;
+    let _ = broadcasts.await;
+    let _ = probes.await;
+    let elapsed = load_started.elapsed().as_secs_f64().max(0.001);
+    while done_rx.recv().await.is_some() {}
+    for a in arbiters {
+        a.stop();
+    }
+
+    let mut report = BenchReport::default();
+    report.ingest = IngestFigures {
+        offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
+        accepted_per_s: shared.accepted.load(Ordering::Relaxed) as f64 / elapsed,
+        failed_requests: shared.failed.load(Ordering::Relaxed),
+    };
+    report.delta_latency_ms = percentiles(&lock(&shared.delta_latency));
+    let arrivals = lock(&shared.broadcast_arrivals);
+    let each: Vec<Duration> = arrivals.values().flatten().copied().collect();
+    let last: Vec<Duration> = arrivals.values().filter_map(|a| a.iter().max().copied()).collect();
+    let connected = shared.connected.load(Ordering::Relaxed);
+    let dropped = shared.dropped.load(Ordering::Relaxed);
+    report.broadcast_latency_ms = BroadcastFigures {
+        each: percentiles(&each),
+        last_subscriber: percentiles(&last),
+        delivered: each.len() as u64,
+        expected: options.broadcasts * connected.saturating_sub(dropped),
+    };
+    report.clients = ClientFigures { connected, dropped };
+    let wall = started.elapsed().as_secs_f64();
+    report.server = options.server_pid.and_then(|pid| {
+        let cpu = cpu_ticks(pid)?.saturating_sub(server_before?);
+        Some(ProcessFigures {
+            rss_mb: rss_mb(pid)?,
+            cpu_pct: ticks_to_pct(cpu, wall),
+        })
+    });
+    let own = cpu_ticks(std::process::id())
+        .zip(self_before)
+        .map(|(now, before)| now.saturating_sub(before))
+        .unwrap_or(0);
+    report.generator = ProcessFigures {
+        rss_mb: rss_mb(std::process::id()).unwrap_or(0.0),
+        cpu_pct: ticks_to_pct(own, wall),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    report.generator_saturated = report.generator.cpu_pct > 90.0 * (threads as f64 + 1.0).min(cores);
+    Ok(report)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn percentiles(samples: &[Duration]) -> Percentiles {
+    let Ok(mut h) = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3) else {
+        return Percentiles::default();
+    };
+    for s in samples {
+        let _ = h.record((s.as_micros() as u64).max(1));
+    }
+    Percentiles::from(&h)
+}
+
+/// Places the n-th probe in a cell of its own, far from the event's posts,
+/// so that the first delta showing the cell is the probe's.
+fn probe_point(n: u64) -> (f64, f64) {
+    (-30.0 + (n % 400) as f64 * 0.05, -40.0 + (n / 400 % 400) as f64 * 0.05)
+}
+
+/// Offers `ingest_rate` posts/s in batches.
+async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
+    if options.ingest_rate == 0 {
+        return;
+    }
+    let batch = options.batch.clamp(1, crate::ingest::MAX_BATCH_ITEMS);
+    let per_second = (options.ingest_rate as usize).div_ceil(batch).max(1);
+    let period = Duration::from_secs_f64(1.0 / per_second as f64);
+    let run = hex::encode(rand::random::<[u8; 4]>());
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let url = format!("{}/api/v1/posts", options.target.trim_end_matches('/'));
+    let mut next = Instant::now();
+    let mut n: u64 = 0;
+    while Instant::now() < until {
+        let mut body = String::with_capacity(batch * 110);
+        body.push('[');
+        let ts = chrono::Utc::now().to_rfc3339();
+        for i in 0..batch {
+            if i > 0 {
+                body.push(',');
+            }
+            let k = n * batch as u64 + i as u64;
+            let (lat, lon) = (
+                44.480 + (k * 7_919 % 1_000) as f64 * 0.000_03,
+                11.320 + (k * 104_729 % 1_000) as f64 * 0.000_04,
+            );
+            body.push_str(&format!(
+                r#"{{"source":"bench","id":"{run}-{k}","lat":{lat:.6},"lon":{lon:.6},"author":"a{}","ts":"{ts}"}}"#,
+                k % 5_000
+            ));
+        }
+        body.push(']');
+        let count = batch as u64;
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let (http, url, token, shared) = (http.clone(), url.clone(), options.token.clone(), shared.clone());
+        actix_rt::spawn(async move {
+            shared.offered.fetch_add(count, Ordering::Relaxed);
+            let answer = http
+                .post(&url)
+                .bearer_auth(&token)
+                .insert_header(("Content-Type", "application/json"))
+                .send_body(body)
+                .await;
+            match answer {
+                Ok(r) if r.status().as_u16() == 202 => {
+                    shared.accepted.fetch_add(count, Ordering::Relaxed);
+                }
+                _ => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            drop(permit);
+        });
+        n += 1;
+        next += period;
+        let now = Instant::now();
+        if next > now {
+            actix_rt::time::sleep(next - now).await;
+        }
+    }
+    // Let the requests in flight finish.
+    let _ = in_flight.acquire_many(64).await;
+}
+
+/// Sends a probe about once a second, at random moments so that probes do
+/// not fall at one phase of the server's tick: five posts by five authors
+/// (so that public clients see it too) in a cell of its own.
+async fn send_probes(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
+    let url = format!("{}/api/v1/posts", options.target.trim_end_matches('/'));
+    let run = hex::encode(rand::random::<[u8; 4]>());
+    let mut n: u64 = 0;
+    while Instant::now() < until {
+        actix_rt::time::sleep(Duration::from_millis(500 + rand::random::<u64>() % 1_000)).await;
+        let (lat, lon) = probe_point(n);
+        let ts = chrono::Utc::now().to_rfc3339();
+        let posts: Vec<Value> = (0..5)
+            .map(|a| {
+                json!({"source": "bench", "id": format!("{run}-probe-{n}-{a}"), "lat": lat, "lon": lon,
+                            "author": format!("probe{a}"), "ts": ts})
+            })
+            .collect();
+        let Ok(ll) = h3o::LatLng::new(lat, lon) else { continue };
+        let sent = Instant::now();
+        {
+            let mut probes = lock_write(&shared.probes);
+            for res in &options.resolutions {
+                if let Ok(r) = h3o::Resolution::try_from(*res) {
+                    probes.insert(ll.to_cell(r).to_string(), sent);
+                }
+            }
+        }
+        let answer = http.post(&url).bearer_auth(&options.token).send_json(&posts).await;
+        if !answer.is_ok_and(|r| r.status().as_u16() == 202) {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        n += 1;
+    }
+}
+
+/// Sends `broadcasts` public messages spread over the run.
+async fn send_broadcasts(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
+    if options.broadcasts == 0 {
+        return;
+    }
+    let gap = options.duration.div_f64(options.broadcasts as f64 + 1.0);
+    let url = format!("{}/api/v1/broadcasts", options.target.trim_end_matches('/'));
+    for n in 0..options.broadcasts {
+        actix_rt::time::sleep(gap).await;
+        if Instant::now() > until + gap {
+            break;
+        }
+        let headline = format!("bench {n} {}", hex::encode(rand::random::<[u8; 4]>()));
+        let body = json!({
+            "audience": "public", "msg_type": "Alert", "category": "Safety", "event": "Load test",
+            "severity": "Minor", "urgency": "Future", "certainty": "Possible",
+            "headline": headline, "language": "en",
+            "expires": (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339(),
+            "area": {"description": "The whole event", "circles": [{"lat": 44.4937, "lon": 11.343, "radius_m": 5_000}]},
+        });
+        lock_write(&shared.broadcasts).insert(headline.clone(), Instant::now());
+        let sent = http.post(&url).bearer_auth(&options.token).send_json(&body).await;
+        if !sent.is_ok_and(|r| r.status().as_u16() == 201) {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn lock_write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One subscriber: heatmap at `res` and the live broadcasts, until `until`.
+async fn subscriber(
+    http: awc::Client,
+    target: String,
+    token: Option<String>,
+    res: u8,
+    shared: Arc<Shared>,
+    until: Instant,
+) {
+    let url = format!("{}/ws", target.trim_end_matches('/').replacen("http", "ws", 1));
+    let mut request = http.ws(url).max_frame_size(1 << 20);
+    if let Some(t) = &token {
+        request = request.bearer_auth(t);
+    }
+    let Ok((_, mut ws)) = request.connect().await else {
+        shared.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    shared.connected.fetch_add(1, Ordering::Relaxed);
+    for sub in [
+        json!({"type": "subscribe", "channel": "heatmap", "res": res, "window": "1m"}),
+        json!({"type": "subscribe", "channel": "broadcasts"}),
+    ] {
+        if ws.send(awc::ws::Message::Text(sub.to_string().into())).await.is_err() {
+            shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    }
+    let mut seen_probes: HashSet<String> = HashSet::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let _ = ws.close().await;
+            return;
+        }
+        let frame = match actix_rt::time::timeout(left, ws.next()).await {
+            Err(_) => continue,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(_) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let text = match frame {
+            awc::ws::Frame::Text(t) => t,
+            awc::ws::Frame::Ping(p) => {
+                let _ = ws.send(awc::ws::Message::Pong(p)).await;
+                continue;
+            }
+            awc::ws::Frame::Close(_) => {
+                shared.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => continue,
+        };
+        let arrived = Instant::now();
+        let Ok(msg) = serde_json::from_slice::<Value>(&text) else {
+            continue;
+        };
+        match msg["type"].as_str() {
+            Some("heatmap.delta") => {
+                let probes = shared.probes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for cell in msg["cells"].as_array().into_iter().flatten() {
+                    let Some(id) = cell["cell"].as_str() else { continue };
+                    if let Some(sent) = probes.get(id)
+                        && seen_probes.insert(id.to_owned())
+                    {
+                        lock(&shared.delta_latency).push(arrived.saturating_duration_since(*sent));
+                    }
+                }
+            }
+            Some("broadcast") => {
+                let Some(headline) = msg["broadcast"]["headline"].as_str() else {
+                    continue;
+                };
+                let sent = shared
+                    .broadcasts
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(headline)
+                    .copied();
+                if let Some(sent) = sent {
+                    lock(&shared.broadcast_arrivals)
+                        .entry(headline.to_owned())
+                        .or_default()
+                        .push(arrived.saturating_duration_since(sent));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces, closed by ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn ticks_to_pct(ticks: u64, wall_secs: f64) -> f64 {
+    // Linux reports in USER_HZ, 100 on every mainstream architecture.
+    ticks as f64 / 100.0 / wall_secs.max(0.001) * 100.0
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+fn raise_fd_limit(wanted: u64) {
+    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
+        && soft < wanted
+    {
+        let _ = rlimit::Resource::NOFILE.set(wanted.min(hard), hard);
+    }
+}
+
+impl std::fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = |p: &Percentiles| {
+            format!(
+                "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} samples)",
+                p.p50, p.p90, p.p99, p.max, p.samples
+            )
+        };
+        writeln!(
+            f,
+            "ingest: offered {:.0} posts/s, accepted {:.0} posts/s, {} failed requests",
+            self.ingest.offered_per_s, self.ingest.accepted_per_s, self.ingest.failed_requests
+        )?;
+        writeln!(f, "ingest → delta: {}", p(&self.delta_latency_ms))?;
+        writeln!(f, "broadcast → each subscriber: {}", p(&self.broadcast_latency_ms.each))?;
+        writeln!(
+            f,
+            "broadcast → last subscriber: {} ({}/{} delivered)",
+            p(&self.broadcast_latency_ms.last_subscriber),
+            self.broadcast_latency_ms.delivered,
+            self.broadcast_latency_ms.expected
+        )?;
+        writeln!(
+            f,
+            "clients: {} connected, {} dropped",
+            self.clients.connected, self.clients.dropped
+        )?;
+        if let Some(s) = &self.server {
+            writeln!(f, "server: {:.1} MiB RSS, {:.0}% CPU", s.rss_mb, s.cpu_pct)?;
+        }
+        write!(
+            f,
+            "generator: {:.1} MiB RSS, {:.0}% CPU{}",
+            self.generator.rss_mb,
+            self.generator.cpu_pct,
+            if self.generator_saturated {
+                " — saturated: the figures are bounded by the generator"
+            } else {
+                ""
+            }
+        )
+    }
+}
