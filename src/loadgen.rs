@@ -241,43 +241,45 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         a.stop();
     }
 
-    let mut report = BenchReport::default();
-    report.ingest = IngestFigures {
-        offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
-        accepted_per_s: shared.accepted.load(Ordering::Relaxed) as f64 / elapsed,
-        failed_requests: shared.failed.load(Ordering::Relaxed),
-    };
-    report.delta_latency_ms = percentiles(&lock(&shared.delta_latency));
     let arrivals = lock(&shared.broadcast_arrivals);
     let each: Vec<Duration> = arrivals.values().flatten().copied().collect();
     let last: Vec<Duration> = arrivals.values().filter_map(|a| a.iter().max().copied()).collect();
     let connected = shared.connected.load(Ordering::Relaxed);
     let dropped = shared.dropped.load(Ordering::Relaxed);
-    report.broadcast_latency_ms = BroadcastFigures {
-        each: percentiles(&each),
-        last_subscriber: percentiles(&last),
-        delivered: each.len() as u64,
-        expected: options.broadcasts * connected.saturating_sub(dropped),
-    };
-    report.clients = ClientFigures { connected, dropped };
     let wall = started.elapsed().as_secs_f64();
-    report.server = options.server_pid.and_then(|pid| {
-        let cpu = cpu_ticks(pid)?.saturating_sub(server_before?);
-        Some(ProcessFigures {
-            rss_mb: rss_mb(pid)?,
-            cpu_pct: ticks_to_pct(cpu, wall),
-        })
-    });
     let own = cpu_ticks(std::process::id())
         .zip(self_before)
         .map(|(now, before)| now.saturating_sub(before))
         .unwrap_or(0);
-    report.generator = ProcessFigures {
+    let generator = ProcessFigures {
         rss_mb: rss_mb(std::process::id()).unwrap_or(0.0),
         cpu_pct: ticks_to_pct(own, wall),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    report.generator_saturated = report.generator.cpu_pct > 90.0 * (threads as f64 + 1.0).min(cores);
+    let report = BenchReport {
+        ingest: IngestFigures {
+            offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
+            accepted_per_s: shared.accepted.load(Ordering::Relaxed) as f64 / elapsed,
+            failed_requests: shared.failed.load(Ordering::Relaxed),
+        },
+        delta_latency_ms: percentiles(&lock(&shared.delta_latency)),
+        broadcast_latency_ms: BroadcastFigures {
+            each: percentiles(&each),
+            last_subscriber: percentiles(&last),
+            delivered: each.len() as u64,
+            expected: options.broadcasts * connected.saturating_sub(dropped),
+        },
+        clients: ClientFigures { connected, dropped },
+        server: options.server_pid.and_then(|pid| {
+            let cpu = cpu_ticks(pid)?.saturating_sub(server_before?);
+            Some(ProcessFigures {
+                rss_mb: rss_mb(pid)?,
+                cpu_pct: ticks_to_pct(cpu, wall),
+            })
+        }),
+        generator_saturated: generator.cpu_pct > 90.0 * (threads as f64 + 1.0).min(cores),
+        generator,
+    };
     Ok(report)
 }
 

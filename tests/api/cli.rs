@@ -161,7 +161,16 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
     let app = spawn_app(EngineKind::Memory).await;
     let out = tokio::process::Command::new(BIN)
         .args(["bench", "--target", &app.address, "--token", &app.operator])
-        .args(["--ingest-rate", "2000", "--batch", "200", "--clients", "20", "--res", "8,9"])
+        .args([
+            "--ingest-rate",
+            "2000",
+            "--batch",
+            "200",
+            "--clients",
+            "20",
+            "--res",
+            "8,9",
+        ])
         .args(["--broadcasts", "3", "--duration", "4s", "--json"])
         .output()
         .await
@@ -175,7 +184,10 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
     assert!(offered > 1_000.0 && (accepted - offered).abs() < 1.0, "{report}");
     // Every subscriber got every broadcast, and saw the probes in its deltas.
     assert_eq!(report["broadcast_latency_ms"]["delivered"], 60, "{report}");
-    assert!(report["delta_latency_ms"]["samples"].as_u64().is_some_and(|n| n >= 20), "{report}");
+    assert!(
+        report["delta_latency_ms"]["samples"].as_u64().is_some_and(|n| n >= 20),
+        "{report}"
+    );
     for key in ["p50", "p90", "p99", "max"] {
         let v = report["delta_latency_ms"][key].as_f64().expect("a figure");
         // A probe shows at the next tick (100 ms here): never before it was sent.
