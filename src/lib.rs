@@ -42,6 +42,7 @@ pub mod limits;
 pub mod loadgen;
 pub mod privacy;
 pub mod reports;
+pub mod schedule;
 pub mod startup;
 pub mod surge;
 pub mod telemetry;

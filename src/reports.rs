@@ -58,7 +58,6 @@ pub struct ReportFilter {
 pub struct Reports {
     engine: Arc<dyn Engine>,
     bucketer: Bucketer,
-    feed: broadcast::Sender<Report>,
 }
 
 fn decode(body: &str) -> Option<StoredReport> {
@@ -67,18 +66,19 @@ fn decode(body: &str) -> Option<StoredReport> {
 
 impl Reports {
     /// Reports over `engine`, bucketed like posts.
-    ///
-    /// Spawns the relay from the engine's report feed; call it inside the
-    /// runtime.
     pub fn new(engine: Arc<dyn Engine>, bucketer: Bucketer) -> Self {
-        let feed = broadcast::channel(crate::engine::REPORT_FEED_CAPACITY).0;
-        tokio::spawn(relay(engine.report_feed(), feed.clone()));
-        Self { engine, bucketer, feed }
+        Self { engine, bucketer }
     }
 
-    /// New and re-moderated reports, live.
-    pub fn feed(&self) -> broadcast::Receiver<Report> {
-        self.feed.subscribe()
+    /// New and re-moderated reports as stored, live from every node; read
+    /// each with [`Reports::live`].
+    pub fn feed(&self) -> broadcast::Receiver<String> {
+        self.engine.report_feed()
+    }
+
+    /// A report from [`Reports::feed`].
+    pub fn live(body: &str) -> Option<Report> {
+        decode(body).map(|s| s.report)
     }
 
     fn item(&self, s: &StoredReport) -> Bucketed {
@@ -175,27 +175,6 @@ impl Reports {
                     .is_none_or(|b| LatLon::new(r.lat, r.lon).is_ok_and(|p| b.contains(p)))
             })
             .collect())
-    }
-}
-
-/// Turns stored report bodies from the engine into live reports until the
-/// engine's feed closes.
-async fn relay(mut stored: broadcast::Receiver<String>, feed: broadcast::Sender<Report>) {
-    loop {
-        match stored.recv().await {
-            Ok(body) => {
-                if let Some(s) = decode(&body) {
-                    let _ = feed.send(s.report);
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(
-                    missed,
-                    "the report relay fell behind; subscribers re-read GET /api/v1/reports"
-                );
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
-        }
     }
 }
 

@@ -112,18 +112,13 @@ impl Application {
             settings.public_read_rate,
             settings.trusted_proxies.clone(),
         ));
-        background.push(tokio::spawn({
-            let (limits, shutdown) = (limits.clone(), shutdown.clone());
-            async move {
-                let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-                loop {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => break,
-                        _ = every.tick() => limits.forget_idle(),
-                    }
-                }
-            }
-        }));
+        background.push({
+            let limits = limits.clone();
+            crate::schedule::spawn_every(std::time::Duration::from_secs(60), shutdown.clone(), move || {
+                limits.forget_idle();
+                std::future::ready(())
+            })
+        });
         let state = web::Data::new(AppState {
             limits,
             reports: Arc::new(crate::reports::Reports::new(engine.clone(), bucketer)),

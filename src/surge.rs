@@ -114,28 +114,26 @@ pub fn spawn_detector(
     period: Duration,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = interval.tick() => {}
-            }
-            // An engine outage is the hub's to report; try again next time.
-            let Ok(alerts) = detect(engine.as_ref(), &rules, Utc::now().timestamp()).await else {
-                continue;
-            };
-            for alert in alerts {
-                let key = format!("{}:{}", alert.kind, alert.cell);
-                let Ok(body) = serde_json::to_string(&alert) else {
-                    continue;
-                };
-                if let Ok(true) = engine.raise_alert(&key, &body, rules.quiet_secs).await {
-                    metrics::counter!(crate::telemetry::metric::ALERTS_RAISED, "kind" => alert.kind).increment(1);
-                    tracing::info!(kind = alert.kind, cell = %alert.cell, count = alert.count, "alert raised");
-                }
-            }
-        }
+    crate::schedule::spawn_every(period, shutdown, move || {
+        let engine = engine.clone();
+        async move { raise(engine.as_ref(), &rules).await }
     })
+}
+
+/// One round: detects and raises what the counts call for.
+async fn raise(engine: &dyn Engine, rules: &AlertRules) {
+    // An engine outage is the hub's to report; try again next round.
+    let Ok(alerts) = detect(engine, rules, Utc::now().timestamp()).await else {
+        return;
+    };
+    for alert in alerts {
+        let key = format!("{}:{}", alert.kind, alert.cell);
+        let Ok(body) = serde_json::to_string(&alert) else {
+            continue;
+        };
+        if let Ok(true) = engine.raise_alert(&key, &body, rules.quiet_secs).await {
+            metrics::counter!(crate::telemetry::metric::ALERTS_RAISED, "kind" => alert.kind).increment(1);
+            tracing::info!(kind = alert.kind, cell = %alert.cell, count = alert.count, "alert raised");
+        }
+    }
 }

@@ -4,7 +4,7 @@
 //! update or a read of one resolution) and there is one writer path, so a
 //! sharded design would buy little here; `benches/pipeline.rs` measures it.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use super::{
     BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
-    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_name, timed,
+    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_buckets, chunk_name, timed,
 };
 use crate::ingest::Bucketed;
 
@@ -132,11 +132,11 @@ impl Engine for MemoryEngine {
             for (index, chunk) in batch.chunks(WRITE_CHUNK).enumerate() {
                 let name = chunk_name(index, chunk);
                 // A chunk already counted in a bucket is being sent again.
-                let repeated: std::collections::HashSet<i64> = chunk
-                    .iter()
-                    .map(|item| item.bucket)
+                let repeated: BTreeSet<i64> = chunk_buckets(chunk)
+                    .into_iter()
                     .filter(|b| state.applied.contains(&(*b, name.clone())))
                     .collect();
+                let mut counted = BTreeSet::new();
                 for item in chunk {
                     if repeated.contains(&item.bucket) {
                         outcome.duplicates += 1;
@@ -155,7 +155,7 @@ impl Engine for MemoryEngine {
                     if item.bucket < oldest {
                         continue; // valid and kept as seen, but no window reads it
                     }
-                    state.applied.insert((item.bucket, name.clone()));
+                    counted.insert(item.bucket);
                     for cell in &item.cells {
                         let res = u8::from(cell.resolution());
                         *state
@@ -172,6 +172,9 @@ impl Engine for MemoryEngine {
                             .or_insert(item.bucket);
                         *last = (*last).max(item.bucket);
                     }
+                }
+                for bucket in counted {
+                    state.applied.insert((bucket, name.clone()));
                 }
             }
             Ok(outcome)

@@ -88,6 +88,11 @@ pub fn chunk_name(index: usize, chunk: &[Bucketed]) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// The distinct time buckets of a chunk, oldest first.
+pub fn chunk_buckets(chunk: &[Bucketed]) -> std::collections::BTreeSet<i64> {
+    chunk.iter().map(|item| item.bucket).collect()
+}
+
 /// A read of counts: one resolution, one window, ending at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountQuery {

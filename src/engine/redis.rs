@@ -54,7 +54,7 @@ use tokio::sync::broadcast;
 
 use super::{
     BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
-    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_name, timed,
+    REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_buckets, chunk_name, timed,
 };
 use crate::ingest::Bucketed;
 
@@ -323,20 +323,16 @@ impl RedisEngine {
 
     async fn ingest_chunk(&self, index: usize, chunk: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
         let name = chunk_name(index, chunk);
+        let marker = format!("i{name}");
 
         // 1. Claim every post id for this chunk, and ask whether an earlier
         //    attempt already counted the chunk in each of its buckets.
-        let buckets: Vec<i64> = chunk
-            .iter()
-            .map(|item| item.bucket)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let buckets = chunk_buckets(chunk);
         let mut reads: Vec<Cmd> = buckets
             .iter()
             .map(|b| {
                 let mut exists = cmd("EXISTS");
-                exists.arg(self.keys.applied(*b, &format!("i{name}")));
+                exists.arg(self.keys.applied(*b, &marker));
                 exists
             })
             .collect();
@@ -416,7 +412,7 @@ impl RedisEngine {
         writes.extend(
             buckets
                 .iter()
-                .map(|(bucket, changes)| self.apply_counts(*bucket, &format!("i{name}"), changes, 1)),
+                .map(|(bucket, changes)| self.apply_counts(*bucket, &marker, changes, 1)),
         );
         self.conn.run_each(writes).await?;
         Ok(outcome)

@@ -151,15 +151,9 @@ impl Hub {
 
     /// Runs [`Hub::tick`] every `period` until `shutdown`.
     pub fn spawn_ticker(self: Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(period);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = interval.tick() => self.tick().await,
-                }
-            }
+        crate::schedule::spawn_every(period, shutdown, move || {
+            let hub = self.clone();
+            async move { hub.tick().await }
         })
     }
 

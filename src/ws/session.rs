@@ -257,7 +257,8 @@ impl Connection {
                 let operator = self.principal.has_any(&[crate::domain::Role::Operator]);
                 let feed = self.state.reports.feed();
                 return self
-                    .subscribe_feed("reports", feed, move |sub, report| {
+                    .subscribe_feed("reports", feed, move |sub, body: String| {
+                        let report = crate::reports::Reports::live(&body)?;
                         Some(ServerMessage::Report {
                             sub,
                             report: crate::reports::view(&report, operator),
@@ -301,6 +302,21 @@ impl Connection {
                     .await;
             }
         };
+        let out = self.outbound.clone();
+        self.start(channel, move |sub| {
+            forward_heatmap(sub, request.key, request.bbox, frames, out)
+        })
+        .await
+    }
+}
+
+impl Connection {
+    /// Acknowledges a subscription to `channel` under a new id, then runs
+    /// `forward(id)` as its task until it ends or is unsubscribed.
+    async fn start<F>(&mut self, channel: &'static str, forward: impl FnOnce(String) -> F) -> Flow
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let sub = format!("s{}", self.next_sub);
         self.next_sub += 1;
         if let Flow::Close(r) = self
@@ -312,23 +328,9 @@ impl Connection {
         {
             return Flow::Close(r);
         }
-        let task = tokio::spawn(forward_heatmap(
-            sub.clone(),
-            request.key,
-            request.bbox,
-            frames,
-            self.outbound.clone(),
-        ));
+        let task = tokio::spawn(forward(sub.clone()));
         self.subscriptions.insert(sub, task);
         Flow::Continue
-    }
-}
-
-impl Connection {
-    fn new_sub(&mut self) -> String {
-        let sub = format!("s{}", self.next_sub);
-        self.next_sub += 1;
-        sub
     }
 
     /// A live feed for operators and commanders (`reports`, `alerts`):
@@ -350,18 +352,8 @@ impl Connection {
                 ))
                 .await;
         }
-        let sub = self.new_sub();
-        if let Flow::Close(r) = self
-            .send(ServerMessage::Subscribed {
-                sub: sub.clone(),
-                channel,
-            })
-            .await
-        {
-            return Flow::Close(r);
-        }
-        let (out, too_slow, id) = (self.outbound.clone(), self.too_slow.clone(), sub.clone());
-        let task = tokio::spawn(async move {
+        let (out, too_slow) = (self.outbound.clone(), self.too_slow.clone());
+        self.start(channel, move |id| async move {
             loop {
                 let item = match feed.recv().await {
                     Ok(item) => item,
@@ -376,9 +368,8 @@ impl Connection {
                     return;
                 }
             }
-        });
-        self.subscriptions.insert(sub, task);
-        Flow::Continue
+        })
+        .await
     }
 
     async fn subscribe_broadcasts(&mut self, since_seq: Option<u64>, near: Option<protocol::Near>) -> Flow {
@@ -388,28 +379,21 @@ impl Connection {
         };
         // Subscribe to the live feed before reading the log: nothing falls between.
         let feed = self.state.engine.broadcast_feed();
-        let sub = self.new_sub();
-        if let Flow::Close(r) = self
-            .send(ServerMessage::Subscribed {
-                sub: sub.clone(),
-                channel: "broadcasts",
+        let (principal, state) = (self.principal.clone(), self.state.clone());
+        let (out, too_slow) = (self.outbound.clone(), self.too_slow.clone());
+        self.start("broadcasts", move |sub| {
+            forward_broadcasts(BroadcastSubscription {
+                sub,
+                principal,
+                since_seq,
+                near,
+                state,
+                feed,
+                out,
+                too_slow,
             })
-            .await
-        {
-            return Flow::Close(r);
-        }
-        let task = tokio::spawn(forward_broadcasts(BroadcastSubscription {
-            sub: sub.clone(),
-            principal: self.principal.clone(),
-            since_seq,
-            near,
-            state: self.state.clone(),
-            feed,
-            out: self.outbound.clone(),
-            too_slow: self.too_slow.clone(),
-        }));
-        self.subscriptions.insert(sub, task);
-        Flow::Continue
+        })
+        .await
     }
 }
 

@@ -429,11 +429,7 @@ async fn commanders_acknowledge_once_and_operators_see_who_and_the_audit_log() {
 
 #[actix_web::test]
 async fn two_nodes_on_one_redis_share_one_seq_and_deliver_each_others_messages() {
-    let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let node_a = spawn_on(args.clone()).await;
-    let node_b = spawn_on(args).await;
+    let (_redis, node_a, node_b) = two_nodes_on_one_redis().await;
     let mut on_b = subscribe_broadcasts(&node_b, None, json!({})).await;
     let mut seqs = Vec::new();
     for i in 0..6 {

@@ -225,15 +225,20 @@ pub async fn spawn_on(args: ServeArgs) -> TestApp {
     let stopper = app.stopper();
     spawn(app.run_until_stopped());
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
-        client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
-        operator: token(Role::Operator, "test-operator"),
-        commander: token(Role::Commander, "test-commander"),
-        ingest: token(Role::Ingest, "test-ingest"),
         stopper: Some(stopper),
-        redis: None,
+        ..TestApp::remote(port)
     }
+}
+
+/// Two nodes of one deployment on a fresh `redis-server` (kept alive by the
+/// returned handle).
+pub async fn two_nodes_on_one_redis() -> (TestRedis, TestApp, TestApp) {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let node_a = spawn_on(args.clone()).await;
+    let node_b = spawn_on(args).await;
+    (redis, node_a, node_b)
 }
 
 impl TestApp {

@@ -122,11 +122,7 @@ async fn two_nodes_behave_as_one(node_a: &TestApp, node_b: &TestApp) {
 
 #[actix_web::test]
 async fn two_nodes_on_one_redis_behave_as_one_server() {
-    let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let node_a = spawn_on(args.clone()).await;
-    let node_b = spawn_on(args).await;
+    let (_redis, node_a, node_b) = two_nodes_on_one_redis().await;
     two_nodes_behave_as_one(&node_a, &node_b).await;
 }
 
@@ -175,11 +171,7 @@ async fn two_nodes_on_a_three_node_redis_cluster_behave_as_one_server_and_spread
 
 #[actix_web::test]
 async fn a_client_that_reconnects_to_another_node_resumes_without_loss() {
-    let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let node_a = spawn_on(args.clone()).await;
-    let node_b = spawn_on(args).await;
+    let (_redis, node_a, node_b) = two_nodes_on_one_redis().await;
     let mut on_a = subscribed(&node_a, None, json!({"type": "subscribe", "channel": "broadcasts"})).await;
     let mut sent = Vec::new();
     for i in 0..5 {
@@ -461,11 +453,7 @@ async fn surge(app: &TestApp, at: (f64, f64), n: usize) {
 
 #[actix_web::test]
 async fn a_surge_raises_one_alert_that_reaches_every_nodes_operators_and_commanders() {
-    let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let node_a = spawn_on(args.clone()).await;
-    let node_b = spawn_on(args).await;
+    let (_redis, node_a, node_b) = two_nodes_on_one_redis().await;
     let alerts = json!({"type": "subscribe", "channel": "alerts"});
     let mut operator_on_a = subscribed(&node_a, Some(&node_a.operator), alerts.clone()).await;
     let mut commander_on_b = subscribed(&node_b, Some(&node_b.commander), alerts.clone()).await;
