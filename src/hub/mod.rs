@@ -121,18 +121,10 @@ impl Hub {
         let read_any = !groups.is_empty();
         let recovering = *self.status.borrow() == EngineStatus::Down;
         let mut healthy = true;
+        let mut read = Vec::new();
         for (key, tx) in groups {
             match self.read(&key, now).await {
-                Ok(cells) if recovering => {
-                    let fresh = tx.borrow().resync(now, cells);
-                    tx.send_replace(Arc::new(fresh));
-                }
-                Ok(cells) => {
-                    let next = tx.borrow().next(now, cells);
-                    if let Some(next) = next {
-                        tx.send_replace(Arc::new(next));
-                    }
-                }
+                Ok(cells) => read.push((tx, cells)),
                 Err(e) => {
                     healthy = false;
                     metrics::counter!(metric::HUB_TICK_FAILURES).increment(1);
@@ -145,8 +137,21 @@ impl Hub {
             // With no subscribers the tick read nothing: ask the engine directly.
             healthy = self.engine.ping().await.is_ok();
         }
+        // The status first: a client is told the engine is back before it
+        // gets the fresh snapshot read from it.
         let status = if healthy { EngineStatus::Up } else { EngineStatus::Down };
         self.status.send_if_modified(|s| std::mem::replace(s, status) != status);
+        for (tx, cells) in read {
+            // Computed before sending: the borrow must end before the send.
+            let next = if recovering {
+                Some(tx.borrow().resync(now, cells))
+            } else {
+                tx.borrow().next(now, cells)
+            };
+            if let Some(next) = next {
+                tx.send_replace(Arc::new(next));
+            }
+        }
     }
 
     /// Runs [`Hub::tick`] every `period` until `shutdown`.

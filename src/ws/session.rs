@@ -93,6 +93,9 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
 
     let close_reason = loop {
         let flow = tokio::select! {
+            // In this order: an engine status change goes out before frames
+            // queued after it (a fresh snapshot follows its `up`).
+            biased;
             _ = shutdown.cancelled() => Flow::Close(Some(CloseReason {
                 code: CloseCode::Away,
                 description: Some("server shutting down; reconnect".into()),
@@ -101,6 +104,13 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
                 code: CloseCode::Again,
                 description: Some("too slow to receive broadcasts; reconnect with since_seq".into()),
             })),
+            Ok(()) = status.changed() => {
+                let engine = match *status.borrow_and_update() {
+                    EngineStatus::Up => "up",
+                    EngineStatus::Down => "down",
+                };
+                conn.send(ServerMessage::Status { engine }).await
+            }
             incoming = stream.recv() => match incoming {
                 None => break None,
                 Some(Ok(msg)) => {
@@ -117,13 +127,6 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
                 })),
             },
             Some(msg) = queue.recv() => conn.send(msg).await,
-            Ok(()) = status.changed() => {
-                let engine = match *status.borrow_and_update() {
-                    EngineStatus::Up => "up",
-                    EngineStatus::Down => "down",
-                };
-                conn.send(ServerMessage::Status { engine }).await
-            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > timeout {
                     Flow::Close(Some(CloseReason {
