@@ -5,7 +5,8 @@
 //! concurrent connections for a fixed time. Client and server share this
 //! machine's cores, so the figures are a floor for the server alone.
 //!
-//! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10; `BENCH_CONNECTIONS`, default 8)
+//! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10;
+//! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`)
 
 mod support;
 
@@ -86,7 +87,15 @@ async fn main() {
     if !support::measuring("ingest_http") {
         return;
     }
-    run("memory", None).await;
-    let redis = support::start_redis();
-    run("redis", Some(redis.url.clone())).await;
+    let engines = std::env::var("BENCH_ENGINES").unwrap_or_else(|_| "memory,redis".into());
+    for engine in engines.split(',') {
+        match engine {
+            "memory" => run("memory", None).await,
+            "redis" => {
+                let redis = support::start_redis();
+                run("redis", Some(redis.url.clone())).await;
+            }
+            other => eprintln!("ingest_http: unknown engine {other:?} (memory, redis)"),
+        }
+    }
 }

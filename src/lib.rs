@@ -26,6 +26,13 @@
 //!   and metrics. [`startup`]: builds the server for `main` and for tests.
 //! - [`demo`]: the synthetic event, `simulate` and `replay`.
 
+/// The allocator for the binary, its tests and benchmarks: every request
+/// and every Redis command allocates short-lived buffers, and the system
+/// allocator spent a third of the server's CPU on them under load
+/// (`docs/PERFORMANCE.md`, "Profiles").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod alert;
 pub mod api;
 pub mod auth;

@@ -245,7 +245,24 @@ pub struct RedisEngine {
     report_feed: broadcast::Sender<String>,
     alert_feed: broadcast::Sender<String>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// When this node last trimmed and refreshed the expiry of each cell's
+    /// contributor set (Unix seconds).
+    upkept: std::sync::Mutex<Upkept>,
 }
+
+/// Cell → when this node last trimmed its contributor set; forgotten a
+/// period later, so that the map holds only cells written recently.
+#[derive(Default)]
+struct Upkept {
+    at: HashMap<CellIndex, i64>,
+    swept: i64,
+}
+
+/// How often a node trims and re-expires a contributor set it writes to.
+/// Doing it on every write cost Redis two commands per cell per chunk, a
+/// fifth of its CPU under load; stale members in between are harmless
+/// because reads count only members inside the window.
+const UPKEEP_SECS: i64 = 60;
 
 impl Drop for RedisEngine {
     fn drop(&mut self) {
@@ -318,6 +335,7 @@ impl RedisEngine {
             report_feed,
             alert_feed,
             tasks: vec![broadcast_task, report_task, alert_task],
+            upkept: std::sync::Mutex::default(),
         })
     }
 
@@ -408,7 +426,7 @@ impl RedisEngine {
         }
 
         // 3. Contributors first (idempotent), then counts (once per chunk and bucket).
-        let mut writes = self.contributor_writes(&latest, oldest);
+        let mut writes = self.contributor_writes(&latest, oldest, now);
         writes.extend(
             buckets
                 .iter()
@@ -418,8 +436,14 @@ impl RedisEngine {
         Ok(outcome)
     }
 
-    fn contributor_writes(&self, latest: &HashMap<CellIndex, HashMap<u64, i64>>, oldest: i64) -> Vec<Cmd> {
-        let ttl = self.layout.longest_window_secs + self.layout.bucket_secs;
+    fn contributor_writes(&self, latest: &HashMap<CellIndex, HashMap<u64, i64>>, oldest: i64, now: i64) -> Vec<Cmd> {
+        // A set refreshed up to UPKEEP_SECS ago must outlive its newest member by a window.
+        let ttl = self.layout.longest_window_secs + self.layout.bucket_secs + UPKEEP_SECS;
+        let mut upkept = self.upkept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now - upkept.swept >= UPKEEP_SECS {
+            upkept.swept = now;
+            upkept.at.retain(|_, at| now - *at < UPKEEP_SECS);
+        }
         let mut writes = Vec::new();
         for (cell, contributors) in latest {
             let key = self.keys.last(*cell);
@@ -433,6 +457,11 @@ impl RedisEngine {
                 }
                 writes.push(zadd);
             }
+            let last_upkeep = upkept.at.entry(*cell).or_insert(i64::MIN);
+            if now.saturating_sub(*last_upkeep) < UPKEEP_SECS {
+                continue;
+            }
+            *last_upkeep = now;
             let mut trim = cmd("ZREMRANGEBYSCORE");
             trim.arg(&key).arg("-inf").arg(format!("({oldest}"));
             writes.push(trim);
