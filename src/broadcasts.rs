@@ -28,6 +28,38 @@ pub enum SendError {
 pub struct Broadcasts {
     engine: Arc<dyn Engine>,
     zones: Arc<Zones>,
+    /// The newest messages, decoded once for every subscription.
+    prepared: std::sync::Mutex<std::collections::VecDeque<Arc<Prepared>>>,
+}
+
+/// How many recent messages stay decoded for live delivery.
+const PREPARED_KEPT: usize = 256;
+
+/// A logged message decoded once, and its `broadcast` frame encoded once
+/// per view, for every session that receives it.
+pub struct Prepared {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its id: with the seq, what identifies the record even if a Redis
+    /// that lost its data starts numbering again.
+    id: String,
+    /// The message; `None` when the record could not be read.
+    pub broadcast: Option<StoredBroadcast>,
+    /// Frames as operators see them (with the sender).
+    pub for_operators: crate::ws::protocol::SharedEncoding,
+    /// Frames as everyone else sees them.
+    pub for_others: crate::ws::protocol::SharedEncoding,
+}
+
+impl Prepared {
+    /// The shared frames for `principal`'s view.
+    pub fn frames_for(&self, principal: &Principal) -> &crate::ws::protocol::SharedEncoding {
+        if principal.has_any(&[Role::Operator]) {
+            &self.for_operators
+        } else {
+            &self.for_others
+        }
+    }
 }
 
 /// Whether `principal` may see a message for `audience`: responders'
@@ -59,7 +91,32 @@ fn new_id() -> String {
 impl Broadcasts {
     /// The broadcast side over `engine`, resolving zone ids with `zones`.
     pub fn new(engine: Arc<dyn Engine>, zones: Arc<Zones>) -> Self {
-        Self { engine, zones }
+        Self {
+            engine,
+            zones,
+            prepared: std::sync::Mutex::default(),
+        }
+    }
+
+    /// `record` decoded, from the recent ones when another subscription
+    /// already decoded it.
+    pub fn prepare(&self, record: &BroadcastRecord) -> Arc<Prepared> {
+        let mut prepared = self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = prepared.iter().rev().find(|p| p.seq == record.seq && p.id == record.id) {
+            return p.clone();
+        }
+        let p = Arc::new(Prepared {
+            seq: record.seq,
+            id: record.id.clone(),
+            broadcast: decode(record),
+            for_operators: Default::default(),
+            for_others: Default::default(),
+        });
+        if prepared.len() >= PREPARED_KEPT {
+            prepared.pop_front();
+        }
+        prepared.push_back(p.clone());
+        p
     }
 
     /// Validates and appends a message from operator `sender`, and writes

@@ -112,6 +112,10 @@ pub enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// What the target speaks: `campanile`, or `socketio` for the
+        /// Socket.IO peer of `bench/peers` (broadcasts only).
+        #[arg(long, default_value = "campanile")]
+        protocol: crate::loadgen::Protocol,
     },
 }
 
@@ -162,6 +166,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             server_pid,
             threads,
             json,
+            protocol,
         } => {
             if res.is_empty() || res.iter().any(|r| *r > 15) {
                 return Err("--res takes H3 resolutions, 0-15".into());
@@ -177,6 +182,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 duration: duration.into(),
                 server_pid,
                 threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                protocol,
             };
             let report = crate::loadgen::run(options).await?;
             if json {

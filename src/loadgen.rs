@@ -19,8 +19,20 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// The wire protocol of the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Campanile's own API (and the Node.js `ws` peer, which speaks its
+    /// broadcast subset).
+    Campanile,
+    /// Socket.IO (Engine.IO 4 over a WebSocket), for the Socket.IO peer.
+    Socketio,
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -45,6 +57,28 @@ pub struct BenchOptions {
     pub server_pid: Option<u32>,
     /// Threads for the clients.
     pub threads: usize,
+    /// What the target speaks.
+    pub protocol: Protocol,
+}
+
+/// What was asked of a run, echoed in its report so that a result file
+/// says how it was made.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunParams {
+    /// WebSocket subscribers.
+    pub clients: usize,
+    /// Posts per second offered.
+    pub ingest_rate: u64,
+    /// Posts per request.
+    pub batch: usize,
+    /// Broadcasts sent.
+    pub broadcasts: u64,
+    /// Load duration, seconds.
+    pub duration_s: f64,
+    /// Heatmap resolutions.
+    pub resolutions: Vec<u8>,
+    /// Target protocol.
+    pub protocol: Protocol,
 }
 
 /// Latency percentiles in milliseconds.
@@ -96,8 +130,10 @@ pub struct BroadcastFigures {
     pub last_subscriber: Percentiles,
     /// Deliveries seen / deliveries expected.
     pub delivered: u64,
-    /// Broadcasts × subscribers connected at the end.
+    /// Broadcasts accepted by the server × subscribers connected at the end.
     pub expected: u64,
+    /// Deliveries per second of load: the fan-out throughput.
+    pub deliveries_per_s: f64,
 }
 
 /// Connections.
@@ -119,8 +155,10 @@ pub struct ProcessFigures {
 }
 
 /// Everything a run measured.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
+    /// What was asked.
+    pub params: RunParams,
     /// Ingest.
     pub ingest: IngestFigures,
     /// Ingest-to-delta latency.
@@ -150,6 +188,7 @@ struct Shared {
     dropped: AtomicU64,
     accepted: AtomicU64,
     offered: AtomicU64,
+    broadcasts_sent: AtomicU64,
     failed: AtomicU64,
 }
 
@@ -160,8 +199,8 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let server_before = options.server_pid.and_then(cpu_ticks);
     let self_before = cpu_ticks(std::process::id());
     let started = Instant::now();
-    let deadline = started + options.duration;
-    let stop_clients = deadline + Duration::from_secs(3);
+    // Fired a moment after the load ends, however long connecting took.
+    let stop_clients = CancellationToken::new();
 
     // Subscribers, spread over threads.
     let threads = options.threads.max(1);
@@ -170,14 +209,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     for t in 0..threads {
         let arbiter = actix_rt::Arbiter::new();
         let mine: Vec<usize> = (0..options.clients).filter(|c| c % threads == t).collect();
-        let (shared, options, done) = (shared.clone(), options.clone(), done_tx.clone());
+        let (shared, options, done, stop) = (shared.clone(), options.clone(), done_tx.clone(), stop_clients.clone());
         // The HTTP client is not Send: build it, and everything that uses it, on the arbiter's thread.
         arbiter.spawn_fn(move || {
             actix_rt::spawn(async move {
-                let http = awc::Client::builder()
-                    .timeout(Duration::from_secs(30))
-                    .max_http_version(awc::http::Version::HTTP_11)
-                    .finish();
+                let http = http_client();
                 let mut tasks = Vec::new();
                 for c in mine {
                     let res = options.resolutions[c % options.resolutions.len()];
@@ -185,11 +221,14 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                     let token = (c % 2 == 0 || res > 9).then(|| options.token.clone());
                     tasks.push(actix_rt::spawn(subscriber(
                         http.clone(),
-                        options.target.clone(),
-                        token,
-                        res,
+                        Subscription {
+                            target: options.target.clone(),
+                            protocol: options.protocol,
+                            token,
+                            res,
+                        },
                         shared.clone(),
-                        stop_clients,
+                        stop.clone(),
                     )));
                     if c % 100 == 99 {
                         // Let the server accept in waves rather than all at once.
@@ -212,7 +251,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-    let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let http = http_client();
     let load_started = Instant::now();
     let ingest = actix_rt::spawn(ingest(
         http.clone(),
@@ -236,6 +275,9 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let _ = broadcasts.await;
     let _ = probes.await;
     let elapsed = load_started.elapsed().as_secs_f64().max(0.001);
+    // Deliveries still in flight arrive in this grace period.
+    actix_rt::time::sleep(Duration::from_secs(3)).await;
+    stop_clients.cancel();
     while done_rx.recv().await.is_some() {}
     for a in arbiters {
         a.stop();
@@ -257,6 +299,15 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let report = BenchReport {
+        params: RunParams {
+            clients: options.clients,
+            ingest_rate: options.ingest_rate,
+            batch: options.batch,
+            broadcasts: options.broadcasts,
+            duration_s: options.duration.as_secs_f64(),
+            resolutions: options.resolutions.clone(),
+            protocol: options.protocol,
+        },
         ingest: IngestFigures {
             offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
             accepted_per_s: shared.accepted.load(Ordering::Relaxed) as f64 / elapsed,
@@ -267,7 +318,8 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             each: percentiles(&each),
             last_subscriber: percentiles(&last),
             delivered: each.len() as u64,
-            expected: options.broadcasts * connected.saturating_sub(dropped),
+            expected: shared.broadcasts_sent.load(Ordering::Relaxed) * connected.saturating_sub(dropped),
+            deliveries_per_s: each.len() as f64 / elapsed,
         },
         clients: ClientFigures { connected, dropped },
         server: options.server_pid.and_then(|pid| {
@@ -281,6 +333,16 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         generator,
     };
     Ok(report)
+}
+
+/// An HTTP/1.1 client without the default cap of 100 open connections,
+/// which would hold all but the first hundred subscribers of a thread.
+fn http_client() -> awc::Client {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .max_http_version(awc::http::Version::HTTP_11)
+        .connector(awc::Connector::new().limit(0))
+        .finish()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -305,7 +367,7 @@ fn probe_point(n: u64) -> (f64, f64) {
 
 /// Offers `ingest_rate` posts/s in batches.
 async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
-    if options.ingest_rate == 0 {
+    if options.ingest_rate == 0 || options.protocol != Protocol::Campanile {
         return;
     }
     let batch = options.batch.clamp(1, crate::ingest::MAX_BATCH_ITEMS);
@@ -369,15 +431,19 @@ async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, u
     let _ = in_flight.acquire_many(64).await;
 }
 
-/// Sends a probe about once a second, at random moments so that probes do
-/// not fall at one phase of the server's tick: five posts by five authors
-/// (so that public clients see it too) in a cell of its own.
+/// Sends a probe about four times a second, at random moments so that
+/// probes do not fall at one phase of the server's tick (and enough of them
+/// that percentiles are not those of a handful of send times): five posts
+/// by five authors (so that public clients see it too) in a cell of its own.
 async fn send_probes(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
+    if options.protocol != Protocol::Campanile {
+        return;
+    }
     let url = format!("{}/api/v1/posts", options.target.trim_end_matches('/'));
     let run = hex::encode(rand::random::<[u8; 4]>());
     let mut n: u64 = 0;
     while Instant::now() < until {
-        actix_rt::time::sleep(Duration::from_millis(500 + rand::random::<u64>() % 1_000)).await;
+        actix_rt::time::sleep(Duration::from_millis(100 + rand::random::<u64>() % 300)).await;
         let (lat, lon) = probe_point(n);
         let ts = chrono::Utc::now().to_rfc3339();
         let posts: Vec<Value> = (0..5)
@@ -426,7 +492,9 @@ async fn send_broadcasts(http: awc::Client, options: BenchOptions, shared: Arc<S
         });
         lock_write(&shared.broadcasts).insert(headline.clone(), Instant::now());
         let sent = http.post(&url).bearer_auth(&options.token).send_json(&body).await;
-        if !sent.is_ok_and(|r| r.status().as_u16() == 201) {
+        if sent.is_ok_and(|r| r.status().as_u16() == 201) {
+            shared.broadcasts_sent.fetch_add(1, Ordering::Relaxed);
+        } else {
             shared.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -436,18 +504,48 @@ fn lock_write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One subscriber: heatmap at `res` and the live broadcasts, until `until`.
-async fn subscriber(
-    http: awc::Client,
+/// Who one subscriber is and what it speaks.
+struct Subscription {
     target: String,
+    protocol: Protocol,
     token: Option<String>,
     res: u8,
-    shared: Arc<Shared>,
-    until: Instant,
-) {
-    let url = format!("{}/ws", target.trim_end_matches('/').replacen("http", "ws", 1));
+}
+
+/// The parts of a server message the generator reads, borrowed from the
+/// frame: thousands of clients each parse every delta, and a parse into
+/// `serde_json::Value` would make the generator the bottleneck.
+#[derive(Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(default, borrow)]
+    cells: Vec<CellId<'a>>,
+    #[serde(default, borrow)]
+    broadcast: Option<BroadcastHeadline<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CellId<'a> {
+    #[serde(borrow)]
+    cell: &'a str,
+}
+
+#[derive(Deserialize)]
+struct BroadcastHeadline<'a> {
+    #[serde(borrow)]
+    headline: std::borrow::Cow<'a, str>,
+}
+
+/// One subscriber: heatmap at `res` and the live broadcasts, until `stop`.
+async fn subscriber(http: awc::Client, sub: Subscription, shared: Arc<Shared>, stop: CancellationToken) {
+    let base = sub.target.trim_end_matches('/').replacen("http", "ws", 1);
+    let url = match sub.protocol {
+        Protocol::Campanile => format!("{base}/ws"),
+        Protocol::Socketio => format!("{base}/socket.io/?EIO=4&transport=websocket"),
+    };
     let mut request = http.ws(url).max_frame_size(1 << 20);
-    if let Some(t) = &token {
+    if let Some(t) = &sub.token {
         request = request.bearer_auth(t);
     }
     let Ok((_, mut ws)) = request.connect().await else {
@@ -455,77 +553,114 @@ async fn subscriber(
         return;
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
-    for sub in [
-        json!({"type": "subscribe", "channel": "heatmap", "res": res, "window": "1m"}),
-        json!({"type": "subscribe", "channel": "broadcasts"}),
-    ] {
-        if ws.send(awc::ws::Message::Text(sub.to_string().into())).await.is_err() {
+    let hello: Vec<String> = match sub.protocol {
+        Protocol::Campanile => [
+            json!({"type": "subscribe", "channel": "heatmap", "res": sub.res, "window": "1m"}),
+            json!({"type": "subscribe", "channel": "broadcasts"}),
+        ]
+        .iter()
+        .map(Value::to_string)
+        .collect(),
+        // Engine.IO's open packet comes first; "40" joins the default namespace.
+        Protocol::Socketio => vec!["40".to_owned()],
+    };
+    for text in hello {
+        if ws.send(awc::ws::Message::Text(text.into())).await.is_err() {
             shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
     }
     let mut seen_probes: HashSet<String> = HashSet::new();
     loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            let _ = ws.close().await;
-            return;
-        }
-        let frame = match actix_rt::time::timeout(left, ws.next()).await {
-            Err(_) => continue,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(_) => {
-                shared.dropped.fetch_add(1, Ordering::Relaxed);
+        let frame = tokio::select! {
+            _ = stop.cancelled() => {
+                let _ = ws.close().await;
                 return;
             }
+            frame = ws.next() => frame,
         };
         let text = match frame {
-            awc::ws::Frame::Text(t) => t,
-            awc::ws::Frame::Ping(p) => {
+            Some(Ok(awc::ws::Frame::Text(t))) => t,
+            Some(Ok(awc::ws::Frame::Ping(p))) => {
                 let _ = ws.send(awc::ws::Message::Pong(p)).await;
                 continue;
             }
-            awc::ws::Frame::Close(_) => {
+            Some(Ok(awc::ws::Frame::Close(_)) | Err(_)) | None => {
                 shared.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            _ => continue,
+            Some(Ok(_)) => continue,
         };
         let arrived = Instant::now();
-        let Ok(msg) = serde_json::from_slice::<Value>(&text) else {
+        let message = match sub.protocol {
+            Protocol::Campanile => &text[..],
+            Protocol::Socketio => match socketio_event(&text) {
+                SocketIo::Event(body) => body,
+                SocketIo::Ping => {
+                    let _ = ws.send(awc::ws::Message::Text("3".into())).await;
+                    continue;
+                }
+                SocketIo::Other => continue,
+            },
+        };
+        let Ok(msg) = serde_json::from_slice::<Incoming>(message) else {
             continue;
         };
-        match msg["type"].as_str() {
-            Some("heatmap.delta") => {
+        match msg.kind {
+            "heatmap.delta" => {
                 let probes = shared.probes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-                for cell in msg["cells"].as_array().into_iter().flatten() {
-                    let Some(id) = cell["cell"].as_str() else { continue };
-                    if let Some(sent) = probes.get(id)
-                        && seen_probes.insert(id.to_owned())
+                for cell in &msg.cells {
+                    if let Some(sent) = probes.get(cell.cell)
+                        && seen_probes.insert(cell.cell.to_owned())
                     {
                         lock(&shared.delta_latency).push(arrived.saturating_duration_since(*sent));
                     }
                 }
             }
-            Some("broadcast") => {
-                let Some(headline) = msg["broadcast"]["headline"].as_str() else {
-                    continue;
-                };
+            "broadcast" => {
+                let Some(b) = msg.broadcast else { continue };
                 let sent = shared
                     .broadcasts
                     .read()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .get(headline)
+                    .get(b.headline.as_ref())
                     .copied();
                 if let Some(sent) = sent {
                     lock(&shared.broadcast_arrivals)
-                        .entry(headline.to_owned())
+                        .entry(b.headline.into_owned())
                         .or_default()
                         .push(arrived.saturating_duration_since(sent));
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// One Engine.IO 4 text packet, as the Socket.IO peer sends them.
+enum SocketIo<'a> {
+    /// `42["event",{...}]`: the event's payload.
+    Event(&'a [u8]),
+    /// `2`: the server's heartbeat, to be answered with `3`.
+    Ping,
+    /// Open, connect and anything else.
+    Other,
+}
+
+fn socketio_event(packet: &[u8]) -> SocketIo<'_> {
+    if packet == b"2" {
+        return SocketIo::Ping;
+    }
+    let Some(array) = packet.strip_prefix(b"42") else {
+        return SocketIo::Other;
+    };
+    // ["name",payload]: the payload starts after the first comma outside the name.
+    let Some(comma) = array.iter().position(|b| *b == b',') else {
+        return SocketIo::Other;
+    };
+    match array.strip_suffix(b"]") {
+        Some(inner) if comma < inner.len() => SocketIo::Event(&inner[comma + 1..]),
+        _ => SocketIo::Other,
     }
 }
 
@@ -580,10 +715,11 @@ impl std::fmt::Display for BenchReport {
         writeln!(f, "broadcast → each subscriber: {}", p(&self.broadcast_latency_ms.each))?;
         writeln!(
             f,
-            "broadcast → last subscriber: {} ({}/{} delivered)",
+            "broadcast → last subscriber: {} ({}/{} delivered, {:.0} deliveries/s)",
             p(&self.broadcast_latency_ms.last_subscriber),
             self.broadcast_latency_ms.delivered,
-            self.broadcast_latency_ms.expected
+            self.broadcast_latency_ms.expected,
+            self.broadcast_latency_ms.deliveries_per_s
         )?;
         writeln!(
             f,
@@ -604,5 +740,26 @@ impl std::fmt::Display for BenchReport {
                 ""
             }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socketio_packets_are_told_apart() {
+        assert!(matches!(socketio_event(b"2"), SocketIo::Ping));
+        assert!(matches!(socketio_event(b"0{\"sid\":\"a\"}"), SocketIo::Other));
+        assert!(matches!(socketio_event(b"40{\"sid\":\"b\"}"), SocketIo::Other));
+        match socketio_event(br#"42["broadcast",{"type":"broadcast","broadcast":{"headline":"a,b"}}]"#) {
+            SocketIo::Event(body) => {
+                let msg: Incoming = serde_json::from_slice(body).unwrap();
+                assert_eq!(msg.kind, "broadcast");
+                assert_eq!(msg.broadcast.unwrap().headline, "a,b");
+            }
+            _ => panic!("an event"),
+        }
+        assert!(matches!(socketio_event(b"42[\"x\"]"), SocketIo::Other));
     }
 }

@@ -59,6 +59,9 @@ pub struct HeatmapFrame {
     pub changed: Vec<CellStat>,
     /// Cells gone since `version - 1`.
     pub removed: Vec<CellIndex>,
+    /// `changed` and `removed` as a `heatmap.delta`, encoded once for
+    /// every subscriber of the group that is one frame behind.
+    pub encoded_delta: Arc<crate::ws::protocol::SharedEncoding>,
 }
 
 impl HeatmapFrame {
@@ -72,6 +75,7 @@ impl HeatmapFrame {
             changed: cells.values().copied().collect(),
             cells: Arc::new(cells),
             removed: Vec::new(),
+            encoded_delta: Arc::default(),
         }
     }
 
@@ -89,6 +93,7 @@ impl HeatmapFrame {
             cells: Arc::new(cells),
             changed,
             removed,
+            encoded_delta: Arc::default(),
         })
     }
 

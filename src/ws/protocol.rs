@@ -173,6 +173,56 @@ pub enum ServerMessage {
     /// Answer to `ping`.
     #[serde(rename = "pong")]
     Pong,
+    /// A message already encoded, shared by every session it goes to.
+    #[serde(skip)]
+    Encoded {
+        /// Its `type`, for metrics.
+        kind: &'static str,
+        /// The JSON text.
+        text: bytestring::ByteString,
+    },
+}
+
+/// One message encoded once for all the sessions it goes to.
+///
+/// A message differs between sessions only by its subscription id, and ids
+/// repeat across connections (every connection's first subscription is
+/// `s1`), so a few encodings serve thousands of sessions: each gets a
+/// reference to the same bytes instead of serialising its own copy. This
+/// is what keeps a tick's fan-out to 10,000 subscribers off the CPU
+/// (`docs/PERFORMANCE.md`).
+#[derive(Default)]
+pub struct SharedEncoding {
+    by_sub: std::sync::Mutex<Vec<(Box<str>, &'static str, bytestring::ByteString)>>,
+}
+
+impl SharedEncoding {
+    /// The message for subscription `sub`, built by `build` the first time.
+    pub fn get(&self, sub: &str, build: impl FnOnce() -> ServerMessage) -> ServerMessage {
+        let mut by_sub = self.by_sub.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, kind, text)) = by_sub.iter().find(|(s, _, _)| &**s == sub) {
+            return ServerMessage::Encoded {
+                kind,
+                text: text.clone(),
+            };
+        }
+        let msg = build();
+        let kind = msg.kind();
+        match serde_json::to_string(&msg) {
+            Ok(text) => {
+                let text = bytestring::ByteString::from(text);
+                by_sub.push((sub.into(), kind, text.clone()));
+                ServerMessage::Encoded { kind, text }
+            }
+            Err(_) => msg,
+        }
+    }
+}
+
+impl std::fmt::Debug for SharedEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedEncoding")
+    }
 }
 
 impl ServerMessage {
@@ -190,6 +240,7 @@ impl ServerMessage {
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",
+            ServerMessage::Encoded { kind, .. } => kind,
         }
     }
 
@@ -237,5 +288,31 @@ mod tests {
         assert_eq!(json["type"], "heatmap.delta");
         assert_eq!(json["sub"], "s1");
         assert_eq!(serde_json::to_value(ServerMessage::Pong).unwrap()["type"], "pong");
+    }
+
+    #[test]
+    fn a_shared_encoding_is_made_once_per_subscription_id_and_reads_like_the_message() {
+        let shared = SharedEncoding::default();
+        let status = |sub: &str| ServerMessage::Error {
+            code: "x",
+            message: "m".into(),
+            sub: Some(sub.into()),
+        };
+        let mut built = 0;
+        let mut text = |sub: &str| match shared.get(sub, || {
+            built += 1;
+            status(sub)
+        }) {
+            ServerMessage::Encoded { kind, text } => (kind, text),
+            other => panic!("not encoded: {other:?}"),
+        };
+        let (kind, first) = text("s1");
+        let (_, again) = text("s1");
+        let (_, other) = text("s2");
+        assert_eq!(kind, "error");
+        assert_eq!(first, again);
+        assert_eq!(built, 2, "s1 once, s2 once");
+        assert_eq!(&*first, serde_json::to_string(&status("s1")).unwrap());
+        assert_eq!(&*other, serde_json::to_string(&status("s2")).unwrap());
     }
 }

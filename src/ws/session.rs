@@ -155,8 +155,12 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
 impl Connection {
     async fn send(&mut self, msg: ServerMessage) -> Flow {
         let kind = msg.kind();
-        let Ok(text) = serde_json::to_string(&msg) else {
-            return Flow::Continue;
+        let text = match msg {
+            ServerMessage::Encoded { text, .. } => text,
+            msg => match serde_json::to_string(&msg) {
+                Ok(text) => text.into(),
+                Err(_) => return Flow::Continue,
+            },
         };
         if self.ws.text(text).await.is_err() {
             return Flow::Close(None);
@@ -432,17 +436,22 @@ struct BroadcastSubscription {
 impl BroadcastSubscription {
     /// Sends one message if this subscriber may see it; false when the
     /// session is gone or too slow (then it is being disconnected).
-    async fn deliver(&self, b: &crate::domain::broadcast::StoredBroadcast) -> bool {
+    async fn deliver(&self, prepared: &crate::broadcasts::Prepared) -> bool {
+        let Some(b) = &prepared.broadcast else {
+            return true;
+        };
         if !crate::broadcasts::visible(&self.principal, b.broadcast.audience)
             || !self.state.broadcasts.near(b, self.near)
         {
             return true;
         }
-        let msg = ServerMessage::Broadcast {
-            sub: self.sub.clone(),
-            seq: b.seq,
-            broadcast: crate::broadcasts::Broadcasts::view(b, &self.principal),
-        };
+        let msg = prepared
+            .frames_for(&self.principal)
+            .get(&self.sub, || ServerMessage::Broadcast {
+                sub: self.sub.clone(),
+                seq: b.seq,
+                broadcast: crate::broadcasts::Broadcasts::view(b, &self.principal),
+            });
         send_or_disconnect(&self.out, msg, &self.too_slow).await
     }
 
@@ -451,9 +460,7 @@ impl BroadcastSubscription {
         let mut last = after;
         for record in &records {
             last = last.max(record.seq);
-            if let Some(b) = crate::broadcasts::decode(record)
-                && !self.deliver(&b).await
-            {
+            if !self.deliver(&self.state.broadcasts.prepare(record)).await {
                 return None;
             }
         }
@@ -475,11 +482,12 @@ async fn forward_broadcasts(mut s: BroadcastSubscription) {
             let Ok(records) = s.state.engine.broadcasts_after(0).await else {
                 return;
             };
-            let all: Vec<_> = records.iter().filter_map(crate::broadcasts::decode).collect();
-            let gone = crate::domain::broadcast::superseded(&all);
+            let all: Vec<_> = records.iter().map(|r| s.state.broadcasts.prepare(r)).collect();
+            let decoded: Vec<_> = all.iter().filter_map(|p| p.broadcast.clone()).collect();
+            let gone = crate::domain::broadcast::superseded(&decoded);
             let now = chrono::Utc::now();
-            for b in all.iter().filter(|b| b.is_active(now, &gone)) {
-                if !s.deliver(b).await {
+            for p in &all {
+                if p.broadcast.as_ref().is_some_and(|b| b.is_active(now, &gone)) && !s.deliver(p).await {
                     return;
                 }
             }
@@ -490,9 +498,7 @@ async fn forward_broadcasts(mut s: BroadcastSubscription) {
         match s.feed.recv().await {
             Ok(record) if record.seq > last => {
                 last = record.seq;
-                if let Some(b) = crate::broadcasts::decode(&record)
-                    && !s.deliver(&b).await
-                {
+                if !s.deliver(&s.state.broadcasts.prepare(&record)).await {
                     return;
                 }
             }
@@ -549,18 +555,26 @@ async fn forward_heatmap(
             }
             continue;
         }
-        let (changed, removed) = frame.delta_since(&last, bbox.as_ref());
-        last = frame;
-        if changed.is_empty() && removed.is_empty() {
-            continue;
-        }
-        let delta = ServerMessage::HeatmapDelta {
+        let delta = |changed: &[crate::hub::CellStat], removed: &[h3o::CellIndex]| ServerMessage::HeatmapDelta {
             sub: sub.clone(),
-            as_of: rfc3339(last.as_of),
-            cells: cells_out(&changed),
+            as_of: rfc3339(frame.as_of),
+            cells: cells_out(changed),
             removed: removed.iter().map(ToString::to_string).collect(),
         };
-        if out.send(delta).await.is_err() {
+        let msg = if bbox.is_none() && last.version + 1 == frame.version {
+            // The common case: the whole map, one frame behind. Every such
+            // subscriber of the group gets the same bytes.
+            frame.encoded_delta.get(&sub, || delta(&frame.changed, &frame.removed))
+        } else {
+            let (changed, removed) = frame.delta_since(&last, bbox.as_ref());
+            if changed.is_empty() && removed.is_empty() {
+                last = frame;
+                continue;
+            }
+            delta(&changed, &removed)
+        };
+        last = frame;
+        if out.send(msg).await.is_err() {
             return;
         }
     }
