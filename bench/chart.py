@@ -79,6 +79,15 @@ def get(obj, *path):
     return obj
 
 
+def flag(obj, *path):
+    """Whether obj[path...] is true."""
+    for key in path:
+        if not isinstance(obj, dict):
+            return False
+        obj = obj.get(key)
+    return obj is True
+
+
 def kind(r):
     return r.get("server_kind") if isinstance(r.get("server_kind"), str) else None
 
@@ -285,8 +294,15 @@ def engine_names(results):
     return ", ".join(names) + (": Campanile engines" if len(names) > 1 else ": Campanile engine")
 
 
+def heatmap_runs(results):
+    """Campanile runs whose subscribers watched the heatmap (so measured deltas)."""
+    return [r for r in results if kind(r) == "campanile"
+            and not flag(r, "report", "params", "broadcasts_only")
+            and (get(r, "report", "delta_latency_ms", "samples") or 0) > 0]
+
+
 def latency_vs_clients(results):
-    camp = [r for r in results if kind(r) == "campanile"]
+    camp = heatmap_runs(results)
     delta_p99 = ("report", "delta_latency_ms", "p99")
     last_p99 = ("report", "broadcast_latency_ms", "last_subscriber", "p99")
     clients = lambda r: get(r, "params", "clients")
@@ -313,10 +329,6 @@ def latency_vs_clients(results):
         runs = [r for r in at_b_rate if (engine(r) or "?") == e]
         lines.append({"name": f"{e} broadcast p99", "color": COLORS.get(e, COLORS["other"]),
                       "dash": "2 3", "marker": "square", "points": series(runs, clients, last_p99)})
-    for k, name, shape in (("ws", "ws", "triangle"), ("socketio", "Socket.IO", "diamond")):
-        runs = [r for r in results if kind(r) == k]
-        lines.append({"name": f"{name} broadcast p99", "color": COLORS[k], "dash": "2 3",
-                      "marker": shape, "points": series(runs, clients, last_p99)})
 
     parts = []
     if camp:
@@ -332,7 +344,7 @@ def latency_vs_clients(results):
 
 
 def latency_vs_ingest(results):
-    camp = [r for r in results if kind(r) == "campanile"]
+    camp = heatmap_runs(results)
     n = most_common(get(r, "params", "clients") for r in camp
                     if get(r, "report", "delta_latency_ms", "p99") is not None)
     runs_n = [r for r in camp if get(r, "params", "clients") == n]
@@ -348,6 +360,30 @@ def latency_vs_ingest(results):
     return render("Heatmap delta latency vs ingest rate", subtitle, "ingest (posts/s)", "latency (ms)", lines)
 
 
+def fanout_throughput(results):
+    """Deliveries per second achieved against offered, broadcasts-only runs, per server."""
+    runs = [r for r in results if flag(r, "report", "params", "broadcasts_only")
+            and (get(r, "params", "broadcasts") or 0) > 0]
+
+    def offered(r):
+        p = r.get("params") or {}
+        if not p.get("duration_s") or p.get("clients") is None:
+            return None
+        return p["broadcasts"] / p["duration_s"] * p["clients"]
+
+    lines = []
+    for k, name, shape in (("campanile", "Campanile", "circle"), ("ws", "Node.js ws", "triangle"),
+                           ("socketio", "Socket.IO", "diamond")):
+        mine = [r for r in runs if kind(r) == k]
+        lines.append({"name": name, "color": COLORS.get(k, COLORS.get(engine(mine[0]) if mine else "other", COLORS["other"])),
+                      "dash": None, "marker": shape,
+                      "points": series(mine, offered, ("report", "broadcast_latency_ms", "deliveries_per_s"))})
+    n = most_common(get(r, "params", "clients") for r in runs)
+    subtitle = f"{fmt(n)} subscribers of the broadcasts channel" if n else ""
+    return render("Broadcast fan-out: deliveries per second", subtitle,
+                  "deliveries/s offered", "deliveries/s achieved", lines)
+
+
 def main(argv):
     if len(argv) > 3 or any(a in ("-h", "--help") for a in argv[1:]):
         print(__doc__.strip())
@@ -361,7 +397,8 @@ def main(argv):
     print(f"chart.py: {len(results)} result files from {results_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, svg in (("perf-latency-vs-clients.svg", latency_vs_clients(results)),
-                      ("perf-latency-vs-ingest.svg", latency_vs_ingest(results))):
+                      ("perf-latency-vs-ingest.svg", latency_vs_ingest(results)),
+                      ("perf-fanout-throughput.svg", fanout_throughput(results))):
         path = out_dir / name
         tmp = path.with_suffix(".svg.tmp")
         tmp.write_text(svg, encoding="utf-8")

@@ -112,10 +112,14 @@ pub enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// What the target speaks: `campanile`, or `socketio` for the
-        /// Socket.IO peer of `bench/peers` (broadcasts only).
+        /// What the target speaks: `campanile`, or `ws` / `socketio` for the
+        /// peers of `bench/peers` (broadcasts only).
         #[arg(long, default_value = "campanile")]
         protocol: crate::loadgen::Protocol,
+        /// Subscribe to broadcasts only: no heatmap, no probes (the load the
+        /// peers are compared on).
+        #[arg(long)]
+        broadcasts_only: bool,
     },
 }
 
@@ -167,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             threads,
             json,
             protocol,
+            broadcasts_only,
         } => {
             if res.is_empty() || res.iter().any(|r| *r > 15) {
                 return Err("--res takes H3 resolutions, 0-15".into());
@@ -183,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 server_pid,
                 threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 protocol,
+                broadcasts_only,
             };
             let report = crate::loadgen::run(options).await?;
             if json {

@@ -27,9 +27,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    /// Campanile's own API (and the Node.js `ws` peer, which speaks its
-    /// broadcast subset).
+    /// Campanile's own API.
     Campanile,
+    /// The Node.js `ws` peer: Campanile's broadcast subset, no posts.
+    Ws,
     /// Socket.IO (Engine.IO 4 over a WebSocket), for the Socket.IO peer.
     Socketio,
 }
@@ -59,6 +60,9 @@ pub struct BenchOptions {
     pub threads: usize,
     /// What the target speaks.
     pub protocol: Protocol,
+    /// Subscribe to broadcasts only (no heatmap, no probes): the load the
+    /// Node.js peers can be compared on.
+    pub broadcasts_only: bool,
 }
 
 /// What was asked of a run, echoed in its report so that a result file
@@ -79,6 +83,8 @@ pub struct RunParams {
     pub resolutions: Vec<u8>,
     /// Target protocol.
     pub protocol: Protocol,
+    /// Broadcasts only, no heatmap.
+    pub broadcasts_only: bool,
 }
 
 /// Latency percentiles in milliseconds.
@@ -225,7 +231,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
                             target: options.target.clone(),
                             protocol: options.protocol,
                             token,
-                            res,
+                            res: (!options.broadcasts_only).then_some(res),
                         },
                         shared.clone(),
                         stop.clone(),
@@ -307,6 +313,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             duration_s: options.duration.as_secs_f64(),
             resolutions: options.resolutions.clone(),
             protocol: options.protocol,
+            broadcasts_only: options.broadcasts_only,
         },
         ingest: IngestFigures {
             offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
@@ -436,7 +443,7 @@ async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, u
 /// that percentiles are not those of a handful of send times): five posts
 /// by five authors (so that public clients see it too) in a cell of its own.
 async fn send_probes(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
-    if options.protocol != Protocol::Campanile {
+    if options.protocol != Protocol::Campanile || options.broadcasts_only {
         return;
     }
     let url = format!("{}/api/v1/posts", options.target.trim_end_matches('/'));
@@ -477,8 +484,12 @@ async fn send_broadcasts(http: awc::Client, options: BenchOptions, shared: Arc<S
     }
     let gap = options.duration.div_f64(options.broadcasts as f64 + 1.0);
     let url = format!("{}/api/v1/broadcasts", options.target.trim_end_matches('/'));
+    let start = Instant::now();
+    let mut sends = Vec::new();
     for n in 0..options.broadcasts {
-        actix_rt::time::sleep(gap).await;
+        // On a fixed schedule, so that a slow answer does not lower the rate.
+        let at = start + gap.mul_f64(n as f64 + 1.0);
+        actix_rt::time::sleep_until(at.into()).await;
         if Instant::now() > until + gap {
             break;
         }
@@ -491,12 +502,19 @@ async fn send_broadcasts(http: awc::Client, options: BenchOptions, shared: Arc<S
             "area": {"description": "The whole event", "circles": [{"lat": 44.4937, "lon": 11.343, "radius_m": 5_000}]},
         });
         lock_write(&shared.broadcasts).insert(headline.clone(), Instant::now());
-        let sent = http.post(&url).bearer_auth(&options.token).send_json(&body).await;
-        if sent.is_ok_and(|r| r.status().as_u16() == 201) {
-            shared.broadcasts_sent.fetch_add(1, Ordering::Relaxed);
-        } else {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-        }
+        // Not awaited here: a slow answer must not hold back the next send.
+        let (http, url, token, shared) = (http.clone(), url.clone(), options.token.clone(), shared.clone());
+        sends.push(actix_rt::spawn(async move {
+            let sent = http.post(&url).bearer_auth(&token).send_json(&body).await;
+            if sent.is_ok_and(|r| r.status().as_u16() == 201) {
+                shared.broadcasts_sent.fetch_add(1, Ordering::Relaxed);
+            } else {
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for send in sends {
+        let _ = send.await;
     }
 }
 
@@ -509,7 +527,8 @@ struct Subscription {
     target: String,
     protocol: Protocol,
     token: Option<String>,
-    res: u8,
+    /// The heatmap resolution, if it subscribes to one.
+    res: Option<u8>,
 }
 
 /// The parts of a server message the generator reads, borrowed from the
@@ -541,7 +560,7 @@ struct BroadcastHeadline<'a> {
 async fn subscriber(http: awc::Client, sub: Subscription, shared: Arc<Shared>, stop: CancellationToken) {
     let base = sub.target.trim_end_matches('/').replacen("http", "ws", 1);
     let url = match sub.protocol {
-        Protocol::Campanile => format!("{base}/ws"),
+        Protocol::Campanile | Protocol::Ws => format!("{base}/ws"),
         Protocol::Socketio => format!("{base}/socket.io/?EIO=4&transport=websocket"),
     };
     let mut request = http.ws(url).max_frame_size(1 << 20);
@@ -554,13 +573,13 @@ async fn subscriber(http: awc::Client, sub: Subscription, shared: Arc<Shared>, s
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
     let hello: Vec<String> = match sub.protocol {
-        Protocol::Campanile => [
-            json!({"type": "subscribe", "channel": "heatmap", "res": sub.res, "window": "1m"}),
-            json!({"type": "subscribe", "channel": "broadcasts"}),
-        ]
-        .iter()
-        .map(Value::to_string)
-        .collect(),
+        Protocol::Campanile | Protocol::Ws => sub
+            .res
+            .map(|res| json!({"type": "subscribe", "channel": "heatmap", "res": res, "window": "1m"}))
+            .into_iter()
+            .chain([json!({"type": "subscribe", "channel": "broadcasts"})])
+            .map(|m| m.to_string())
+            .collect(),
         // Engine.IO's open packet comes first; "40" joins the default namespace.
         Protocol::Socketio => vec!["40".to_owned()],
     };
@@ -593,7 +612,7 @@ async fn subscriber(http: awc::Client, sub: Subscription, shared: Arc<Shared>, s
         };
         let arrived = Instant::now();
         let message = match sub.protocol {
-            Protocol::Campanile => &text[..],
+            Protocol::Campanile | Protocol::Ws => &text[..],
             Protocol::Socketio => match socketio_event(&text) {
                 SocketIo::Event(body) => body,
                 SocketIo::Ping => {

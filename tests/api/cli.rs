@@ -194,4 +194,14 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
         assert!(v > 0.0 && v < 5_000.0, "{key} = {v}");
     }
     assert!(report["broadcast_latency_ms"]["max"].as_f64().is_some_and(|v| v > 0.0));
+    assert_eq!(
+        report["params"]["clients"], 20,
+        "the report says how it was made: {report}"
+    );
+    assert!(
+        report["broadcast_latency_ms"]["deliveries_per_s"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0),
+        "{report}"
+    );
 }

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs the load generator against Campanile (memory and Redis engines) and
+# the Node.js peers, keeps every result as JSON under bench/results/ and
+# draws the charts in docs/. Release build; takes about half an hour.
+#
+#   bash bench/run.sh            # the whole matrix
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput
+#   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
+#
+# The generator and the servers share this machine's cores: every figure is
+# a floor for the server alone, and the generator reports when it saturated.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PARTS=${1:-"latency ingest fanout idle throughput"}
+RESULTS=bench/results
+SECS=${BENCH_SECS:-20}
+PEERS=${PEERS:-"campanile-memory ws socketio"}
+RATES=${RATES:-"5 10 20 50"}
+mkdir -p "$RESULTS"
+
+command -v redis-server >/dev/null || { echo "redis-server is needed (apt-get install redis-server)"; exit 1; }
+command -v node >/dev/null || { echo "node is needed (apt-get install nodejs npm)"; exit 1; }
+[ -d bench/peers/node_modules ] || (cd bench/peers && npm ci --no-audit --no-fund)
+cargo build --release --quiet
+BIN=target/release/campanile
+
+export CAMPANILE_JWT_SECRET=bench-secret-not-for-production-use
+TOKEN=$($BIN token --role operator --sub bench --ttl 4h)
+# Every subscriber comes from 127.0.0.1 here, where in the field each phone
+# has its own address: lift the per-address limit on public reads.
+SERVE_FLAGS=(--public-read-rate 100000000 --demo false)
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() { for _ in $(seq 200); do curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not ready: $1"; exit 1; }
+rss_mb() { awk '/VmRSS/ {print $2/1024}' "/proc/$1/status"; }
+
+SERVER_PID=""; REDIS_PID=""
+stop_all() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
+  SERVER_PID=""; REDIS_PID=""
+}
+trap stop_all EXIT
+
+# start KIND: campanile-memory | campanile-redis | ws | socketio; sets TARGET and SERVER_PID
+start() {
+  local port; port=$(free_port)
+  TARGET="http://127.0.0.1:$port"
+  case "$1" in
+    campanile-memory)
+      $BIN serve --listen "127.0.0.1:$port" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+    campanile-redis)
+      local rport; rport=$(free_port)
+      redis-server --port "$rport" --save "" --appendonly no >/dev/null & REDIS_PID=$!
+      sleep 0.3
+      $BIN serve --listen "127.0.0.1:$port" --redis-url "redis://127.0.0.1:$rport" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+    ws) node bench/peers/ws-server.js --port "$port" >/dev/null & SERVER_PID=$! ;;
+    socketio) node bench/peers/socketio-server.js --port "$port" >/dev/null & SERVER_PID=$! ;;
+  esac
+  wait_ready "$TARGET"
+  BASELINE_RSS=$(rss_mb "$SERVER_PID")
+}
+
+# run LABEL KIND CLIENTS RATE BROADCASTS [extra generator flags]
+run() {
+  local label=$1 kind=$2 clients=$3 rate=$4 broadcasts=$5; shift 5
+  local protocol=campanile; case "$kind" in ws|socketio) protocol=$kind ;; esac
+  start "$kind"
+  echo "== $label: $kind, $clients clients, $rate posts/s, $broadcasts broadcasts, ${SECS}s"
+  $BIN bench --target "$TARGET" --token "$TOKEN" --protocol "$protocol" --clients "$clients" \
+    --ingest-rate "$rate" --batch 1000 --broadcasts "$broadcasts" --duration "${SECS}s" \
+    --server-pid "$SERVER_PID" --json "$@" >"$RESULTS/.report.json"
+  python3 - "$label" "$kind" "$BASELINE_RSS" "$RESULTS/.report.json" "$RESULTS/$label.json" <<'EOF'
+import json, sys
+label, kind, baseline, src, dst = sys.argv[1:]
+report = json.load(open(src))
+server_kind, _, engine = kind.partition("-")
+p = report["params"]
+json.dump({"label": label, "server_kind": server_kind, "engine": engine or None,
+           "params": {"clients": p["clients"], "ingest_rate": p["ingest_rate"], "broadcasts": p["broadcasts"],
+                      "duration_s": p["duration_s"], "tick_ms": 500 if server_kind == "campanile" else None},
+           "baseline_rss_mb": float(baseline), "report": report}, open(dst, "w"), indent=1)
+r = report
+print(f'   delta p50/p99 {r["delta_latency_ms"]["p50"]:.0f}/{r["delta_latency_ms"]["p99"]:.0f} ms, '
+      f'broadcast last p99 {r["broadcast_latency_ms"]["last_subscriber"]["p99"]:.0f} ms '
+      f'({r["broadcast_latency_ms"]["delivered"]}/{r["broadcast_latency_ms"]["expected"]}), '
+      f'{r["clients"]["connected"]} connected, {r["clients"]["dropped"]} dropped, '
+      f'server {r["server"]["rss_mb"]:.0f} MiB {r["server"]["cpu_pct"]:.0f}% CPU, '
+      f'generator {r["generator"]["cpu_pct"]:.0f}%{" SATURATED" if r["generator_saturated"] else ""}')
+EOF
+  rm -f "$RESULTS/.report.json"
+  stop_all
+}
+
+for part in $PARTS; do
+  case "$part" in
+    latency)  # ingest-to-delta and broadcast latency against subscribers, at 20k posts/s
+      for engine in memory redis; do
+        for clients in 1000 5000 10000; do
+          run "latency-$engine-${clients}c-20000pps" "campanile-$engine" "$clients" 20000 20
+        done
+      done ;;
+    ingest)   # against ingest rate, at 10k subscribers
+      for engine in memory redis; do
+        for rate in 0 5000 40000; do
+          run "latency-$engine-10000c-${rate}pps" "campanile-$engine" 10000 "$rate" 20
+        done
+      done ;;
+    # Against the peers every server carries the same load: subscribers of
+    # the broadcasts channel only, no heatmap, no posts.
+    fanout)   # 50 broadcasts to 10k subscribers
+      for kind in $PEERS; do
+        run "fanout-$kind-10000c" "$kind" 10000 0 50 --broadcasts-only
+      done ;;
+    idle)     # memory per idle subscriber: connected and subscribed, nothing sent
+      for kind in $PEERS; do
+        run "idle-$kind-10000c" "$kind" 10000 0 0 --broadcasts-only
+      done ;;
+    throughput)  # deliveries per second as the broadcast rate climbs
+      for kind in $PEERS; do
+        for per_s in $RATES; do
+          run "throughput-$kind-10000c-${per_s}bps" "$kind" 10000 0 $((per_s * SECS)) --broadcasts-only
+        done
+      done ;;
+    *) echo "unknown part: $part"; exit 1 ;;
+  esac
+done
+
+python3 bench/chart.py "$RESULTS" docs
