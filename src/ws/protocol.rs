@@ -193,14 +193,16 @@ pub enum ServerMessage {
 /// (`docs/PERFORMANCE.md`).
 #[derive(Default)]
 pub struct SharedEncoding {
-    by_sub: std::sync::Mutex<Vec<(Box<str>, &'static str, bytestring::ByteString)>>,
+    // A map, not a list: a client that subscribes again and again gets ever new
+    // ids, and a lookup must not grow with them.
+    by_sub: std::sync::Mutex<std::collections::HashMap<Box<str>, (&'static str, bytestring::ByteString)>>,
 }
 
 impl SharedEncoding {
     /// The message for subscription `sub`, built by `build` the first time.
     pub fn get(&self, sub: &str, build: impl FnOnce() -> ServerMessage) -> ServerMessage {
         let mut by_sub = self.by_sub.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, kind, text)) = by_sub.iter().find(|(s, _, _)| &**s == sub) {
+        if let Some((kind, text)) = by_sub.get(sub) {
             return ServerMessage::Encoded {
                 kind,
                 text: text.clone(),
@@ -211,7 +213,7 @@ impl SharedEncoding {
         match serde_json::to_string(&msg) {
             Ok(text) => {
                 let text = bytestring::ByteString::from(text);
-                by_sub.push((sub.into(), kind, text.clone()));
+                by_sub.insert(sub.into(), (kind, text.clone()));
                 ServerMessage::Encoded { kind, text }
             }
             Err(_) => msg,
