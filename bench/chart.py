@@ -152,6 +152,14 @@ def axis(max_value, target_ticks, headroom):
     return top, step
 
 
+def ticks(top, step):
+    """0, step, 2·step, … up to top."""
+    i = 0
+    while i * step <= top + 1e-9:
+        yield i * step
+        i += 1
+
+
 def fmt(v):
     if v == 0:
         return "0"
@@ -216,26 +224,16 @@ def render(title, subtitle, x_label, y_label, lines):
         return py1 - (py1 - py0) * v / y_top
 
     # grid and ticks
-    i = 0
-    while True:
-        v = i * y_step
-        if v > y_top + 1e-9:
-            break
+    for v in ticks(y_top, y_step):
         y = sy(v)
         out.append(f'<line x1="{px0}" y1="{y:.1f}" x2="{px1}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         out.append(f'<line x1="{px0 - 5}" y1="{y:.1f}" x2="{px0}" y2="{y:.1f}" stroke="#333"/>')
         out.append(f'<text x="{px0 - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#333">{fmt(v)}</text>')
-        i += 1
-    i = 0
-    while True:
-        v = i * x_step
-        if v > x_top + 1e-9:
-            break
+    for v in ticks(x_top, x_step):
         x = sx(v)
         out.append(f'<line x1="{x:.1f}" y1="{py0}" x2="{x:.1f}" y2="{py1}" stroke="#f0f0f0"/>')
         out.append(f'<line x1="{x:.1f}" y1="{py1}" x2="{x:.1f}" y2="{py1 + 5}" stroke="#333"/>')
         out.append(f'<text x="{x:.1f}" y="{py1 + 19}" text-anchor="middle" fill="#333">{fmt(v)}</text>')
-        i += 1
 
     # frame and axis labels
     out.append(f'<line x1="{px0}" y1="{py1}" x2="{px1}" y2="{py1}" stroke="#333" stroke-width="1.2"/>')

@@ -54,7 +54,7 @@ pub struct Prepared {
 impl Prepared {
     /// The shared frames for `principal`'s view.
     pub fn frames_for(&self, principal: &Principal) -> &crate::ws::protocol::SharedEncoding {
-        if principal.has_any(&[Role::Operator]) {
+        if sees_sender(principal) {
             &self.for_operators
         } else {
             &self.for_others
@@ -66,6 +66,11 @@ impl Prepared {
 /// messages go to operators and commanders only.
 pub fn visible(principal: &Principal, audience: AudienceKind) -> bool {
     audience == AudienceKind::Public || principal.has_any(&[Role::Operator, Role::Commander])
+}
+
+/// Whether `principal` sees who sent a message: operators only.
+fn sees_sender(principal: &Principal) -> bool {
+    principal.has_any(&[Role::Operator])
 }
 
 /// Reads a record back into a message; a record this version cannot read
@@ -218,7 +223,7 @@ impl Broadcasts {
     pub fn view(b: &StoredBroadcast, principal: &Principal) -> Value {
         let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {
-            if !principal.has_any(&[Role::Operator]) {
+            if !sees_sender(principal) {
                 map.remove("sender");
             }
             map.insert("sent".into(), Value::String(crate::api::heatmap::rfc3339(b.sent)));

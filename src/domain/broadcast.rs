@@ -551,6 +551,6 @@ impl StoredBroadcast {
 }
 
 /// The ids that a later Update or Cancel superseded.
-pub fn superseded(log: &[StoredBroadcast]) -> std::collections::HashSet<String> {
-    log.iter().filter_map(|b| b.broadcast.references.clone()).collect()
+pub fn superseded<'a>(log: impl IntoIterator<Item = &'a StoredBroadcast>) -> std::collections::HashSet<String> {
+    log.into_iter().filter_map(|b| b.broadcast.references.clone()).collect()
 }

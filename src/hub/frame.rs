@@ -106,11 +106,17 @@ impl HeatmapFrame {
         fresh
     }
 
+    /// Whether this frame comes right after `previous`, so that its own
+    /// `changed` and `removed` are what a subscriber at `previous` needs.
+    pub fn follows(&self, previous: &HeatmapFrame) -> bool {
+        previous.version + 1 == self.version
+    }
+
     /// What a subscriber who last saw `previous` must receive to be at this
     /// frame, restricted to `bbox`: the shared delta when it is one frame
     /// behind, a diff of its own when it skipped frames.
     pub fn delta_since(&self, previous: &HeatmapFrame, bbox: Option<&BBox>) -> (Vec<CellStat>, Vec<CellIndex>) {
-        let (changed, removed) = if previous.version + 1 == self.version {
+        let (changed, removed) = if self.follows(previous) {
             (self.changed.clone(), self.removed.clone())
         } else {
             diff(&previous.cells, &self.cells)

@@ -483,8 +483,7 @@ async fn forward_broadcasts(mut s: BroadcastSubscription) {
                 return;
             };
             let all: Vec<_> = records.iter().map(|r| s.state.broadcasts.prepare(r)).collect();
-            let decoded: Vec<_> = all.iter().filter_map(|p| p.broadcast.clone()).collect();
-            let gone = crate::domain::broadcast::superseded(&decoded);
+            let gone = crate::domain::broadcast::superseded(all.iter().filter_map(|p| p.broadcast.as_ref()));
             let now = chrono::Utc::now();
             for p in &all {
                 if p.broadcast.as_ref().is_some_and(|b| b.is_active(now, &gone)) && !s.deliver(p).await {
@@ -561,7 +560,7 @@ async fn forward_heatmap(
             cells: cells_out(changed),
             removed: removed.iter().map(ToString::to_string).collect(),
         };
-        let msg = if bbox.is_none() && last.version + 1 == frame.version {
+        let msg = if bbox.is_none() && frame.follows(&last) {
             // The common case: the whole map, one frame behind. Every such
             // subscriber of the group gets the same bytes.
             frame.encoded_delta.get(&sub, || delta(&frame.changed, &frame.removed))

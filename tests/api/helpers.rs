@@ -372,6 +372,16 @@ pub async fn close_code(ws: &mut Ws, within: Duration) -> Option<u16> {
 }
 
 /// A post at a point.
+/// The sum of the counts of a heatmap answer: what the map holds in all.
+pub fn heatmap_total(map: &Value) -> u64 {
+    map["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter_map(|c| c["count"].as_u64())
+        .sum()
+}
+
 pub fn post_at(lat: f64, lon: f64, author: &str, id: Option<&str>) -> Value {
     let mut p = serde_json::json!({"source": "test", "lat": lat, "lon": lon, "author": author});
     if let Some(id) = id {

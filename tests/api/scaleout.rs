@@ -157,14 +157,9 @@ async fn two_nodes_on_a_three_node_redis_cluster_behave_as_one_server_and_spread
     let (_, map) = node_a
         .get("/api/v1/heatmap?res=7&window=15m", Some(&node_a.operator))
         .await;
-    let total: u64 = map["cells"]
-        .as_array()
-        .expect("cells")
-        .iter()
-        .filter_map(|c| c["count"].as_u64())
-        .sum();
     assert_eq!(
-        total, 303,
+        heatmap_total(&map),
+        303,
         "the two earlier posts, the verified report and these 300, once each"
     );
 }
@@ -287,13 +282,7 @@ async fn redis_killed_and_restarted_under_ingest_loses_and_doubles_nothing() {
     assert_eq!(run.acknowledged, 12 * 2_500);
     let (status, map) = app.get("/api/v1/heatmap?res=7&window=15m", Some(&app.operator)).await;
     assert_eq!(status, 200);
-    let stored: u64 = map["cells"]
-        .as_array()
-        .expect("cells")
-        .iter()
-        .filter_map(|c| c["count"].as_u64())
-        .sum();
-    assert_eq!(stored, run.acknowledged, "acknowledged and stored differ");
+    assert_eq!(heatmap_total(&map), run.acknowledged, "acknowledged and stored differ");
 
     // How fast ingest failed and came back.
     let slowest_refusal = run.refusals.iter().map(|(_, d)| *d).max().unwrap_or_default();
