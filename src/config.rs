@@ -123,6 +123,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_K_ANONYMITY")]
     pub k_anonymity: Option<u64>,
 
+    /// Upper bounds of public heatmap levels 1–4 in items per km² per
+    /// minute; above the last is level 5 [default: 10,30,100,300].
+    #[arg(long, env = "CAMPANILE_PUBLIC_BANDS")]
+    pub public_bands: Option<String>,
+
     /// Resolution watched for surge and threshold alerts [default: 9].
     #[arg(long, env = "CAMPANILE_ALERT_RES")]
     pub alert_res: Option<u8>,
@@ -203,7 +208,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity, alert_res, alert_surge_min, alert_surge_factor, alert_density,
+            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
             ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
@@ -262,6 +267,8 @@ pub struct Settings {
     pub public_max_res: u8,
     /// Public k-anonymity threshold.
     pub k_anonymity: u64,
+    /// Density bands of the public's levels.
+    pub public_bands: crate::hub::PublicBands,
     /// When cells raise alerts.
     pub alerts: crate::surge::AlertRules,
     /// WebSocket ping period.
@@ -376,6 +383,10 @@ impl Settings {
             tick: duration(args.tick.as_deref(), "500ms", "tick")?,
             public_max_res,
             k_anonymity: args.k_anonymity.unwrap_or(5),
+            public_bands: match args.public_bands.as_deref() {
+                Some(text) => crate::hub::PublicBands::parse(text).map_err(ConfigError)?,
+                None => crate::hub::PublicBands::default(),
+            },
             alerts: crate::surge::AlertRules {
                 res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
                 surge_min: args.alert_surge_min.unwrap_or(30).max(1),

@@ -5,8 +5,12 @@
 //! The client address is the socket's peer, or — only when that peer is a
 //! configured trusted proxy — the last address in `X-Forwarded-For` that is
 //! not itself a trusted proxy, so a client cannot pick its own identity.
+//! Entries written with a port (`203.0.113.7:4711`, `[2001:db8::1]:443`) are
+//! read as their address. An IPv6 client is charged by its /64: one
+//! subscriber line holds 2^64 addresses, so a per-address limit would not
+//! hold anyone back.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -19,7 +23,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 pub enum Spend {
     /// Sending a report.
     Report,
-    /// Reading: heatmap, broadcasts, feeds, WebSocket upgrades.
+    /// Reading: heatmap, broadcasts, feeds, zones, WebSocket upgrades; charged
+    /// by [`limit_public_reads`].
     Read,
 }
 
@@ -46,22 +51,33 @@ impl PublicLimits {
         }
     }
 
-    /// The address a request is charged to.
+    /// The address a request is charged to: the client's IPv4 address, or
+    /// the /64 network of its IPv6 address.
     pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
-        let peer = req.peer_addr()?.ip();
+        let peer = canonical(req.peer_addr()?.ip());
         if !self.trusted_proxies.contains(&peer) {
-            return Some(peer);
+            return Some(group(peer));
         }
-        let forwarded = req
+        // Every X-Forwarded-For header, in order: a proxy may add its own
+        // header line instead of appending to the first.
+        let forwarded: Vec<&str> = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        forwarded
-            .rsplit(',')
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .find(|a| !self.trusted_proxies.contains(a))
-            .or(Some(peer))
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        // From the nearest hop back: the first that is not a trusted proxy is
+        // the client. An entry that is no address at all ends the walk: what
+        // stands before it was written by someone we cannot trust.
+        let mut client = peer;
+        for entry in forwarded.iter().rev() {
+            match parse_forwarded(entry) {
+                Some(a) if self.trusted_proxies.contains(&a) => client = a,
+                Some(a) => return Some(group(a)),
+                None => break,
+            }
+        }
+        Some(group(client))
     }
 
     /// Charges one request; `Err(wait)` when the address must wait.
@@ -83,5 +99,99 @@ impl PublicLimits {
     pub fn forget_idle(&self) {
         self.reports.retain_recent();
         self.reads.retain_recent();
+    }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is the IPv4 one.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The unit a client is charged as: itself for IPv4, its /64 for IPv6.
+fn group(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port, IPv6 in
+/// brackets or bare.
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(canonical(ip));
+    }
+    if let Ok(sock) = entry.parse::<SocketAddr>() {
+        return Some(canonical(sock.ip()));
+    }
+    // `[2001:db8::1]` without a port.
+    entry
+        .strip_prefix('[')
+        .and_then(|e| e.strip_suffix(']'))
+        .and_then(|e| e.parse::<Ipv6Addr>().ok())
+        .map(|v6| canonical(IpAddr::V6(v6)))
+}
+
+/// Charges every public read — any `GET` or `HEAD` of the API or a
+/// WebSocket upgrade without a valid token — to the client's address, in one
+/// place, so that no read path is forgotten (DESIGN §6).
+pub async fn limit_public_reads(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::http::{Method, header};
+    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let path = req.path();
+    let is_api = path.starts_with("/api/") || path == "/ws" || path.starts_with("/open311/");
+    if is_read
+        && is_api
+        && let Some(state) = req.app_data::<actix_web::web::Data<crate::api::AppState>>()
+    {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        let holds_token = state.keys.from_header(header).is_ok_and(|p| !p.is_public());
+        if !holds_token && let Err(wait) = state.limits.check(req.request(), Spend::Read) {
+            return Err(crate::api::error::ApiError::RateLimited(wait.as_secs().max(1)).into());
+        }
+    }
+    next.call(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_entries_with_ports_and_brackets_are_read() {
+        assert_eq!(parse_forwarded(" 203.0.113.7 "), "203.0.113.7".parse().ok());
+        assert_eq!(parse_forwarded("203.0.113.7:4711"), "203.0.113.7".parse().ok());
+        assert_eq!(parse_forwarded("[2001:db8::1]:443"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_forwarded("[2001:db8::1]"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_forwarded("2001:db8::1"), "2001:db8::1".parse().ok());
+        assert_eq!(parse_forwarded("::ffff:192.0.2.1"), "192.0.2.1".parse().ok());
+        assert_eq!(parse_forwarded("unknown"), None);
+        assert_eq!(parse_forwarded("_hidden"), None);
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64() {
+        let a = group("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = group("2001:db8:1:2:ffff:1:2:3".parse().unwrap());
+        let c = group("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(
+            group("192.0.2.1".parse().unwrap()),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

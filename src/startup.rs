@@ -88,8 +88,22 @@ impl Application {
             .port();
 
         let shutdown = CancellationToken::new();
-        let hub = Arc::new(Hub::new(engine.clone(), settings.k_anonymity));
         let bucketer = Bucketer::new(settings.resolutions, settings.bucket_secs);
+        let pending = Arc::new(crate::reports::PendingReports::default());
+        let reports = Arc::new(crate::reports::Reports::new(engine.clone(), bucketer, pending.clone()));
+        let public_view = crate::hub::PublicView {
+            k_anonymity: settings.k_anonymity,
+            finest: h3o::Resolution::try_from(settings.public_max_res)
+                .unwrap_or(settings.resolutions.finest())
+                .min(settings.resolutions.finest()),
+            bands: settings.public_bands,
+        };
+        let hub = Arc::new(Hub::new(
+            engine.clone(),
+            public_view,
+            pending.clone(),
+            settings.layout(),
+        ));
         let ingestor = Arc::new(Ingestor::new(
             engine.clone(),
             bucketer,
@@ -97,6 +111,7 @@ impl Application {
             chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
         ));
         let mut background = vec![
+            pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),
             hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
             crate::surge::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
         ];
@@ -121,7 +136,7 @@ impl Application {
         });
         let state = web::Data::new(AppState {
             limits,
-            reports: Arc::new(crate::reports::Reports::new(engine.clone(), bucketer)),
+            reports,
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
             keys: Arc::new(
@@ -147,6 +162,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
+                .wrap(actix_web::middleware::from_fn(crate::limits::limit_public_reads))
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)

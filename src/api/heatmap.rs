@@ -16,9 +16,20 @@ use crate::config::Settings;
 use crate::domain::{BBox, FieldError, Principal};
 use crate::hub::{Audience, CellStat, HeatmapKey};
 
-/// One cell as every client sees it, over HTTP and WebSocket alike.
+/// One cell as a client sees it, over HTTP and WebSocket alike: counts for
+/// operators and commanders, a level for everyone else (DESIGN §6).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CellOut {
+#[serde(untagged)]
+pub enum CellOut {
+    /// Operators and commanders.
+    Full(FullCell),
+    /// The public and the `ingest` role.
+    Public(PublicCell),
+}
+
+/// A cell with its numbers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FullCell {
     /// H3 index, lowercase hex.
     #[schema(example = "891ea6d6533ffff")]
     pub cell: String,
@@ -30,13 +41,31 @@ pub struct CellOut {
     pub density_km2: f64,
 }
 
+/// A public cell: where, and how busy as a level, nothing countable.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicCell {
+    /// H3 index, lowercase hex.
+    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
+    pub cell: String,
+    /// Density level 1–5: items per km² per minute below the first, second,
+    /// third and fourth of `--public-bands` (default 10, 30, 100, 300), or above.
+    #[schema(minimum = 1, maximum = 5)]
+    pub level: u8,
+}
+
 impl From<&CellStat> for CellOut {
     fn from(c: &CellStat) -> Self {
-        Self {
-            cell: c.cell.to_string(),
-            count: c.count,
-            contributors: c.contributors,
-            density_km2: (c.density_km2 * 100.0).round() / 100.0,
+        match c.level {
+            Some(level) => CellOut::Public(PublicCell {
+                cell: c.cell.to_string(),
+                level,
+            }),
+            None => CellOut::Full(FullCell {
+                cell: c.cell.to_string(),
+                count: c.count,
+                contributors: c.contributors,
+                density_km2: (c.density_km2 * 100.0).round() / 100.0,
+            }),
         }
     }
 }
@@ -96,7 +125,7 @@ impl HeatmapRequest {
                     ),
                 )
             })?;
-        if principal.is_public() && u8::from(res) > settings.public_max_res {
+        if !principal.sees_full_picture() && u8::from(res) > settings.public_max_res {
             return Err(ApiError::Forbidden(format!(
                 "resolutions finer than {} need a token",
                 settings.public_max_res
@@ -106,10 +135,10 @@ impl HeatmapRequest {
             Some(name) => settings.windows.get(name)?,
             None => settings.windows.default_window().clone(),
         };
-        let audience = if principal.is_public() {
-            Audience::Public
-        } else {
+        let audience = if principal.sees_full_picture() {
             Audience::Full
+        } else {
+            Audience::Public
         };
         Ok(Self {
             key: HeatmapKey { res, window, audience },
@@ -151,7 +180,7 @@ fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
             }
             json!({
                 "type": "Feature",
-                "id": out.cell,
+                "id": stat.cell.to_string(),
                 "geometry": {"type": "Polygon", "coordinates": [ring]},
                 "properties": out,
             })
@@ -203,19 +232,31 @@ pub async fn get_heatmap(
         &caller.0,
         &state.settings,
     )?;
-    let now = Utc::now();
-    let mut stats: Vec<CellStat> = state
-        .hub
-        .read(&request.key, now)
-        .await?
-        .into_iter()
-        .filter(|c| request.bbox.as_ref().is_none_or(|b| c.within(b)))
-        .collect();
-    crate::hub::sort_hottest_first(&mut stats);
+    let (as_of, stats) = match request.key.audience {
+        // Operators read the engine: a moderation shows at once.
+        Audience::Full => {
+            let now = Utc::now();
+            let mut stats: Vec<CellStat> = state
+                .hub
+                .read(&request.key, now)
+                .await?
+                .into_iter()
+                .filter(|c| request.bbox.as_ref().is_none_or(|b| c.within(b)))
+                .collect();
+            crate::hub::sort_hottest_first(&mut stats);
+            (now, stats)
+        }
+        // The public reads the hub's frame: however many ask, the engine is
+        // read once per tick (DESIGN §6).
+        Audience::Public => {
+            let frame = state.hub.current(request.key.clone()).await?;
+            (frame.as_of, frame.snapshot(request.bbox.as_ref()))
+        }
+    };
     let body = HeatmapResponse {
         res: u8::from(request.key.res),
         window: request.key.window.name().to_owned(),
-        as_of: rfc3339(now),
+        as_of: rfc3339(as_of),
         cells: stats.iter().map(CellOut::from).collect(),
     };
     if geo {

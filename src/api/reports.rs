@@ -26,6 +26,31 @@ impl From<ReportError> for ApiError {
     }
 }
 
+/// Refuses any body but JSON. A `text/plain` or form POST is what any web
+/// site can make its visitors' browsers send without asking (a "simple"
+/// cross-origin request); JSON needs a CORS preflight, which Campanile does
+/// not grant, so a hostile page cannot file reports in its visitors' names.
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "a report must be sent as application/json, not {:?}",
+            if content_type.is_empty() {
+                "no content type"
+            } else {
+                content_type
+            }
+        )))
+    }
+}
+
 /// Takes a citizen report, or a field report with a commander token.
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportInput,
     responses((status = 201, description = "{\"id\", \"status\": \"unverified\", \"origin\", \"received_at\"}"),
@@ -37,6 +62,7 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
+    require_json(&req)?;
     let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let input: ReportInput = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;

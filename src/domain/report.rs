@@ -109,8 +109,3 @@ impl ReportInput {
         })
     }
 }
-
-/// Whether a report in this status counts in the heatmap.
-pub fn counts(status: &str) -> bool {
-    status == "unverified" || status == "verified"
-}

@@ -72,4 +72,11 @@ impl Principal {
     pub fn is_public(&self) -> bool {
         matches!(self, Principal::Public)
     }
+
+    /// Operators and commanders see counts, thin cells and unverified
+    /// reports; the public and the `ingest` role, a machine credential that
+    /// posts, see what the public sees (§5, §6).
+    pub fn sees_full_picture(&self) -> bool {
+        self.has_any(&[Role::Operator, Role::Commander])
+    }
 }

@@ -314,6 +314,16 @@ impl Engine for MemoryEngine {
         Ok(())
     }
 
+    async fn swap_report(&self, id: &str, expected: &str, body: &str, received_at: i64) -> Result<bool, EngineError> {
+        let mut log = self.lock_log()?;
+        if log.reports.get(id).is_none_or(|(_, stored)| stored != expected) {
+            return Ok(false);
+        }
+        log.reports.insert(id.to_owned(), (received_at, body.to_owned()));
+        let _ = self.report_feed.send(body.to_owned());
+        Ok(true)
+    }
+
     fn report_feed(&self) -> broadcast::Receiver<String> {
         self.report_feed.subscribe()
     }
@@ -347,6 +357,12 @@ impl Engine for MemoryEngine {
 
     async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError> {
         let mut state = self.lock()?;
+        if !state
+            .applied
+            .insert((item.bucket, format!("u{:016x}", item.fingerprint)))
+        {
+            return Ok(());
+        }
         for cell in &item.cells {
             let key = (u8::from(cell.resolution()), item.bucket);
             if let Some(cells) = state.buckets.get_mut(&key)

@@ -195,6 +195,13 @@ pub trait Engine: Send + Sync + 'static {
     /// delivers `body`.
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError>;
 
+    /// Replaces report `id` with `body` only if it is still stored as
+    /// `expected`; true if this call replaced it. Like
+    /// [`Engine::put_report`], every node's feed then delivers `body`. This is
+    /// the compare-and-set that makes concurrent moderations of one report
+    /// happen one after the other.
+    async fn swap_report(&self, id: &str, expected: &str, body: &str, received_at: i64) -> Result<bool, EngineError>;
+
     /// Report bodies stored from now on, by any node, in the order stored.
     fn report_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
 
@@ -214,7 +221,8 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Takes an item counted by [`Engine::ingest`] out of the counts again
     /// (a report moderated as dismissed or false). Its contributor must be
-    /// its own, as a report's is.
+    /// its own, as a report's is. Exactly once per `item.fingerprint`: a
+    /// repeated call with the same fingerprint takes nothing more away.
     async fn uncount(&self, item: &Bucketed) -> Result<(), EngineError>;
 
     /// Appends one entry (JSON) to the audit log.

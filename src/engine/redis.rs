@@ -68,6 +68,7 @@ const ZADD_MEMBERS: usize = 500;
 const STREAM_BLOCK: Duration = Duration::from_millis(1_000);
 
 const APPLY_COUNTS: &str = include_str!("apply_counts.lua");
+const SWAP_REPORT: &str = include_str!("swap_report.lua");
 
 /// Raises an alert once per quiet period, deployment-wide: the quiet key and
 /// the stream share the `{alerts}` slot.
@@ -710,6 +711,21 @@ impl Engine for RedisEngine {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn swap_report(&self, id: &str, expected: &str, body: &str, _received_at: i64) -> Result<bool, EngineError> {
+        let mut conn = self.conn.clone();
+        cmd("EVAL")
+            .arg(SWAP_REPORT)
+            .arg(2)
+            .arg(self.keys.report(id))
+            .arg(self.keys.report_changes())
+            .arg(expected)
+            .arg(body)
+            .arg(self.layout.dedup_secs.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
     }
 
     fn report_feed(&self) -> broadcast::Receiver<String> {

@@ -18,6 +18,9 @@ pub struct CellStat {
     pub contributors: u64,
     /// `count` over the cell's exact area, per km².
     pub density_km2: f64,
+    /// The public's density level, 1–5; set only in public frames, whose
+    /// other numbers are never sent (DESIGN §6).
+    pub level: Option<u8>,
 }
 
 impl From<CellCount> for CellStat {
@@ -27,7 +30,47 @@ impl From<CellCount> for CellStat {
             count: c.count,
             contributors: c.contributors,
             density_km2: c.count as f64 / c.cell.area_km2(),
+            level: None,
         }
+    }
+}
+
+/// The upper bounds of public levels 1 to 4 in items per km² per minute;
+/// above the last is level 5 (`--public-bands`, default 10,30,100,300).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PublicBands([f64; 4]);
+
+impl Default for PublicBands {
+    fn default() -> Self {
+        Self([10.0, 30.0, 100.0, 300.0])
+    }
+}
+
+impl PublicBands {
+    /// Four finite, positive, strictly increasing bounds.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let values: Vec<f64> = text
+            .split(',')
+            .map(|v| v.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("public bands {text:?} must be four numbers, e.g. 10,30,100,300"))?;
+        let bounds: [f64; 4] = values
+            .try_into()
+            .map_err(|_| format!("public bands {text:?} must be exactly four numbers"))?;
+        if bounds.iter().any(|b| !b.is_finite() || *b <= 0.0) || bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("public bands {text:?} must be positive and increasing"));
+        }
+        Ok(Self(bounds))
+    }
+
+    /// The level of a density in items per km² per minute.
+    pub fn level(&self, per_km2_per_min: f64) -> u8 {
+        1 + self.0.iter().filter(|bound| per_km2_per_min >= **bound).count() as u8
+    }
+
+    /// The bounds, lowest first.
+    pub fn bounds(&self) -> [f64; 4] {
+        self.0
     }
 }
 
@@ -38,8 +81,26 @@ impl CellStat {
         LatLon::new(centre.lat(), centre.lng()).is_ok_and(|p| bbox.contains(p))
     }
 
+    /// A public cell: `count` items of the shown cells under it in a window
+    /// of `minutes`, as a level.
+    pub fn public(cell: CellIndex, count: u64, minutes: f64, bands: &PublicBands) -> Self {
+        let density_km2 = count as f64 / cell.area_km2();
+        Self {
+            cell,
+            count,
+            contributors: 0,
+            density_km2,
+            level: Some(bands.level(density_km2 / minutes.max(1.0 / 60.0))),
+        }
+    }
+
+    /// Whether a subscriber would see no change: for a public cell only its
+    /// level counts, so that a single item below a band's edge sends nothing.
     fn same_numbers(&self, other: &CellStat) -> bool {
-        self.count == other.count && self.contributors == other.contributors
+        match (self.level, other.level) {
+            (Some(a), Some(b)) => a == b,
+            _ => self.count == other.count && self.contributors == other.contributors,
+        }
     }
 }
 
@@ -146,9 +207,13 @@ impl HeatmapFrame {
     }
 }
 
-/// Orders cells by count, then by cell, so that output is stable.
+/// Orders cells by count (public cells by level: their order must not
+/// betray the counts behind it), then by cell, so that output is stable.
 pub fn sort_hottest_first(cells: &mut [CellStat]) {
-    cells.sort_by(|a, b| b.count.cmp(&a.count).then(a.cell.cmp(&b.cell)));
+    cells.sort_by(|a, b| match (a.level, b.level) {
+        (Some(la), Some(lb)) => lb.cmp(&la).then(a.cell.cmp(&b.cell)),
+        _ => b.count.cmp(&a.count).then(a.cell.cmp(&b.cell)),
+    });
 }
 
 fn diff(
@@ -205,6 +270,20 @@ mod tests {
         let (changed, removed) = f2.delta_since(&f0, None);
         assert_eq!(changed.iter().map(|c| c.cell).collect::<Vec<_>>(), vec![b.cell]);
         assert_eq!(removed, vec![a.cell]);
+    }
+
+    #[test]
+    fn levels_follow_the_bands_and_bad_bands_are_refused() {
+        let bands = PublicBands::default();
+        assert_eq!(bands.level(0.0), 1);
+        assert_eq!(bands.level(9.99), 1);
+        assert_eq!(bands.level(10.0), 2);
+        assert_eq!(bands.level(299.0), 4);
+        assert_eq!(bands.level(300.0), 5);
+        assert!(PublicBands::parse("1,2,3").is_err());
+        assert!(PublicBands::parse("1,3,2,4").is_err());
+        assert!(PublicBands::parse("1,2,3,NaN").is_err());
+        assert_eq!(PublicBands::parse("1, 2,3,4").unwrap().bounds(), [1.0, 2.0, 3.0, 4.0]);
     }
 
     #[test]

@@ -11,26 +11,42 @@ mod frame;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use h3o::Resolution;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use frame::{CellStat, HeatmapFrame, sort_hottest_first};
+pub use crate::reports::PendingReports;
+pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 
 use crate::domain::Window;
-use crate::engine::{CountQuery, Engine, EngineError};
+use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};
 use crate::telemetry::metric;
 
 /// Who a heatmap is for: the public view hides thin cells (§6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Audience {
-    /// Operators, commanders and ingest clients: every cell.
+    /// Operators and commanders: every cell, unverified citizen reports
+    /// included.
     Full,
-    /// No token: only cells with at least k distinct contributors.
+    /// No token (and the `ingest` role): levels of cells with at least k
+    /// distinct contributors, from trusted counts only.
     Public,
+}
+
+/// What the public may see of the counts (DESIGN §6).
+#[derive(Debug, Clone, Copy)]
+pub struct PublicView {
+    /// Contributors a cell needs to be shown.
+    pub k_anonymity: u64,
+    /// The finest resolution the public reads. Coarser public cells are
+    /// sums of the shown cells of this one, so that no comparison of
+    /// resolutions can reveal a hidden cell.
+    pub finest: Resolution,
+    /// Density bands of the levels.
+    pub bands: PublicBands,
 }
 
 /// One heatmap group: everything a subscriber's frames depend on, bbox aside.
@@ -53,20 +69,36 @@ pub enum EngineStatus {
     Down,
 }
 
+/// One heatmap group: its frames, and until when HTTP readers keep it
+/// alive without a subscriber.
+struct Group {
+    frames: watch::Sender<Arc<HeatmapFrame>>,
+    read_until: Option<Instant>,
+}
+
 /// The registry of heatmap groups and the engine status.
 pub struct Hub {
     engine: Arc<dyn Engine>,
-    k_anonymity: u64,
-    groups: Mutex<HashMap<HeatmapKey, watch::Sender<Arc<HeatmapFrame>>>>,
+    public: PublicView,
+    pending: Arc<PendingReports>,
+    layout: Layout,
+    groups: Mutex<HashMap<HeatmapKey, Group>>,
     status: watch::Sender<EngineStatus>,
 }
 
+/// How long a group read over HTTP is refreshed without a subscriber: a
+/// page that polls keeps it warm, a one-off read does not keep it forever.
+const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
+
 impl Hub {
-    /// A hub over `engine`; public heatmaps need `k_anonymity` contributors a cell.
-    pub fn new(engine: Arc<dyn Engine>, k_anonymity: u64) -> Self {
+    /// A hub over `engine`, showing the public what `public` allows and the
+    /// operators also the reports in `pending`.
+    pub fn new(engine: Arc<dyn Engine>, public: PublicView, pending: Arc<PendingReports>, layout: Layout) -> Self {
         Self {
             engine,
-            k_anonymity,
+            public,
+            pending,
+            layout,
             groups: Mutex::new(HashMap::new()),
             status: watch::channel(EngineStatus::Up).0,
         }
@@ -74,6 +106,13 @@ impl Hub {
 
     /// Reads one heatmap straight from the engine.
     pub async fn read(&self, key: &HeatmapKey, now: DateTime<Utc>) -> Result<Vec<CellStat>, EngineError> {
+        match key.audience {
+            Audience::Full => self.read_full(key, now).await,
+            Audience::Public => self.read_public(key, now).await,
+        }
+    }
+
+    async fn read_full(&self, key: &HeatmapKey, now: DateTime<Utc>) -> Result<Vec<CellStat>, EngineError> {
         let counts = self
             .engine
             .counts(CountQuery {
@@ -82,27 +121,93 @@ impl Hub {
                 now: now.timestamp(),
             })
             .await?;
-        let min_contributors = match key.audience {
-            Audience::Full => 0,
-            Audience::Public => self.k_anonymity,
-        };
-        Ok(counts
+        let first_bucket = self.layout.first_bucket(key.window.secs(), now.timestamp());
+        let mut pending = self.pending.overlay(key.res, first_bucket);
+        let mut cells: Vec<CellStat> = counts
             .into_iter()
-            .filter(|c| c.count > 0 && c.contributors >= min_contributors)
+            .map(|mut c| {
+                // Each report is a contributor of its own.
+                let extra = pending.remove(&c.cell).unwrap_or(0);
+                c.count += extra;
+                c.contributors += extra;
+                c
+            })
+            .filter(|c| c.count > 0)
             .map(CellStat::from)
+            .collect();
+        cells.extend(pending.into_iter().map(|(cell, n)| {
+            CellStat::from(CellCount {
+                cell,
+                count: n,
+                contributors: n,
+            })
+        }));
+        Ok(cells)
+    }
+
+    /// The public's cells: the cells of the finest public resolution with at
+    /// least k contributors, summed into their parents at coarser
+    /// resolutions, shown as levels. A hidden cell adds to nothing.
+    async fn read_public(&self, key: &HeatmapKey, now: DateTime<Utc>) -> Result<Vec<CellStat>, EngineError> {
+        let finest = self.public.finest.max(key.res);
+        let counts = self
+            .engine
+            .counts(CountQuery {
+                res: finest,
+                window_secs: key.window.secs(),
+                now: now.timestamp(),
+            })
+            .await?;
+        let mut sums: HashMap<h3o::CellIndex, u64> = HashMap::new();
+        for c in counts {
+            if c.count == 0 || c.contributors < self.public.k_anonymity {
+                continue;
+            }
+            if let Some(parent) = c.cell.parent(key.res) {
+                *sums.entry(parent).or_default() += c.count;
+            }
+        }
+        let minutes = key.window.secs() as f64 / 60.0;
+        Ok(sums
+            .into_iter()
+            .map(|(cell, count)| CellStat::public(cell, count, minutes, &self.public.bands))
             .collect())
     }
 
     /// Joins a group, reading its first frame if the group is new.
     pub async fn subscribe(&self, key: HeatmapKey) -> Result<watch::Receiver<Arc<HeatmapFrame>>, EngineError> {
-        if let Some(rx) = self.lock_groups().get(&key).map(watch::Sender::subscribe) {
+        if let Some(rx) = self.lock_groups().get(&key).map(|g| g.frames.subscribe()) {
             return Ok(rx);
         }
         let now = Utc::now();
         let first = HeatmapFrame::first(now, self.read(&key, now).await?);
         let mut groups = self.lock_groups();
-        let tx = groups.entry(key).or_insert_with(|| watch::channel(Arc::new(first)).0);
-        Ok(tx.subscribe())
+        let group = groups.entry(key).or_insert_with(|| Group {
+            frames: watch::channel(Arc::new(first)).0,
+            read_until: None,
+        });
+        Ok(group.frames.subscribe())
+    }
+
+    /// The group's current frame, for a read over HTTP: no engine read of
+    /// its own while the group is live (a flood of readers costs the engine
+    /// nothing more); a group nobody watches is read once and then kept
+    /// fresh by the tick for a while.
+    pub async fn current(&self, key: HeatmapKey) -> Result<Arc<HeatmapFrame>, EngineError> {
+        let keep_until = Instant::now() + HTTP_KEEP_ALIVE;
+        if let Some(group) = self.lock_groups().get_mut(&key) {
+            group.read_until = Some(keep_until);
+            return Ok(group.frames.borrow().clone());
+        }
+        let now = Utc::now();
+        let first = Arc::new(HeatmapFrame::first(now, self.read(&key, now).await?));
+        let mut groups = self.lock_groups();
+        let group = groups.entry(key).or_insert_with(|| Group {
+            frames: watch::channel(first).0,
+            read_until: None,
+        });
+        group.read_until = Some(keep_until);
+        Ok(group.frames.borrow().clone())
     }
 
     /// Engine status changes, for sessions to relay.
@@ -114,8 +219,9 @@ impl Hub {
     pub async fn tick(&self) {
         let groups: Vec<(HeatmapKey, watch::Sender<Arc<HeatmapFrame>>)> = {
             let mut groups = self.lock_groups();
-            groups.retain(|_, tx| tx.receiver_count() > 0);
-            groups.iter().map(|(k, tx)| (k.clone(), tx.clone())).collect()
+            let instant = Instant::now();
+            groups.retain(|_, g| g.frames.receiver_count() > 0 || g.read_until.is_some_and(|t| t > instant));
+            groups.iter().map(|(k, g)| (k.clone(), g.frames.clone())).collect()
         };
         let now = Utc::now();
         let read_any = !groups.is_empty();
@@ -162,7 +268,7 @@ impl Hub {
         })
     }
 
-    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<HeatmapKey, watch::Sender<Arc<HeatmapFrame>>>> {
+    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<HeatmapKey, Group>> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every update is one insert or retain), so the data stays usable.
         self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -23,9 +23,6 @@ pub async fn upgrade(
         .get(header::AUTHORIZATION)
         .map(|v| v.to_str().unwrap_or(""));
     let principal = state.keys.from_header(header)?;
-    let caller = crate::api::Caller(principal);
-    caller.throttle(&req, &state, crate::limits::Spend::Read)?;
-    let principal = caller.0;
     let (response, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|e| FieldError::general("not_a_websocket", format!("expected a WebSocket upgrade: {e}")))?;
     actix_web::rt::spawn(session::run(state.into_inner(), principal, ws, stream));

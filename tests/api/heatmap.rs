@@ -90,7 +90,11 @@ async fn the_public_sees_only_cells_with_k_contributors_and_no_finer_than_9() {
         let (status, public) = app.get("/api/v1/heatmap?res=9", None).await;
         assert_eq!(status, 200);
         assert_eq!(public["cells"].as_array().map(Vec::len), Some(1));
-        assert_eq!(public["cells"][0]["contributors"], 5);
+        let cell = public["cells"][0].as_object().expect("a cell");
+        let mut fields: Vec<&str> = cell.keys().map(String::as_str).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["cell", "level"], "levels, not counts (DESIGN §6)");
+        assert!((1..=5).contains(&cell["level"].as_u64().unwrap_or(0)));
         let (_, operator) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
         assert_eq!(operator["cells"].as_array().map(Vec::len), Some(2));
         let (status, body) = app.get("/api/v1/heatmap?res=10", None).await;

@@ -10,7 +10,7 @@ use crate::helpers::*;
 const BOTH: [EngineKind; 2] = [EngineKind::Memory, EngineKind::Redis];
 
 impl TestApp {
-    async fn report(&self, body: &Value, token: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn report(&self, body: &Value, token: Option<&str>) -> (u16, Value) {
         let mut req = self.client.post(format!("{}/api/v1/reports", self.address));
         if let Some(t) = token {
             req = req.insert_header(("Authorization", format!("Bearer {t}")));
@@ -19,7 +19,7 @@ impl TestApp {
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn moderate(&self, id: &str, status: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn moderate(&self, id: &str, status: &str, token: &str) -> (u16, Value) {
         let mut resp = self
             .client
             .patch(format!("{}/api/v1/reports/{id}", self.address))

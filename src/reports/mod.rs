@@ -1,0 +1,331 @@
+//! Citizen and field reports: validate → count in the heatmap like a post →
+//! store → tell subscribed operators and commanders. Moderation as
+//! `dismissed` or `false` takes the report out of the counts again.
+//!
+//! The live `reports` feed comes from the engine, so that every node of a
+//! deployment tells its subscribers of a report taken on any node.
+
+mod pending;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::broadcasts::Broadcasts;
+use crate::domain::report::{MODERATION, Report, ReportInput};
+use crate::domain::{BBox, FieldError, LatLon};
+use crate::engine::{Engine, EngineError};
+use crate::ingest::{Bucketed, Bucketer};
+pub use pending::PendingReports;
+
+/// A report as the engine keeps it: with what is needed to take it out of
+/// the counts again, and to finish a moderation whose writer failed half-way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredReport {
+    #[serde(flatten)]
+    report: Report,
+    contributor: u64,
+    bucket: i64,
+    /// Whether it is in the engine's counts, which every view, alert and
+    /// estimate reads. An unverified citizen report is not: operators and
+    /// commanders see it through [`PendingReports`] only (DESIGN §6).
+    counted: bool,
+    /// Raised by one at every moderation; names the count change that came
+    /// with it, so that applying that change again is a no-op.
+    #[serde(default)]
+    version: u64,
+    /// The count change that took the report to `version`: +1, −1 or 0.
+    #[serde(default)]
+    last_delta: i8,
+}
+
+impl StoredReport {
+    /// Whether a report of this origin and status belongs in the trusted
+    /// counts: a field report at once, a citizen report once verified.
+    fn belongs_in_counts(report: &Report) -> bool {
+        match report.status.as_str() {
+            "verified" => true,
+            "unverified" => report.origin == "field",
+            _ => false,
+        }
+    }
+
+    /// Whether operators see it through the pending overlay instead.
+    fn pending(&self) -> bool {
+        self.report.origin == "citizen" && self.report.status == "unverified"
+    }
+}
+
+/// Why a report could not be taken or moderated.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// No such report.
+    #[error("no report {0:?}")]
+    NotFound(String),
+    /// Engine down.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+}
+
+/// Filters of `GET /api/v1/reports`.
+#[derive(Debug, Default, Clone)]
+pub struct ReportFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only reports received at or after this Unix time.
+    pub since: i64,
+    /// Only reports inside this box.
+    pub bbox: Option<BBox>,
+}
+
+/// How often a moderation re-reads a report that others changed meanwhile;
+/// far more than concurrent operators, and bounded so nothing spins forever.
+const MODERATION_ATTEMPTS: usize = 256;
+
+/// The reports side of Campanile.
+pub struct Reports {
+    engine: Arc<dyn Engine>,
+    bucketer: Bucketer,
+    pending: Arc<PendingReports>,
+}
+
+fn decode(body: &str) -> Option<StoredReport> {
+    serde_json::from_str(body).ok()
+}
+
+impl Reports {
+    /// Reports over `engine`, bucketed like posts; unverified citizen
+    /// reports go to `pending` (this node's at once, other nodes' through
+    /// the feed).
+    pub fn new(engine: Arc<dyn Engine>, bucketer: Bucketer, pending: Arc<PendingReports>) -> Self {
+        Self {
+            engine,
+            bucketer,
+            pending,
+        }
+    }
+
+    /// Tells this node's overlay at once, so that the operator who reads
+    /// right after a report or a moderation sees it.
+    fn note_pending(&self, body: &str) {
+        if let Some(change) = self.pending_change(body) {
+            self.pending.apply(change);
+        }
+    }
+
+    /// New and re-moderated reports as stored, live from every node; read
+    /// each with [`Reports::live`].
+    pub fn feed(&self) -> broadcast::Receiver<String> {
+        self.engine.report_feed()
+    }
+
+    /// A report from [`Reports::feed`].
+    pub fn live(body: &str) -> Option<Report> {
+        decode(body).map(|s| s.report)
+    }
+
+    /// The report as an item of the counts, named by its id and version so
+    /// that the count change of one moderation applies once however often
+    /// it is attempted, on any node.
+    fn item(&self, s: &StoredReport) -> Bucketed {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"campanile/report-count/v1\0");
+        h.update(s.report.id.as_bytes());
+        h.update(s.version.to_le_bytes());
+        let digest = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Bucketed {
+            dedup_key: None,
+            fingerprint: u64::from_le_bytes(first),
+            contributor: s.contributor,
+            bucket: s.bucket,
+            cells: self.bucketer.cells(s.report.lat, s.report.lon),
+        }
+    }
+
+    /// Applies the count change that took `s` to its version. Idempotent:
+    /// the engines remember the item's fingerprint.
+    async fn apply_last_change(&self, s: &StoredReport) -> Result<(), EngineError> {
+        match s.last_delta {
+            1 => self
+                .engine
+                .ingest(&[self.item(s)], Utc::now().timestamp())
+                .await
+                .map(drop),
+            -1 => self.engine.uncount(&self.item(s)).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn encode(s: &StoredReport) -> Result<String, EngineError> {
+        serde_json::to_string(s).map_err(|e| EngineError::Unavailable(e.to_string()))
+    }
+
+    /// Takes a report; `field` when a commander sent it.
+    pub async fn create(&self, input: &ReportInput, field: bool) -> Result<Report, ReportError> {
+        let now = Utc::now();
+        let report = input.validate(hex::encode(rand::random::<[u8; 12]>()), field, now)?;
+        let counted = StoredReport::belongs_in_counts(&report);
+        // A report is a contributor of its own: it counts once, and can be taken out.
+        let stored = StoredReport {
+            contributor: rand::random(),
+            bucket: self.bucketer.bucket_start(now.timestamp()),
+            counted,
+            version: 0,
+            last_delta: i8::from(counted),
+            report,
+        };
+        self.apply_last_change(&stored).await?;
+        let body = Self::encode(&stored)?;
+        self.engine
+            .put_report(&stored.report.id, &body, now.timestamp())
+            .await?;
+        self.note_pending(&body);
+        Ok(stored.report)
+    }
+
+    /// Sets a report's status (operators); writes the audit entry.
+    ///
+    /// One compare-and-set per attempt: of any number of concurrent
+    /// moderations each is applied after the other, and the counts change
+    /// exactly once per change of status. A moderation whose writer failed
+    /// after the swap is finished by the next one.
+    pub async fn moderate(
+        &self,
+        id: &str,
+        status: &str,
+        sub: &str,
+        broadcasts: &Broadcasts,
+    ) -> Result<Report, ReportError> {
+        if !MODERATION.contains(&status) {
+            return Err(FieldError::new(
+                "invalid_status",
+                "status",
+                format!("status must be one of {}", MODERATION.join(", ")),
+            )
+            .into());
+        }
+        for _ in 0..MODERATION_ATTEMPTS {
+            let body = self
+                .engine
+                .report(id)
+                .await?
+                .ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
+            let stored = decode(&body).ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
+            self.apply_last_change(&stored).await?;
+            if stored.report.status == status {
+                return Ok(stored.report);
+            }
+            let mut next = stored.clone();
+            next.report.status = status.to_owned();
+            next.counted = StoredReport::belongs_in_counts(&next.report);
+            next.version = stored.version + 1;
+            next.last_delta = i8::from(next.counted) - i8::from(stored.counted);
+            let next_body = Self::encode(&next)?;
+            if !self
+                .engine
+                .swap_report(id, &body, &next_body, stored.report.received_at.timestamp())
+                .await?
+            {
+                continue; // another moderation came first: read it and go again
+            }
+            self.note_pending(&next_body);
+            self.apply_last_change(&next).await?;
+            broadcasts
+                .audit(
+                    "report.moderate",
+                    sub,
+                    json!({"id": id, "from": stored.report.status, "to": status}),
+                )
+                .await?;
+            return Ok(next.report);
+        }
+        Err(ReportError::Engine(EngineError::Unavailable(format!(
+            "report {id:?} changed {MODERATION_ATTEMPTS} times while being moderated; retry"
+        ))))
+    }
+
+    /// Retained reports matching `filter`, oldest first.
+    pub async fn list(&self, filter: &ReportFilter) -> Result<Vec<Report>, EngineError> {
+        Ok(self
+            .engine
+            .reports(filter.since)
+            .await?
+            .iter()
+            .filter_map(|b| decode(b))
+            .map(|s| s.report)
+            .filter(|r| filter.status.as_deref().is_none_or(|s| r.status == s))
+            .filter(|r| {
+                filter
+                    .bbox
+                    .is_none_or(|b| LatLon::new(r.lat, r.lon).is_ok_and(|p| b.contains(p)))
+            })
+            .collect())
+    }
+}
+
+/// A report as `operator` or another role may see it: the contact detail
+/// is for operators only.
+pub fn view(r: &Report, operator: bool) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let serde_json::Value::Object(map) = &mut v {
+        if !operator {
+            map.remove("contact");
+        }
+        map.insert(
+            "received_at".into(),
+            serde_json::Value::String(crate::api::heatmap::rfc3339(r.received_at)),
+        );
+    }
+    v
+}
+
+/// What one stored report body means for the operators' pending overlay:
+/// its id and version, and its cells and bucket while it is pending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    /// The report's id.
+    pub id: String,
+    /// Its moderation version: a change never undoes a later one.
+    pub version: u64,
+    /// `Some` while it is an unverified citizen report.
+    pub item: Option<PendingItem>,
+}
+
+/// An unverified citizen report as the overlay counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingItem {
+    /// Its cell at every configured resolution, coarsest first.
+    pub cells: Vec<h3o::CellIndex>,
+    /// Start of its time bucket.
+    pub bucket: i64,
+}
+
+impl Reports {
+    /// Reads a stored or fed report body as a change of the pending overlay.
+    pub fn pending_change(&self, body: &str) -> Option<PendingChange> {
+        let s = decode(body)?;
+        let item = s.pending().then(|| PendingItem {
+            cells: self.bucketer.cells(s.report.lat, s.report.lon),
+            bucket: s.bucket,
+        });
+        Some(PendingChange {
+            id: s.report.id,
+            version: s.version,
+            item,
+        })
+    }
+
+    /// Every retained report body received at or after `since`.
+    pub async fn stored_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        self.engine.reports(since).await
+    }
+}
