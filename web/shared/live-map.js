@@ -2,7 +2,7 @@
 // (data-role) and so which panels it shows. Text from users and posts is
 // always inserted with textContent, never as HTML.
 import { Live, takeToken, ago, getJson, ActiveMessages, localised } from "/shared/campanile.js";
-import { LiveMap, resolutionForZoom, circleRing } from "/shared/map.js";
+import { LiveMap, resolutionForZoom, circleRing, cellCentre, contains } from "/shared/map.js";
 
 const $ = (id) => document.getElementById(id);
 const role = document.body.dataset.role || "public";
@@ -36,10 +36,17 @@ function buildLayout() {
     el("span", { id: "res-label", text: "" }));
   const aside = el("aside", {},
     section("Safety messages", "messages", el("p", { class: "none", text: "No active safety messages." })),
-    el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), el("span", { id: "max", text: "–" }), " items/km²"),
-    section(role === "public" ? "Busiest areas" : "Hotspots", "hotspot-panel",
-      el("table", {}, el("thead", {}, el("tr", {}, ...["area", "items", "people", "/km²"].map((h) => el("th", { text: h })))),
-        el("tbody", { id: "hotspots" }))));
+    role === "public"
+      ? el("div", { class: "legend", "aria-label": "how busy, from quiet to packed" }, "quiet ", el("span", { class: "bar" }), " packed")
+      : el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), el("span", { id: "max", text: "–" }), " items/km²"),
+    role === "public"
+      ? section("Busiest areas now", "hotspot-panel",
+        el("table", {}, el("thead", {}, el("tr", {}, ...["where", "how busy"].map((h) => el("th", { text: h })))),
+          el("tbody", { id: "hotspots" })),
+        el("p", { class: "none", id: "hotspots-note", text: "Only areas where many different people are posting are shown." }))
+      : section("Hotspots", "hotspot-panel",
+        el("table", {}, el("thead", {}, el("tr", {}, ...["area", "items", "posters", "/km²"].map((h) => el("th", { text: h })))),
+          el("tbody", { id: "hotspots" }))));
   if (role === "ops") {
     aside.append(section("Reports to triage", "triage", el("p", { class: "none", text: "No reports waiting." })));
     aside.append(section("Ingest rate, last hour", "timeline-panel", el("canvas", { id: "timeline", width: 600, height: 90 })));
@@ -127,13 +134,34 @@ function showState(state) {
   $("state").className = `state ${state.replace(" ", "-")}`;
 }
 
+// The public's levels in words, with a shape beside the colour so that no
+// one needs to tell colours apart (WCAG 1.4.1).
+const LEVEL_WORDS = ["", "quiet", "moderate", "busy", "very busy", "packed"];
+const levelMeter = (level) => "▮".repeat(level) + "▯".repeat(5 - level);
+
+let zoneShapes = [];
+/** The name of the smallest zone around a cell, for people who read places, not cell ids. */
+function placeOf(cell) {
+  const point = cellCentre(cell);
+  const around = zoneShapes.filter((z) => contains(z.geometry, point));
+  around.sort((a, b) => (a.properties.kind === "perimeter") - (b.properties.kind === "perimeter"));
+  return around[0]?.properties.name || "elsewhere in the area";
+}
+
 function renderHeat() {
   const all = [...cells.values()];
-  map.setHeat(all).then((max) => { $("max").textContent = Math.round(max); });
-  const top = all.sort((a, b) => b.count - a.count).slice(0, 10);
-  $("hotspots").replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => map.flyToCell(c.cell) },
-    ...[c.cell.slice(0, 9) + "…", c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })))));
-  $("res-label").textContent = `H3 resolution ${res}`;
+  map.setHeat(all).then((max) => { if ($("max")) $("max").textContent = Math.round(max); });
+  if (role === "public") {
+    const top = all.sort((a, b) => b.level - a.level).slice(0, 10);
+    $("hotspots").replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => map.flyToCell(c.cell) },
+      el("td", { text: placeOf(c.cell) }),
+      el("td", { class: `level level-${c.level}` }, el("span", { class: "meter", "aria-hidden": "true", text: levelMeter(c.level) }), ` ${LEVEL_WORDS[c.level]}`))));
+  } else {
+    const top = all.sort((a, b) => b.count - a.count).slice(0, 10);
+    $("hotspots").replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => map.flyToCell(c.cell) },
+      ...[c.cell.slice(0, 9) + "…", c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })))));
+  }
+  $("res-label").textContent = role === "public" ? "" : `H3 resolution ${res}`;
 }
 
 async function acknowledge(id, button) {
@@ -255,6 +283,8 @@ setInterval(() => {
 
 getJson("/api/v1/zones").then((zones) => {
   map.setGeoJson("zones", zones);
+  zoneShapes = zones.features.filter((z) => ["Polygon", "MultiPolygon"].includes(z.geometry?.type));
+  renderHeat();
   const box = $("c-zones");
   if (box) {
     for (const f of zones.features.filter((z) => ["sector", "perimeter", "exit", "assembly_point"].includes(z.properties.kind))) {

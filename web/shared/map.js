@@ -5,6 +5,25 @@
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { cellToBoundary, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 
+/** A cell's centre as [lon, lat]. */
+export function cellCentre(cell) {
+  const [lat, lng] = cellToLatLng(cell);
+  return [lng, lat];
+}
+
+/** Whether [lon, lat] lies inside a GeoJSON Polygon or MultiPolygon (even-odd rule). */
+export function contains(geometry, [x, y]) {
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.type === "MultiPolygon" ? geometry.coordinates : [];
+  return polygons.some((rings) => rings.reduce((inside, ring) => {
+    let crossing = false;
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) crossing = !crossing;
+    }
+    return inside !== crossing;
+  }, false));
+}
+
 const ZONE_COLOURS = ["match", ["get", "kind"],
   "perimeter", "#58a6ff", "sector", "#388bfd", "exit", "#3fb950", "first_aid", "#ff7b72", "assembly_point", "#d2a8ff", "#8b949e"];
 
@@ -54,12 +73,17 @@ export class LiveMap {
     this.map.getSource(source).setData(data);
   }
 
-  /** Draws cells ({cell, count, contributors, density_km2}) coloured by density. */
+  /**
+   * Draws cells coloured by density: operators' cells ({cell, count,
+   * contributors, density_km2}) against the densest one, public cells
+   * ({cell, level}) by their level 1–5. Returns the densest value.
+   */
   async setHeat(cells) {
-    const max = Math.max(1, ...cells.map((c) => c.density_km2));
+    const max = Math.max(1, ...cells.map((c) => c.density_km2 ?? 0));
+    const shade = (c) => (c.level ? (c.level - 1) / 4 : c.density_km2 / max);
     const features = cells.map((c) => ({
       type: "Feature",
-      properties: { cell: c.cell, count: c.count, t: c.density_km2 / max },
+      properties: { cell: c.cell, t: shade(c) },
       geometry: { type: "Polygon", coordinates: [cellToBoundary(c.cell, true)] },
     }));
     this.heatFeatures = features.length;

@@ -114,6 +114,27 @@ test("live data arrives over WebSocket and visibly changes the map", async () =>
   await page.close();
 });
 
+test("the public page says how busy places are in words and levels, never in counts", async () => {
+  const sizes = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
+  for (const [name, viewport] of Object.entries(sizes)) {
+    const page = await open("/", viewport);
+    const frames = [];
+    page.on("websocket", (ws) => ws.on("framereceived", (f) => { try { frames.push(JSON.parse(f.payload)); } catch { /* binary */ } }));
+    await page.reload();
+    await page.waitForFunction(() => document.querySelectorAll("#hotspots tr").length > 0, null, { timeout: 30000 });
+    const rows = await page.locator("#hotspots tr").allTextContents();
+    for (const row of rows) assert.match(row, /(quiet|moderate|busy|very busy|packed)$/, row);
+    assert.doesNotMatch(rows.join(" "), /\d/, "no number on the public page's busiest areas");
+    const cells = frames.filter((f) => f.type?.startsWith("heatmap.")).flatMap((f) => f.cells);
+    assert.ok(cells.length > 0, "heat arrived over the WebSocket");
+    for (const c of cells) assert.deepEqual(Object.keys(c).sort(), ["cell", "level"], JSON.stringify(c));
+    assert.equal(await noHorizontalScroll(page), true, `no horizontal scroll (${name})`);
+    await page.screenshot({ path: `${SHOTS}public-levels-${name}.png`, fullPage: name === "phone" });
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  }
+});
+
 test("a broadcast sent through the API appears on the public page and the tablet by itself, markup shown as text", async () => {
   const phone = await open("/", { width: 360, height: 740 });
   const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
