@@ -193,6 +193,15 @@ fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
     })
 }
 
+fn response(request: &HeatmapRequest, as_of: DateTime<Utc>, stats: &[CellStat]) -> HeatmapResponse {
+    HeatmapResponse {
+        res: u8::from(request.key.res),
+        window: request.key.window.name().to_owned(),
+        as_of: rfc3339(as_of),
+        cells: stats.iter().map(CellOut::from).collect(),
+    }
+}
+
 /// Current counts per cell.
 #[utoipa::path(
     get, path = "/api/v1/heatmap", tag = "heatmap",
@@ -250,15 +259,20 @@ pub async fn get_heatmap(
         // read once per tick (DESIGN §6).
         Audience::Public => {
             let frame = state.hub.current(request.key.clone()).await?;
+            if request.bbox.is_none() && !geo {
+                let encoded = frame.encoded_http.get_or_init(|| {
+                    let body = response(&request, frame.as_of, &frame.snapshot(None));
+                    // Strings and integers only: serialising cannot fail.
+                    serde_json::to_vec(&body).map(bytes::Bytes::from).unwrap_or_default()
+                });
+                return Ok(HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(encoded.clone()));
+            }
             (frame.as_of, frame.snapshot(request.bbox.as_ref()))
         }
     };
-    let body = HeatmapResponse {
-        res: u8::from(request.key.res),
-        window: request.key.window.name().to_owned(),
-        as_of: rfc3339(as_of),
-        cells: stats.iter().map(CellOut::from).collect(),
-    };
+    let body = response(&request, as_of, &stats);
     if geo {
         Ok(HttpResponse::Ok()
             .content_type("application/geo+json")

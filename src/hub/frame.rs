@@ -123,6 +123,10 @@ pub struct HeatmapFrame {
     /// `changed` and `removed` as a `heatmap.delta`, encoded once for
     /// every subscriber of the group that is one frame behind.
     pub encoded_delta: Arc<crate::ws::protocol::SharedEncoding>,
+    /// The whole frame as an HTTP heatmap answer (JSON, no bbox), encoded
+    /// by the first reader and shared by every later one: a public flood
+    /// costs one serialisation per frame.
+    pub encoded_http: Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 impl HeatmapFrame {
@@ -137,6 +141,7 @@ impl HeatmapFrame {
             cells: Arc::new(cells),
             removed: Vec::new(),
             encoded_delta: Arc::default(),
+            encoded_http: Arc::default(),
         }
     }
 
@@ -155,6 +160,7 @@ impl HeatmapFrame {
             changed,
             removed,
             encoded_delta: Arc::default(),
+            encoded_http: Arc::default(),
         })
     }
 
