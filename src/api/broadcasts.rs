@@ -132,9 +132,9 @@ pub async fn atom(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
         .into_iter()
         .filter(|b| b.broadcast.audience == AudienceKind::Public)
         .collect();
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
-    let xml = crate::alert::atom::render(&active, &base, &state.settings.publisher);
+    // Links come from --public-url only: Host and X-Forwarded-Host are the
+    // caller's to choose, and a feed that pointed elsewhere would be a phish.
+    let xml = crate::alert::atom::render(&active, &state.settings.publisher);
     Ok(HttpResponse::Ok()
         .content_type("application/atom+xml; charset=utf-8")
         .body(xml))
