@@ -24,12 +24,13 @@ pub struct Publisher {
     pub status: String,
 }
 
-/// Escapes text for XML and drops the characters XML 1.0 forbids.
+/// Escapes text for XML and drops the characters XML 1.0 forbids: every XML
+/// writer should put its text through this.
 ///
 /// Input is refused at the door when it holds one (domain::text), but text
 /// stored before that rule, or reaching here by another path, must not make
 /// the feed unreadable for everyone: a dropped character is the lesser harm.
-fn escape(text: &str) -> Cow<'_, str> {
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
     if text.chars().all(is_xml_char) {
         return quick_xml::escape::escape(text);
     }

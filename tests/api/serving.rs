@@ -313,6 +313,30 @@ async fn without_public_url_links_point_at_the_bound_listen_address() {
     }
 }
 
+#[test]
+fn serve_refuses_to_start_with_a_public_url_it_cannot_put_in_links() {
+    for (how, value) in [
+        ("flag", "campanile.example.org"),
+        ("flag", "ftp://campanile.example.org"),
+        ("env", "https://campanile.example.org/?utm=1"),
+        ("env", "https://campanile.example.org/#top"),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_campanile"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("CAMPANILE_JWT_SECRET", SECRET)
+            .env("RUST_LOG", "error");
+        match how {
+            "flag" => cmd.args(["--public-url", value]),
+            _ => cmd.env("CAMPANILE_PUBLIC_URL", value),
+        };
+        let out = cmd.output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{value} was taken");
+        assert!(stderr.contains("public_url"), "{value}: {stderr}");
+    }
+}
+
 impl TestApp {
     async fn post_json_as_operator_for_links(&self, body: &Value) -> (u16, Value) {
         let mut resp = self
