@@ -184,6 +184,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_CAP_STATUS")]
     pub cap_status: Option<String>,
 
+    /// Address written into feeds and CAP documents, e.g. https://campanile.example.org
+    /// (never taken from a request's Host) [default: http:// and the listen address].
+    #[arg(long, env = "CAMPANILE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// A second address that serves only /metrics, without a token, for
+    /// Prometheus on a private network [default: none; /metrics needs an operator token].
+    #[arg(long, env = "CAMPANILE_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
     /// Scenario the demo plays [default: bologna-march].
     #[arg(long, env = "CAMPANILE_DEMO_SCENARIO")]
     pub demo_scenario: Option<String>,
@@ -209,7 +219,8 @@ impl ServeArgs {
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
             default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
-            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status, public_report_rate, public_read_rate, trusted_proxies),
+            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status,
+            public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
 }
@@ -283,8 +294,10 @@ pub struct Settings {
     pub demo: bool,
     /// The demo scenario's name.
     pub demo_scenario: String,
-    /// CAP sender and status.
+    /// CAP sender and status, and the public URL of links.
     pub publisher: crate::alert::Publisher,
+    /// The address of the listener that serves only `/metrics`, if any.
+    pub metrics_listen: Option<String>,
     /// Public reports per address per minute.
     pub public_report_rate: u32,
     /// Public reads per address per minute.
@@ -300,6 +313,27 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
         return Err(ConfigError(format!("{name} must be longer than zero")));
     }
     Ok(d)
+}
+
+/// Checks `--public-url`: an absolute http(s) URL with a host, no
+/// credentials, query or fragment (links are built by appending paths to
+/// it); returned without a trailing slash.
+fn public_url(text: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError(format!("public_url {text:?}: {why}"));
+    let url = url::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("must name a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("may have no query (?) or fragment (#)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("may hold no user name or password: it is published"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 impl Settings {
@@ -368,8 +402,13 @@ impl Settings {
                 "redis_prefix may not contain { or }: Redis Cluster hash tags rely on them".into(),
             ));
         }
+        let listen = args.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into());
+        let base_url = match &args.public_url {
+            Some(url) => public_url(url)?,
+            None => format!("http://{listen}"),
+        };
         Ok(Self {
-            listen: args.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into()),
+            listen,
             engine,
             redis_prefix,
             redis_timeout: duration(args.redis_timeout.as_deref(), "2s", "redis_timeout")?,
@@ -414,7 +453,9 @@ impl Settings {
                         .map_err(|_| ConfigError(format!("trusted_proxies: {a:?} is not an IP address")))
                 })
                 .collect::<Result<_, _>>()?,
+            metrics_listen: args.metrics_listen.clone(),
             publisher: crate::alert::Publisher {
+                base_url,
                 sender: args.cap_sender.clone().unwrap_or_else(|| "campanile@localhost".into()),
                 status: match args.cap_status.as_deref().unwrap_or("Actual") {
                     s @ ("Actual" | "Exercise" | "Test") => s.to_owned(),
@@ -474,6 +515,48 @@ mod tests {
         let s = Settings::resolve(&args.layered().unwrap()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:1");
         assert_eq!(s.tick, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn public_url_is_an_absolute_http_url_without_a_trailing_slash() {
+        let resolve = |url: &str| {
+            Settings::resolve(&ServeArgs {
+                public_url: Some(url.into()),
+                ..Default::default()
+            })
+            .map(|s| s.publisher.base_url)
+        };
+        assert_eq!(
+            resolve("https://campanile.example.org/").unwrap(),
+            "https://campanile.example.org"
+        );
+        assert_eq!(
+            resolve("https://Campanile.Example.org").unwrap(),
+            "https://campanile.example.org"
+        );
+        assert_eq!(
+            resolve("http://h.example:8443/bologna/").unwrap(),
+            "http://h.example:8443/bologna"
+        );
+        for bad in [
+            "campanile.example.org",
+            "/relative",
+            "ftp://campanile.example.org",
+            "javascript:alert(1)",
+            "https://campanile.example.org/?a=1",
+            "https://campanile.example.org/#top",
+            "https://user:pw@campanile.example.org",
+            "https://",
+        ] {
+            let err = resolve(bad).unwrap_err().0;
+            assert!(err.contains("public_url"), "{bad}: {err}");
+        }
+        let default = Settings::resolve(&ServeArgs {
+            listen: Some("0.0.0.0:9000".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(default.publisher.base_url, "http://0.0.0.0:9000");
     }
 
     #[test]

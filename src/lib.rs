@@ -23,7 +23,8 @@
 //! - [`ws`]: the WebSocket protocol and one connection's state machine.
 //! - [`api`]: HTTP routes by resource, one error type mapped to the envelope.
 //! - [`auth`]: JWT roles. [`config`]: layered settings. [`telemetry`]: logs
-//!   and metrics. [`startup`]: builds the server for `main` and for tests.
+//!   and metrics. [`startup`]: builds the server for `main` and for tests;
+//!   [`assets`]: the pages and the library files they load, nothing else of `web/`.
 //! - [`demo`]: the synthetic event, `simulate` and `replay`.
 
 /// The allocator for the binary, its tests and benchmarks: every request
@@ -35,6 +36,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod alert;
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod broadcasts;
 pub mod cli;

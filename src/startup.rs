@@ -53,6 +53,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `--metrics-listen` server and its port, when asked for.
+    metrics: Option<(Server, u16)>,
     state: web::Data<AppState>,
     background: Vec<JoinHandle<()>>,
 }
@@ -78,14 +80,23 @@ async fn redis(settings: &Settings, target: RedisTarget) -> Result<Arc<dyn Engin
 impl Application {
     /// Connects the engine, binds the address and starts the background
     /// tasks. Nothing is served until [`Application::run_until_stopped`].
-    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
         let engine = build_engine(&settings).await?;
         let listener =
             TcpListener::bind(&settings.listen).map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
-        let port = listener
+        let bound = listener
             .local_addr()
-            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?
-            .port();
+            .map_err(|e| StartupError::Bind(settings.listen.clone(), e))?;
+        let port = bound.port();
+        // The default public URL is the listen address; with port 0 only the
+        // bound address says where links must point.
+        if settings.publisher.base_url == format!("http://{}", settings.listen) {
+            settings.publisher.base_url = format!("http://{bound}");
+        }
+        let metrics_listener = match &settings.metrics_listen {
+            Some(addr) => Some(TcpListener::bind(addr).map_err(|e| StartupError::Bind(addr.clone(), e))?),
+            None => None,
+        };
 
         let shutdown = CancellationToken::new();
         let bucketer = Bucketer::new(settings.resolutions, settings.bucket_secs);
@@ -151,10 +162,9 @@ impl Application {
         });
 
         let app_state = state.clone();
+        let assets = crate::assets::Assets::discover(&state.settings.web_dir);
         let server = HttpServer::new(move || {
-            let web_dir = app_state.settings.web_dir.clone();
             let basemap_dir = app_state.settings.geodata_dir.join("basemap");
-            let vendor = web_dir.join("node_modules");
             App::new()
                 .wrap(
                     actix_web::middleware::DefaultHeaders::new()
@@ -168,22 +178,7 @@ impl Application {
                 .configure(api::configure)
                 .route("/ws", web::get().to(ws::upgrade))
                 .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
-                // Front-end libraries come from npm (web/package-lock.json), served
-                // from here: an operations room may be offline, no request leaves.
-                .service(
-                    actix_files::Files::new("/vendor/maplibre-gl", vendor.join("maplibre-gl/dist"))
-                        .default_handler(web::to(api::not_found)),
-                )
-                .service(
-                    actix_files::Files::new("/vendor/h3-js", vendor.join("h3-js/dist/browser"))
-                        .default_handler(web::to(api::not_found)),
-                )
-                .service(
-                    actix_files::Files::new("/", web_dir)
-                        .index_file("index.html")
-                        .redirect_to_slash_directory()
-                        .default_handler(web::to(api::not_found)),
-                )
+                .configure(|cfg| assets.configure(cfg))
                 .default_service(web::to(api::not_found))
         })
         .disable_signals()
@@ -192,9 +187,34 @@ impl Application {
         .map_err(|e| StartupError::Bind(state.settings.listen.clone(), e))?
         .run();
 
+        let metrics = match metrics_listener {
+            None => None,
+            Some(listener) => {
+                let addr = state.settings.metrics_listen.clone().unwrap_or_default();
+                let metrics_port = listener
+                    .local_addr()
+                    .map_err(|e| StartupError::Bind(addr.clone(), e))?
+                    .port();
+                let app_state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(app_state.clone())
+                        .configure(api::ops::configure_metrics_listener)
+                })
+                .workers(1)
+                .disable_signals()
+                .shutdown_timeout(2)
+                .listen(listener)
+                .map_err(|e| StartupError::Bind(addr, e))?
+                .run();
+                Some((server, metrics_port))
+            }
+        };
+
         Ok(Self {
             port,
             server,
+            metrics,
             state,
             background,
         })
@@ -203,6 +223,11 @@ impl Application {
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `--metrics-listen` address, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The shared state, for callers that need the settings or token keys.
@@ -214,6 +239,7 @@ impl Application {
     pub fn stopper(&self) -> Stopper {
         Stopper {
             handle: self.server.handle(),
+            metrics: self.metrics.as_ref().map(|(server, _)| server.handle()),
             shutdown: self.state.shutdown.clone(),
         }
     }
@@ -226,8 +252,15 @@ impl Application {
             tracing::info!("shutting down: closing WebSockets with 1001, finishing requests");
             stopper.stop().await;
         });
+        let metrics = self.metrics.map(|(server, _)| (server.handle(), tokio::spawn(server)));
         let result = self.server.await;
         self.state.shutdown.cancel();
+        if let Some((handle, task)) = metrics {
+            // The main server's end is the metrics listener's too; its own
+            // errors do not outweigh the main server's.
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         signals.abort();
         for task in self.background {
             let _ = task.await;
@@ -241,6 +274,7 @@ impl Application {
 #[derive(Clone)]
 pub struct Stopper {
     handle: ServerHandle,
+    metrics: Option<ServerHandle>,
     shutdown: CancellationToken,
 }
 
@@ -251,6 +285,9 @@ impl Stopper {
         // Give sessions a moment to send their close frames.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         self.handle.stop(true).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.stop(true).await;
+        }
     }
 }
 

@@ -9,8 +9,9 @@ use super::{Publisher, escape};
 use crate::api::heatmap::rfc3339;
 use crate::domain::broadcast::StoredBroadcast;
 
-/// Renders the feed; `base` is the server's public URL without a trailing slash.
-pub fn render(active_public: &[StoredBroadcast], base: &str, publisher: &Publisher) -> String {
+/// Renders the feed; every link starts with the publisher's `base_url`.
+pub fn render(active_public: &[StoredBroadcast], publisher: &Publisher) -> String {
+    let base = publisher.base_url.as_str();
     let updated = active_public.iter().map(|b| b.sent).max().unwrap_or_else(Utc::now);
     let mut out = String::with_capacity(1024 + active_public.len() * 600);
     out.push_str(r#"<?xml version="1.0" encoding="utf-8"?>"#);

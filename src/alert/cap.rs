@@ -25,6 +25,11 @@ pub fn render(
     publisher: &Publisher,
 ) -> String {
     let m = &b.broadcast;
+    // Where people read more: the page that shows this audience's messages.
+    let web = match m.audience {
+        AudienceKind::Public => format!("{}/", publisher.base_url),
+        AudienceKind::Responders => format!("{}/field/", publisher.base_url),
+    };
     let mut out = String::with_capacity(2048);
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     out.push_str(r#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">"#);
@@ -78,6 +83,7 @@ pub fn render(
         if let Some(i) = instruction {
             element(&mut out, "instruction", i);
         }
+        element(&mut out, "web", &web);
         out.push_str("<area>");
         element(&mut out, "areaDesc", &m.area.description);
         let mut polygons: Vec<String> = m.area.polygons.iter().map(|r| cap_polygon(r)).collect();

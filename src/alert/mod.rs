@@ -5,22 +5,53 @@
 pub mod atom;
 pub mod cap;
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
+
+use crate::domain::text::is_xml_char;
 
 /// CAP and Atom settings of the deployment.
 #[derive(Debug, Clone)]
 pub struct Publisher {
+    /// Where this deployment is reached (`--public-url`), without a trailing
+    /// slash: the start of every link written into feeds and documents. Never
+    /// taken from a request, whose `Host` an attacker chooses.
+    pub base_url: String,
     /// CAP `sender`: who issues the alerts, e.g. `safety@bologna.example`.
     pub sender: String,
     /// CAP `status`: Actual, Exercise (drills) or Test.
     pub status: String,
 }
 
-fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(text)
+/// Escapes text for XML and drops the characters XML 1.0 forbids: every XML
+/// writer should put its text through this.
+///
+/// Input is refused at the door when it holds one (domain::text), but text
+/// stored before that rule, or reaching here by another path, must not make
+/// the feed unreadable for everyone: a dropped character is the lesser harm.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        return quick_xml::escape::escape(text);
+    }
+    let kept: String = text.chars().filter(|c| is_xml_char(*c)).collect();
+    Cow::Owned(quick_xml::escape::escape(&kept).into_owned())
 }
 
 /// CAP's dateTime has no `Z`: UTC is written `+00:00`.
 pub fn cap_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_drops_what_xml_forbids_and_escapes_markup() {
+        assert_eq!(escape("a\u{1}b\u{1B}c\u{FFFE}\u{FFFF}d"), "abcd");
+        assert_eq!(escape("<b>&\u{0}\"'"), "&lt;b&gt;&amp;&quot;&apos;");
+        assert_eq!(escape("tab\tline\nreturn\r"), "tab\tline\nreturn\r");
+        assert!(matches!(escape("plain"), Cow::Borrowed("plain")));
+    }
 }

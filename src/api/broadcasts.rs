@@ -119,9 +119,10 @@ pub async fn cap_xml(
 }
 
 /// The active public messages as Atom, each entry linking its CAP document.
+/// Anyone may read it; a forged token is still refused, as on every route.
 #[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts",
     responses((status = 200, content_type = "application/atom+xml")))]
-pub async fn atom(req: HttpRequest, _caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn atom(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let active: Vec<StoredBroadcast> = state
         .broadcasts
         .active(Utc::now())
@@ -129,9 +130,9 @@ pub async fn atom(req: HttpRequest, _caller: Caller, state: web::Data<AppState>)
         .into_iter()
         .filter(|b| b.broadcast.audience == AudienceKind::Public)
         .collect();
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
-    let xml = crate::alert::atom::render(&active, &base, &state.settings.publisher);
+    // Links come from --public-url only: Host and X-Forwarded-Host are the
+    // caller's to choose, and a feed that pointed elsewhere would be a phish.
+    let xml = crate::alert::atom::render(&active, &state.settings.publisher);
     Ok(HttpResponse::Ok()
         .content_type("application/atom+xml; charset=utf-8")
         .body(xml))

@@ -107,7 +107,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let field = match self {
-            ApiError::Invalid(e) => e.field.map(str::to_owned),
+            ApiError::Invalid(e) => e.field.as_deref().map(str::to_owned),
             _ => None,
         };
         let message = match self {

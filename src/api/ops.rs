@@ -5,8 +5,9 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::AppState;
-use super::error::ErrorEnvelope;
+use super::error::{ApiError, ErrorEnvelope};
+use super::{AppState, Caller};
+use crate::domain::Role;
 
 /// Liveness answer.
 #[derive(Serialize, ToSchema)]
@@ -44,14 +45,40 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+/// Prometheus metrics in the text exposition format, for operators: rates,
+/// engine latencies and rejection codes tell an adversary how the server is
+/// doing and which of their inputs bite. Scrapers without a token use the
+/// `--metrics-listen` address instead.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, content_type = "text/plain"), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+    security(("bearer" = [])))]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    caller.require(&[Role::Operator])?;
+    Ok(exposition(&state))
+}
+
+/// `/metrics` on the `--metrics-listen` address: no token, because only
+/// that address's network (the operator's choice) can reach it.
+pub async fn metrics_for_scrapers(state: web::Data<AppState>) -> HttpResponse {
+    exposition(&state)
+}
+
+fn exposition(state: &AppState) -> HttpResponse {
     let body = state.prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
+}
+
+/// The routes of the `--metrics-listen` address: `/metrics` and nothing else.
+pub fn configure_metrics_listener(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics_for_scrapers))
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) })),
+    )
+    .default_service(web::to(super::not_found));
 }
 
 /// This document.

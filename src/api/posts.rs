@@ -124,7 +124,7 @@ pub async fn ingest_posts(
                 index: r.index,
                 code: r.error.code.to_owned(),
                 message: r.error.message,
-                field: r.error.field.map(str::to_owned),
+                field: r.error.field.map(String::from),
             })
             .collect(),
     }))

@@ -2,10 +2,13 @@
 //! alerting systems one to one. A [`Broadcast`] that exists has passed every
 //! check of DESIGN §3 (Broadcasts).
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use geo::{Contains, Distance, Haversine, Point, Polygon};
 use serde::{Deserialize, Serialize};
 
+use super::text::{bounded, optional_text};
 use super::{FieldError, Language, LatLon};
 use crate::geodata::Zones;
 
@@ -236,36 +239,11 @@ mod lowercase_audience {
     }
 }
 
-fn required<'a>(value: &'a Option<String>, field: &'static str) -> Result<&'a str, FieldError> {
+fn required(value: &Option<String>, field: impl Into<Cow<'static, str>>) -> Result<&str, FieldError> {
     match value.as_deref().map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(FieldError::missing(field)),
     }
-}
-
-fn bounded(value: &str, max: usize, field: &'static str) -> Result<String, FieldError> {
-    if value.chars().count() > max {
-        return Err(FieldError::new(
-            "field_too_long",
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// A trimmed optional text of at most `max` characters; empty is none.
-pub(crate) fn optional_text(
-    value: &Option<String>,
-    max: usize,
-    field: &'static str,
-) -> Result<Option<String>, FieldError> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| bounded(v, max, field))
-        .transpose()
 }
 
 impl BroadcastInput {
@@ -393,7 +371,11 @@ impl BroadcastInput {
             description: optional_text(&self.description, MAX_LONG_TEXT, "description")?,
             instruction: optional_text(&self.instruction, MAX_LONG_TEXT, "instruction")?,
             language: language.as_str().to_owned(),
-            translations: translations.iter().map(Translation::parse).collect::<Result<_, _>>()?,
+            translations: translations
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Translation::parse(t, i))
+                .collect::<Result<_, _>>()?,
             area: Area::parse(self.area.as_ref().ok_or_else(|| FieldError::missing("area"))?, zones)?,
             expires,
         })
@@ -410,18 +392,18 @@ fn capitalised(text: &str) -> String {
 }
 
 impl Translation {
-    fn parse(t: &TranslationInput) -> Result<Self, FieldError> {
-        let language = Language::parse(required(&t.language, "translations.language")?)
-            .map_err(|e| FieldError::new(e.code, "translations.language", e.message))?;
+    /// Checks the translation at `index`; errors name its path, e.g.
+    /// `translations[0].headline`, so that the operator knows which one.
+    fn parse(t: &TranslationInput, index: usize) -> Result<Self, FieldError> {
+        let at = |name: &str| format!("translations[{index}].{name}");
+        let language = Language::parse(required(&t.language, at("language"))?)
+            .map_err(|e| FieldError::new(e.code, at("language"), e.message))?;
+        let headline = required(&t.headline, at("headline"))?;
         Ok(Self {
             language: language.as_str().to_owned(),
-            headline: bounded(
-                required(&t.headline, "translations.headline")?,
-                MAX_HEADLINE,
-                "translations.headline",
-            )?,
-            description: optional_text(&t.description, MAX_LONG_TEXT, "translations.description")?,
-            instruction: optional_text(&t.instruction, MAX_LONG_TEXT, "translations.instruction")?,
+            headline: bounded(headline, MAX_HEADLINE, at("headline"))?,
+            description: optional_text(&t.description, MAX_LONG_TEXT, at("description"))?,
+            instruction: optional_text(&t.instruction, MAX_LONG_TEXT, at("instruction"))?,
         })
     }
 }

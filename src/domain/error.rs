@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why one input value was refused: a stable machine `code`, the offending
@@ -8,18 +9,19 @@ use std::fmt;
 pub struct FieldError {
     /// Stable, snake_case error code (e.g. `invalid_coordinates`).
     pub code: &'static str,
-    /// The input field at fault, when the error concerns one field.
-    pub field: Option<&'static str>,
+    /// The input field at fault, when the error concerns one field: a name
+    /// (`headline`) or a path into the input (`translations[0].headline`).
+    pub field: Option<Cow<'static, str>>,
     /// Human readable explanation.
     pub message: String,
 }
 
 impl FieldError {
     /// An error about one named field.
-    pub fn new(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: &'static str, field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self {
             code,
-            field: Some(field),
+            field: Some(field.into()),
             message: message.into(),
         }
     }
@@ -34,8 +36,10 @@ impl FieldError {
     }
 
     /// A required field is absent.
-    pub fn missing(field: &'static str) -> Self {
-        Self::new("missing_field", field, format!("{field} is required"))
+    pub fn missing(field: impl Into<Cow<'static, str>>) -> Self {
+        let field = field.into();
+        let message = format!("{field} is required");
+        Self::new("missing_field", field, message)
     }
 }
 

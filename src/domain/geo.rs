@@ -111,8 +111,8 @@ mod tests {
     #[test]
     fn coordinates_out_of_range_or_not_finite_are_refused() {
         assert!(LatLon::new(90.0, 180.0).is_ok());
-        assert_eq!(LatLon::new(90.1, 0.0).unwrap_err().field, Some("lat"));
-        assert_eq!(LatLon::new(0.0, -180.5).unwrap_err().field, Some("lon"));
+        assert_eq!(LatLon::new(90.1, 0.0).unwrap_err().field.as_deref(), Some("lat"));
+        assert_eq!(LatLon::new(0.0, -180.5).unwrap_err().field.as_deref(), Some("lon"));
         assert!(LatLon::new(f64::NAN, 0.0).is_err());
         assert!(LatLon::new(0.0, f64::INFINITY).is_err());
     }

@@ -10,6 +10,7 @@ mod geo;
 mod post;
 pub mod report;
 mod role;
+pub mod text;
 mod window;
 
 pub use error::FieldError;

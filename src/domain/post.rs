@@ -2,6 +2,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::text::xml_safe;
 use super::{FieldError, LatLon};
 use crate::privacy::AuthorHasher;
 
@@ -77,6 +78,8 @@ impl PostId {
                 format!("id must be 1-{MAX_ID_CHARS} characters"),
             ));
         }
+        // Operators read ids beside the texts they verify.
+        xml_safe(text, "id")?;
         Ok(Self(text.to_owned()))
     }
 
@@ -167,6 +170,7 @@ impl Post {
         let text = optional_string(raw.text, "text")?;
         if let Some(t) = &text {
             check_length(t, MAX_TEXT_CHARS, "text")?;
+            xml_safe(t, "text")?;
         }
         let lang = optional_string(raw.lang, "lang")?
             .map(|s| Language::parse(&s))
@@ -174,6 +178,8 @@ impl Post {
         let given_ts = raw.ts.is_some();
         let (contributor, has_author) = match optional_string(raw.author, "author")? {
             Some(author) => {
+                // No character check: the author is only hashed, never shown
+                // or stored, and a connector's odd name must not lose a post.
                 check_length(&author, MAX_AUTHOR_CHARS, "author")?;
                 (hasher.contributor(&author, rules.now), true)
             }
@@ -335,10 +341,21 @@ mod tests {
             ),
             (r#"{"source":"s","lat":1,"lon":1,"id":""}"#, "invalid_id", "id"),
             (r#"{"source":"s","lat":1,"lon":1,"text":5}"#, "invalid_field", "text"),
+            (
+                r#"{"source":"s","lat":1,"lon":1,"text":"a\ufffe"}"#,
+                "invalid_text",
+                "text",
+            ),
+            (
+                r#"{"source":"s","lat":1,"lon":1,"text":"\u001b[2J"}"#,
+                "invalid_text",
+                "text",
+            ),
+            (r#"{"source":"s","lat":1,"lon":1,"id":"x\u0000"}"#, "invalid_text", "id"),
         ];
         for (json, code, field) in cases {
             let err = parse(json).unwrap_err();
-            assert_eq!((err.code, err.field), (code, Some(field)), "{json}");
+            assert_eq!((err.code, err.field.as_deref()), (code, Some(field)), "{json}");
         }
     }
 
@@ -359,7 +376,7 @@ mod tests {
         let long = "a".repeat(4001);
         assert!(parse(&format!(r#"{{"source":"s","lat":1,"lon":1,"text":"{ok}"}}"#)).is_ok());
         let err = parse(&format!(r#"{{"source":"s","lat":1,"lon":1,"text":"{long}"}}"#)).unwrap_err();
-        assert_eq!((err.code, err.field), ("field_too_long", Some("text")));
+        assert_eq!((err.code, err.field.as_deref()), ("field_too_long", Some("text")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::broadcast::optional_text;
+use super::text::optional_text;
 use super::{FieldError, LatLon};
 
 /// What a report is about.

@@ -44,6 +44,7 @@ async fn metrics_count_accepted_rejected_and_duplicate_posts() {
     let mut resp = app
         .client
         .get(format!("{}/metrics", app.address))
+        .insert_header(("Authorization", format!("Bearer {}", app.operator)))
         .send()
         .await
         .expect("metrics");

@@ -16,5 +16,7 @@ mod properties;
 mod reports;
 mod roles;
 mod scaleout;
+mod serving;
 mod websocket;
+mod xml_text;
 mod zones;
