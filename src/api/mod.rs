@@ -5,6 +5,7 @@
 pub mod broadcasts;
 pub mod error;
 pub mod heatmap;
+pub mod idempotency;
 pub mod ops;
 pub mod posts;
 pub mod reports;

@@ -21,6 +21,7 @@
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
+//! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
 //! Pub/sub channel `broadcasts` carries each appended broadcast.
 //!
@@ -39,6 +40,10 @@
 //! (`append_broadcast.lua`), so that pub/sub order is `seq` order; each node's
 //! feed fills any gap it sees from the log, so a dropped subscription loses
 //! nothing. Reports are followed through a stream, from the last entry seen.
+
+mod idempotency;
+
+pub use idempotency::RedisIdempotency;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -248,6 +253,7 @@ pub struct RedisEngine {
     /// When this node last trimmed and refreshed the expiry of each cell's
     /// contributor set (Unix seconds).
     upkept: std::sync::Mutex<Upkept>,
+    idempotency: std::sync::Arc<idempotency::RedisIdempotency>,
 }
 
 /// Cell → when this node last trimmed its contributor set; forgotten a
@@ -327,7 +333,6 @@ impl RedisEngine {
         let alert_task = follow_stream(options, &conn, keys.alert_changes(), alert_feed.clone()).await?;
 
         Ok(Self {
-            conn,
             layout,
             keys,
             append_script: redis::Script::new(include_str!("append_broadcast.lua")),
@@ -336,6 +341,8 @@ impl RedisEngine {
             alert_feed,
             tasks: vec![broadcast_task, report_task, alert_task],
             upkept: std::sync::Mutex::default(),
+            idempotency: std::sync::Arc::new(idempotency::RedisIdempotency::new(conn.clone(), options.prefix.clone())),
+            conn,
         })
     }
 
@@ -805,6 +812,10 @@ impl Engine for RedisEngine {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn idempotency(&self) -> std::sync::Arc<dyn super::idempotency::IdempotencyStore> {
+        self.idempotency.clone()
     }
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {

@@ -9,6 +9,7 @@ mod h3_reference;
 mod health;
 mod heatmap;
 mod helpers;
+mod idempotency;
 mod posts;
 mod privacy;
 mod properties;
