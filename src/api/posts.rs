@@ -117,8 +117,8 @@ pub async fn ingest_posts(
     let body = super::read_body(&req, payload, MAX_BODY_BYTES).await?;
     let items = split_items(&body, format).map_err(|e| match e {
         BodyError::Malformed(err) => ApiError::Invalid(err),
-        BodyError::TooManyItems(n) => ApiError::TooLarge(format!(
-            "the batch holds {n} items; at most {MAX_BATCH_ITEMS} are accepted"
+        BodyError::TooManyItems => ApiError::TooLarge(format!(
+            "the batch holds more than {MAX_BATCH_ITEMS} items, the most accepted"
         )),
     })?;
     let Some(key) = key else {

@@ -10,6 +10,7 @@ mod health;
 mod heatmap;
 mod helpers;
 mod idempotency;
+mod ingest_limits;
 mod posts;
 mod privacy;
 mod properties;
