@@ -27,7 +27,8 @@
 //!
 //! # Writing a batch exactly once
 //! A batch is written in chunks, each named by a hash of its posts'
-//! fingerprints. First every post id is marked seen with that name
+//! fingerprints, which the ingest path salts with the request (a fresh salt
+//! per request, or one derived from its `Idempotency-Key`). First every post id is marked seen with that name
 //! (`SET NX GET`): an id already held by *another* chunk is a duplicate, one
 //! held by this chunk's name is this chunk retried. Then the contributors are
 //! folded in (`ZADD GT`, which is idempotent) and the counts are added per

@@ -219,6 +219,11 @@ async fn concurrent_attempts_under_one_key_count_once_and_the_others_get_the_ans
                 other => panic!("{kind:?}: unexpected {other}: {}", a.raw),
             }
         }
+        println!(
+            "{kind:?}: {} answered, {} told 409",
+            answered.len(),
+            answers.len() - answered.len()
+        );
         assert!(!answered.is_empty(), "{kind:?}: nobody was answered");
         assert!(answered.iter().all(|a| *a == answered[0]), "{kind:?}: answers differ");
         assert_eq!(total(&app).await, 5_000, "{kind:?}");
