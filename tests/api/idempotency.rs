@@ -232,3 +232,47 @@ async fn concurrent_attempts_under_one_key_count_once_and_the_others_get_the_ans
         assert_eq!((late.status, late.replayed, &late.raw), (202, true, &answered[0]));
     }
 }
+
+#[actix_web::test]
+async fn a_retry_under_a_key_after_the_time_bucket_turned_counts_posts_without_ts_in_the_first_attempts_bucket() {
+    use campanile::ingest::{BodyFormat, Bucketer, Ingestor, ResolutionRange, WriteId, split_items};
+    use campanile::privacy::AuthorHasher;
+
+    for redis in [None, Some(TestRedis::start())] {
+        let mut args = test_args();
+        args.bucket = Some("1s".into());
+        args.redis_url = redis.as_ref().map(TestRedis::url);
+        let engine = engine_for(&args).await;
+        let ingestor = Ingestor::new(
+            engine.clone(),
+            Bucketer::new(ResolutionRange::new(7, 11).expect("range"), 1),
+            AuthorHasher::new(b"a test secret of some length"),
+            chrono::Duration::hours(24),
+        );
+        // Two chunks of posts without ts, id or author.
+        let body: String = (0..1_500)
+            .map(|i| anonymous(44.49, 11.34 + f64::from(i % 3) * 0.01, "no ts").to_string() + "\n")
+            .collect();
+        let items = || split_items(body.as_bytes(), BodyFormat::Ndjson).expect("items");
+        let first_at = chrono::Utc::now();
+        let first = ingestor
+            .ingest(items(), &WriteId::keyed("sub\0c", "k", first_at))
+            .await
+            .expect("ingest");
+        assert_eq!((first.accepted, first.duplicates), (1_500, 0), "{}", engine.kind());
+        // The bucket turns before the client's retry arrives.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let retry = ingestor
+            .ingest(items(), &WriteId::keyed("sub\0c", "k", first_at))
+            .await
+            .expect("ingest");
+        assert_eq!((retry.accepted, retry.duplicates), (0, 1_500), "{}", engine.kind());
+        // Stamped with the retry's own time the posts would have landed in
+        // another bucket, under markers never set, and counted again.
+        let restamped = ingestor
+            .ingest(items(), &WriteId::keyed("sub\0c", "k", chrono::Utc::now()))
+            .await
+            .expect("ingest");
+        assert_eq!(restamped.accepted, 1_500, "{}", engine.kind());
+    }
+}
