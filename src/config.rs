@@ -111,6 +111,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_RETENTION")]
     pub retention: Option<String>,
 
+    /// A request body must have arrived this long after its headers; a
+    /// stalled one is answered 408 and its connection closed [default: 30s].
+    #[arg(long, env = "CAMPANILE_BODY_TIMEOUT")]
+    pub body_timeout: Option<String>,
+
     /// How often heatmap deltas are pushed [default: 500ms].
     #[arg(long, env = "CAMPANILE_TICK")]
     pub tick: Option<String>,
@@ -218,7 +223,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
+            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
             ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
@@ -272,6 +277,8 @@ pub struct Settings {
     pub windows: Windows,
     /// Post id retention.
     pub retention: Duration,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     /// Heatmap push period.
     pub tick: Duration,
     /// Finest public resolution.
@@ -419,6 +426,7 @@ impl Settings {
             bucket_secs,
             windows,
             retention: duration(args.retention.as_deref(), "24h", "retention")?,
+            body_timeout: duration(args.body_timeout.as_deref(), "30s", "body_timeout")?,
             tick: duration(args.tick.as_deref(), "500ms", "tick")?,
             public_max_res,
             k_anonymity: args.k_anonymity.unwrap_or(5),

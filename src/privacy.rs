@@ -59,7 +59,10 @@ impl AuthorHasher {
     }
 
     /// A post without an author counts as a contributor of its own. With an
-    /// id the identity is stable, so that a retried post is the same one.
+    /// id the identity is stable, so that a retried post is the same one;
+    /// without one it is new every time (DESIGN §3: posts without `id` are
+    /// never taken for one another), unless the ingest path replaces it by
+    /// one derived from the request's idempotency key.
     pub fn anonymous_contributor(&self, source: &Source, id: Option<&PostId>) -> Contributor {
         match id {
             Some(id) => {

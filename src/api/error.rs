@@ -66,6 +66,15 @@ pub enum ApiError {
     /// 503: the engine cannot be reached; nothing was stored.
     #[error("{0}")]
     Unavailable(#[from] EngineError),
+    /// 408: the body did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// 409: the same request is being handled right now; retry shortly.
+    #[error("{0}")]
+    Conflict(FieldError),
+    /// 422: well-formed, but not what this key was used for.
+    #[error("{0}")]
+    Unprocessable(FieldError),
 }
 
 impl From<FieldError> for ApiError {
@@ -86,6 +95,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "engine_unavailable",
+            ApiError::Timeout(_) => "request_timeout",
+            ApiError::Conflict(e) | ApiError::Unprocessable(e) => e.code,
         }
     }
 }
@@ -102,12 +113,17 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let field = match self {
-            ApiError::Invalid(e) => e.field.as_deref().map(str::to_owned),
+            ApiError::Invalid(e) | ApiError::Conflict(e) | ApiError::Unprocessable(e) => {
+                e.field.as_deref().map(str::to_owned)
+            }
             _ => None,
         };
         let message = match self {
@@ -125,6 +141,13 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited(secs) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            ApiError::Conflict(_) => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(1u32)));
+            }
+            // The connection is not worth keeping: the client stalled on it.
+            ApiError::Timeout(_) => {
+                response.force_close();
             }
             _ => {}
         }

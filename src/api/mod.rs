@@ -5,6 +5,7 @@
 pub mod broadcasts;
 pub mod error;
 pub mod heatmap;
+pub mod idempotency;
 pub mod ops;
 pub mod posts;
 pub mod reports;
@@ -107,8 +108,31 @@ impl FromRequest for Caller {
     }
 }
 
-/// Reads a body of at most `limit` bytes; more is 413 in the envelope.
+/// Reads a body of at most `limit` bytes; more is 413 in the envelope. The
+/// whole body must arrive within `--body-timeout` of the handler asking for
+/// it, or the answer is 408 and the connection is closed: a client that
+/// sends headers and then a trickle (or nothing) holds no worker for long.
+/// One deadline for the whole body, not one per read, so that a byte every
+/// few seconds does not keep it alive either.
 pub(crate) async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
+    let timeout = req
+        .app_data::<web::Data<AppState>>()
+        .map_or(std::time::Duration::from_secs(30), |s| s.settings.body_timeout);
+    tokio::time::timeout(timeout, read_body_untimed(req, payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Timeout(format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs_f64()
+            )))
+        })
+}
+
+async fn read_body_untimed(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

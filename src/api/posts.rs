@@ -6,9 +6,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::idempotency::{self, IdempotencyKey};
 use super::{AppState, Caller};
 use crate::domain::Role;
-use crate::ingest::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
+use crate::engine::idempotency::{Claim, StoredAnswer};
+use crate::ingest::{BodyError, BodyFormat, IngestReport, MAX_BATCH_ITEMS, WriteId, split_items};
 
 /// The largest body accepted (DESIGN §3).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -82,6 +84,8 @@ fn body_format(req: &HttpRequest) -> Result<BodyFormat, ApiError> {
 /// Ingests one post, a JSON array of posts, or NDJSON.
 #[utoipa::path(
     post, path = "/api/v1/posts", tag = "ingest",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1-255 printable ASCII characters: a retry with the same key and body gets the first answer and counts nothing again")),
     request_body(content(
         (PostInput = "application/json"),
         (Vec<PostInput> = "application/json"),
@@ -92,8 +96,11 @@ fn body_format(req: &HttpRequest) -> Result<BodyFormat, ApiError> {
         (status = 400, description = "The body is not JSON", body = super::error::ErrorEnvelope),
         (status = 401, description = "No or invalid token", body = super::error::ErrorEnvelope),
         (status = 403, description = "Role may not ingest", body = super::error::ErrorEnvelope),
+        (status = 408, description = "The body stalled past --body-timeout", body = super::error::ErrorEnvelope),
+        (status = 409, description = "A request with this Idempotency-Key is in flight; retry shortly", body = super::error::ErrorEnvelope),
         (status = 413, description = "More than 10,000 items or 8 MiB", body = super::error::ErrorEnvelope),
         (status = 415, description = "Not JSON or NDJSON", body = super::error::ErrorEnvelope),
+        (status = 422, description = "This Idempotency-Key was used with another body", body = super::error::ErrorEnvelope),
         (status = 503, description = "Engine unavailable: nothing stored", body = super::error::ErrorEnvelope),
     ),
     security(("bearer" = []))
@@ -106,26 +113,78 @@ pub async fn ingest_posts(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Ingest, Role::Operator])?;
     let format = body_format(&req)?;
+    let key = IdempotencyKey::from_request(&req)?;
     let body = super::read_body(&req, payload, MAX_BODY_BYTES).await?;
     let items = split_items(&body, format).map_err(|e| match e {
         BodyError::Malformed(err) => ApiError::Invalid(err),
-        BodyError::TooManyItems(n) => ApiError::TooLarge(format!(
-            "the batch holds {n} items; at most {MAX_BATCH_ITEMS} are accepted"
+        BodyError::TooManyItems => ApiError::TooLarge(format!(
+            "the batch holds more than {MAX_BATCH_ITEMS} items, the most accepted"
         )),
     })?;
-    let report = state.ingestor.ingest(items).await?;
-    Ok(HttpResponse::Accepted().json(IngestResponse {
-        accepted: report.accepted,
-        duplicates: report.duplicates,
-        rejected: report
-            .rejected
-            .into_iter()
-            .map(|r| RejectedItem {
-                index: r.index,
-                code: r.error.code.to_owned(),
-                message: r.error.message,
-                field: r.error.field.map(String::from),
-            })
-            .collect(),
-    }))
+    let Some(key) = key else {
+        let report = state.ingestor.ingest(items, &WriteId::unique()).await?;
+        return Ok(HttpResponse::Accepted().json(IngestResponse::from(report)));
+    };
+
+    // Under a key: the first answer is kept and given again to every retry
+    // with the same body, and the writes are named by the key, so that a
+    // retry after a failure mid-batch finishes the batch instead of counting
+    // its first part twice.
+    let scope = idempotency::scope(&caller, &req, &state);
+    let slot = idempotency::slot(&scope, &key);
+    let hash = idempotency::body_hash(format, &body);
+    let store = state.engine.idempotency();
+    let keep = state.settings.retention;
+    let now = chrono::Utc::now();
+    let (token, first_at) = match store
+        .claim(&slot, &hash, now.timestamp_millis(), idempotency::LEASE, keep)
+        .await?
+    {
+        Claim::Fresh { token, first_at } => (token, first_at),
+        Claim::Answered(answer) => return Ok(idempotency::respond(answer, true)),
+        Claim::InFlight => return Err(idempotency::in_flight()),
+        Claim::Mismatch => return Err(idempotency::reused()),
+    };
+    let answered = async {
+        let at = chrono::DateTime::from_timestamp_millis(first_at).unwrap_or(now);
+        let report = state
+            .ingestor
+            .ingest(items, &WriteId::keyed(&scope, key.as_str(), at))
+            .await?;
+        let body = serde_json::to_string(&IngestResponse::from(report))
+            .map_err(|e| crate::engine::EngineError::Unavailable(e.to_string()))?;
+        let answer = StoredAnswer { status: 202, body };
+        store.finish(&slot, &hash, &answer, keep).await
+    }
+    .await;
+    match answered {
+        Ok(answer) => Ok(idempotency::respond(answer, false)),
+        Err(e) => {
+            // Let the client's retry run now rather than when the lease ends;
+            // if the store is down too, the lease simply runs out.
+            if let Err(release) = store.release(&slot, &token).await {
+                tracing::debug!(error = %release, "could not release an idempotency lease");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+impl From<IngestReport> for IngestResponse {
+    fn from(report: IngestReport) -> Self {
+        IngestResponse {
+            accepted: report.accepted,
+            duplicates: report.duplicates,
+            rejected: report
+                .rejected
+                .into_iter()
+                .map(|r| RejectedItem {
+                    index: r.index,
+                    code: r.error.code.to_owned(),
+                    message: r.error.message,
+                    field: r.error.field.as_deref().map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 pub use replay::{ReplayOptions, ReplaySummary, replay};
 pub use scenario::{Scenario, SimPost};
 
-use crate::ingest::{BodyFormat, Ingestor, split_items};
+use crate::ingest::{BodyFormat, Ingestor, WriteId, split_items};
 
 /// Plays `scenario` into `ingestor` in real time, one batch a second, over
 /// and over, until `shutdown`.
@@ -39,7 +39,7 @@ pub fn play(scenario: Scenario, ingestor: Arc<Ingestor>, shutdown: CancellationT
                     .collect();
                 match split_items(lines.as_bytes(), BodyFormat::Ndjson) {
                     Ok(items) => {
-                        if let Err(e) = ingestor.ingest(items).await {
+                        if let Err(e) = ingestor.ingest(items, &WriteId::unique()).await {
                             tracing::warn!(error = %e, "demo: engine refused a batch");
                         }
                     }

@@ -139,6 +139,10 @@ pub struct Post {
     pub text: Option<String>,
     /// Keyed hash of the author, or a contributor of its own.
     pub contributor: Contributor,
+    /// Neither author nor id was given: the contributor was made up for
+    /// this post alone, and the ingest path may choose it (a retry under an
+    /// idempotency key must get the same one back).
+    pub own_contributor: bool,
     /// The language of the text.
     pub lang: Option<Language>,
     /// A stable hash of what the sender gave (server defaults left out), so
@@ -185,6 +189,7 @@ impl Post {
             }
             None => (hasher.anonymous_contributor(&source, id.as_ref()), false),
         };
+        let id_is_none = id.is_none();
         let mut post = Self {
             source,
             id,
@@ -192,14 +197,11 @@ impl Post {
             ts,
             text,
             contributor,
+            own_contributor: !has_author && id_is_none,
             lang,
             fingerprint: 0,
         };
         post.fingerprint = post.fingerprint(given_ts, has_author);
-        if !has_author && post.id.is_none() {
-            // A contributor of its own, the same on a retry.
-            post.contributor = Contributor(post.fingerprint);
-        }
         Ok(post)
     }
 
@@ -390,7 +392,10 @@ mod tests {
         assert_eq!(a.contributor, b.contributor);
         assert_ne!(a.contributor, c.contributor);
         assert_ne!(anon1.contributor, anon2.contributor);
-        assert_eq!(anon1.contributor, anon1_resent.contributor, "a resend is the same post");
+        // Without an id, the same words from the same place are another
+        // person's post: only an idempotency key makes a resend the same.
+        assert_ne!(anon1.contributor, anon1_resent.contributor);
+        assert!(anon1.own_contributor && !a.own_contributor);
     }
 
     #[test]

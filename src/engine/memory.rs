@@ -61,6 +61,7 @@ pub struct MemoryEngine {
     feed: broadcast::Sender<BroadcastRecord>,
     report_feed: broadcast::Sender<String>,
     alert_feed: broadcast::Sender<String>,
+    idempotency: std::sync::Arc<super::idempotency::MemoryIdempotency>,
 }
 
 impl MemoryEngine {
@@ -73,6 +74,7 @@ impl MemoryEngine {
             feed: broadcast::channel(BROADCAST_FEED_CAPACITY).0,
             report_feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
             alert_feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
+            idempotency: std::sync::Arc::default(),
         }
     }
 
@@ -302,6 +304,10 @@ impl Engine for MemoryEngine {
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {
         Ok(self.lock_log()?.audit.iter().rev().take(limit).cloned().collect())
+    }
+
+    fn idempotency(&self) -> std::sync::Arc<dyn super::idempotency::IdempotencyStore> {
+        self.idempotency.clone()
     }
 
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {

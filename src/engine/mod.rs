@@ -11,6 +11,7 @@
 //! at or after the window's first bucket": exact, and one range count per
 //! cell to read. Both engines expire what no window can read any more.
 
+pub mod idempotency;
 pub mod memory;
 pub mod redis;
 
@@ -74,9 +75,12 @@ pub const REPORT_FEED_CAPACITY: usize = 1_024;
 /// and counted once, its posts then reported as duplicates.
 pub const WRITE_CHUNK: usize = 1_000;
 
-/// Names the `index`th chunk of a batch by its posts: the same batch sent
-/// again gets the same names, while identical chunks at different places of
-/// one batch (a batch of repeated posts) do not.
+/// Names the `index`th chunk of a batch by its items' fingerprints: the same
+/// write sent again gets the same names, while identical chunks at different
+/// places of one batch (a batch of repeated posts) do not. The ingest path
+/// salts every fingerprint with its request (`ingest::WriteId`), so that
+/// only a retry of the same request, never another request with the same
+/// posts, is taken for one.
 pub fn chunk_name(index: usize, chunk: &[Bucketed]) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -230,6 +234,10 @@ pub trait Engine: Send + Sync + 'static {
 
     /// The newest `limit` audit entries, newest first.
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError>;
+
+    /// Where answers under `Idempotency-Key` are kept, beside the counts
+    /// they stand for.
+    fn idempotency(&self) -> std::sync::Arc<dyn idempotency::IdempotencyStore>;
 }
 
 /// Times an engine call into the latency histogram.

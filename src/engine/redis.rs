@@ -21,12 +21,14 @@
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
+//! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
 //! Pub/sub channel `broadcasts` carries each appended broadcast.
 //!
 //! # Writing a batch exactly once
 //! A batch is written in chunks, each named by a hash of its posts'
-//! fingerprints. First every post id is marked seen with that name
+//! fingerprints, which the ingest path salts with the request (a fresh salt
+//! per request, or one derived from its `Idempotency-Key`). First every post id is marked seen with that name
 //! (`SET NX GET`): an id already held by *another* chunk is a duplicate, one
 //! held by this chunk's name is this chunk retried. Then the contributors are
 //! folded in (`ZADD GT`, which is idempotent) and the counts are added per
@@ -39,6 +41,10 @@
 //! (`append_broadcast.lua`), so that pub/sub order is `seq` order; each node's
 //! feed fills any gap it sees from the log, so a dropped subscription loses
 //! nothing. Reports are followed through a stream, from the last entry seen.
+
+mod idempotency;
+
+pub use idempotency::RedisIdempotency;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -249,6 +255,7 @@ pub struct RedisEngine {
     /// When this node last trimmed and refreshed the expiry of each cell's
     /// contributor set (Unix seconds).
     upkept: std::sync::Mutex<Upkept>,
+    idempotency: std::sync::Arc<idempotency::RedisIdempotency>,
 }
 
 /// Cell → when this node last trimmed its contributor set; forgotten a
@@ -328,7 +335,6 @@ impl RedisEngine {
         let alert_task = follow_stream(options, &conn, keys.alert_changes(), alert_feed.clone()).await?;
 
         Ok(Self {
-            conn,
             layout,
             keys,
             append_script: redis::Script::new(include_str!("append_broadcast.lua")),
@@ -337,6 +343,8 @@ impl RedisEngine {
             alert_feed,
             tasks: vec![broadcast_task, report_task, alert_task],
             upkept: std::sync::Mutex::default(),
+            idempotency: std::sync::Arc::new(idempotency::RedisIdempotency::new(conn.clone(), options.prefix.clone())),
+            conn,
         })
     }
 
@@ -821,6 +829,10 @@ impl Engine for RedisEngine {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn idempotency(&self) -> std::sync::Arc<dyn super::idempotency::IdempotencyStore> {
+        self.idempotency.clone()
     }
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {

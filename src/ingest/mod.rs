@@ -7,6 +7,7 @@
 
 mod bucket;
 mod parse;
+mod write;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use chrono::{Duration, Utc};
 
 pub use bucket::{Bucketed, Bucketer, ResolutionRange};
 pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
+pub use write::WriteId;
 
 use crate::domain::{FieldError, Post, PostRules, RawPost};
 use crate::engine::{Engine, EngineError, IngestOutcome};
@@ -62,24 +64,35 @@ impl Ingestor {
     /// Validates every item, keeps the good ones and stores them.
     ///
     /// Either the engine stored every valid item, or the call fails and the
-    /// caller must not acknowledge any of them.
-    pub async fn ingest(&self, items: Vec<Result<RawPost<'_>, FieldError>>) -> Result<IngestReport, EngineError> {
+    /// caller must not acknowledge any of them. `write` names the request:
+    /// only a retry under the same [`WriteId`] is recognised as one.
+    pub async fn ingest(
+        &self,
+        items: Vec<Result<RawPost<'_>, FieldError>>,
+        write: &WriteId,
+    ) -> Result<IngestReport, EngineError> {
         let rules = PostRules {
-            now: Utc::now(),
+            now: write.at(),
             retention: self.retention,
         };
         let mut posts = Vec::with_capacity(items.len());
         let mut rejected = Vec::new();
         for (index, item) in items.into_iter().enumerate() {
             match item.and_then(|raw| Post::parse(&raw, rules, &self.hasher)) {
-                Ok(post) => posts.push(post),
+                Ok(mut post) => {
+                    if post.own_contributor {
+                        post.contributor = write.own_contributor(index);
+                    }
+                    post.fingerprint = write.fingerprint(post.fingerprint);
+                    posts.push(post);
+                }
                 Err(error) => {
                     metrics::counter!(metric::POSTS_REJECTED, "code" => error.code).increment(1);
                     rejected.push(Rejection { index, error });
                 }
             }
         }
-        let outcome = self.store(&posts).await?;
+        let outcome = self.store(&posts, write.at().timestamp()).await?;
         Ok(IngestReport {
             accepted: outcome.accepted,
             duplicates: outcome.duplicates,
@@ -87,13 +100,14 @@ impl Ingestor {
         })
     }
 
-    /// Buckets already validated posts and stores them.
-    pub async fn store(&self, posts: &[Post]) -> Result<IngestOutcome, EngineError> {
+    /// Buckets already validated posts, written at `at` (a post stamped
+    /// later, by clock skew, counts then), and stores them.
+    pub async fn store(&self, posts: &[Post], at: i64) -> Result<IngestOutcome, EngineError> {
         if posts.is_empty() {
             return Ok(IngestOutcome::default());
         }
         let now = Utc::now().timestamp();
-        let batch: Vec<Bucketed> = posts.iter().map(|p| self.bucketer.bucket(p, now)).collect();
+        let batch: Vec<Bucketed> = posts.iter().map(|p| self.bucketer.bucket(p, at.min(now))).collect();
         let outcome = self.engine.ingest(&batch, now).await?;
         metrics::counter!(metric::POSTS_ACCEPTED).increment(outcome.accepted);
         metrics::counter!(metric::POSTS_DUPLICATE).increment(outcome.duplicates);

@@ -1,3 +1,7 @@
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::domain::{FieldError, RawPost};
@@ -19,8 +23,9 @@ pub enum BodyFormat {
 pub enum BodyError {
     /// Not UTF-8, not JSON, or not an object or array.
     Malformed(FieldError),
-    /// More than [`MAX_BATCH_ITEMS`] items.
-    TooManyItems(usize),
+    /// More than [`MAX_BATCH_ITEMS`] items: splitting stopped at the first
+    /// item too many, so the rest of the body was never parsed.
+    TooManyItems,
 }
 
 /// Splits a body into raw items. A malformed item is an error of its own,
@@ -37,10 +42,18 @@ pub fn split_items(body: &[u8], format: BodyFormat) -> Result<Vec<Result<RawPost
 fn split_json(text: &str) -> Result<Vec<Result<RawPost<'_>, FieldError>>, BodyError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| malformed_json(&e))?;
-        if items.len() > MAX_BATCH_ITEMS {
-            return Err(BodyError::TooManyItems(items.len()));
-        }
+        let too_many = Cell::new(false);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let items = de
+            .deserialize_seq(BoundedItems { too_many: &too_many })
+            .and_then(|items| de.end().map(|()| items))
+            .map_err(|e| {
+                if too_many.get() {
+                    BodyError::TooManyItems
+                } else {
+                    malformed_json(&e)
+                }
+            })?;
         Ok(items.into_iter().map(|raw| item(raw.get())).collect())
     } else if trimmed.starts_with('{') {
         let post = serde_json::from_str::<RawPost<'_>>(text).map_err(|e| malformed_json(&e))?;
@@ -54,11 +67,41 @@ fn split_json(text: &str) -> Result<Vec<Result<RawPost<'_>, FieldError>>, BodyEr
 }
 
 fn split_ndjson(text: &str) -> Result<Vec<Result<RawPost<'_>, FieldError>>, BodyError> {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.len() > MAX_BATCH_ITEMS {
-        return Err(BodyError::TooManyItems(lines.len()));
+    let mut items = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if items.len() == MAX_BATCH_ITEMS {
+            return Err(BodyError::TooManyItems);
+        }
+        items.push(item(line));
     }
-    Ok(lines.into_iter().map(item).collect())
+    Ok(items)
+}
+
+/// Reads a JSON array's items as raw JSON, one at a time, and gives up at
+/// the first one past [`MAX_BATCH_ITEMS`]: a batch too large is refused
+/// while it is being split, before the rest of it is parsed or held.
+struct BoundedItems<'f> {
+    too_many: &'f Cell<bool>,
+}
+
+impl<'de> Visitor<'de> for BoundedItems<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON array of posts")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_BATCH_ITEMS));
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == MAX_BATCH_ITEMS {
+                self.too_many.set(true);
+                return Err(de::Error::custom("too many items"));
+            }
+            items.push(raw);
+        }
+        Ok(items)
+    }
 }
 
 fn item(text: &str) -> Result<RawPost<'_>, FieldError> {
@@ -110,7 +153,44 @@ mod tests {
         let body = "{}\n".repeat(MAX_BATCH_ITEMS + 1);
         assert_eq!(
             split_items(body.as_bytes(), BodyFormat::Ndjson).err(),
-            Some(BodyError::TooManyItems(MAX_BATCH_ITEMS + 1))
+            Some(BodyError::TooManyItems)
+        );
+        let exactly = "{}\n".repeat(MAX_BATCH_ITEMS);
+        assert_eq!(
+            split_items(exactly.as_bytes(), BodyFormat::Ndjson)
+                .map(|i| i.len())
+                .ok(),
+            Some(MAX_BATCH_ITEMS)
+        );
+    }
+
+    #[test]
+    fn splitting_stops_at_the_first_item_too_many_without_reading_the_rest() {
+        // What follows the 10,001st item is not JSON at all: had the splitter
+        // read on, the answer would be a parse error, not "too many".
+        let items = vec!["{}"; MAX_BATCH_ITEMS + 1].join(",");
+        let json = format!("[{items}, this is never read");
+        assert_eq!(
+            split_items(json.as_bytes(), BodyFormat::Json).err(),
+            Some(BodyError::TooManyItems)
+        );
+        let ndjson = format!("{}never read either\n", "{}\n".repeat(MAX_BATCH_ITEMS + 1));
+        assert_eq!(
+            split_items(ndjson.as_bytes(), BodyFormat::Ndjson).err(),
+            Some(BodyError::TooManyItems)
+        );
+        // 10,000 items and a broken tail is malformed, not too many.
+        let items = vec!["{}"; MAX_BATCH_ITEMS].join(",");
+        assert!(matches!(
+            split_items(format!("[{items}, oops").as_bytes(), BodyFormat::Json),
+            Err(BodyError::Malformed(_))
+        ));
+        let items = vec!["{}"; MAX_BATCH_ITEMS].join(",");
+        assert_eq!(
+            split_items(format!("[{items}]").as_bytes(), BodyFormat::Json)
+                .map(|i| i.len())
+                .ok(),
+            Some(MAX_BATCH_ITEMS)
         );
     }
 }

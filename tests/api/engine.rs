@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use campanile::engine::idempotency::{Claim, StoredAnswer};
 use campanile::engine::{CountQuery, Engine};
 use campanile::ingest::{Bucketed, Bucketer, ResolutionRange};
 use h3o::Resolution;
@@ -221,6 +223,113 @@ pub async fn an_alert_is_raised_once_per_quiet_period_and_fed_to_subscribers(eng
     assert_eq!(got, [r#"{"n":1}"#, r#"{"n":3}"#]);
 }
 
+fn answer(body: &str) -> StoredAnswer {
+    StoredAnswer {
+        status: 202,
+        body: body.to_owned(),
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+const KEEP: Duration = Duration::from_secs(3600);
+
+pub async fn an_idempotency_slot_is_claimed_once_answered_once_and_refused_for_another_body(engine: Arc<dyn Engine>) {
+    let store = engine.idempotency();
+    let slot = format!("{:032x}", rand::random::<u128>());
+    let t = chrono::Utc::now().timestamp_millis();
+    let Claim::Fresh { first_at, .. } = store.claim(&slot, "h1", t, LEASE, KEEP).await.expect("claim") else {
+        panic!("a new slot is fresh");
+    };
+    assert_eq!(first_at, t);
+    assert_eq!(
+        store.claim(&slot, "h1", t + 1, LEASE, KEEP).await.expect("claim"),
+        Claim::InFlight
+    );
+    assert_eq!(
+        store.claim(&slot, "h2", t + 1, LEASE, KEEP).await.expect("claim"),
+        Claim::Mismatch
+    );
+    let kept = store
+        .finish(&slot, "h1", &answer("{\"accepted\":1}"), KEEP)
+        .await
+        .expect("finish");
+    assert_eq!(kept, answer("{\"accepted\":1}"));
+    // A second finisher (a concurrent attempt past an expired lease) gets the first answer.
+    let second = store
+        .finish(&slot, "h1", &answer("{\"accepted\":0}"), KEEP)
+        .await
+        .expect("finish");
+    assert_eq!(second, kept);
+    assert_eq!(
+        store.claim(&slot, "h1", t + 2, LEASE, KEEP).await.expect("claim"),
+        Claim::Answered(kept)
+    );
+    assert_eq!(
+        store.claim(&slot, "h2", t + 2, LEASE, KEEP).await.expect("claim"),
+        Claim::Mismatch
+    );
+    // Another slot knows nothing of it.
+    let other = format!("{:032x}", rand::random::<u128>());
+    assert!(matches!(
+        store.claim(&other, "h1", t, LEASE, KEEP).await.expect("claim"),
+        Claim::Fresh { .. }
+    ));
+}
+
+pub async fn a_released_or_expired_idempotency_lease_lets_a_retry_run_at_the_first_attempts_time(
+    engine: Arc<dyn Engine>,
+) {
+    let store = engine.idempotency();
+    let slot = format!("{:032x}", rand::random::<u128>());
+    let t = chrono::Utc::now().timestamp_millis();
+    let Claim::Fresh { token, .. } = store.claim(&slot, "h", t, LEASE, KEEP).await.expect("claim") else {
+        panic!("fresh");
+    };
+    // A stale token (an attempt whose lease was taken over) releases nothing.
+    store.release(&slot, "not-the-token").await.expect("release");
+    assert_eq!(
+        store.claim(&slot, "h", t + 5, LEASE, KEEP).await.expect("claim"),
+        Claim::InFlight
+    );
+    store.release(&slot, &token).await.expect("release");
+    let retried_at = chrono::Utc::now().timestamp_millis();
+    let Claim::Fresh { first_at, .. } = store
+        .claim(&slot, "h", retried_at, Duration::from_millis(300), KEEP)
+        .await
+        .expect("claim")
+    else {
+        panic!("released: the retry runs");
+    };
+    assert_eq!(first_at, t, "a retry shares the first attempt's time");
+    // The retry's node dies without releasing: its lease runs out by itself.
+    let later = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        store.claim(&slot, "h", later, LEASE, KEEP).await.expect("claim"),
+        Claim::InFlight
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(matches!(
+        store.claim(&slot, "h", now, LEASE, KEEP).await.expect("claim"),
+        Claim::Fresh { first_at, .. } if first_at == t
+    ));
+}
+
+pub async fn an_idempotency_slot_is_forgotten_after_its_keep(engine: Arc<dyn Engine>) {
+    let store = engine.idempotency();
+    let slot = format!("{:032x}", rand::random::<u128>());
+    let keep = Duration::from_millis(300);
+    let t = chrono::Utc::now().timestamp_millis();
+    store.claim(&slot, "h", t, LEASE, keep).await.expect("claim");
+    store.finish(&slot, "h", &answer("{}"), keep).await.expect("finish");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(matches!(
+        store.claim(&slot, "other", now, LEASE, keep).await.expect("claim"),
+        Claim::Fresh { first_at, .. } if first_at == now
+    ));
+}
+
 pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
     assert!(counts(&engine, 7, 900, now()).await.is_empty());
     engine.ping().await.expect("ping");
@@ -281,6 +390,9 @@ conformance!(
     an_alert_is_raised_once_per_quiet_period_and_fed_to_subscribers,
     totals_per_bucket_count_each_item_once,
     a_report_taken_out_no_longer_counts,
+    an_idempotency_slot_is_claimed_once_answered_once_and_refused_for_another_body,
+    a_released_or_expired_idempotency_lease_lets_a_retry_run_at_the_first_attempts_time,
+    an_idempotency_slot_is_forgotten_after_its_keep,
 );
 
 #[actix_web::test]

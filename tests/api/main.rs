@@ -10,6 +10,8 @@ mod h3_reference;
 mod health;
 mod heatmap;
 mod helpers;
+mod idempotency;
+mod ingest_limits;
 mod posts;
 mod privacy;
 mod properties;

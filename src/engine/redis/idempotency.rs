@@ -1,0 +1,182 @@
+//! The Redis engine's [`IdempotencyStore`]: one hash per slot,
+//! `{prefix}{idem:<slot>}`, with fields `hash` (of the body), `first_at`,
+//! `token` and `lease_until` while an attempt runs, `status` and `body` once
+//! answered; the key expires `keep` after the first claim. Each key is its own hash tag, so on a Redis Cluster the slots
+//! spread over the nodes while each script still touches one key.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::{Value, cmd};
+
+use super::{Conn, parse, unavailable};
+use crate::engine::EngineError;
+use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, new_token};
+
+/// ARGV: body hash, token, now (ms), lease end (ms), keep (ms). A claim
+/// that finds its own token was run twice by the client's reconnect-and-
+/// resend: it is still this attempt's lease.
+const CLAIM: &str = "\
+local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body', 'lease_until', 'first_at', 'token') \
+if not v[1] then \
+  redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'first_at', ARGV[3], 'token', ARGV[2], 'lease_until', ARGV[4]) \
+  redis.call('PEXPIRE', KEYS[1], ARGV[5]) \
+  return {'fresh', ARGV[3]} \
+end \
+if v[1] ~= ARGV[1] then return {'mismatch'} end \
+if v[2] then return {'answered', v[2], v[3]} end \
+if v[6] == ARGV[2] then return {'fresh', v[5]} end \
+if v[4] and tonumber(v[4]) > tonumber(ARGV[3]) then return {'in_flight'} end \
+redis.call('HSET', KEYS[1], 'token', ARGV[2], 'lease_until', ARGV[4]) \
+return {'fresh', v[5]}";
+
+/// ARGV: body hash, status, body, keep (ms).
+const FINISH: &str = "\
+local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body') \
+if v[1] and v[1] ~= ARGV[1] then return {ARGV[2], ARGV[3]} end \
+if v[2] then return {v[2], v[3]} end \
+redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'status', ARGV[2], 'body', ARGV[3]) \
+redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
+if not v[1] then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
+return {ARGV[2], ARGV[3]}";
+
+/// ARGV: token.
+const RELEASE: &str = "\
+if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then \
+  return redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
+end \
+return 0";
+
+/// Answers under idempotency keys, in the engine's Redis.
+pub struct RedisIdempotency {
+    conn: Conn,
+    prefix: String,
+    /// Leases this node could not release because Redis was down: slot →
+    /// (token, when). The client's retry usually comes back to this node
+    /// once Redis is up again; it releases the lease then instead of
+    /// answering 409 until the lease runs out.
+    unreleased: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Unreleased leases remembered at most: beyond, the oldest are left to run out.
+const UNRELEASED_MAX: usize = 10_000;
+
+impl RedisIdempotency {
+    pub(super) fn new(conn: Conn, prefix: String) -> Self {
+        Self {
+            conn,
+            prefix,
+            unreleased: Mutex::default(),
+        }
+    }
+
+    fn unreleased(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+        self.unreleased
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn release_now(&self, slot: &str, token: &str) -> Result<(), EngineError> {
+        self.eval::<i64>(RELEASE, slot, &[token]).await.map(drop)
+    }
+
+    fn key(&self, slot: &str) -> String {
+        format!("{}{{idem:{slot}}}", self.prefix)
+    }
+
+    async fn eval<T: redis::FromRedisValue>(&self, script: &str, slot: &str, args: &[&str]) -> Result<T, EngineError> {
+        let mut eval = cmd("EVAL");
+        eval.arg(script).arg(1).arg(self.key(slot));
+        for a in args {
+            eval.arg(*a);
+        }
+        let value: Value = eval.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
+        parse(value)
+    }
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().max(1).to_string()
+}
+
+fn answer(status: Option<&String>, body: Option<&String>) -> Result<StoredAnswer, EngineError> {
+    let status = status
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| EngineError::Unavailable("an idempotency slot holds no valid status".into()))?;
+    Ok(StoredAnswer {
+        status,
+        body: body.cloned().unwrap_or_default(),
+    })
+}
+
+#[async_trait]
+impl IdempotencyStore for RedisIdempotency {
+    async fn claim(
+        &self,
+        slot: &str,
+        body_hash: &str,
+        now: i64,
+        lease: Duration,
+        keep: Duration,
+    ) -> Result<Claim, EngineError> {
+        let left = self.unreleased().get(slot).cloned();
+        if let Some((left_token, _)) = left {
+            self.release_now(slot, &left_token).await?;
+            self.unreleased().remove(slot);
+        }
+        let token = new_token();
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let args = [
+            body_hash,
+            &token,
+            &now.to_string(),
+            &lease_until.to_string(),
+            &millis(keep),
+        ];
+        let reply: Vec<String> = self.eval(CLAIM, slot, &args).await?;
+        match reply.first().map(String::as_str) {
+            Some("fresh") => Ok(Claim::Fresh {
+                token,
+                first_at: reply.get(1).and_then(|t| t.parse().ok()).unwrap_or(now),
+            }),
+            Some("answered") => Ok(Claim::Answered(answer(reply.get(1), reply.get(2))?)),
+            Some("in_flight") => Ok(Claim::InFlight),
+            Some("mismatch") => Ok(Claim::Mismatch),
+            _ => Err(EngineError::Unavailable(
+                "unexpected reply to an idempotency claim".into(),
+            )),
+        }
+    }
+
+    async fn finish(
+        &self,
+        slot: &str,
+        body_hash: &str,
+        stored: &StoredAnswer,
+        keep: Duration,
+    ) -> Result<StoredAnswer, EngineError> {
+        let status = stored.status.to_string();
+        let reply: Vec<String> = self
+            .eval(FINISH, slot, &[body_hash, &status, &stored.body, &millis(keep)])
+            .await?;
+        answer(reply.first(), reply.get(1))
+    }
+
+    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError> {
+        let released = self.release_now(slot, token).await;
+        if released.is_err() {
+            let mut unreleased = self.unreleased();
+            if unreleased.len() >= UNRELEASED_MAX {
+                let cutoff = Instant::now() - Duration::from_secs(300);
+                unreleased.retain(|_, (_, at)| *at > cutoff);
+                if unreleased.len() >= UNRELEASED_MAX {
+                    unreleased.clear();
+                }
+            }
+            unreleased.insert(slot.to_owned(), (token.to_owned(), Instant::now()));
+        }
+        released
+    }
+}
