@@ -66,6 +66,12 @@ pub enum ApiError {
     /// 503: the engine cannot be reached; nothing was stored.
     #[error("{0}")]
     Unavailable(#[from] EngineError),
+    /// 429: this address holds as many WebSockets as it may (the cap given).
+    #[error("this address already holds {0} WebSocket connections; close one or retry later")]
+    TooManyConnections(usize),
+    /// 503: this node holds as many WebSockets as it may.
+    #[error("this server is at its WebSocket capacity; retry later or elsewhere")]
+    ServerFull,
 }
 
 impl From<FieldError> for ApiError {
@@ -86,6 +92,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "engine_unavailable",
+            ApiError::TooManyConnections(_) => "too_many_connections",
+            ApiError::ServerFull => "server_full",
         }
     }
 }
@@ -102,6 +110,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -125,6 +135,10 @@ impl ResponseError for ApiError {
             }
             ApiError::RateLimited(secs) => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
+            }
+            ApiError::TooManyConnections(_) | ApiError::ServerFull => {
+                let secs = crate::ws::admission::RETRY_AFTER_SECS;
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
             }
             _ => {}
         }

@@ -72,4 +72,11 @@ impl Principal {
     pub fn is_public(&self) -> bool {
         matches!(self, Principal::Public)
     }
+
+    /// Whether the caller sees the whole picture: counts, reports, alerts,
+    /// responders' messages. Operators and commanders do; the `ingest` role
+    /// is a machine credential that reads no more than the public (§5).
+    pub fn sees_full_picture(&self) -> bool {
+        self.has_any(&[Role::Operator, Role::Commander])
+    }
 }

@@ -15,5 +15,8 @@ mod properties;
 mod reports;
 mod roles;
 mod scaleout;
+mod tokens;
 mod websocket;
+mod ws_admission;
+mod ws_conformance;
 mod zones;
