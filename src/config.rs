@@ -165,7 +165,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_WS_MAX_PER_ADDRESS")]
     pub ws_max_per_address: Option<u32>,
 
-    /// WebSocket connections this node holds at most [default: 20000].
+    /// WebSocket connections this node holds at most [default: 20000, or
+    /// fewer if the open-file limit cannot hold them].
     #[arg(long, env = "CAMPANILE_WS_MAX_CONNECTIONS")]
     pub ws_max_connections: Option<u32>,
 
@@ -433,7 +434,11 @@ impl Settings {
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
             ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
-            ws_max_connections: usize::try_from(args.ws_max_connections.unwrap_or(20_000).max(1)).unwrap_or(usize::MAX),
+            ws_max_connections: args
+                .ws_max_connections
+                .map_or_else(crate::ws::admission::default_max_connections, |n| {
+                    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+                }),
             web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
@@ -497,6 +502,11 @@ mod tests {
         assert_eq!(s.tick, Duration::from_millis(500));
         assert_eq!((s.public_max_res, s.k_anonymity), (9, 5));
         assert!(format!("{:?}", s.jwt_secret).contains("redacted"));
+        assert!(format!("{:?}", s.author_secret).contains("redacted"));
+        assert_ne!(s.author_secret.expose(), s.jwt_secret.expose(), "two keys, not one");
+        assert_eq!((s.token_max_ttl, s.jwt_issuer.as_deref()), (Duration::from_secs(24 * 3600), None));
+        assert_eq!(s.ws_max_per_address, 20);
+        assert!((1..=20_000).contains(&s.ws_max_connections));
     }
 
     #[test]

@@ -20,6 +20,24 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// spreads the retries without making a real client wait long.
 pub const RETRY_AFTER_SECS: u64 = 10;
 
+/// Default node cap. 20,000 sessions hold about 550 MiB (28.3 KiB each at
+/// rest, docs/PERFORMANCE.md) and were measured to get a broadcast to the
+/// last of 10,000 within 183 ms on two cores, so twice that is where a node
+/// still serves rather than merely holds; a larger event adds nodes.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
+/// Descriptors kept back for listeners, Redis, files and HTTP requests.
+const RESERVED_DESCRIPTORS: u64 = 1_024;
+
+/// The default node cap on this process: [`DEFAULT_MAX_CONNECTIONS`], or
+/// fewer when the open-file limit cannot hold them (each WebSocket holds
+/// two descriptors, see `socket`): refusing with 503 beats failing accepts.
+pub fn default_max_connections() -> usize {
+    let soft = rlimit::Resource::NOFILE.get().map_or(u64::MAX, |(soft, _)| soft);
+    let fits = soft.saturating_sub(RESERVED_DESCRIPTORS) / 2;
+    usize::try_from(fits).map_or(DEFAULT_MAX_CONNECTIONS, |f| f.clamp(1, DEFAULT_MAX_CONNECTIONS))
+}
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
