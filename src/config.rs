@@ -504,7 +504,10 @@ mod tests {
         assert!(format!("{:?}", s.jwt_secret).contains("redacted"));
         assert!(format!("{:?}", s.author_secret).contains("redacted"));
         assert_ne!(s.author_secret.expose(), s.jwt_secret.expose(), "two keys, not one");
-        assert_eq!((s.token_max_ttl, s.jwt_issuer.as_deref()), (Duration::from_secs(24 * 3600), None));
+        assert_eq!(
+            (s.token_max_ttl, s.jwt_issuer.as_deref()),
+            (Duration::from_secs(24 * 3600), None)
+        );
         assert_eq!(s.ws_max_per_address, 20);
         assert!((1..=20_000).contains(&s.ws_max_connections));
     }

@@ -86,6 +86,18 @@ async fn tokens_breaking_rfc_7519_or_the_deployment_rules_are_401() {
     }
 }
 
+#[test]
+fn campanile_token_refuses_an_empty_subject() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args(["token", "--role", "operator", "--sub", " "])
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .output()
+        .expect("campanile token");
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no token printed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sub"));
+}
+
 #[actix_web::test]
 async fn campanile_token_writes_the_pinned_issuer() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_campanile"))
