@@ -15,6 +15,9 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use futures_util::{Stream, StreamExt};
 
+/// Buffer a connection keeps between messages; more is given back.
+const IDLE_BUFFER_BYTES: usize = 8 * 1024;
+
 /// A complete message or control frame from the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -112,7 +115,14 @@ where
         }
         loop {
             match self.decode() {
-                Ok(Some(incoming)) => return Some(Ok(incoming)),
+                Ok(Some(incoming)) => {
+                    if self.buf.is_empty() && self.buf.capacity() > IDLE_BUFFER_BYTES {
+                        // One large message must not cost the connection its
+                        // size for the rest of its life: thousands are idle.
+                        self.buf = BytesMut::new();
+                    }
+                    return Some(Ok(incoming));
+                }
                 Ok(None) => {}
                 Err(violation) => {
                     self.failed = true;
