@@ -6,7 +6,9 @@
 //! (the read rate limit counts upgrades, not what stays open), and the node
 //! refuses more than it can serve rather than degrading every session.
 //! Token holders are accountable by their `sub` and may sit behind one
-//! address (an operations room's NAT), so only the node cap applies to them.
+//! address (an operations room's NAT), so only the node cap applies to them;
+//! that is decided at the upgrade, so a client that authenticates with a
+//! first `auth` message counts against its address like the public.
 //!
 //! The counts live in this process; a [`Ticket`] returns its place when
 //! dropped, which is when the session ends, however it ends.
