@@ -41,6 +41,9 @@ pub enum Command {
         /// The deployment's secret.
         #[arg(long, env = "CAMPANILE_JWT_SECRET", hide_env_values = true)]
         jwt_secret: Secret,
+        /// The issuer the deployment pins (`serve --jwt-issuer`), written as `iss`.
+        #[arg(long, env = "CAMPANILE_JWT_ISSUER")]
+        jwt_issuer: Option<String>,
     },
     /// Write a scenario's posts as NDJSON, stamped from now (or --start).
     Simulate {
@@ -132,9 +135,13 @@ pub async fn run(cli: Cli) -> Result<(), String> {
             sub,
             ttl,
             jwt_secret,
+            jwt_issuer,
         } => {
+            if sub.trim().is_empty() {
+                return Err("--sub must not be empty: servers refuse a token without a subject".into());
+            }
             let token = TokenKeys::new(jwt_secret.expose())
-                .and_then(|keys| keys.issue(role, &sub, ttl.into()))
+                .and_then(|keys| keys.with_issuer(jwt_issuer).issue(role, &sub, ttl.into()))
                 .map_err(|e| e.to_string())?;
             println!("{token}");
             Ok(())
@@ -230,6 +237,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if settings.jwt_secret_is_ephemeral {
         tracing::warn!("CAMPANILE_JWT_SECRET is not set: using a random secret valid for this process only");
     }
+    if settings.author_secret_is_ephemeral {
+        tracing::warn!(
+            "CAMPANILE_AUTHOR_SECRET is not set: using a random author-hash key for this process only; \
+             every node of a deployment needs the same one to count contributors alike"
+        );
+    }
     let demo = settings.demo;
     let app = Application::build(settings).await.map_err(|e| e.to_string())?;
     let state = app.state().clone();
@@ -245,7 +258,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     );
     println!("  operations room: {base}/ops   field: {base}/field   public: {base}/");
     if demo {
-        let issue = |role, sub| state.keys.issue(role, sub, std::time::Duration::from_secs(12 * 3600));
+        let ttl = state
+            .settings
+            .token_max_ttl
+            .min(std::time::Duration::from_secs(12 * 3600));
+        let issue = |role, sub| state.keys.issue(role, sub, ttl);
         let (op, cmd) = (
             issue(Role::Operator, "demo-operator"),
             issue(Role::Commander, "demo-commander"),

@@ -78,10 +78,24 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_REDIS_TIMEOUT")]
     pub redis_timeout: Option<String>,
 
-    /// Secret that signs tokens and keys the author hash. Without it a random
-    /// one is made for this process only.
+    /// Secret that signs tokens. Without it a random one is made for this
+    /// process only.
     #[arg(long, env = "CAMPANILE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+
+    /// Secret that keys the author hash (never the token secret, DESIGN §6).
+    /// Without it a random one is made for this process only: every node of
+    /// a deployment needs the same one to count contributors alike.
+    #[arg(long, env = "CAMPANILE_AUTHOR_SECRET", hide_env_values = true)]
+    pub author_secret: Option<Secret>,
+
+    /// Issuer (`iss`) that tokens must carry [default: none required].
+    #[arg(long, env = "CAMPANILE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Longest lifetime a token may claim (exp − iat) [default: 24h].
+    #[arg(long, env = "CAMPANILE_TOKEN_MAX_TTL")]
+    pub token_max_ttl: Option<String>,
 
     /// Coarsest H3 resolution counted [default: 7].
     #[arg(long, env = "CAMPANILE_RES_MIN")]
@@ -157,6 +171,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_WS_TIMEOUT")]
     pub ws_timeout: Option<String>,
 
+    /// WebSocket connections one public address may hold at once [default: 20].
+    #[arg(long, env = "CAMPANILE_WS_MAX_PER_ADDRESS")]
+    pub ws_max_per_address: Option<u32>,
+
+    /// WebSocket connections this node holds at most [default: 20000, or
+    /// fewer if the open-file limit cannot hold them].
+    #[arg(long, env = "CAMPANILE_WS_MAX_CONNECTIONS")]
+    pub ws_max_connections: Option<u32>,
+
     /// Folder of the web pages [default: web].
     #[arg(long, env = "CAMPANILE_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
@@ -222,9 +245,9 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
-            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, res_min, res_max,
+            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
-            ws_ping, ws_timeout, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status,
+            ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
@@ -263,8 +286,16 @@ pub struct Settings {
     pub redis_prefix: String,
     /// Redis call timeout.
     pub redis_timeout: Duration,
-    /// Token and author-hash secret.
+    /// Token secret.
     pub jwt_secret: Secret,
+    /// Author-hash secret, apart from the token secret.
+    pub author_secret: Secret,
+    /// Whether the author secret was made up for this process.
+    pub author_secret_is_ephemeral: bool,
+    /// The `iss` tokens must carry, if pinned.
+    pub jwt_issuer: Option<String>,
+    /// Longest token lifetime accepted.
+    pub token_max_ttl: Duration,
     /// Whether the secret was made up for this process.
     pub jwt_secret_is_ephemeral: bool,
     /// Resolutions counted.
@@ -293,6 +324,10 @@ pub struct Settings {
     pub ws_ping: Duration,
     /// WebSocket silence limit.
     pub ws_timeout: Duration,
+    /// WebSocket connections per public address.
+    pub ws_max_per_address: usize,
+    /// WebSocket connections per node.
+    pub ws_max_connections: usize,
     /// Web pages folder.
     pub web_dir: PathBuf,
     /// Zones and scenarios folder.
@@ -382,6 +417,15 @@ impl Settings {
             Some(_) => return Err(ConfigError("jwt_secret must be at least 16 bytes".into())),
             None => (Secret::new(hex::encode(rand::random::<[u8; 32]>())), true),
         };
+        let (author_secret, author_secret_is_ephemeral) = match &args.author_secret {
+            Some(s) if s.expose().len() >= 16 => (s.clone(), false),
+            Some(_) => return Err(ConfigError("author_secret must be at least 16 bytes".into())),
+            None => (Secret::new(hex::encode(rand::random::<[u8; 32]>())), true),
+        };
+        let jwt_issuer = match args.jwt_issuer.as_deref().map(str::trim) {
+            Some("") => return Err(ConfigError("jwt_issuer is empty: give a name or leave it out".into())),
+            other => other.map(str::to_owned),
+        };
         let engine = match (&args.redis_url, &args.redis_cluster_nodes) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError(
@@ -420,6 +464,10 @@ impl Settings {
             redis_prefix,
             redis_timeout: duration(args.redis_timeout.as_deref(), "2s", "redis_timeout")?,
             jwt_secret,
+            author_secret,
+            author_secret_is_ephemeral,
+            jwt_issuer,
+            token_max_ttl: duration(args.token_max_ttl.as_deref(), "24h", "token_max_ttl")?,
             jwt_secret_is_ephemeral,
             resolutions,
             default_res,
@@ -443,6 +491,12 @@ impl Settings {
             },
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
+            ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
+            ws_max_connections: args
+                .ws_max_connections
+                .map_or_else(crate::ws::admission::default_max_connections, |n| {
+                    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
+                }),
             web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
@@ -508,6 +562,14 @@ mod tests {
         assert_eq!(s.tick, Duration::from_millis(500));
         assert_eq!((s.public_max_res, s.k_anonymity), (9, 5));
         assert!(format!("{:?}", s.jwt_secret).contains("redacted"));
+        assert!(format!("{:?}", s.author_secret).contains("redacted"));
+        assert_ne!(s.author_secret.expose(), s.jwt_secret.expose(), "two keys, not one");
+        assert_eq!(
+            (s.token_max_ttl, s.jwt_issuer.as_deref()),
+            (Duration::from_secs(24 * 3600), None)
+        );
+        assert_eq!(s.ws_max_per_address, 20);
+        assert!((1..=20_000).contains(&s.ws_max_connections));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Privacy by design (DESIGN §6): the author's identity ends here.
 //!
 //! An `author` is turned into a [`Contributor`] by a keyed hash whose key is
-//! derived from the deployment secret and the UTC day, so the key rotates
+//! derived from the deployment's author secret (never the token secret, so
+//! that rotating one leaves the other alone) and the UTC day, so the key rotates
 //! daily and every node of a deployment derives the same one. Only 64 bits of
 //! the hash survive: enough to count distinct contributors, useless to look
 //! anyone up without the secret.
@@ -23,7 +24,13 @@ pub struct AuthorHasher {
 }
 
 impl AuthorHasher {
-    /// A hasher keyed by the deployment's secret.
+    /// The hasher a server with `settings` runs: keyed by the author
+    /// secret alone.
+    pub fn for_settings(settings: &crate::config::Settings) -> Self {
+        Self::new(settings.author_secret.expose())
+    }
+
+    /// A hasher keyed by `secret`.
     pub fn new(secret: &[u8]) -> Self {
         Self {
             secret: secret.to_vec(),
@@ -103,5 +110,32 @@ mod tests {
         let a = AuthorHasher::new(b"one").contributor("@a", now);
         let b = AuthorHasher::new(b"two").contributor("@a", now);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn contributors_follow_the_author_secret_and_never_the_token_secret() {
+        use crate::config::{Secret, ServeArgs, Settings};
+        let settings = |jwt: &str, author: &str| {
+            Settings::resolve(&ServeArgs {
+                jwt_secret: Some(Secret::new(jwt)),
+                author_secret: Some(Secret::new(author)),
+                ..ServeArgs::default()
+            })
+            .unwrap()
+        };
+        let now = Utc::now();
+        let contributor = |s: &Settings| AuthorHasher::for_settings(s).contributor("@a", now);
+        let base = settings("token-secret-one-0000", "author-secret-one-000");
+        let jwt_rotated = settings("token-secret-two-0000", "author-secret-one-000");
+        let author_rotated = settings("token-secret-one-0000", "author-secret-two-000");
+        assert_eq!(contributor(&base), contributor(&jwt_rotated));
+        assert_ne!(contributor(&base), contributor(&author_rotated));
+        // Tokens signed before the author key changed still verify.
+        let keys = |s: &Settings| crate::auth::TokenKeys::new(s.jwt_secret.expose()).unwrap();
+        let token = keys(&base)
+            .issue(crate::domain::Role::Operator, "op", std::time::Duration::from_secs(60))
+            .unwrap();
+        assert!(keys(&author_rotated).verify(&token).is_ok());
+        assert!(keys(&jwt_rotated).verify(&token).is_err());
     }
 }

@@ -118,7 +118,7 @@ impl Application {
         let ingestor = Arc::new(Ingestor::new(
             engine.clone(),
             bucketer,
-            AuthorHasher::new(settings.jwt_secret.expose()),
+            AuthorHasher::for_settings(&settings),
             chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
         ));
         let mut background = vec![
@@ -151,8 +151,15 @@ impl Application {
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
             keys: Arc::new(
-                TokenKeys::new(settings.jwt_secret.expose()).map_err(|e| StartupError::Secret(e.to_string()))?,
+                TokenKeys::new(settings.jwt_secret.expose())
+                    .map_err(|e| StartupError::Secret(e.to_string()))?
+                    .with_issuer(settings.jwt_issuer.clone())
+                    .with_max_ttl(settings.token_max_ttl),
             ),
+            ws_admission: Arc::new(ws::admission::Admission::new(
+                settings.ws_max_per_address,
+                settings.ws_max_connections,
+            )),
             settings,
             engine,
             ingestor,
@@ -181,6 +188,7 @@ impl Application {
                 .configure(|cfg| assets.configure(cfg))
                 .default_service(web::to(api::not_found))
         })
+        .on_connect(ws::socket::on_connect)
         .disable_signals()
         .shutdown_timeout(10)
         .listen(listener)

@@ -75,6 +75,12 @@ pub enum ApiError {
     /// 422: well-formed, but not what this key was used for.
     #[error("{0}")]
     Unprocessable(FieldError),
+    /// 429: this address holds as many WebSockets as it may (the cap given).
+    #[error("this address already holds {0} WebSocket connections; close one or retry later")]
+    TooManyConnections(usize),
+    /// 503: this node holds as many WebSockets as it may.
+    #[error("this server is at its WebSocket capacity; retry later or elsewhere")]
+    ServerFull,
 }
 
 impl From<FieldError> for ApiError {
@@ -97,6 +103,8 @@ impl ApiError {
             ApiError::Unavailable(_) => "engine_unavailable",
             ApiError::Timeout(_) => "request_timeout",
             ApiError::Conflict(e) | ApiError::Unprocessable(e) => e.code,
+            ApiError::TooManyConnections(_) => "too_many_connections",
+            ApiError::ServerFull => "server_full",
         }
     }
 }
@@ -116,6 +124,8 @@ impl ResponseError for ApiError {
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -148,6 +158,10 @@ impl ResponseError for ApiError {
             // The connection is not worth keeping: the client stalled on it.
             ApiError::Timeout(_) => {
                 response.force_close();
+            }
+            ApiError::TooManyConnections(_) | ApiError::ServerFull => {
+                let secs = crate::ws::admission::RETRY_AFTER_SECS;
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
             }
             _ => {}
         }

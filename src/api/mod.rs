@@ -54,6 +54,8 @@ pub struct AppState {
     pub zones: Arc<crate::geodata::Zones>,
     /// The Prometheus registry, when one could be installed.
     pub prometheus: Option<PrometheusHandle>,
+    /// Who may open a WebSocket: caps per address and per node.
+    pub ws_admission: Arc<crate::ws::admission::Admission>,
 }
 
 /// The verified caller of a request.

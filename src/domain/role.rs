@@ -73,9 +73,10 @@ impl Principal {
         matches!(self, Principal::Public)
     }
 
-    /// Operators and commanders see counts, thin cells and unverified
-    /// reports; the public and the `ingest` role, a machine credential that
-    /// posts, see what the public sees (§5, §6).
+    /// Whether the caller sees the whole picture: counts, thin cells,
+    /// unverified reports, alerts, responders' messages. Operators and
+    /// commanders do; the public does not, nor the `ingest` role, a machine
+    /// credential that posts and reads no more than the public (§5, §6).
     pub fn sees_full_picture(&self) -> bool {
         self.has_any(&[Role::Operator, Role::Commander])
     }

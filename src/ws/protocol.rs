@@ -8,7 +8,7 @@ use crate::api::heatmap::CellOut;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ClientMessage {
-    /// Authenticate with a token, before any subscription.
+    /// Authenticate with a token; later, a fresh token replaces it (a refresh).
     Auth {
         /// The JWT.
         token: String,

@@ -10,20 +10,25 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason, MessageStream, ProtocolError, Session};
+use actix_ws::{CloseCode, CloseReason, Session};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::admission::Ticket;
+use super::frames::{FrameReader, Incoming};
 use super::protocol::{self, ClientMessage, ServerMessage, Subscribe};
+use super::socket::TcpHandle;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::heatmap::{CellOut, HeatmapRequest, rfc3339};
+use crate::auth::Verified;
 use crate::domain::{BBox, Principal};
 use crate::hub::{EngineStatus, HeatmapFrame, HeatmapKey};
 use crate::telemetry::metric;
 
-/// The largest frame a client may send (DESIGN §4); larger closes with 1009.
+/// The largest message a client may send, in one frame or reassembled
+/// from fragments (DESIGN §4); larger closes with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Frames waiting for a slow client before producers must wait.
 const OUTBOUND_QUEUE: usize = 64;
@@ -42,9 +47,11 @@ const MAX_REFUSED: u32 = 200;
 struct Connection {
     state: Arc<AppState>,
     principal: Principal,
+    /// When the session's token expires; `None` for the public.
+    expires: Option<tokio::time::Instant>,
     ws: Session,
     outbound: Outbound,
-    subscriptions: HashMap<String, JoinHandle<()>>,
+    subscriptions: HashMap<String, Running>,
     next_sub: u64,
     /// Fired by a broadcast subscription whose client stopped reading.
     too_slow: CancellationToken,
@@ -57,28 +64,51 @@ struct Connection {
 /// client is disconnected to resume with `since_seq`.
 const BROADCAST_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// A live subscription: its task, and whether it shows what only the
+/// whole-picture roles may see (then it ends when the token does).
+struct Running {
+    task: JoinHandle<()>,
+    full_picture: bool,
+}
+
 /// What the loop should do after handling an input.
 enum Flow {
     Continue,
     Close(Option<CloseReason>),
 }
 
+/// What a session releases when it ends.
+pub struct Ends {
+    /// Its place under the connection caps.
+    pub ticket: Ticket,
+    /// Its socket, closed first once the close frame is out.
+    pub tcp: Option<Arc<TcpHandle>>,
+}
+
 /// Runs one connection until either side ends it.
-pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream: MessageStream) {
+pub async fn run(
+    state: Arc<AppState>,
+    token: Option<Verified>,
+    ends: Ends,
+    ws: Session,
+    body: actix_web::web::Payload,
+) {
     metrics::gauge!(metric::WS_SESSIONS).increment(1.0);
-    let mut stream = stream
-        .max_frame_size(MAX_FRAME_BYTES)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_FRAME_BYTES);
+    let mut stream = FrameReader::new(body, MAX_FRAME_BYTES);
     let (outbound, mut queue) = mpsc::channel(OUTBOUND_QUEUE);
     let mut status = state.hub.status();
     let shutdown = state.shutdown.clone();
     let mut ping = tokio::time::interval(state.settings.ws_ping);
     ping.tick().await;
     let timeout = state.settings.ws_timeout;
+    let (principal, expires) = match token {
+        Some(t) => (t.principal, Some(deadline(t.expires_at))),
+        None => (Principal::Public, None),
+    };
     let mut conn = Connection {
         state,
         principal,
+        expires,
         ws,
         outbound,
         subscriptions: HashMap::new(),
@@ -108,6 +138,7 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
                 code: CloseCode::Again,
                 description: Some("too slow to receive broadcasts; reconnect with since_seq".into()),
             })),
+            () = until(conn.expires) => conn.expire().await,
             Ok(()) = status.changed() => {
                 let engine = match *status.borrow_and_update() {
                     EngineStatus::Up => "up",
@@ -115,20 +146,13 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
                 };
                 conn.send(ServerMessage::Status { engine }).await
             }
-            incoming = stream.recv() => match incoming {
+            incoming = stream.next() => match incoming {
                 None => break None,
                 Some(Ok(msg)) => {
                     last_heard = Instant::now();
                     conn.on_frame(msg).await
                 }
-                Some(Err(ProtocolError::Overflow)) => Flow::Close(Some(CloseReason {
-                    code: CloseCode::Size,
-                    description: Some(format!("frames are limited to {MAX_FRAME_BYTES} bytes")),
-                })),
-                Some(Err(e)) => Flow::Close(Some(CloseReason {
-                    code: CloseCode::Protocol,
-                    description: Some(e.to_string()),
-                })),
+                Some(Err(violation)) => Flow::Close(Some(violation.close_reason())),
             },
             Some(msg) = queue.recv() => conn.send(*msg).await,
             _ = ping.tick() => {
@@ -149,10 +173,14 @@ pub async fn run(state: Arc<AppState>, principal: Principal, ws: Session, stream
         }
     };
 
-    for (_, task) in conn.subscriptions.drain() {
-        task.abort();
+    for (_, running) in conn.subscriptions.drain() {
+        running.task.abort();
     }
     let _ = conn.ws.close(close_reason).await;
+    if let Some(tcp) = &ends.tcp {
+        tcp.stop_reading();
+    }
+    drop(ends);
     metrics::gauge!(metric::WS_SESSIONS).decrement(1.0);
 }
 
@@ -173,9 +201,9 @@ impl Connection {
         Flow::Continue
     }
 
-    async fn on_frame(&mut self, msg: AggregatedMessage) -> Flow {
+    async fn on_frame(&mut self, msg: Incoming) -> Flow {
         match msg {
-            AggregatedMessage::Text(_) if self.budget.check().is_err() => {
+            Incoming::Text(_) if self.budget.check().is_err() => {
                 self.refused += 1;
                 if self.refused > MAX_REFUSED {
                     return Flow::Close(Some(CloseReason {
@@ -189,25 +217,30 @@ impl Connection {
                 ))
                 .await
             }
-            AggregatedMessage::Text(text) => match protocol::parse(&text) {
+            Incoming::Text(text) => match protocol::parse(&text) {
                 Ok(msg) => self.on_message(msg).await,
                 Err(message) => self.send(ServerMessage::error("invalid_message", message)).await,
             },
-            AggregatedMessage::Binary(_) => {
+            Incoming::Binary(_) => {
                 self.send(ServerMessage::error(
                     "invalid_message",
                     "send JSON text frames, not binary",
                 ))
                 .await
             }
-            AggregatedMessage::Ping(bytes) => {
+            Incoming::Ping(bytes) => {
                 if self.ws.pong(&bytes).await.is_err() {
                     return Flow::Close(None);
                 }
                 Flow::Continue
             }
-            AggregatedMessage::Pong(_) => Flow::Continue,
-            AggregatedMessage::Close(_) => Flow::Close(None),
+            Incoming::Pong(_) => Flow::Continue,
+            // RFC 6455 §5.5.1: answer with the code received; the session then
+            // ends and the server closes TCP first (§7.1.1).
+            Incoming::Close(reason) => Flow::Close(reason.map(|r| CloseReason {
+                code: r.code,
+                description: None,
+            })),
         }
     }
 
@@ -216,8 +249,8 @@ impl Connection {
             ClientMessage::Ping => self.send(ServerMessage::Pong).await,
             ClientMessage::Auth { token } => self.authenticate(&token).await,
             ClientMessage::Unsubscribe { sub } => match self.subscriptions.remove(&sub) {
-                Some(task) => {
-                    task.abort();
+                Some(running) => {
+                    running.task.abort();
                     self.send(ServerMessage::Unsubscribed { sub }).await
                 }
                 None => {
@@ -232,23 +265,61 @@ impl Connection {
         }
     }
 
+    /// Takes a token: the first, or a fresh one that replaces the current
+    /// token before it expires (a refresh). A token of another role ends
+    /// the subscriptions that were granted to the old role's view.
     async fn authenticate(&mut self, token: &str) -> Flow {
-        if !self.principal.is_public() || !self.subscriptions.is_empty() {
-            return self
-                .send(ServerMessage::error(
-                    "auth_not_first",
-                    "auth must come before any subscription, once per connection",
-                ))
-                .await;
+        let verified = match self.state.keys.verify_token(token) {
+            Ok(v) => v,
+            Err(e) => return self.send(ServerMessage::error("unauthorized", e.to_string())).await,
+        };
+        if verified.principal.role() != self.principal.role()
+            && let Flow::Close(r) = self.end_full_picture().await
+        {
+            return Flow::Close(r);
         }
-        match self.state.keys.verify(token) {
-            Ok(principal) => {
-                let role = principal.role().map_or("public", |r| r.as_str());
-                self.principal = principal;
-                self.send(ServerMessage::Authenticated { role }).await
+        let role = verified.principal.role().map_or("public", |r| r.as_str());
+        self.principal = verified.principal;
+        self.expires = Some(deadline(verified.expires_at));
+        self.send(ServerMessage::Authenticated { role }).await
+    }
+
+    /// The token ran out: the client is told, its whole-picture
+    /// subscriptions end, and the connection carries on as the public's.
+    async fn expire(&mut self) -> Flow {
+        self.principal = Principal::Public;
+        self.expires = None;
+        if let Flow::Close(r) = self
+            .send(ServerMessage::error(
+                "token_expired",
+                "the token expired: reports, alerts and the full picture have stopped; \
+                 send {\"type\":\"auth\",\"token\":…} with a fresh token and subscribe again",
+            ))
+            .await
+        {
+            return Flow::Close(r);
+        }
+        self.end_full_picture().await
+    }
+
+    /// Ends every subscription that only the whole-picture roles may hold,
+    /// telling the client which.
+    async fn end_full_picture(&mut self) -> Flow {
+        let ended: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|(_, r)| r.full_picture)
+            .map(|(sub, _)| sub.clone())
+            .collect();
+        for sub in ended {
+            if let Some(running) = self.subscriptions.remove(&sub) {
+                running.task.abort();
             }
-            Err(e) => self.send(ServerMessage::error("unauthorized", e.to_string())).await,
+            if let Flow::Close(r) = self.send(ServerMessage::Unsubscribed { sub }).await {
+                return Flow::Close(r);
+            }
         }
+        Flow::Continue
     }
 
     async fn subscribe(&mut self, request: Subscribe) -> Flow {
@@ -287,13 +358,18 @@ impl Connection {
                     .await;
             }
         };
+        // Roles without the whole picture (the public, `ingest`) read the
+        // public heatmap, with its limits.
+        let view = if self.principal.sees_full_picture() {
+            self.principal.clone()
+        } else {
+            Principal::Public
+        };
         let parsed = bbox
             .map(|b| BBox::from_slice(&b))
             .transpose()
             .map_err(ApiError::from)
-            .and_then(|bbox| {
-                HeatmapRequest::parse(res, window.as_deref(), bbox, &self.principal, &self.state.settings)
-            });
+            .and_then(|bbox| HeatmapRequest::parse(res, window.as_deref(), bbox, &view, &self.state.settings));
         let request = match parsed {
             Ok(r) => r,
             Err(e) => {
@@ -314,7 +390,7 @@ impl Connection {
             }
         };
         let out = self.outbound.clone();
-        self.start(channel, move |sub| {
+        self.start(channel, view.sees_full_picture(), move |sub| {
             forward_heatmap(sub, request.key, request.bbox, frames, out)
         })
         .await
@@ -324,7 +400,7 @@ impl Connection {
 impl Connection {
     /// Acknowledges a subscription to `channel` under a new id, then runs
     /// `forward(id)` as its task until it ends or is unsubscribed.
-    async fn start<F>(&mut self, channel: &'static str, forward: impl FnOnce(String) -> F) -> Flow
+    async fn start<F>(&mut self, channel: &'static str, full_picture: bool, forward: impl FnOnce(String) -> F) -> Flow
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -340,7 +416,7 @@ impl Connection {
             return Flow::Close(r);
         }
         let task = tokio::spawn(forward(sub.clone()));
-        self.subscriptions.insert(sub, task);
+        self.subscriptions.insert(sub, Running { task, full_picture });
         Flow::Continue
     }
 
@@ -352,10 +428,7 @@ impl Connection {
         mut feed: tokio::sync::broadcast::Receiver<T>,
         frame: impl Fn(String, T) -> Option<ServerMessage> + Send + 'static,
     ) -> Flow {
-        if !self
-            .principal
-            .has_any(&[crate::domain::Role::Operator, crate::domain::Role::Commander])
-        {
+        if !self.principal.sees_full_picture() {
             return self
                 .send(ServerMessage::error(
                     "forbidden",
@@ -364,7 +437,7 @@ impl Connection {
                 .await;
         }
         let (out, too_slow) = (self.outbound.clone(), self.too_slow.clone());
-        self.start(channel, move |id| async move {
+        self.start(channel, true, move |id| async move {
             loop {
                 let item = match feed.recv().await {
                     Ok(item) => item,
@@ -392,7 +465,8 @@ impl Connection {
         let feed = self.state.engine.broadcast_feed();
         let (principal, state) = (self.principal.clone(), self.state.clone());
         let (out, too_slow) = (self.outbound.clone(), self.too_slow.clone());
-        self.start("broadcasts", move |sub| {
+        // A commander's or operator's feed carries responders' messages.
+        self.start("broadcasts", principal.sees_full_picture(), move |sub| {
             forward_broadcasts(BroadcastSubscription {
                 sub,
                 principal,
@@ -405,6 +479,20 @@ impl Connection {
             })
         })
         .await
+    }
+}
+
+/// The instant a token with `exp` (seconds since the epoch) runs out.
+fn deadline(exp: i64) -> tokio::time::Instant {
+    let left = exp.saturating_sub(chrono::Utc::now().timestamp());
+    tokio::time::Instant::now() + std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0))
+}
+
+/// Resolves at `deadline`, never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

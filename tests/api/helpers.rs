@@ -18,6 +18,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret";
+/// The author-hash key of every test node: nodes of one deployment share it.
+pub const AUTHOR_SECRET: &str = "test-author-secret-test-author-secret";
 
 /// A free loopback port (the race with another process is acceptable in tests).
 pub fn free_port() -> u16 {
@@ -172,6 +174,7 @@ pub fn test_args() -> ServeArgs {
     ServeArgs {
         listen: Some("127.0.0.1:0".into()),
         jwt_secret: Some(Secret::new(SECRET)),
+        author_secret: Some(Secret::new(AUTHOR_SECRET)),
         tick: Some("100ms".into()),
         web_dir: Some(root.join("web")),
         geodata_dir: Some(root.join("geodata")),
