@@ -241,7 +241,8 @@ function onMessage(msg) {
     renderHeat();
   } else if (msg.type === "error") {
     $("error").textContent = msg.message;
-    if (msg.code === "unauthorized" && needsToken) signIn();
+    // An expired token leaves the session public: ask for a fresh one.
+    if ((msg.code === "unauthorized" || msg.code === "token_expired") && needsToken) signIn();
   }
 }
 
