@@ -150,7 +150,10 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)
-                .route("/ws", web::get().to(ws::upgrade))
+                .service(api::resource(
+                    "/ws",
+                    [(actix_web::http::Method::GET, web::to(ws::upgrade))],
+                ))
                 .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
                 // Front-end libraries come from npm (web/package-lock.json), served
                 // from here: an operations room may be offline, no request leaves.

@@ -1,9 +1,10 @@
 //! Safety broadcasts over HTTP: send, list, read, CAP, Atom, acknowledge,
 //! and the audit log of operator actions.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -64,24 +65,34 @@ pub async fn send(
     Ok(HttpResponse::Created().json(view(&state, &stored, &caller).await?))
 }
 
-/// `?active=true` keeps messages in force.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    active: Option<bool>,
+/// `?active=true` keeps messages in force; anything but `true` or `false`
+/// is refused with the field named (actix's own query errors name none).
+fn active_flag(req: &HttpRequest) -> Result<bool, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
+    match query.get("active").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(FieldError::new(
+            "invalid_query",
+            "active",
+            format!(
+                "active must be true or false, not {:?}",
+                other.chars().take(32).collect::<String>()
+            ),
+        )
+        .into()),
+    }
 }
 
 /// Lists retained messages the caller may see, oldest first.
 #[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts",
     params(("active" = Option<bool>, Query, description = "only unexpired, uncancelled, unsuperseded messages")),
     responses((status = 200, description = "{\"broadcasts\": [...]}")))]
-pub async fn list(
-    req: HttpRequest,
-    caller: Caller,
-    query: web::Query<ListQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let active = active_flag(&req)?;
     caller.throttle(&req, &state, crate::limits::Spend::Read)?;
-    let messages = if query.active.unwrap_or(false) {
+    let messages = if active {
         state.broadcasts.active(Utc::now()).await?
     } else {
         state.broadcasts.all().await?
@@ -155,23 +166,26 @@ pub async fn acknowledge(
     Ok(HttpResponse::Ok().json(json!({"id": b.id, "acknowledged": true, "first": first})))
 }
 
-/// `?limit=N` (default 100, at most 1,000).
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<usize>,
+/// `?limit=N` (default 100, clamped to 1..=1,000); not a number is refused
+/// with the field named.
+fn audit_limit(req: &HttpRequest) -> Result<usize, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
+    match query.get("limit") {
+        None => Ok(100),
+        Some(n) => n.parse::<usize>().map(|n| n.clamp(1, 1_000)).map_err(|_| {
+            FieldError::new("invalid_query", "limit", "limit must be a whole number from 1 to 1000").into()
+        }),
+    }
 }
 
 /// The audit log of operator and commander actions, newest first (operators).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts",
     responses((status = 200, description = "{\"entries\": [{\"at\", \"sub\", \"action\", \"detail\"}]}"), (status = 403)),
     security(("bearer" = [])))]
-pub async fn audit(
-    caller: Caller,
-    query: web::Query<AuditQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn audit(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = audit_limit(&req)?;
     let entries: Vec<Value> = state
         .engine
         .audit_log(limit)

@@ -145,14 +145,10 @@ fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
         .iter()
         .zip(&res.cells)
         .map(|(stat, out)| {
-            let mut ring: Vec<[f64; 2]> = stat.cell.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
-            if let Some(first) = ring.first().copied() {
-                ring.push(first);
-            }
             json!({
                 "type": "Feature",
                 "id": out.cell,
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "geometry": super::geojson::cell_geometry(stat.cell),
                 "properties": out,
             })
         })

@@ -4,6 +4,7 @@
 
 pub mod broadcasts;
 pub mod error;
+pub mod geojson;
 pub mod heatmap;
 pub mod ops;
 pub mod posts;
@@ -15,8 +16,8 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, Route, web};
 use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -140,39 +141,59 @@ pub(crate) async fn read_body(
 
 /// Mounts every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(ops::openapi_json)
-        .service(resource("/api/v1/posts").route(web::post().to(posts::ingest_posts)))
-        .service(resource("/api/v1/zones").route(web::get().to(zones::get_zones)))
-        .service(
-            resource("/api/v1/broadcasts")
-                .route(web::post().to(broadcasts::send))
-                .route(web::get().to(broadcasts::list)),
-        )
-        .service(resource("/api/v1/broadcasts/{id}").route(web::get().to(broadcasts::one)))
-        .service(resource("/api/v1/broadcasts/{id}/cap.xml").route(web::get().to(broadcasts::cap_xml)))
-        .service(resource("/api/v1/broadcasts/{id}/ack").route(web::post().to(broadcasts::acknowledge)))
-        .service(resource("/api/v1/alerts.atom").route(web::get().to(broadcasts::atom)))
-        .service(
-            resource("/api/v1/reports")
-                .route(web::post().to(reports::create))
-                .route(web::get().to(reports::list)),
-        )
-        .service(resource("/api/v1/reports/{id}").route(web::patch().to(reports::moderate)))
-        .service(resource("/api/v1/stats/ingest").route(web::get().to(stats::ingest)))
-        .service(resource("/api/v1/audit").route(web::get().to(broadcasts::audit)))
-        .service(resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)));
+    use Method as M;
+    cfg.service(resource("/healthz", [(M::GET, web::to(ops::healthz))]))
+        .service(resource("/readyz", [(M::GET, web::to(ops::readyz))]))
+        .service(resource("/metrics", [(M::GET, web::to(ops::metrics))]))
+        .service(resource("/openapi.json", [(M::GET, web::to(ops::openapi_json))]))
+        .service(resource("/api/v1/posts", [(M::POST, web::to(posts::ingest_posts))]))
+        .service(resource("/api/v1/zones", [(M::GET, web::to(zones::get_zones))]))
+        .service(resource(
+            "/api/v1/broadcasts",
+            [
+                (M::GET, web::to(broadcasts::list)),
+                (M::POST, web::to(broadcasts::send)),
+            ],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}",
+            [(M::GET, web::to(broadcasts::one))],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}/cap.xml",
+            [(M::GET, web::to(broadcasts::cap_xml))],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}/ack",
+            [(M::POST, web::to(broadcasts::acknowledge))],
+        ))
+        .service(resource("/api/v1/alerts.atom", [(M::GET, web::to(broadcasts::atom))]))
+        .service(resource(
+            "/api/v1/reports",
+            [(M::GET, web::to(reports::list)), (M::POST, web::to(reports::create))],
+        ))
+        .service(resource(
+            "/api/v1/reports/{id}",
+            [(M::PATCH, web::to(reports::moderate))],
+        ))
+        .service(resource("/api/v1/stats/ingest", [(M::GET, web::to(stats::ingest))]))
+        .service(resource("/api/v1/audit", [(M::GET, web::to(broadcasts::audit))]))
+        .service(resource("/api/v1/heatmap", [(M::GET, web::to(heatmap::get_heatmap))]));
 }
 
-/// A route whose other methods answer 405 in the envelope.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A route answering `routes`, and any other method with 405 in the
+/// envelope and an `Allow` header naming the methods it takes (RFC 9110
+/// §15.5.6): the list is made from the routes themselves, so the two
+/// cannot drift apart.
+pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let allow = routes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+    let resource = routes
+        .into_iter()
+        .fold(web::resource(path), |r, (method, route)| r.route(route.method(method)));
+    resource.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
+    }))
 }
 
 /// Answers unknown paths in the envelope.

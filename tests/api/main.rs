@@ -4,6 +4,7 @@
 mod abuse;
 mod broadcasts;
 mod cli;
+mod conformance;
 mod engine;
 mod h3_reference;
 mod health;

@@ -1,0 +1,257 @@
+//! What checks written by others found (openapi-spec-validator,
+//! Schemathesis), each kept as a test: 405 answers that name the allowed
+//! methods, query flags refused with their field, a single post accepted
+//! as the document says, and heatmap cells cut at the antimeridian.
+
+use campanile::api::geojson::{cell_geometry, cell_shape};
+use geo::{Contains, GeodesicArea, LineString, Point, Polygon};
+use h3o::{CellIndex, LatLng, Resolution};
+
+use crate::helpers::*;
+
+/// The cells at `res` that hold the antimeridian or a pole, found by
+/// walking along ±180° and taking the poles' own cells.
+fn awkward_cells(res: Resolution) -> Vec<CellIndex> {
+    let mut cells: Vec<CellIndex> = (-89..=89)
+        .flat_map(|lat| [179.9999, -179.9999].map(|lon| (f64::from(lat), lon)))
+        .filter_map(|(lat, lon)| LatLng::new(lat, lon).ok())
+        .map(|ll| ll.to_cell(res))
+        .chain(
+            [90.0, -90.0]
+                .into_iter()
+                .filter_map(|lat| LatLng::new(lat, 0.0).ok())
+                .map(|ll| ll.to_cell(res)),
+        )
+        .collect();
+    cells.sort_unstable();
+    cells.dedup();
+    cells
+}
+
+/// The cell's ring as h3o gives it, longitudes carried on across ±180° so
+/// that consecutive vertices stay close: the shape before any cut.
+fn unwrapped(cell: CellIndex) -> Polygon {
+    let mut ring: Vec<(f64, f64)> = Vec::new();
+    for v in cell.boundary().iter() {
+        let mut lon = v.lng();
+        if let Some(&(prev, _)) = ring.last() {
+            while lon - prev > 180.0 {
+                lon -= 360.0;
+            }
+            while prev - lon > 180.0 {
+                lon += 360.0;
+            }
+        }
+        ring.push((lon, v.lat()));
+    }
+    Polygon::new(LineString::from(ring), Vec::new())
+}
+
+#[test]
+fn cells_on_the_antimeridian_and_the_poles_become_valid_geojson_at_every_resolution() {
+    for r in [0u8, 1, 2, 4, 7, 9, 11] {
+        let res = Resolution::try_from(r).expect("resolution");
+        let cells = awkward_cells(res);
+        let mut cut = 0;
+        for cell in cells {
+            let shape = cell_shape(cell);
+            let holds_pole = [90.0, -90.0]
+                .into_iter()
+                .find(|&lat| LatLng::new(lat, 0.0).is_ok_and(|p| p.to_cell(res) == cell));
+            for polygon in &shape.0 {
+                let ring = polygon.exterior();
+                assert!(ring.is_closed(), "{cell}: open ring");
+                for c in ring.coords() {
+                    assert!(
+                        (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y),
+                        "{cell}: {c:?} out of range"
+                    );
+                }
+                for line in ring.lines() {
+                    assert!(
+                        (line.end.x - line.start.x).abs() <= 180.0,
+                        "{cell}: edge {line:?} spans more than 180°"
+                    );
+                }
+                // RFC 7946 §3.1.6: exterior rings counter-clockwise (positive shoelace area).
+                assert!(
+                    geo::Area::signed_area(polygon) > 0.0,
+                    "{cell}: exterior ring is clockwise"
+                );
+            }
+            let ours = shape.geodesic_area_unsigned();
+            let expected = match holds_pole {
+                // No uncut ring of a pole cell exists to compare with, so
+                // H3's own area on its authalic sphere: near the poles the
+                // WGS84 ellipsoid is flatter, its surface 0.9 % larger
+                // ((a²/b)² / R²), whatever the resolution.
+                Some(pole) => {
+                    let inside = Point::new(0.0, pole - pole.signum() * 1e-9);
+                    assert!(shape.contains(&inside), "{cell}: the pole is not inside");
+                    let h3 = cell.area_m2();
+                    assert!(
+                        (ours / h3 - 1.0).abs() < 0.012,
+                        "{cell} (res {r}, pole): {ours} m² against H3's {h3} m²"
+                    );
+                    continue;
+                }
+                None => unwrapped(cell).geodesic_area_unsigned(),
+            };
+            // Geodesics on the ellipsoid are not quite H3's great circles.
+            assert!(
+                (ours / expected - 1.0).abs() < 1e-4,
+                "{cell} (res {r}): {ours} m² after the cut against {expected} m² before"
+            );
+            let geometry = cell_geometry(cell);
+            let crosses = unwrapped(cell).exterior().coords().any(|c| c.x.abs() > 180.0);
+            assert_eq!(
+                geometry["type"],
+                if crosses { "MultiPolygon" } else { "Polygon" },
+                "{cell}: {geometry}"
+            );
+            cut += usize::from(crosses);
+        }
+        assert!(cut >= 2, "only {cut} cells at res {r} cross the antimeridian");
+    }
+}
+
+/// Every route, the methods it takes (in `Allow`'s order) and one it does not.
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("/healthz", "GET", "POST"),
+    ("/readyz", "GET", "DELETE"),
+    ("/metrics", "GET", "PUT"),
+    ("/openapi.json", "GET", "POST"),
+    ("/api/v1/posts", "POST", "GET"),
+    ("/api/v1/zones", "GET", "POST"),
+    ("/api/v1/heatmap", "GET", "DELETE"),
+    ("/api/v1/broadcasts", "GET, POST", "DELETE"),
+    ("/api/v1/broadcasts/b-1", "GET", "PATCH"),
+    ("/api/v1/broadcasts/b-1/cap.xml", "GET", "POST"),
+    ("/api/v1/broadcasts/b-1/ack", "POST", "GET"),
+    ("/api/v1/alerts.atom", "GET", "PUT"),
+    ("/api/v1/reports", "GET, POST", "PUT"),
+    ("/api/v1/reports/r-1", "PATCH", "DELETE"),
+    ("/api/v1/stats/ingest", "GET", "POST"),
+    ("/api/v1/audit", "GET", "POST"),
+    ("/ws", "GET", "POST"),
+];
+
+#[actix_web::test]
+async fn every_route_answers_another_method_with_405_an_allow_header_and_the_envelope() {
+    let app = spawn_app(EngineKind::Memory).await;
+    for &(path, allow, wrong) in ROUTES {
+        for method in [wrong, "OPTIONS", "TRACE"] {
+            let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+            let mut resp = app
+                .client
+                .request(method.clone(), format!("{}{path}", app.address))
+                .insert_header(("Authorization", format!("Bearer {}", app.operator)))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            assert_eq!(header("allow").as_deref(), Some(allow), "{method} {path}");
+            assert!(
+                header("content-type").is_some_and(|t| t.starts_with("application/json")),
+                "{method} {path}"
+            );
+            let body: serde_json::Value = resp.json().await.expect("a JSON body");
+            assert_eq!(body["error"]["code"], "method_not_allowed", "{method} {path}: {body}");
+            assert!(
+                body["error"]["message"].as_str().is_some_and(|m| m.contains(allow)),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn broadcasts_refuse_an_active_flag_that_is_not_true_or_false_and_name_the_field() {
+    let app = spawn_app(EngineKind::Memory).await;
+    for bad in ["yes", "1", "TRUE", "", "%00"] {
+        let (status, body) = app.get(&format!("/api/v1/broadcasts?active={bad}"), None).await;
+        assert_eq!(status, 400, "active={bad}: {body}");
+        assert_eq!(body["error"]["field"], "active", "active={bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_query");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("true or false"))
+        );
+    }
+    for good in ["true", "false"] {
+        let (status, body) = app.get(&format!("/api/v1/broadcasts?active={good}"), None).await;
+        assert_eq!(status, 200, "active={good}: {body}");
+        assert!(body["broadcasts"].is_array());
+    }
+    let (status, body) = app.get("/api/v1/audit?limit=lots", Some(&app.operator)).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("limit")),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_single_post_object_is_accepted_as_a_batch_of_one() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (status, body) = app.post_json(&post_at(44.4937, 11.343, "alice", Some("one"))).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(1), Some(0)),
+        "{body}"
+    );
+    assert_eq!(body["rejected"], serde_json::json!([]));
+    // The same object again is the same post, counted once.
+    let (_, again) = app.post_json(&post_at(44.4937, 11.343, "alice", Some("one"))).await;
+    assert_eq!(again["duplicates"], 1, "{again}");
+    // A bad single object is named like a bad item of a batch.
+    let (status, bad) = app
+        .post_json(&serde_json::json!({"source": "test", "lat": 91, "lon": 0}))
+        .await;
+    assert_eq!(status, 202, "{bad}");
+    assert_eq!(bad["rejected"][0]["index"], 0, "{bad}");
+    assert_eq!(bad["rejected"][0]["field"], "lat", "{bad}");
+}
+
+#[actix_web::test]
+async fn heatmap_geojson_cuts_a_cell_on_the_antimeridian_into_a_multipolygon() {
+    let app = spawn_app(EngineKind::Memory).await;
+    // A cell at resolution 7 that straddles 180° (found by the geometry test's walk).
+    let (lat, lon) = (0.5, 179.9999);
+    let cell = LatLng::new(lat, lon).expect("point").to_cell(Resolution::Seven);
+    assert!(
+        unwrapped(cell).exterior().coords().any(|c| c.x.abs() > 180.0),
+        "{cell} does not cross"
+    );
+    let (status, body) = app.post_json(&post_at(lat, lon, "a", Some("am"))).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(1)), "{body}");
+    let feature = eventually(|| async {
+        let (_, geo) = app
+            .get("/api/v1/heatmap?res=7&window=1m&format=geojson", Some(&app.operator))
+            .await;
+        geo["features"].as_array().and_then(|f| f.first().cloned())
+    })
+    .await
+    .expect("the cell in the heatmap");
+    assert_eq!(feature["id"], cell.to_string());
+    assert_eq!(feature["geometry"]["type"], "MultiPolygon", "{feature}");
+    let parts = feature["geometry"]["coordinates"].as_array().expect("parts");
+    assert_eq!(parts.len(), 2);
+    for part in parts {
+        let ring = part[0].as_array().expect("ring");
+        assert_eq!(ring.first(), ring.last(), "closed ring");
+        let lons: Vec<f64> = ring.iter().filter_map(|p| p[0].as_f64()).collect();
+        assert!(lons.iter().all(|l| (-180.0..=180.0).contains(l)), "{lons:?}");
+        let span = lons.iter().cloned().fold(f64::MIN, f64::max) - lons.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(span < 1.0, "a part spans {span}°");
+    }
+    assert_eq!(feature["properties"]["count"], 1);
+}
