@@ -47,9 +47,10 @@ async fn visible_one(state: &AppState, id: &str, caller: &Caller) -> Result<Stor
 }
 
 /// Sends, updates or cancels a message (operators).
-#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "broadcasts", request_body = BroadcastInput,
-    responses((status = 201, description = "The stored message with id, seq and sent"),
-              (status = 400, body = super::error::ErrorEnvelope), (status = 401), (status = 403), (status = 503)),
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "broadcasts", operation_id = "send_broadcast",
+    request_body(content = super::schemas::BroadcastRequest, content_type = "application/json"),
+    responses((status = 201, description = "The stored message with id, seq and sent", body = super::schemas::BroadcastView),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators send", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 1 MiB", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn send(
     req: HttpRequest,
@@ -86,9 +87,10 @@ fn active_flag(req: &HttpRequest) -> Result<bool, ApiError> {
 }
 
 /// Lists retained messages the caller may see, oldest first.
-#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts",
-    params(("active" = Option<bool>, Query, description = "only unexpired, uncancelled, unsuperseded messages")),
-    responses((status = 200, description = "{\"broadcasts\": [...]}")))]
+#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts", operation_id = "list_broadcasts",
+    params(("active" = Option<bool>, Query, description = "true: only unexpired, uncancelled, unsuperseded messages")),
+    responses((status = 200, description = "The messages the caller may see (the public: public audience only)", body = super::schemas::BroadcastList),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let active = active_flag(&req)?;
     caller.throttle(&req, &state, crate::limits::Spend::Read)?;
@@ -105,16 +107,18 @@ pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
 }
 
 /// One message.
-#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "broadcasts",
-    responses((status = 200), (status = 404, body = super::error::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "broadcasts", operation_id = "get_broadcast", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "The message", body = super::schemas::BroadcastView),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn one(caller: Caller, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let b = visible_one(&state, &id, &caller).await?;
     Ok(HttpResponse::Ok().json(view(&state, &b, &caller).await?))
 }
 
 /// One message as a CAP 1.2 document.
-#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/cap.xml", tag = "broadcasts",
-    responses((status = 200, content_type = "application/cap+xml"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/cap.xml", tag = "broadcasts", operation_id = "get_broadcast_cap", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "A CAP 1.2 document", content_type = "application/cap+xml", body = String),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn cap_xml(
     caller: Caller,
     id: web::Path<String>,
@@ -132,8 +136,9 @@ pub async fn cap_xml(
 }
 
 /// The active public messages as Atom, each entry linking its CAP document.
-#[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts",
-    responses((status = 200, content_type = "application/atom+xml")))]
+#[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts", operation_id = "alerts_atom",
+    responses((status = 200, description = "Atom 1.0 feed", content_type = "application/atom+xml", body = String),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn atom(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Read)?;
     let active: Vec<StoredBroadcast> = state
@@ -152,8 +157,9 @@ pub async fn atom(req: HttpRequest, caller: Caller, state: web::Data<AppState>) 
 }
 
 /// A commander acknowledges a message; repeating it changes nothing.
-#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/ack", tag = "broadcasts",
-    responses((status = 200, description = "{\"id\", \"acknowledged\": true, \"first\": bool}"), (status = 403), (status = 404)),
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/ack", tag = "broadcasts", operation_id = "acknowledge_broadcast", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "Acknowledged", body = super::schemas::Acknowledged),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only commanders acknowledge", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn acknowledge(
     caller: Caller,
@@ -180,8 +186,10 @@ fn audit_limit(req: &HttpRequest) -> Result<usize, ApiError> {
 }
 
 /// The audit log of operator and commander actions, newest first (operators).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts",
-    responses((status = 200, description = "{\"entries\": [{\"at\", \"sub\", \"action\", \"detail\"}]}"), (status = 403)),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts", operation_id = "audit_log",
+    params(("limit" = Option<u32>, Query, description = "Entries to return (default 100; clamped to 1..=1000)", minimum = 1, maximum = 1000)),
+    responses((status = 200, description = "Newest first", body = super::schemas::AuditLog),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators read the audit log", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn audit(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;

@@ -9,6 +9,7 @@ pub mod heatmap;
 pub mod ops;
 pub mod posts;
 pub mod reports;
+pub mod schemas;
 pub mod stats;
 pub mod zones;
 

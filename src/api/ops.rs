@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -32,9 +32,9 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Readiness: 200 when the engine is reachable, 503 when not.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "Engine reachable"),
-    (status = 503, description = "Engine unreachable", body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", responses(
+    (status = 200, description = "Engine reachable", body = super::schemas::Ready),
+    (status = 503, description = "Engine unreachable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.engine.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready", "engine": state.engine.kind()})),
@@ -43,7 +43,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus metrics in the text exposition format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics", responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let body = state.prometheus.as_ref().map(|p| p.render()).unwrap_or_default();
     HttpResponse::Ok()
@@ -52,9 +52,39 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi", responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    let mut doc = ApiDoc::openapi();
+    describe_deployment(&mut doc, &state.settings);
+    HttpResponse::Ok().json(doc)
+}
+
+/// Writes this deployment's own bounds into the heatmap's parameters: the
+/// resolutions it counts and the windows it keeps are configuration, and a
+/// client (or a checker) should not have to guess them.
+fn describe_deployment(doc: &mut utoipa::openapi::OpenApi, settings: &crate::config::Settings) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let Some(get) = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/heatmap")
+        .and_then(|item| item.get.as_mut())
+    else {
+        return;
+    };
+    for param in get.parameters.iter_mut().flatten() {
+        let schema = match param.name.as_str() {
+            "res" => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(u8::from(settings.resolutions.coarsest())))
+                .maximum(Some(u8::from(settings.resolutions.finest()))),
+            "window" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(settings.windows.all().iter().map(|w| w.name().to_owned()))),
+            _ => continue,
+        };
+        param.schema = Some(schema.into());
+    }
 }
 
 struct BearerAuth;
@@ -85,7 +115,8 @@ impl Modify for BearerAuth {
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
-        super::heatmap::HeatmapResponse, super::heatmap::CellOut
+        super::heatmap::CellOut, super::schemas::PublicCell,
+        super::schemas::HeatmapFormat, super::schemas::ReportStatus
     )),
     modifiers(&BearerAuth)
 )]

@@ -255,3 +255,116 @@ async fn heatmap_geojson_cuts_a_cell_on_the_antimeridian_into_a_multipolygon() {
     }
     assert_eq!(feature["properties"]["count"], 1);
 }
+
+#[actix_web::test]
+async fn the_openapi_document_declares_every_path_parameter_once_per_operation_and_names_each_operation_once() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in paths {
+        let wanted: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            let declared: Vec<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert_eq!(declared, wanted, "{method} {path}");
+            for (code, response) in op["responses"].as_object().expect("responses") {
+                if code == "429" || code == "503" {
+                    assert!(response["headers"]["Retry-After"].is_object(), "{method} {path} {code}");
+                }
+            }
+        }
+    }
+    // Every route the server mounts is described, with the methods it takes.
+    for &(path, allow, _) in ROUTES.iter().filter(|(p, _, _)| *p != "/ws") {
+        let templated = path.replace("b-1", "{id}").replace("r-1", "{id}");
+        let item = &paths
+            .get(&templated)
+            .unwrap_or_else(|| panic!("{templated} undocumented"));
+        for method in allow.split(", ") {
+            assert!(
+                item[method.to_lowercase()].is_object(),
+                "{method} {templated} undocumented"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_openapi_document_states_the_contract_added_by_the_trust_issue() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (_, doc) = app.get("/openapi.json", None).await;
+    let posts = &doc["paths"]["/api/v1/posts"]["post"];
+    for code in ["202", "400", "401", "403", "408", "413", "415", "422", "503"] {
+        assert!(posts["responses"][code].is_object(), "POST /api/v1/posts lacks {code}");
+    }
+    assert!(
+        posts["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")),
+        "Idempotency-Key"
+    );
+    let body = &posts["requestBody"]["content"];
+    assert!(body["application/x-ndjson"].is_object());
+    assert_eq!(
+        body["application/json"]["schema"]["$ref"],
+        "#/components/schemas/PostBatch"
+    );
+    let one_of = doc["components"]["schemas"]["PostBatch"]["oneOf"]
+        .as_array()
+        .expect("one post or an array");
+    assert_eq!(one_of.len(), 2);
+    assert_eq!(one_of[1]["maxItems"], 10_000);
+    let reports = &doc["paths"]["/api/v1/reports"];
+    assert!(reports["post"]["responses"]["415"].is_object());
+    assert!(reports["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
+    assert!(reports["get"]["responses"]["200"]["content"]["application/geo+json"].is_object());
+    let heatmap = &doc["paths"]["/api/v1/heatmap"]["get"];
+    let ok = &heatmap["responses"]["200"]["content"];
+    assert!(ok["application/json"].is_object() && ok["application/geo+json"].is_object());
+    // The deployment's own resolutions and windows bound the parameters.
+    let param = |name: &str| {
+        heatmap["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (param("res")["minimum"].as_u64(), param("res")["maximum"].as_u64()),
+        (Some(7), Some(11))
+    );
+    assert_eq!(param("window")["enum"], serde_json::json!(["1m", "5m", "15m", "60m"]));
+    let public = &doc["components"]["schemas"]["PublicCell"];
+    assert_eq!(public["properties"]["cell"]["pattern"], "^[0-9a-f]{15}$");
+    assert_eq!(
+        (
+            public["properties"]["level"]["minimum"].as_u64(),
+            public["properties"]["level"]["maximum"].as_u64()
+        ),
+        (Some(1), Some(5))
+    );
+    let cells = &doc["components"]["schemas"]["Heatmap"]["properties"]["cells"]["items"];
+    assert_eq!(cells["$ref"], "#/components/schemas/HeatmapCell");
+    let shapes: Vec<&str> = doc["components"]["schemas"]["HeatmapCell"]["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["$ref"].as_str())
+        .collect();
+    assert_eq!(
+        shapes,
+        ["#/components/schemas/CellOut", "#/components/schemas/PublicCell"]
+    );
+}
