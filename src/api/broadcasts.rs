@@ -187,7 +187,7 @@ fn audit_limit(req: &HttpRequest) -> Result<usize, ApiError> {
 
 /// The audit log of operator and commander actions, newest first (operators).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts", operation_id = "audit_log",
-    params(("limit" = Option<u32>, Query, description = "Entries to return (default 100; clamped to 1..=1000)", minimum = 1, maximum = 1000)),
+    params(("limit" = Option<u32>, Query, description = "Entries to return: default 100; 0 is taken as 1 and more than 1000 as 1000", minimum = 0)),
     responses((status = 200, description = "Newest first", body = super::schemas::AuditLog),
               (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators read the audit log", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]

@@ -56,7 +56,42 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
     let mut doc = ApiDoc::openapi();
     describe_deployment(&mut doc, &state.settings);
-    HttpResponse::Ok().json(doc)
+    match serde_json::to_value(doc) {
+        Ok(mut value) => {
+            require_retry_after(&mut value);
+            HttpResponse::Ok().json(value)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// Marks `Retry-After` required wherever a response has it (429 and 503
+/// always send it): utoipa's header type has no `required`, and without it
+/// a checker would accept an answer that leaves the header out.
+fn require_retry_after(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+            continue;
+        };
+        for response in responses.values_mut() {
+            if let Some(header) = response
+                .pointer_mut("/headers/Retry-After")
+                .and_then(|h| h.as_object_mut())
+            {
+                header.insert("required".into(), serde_json::Value::Bool(true));
+            }
+        }
+    }
 }
 
 /// Writes this deployment's own bounds into the heatmap's parameters: the

@@ -497,9 +497,10 @@ pub struct AreaDoc {
 pub struct BroadcastRequest {
     /// Who may see it.
     audience: Audience,
-    /// Alert, or an Update or Cancel of `references`.
-    msg_type: MsgType,
-    /// The id an Update or Cancel supersedes.
+    /// Alert (the default), or an Update or Cancel of `references`.
+    #[serde(default)]
+    msg_type: Option<MsgType>,
+    /// The id an Update or Cancel supersedes; an Alert has none.
     references: Option<String>,
     /// CAP category.
     category: CapCategory,
