@@ -60,8 +60,7 @@ pub async fn send(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
     let body = super::read_body(&req, payload, MAX_BROADCAST_BYTES).await?;
-    let input: BroadcastInput = serde_json::from_slice(&body)
-        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
+    let input: BroadcastInput = super::body::parse_json(&body, "broadcast", BroadcastInput::FIELDS)?;
     let stored = state.broadcasts.send(input, caller.sub()?).await?;
     Ok(HttpResponse::Created().json(view(&state, &stored, &caller).await?))
 }

@@ -2,6 +2,7 @@
 //! the ingest path, the hub or the engine, and turn the result into the
 //! contract's JSON; errors go through [`error::ApiError`].
 
+pub mod body;
 pub mod broadcasts;
 pub mod error;
 pub mod geojson;

@@ -39,8 +39,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
     let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
-    let input: ReportInput = serde_json::from_slice(&body)
-        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
+    let input: ReportInput = super::body::parse_json(&body, "report", ReportInput::FIELDS)?;
     let report = state
         .reports
         .create(&input, caller.0.has_any(&[Role::Commander]))

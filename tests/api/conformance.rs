@@ -371,3 +371,84 @@ async fn the_openapi_document_states_the_contract_added_by_the_trust_issue() {
         ["#/components/schemas/CellOut", "#/components/schemas/PublicCell"]
     );
 }
+
+/// POSTs a JSON body to `path` with an optional token.
+async fn post_to(app: &TestApp, path: &str, body: &serde_json::Value, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut req = app.client.post(format!("{}{path}", app.address));
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let mut resp = req.send_json(body).await.expect("answer");
+    (resp.status().as_u16(), resp.json().await.unwrap_or_default())
+}
+
+#[actix_web::test]
+async fn a_report_takes_a_crowd_estimate_written_as_a_whole_decimal_number() {
+    // Schemathesis sent `7937.0`: a JSON integer to JSON Schema, refused by serde's u64.
+    let app = spawn_app(EngineKind::Memory).await;
+    let body = serde_json::json!({"lat": 44.4937, "lon": 11.343, "category": "crowd", "crowd_estimate": 7937.0});
+    let (status, created) = post_to(&app, "/api/v1/reports", &body, Some(&app.commander)).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, list) = app.get("/api/v1/reports", Some(&app.operator)).await;
+    assert_eq!(list["features"][0]["properties"]["crowd_estimate"], 7937, "{list}");
+    for bad in [
+        serde_json::json!(7937.5),
+        serde_json::json!(-1),
+        serde_json::json!(1e300),
+        serde_json::json!("many"),
+    ] {
+        let body = serde_json::json!({"lat": 44.4937, "lon": 11.343, "category": "crowd", "crowd_estimate": bad});
+        let (status, answer) = post_to(&app, "/api/v1/reports", &body, None).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert_eq!(answer["error"]["field"], "crowd_estimate", "{bad}: {answer}");
+    }
+}
+
+#[actix_web::test]
+async fn a_body_field_of_the_wrong_type_is_named_in_the_envelope() {
+    let app = spawn_app(EngineKind::Memory).await;
+    for (body, field) in [
+        (
+            serde_json::json!({"lat": "north", "lon": 11.343, "category": "fire"}),
+            "lat",
+        ),
+        (
+            serde_json::json!({"lat": 44.49, "lon": 11.343, "category": 7}),
+            "category",
+        ),
+        (
+            serde_json::json!({"lat": 44.49, "lon": 11.343, "category": "fire", "text": ["a"]}),
+            "text",
+        ),
+    ] {
+        let (status, answer) = post_to(&app, "/api/v1/reports", &body, None).await;
+        assert_eq!(
+            (status, answer["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {answer}"
+        );
+        assert_eq!(answer["error"]["code"], "invalid_json");
+    }
+    let broadcast = serde_json::json!({"audience": "public", "category": "Safety", "event": "x", "severity": 5,
+        "urgency": "Immediate", "certainty": "Observed", "headline": "x", "area": {"circles": []}, "expires": "2099-01-01T00:00:00Z"});
+    let (status, answer) = post_to(&app, "/api/v1/broadcasts", &broadcast, Some(&app.operator)).await;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (400, Some("severity")),
+        "{answer}"
+    );
+    // Trailing garbage after a valid report is still a broken body, with no field to blame.
+    let mut resp = app
+        .client
+        .post(format!("{}/api/v1/reports", app.address))
+        .insert_header(("Content-Type", "application/json"))
+        .send_body(r#"{"lat": 44.49, "lon": 11.343, "category": "fire"} {"#)
+        .await
+        .expect("answer");
+    let answer: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(
+        (resp.status().as_u16(), answer["error"]["field"].is_null()),
+        (400, true),
+        "{answer}"
+    );
+}
