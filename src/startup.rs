@@ -154,22 +154,29 @@ impl Application {
                     "/ws",
                     [(actix_web::http::Method::GET, web::to(ws::upgrade))],
                 ))
-                .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
+                .service(
+                    actix_files::Files::new("/basemap", basemap_dir)
+                        .default_handler(web::to(api::not_found))
+                        .guard(api::page_methods()),
+                )
                 // Front-end libraries come from npm (web/package-lock.json), served
                 // from here: an operations room may be offline, no request leaves.
                 .service(
                     actix_files::Files::new("/vendor/maplibre-gl", vendor.join("maplibre-gl/dist"))
-                        .default_handler(web::to(api::not_found)),
+                        .default_handler(web::to(api::not_found))
+                        .guard(api::page_methods()),
                 )
                 .service(
                     actix_files::Files::new("/vendor/h3-js", vendor.join("h3-js/dist/browser"))
-                        .default_handler(web::to(api::not_found)),
+                        .default_handler(web::to(api::not_found))
+                        .guard(api::page_methods()),
                 )
                 .service(
                     actix_files::Files::new("/", web_dir)
                         .index_file("index.html")
                         .redirect_to_slash_directory()
-                        .default_handler(web::to(api::not_found)),
+                        .default_handler(web::to(api::not_found))
+                        .guard(api::page_methods()),
                 )
                 .default_service(web::to(api::not_found))
         })

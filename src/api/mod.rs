@@ -186,20 +186,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A route answering `routes`, and any other method with 405 in the
 /// envelope and an `Allow` header naming the methods it takes (RFC 9110
 /// §15.5.6): the list is made from the routes themselves, so the two
-/// cannot drift apart.
+/// cannot drift apart. A GET route answers HEAD too (§9.1: every
+/// general-purpose server supports both; the body is left out for HEAD).
 pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
-    let allow = routes.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
-    let resource = routes
-        .into_iter()
-        .fold(web::resource(path), |r, (method, route)| r.route(route.method(method)));
+    let mut allow: Vec<String> = Vec::with_capacity(N + 1);
+    let mut resource = web::resource(path);
+    for (method, route) in routes {
+        allow.push(method.to_string());
+        resource = if method == Method::GET {
+            allow.push(Method::HEAD.to_string());
+            resource.route(route.guard(page_methods()))
+        } else {
+            resource.route(route.method(method))
+        };
+    }
+    let allow = allow.join(", ");
     resource.default_service(web::to(move || {
         let allow = allow.clone();
         async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
     }))
 }
 
-/// Answers unknown paths in the envelope.
+/// GET or HEAD: what pages, assets and GET routes take.
+pub fn page_methods() -> impl actix_web::guard::Guard {
+    actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head())
+}
+
+/// Answers what no route took, in the envelope: 404 for a GET or HEAD and
+/// for anything under `/api/`; elsewhere every path is a page or an asset
+/// of the web root, which take GET and HEAD only, so other methods are 405
+/// with that `Allow`.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !read && !req.path().starts_with("/api/") {
+        return Err(ApiError::MethodNotAllowed("GET, HEAD".to_owned()));
+    }
     Err(ApiError::NotFound(format!(
         "no route for {} {}",
         req.method(),

@@ -117,23 +117,28 @@ fn cells_on_the_antimeridian_and_the_poles_become_valid_geojson_at_every_resolut
 
 /// Every route, the methods it takes (in `Allow`'s order) and one it does not.
 const ROUTES: &[(&str, &str, &str)] = &[
-    ("/healthz", "GET", "POST"),
-    ("/readyz", "GET", "DELETE"),
-    ("/metrics", "GET", "PUT"),
-    ("/openapi.json", "GET", "POST"),
+    ("/healthz", "GET, HEAD", "POST"),
+    ("/readyz", "GET, HEAD", "DELETE"),
+    ("/metrics", "GET, HEAD", "PUT"),
+    ("/openapi.json", "GET, HEAD", "POST"),
     ("/api/v1/posts", "POST", "GET"),
-    ("/api/v1/zones", "GET", "POST"),
-    ("/api/v1/heatmap", "GET", "DELETE"),
-    ("/api/v1/broadcasts", "GET, POST", "DELETE"),
-    ("/api/v1/broadcasts/b-1", "GET", "PATCH"),
-    ("/api/v1/broadcasts/b-1/cap.xml", "GET", "POST"),
+    ("/api/v1/zones", "GET, HEAD", "POST"),
+    ("/api/v1/heatmap", "GET, HEAD", "DELETE"),
+    ("/api/v1/broadcasts", "GET, HEAD, POST", "DELETE"),
+    ("/api/v1/broadcasts/b-1", "GET, HEAD", "PATCH"),
+    ("/api/v1/broadcasts/b-1/cap.xml", "GET, HEAD", "POST"),
     ("/api/v1/broadcasts/b-1/ack", "POST", "GET"),
-    ("/api/v1/alerts.atom", "GET", "PUT"),
-    ("/api/v1/reports", "GET, POST", "PUT"),
+    ("/api/v1/alerts.atom", "GET, HEAD", "PUT"),
+    ("/api/v1/reports", "GET, HEAD, POST", "PUT"),
     ("/api/v1/reports/r-1", "PATCH", "DELETE"),
-    ("/api/v1/stats/ingest", "GET", "POST"),
-    ("/api/v1/audit", "GET", "POST"),
-    ("/ws", "GET", "POST"),
+    ("/api/v1/stats/ingest", "GET, HEAD", "POST"),
+    ("/api/v1/audit", "GET, HEAD", "POST"),
+    ("/ws", "GET, HEAD", "POST"),
+    // Pages and assets of the web root.
+    ("/", "GET, HEAD", "POST"),
+    ("/ops/", "GET, HEAD", "PUT"),
+    ("/vendor/h3-js/h3-js.umd.js", "GET, HEAD", "DELETE"),
+    ("/no-such-page", "GET, HEAD", "POST"),
 ];
 
 #[actix_web::test]
@@ -168,6 +173,50 @@ async fn every_route_answers_another_method_with_405_an_allow_header_and_the_env
                 "{body}"
             );
         }
+    }
+    // Unknown API paths stay 404 whatever the method.
+    let mut resp = app
+        .client
+        .post(format!("{}/api/v1/nothing", app.address))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[actix_web::test]
+async fn head_answers_like_get_without_a_body() {
+    let app = spawn_app(EngineKind::Memory).await;
+    for path in [
+        "/healthz",
+        "/openapi.json",
+        "/api/v1/heatmap",
+        "/api/v1/broadcasts",
+        "/",
+        "/ops/",
+    ] {
+        let mut get = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("GET");
+        let mut head = app
+            .client
+            .head(format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_eq!(
+            head.headers().get("content-type"),
+            get.headers().get("content-type"),
+            "HEAD {path}"
+        );
+        assert!(!get.body().await.expect("GET body").is_empty(), "GET {path}");
+        assert!(head.body().await.expect("HEAD body").is_empty(), "HEAD {path}");
     }
 }
 
@@ -290,12 +339,15 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
         }
     }
     // Every route the server mounts is described, with the methods it takes.
-    for &(path, allow, _) in ROUTES.iter().filter(|(p, _, _)| *p != "/ws") {
+    // (Pages, assets and the WebSocket upgrade are not part of the HTTP API.)
+    let api = |p: &str| p.starts_with("/api/") || ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&p);
+    for &(path, allow, _) in ROUTES.iter().filter(|(p, _, _)| api(p)) {
         let templated = path.replace("b-1", "{id}").replace("r-1", "{id}");
         let item = &paths
             .get(&templated)
             .unwrap_or_else(|| panic!("{templated} undocumented"));
-        for method in allow.split(", ") {
+        // HEAD is GET without the body; the document describes GET.
+        for method in allow.split(", ").filter(|m| *m != "HEAD") {
             assert!(
                 item[method.to_lowercase()].is_object(),
                 "{method} {templated} undocumented"
