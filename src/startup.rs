@@ -183,8 +183,15 @@ impl Application {
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)
-                .route("/ws", web::get().to(ws::upgrade))
-                .service(actix_files::Files::new("/basemap", basemap_dir).default_handler(web::to(api::not_found)))
+                .service(api::resource(
+                    "/ws",
+                    [(actix_web::http::Method::GET, web::to(ws::upgrade))],
+                ))
+                .service(
+                    actix_files::Files::new("/basemap", basemap_dir)
+                        .default_handler(web::to(api::not_found))
+                        .guard(api::page_methods()),
+                )
                 .configure(|cfg| assets.configure(cfg))
                 .default_service(web::to(api::not_found))
         })

@@ -1,9 +1,10 @@
 //! Safety broadcasts over HTTP: send, list, read, CAP, Atom, acknowledge,
 //! and the audit log of operator actions.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -46,9 +47,10 @@ async fn visible_one(state: &AppState, id: &str, caller: &Caller) -> Result<Stor
 }
 
 /// Sends, updates or cancels a message (operators).
-#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "broadcasts", request_body = BroadcastInput,
-    responses((status = 201, description = "The stored message with id, seq and sent"),
-              (status = 400, body = super::error::ErrorEnvelope), (status = 401), (status = 403), (status = 503)),
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "broadcasts", operation_id = "send_broadcast",
+    request_body(content = super::schemas::BroadcastRequest, content_type = "application/json"),
+    responses((status = 201, description = "The stored message with id, seq and sent", body = super::schemas::BroadcastView),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators send", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 1 MiB", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn send(
     req: HttpRequest,
@@ -58,28 +60,39 @@ pub async fn send(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
     let body = super::read_body(&req, payload, MAX_BROADCAST_BYTES).await?;
-    let input: BroadcastInput = serde_json::from_slice(&body)
-        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid broadcast: {e}")))?;
+    let input: BroadcastInput = super::body::parse_json(&body, "broadcast", BroadcastInput::FIELDS)?;
     let stored = state.broadcasts.send(input, caller.sub()?).await?;
     Ok(HttpResponse::Created().json(view(&state, &stored, &caller).await?))
 }
 
-/// `?active=true` keeps messages in force.
-#[derive(Deserialize)]
-pub struct ListQuery {
-    active: Option<bool>,
+/// `?active=true` keeps messages in force; anything but `true` or `false`
+/// is refused with the field named (actix's own query errors name none).
+fn active_flag(req: &HttpRequest) -> Result<bool, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
+    match query.get("active").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(FieldError::new(
+            "invalid_query",
+            "active",
+            format!(
+                "active must be true or false, not {:?}",
+                other.chars().take(32).collect::<String>()
+            ),
+        )
+        .into()),
+    }
 }
 
 /// Lists retained messages the caller may see, oldest first.
-#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts",
-    params(("active" = Option<bool>, Query, description = "only unexpired, uncancelled, unsuperseded messages")),
-    responses((status = 200, description = "{\"broadcasts\": [...]}")))]
-pub async fn list(
-    caller: Caller,
-    query: web::Query<ListQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let messages = if query.active.unwrap_or(false) {
+#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "broadcasts", operation_id = "list_broadcasts",
+    params(("active" = Option<bool>, Query, description = "true: only unexpired, uncancelled, unsuperseded messages")),
+    responses((status = 200, description = "The messages the caller may see (the public: public audience only)", body = super::schemas::BroadcastList),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
+pub async fn list(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let active = active_flag(&req)?;
+    let messages = if active {
         state.broadcasts.active(Utc::now()).await?
     } else {
         state.broadcasts.all().await?
@@ -92,16 +105,18 @@ pub async fn list(
 }
 
 /// One message.
-#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "broadcasts",
-    responses((status = 200), (status = 404, body = super::error::ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "broadcasts", operation_id = "get_broadcast", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "The message", body = super::schemas::BroadcastView),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn one(caller: Caller, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let b = visible_one(&state, &id, &caller).await?;
     Ok(HttpResponse::Ok().json(view(&state, &b, &caller).await?))
 }
 
 /// One message as a CAP 1.2 document.
-#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/cap.xml", tag = "broadcasts",
-    responses((status = 200, content_type = "application/cap+xml"), (status = 404)))]
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}/cap.xml", tag = "broadcasts", operation_id = "get_broadcast_cap", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "A CAP 1.2 document", content_type = "application/cap+xml", body = String),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn cap_xml(
     caller: Caller,
     id: web::Path<String>,
@@ -120,8 +135,9 @@ pub async fn cap_xml(
 
 /// The active public messages as Atom, each entry linking its CAP document.
 /// Anyone may read it; a forged token is still refused, as on every route.
-#[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts",
-    responses((status = 200, content_type = "application/atom+xml")))]
+#[utoipa::path(get, path = "/api/v1/alerts.atom", tag = "broadcasts", operation_id = "alerts_atom",
+    responses((status = 200, description = "Atom 1.0 feed", content_type = "application/atom+xml", body = String),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn atom(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let active: Vec<StoredBroadcast> = state
         .broadcasts
@@ -139,8 +155,9 @@ pub async fn atom(_caller: Caller, state: web::Data<AppState>) -> Result<HttpRes
 }
 
 /// A commander acknowledges a message; repeating it changes nothing.
-#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/ack", tag = "broadcasts",
-    responses((status = 200, description = "{\"id\", \"acknowledged\": true, \"first\": bool}"), (status = 403), (status = 404)),
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/ack", tag = "broadcasts", operation_id = "acknowledge_broadcast", params(("id" = String, Path, description = "The message's id")),
+    responses((status = 200, description = "Acknowledged", body = super::schemas::Acknowledged),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only commanders acknowledge", body = super::error::ErrorEnvelope), (status = 404, description = "No such message the caller may see", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn acknowledge(
     caller: Caller,
@@ -153,23 +170,28 @@ pub async fn acknowledge(
     Ok(HttpResponse::Ok().json(json!({"id": b.id, "acknowledged": true, "first": first})))
 }
 
-/// `?limit=N` (default 100, at most 1,000).
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    limit: Option<usize>,
+/// `?limit=N` (default 100, clamped to 1..=1,000); not a number is refused
+/// with the field named.
+fn audit_limit(req: &HttpRequest) -> Result<usize, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
+    match query.get("limit") {
+        None => Ok(100),
+        Some(n) => n.parse::<usize>().map(|n| n.clamp(1, 1_000)).map_err(|_| {
+            FieldError::new("invalid_query", "limit", "limit must be a whole number from 1 to 1000").into()
+        }),
+    }
 }
 
 /// The audit log of operator and commander actions, newest first (operators).
-#[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts",
-    responses((status = 200, description = "{\"entries\": [{\"at\", \"sub\", \"action\", \"detail\"}]}"), (status = 403)),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "broadcasts", operation_id = "audit_log",
+    params(("limit" = Option<u32>, Query, description = "Entries to return: default 100; 0 is taken as 1 and more than 1000 as 1000", minimum = 0)),
+    responses((status = 200, description = "Newest first", body = super::schemas::AuditLog),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators read the audit log", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
-pub async fn audit(
-    caller: Caller,
-    query: web::Query<AuditQuery>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn audit(req: HttpRequest, caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = audit_limit(&req)?;
     let entries: Vec<Value> = state
         .engine
         .audit_log(limit)

@@ -31,7 +31,7 @@ pub enum CellOut {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FullCell {
     /// H3 index, lowercase hex.
-    #[schema(example = "891ea6d6533ffff")]
+    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
     pub cell: String,
     /// Items in the window.
     pub count: u64,
@@ -174,14 +174,10 @@ fn geojson(res: &HeatmapResponse, stats: &[CellStat]) -> serde_json::Value {
         .iter()
         .zip(&res.cells)
         .map(|(stat, out)| {
-            let mut ring: Vec<[f64; 2]> = stat.cell.boundary().iter().map(|v| [v.lng(), v.lat()]).collect();
-            if let Some(first) = ring.first().copied() {
-                ring.push(first);
-            }
             json!({
                 "type": "Feature",
                 "id": stat.cell.to_string(),
-                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "geometry": super::geojson::cell_geometry(stat.cell),
                 "properties": out,
             })
         })
@@ -204,19 +200,23 @@ fn response(request: &HeatmapRequest, as_of: DateTime<Utc>, stats: &[CellStat]) 
 
 /// Current counts per cell.
 #[utoipa::path(
-    get, path = "/api/v1/heatmap", tag = "heatmap",
+    get, path = "/api/v1/heatmap", tag = "heatmap", operation_id = "get_heatmap",
     params(
-        ("res" = Option<u8>, Query, description = "H3 resolution in the configured range (default 9; public ≤ 9)"),
+        ("res" = Option<u8>, Query, description = "H3 resolution in the configured range (default 9; public ≤ 9)", minimum = 0, maximum = 15),
         ("window" = Option<String>, Query, description = "One of the configured windows (default 15m)"),
-        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat"),
-        ("format" = Option<String>, Query, description = "json (default) or geojson"),
+        ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat", pattern = r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$"),
+        ("format" = Option<super::schemas::HeatmapFormat>, Query, description = "json (default) or geojson; `Accept: application/geo+json` also asks for GeoJSON"),
     ),
     responses(
-        (status = 200, description = "Cells with a count; for the public only cells with ≥ k contributors", body = HeatmapResponse),
-        (status = 400, description = "Bad parameter", body = super::error::ErrorEnvelope),
-        (status = 401, description = "Invalid token", body = super::error::ErrorEnvelope),
+        (status = 200, description = "Cells with a count: counts for operators and commanders, a level for the public (only cells with ≥ k contributors)", content(
+            (super::schemas::Heatmap = "application/json"),
+            (super::schemas::HeatmapGeoJson = "application/geo+json"),
+        )),
+        (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope),
+        (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope),
         (status = 403, description = "Resolution too fine for the public", body = super::error::ErrorEnvelope),
-        (status = 503, description = "Engine unavailable", body = super::error::ErrorEnvelope),
+        (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 pub async fn get_heatmap(

@@ -2,13 +2,16 @@
 //! the ingest path, the hub or the engine, and turn the result into the
 //! contract's JSON; errors go through [`error::ApiError`].
 
+pub mod body;
 pub mod broadcasts;
 pub mod error;
+pub mod geojson;
 pub mod heatmap;
 pub mod idempotency;
 pub mod ops;
 pub mod posts;
 pub mod reports;
+pub mod schemas;
 pub mod stats;
 pub mod zones;
 
@@ -16,8 +19,8 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::http::{Method, header};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, Resource, Route, web};
 use futures_util::StreamExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
@@ -166,43 +169,84 @@ async fn read_body_untimed(
 
 /// Mounts every API route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(ops::openapi_json)
-        .service(resource("/api/v1/posts").route(web::post().to(posts::ingest_posts)))
-        .service(resource("/api/v1/zones").route(web::get().to(zones::get_zones)))
-        .service(
-            resource("/api/v1/broadcasts")
-                .route(web::post().to(broadcasts::send))
-                .route(web::get().to(broadcasts::list)),
-        )
-        .service(resource("/api/v1/broadcasts/{id}").route(web::get().to(broadcasts::one)))
-        .service(resource("/api/v1/broadcasts/{id}/cap.xml").route(web::get().to(broadcasts::cap_xml)))
-        .service(resource("/api/v1/broadcasts/{id}/ack").route(web::post().to(broadcasts::acknowledge)))
-        .service(resource("/api/v1/alerts.atom").route(web::get().to(broadcasts::atom)))
-        .service(
-            resource("/api/v1/reports")
-                .route(web::post().to(reports::create))
-                .route(web::get().to(reports::list)),
-        )
-        .service(resource("/api/v1/reports/{id}").route(web::patch().to(reports::moderate)))
-        .service(resource("/api/v1/stats/ingest").route(web::get().to(stats::ingest)))
-        .service(resource("/api/v1/audit").route(web::get().to(broadcasts::audit)))
-        .service(resource("/api/v1/heatmap").route(web::get().to(heatmap::get_heatmap)));
+    use Method as M;
+    cfg.service(resource("/healthz", [(M::GET, web::to(ops::healthz))]))
+        .service(resource("/readyz", [(M::GET, web::to(ops::readyz))]))
+        .service(resource("/metrics", [(M::GET, web::to(ops::metrics))]))
+        .service(resource("/openapi.json", [(M::GET, web::to(ops::openapi_json))]))
+        .service(resource("/api/v1/posts", [(M::POST, web::to(posts::ingest_posts))]))
+        .service(resource("/api/v1/zones", [(M::GET, web::to(zones::get_zones))]))
+        .service(resource(
+            "/api/v1/broadcasts",
+            [
+                (M::GET, web::to(broadcasts::list)),
+                (M::POST, web::to(broadcasts::send)),
+            ],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}",
+            [(M::GET, web::to(broadcasts::one))],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}/cap.xml",
+            [(M::GET, web::to(broadcasts::cap_xml))],
+        ))
+        .service(resource(
+            "/api/v1/broadcasts/{id}/ack",
+            [(M::POST, web::to(broadcasts::acknowledge))],
+        ))
+        .service(resource("/api/v1/alerts.atom", [(M::GET, web::to(broadcasts::atom))]))
+        .service(resource(
+            "/api/v1/reports",
+            [(M::GET, web::to(reports::list)), (M::POST, web::to(reports::create))],
+        ))
+        .service(resource(
+            "/api/v1/reports/{id}",
+            [(M::PATCH, web::to(reports::moderate))],
+        ))
+        .service(resource("/api/v1/stats/ingest", [(M::GET, web::to(stats::ingest))]))
+        .service(resource("/api/v1/audit", [(M::GET, web::to(broadcasts::audit))]))
+        .service(resource("/api/v1/heatmap", [(M::GET, web::to(heatmap::get_heatmap))]));
 }
 
-/// A route whose other methods answer 405 in the envelope.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A route answering `routes`, and any other method with 405 in the
+/// envelope and an `Allow` header naming the methods it takes (RFC 9110
+/// §15.5.6): the list is made from the routes themselves, so the two
+/// cannot drift apart. A GET route answers HEAD too (§9.1: every
+/// general-purpose server supports both; the body is left out for HEAD).
+pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let mut allow: Vec<String> = Vec::with_capacity(N + 1);
+    let mut resource = web::resource(path);
+    for (method, route) in routes {
+        allow.push(method.to_string());
+        resource = if method == Method::GET {
+            allow.push(Method::HEAD.to_string());
+            resource.route(route.guard(page_methods()))
+        } else {
+            resource.route(route.method(method))
+        };
+    }
+    let allow = allow.join(", ");
+    resource.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
+    }))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// GET or HEAD: what pages, assets and GET routes take.
+pub fn page_methods() -> impl actix_web::guard::Guard {
+    actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head())
 }
 
-/// Answers unknown paths in the envelope.
+/// Answers what no route took, in the envelope: 404 for a GET or HEAD and
+/// for anything under `/api/`; elsewhere every path is a page or an asset
+/// of the web root, which take GET and HEAD only, so other methods are 405
+/// with that `Allow`.
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !read && !req.path().starts_with("/api/") {
+        return Err(ApiError::MethodNotAllowed("GET, HEAD".to_owned()));
+    }
     Err(ApiError::NotFound(format!(
         "no route for {} {}",
         req.method(),

@@ -1,6 +1,6 @@
 //! Operations endpoints: liveness, readiness, metrics, the API description.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -23,8 +23,7 @@ pub struct Health {
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
-#[get("/healthz")]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz", responses((status = 200, description = "The process answers", body = Health)))]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok",
@@ -34,10 +33,9 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Readiness: 200 when the engine is reachable, 503 when not.
-#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
-    (status = 200, description = "Engine reachable"),
-    (status = 503, description = "Engine unreachable", body = ErrorEnvelope)))]
-#[get("/readyz")]
+#[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", responses(
+    (status = 200, description = "Engine reachable", body = super::schemas::Ready),
+    (status = 503, description = "Engine unreachable", body = ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.engine.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready", "engine": state.engine.kind()})),
@@ -49,10 +47,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// engine latencies and rejection codes tell an adversary how the server is
 /// doing and which of their inputs bite. Scrapers without a token use the
 /// `--metrics-listen` address instead.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, content_type = "text/plain"), (status = 401, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)),
+#[utoipa::path(get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+              (status = 401, description = "Missing, forged or expired token", body = ErrorEnvelope),
+              (status = 403, description = "Only operators read metrics here; scrapers use --metrics-listen", body = ErrorEnvelope)),
     security(("bearer" = [])))]
-#[get("/metrics")]
 pub async fn metrics(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
     Ok(exposition(&state))
@@ -73,19 +72,82 @@ fn exposition(state: &AppState) -> HttpResponse {
 
 /// The routes of the `--metrics-listen` address: `/metrics` and nothing else.
 pub fn configure_metrics_listener(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/metrics")
-            .route(web::get().to(metrics_for_scrapers))
-            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::MethodNotAllowed) })),
-    )
+    cfg.service(super::resource(
+        "/metrics",
+        [(actix_web::http::Method::GET, web::to(metrics_for_scrapers))],
+    ))
     .default_service(web::to(super::not_found));
 }
 
 /// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
-#[get("/openapi.json")]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", operation_id = "openapi", responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+pub async fn openapi_json(state: web::Data<AppState>) -> HttpResponse {
+    let mut doc = ApiDoc::openapi();
+    describe_deployment(&mut doc, &state.settings);
+    match serde_json::to_value(doc) {
+        Ok(mut value) => {
+            require_retry_after(&mut value);
+            HttpResponse::Ok().json(value)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// Marks `Retry-After` required wherever a response has it (429 and 503
+/// always send it): utoipa's header type has no `required`, and without it
+/// a checker would accept an answer that leaves the header out.
+fn require_retry_after(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(responses) = operation.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+            continue;
+        };
+        for response in responses.values_mut() {
+            if let Some(header) = response
+                .pointer_mut("/headers/Retry-After")
+                .and_then(|h| h.as_object_mut())
+            {
+                header.insert("required".into(), serde_json::Value::Bool(true));
+            }
+        }
+    }
+}
+
+/// Writes this deployment's own bounds into the heatmap's parameters: the
+/// resolutions it counts and the windows it keeps are configuration, and a
+/// client (or a checker) should not have to guess them.
+fn describe_deployment(doc: &mut utoipa::openapi::OpenApi, settings: &crate::config::Settings) {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let Some(get) = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/heatmap")
+        .and_then(|item| item.get.as_mut())
+    else {
+        return;
+    };
+    for param in get.parameters.iter_mut().flatten() {
+        let schema = match param.name.as_str() {
+            "res" => ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(u8::from(settings.resolutions.coarsest())))
+                .maximum(Some(u8::from(settings.resolutions.finest()))),
+            "window" => ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(settings.windows.all().iter().map(|w| w.name().to_owned()))),
+            _ => continue,
+        };
+        param.schema = Some(schema.into());
+    }
 }
 
 struct BearerAuth;
@@ -116,7 +178,8 @@ impl Modify for BearerAuth {
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
-        super::heatmap::HeatmapResponse, super::heatmap::CellOut
+        super::heatmap::CellOut, super::heatmap::FullCell, super::heatmap::PublicCell,
+        super::schemas::HeatmapFormat, super::schemas::ReportStatus
     )),
     modifiers(&BearerAuth)
 )]

@@ -15,29 +15,63 @@ use crate::ingest::{BodyError, BodyFormat, IngestReport, MAX_BATCH_ITEMS, WriteI
 /// The largest body accepted (DESIGN §3).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// One post as connectors send it.
+/// One post as connectors send it (documentation only: items are parsed by
+/// the intake, which names the field at fault).
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
 pub struct PostInput {
     /// 1–32 chars of `[a-z0-9_-]`.
-    #[schema(example = "mastodon")]
+    #[schema(example = "mastodon", pattern = "^[a-z0-9_-]{1,32}$")]
     source: String,
     /// ≤128 chars; `(source, id)` seen again within retention is a duplicate.
+    #[schema(max_length = 128)]
     id: Option<String>,
     /// Latitude, WGS84 degrees.
-    #[schema(example = 44.4937)]
+    #[schema(example = 44.4937, minimum = -90, maximum = 90)]
     lat: f64,
     /// Longitude, WGS84 degrees.
-    #[schema(example = 11.343)]
+    #[schema(example = 11.343, minimum = -180, maximum = 180)]
     lon: f64,
     /// RFC 3339; default now; ≤5 min ahead, not older than retention.
-    ts: Option<String>,
+    ts: Option<chrono::DateTime<chrono::Utc>>,
     /// ≤4,000 chars.
+    #[schema(max_length = 4000)]
     text: Option<String>,
     /// ≤256 chars; replaced by a keyed hash at once, never stored.
+    #[schema(max_length = 256)]
     author: Option<String>,
     /// BCP 47 tag.
+    #[schema(example = "it", max_length = 35)]
     lang: Option<String>,
+}
+
+/// A JSON body: one post, or an array of at most 10,000 (written by hand:
+/// the derive cannot bound an array inside a `oneOf`).
+pub struct PostBatch;
+
+impl utoipa::PartialSchema for PostBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref};
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("PostInput"))
+            .item(
+                ArrayBuilder::new()
+                    .items(Ref::from_schema_name("PostInput"))
+                    .max_items(Some(MAX_BATCH_ITEMS)),
+            )
+            .description(Some("One post, or an array of at most 10,000"))
+            .into()
+    }
+}
+
+impl ToSchema for PostBatch {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((
+            PostInput::name().into_owned(),
+            <PostInput as utoipa::PartialSchema>::schema(),
+        ));
+        <PostInput as ToSchema>::schemas(schemas);
+    }
 }
 
 /// The answer to a batch.
@@ -83,25 +117,25 @@ fn body_format(req: &HttpRequest) -> Result<BodyFormat, ApiError> {
 
 /// Ingests one post, a JSON array of posts, or NDJSON.
 #[utoipa::path(
-    post, path = "/api/v1/posts", tag = "ingest",
-    params(("Idempotency-Key" = Option<String>, Header,
-        description = "1-255 printable ASCII characters: a retry with the same key and body gets the first answer and counts nothing again")),
-    request_body(content(
-        (PostInput = "application/json"),
-        (Vec<PostInput> = "application/json"),
-        (String = "application/x-ndjson")
+    post, path = "/api/v1/posts", tag = "ingest", operation_id = "ingest_posts",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key with the same body answers as the first time and counts nothing again; the same key with another body is 422"),
+    ),
+    request_body(description = "One post, a JSON array of at most 10,000 posts, or NDJSON (one post per line); at most 8 MiB", content(
+        (PostBatch = "application/json"),
+        (String = "application/x-ndjson"),
     )),
     responses(
-        (status = 202, description = "Batch processed: valid items stored, bad ones named", body = IngestResponse),
-        (status = 400, description = "The body is not JSON", body = super::error::ErrorEnvelope),
-        (status = 401, description = "No or invalid token", body = super::error::ErrorEnvelope),
-        (status = 403, description = "Role may not ingest", body = super::error::ErrorEnvelope),
-        (status = 408, description = "The body stalled past --body-timeout", body = super::error::ErrorEnvelope),
-        (status = 409, description = "A request with this Idempotency-Key is in flight; retry shortly", body = super::error::ErrorEnvelope),
+        (status = 202, description = "Processed: valid items stored, bad ones named by index", body = IngestResponse),
+        (status = 400, description = "The body is not JSON or NDJSON of objects", body = super::error::ErrorEnvelope),
+        (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope),
+        (status = 403, description = "Only ingest and operator tokens may post", body = super::error::ErrorEnvelope),
+        (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope),
+        (status = 409, description = "A request with this Idempotency-Key is in flight; retry shortly", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 413, description = "More than 10,000 items or 8 MiB", body = super::error::ErrorEnvelope),
-        (status = 415, description = "Not JSON or NDJSON", body = super::error::ErrorEnvelope),
+        (status = 415, description = "Not application/json or application/x-ndjson", body = super::error::ErrorEnvelope),
         (status = 422, description = "This Idempotency-Key was used with another body", body = super::error::ErrorEnvelope),
-        (status = 503, description = "Engine unavailable: nothing stored", body = super::error::ErrorEnvelope),
+        (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     ),
     security(("bearer" = []))
 )]

@@ -52,9 +52,10 @@ fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// Takes a citizen report, or a field report with a commander token.
-#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", request_body = ReportInput,
-    responses((status = 201, description = "{\"id\", \"status\": \"unverified\", \"origin\", \"received_at\"}"),
-              (status = 400, body = super::error::ErrorEnvelope), (status = 429, description = "Too many reports from this address; see Retry-After"), (status = 503)))]
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", operation_id = "create_report",
+    request_body(content = super::schemas::ReportRequest, content_type = "application/json"),
+    responses((status = 201, description = "Taken; citizen reports count in public views once verified", body = super::schemas::ReportCreated),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 64 KiB", body = super::error::ErrorEnvelope), (status = 415, description = "Not application/json", body = super::error::ErrorEnvelope), (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
@@ -64,8 +65,7 @@ pub async fn create(
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
     require_json(&req)?;
     let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
-    let input: ReportInput = serde_json::from_slice(&body)
-        .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid report: {e}")))?;
+    let input: ReportInput = super::body::parse_json(&body, "report", ReportInput::FIELDS)?;
     let report = state
         .reports
         .create(&input, caller.0.has_any(&[Role::Commander]))
@@ -77,11 +77,12 @@ pub async fn create(
 }
 
 /// Reports as GeoJSON Points (operators and commanders).
-#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
-    params(("status" = Option<String>, Query, description = "unverified, verified, dismissed or false"),
-           ("since" = Option<String>, Query, description = "RFC 3339"),
-           ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat")),
-    responses((status = 200, content_type = "application/geo+json"), (status = 401), (status = 403)),
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports", operation_id = "list_reports",
+    params(("status" = Option<super::schemas::ReportStatus>, Query, description = "Only reports in this state"),
+           ("since" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Only reports received at or after this RFC 3339 time"),
+           ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat", pattern = r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$")),
+    responses((status = 200, description = "Reports as GeoJSON Points; `contact` to operators only", content_type = "application/geo+json", body = super::schemas::ReportCollection),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators and commanders read reports", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator, Role::Commander])?;
@@ -125,8 +126,12 @@ pub struct Moderation {
 }
 
 /// Moderates a report (operators); dismissed and false reports stop counting.
-#[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", request_body = Moderation,
-    responses((status = 200), (status = 400), (status = 403), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", operation_id = "moderate_report",
+    params(("id" = String, Path, description = "The report's id")),
+    request_body(content = super::schemas::ModerationRequest, content_type = "application/json"),
+    responses((status = 200, description = "The moderated report", body = super::schemas::ReportView),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators moderate", body = super::error::ErrorEnvelope), (status = 404, description = "No such report", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 4 KiB", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
+    security(("bearer" = [])))]
 pub async fn moderate(
     req: HttpRequest,
     caller: Caller,

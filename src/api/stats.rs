@@ -11,8 +11,9 @@ use super::{AppState, Caller};
 use crate::domain::Role;
 
 /// Items per bucket over the last hour (operators and commanders).
-#[utoipa::path(get, path = "/api/v1/stats/ingest", tag = "heatmap",
-    responses((status = 200, description = "{\"bucket_secs\", \"buckets\": [{\"start\", \"count\", \"per_s\"}]}"), (status = 401), (status = 403)),
+#[utoipa::path(get, path = "/api/v1/stats/ingest", tag = "heatmap", operation_id = "ingest_stats",
+    responses((status = 200, description = "Items per bucket over the last hour", body = super::schemas::IngestStats),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators and commanders", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn ingest(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator, Role::Commander])?;

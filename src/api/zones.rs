@@ -5,8 +5,8 @@ use actix_web::{HttpResponse, web};
 use super::AppState;
 
 /// The event's zones: perimeter, sectors, exits, first-aid posts, assembly points.
-#[utoipa::path(get, path = "/api/v1/zones", tag = "zones",
-    responses((status = 200, description = "GeoJSON FeatureCollection; properties id, name, kind, capacity?", content_type = "application/geo+json")))]
+#[utoipa::path(get, path = "/api/v1/zones", tag = "zones", operation_id = "get_zones",
+    responses((status = 200, description = "GeoJSON FeatureCollection of the zones", content_type = "application/geo+json", body = super::schemas::ZoneCollection)))]
 pub async fn get_zones(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/geo+json")

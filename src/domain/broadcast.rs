@@ -100,6 +100,27 @@ pub struct BroadcastInput {
     pub expires: Option<String>,
 }
 
+impl BroadcastInput {
+    /// The body's field names, as the envelope's `field` gives them.
+    pub const FIELDS: &'static [&'static str] = &[
+        "audience",
+        "msg_type",
+        "references",
+        "category",
+        "event",
+        "severity",
+        "urgency",
+        "certainty",
+        "headline",
+        "description",
+        "instruction",
+        "language",
+        "translations",
+        "area",
+        "expires",
+    ];
+}
+
 /// One translation, as sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

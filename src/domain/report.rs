@@ -37,10 +37,29 @@ pub struct ReportInput {
     pub category: Option<String>,
     /// What the reporter saw, ≤2,000 characters.
     pub text: Option<String>,
-    /// People the reporter estimates (field reports).
+    /// People the reporter estimates (field reports). JSON has one number
+    /// type: `400.0` is the whole number 400, as JSON Schema reads it.
+    #[serde(default, deserialize_with = "whole_number")]
     pub crowd_estimate: Option<u64>,
     /// How to reach the reporter; operators only.
     pub contact: Option<String>,
+}
+
+/// A whole, non-negative number however JSON spells it (`400` or `400.0`).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = n.as_u64() {
+        return Ok(Some(whole));
+    }
+    match n.as_f64() {
+        // Below 2^53 every whole f64 converts exactly.
+        Some(f) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number from 0 to {MAX_CROWD}"
+        ))),
+    }
 }
 
 /// A checked report.
@@ -72,6 +91,9 @@ pub struct Report {
 }
 
 impl ReportInput {
+    /// The body's field names, as the envelope's `field` gives them.
+    pub const FIELDS: &'static [&'static str] = &["lat", "lon", "category", "text", "crowd_estimate", "contact"];
+
     /// Checks every field; `field` says whether a commander sent it.
     pub fn validate(&self, id: String, field: bool, now: DateTime<Utc>) -> Result<Report, FieldError> {
         let lat = self.lat.ok_or_else(|| FieldError::missing("lat"))?;

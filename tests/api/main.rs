@@ -5,6 +5,7 @@ mod abuse;
 mod attacks;
 mod broadcasts;
 mod cli;
+mod conformance;
 mod engine;
 mod h3_reference;
 mod health;
