@@ -134,9 +134,7 @@ fn bbox_around(cell: CellIndex) -> String {
 #[actix_web::test]
 async fn thirty_unverified_reports_from_three_addresses_raise_no_alert_and_no_public_level() {
     for kind in [EngineKind::Memory, EngineKind::Redis] {
-        let mut args = test_args();
-        args.trusted_proxies = Some("127.0.0.1".into());
-        let app = spawn_app_with(kind, args).await;
+        let app = spawn_app_with(kind, behind_a_trusted_proxy()).await;
         let mut alerts = app.ws(Some(&app.operator)).await;
         send(&mut alerts, json!({"type": "subscribe", "channel": "alerts"})).await;
         next_of_type(&mut alerts, "subscribed", Duration::from_secs(5)).await;
@@ -317,8 +315,7 @@ async fn ingest_p50(app: &TestApp, n: usize) -> Duration {
 
 #[actix_web::test]
 async fn forwarded_ports_brackets_and_ipv6_neighbours_share_one_limit() {
-    let mut args = test_args();
-    args.trusted_proxies = Some("127.0.0.1".into());
+    let mut args = behind_a_trusted_proxy();
     args.public_report_rate = Some(3);
     let app = spawn_on(args).await;
     let (cell, _) = shown_and_hidden_cells();
@@ -392,8 +389,7 @@ async fn a_hostile_web_site_cannot_file_reports_through_its_visitors() {
 
 #[actix_web::test]
 async fn every_public_read_path_is_rate_limited_per_address() {
-    let mut args = test_args();
-    args.trusted_proxies = Some("127.0.0.1".into());
+    let mut args = behind_a_trusted_proxy();
     args.public_read_rate = Some(5);
     let app = spawn_on(args).await;
     let (_, sent) = app.send_broadcast(&minimal_broadcast(), Some(&app.operator)).await;

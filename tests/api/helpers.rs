@@ -182,6 +182,30 @@ pub fn test_args() -> ServeArgs {
     }
 }
 
+/// Test settings for a server behind a proxy on loopback: every test client
+/// then names its address in `X-Forwarded-For`, as a balancer would.
+pub fn behind_a_trusted_proxy() -> ServeArgs {
+    ServeArgs {
+        trusted_proxies: Some("127.0.0.1".into()),
+        ..test_args()
+    }
+}
+
+/// The status a WebSocket upgrade with `token` is refused with, or `None`
+/// when it is accepted.
+pub async fn upgrade_refusal(app: &TestApp, token: &str) -> Option<u16> {
+    match app
+        .client
+        .ws(format!("ws://127.0.0.1:{}/ws", app.port))
+        .bearer_auth(token)
+        .connect()
+        .await
+    {
+        Err(awc::error::WsClientError::InvalidResponseStatus(s)) => Some(s.as_u16()),
+        _ => None,
+    }
+}
+
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub address: String,

@@ -157,14 +157,9 @@ async fn every_route_admits_exactly_its_roles() {
 async fn websocket_channels_follow_the_roles_too() {
     let app = spawn_app(EngineKind::Memory).await;
     for (what, token) in bad_tokens() {
-        let refused = app
-            .client
-            .ws(format!("ws://127.0.0.1:{}/ws", app.port))
-            .bearer_auth(&token)
-            .connect()
-            .await;
-        assert!(
-            matches!(refused, Err(awc::error::WsClientError::InvalidResponseStatus(s)) if s.as_u16() == 401),
+        assert_eq!(
+            upgrade_refusal(&app, &token).await,
+            Some(401),
             "upgrade with a {what} token"
         );
     }

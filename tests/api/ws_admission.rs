@@ -10,12 +10,6 @@ use crate::ws_conformance::{RawWs, Refused};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-fn behind_proxy() -> campanile::config::ServeArgs {
-    let mut args = test_args();
-    args.trusted_proxies = Some("127.0.0.1".into());
-    args
-}
-
 async fn from(app: &TestApp, address: &str) -> Result<RawWs, Refused> {
     RawWs::connect(app.port, &[("X-Forwarded-For", address)]).await
 }
@@ -33,7 +27,7 @@ fn assert_refused(refused: &Refused, status: u16, code: &str) {
 
 #[actix_web::test]
 async fn the_21st_connection_from_one_address_is_429_while_another_address_connects() {
-    let app = spawn_on(behind_proxy()).await;
+    let app = spawn_on(behind_a_trusted_proxy()).await;
     let mut held = Vec::new();
     for i in 0..20 {
         held.push(
@@ -58,7 +52,7 @@ async fn the_21st_connection_from_one_address_is_429_while_another_address_conne
 
 #[actix_web::test]
 async fn a_dropped_tcp_connection_frees_its_place_too() {
-    let mut args = behind_proxy();
+    let mut args = behind_a_trusted_proxy();
     args.ws_max_per_address = Some(1);
     let app = spawn_on(args).await;
     let only = from(&app, "198.51.100.1").await.expect("first");
@@ -70,7 +64,7 @@ async fn a_dropped_tcp_connection_frees_its_place_too() {
 
 #[actix_web::test]
 async fn token_holders_pass_the_address_cap_but_not_the_node_cap() {
-    let mut args = behind_proxy();
+    let mut args = behind_a_trusted_proxy();
     args.ws_max_per_address = Some(2);
     args.ws_max_connections = Some(4);
     let app = spawn_on(args).await;
