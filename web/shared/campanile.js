@@ -38,15 +38,21 @@ export class Live {
       const subs = typeof this.subscriptions === "function" ? this.subscriptions() : this.subscriptions;
       for (const s of subs) ws.send(JSON.stringify({ type: "subscribe", ...s }));
       this.onState("live");
+      // A public heatmap changes only when a level does, so silence is not
+      // staleness: a pong, which follows every frame sent before it on this
+      // ordered connection, confirms the picture held is still the current one.
+      clearInterval(this.heartbeat);
+      this.heartbeat = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('{"type":"ping"}'), 10000);
     };
     ws.onmessage = (event) => {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
-      if (msg.type === "heatmap.snapshot" || msg.type === "heatmap.delta") this.lastUpdate = Date.now();
+      if (["heatmap.snapshot", "heatmap.delta", "pong"].includes(msg.type)) this.lastUpdate = Date.now();
       if (msg.type === "status") this.onState(msg.engine === "up" ? "live" : "engine down");
       this.onMessage(msg);
     };
     ws.onclose = () => {
+      clearInterval(this.heartbeat);
       if (this.closed) return;
       this.onState("reconnecting");
       const wait = this.backoff * (0.75 + Math.random() / 2);
