@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
+use campanile::domain::ResolutionRange;
 use campanile::domain::{Post, PostRules};
+use campanile::engine::Bucketed;
 use campanile::engine::memory::MemoryEngine;
 use campanile::engine::{CountQuery, Engine, Layout};
 use campanile::hub::{CellStat, HeatmapFrame};
-use campanile::ingest::{BodyFormat, Bucketed, Bucketer, ResolutionRange, split_items};
+use campanile::ingest::{BodyFormat, Bucketer, split_items};
 use campanile::privacy::AuthorHasher;
 use criterion::{BatchSize, Criterion, Throughput, criterion_main};
 use rand::rngs::StdRng;

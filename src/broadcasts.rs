@@ -46,14 +46,14 @@ pub struct Prepared {
     /// The message; `None` when the record could not be read.
     pub broadcast: Option<StoredBroadcast>,
     /// Frames as operators see them (with the sender).
-    pub for_operators: crate::ws::protocol::SharedEncoding,
+    pub for_operators: crate::protocol::SharedEncoding,
     /// Frames as everyone else sees them.
-    pub for_others: crate::ws::protocol::SharedEncoding,
+    pub for_others: crate::protocol::SharedEncoding,
 }
 
 impl Prepared {
     /// The shared frames for `principal`'s view.
-    pub fn frames_for(&self, principal: &Principal) -> &crate::ws::protocol::SharedEncoding {
+    pub fn frames_for(&self, principal: &Principal) -> &crate::protocol::SharedEncoding {
         if sees_sender(principal) {
             &self.for_operators
         } else {
@@ -200,7 +200,7 @@ impl Broadcasts {
             .await?
             .into_iter()
             .map(|(sub, at)| {
-                let at = DateTime::from_timestamp(at, 0).map(crate::api::heatmap::rfc3339);
+                let at = DateTime::from_timestamp(at, 0).map(crate::domain::rfc3339);
                 json!({"sub": sub, "at": at})
             })
             .collect())
@@ -208,8 +208,7 @@ impl Broadcasts {
 
     /// Appends an audit entry: what, who (token `sub`) and when.
     pub async fn audit(&self, action: &str, sub: &str, detail: Value) -> Result<(), EngineError> {
-        let entry =
-            json!({"at": crate::api::heatmap::rfc3339(Utc::now()), "sub": sub, "action": action, "detail": detail});
+        let entry = json!({"at": crate::domain::rfc3339(Utc::now()), "sub": sub, "action": action, "detail": detail});
         self.engine.append_audit(&entry.to_string()).await
     }
 
@@ -226,10 +225,10 @@ impl Broadcasts {
             if !sees_sender(principal) {
                 map.remove("sender");
             }
-            map.insert("sent".into(), Value::String(crate::api::heatmap::rfc3339(b.sent)));
+            map.insert("sent".into(), Value::String(crate::domain::rfc3339(b.sent)));
             map.insert(
                 "expires".into(),
-                Value::String(crate::api::heatmap::rfc3339(b.broadcast.expires)),
+                Value::String(crate::domain::rfc3339(b.broadcast.expires)),
             );
         }
         v

@@ -12,9 +12,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::domain::ResolutionRange;
 use crate::domain::{Window, Windows};
 use crate::engine::Layout;
-use crate::ingest::ResolutionRange;
 
 /// A secret that never prints.
 #[derive(Clone, Deserialize)]
@@ -531,6 +531,13 @@ impl Settings {
         })
     }
 
+    /// The author hasher a server with these settings runs: keyed by the
+    /// author secret alone, so rotating the token secret changes no
+    /// contributor (DESIGN §6).
+    pub fn author_hasher(&self) -> crate::privacy::AuthorHasher {
+        crate::privacy::AuthorHasher::new(self.author_secret.expose())
+    }
+
     /// The engine's layout from these settings.
     pub fn layout(&self) -> Layout {
         Layout {
@@ -546,6 +553,32 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn contributors_follow_the_author_secret_and_never_the_token_secret() {
+        let settings = |jwt: &str, author: &str| {
+            Settings::resolve(&ServeArgs {
+                jwt_secret: Some(Secret::new(jwt)),
+                author_secret: Some(Secret::new(author)),
+                ..ServeArgs::default()
+            })
+            .unwrap()
+        };
+        let now = chrono::Utc::now();
+        let contributor = |s: &Settings| s.author_hasher().contributor("@a", now);
+        let base = settings("token-secret-one-0000", "author-secret-one-000");
+        let jwt_rotated = settings("token-secret-two-0000", "author-secret-one-000");
+        let author_rotated = settings("token-secret-one-0000", "author-secret-two-000");
+        assert_eq!(contributor(&base), contributor(&jwt_rotated));
+        assert_ne!(contributor(&base), contributor(&author_rotated));
+        // Tokens signed before the author key changed still verify.
+        let keys = |s: &Settings| crate::auth::TokenKeys::new(s.jwt_secret.expose()).unwrap();
+        let token = keys(&base)
+            .issue(crate::domain::Role::Operator, "op", std::time::Duration::from_secs(60))
+            .unwrap();
+        assert!(keys(&author_rotated).verify(&token).is_ok());
+        assert!(keys(&jwt_rotated).verify(&token).is_err());
+    }
+
     use super::*;
 
     #[test]

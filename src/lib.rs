@@ -50,6 +50,7 @@ pub mod ingest;
 pub mod limits;
 pub mod loadgen;
 pub mod privacy;
+pub mod protocol;
 pub mod reports;
 pub mod schedule;
 pub mod startup;

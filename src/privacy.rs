@@ -24,12 +24,6 @@ pub struct AuthorHasher {
 }
 
 impl AuthorHasher {
-    /// The hasher a server with `settings` runs: keyed by the author
-    /// secret alone.
-    pub fn for_settings(settings: &crate::config::Settings) -> Self {
-        Self::new(settings.author_secret.expose())
-    }
-
     /// A hasher keyed by `secret`.
     pub fn new(secret: &[u8]) -> Self {
         Self {
@@ -110,32 +104,5 @@ mod tests {
         let a = AuthorHasher::new(b"one").contributor("@a", now);
         let b = AuthorHasher::new(b"two").contributor("@a", now);
         assert_ne!(a, b);
-    }
-
-    #[test]
-    fn contributors_follow_the_author_secret_and_never_the_token_secret() {
-        use crate::config::{Secret, ServeArgs, Settings};
-        let settings = |jwt: &str, author: &str| {
-            Settings::resolve(&ServeArgs {
-                jwt_secret: Some(Secret::new(jwt)),
-                author_secret: Some(Secret::new(author)),
-                ..ServeArgs::default()
-            })
-            .unwrap()
-        };
-        let now = Utc::now();
-        let contributor = |s: &Settings| AuthorHasher::for_settings(s).contributor("@a", now);
-        let base = settings("token-secret-one-0000", "author-secret-one-000");
-        let jwt_rotated = settings("token-secret-two-0000", "author-secret-one-000");
-        let author_rotated = settings("token-secret-one-0000", "author-secret-two-000");
-        assert_eq!(contributor(&base), contributor(&jwt_rotated));
-        assert_ne!(contributor(&base), contributor(&author_rotated));
-        // Tokens signed before the author key changed still verify.
-        let keys = |s: &Settings| crate::auth::TokenKeys::new(s.jwt_secret.expose()).unwrap();
-        let token = keys(&base)
-            .issue(crate::domain::Role::Operator, "op", std::time::Duration::from_secs(60))
-            .unwrap();
-        assert!(keys(&author_rotated).verify(&token).is_ok());
-        assert!(keys(&jwt_rotated).verify(&token).is_err());
     }
 }

@@ -20,7 +20,6 @@ use crate::engine::memory::MemoryEngine;
 use crate::engine::redis::{RedisEngine, RedisOptions, RedisTarget};
 use crate::hub::Hub;
 use crate::ingest::{Bucketer, Ingestor};
-use crate::privacy::AuthorHasher;
 use crate::{demo, telemetry, ws};
 
 /// Scripts only from this server, never inline; connections only to it
@@ -118,7 +117,7 @@ impl Application {
         let ingestor = Arc::new(Ingestor::new(
             engine.clone(),
             bucketer,
-            AuthorHasher::for_settings(&settings),
+            settings.author_hasher(),
             chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
         ));
         let mut background = vec![

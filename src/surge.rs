@@ -75,7 +75,7 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
         return Ok(Vec::new());
     }
     let before: HashMap<_, u64> = read(BASELINE).await?.into_iter().map(|c| (c.cell, c.count)).collect();
-    let raised_at = crate::api::heatmap::rfc3339(Utc::now());
+    let raised_at = crate::domain::rfc3339(Utc::now());
     let mut alerts = Vec::new();
     for c in recent {
         let earlier = before.get(&c.cell).copied().unwrap_or(0).saturating_sub(c.count);

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use chrono::Utc;
 
 use super::{Publisher, escape};
-use crate::api::heatmap::rfc3339;
 use crate::domain::broadcast::StoredBroadcast;
+use crate::domain::rfc3339;
 
 /// Renders the feed; every link starts with the publisher's `base_url`.
 pub fn render(active_public: &[StoredBroadcast], publisher: &Publisher) -> String {

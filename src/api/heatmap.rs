@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use h3o::Resolution;
 use serde::Serialize;
 use serde_json::json;
@@ -13,62 +13,9 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::config::Settings;
-use crate::domain::{BBox, FieldError, Principal};
+use crate::domain::{BBox, FieldError, Principal, rfc3339};
 use crate::hub::{Audience, CellStat, HeatmapKey};
-
-/// One cell as a client sees it, over HTTP and WebSocket alike: counts for
-/// operators and commanders, a level for everyone else (DESIGN §6).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum CellOut {
-    /// Operators and commanders.
-    Full(FullCell),
-    /// The public and the `ingest` role.
-    Public(PublicCell),
-}
-
-/// A cell with its numbers.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct FullCell {
-    /// H3 index, lowercase hex.
-    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
-    pub cell: String,
-    /// Items in the window.
-    pub count: u64,
-    /// Distinct contributors in the window.
-    pub contributors: u64,
-    /// `count` per km² of the cell's exact area, to 0.01.
-    pub density_km2: f64,
-}
-
-/// A public cell: where, and how busy as a level, nothing countable.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct PublicCell {
-    /// H3 index, lowercase hex.
-    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
-    pub cell: String,
-    /// Density level 1–5: items per km² per minute below the first, second,
-    /// third and fourth of `--public-bands` (default 10, 30, 100, 300), or above.
-    #[schema(minimum = 1, maximum = 5)]
-    pub level: u8,
-}
-
-impl From<&CellStat> for CellOut {
-    fn from(c: &CellStat) -> Self {
-        match c.level {
-            Some(level) => CellOut::Public(PublicCell {
-                cell: c.cell.to_string(),
-                level,
-            }),
-            None => CellOut::Full(FullCell {
-                cell: c.cell.to_string(),
-                count: c.count,
-                contributors: c.contributors,
-                density_km2: (c.density_km2 * 100.0).round() / 100.0,
-            }),
-        }
-    }
-}
+use crate::protocol::CellOut;
 
 /// The heatmap answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -82,11 +29,6 @@ pub struct HeatmapResponse {
     pub as_of: String,
     /// Cells, hottest first.
     pub cells: Vec<CellOut>,
-}
-
-/// RFC 3339 UTC with second precision, as the contract shows it.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// A heatmap request checked against the settings and the caller's rights.

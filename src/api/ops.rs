@@ -178,7 +178,7 @@ impl Modify for BearerAuth {
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
-        super::heatmap::CellOut, super::heatmap::FullCell, super::heatmap::PublicCell,
+        crate::protocol::CellOut, crate::protocol::FullCell, crate::protocol::PublicCell,
         super::schemas::HeatmapFormat, super::schemas::ReportStatus
     )),
     modifiers(&BearerAuth)

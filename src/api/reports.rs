@@ -72,7 +72,7 @@ pub async fn create(
         .await?;
     Ok(HttpResponse::Created().json(json!({
         "id": report.id, "status": report.status, "origin": report.origin,
-        "received_at": crate::api::heatmap::rfc3339(report.received_at),
+        "received_at": crate::domain::rfc3339(report.received_at),
     })))
 }
 

@@ -38,7 +38,7 @@ pub struct Ready {
 
 /// A heatmap cell: counts for operators and commanders, a level for the
 /// public (DESIGN §6); the type the server answers with.
-pub use super::heatmap::CellOut as HeatmapCell;
+pub use crate::protocol::CellOut as HeatmapCell;
 
 /// `GET /api/v1/heatmap` as JSON.
 #[derive(Serialize, ToSchema)]

@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::error::ApiError;
-use super::heatmap::rfc3339;
 use super::{AppState, Caller};
 use crate::domain::Role;
+use crate::domain::rfc3339;
 
 /// Items per bucket over the last hour (operators and commanders).
 #[utoipa::path(get, path = "/api/v1/stats/ingest", tag = "heatmap", operation_id = "ingest_stats",

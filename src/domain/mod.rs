@@ -9,12 +9,16 @@ mod error;
 mod geo;
 mod post;
 pub mod report;
+mod resolution;
 mod role;
 pub mod text;
+mod time;
 mod window;
 
 pub use error::FieldError;
 pub use geo::{BBox, LatLon};
 pub use post::{Contributor, Language, MAX_CLOCK_SKEW, Post, PostId, PostRules, RawPost, Source};
+pub use resolution::ResolutionRange;
 pub use role::{Principal, Role};
+pub use time::rfc3339;
 pub use window::{Window, Windows};

@@ -12,11 +12,11 @@ use h3o::CellIndex;
 
 use tokio::sync::broadcast;
 
+use super::Bucketed;
 use super::{
     BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
     REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_buckets, chunk_name, timed,
 };
-use crate::ingest::Bucketed;
 
 /// Keyed per process, so that chosen ids cannot collide on purpose, and
 /// several times cheaper than the standard SipHash on the ingest path.

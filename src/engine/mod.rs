@@ -20,8 +20,27 @@ use std::time::Instant;
 use async_trait::async_trait;
 use h3o::{CellIndex, Resolution};
 
-use crate::ingest::{Bucketed, ResolutionRange};
+use crate::domain::ResolutionRange;
 use crate::telemetry::metric;
+
+/// A post reduced to what the engine counts: its cells, its time bucket, who
+/// contributed it and its de-duplication key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucketed {
+    /// `source:id` when the post has an id; `source` cannot hold `:`, so the
+    /// key is unambiguous.
+    pub dedup_key: Option<String>,
+    /// Identifies the write: equal for a post sent again (so that an engine
+    /// can tell a retried batch from new data), different for different
+    /// posts in all but astronomically rare cases.
+    pub fingerprint: u64,
+    /// The keyed hash of its author.
+    pub contributor: u64,
+    /// Start of its time bucket, Unix seconds.
+    pub bucket: i64,
+    /// Its cell at every configured resolution, coarsest first.
+    pub cells: Vec<CellIndex>,
+}
 
 /// The engine could not do what was asked; the caller answers 503.
 #[derive(Debug, thiserror::Error)]

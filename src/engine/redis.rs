@@ -58,11 +58,11 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Client, Cmd, RedisError, RedisFuture, Value, cmd};
 use tokio::sync::broadcast;
 
+use super::Bucketed;
 use super::{
     BROADCAST_FEED_CAPACITY, BroadcastRecord, CellCount, CountQuery, Engine, EngineError, IngestOutcome, Layout,
     REPORT_FEED_CAPACITY, WRITE_CHUNK, chunk_buckets, chunk_name, timed,
 };
-use crate::ingest::Bucketed;
 
 /// Audit entries are kept this long after the last one.
 const AUDIT_TTL_SECS: i64 = 30 * 24 * 3600;

@@ -6,6 +6,7 @@ use h3o::{CellIndex, LatLng};
 
 use crate::domain::{BBox, LatLon};
 use crate::engine::CellCount;
+use crate::protocol::{CellOut, FullCell, PublicCell};
 
 /// One cell of a heatmap as clients see it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -122,7 +123,7 @@ pub struct HeatmapFrame {
     pub removed: Vec<CellIndex>,
     /// `changed` and `removed` as a `heatmap.delta`, encoded once for
     /// every subscriber of the group that is one frame behind.
-    pub encoded_delta: Arc<crate::ws::protocol::SharedEncoding>,
+    pub encoded_delta: Arc<crate::protocol::SharedEncoding>,
     /// The whole frame as an HTTP heatmap answer (JSON, no bbox), encoded
     /// by the first reader and shared by every later one: a public flood
     /// costs one serialisation per frame.
@@ -237,6 +238,23 @@ fn diff(
         .copied()
         .collect();
     (changed, removed)
+}
+
+impl From<&CellStat> for CellOut {
+    fn from(c: &CellStat) -> Self {
+        match c.level {
+            Some(level) => CellOut::Public(PublicCell {
+                cell: c.cell.to_string(),
+                level,
+            }),
+            None => CellOut::Full(FullCell {
+                cell: c.cell.to_string(),
+                count: c.count,
+                contributors: c.contributors,
+                density_km2: (c.density_km2 * 100.0).round() / 100.0,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 
-pub use bucket::{Bucketed, Bucketer, ResolutionRange};
+pub use bucket::Bucketer;
 pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
 pub use write::WriteId;
 
 use crate::domain::{FieldError, Post, PostRules, RawPost};
-use crate::engine::{Engine, EngineError, IngestOutcome};
+use crate::engine::{Bucketed, Engine, EngineError, IngestOutcome};
 use crate::privacy::AuthorHasher;
 use crate::telemetry::metric;
 

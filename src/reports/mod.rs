@@ -17,8 +17,9 @@ use tokio::sync::broadcast;
 use crate::broadcasts::Broadcasts;
 use crate::domain::report::{MODERATION, Report, ReportInput};
 use crate::domain::{BBox, FieldError, LatLon};
+use crate::engine::Bucketed;
 use crate::engine::{Engine, EngineError};
-use crate::ingest::{Bucketed, Bucketer};
+use crate::ingest::Bucketer;
 pub use pending::PendingReports;
 
 /// A report as the engine keeps it: with what is needed to take it out of
@@ -282,7 +283,7 @@ pub fn view(r: &Report, operator: bool) -> serde_json::Value {
         }
         map.insert(
             "received_at".into(),
-            serde_json::Value::String(crate::api::heatmap::rfc3339(r.received_at)),
+            serde_json::Value::String(crate::domain::rfc3339(r.received_at)),
         );
     }
     v

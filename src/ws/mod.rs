@@ -4,7 +4,6 @@
 
 pub mod admission;
 pub mod frames;
-pub mod protocol;
 pub mod session;
 pub mod socket;
 

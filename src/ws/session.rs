@@ -17,14 +17,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::admission::Ticket;
 use super::frames::{FrameReader, Incoming};
-use super::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use super::socket::TcpHandle;
 use crate::api::AppState;
 use crate::api::error::ApiError;
-use crate::api::heatmap::{CellOut, HeatmapRequest, rfc3339};
+use crate::api::heatmap::HeatmapRequest;
 use crate::auth::Verified;
+use crate::domain::rfc3339;
 use crate::domain::{BBox, Principal};
 use crate::hub::{EngineStatus, HeatmapFrame, HeatmapKey};
+use crate::protocol::CellOut;
+use crate::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use crate::telemetry::metric;
 
 /// The largest message a client may send, in one frame or reassembled

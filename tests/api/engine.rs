@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use campanile::domain::ResolutionRange;
+use campanile::engine::Bucketed;
 use campanile::engine::idempotency::{Claim, StoredAnswer};
 use campanile::engine::{CountQuery, Engine};
-use campanile::ingest::{Bucketed, Bucketer, ResolutionRange};
+use campanile::ingest::Bucketer;
 use h3o::Resolution;
 
 use crate::helpers::*;

@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 
+use campanile::domain::ResolutionRange;
+use campanile::engine::Bucketed;
 use campanile::engine::CountQuery;
-use campanile::ingest::{Bucketed, Bucketer, ResolutionRange};
+use campanile::ingest::Bucketer;
 use serde::Deserialize;
 
 use crate::helpers::*;

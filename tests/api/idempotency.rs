@@ -235,7 +235,8 @@ async fn concurrent_attempts_under_one_key_count_once_and_the_others_get_the_ans
 
 #[actix_web::test]
 async fn a_retry_under_a_key_after_the_time_bucket_turned_counts_posts_without_ts_in_the_first_attempts_bucket() {
-    use campanile::ingest::{BodyFormat, Bucketer, Ingestor, ResolutionRange, WriteId, split_items};
+    use campanile::domain::ResolutionRange;
+    use campanile::ingest::{BodyFormat, Bucketer, Ingestor, WriteId, split_items};
     use campanile::privacy::AuthorHasher;
 
     for redis in [None, Some(TestRedis::start())] {

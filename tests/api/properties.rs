@@ -179,10 +179,10 @@ proptest! {
 
     #[test]
     fn no_text_panics_the_websocket_parser(value in arb_json(), text in "\\PC{0,200}") {
-        let _ = campanile::ws::protocol::parse(&value.to_string());
-        let _ = campanile::ws::protocol::parse(&text);
+        let _ = campanile::protocol::parse(&value.to_string());
+        let _ = campanile::protocol::parse(&text);
         let wrapped = json!({"type": "subscribe", "channel": "heatmap", "res": value.clone(), "bbox": value});
-        let _ = campanile::ws::protocol::parse(&wrapped.to_string());
+        let _ = campanile::protocol::parse(&wrapped.to_string());
     }
 
     #[test]

@@ -1,8 +1,47 @@
-//! The WebSocket message types (DESIGN §4) and their parsing.
+//! The wire protocol (DESIGN §4): the messages of the WebSocket, the cell
+//! as every client sees it over HTTP and WebSocket alike, and the encoding
+//! shared by every session a message goes to. Below the hub, which prepares
+//! messages, and the sessions and routes, which send them.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::api::heatmap::CellOut;
+/// One cell as a client sees it, over HTTP and WebSocket alike: counts for
+/// operators and commanders, a level for everyone else (DESIGN §6).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CellOut {
+    /// Operators and commanders.
+    Full(FullCell),
+    /// The public and the `ingest` role.
+    Public(PublicCell),
+}
+
+/// A cell with its numbers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FullCell {
+    /// H3 index, lowercase hex.
+    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
+    pub cell: String,
+    /// Items in the window.
+    pub count: u64,
+    /// Distinct contributors in the window.
+    pub contributors: u64,
+    /// `count` per km² of the cell's exact area, to 0.01.
+    pub density_km2: f64,
+}
+
+/// A public cell: where, and how busy as a level, nothing countable.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PublicCell {
+    /// H3 index, lowercase hex.
+    #[schema(example = "891ea6d6533ffff", pattern = "^[0-9a-f]{15}$")]
+    pub cell: String,
+    /// Density level 1–5: items per km² per minute below the first, second,
+    /// third and fourth of `--public-bands` (default 10, 30, 100, 300), or above.
+    #[schema(minimum = 1, maximum = 5)]
+    pub level: u8,
+}
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
