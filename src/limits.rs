@@ -24,7 +24,7 @@ pub enum Spend {
     /// Sending a report.
     Report,
     /// Reading: heatmap, broadcasts, feeds, zones, WebSocket upgrades; charged
-    /// by [`limit_public_reads`].
+    /// by `api::public_reads`.
     Read,
 }
 
@@ -137,33 +137,6 @@ fn parse_forwarded(entry: &str) -> Option<IpAddr> {
         .and_then(|e| e.strip_suffix(']'))
         .and_then(|e| e.parse::<Ipv6Addr>().ok())
         .map(|v6| canonical(IpAddr::V6(v6)))
-}
-
-/// Charges every public read — any `GET` or `HEAD` of the API or a
-/// WebSocket upgrade without a valid token — to the client's address, in one
-/// place, so that no read path is forgotten (DESIGN §6).
-pub async fn limit_public_reads(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    use actix_web::http::{Method, header};
-    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let path = req.path();
-    let is_api = path.starts_with("/api/") || path == "/ws" || path.starts_with("/open311/");
-    if is_read
-        && is_api
-        && let Some(state) = req.app_data::<actix_web::web::Data<crate::api::AppState>>()
-    {
-        let header = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(|v| v.to_str().unwrap_or(""));
-        let holds_token = state.keys.from_header(header).is_ok_and(|p| !p.is_public());
-        if !holds_token && let Err(wait) = state.limits.check(req.request(), Spend::Read) {
-            return Err(crate::api::error::ApiError::RateLimited(wait.as_secs().max(1)).into());
-        }
-    }
-    next.call(req).await
 }
 
 #[cfg(test)]

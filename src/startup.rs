@@ -178,7 +178,7 @@ impl Application {
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
-                .wrap(actix_web::middleware::from_fn(crate::limits::limit_public_reads))
+                .wrap(actix_web::middleware::from_fn(api::public_reads::limit))
                 .app_data(app_state.clone())
                 .app_data(web::QueryConfig::default().error_handler(api::query_error))
                 .configure(api::configure)

@@ -10,6 +10,7 @@ pub mod heatmap;
 pub mod idempotency;
 pub mod ops;
 pub mod posts;
+pub mod public_reads;
 pub mod reports;
 pub mod schemas;
 pub mod stats;
