@@ -564,7 +564,10 @@ mod tests {
             .unwrap()
         };
         let now = chrono::Utc::now();
-        let contributor = |s: &Settings| s.author_hasher().contributor("@a", now);
+        let contributor = |s: &Settings| {
+            use crate::domain::Pseudonymiser;
+            s.author_hasher().contributor("@a", now)
+        };
         let base = settings("token-secret-one-0000", "author-secret-one-000");
         let jwt_rotated = settings("token-secret-two-0000", "author-secret-one-000");
         let author_rotated = settings("token-secret-one-0000", "author-secret-two-000");

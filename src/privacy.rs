@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::domain::{Contributor, PostId, Source};
+use crate::domain::{Contributor, PostId, Pseudonymiser, Source};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -50,9 +50,11 @@ impl AuthorHasher {
         }
         mac
     }
+}
 
+impl Pseudonymiser for AuthorHasher {
     /// The contributor behind `author` today.
-    pub fn contributor(&self, author: &str, now: DateTime<Utc>) -> Contributor {
+    fn contributor(&self, author: &str, now: DateTime<Utc>) -> Contributor {
         let mut mac = self.keyed_for(now);
         mac.update(b"author\0");
         mac.update(author.as_bytes());
@@ -64,7 +66,7 @@ impl AuthorHasher {
     /// without one it is new every time (DESIGN §3: posts without `id` are
     /// never taken for one another), unless the ingest path replaces it by
     /// one derived from the request's idempotency key.
-    pub fn anonymous_contributor(&self, source: &Source, id: Option<&PostId>) -> Contributor {
+    fn anonymous_contributor(&self, source: &Source, id: Option<&PostId>) -> Contributor {
         match id {
             Some(id) => {
                 let mut mac = self.keyed_for(Utc::now());

@@ -17,7 +17,7 @@ mod window;
 
 pub use error::FieldError;
 pub use geo::{BBox, LatLon};
-pub use post::{Contributor, Language, MAX_CLOCK_SKEW, Post, PostId, PostRules, RawPost, Source};
+pub use post::{Contributor, Language, MAX_CLOCK_SKEW, Post, PostId, PostRules, Pseudonymiser, RawPost, Source};
 pub use resolution::ResolutionRange;
 pub use role::{Principal, Role};
 pub use time::rfc3339;

@@ -4,7 +4,6 @@ use serde_json::value::RawValue;
 
 use super::text::xml_safe;
 use super::{FieldError, LatLon};
-use crate::privacy::AuthorHasher;
 
 /// The most a post's timestamp may lie ahead of the server clock.
 pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -159,9 +158,19 @@ pub struct PostRules {
     pub retention: Duration,
 }
 
+/// Turns who posted into a [`Contributor`] at once, so that a parsed post
+/// never holds its author (DESIGN §6). `privacy::AuthorHasher` is the
+/// deployment's; the trait keeps the domain free of keys and secrets.
+pub trait Pseudonymiser {
+    /// The contributor behind `author` at `now`.
+    fn contributor(&self, author: &str, now: DateTime<Utc>) -> Contributor;
+    /// The contributor of a post without an author.
+    fn anonymous_contributor(&self, source: &Source, id: Option<&PostId>) -> Contributor;
+}
+
 impl Post {
     /// Parses and checks every field of one raw post (DESIGN §3, Posts).
-    pub fn parse(raw: &RawPost<'_>, rules: PostRules, hasher: &AuthorHasher) -> Result<Self, FieldError> {
+    pub fn parse(raw: &RawPost<'_>, rules: PostRules, hasher: &impl Pseudonymiser) -> Result<Self, FieldError> {
         let source = Source::parse(&required_string(raw.source, "source")?)?;
         let id = optional_string(raw.id, "id")?.map(|s| PostId::parse(&s)).transpose()?;
         let lat = required_number(raw.lat, "lat")?;
@@ -312,7 +321,7 @@ mod tests {
 
     fn parse(json: &str) -> Result<Post, FieldError> {
         let raw: RawPost<'_> = serde_json::from_str(json).expect("test json");
-        Post::parse(&raw, rules(), &AuthorHasher::new(b"test-secret"))
+        Post::parse(&raw, rules(), &crate::privacy::AuthorHasher::new(b"test-secret"))
     }
 
     #[test]
