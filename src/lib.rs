@@ -14,13 +14,16 @@
 //! api::heatmap ───────────────────────────────────────────── reads ──────────┘
 //! ```
 //!
-//! - [`domain`]: validated types (`LatLon`, `Post`, `Role`, `Window`); a value
-//!   that exists is valid.
+//! - [`domain`]: validated types (`LatLon`, `Post`, `Role`, `Window`,
+//!   `ResolutionRange`) and the wire time format; a value that exists is valid.
 //! - [`privacy`]: the author's keyed hash; the raw author goes no further.
 //! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the engine.
 //! - [`engine`]: the storage contract and its `memory` and `redis` engines.
 //! - [`hub`]: heatmap groups, the tick loop and delta encoding.
-//! - [`ws`]: the WebSocket protocol and one connection's state machine.
+//! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
+//!   clients see it, one encoding shared by every session — below the hub
+//!   that prepares messages and the sessions and routes that send them.
+//! - [`ws`]: the WebSocket upgrade, admission and one connection's state machine.
 //! - [`api`]: HTTP routes by resource, one error type mapped to the envelope.
 //! - [`auth`]: JWT roles. [`config`]: layered settings. [`telemetry`]: logs
 //!   and metrics. [`startup`]: builds the server for `main` and for tests;
