@@ -212,7 +212,7 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_CAP_STATUS")]
     pub cap_status: Option<String>,
 
-    /// Address written into feeds and CAP documents, e.g. https://campanile.example.org
+    /// Address written into feeds and CAP documents, e.g. `https://campanile.example.org`
     /// (never taken from a request's Host) [default: http:// and the listen address].
     #[arg(long, env = "CAMPANILE_PUBLIC_URL")]
     pub public_url: Option<String>,

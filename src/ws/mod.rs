@@ -1,6 +1,6 @@
 //! `GET /ws`: the WebSocket upgrade. Who may connect is decided by
 //! [`admission`]; the client's frames are read by [`frames`]; the protocol's
-//! types live in [`protocol`]; one connection's state machine in [`session`].
+//! types live in [`crate::protocol`]; one connection's state machine in [`session`].
 
 pub mod admission;
 pub mod frames;
