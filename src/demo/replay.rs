@@ -1,3 +1,7 @@
+//! `campanile replay`: sends an NDJSON file of posts to a running server
+//! through its public API, paced by the posts' own timestamps, as a
+//! connector would. It touches nothing of the server but its HTTP API.
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,3 +1,7 @@
+//! The synthetic event of `serve --demo` and `simulate`: a scenario from
+//! `geodata/scenarios/` turned into posts along its routes and phases. It
+//! only makes posts; the ingest path takes them like any other.
+
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -1,3 +1,6 @@
+//! The one error of validation: which field, which rule, in words. Every
+//! domain constructor returns it, and the API maps it to the envelope.
+
 use std::borrow::Cow;
 use std::fmt;
 

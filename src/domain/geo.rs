@@ -1,3 +1,6 @@
+//! Positions and bounding boxes, checked once: the rest of the code never
+//! sees a non-finite or out-of-range coordinate.
+
 use super::FieldError;
 
 /// A WGS84 position whose coordinates are finite and in range.

@@ -1,3 +1,6 @@
+//! A geotagged post (DESIGN §3, Posts): the raw fields as sent, each checked
+//! into a [`Post`] whose author is already a pseudonym (DESIGN §6).
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;

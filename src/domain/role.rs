@@ -1,3 +1,6 @@
+//! Who is calling: a token's role, or the public (DESIGN §5), and what each
+//! may see.
+
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};

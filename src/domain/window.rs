@@ -1,3 +1,6 @@
+//! The sliding windows a deployment reads counts over (`1m`, `15m`, …),
+//! parsed from the configuration and from requests.
+
 use std::fmt;
 
 use super::FieldError;

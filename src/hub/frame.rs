@@ -1,3 +1,7 @@
+//! One heatmap group's state at a tick: its cells, what changed since the
+//! tick before (computed once for every subscriber), and the shared
+//! encodings of that change and of the whole frame.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

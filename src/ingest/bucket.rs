@@ -1,3 +1,6 @@
+//! Bucketing: a post becomes its H3 cell at every configured resolution and
+//! its time bucket, the shape the engine counts.
+
 use h3o::{CellIndex, LatLng};
 
 use crate::domain::{Post, ResolutionRange};

@@ -1,3 +1,7 @@
+//! Framing of a posts body: one object, a JSON array or NDJSON, split into
+//! raw items one at a time, so that a batch over the limit is refused while
+//! it is read, and a bad item is named by its index while the rest go on.
+
 use std::cell::Cell;
 use std::fmt;
 
