@@ -123,7 +123,8 @@ pub fn spawn_detector(
 /// One round: detects and raises what the counts call for.
 async fn raise(engine: &dyn Engine, rules: &AlertRules) {
     // An engine outage is the hub's to report; try again next round.
-    let Ok(alerts) = detect(engine, rules, Utc::now().timestamp()).await else {
+    let now = Utc::now().timestamp();
+    let Ok(alerts) = detect(engine, rules, now).await else {
         return;
     };
     for alert in alerts {
@@ -131,7 +132,7 @@ async fn raise(engine: &dyn Engine, rules: &AlertRules) {
         let Ok(body) = serde_json::to_string(&alert) else {
             continue;
         };
-        if let Ok(true) = engine.raise_alert(&key, &body, rules.quiet_secs).await {
+        if let Ok(true) = engine.raise_alert(&key, &body, rules.quiet_secs, now).await {
             metrics::counter!(crate::telemetry::metric::ALERTS_RAISED, "kind" => alert.kind).increment(1);
             tracing::info!(kind = alert.kind, cell = %alert.cell, count = alert.count, "alert raised");
         }

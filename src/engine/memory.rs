@@ -312,7 +312,8 @@ impl Engine for MemoryEngine {
 
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {
         let mut log = self.lock_log()?;
-        let oldest = chrono::Utc::now().timestamp() - self.layout.dedup_secs;
+        // A report is put when it is received: that is the engine's now.
+        let oldest = received_at - self.layout.dedup_secs;
         log.reports.retain(|_, (at, _)| *at >= oldest);
         log.reports.insert(id.to_owned(), (received_at, body.to_owned()));
         // Sent under the lock, so that the feed's order is the order stored.
@@ -334,9 +335,8 @@ impl Engine for MemoryEngine {
         self.report_feed.subscribe()
     }
 
-    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError> {
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64, now: i64) -> Result<bool, EngineError> {
         let mut log = self.lock_log()?;
-        let now = chrono::Utc::now().timestamp();
         log.alerts_quiet.retain(|_, until| *until > now);
         if log.alerts_quiet.contains_key(key) {
             return Ok(false);

@@ -213,8 +213,8 @@ pub trait Engine: Send + Sync + 'static {
     /// Who acknowledged broadcast `id`, and when (Unix seconds), oldest first.
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError>;
 
-    /// Stores (or replaces) report `id`, received at `received_at`; kept for
-    /// the retention period. Every node's [`Engine::report_feed`] then
+    /// Stores (or replaces) report `id`, received at `received_at`, which is
+    /// also the engine's now for expiry; kept for the retention period. Every node's [`Engine::report_feed`] then
     /// delivers `body`.
     async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError>;
 
@@ -228,10 +228,11 @@ pub trait Engine: Send + Sync + 'static {
     /// Report bodies stored from now on, by any node, in the order stored.
     fn report_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
 
-    /// Raises alert `body` unless one with the same `key` was raised, by any
-    /// node, in the last `quiet_secs`; true if this call raised it. Every
-    /// node's [`Engine::alert_feed`] then delivers it.
-    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError>;
+    /// Raises alert `body` at `now` (Unix seconds) unless one with the same
+    /// `key` was raised, by any node, in the `quiet_secs` before; true if
+    /// this call raised it. Every node's [`Engine::alert_feed`] then
+    /// delivers it. The caller's clock, not the engine's, decides.
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64, now: i64) -> Result<bool, EngineError>;
 
     /// Alerts raised from now on, by any node, in order.
     fn alert_feed(&self) -> tokio::sync::broadcast::Receiver<String>;

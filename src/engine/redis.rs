@@ -75,12 +75,7 @@ const STREAM_BLOCK: Duration = Duration::from_millis(1_000);
 
 const APPLY_COUNTS: &str = include_str!("apply_counts.lua");
 const SWAP_REPORT: &str = include_str!("swap_report.lua");
-
-/// Raises an alert once per quiet period, deployment-wide: the quiet key and
-/// the stream share the `{alerts}` slot.
-const RAISE_ALERT: &str = "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then \
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'body', ARGV[2]) \
-    redis.call('EXPIRE', KEYS[2], 86400) return 1 end return 0";
+const RAISE_ALERT: &str = include_str!("raise_alert.lua");
 
 /// Where Redis is.
 #[derive(Debug, Clone)]
@@ -740,14 +735,15 @@ impl Engine for RedisEngine {
         self.report_feed.subscribe()
     }
 
-    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64) -> Result<bool, EngineError> {
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64, now: i64) -> Result<bool, EngineError> {
         let mut conn = self.conn.clone();
         cmd("EVAL")
             .arg(RAISE_ALERT)
             .arg(2)
             .arg(self.keys.alert_quiet(key))
             .arg(self.keys.alert_changes())
-            .arg(quiet_secs.max(1))
+            .arg(now)
+            .arg(now + quiet_secs.max(1))
             .arg(body)
             .query_async(&mut conn)
             .await

@@ -1,0 +1,17 @@
+-- Raises an alert once per quiet period, deployment-wide: the quiet key and
+-- the stream share the {alerts} slot, so the check and the announcement are
+-- one atomic step whichever node detects the alert first. The caller's
+-- clock decides (as in the memory engine); the key's expiry only cleans up.
+--
+-- KEYS[1]: the alert's quiet key   KEYS[2]: the alerts stream
+-- ARGV[1]: now (Unix seconds)   ARGV[2]: when the quiet period ends
+-- ARGV[3]: the alert
+-- Returns 1 if raised now, 0 if one was raised within the quiet period.
+local quiet_until = tonumber(redis.call('GET', KEYS[1]))
+if quiet_until and quiet_until > tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'body', ARGV[3])
+redis.call('EXPIRE', KEYS[2], 86400)
+return 1
