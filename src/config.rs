@@ -225,6 +225,15 @@ pub struct ServeArgs {
     /// Scenario the demo plays [default: bologna-march].
     #[arg(long, env = "CAMPANILE_DEMO_SCENARIO")]
     pub demo_scenario: Option<String>,
+
+    /// The event's name, shown by the pages [default: Campanile].
+    #[arg(long, env = "CAMPANILE_EVENT_NAME")]
+    pub event_name: Option<String>,
+
+    /// The event's languages, BCP 47 tags, the first the default
+    /// [default: en].
+    #[arg(long, env = "CAMPANILE_LANGUAGES")]
+    pub languages: Option<String>,
 }
 
 macro_rules! prefer {
@@ -247,7 +256,7 @@ impl ServeArgs {
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
-            ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, cap_sender, cap_status,
+            ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
@@ -336,6 +345,10 @@ pub struct Settings {
     pub demo: bool,
     /// The demo scenario's name.
     pub demo_scenario: String,
+    /// The event's name, as the pages show it.
+    pub event_name: String,
+    /// The event's languages, the default first.
+    pub languages: Vec<String>,
     /// CAP sender and status, and the public URL of links.
     pub publisher: crate::alert::Publisher,
     /// The address of the listener that serves only `/metrics`, if any.
@@ -501,6 +514,27 @@ impl Settings {
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
             demo_scenario: args.demo_scenario.clone().unwrap_or_else(|| "bologna-march".into()),
+            event_name: match args.event_name.as_deref().map(str::trim) {
+                None => "Campanile".into(),
+                Some(name)
+                    if (1..=120).contains(&name.chars().count())
+                        && crate::domain::text::xml_safe(name, "event_name").is_ok() =>
+                {
+                    name.to_owned()
+                }
+                Some(_) => return Err(ConfigError("event_name must be 1-120 characters of text".into())),
+            },
+            languages: args
+                .languages
+                .as_deref()
+                .unwrap_or("en")
+                .split(',')
+                .map(|tag| {
+                    crate::domain::Language::parse(tag.trim())
+                        .map(|l| l.as_str().to_owned())
+                        .map_err(|_| ConfigError(format!("language {tag:?} is not a BCP 47 tag such as en or pt-BR")))
+                })
+                .collect::<Result<_, _>>()?,
             public_report_rate: args.public_report_rate.unwrap_or(10).max(1),
             public_read_rate: args.public_read_rate.unwrap_or(600).max(1),
             trusted_proxies: args

@@ -112,6 +112,21 @@ impl Zones {
         })
     }
 
+    /// The smallest box around every zone, `[minLon, minLat, maxLon,
+    /// maxLat]`, or `None` without zones: where the pages open the map.
+    pub fn extent(&self) -> Option<[f64; 4]> {
+        let points = self.by_id.values().flat_map(|z| match &z.shape {
+            ZoneShape::Point(p) => vec![*p],
+            ZoneShape::Polygons(rings) => rings.iter().flatten().copied().collect(),
+        });
+        points.fold(None, |acc: Option<[f64; 4]>, [lon, lat]| {
+            Some(match acc {
+                None => [lon, lat, lon, lat],
+                Some([a, b, c, d]) => [a.min(lon), b.min(lat), c.max(lon), d.max(lat)],
+            })
+        })
+    }
+
     /// The zones as one GeoJSON FeatureCollection.
     pub fn geojson(&self) -> &Value {
         &self.geojson

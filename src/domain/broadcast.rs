@@ -20,6 +20,9 @@ macro_rules! cap_enum {
         pub enum $name { $($variant),+ }
 
         impl $name {
+            /// Every value, in the order CAP lists them.
+            pub const VALUES: &'static [&'static str] = &[$(stringify!($variant)),+];
+
             /// The CAP value, as written in documents.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => stringify!($variant)),+ }

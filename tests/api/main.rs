@@ -7,6 +7,7 @@ mod broadcasts;
 mod cli;
 mod conformance;
 mod engine;
+mod event;
 mod h3_reference;
 mod health;
 mod heatmap;

@@ -7,8 +7,16 @@ import { LiveMap, resolutionForZoom, circleRing, cellCentre, contains } from "/s
 const $ = (id) => document.getElementById(id);
 const role = document.body.dataset.role || "public";
 const needsToken = role !== "public";
-const maxRes = role === "public" ? 9 : 11;
-const EVENT_BBOX = [11.333, 44.489, 11.355, 44.508];
+// The deployment says where the event is, which windows and resolutions it
+// serves: no page hard-codes them. Without an answer the page still opens,
+// on the whole world and the contract's default windows.
+const event = await getJson("/api/v1/event").catch(() => null);
+const resolutions = event?.resolutions ?? { min: 7, max: 11, public_max: 9 };
+const minRes = resolutions.min;
+const maxRes = role === "public" ? resolutions.public_max : resolutions.max;
+const WINDOWS = event?.windows ?? ["1m", "5m", "15m", "60m"];
+const DEFAULT_WINDOW = event?.default_window ?? "15m";
+const EVENT_BBOX = event?.bbox ?? [-180, -85, 180, 85];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,7 +35,7 @@ function section(title, id, ...children) {
 
 function buildLayout() {
   const windowSelect = el("select", { id: "window", "aria-label": "time window" },
-    ...["1m", "5m", "15m", "60m"].map((w) => el("option", w === "15m" ? { selected: "" , text: w } : { text: w })));
+    ...WINDOWS.map((w) => el("option", w === DEFAULT_WINDOW ? { selected: "", text: w } : { text: w })));
   const header = el("header", {},
     el("h1", { text: document.body.dataset.heading || "Campanile" }),
     el("span", { id: "state", class: "state connecting", role: "status", text: "connecting" }),
@@ -113,7 +121,7 @@ const map = new LiveMap($("map"), { bbox: EVENT_BBOX });
 window.campanile = { map }; // for the browser tests and for operators' consoles
 let token = needsToken ? takeToken() : null;
 let live = null;
-let res = resolutionForZoom(map.zoom(), 7, maxRes);
+let res = resolutionForZoom(map.zoom(), minRes, maxRes);
 const cells = new Map();
 const messages = new ActiveMessages();
 let near = null;
@@ -162,6 +170,7 @@ function renderHeat() {
       ...[c.cell.slice(0, 9) + "…", c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })))));
   }
   $("res-label").textContent = role === "public" ? "" : `H3 resolution ${res}`;
+  $("updated").textContent = `last update ${ago(live?.lastUpdate)}`;
 }
 
 async function acknowledge(id, button) {
@@ -271,7 +280,7 @@ $("signin")?.querySelector("form").addEventListener("submit", (e) => {
 });
 $("window").addEventListener("change", () => live && live.resubscribe(subscriptions));
 map.on("zoomend", () => {
-  const wanted = resolutionForZoom(map.zoom(), 7, maxRes);
+  const wanted = resolutionForZoom(map.zoom(), minRes, maxRes);
   if (wanted !== res) {
     res = wanted;
     if (live) live.resubscribe(subscriptions);

@@ -1,0 +1,113 @@
+//! `GET /api/v1/event`: what the pages need to know about this deployment,
+//! so that no page hard-codes the event (its place, windows, resolutions,
+//! languages, categories, levels and CAP value lists).
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::error::ApiError;
+use super::{AppState, Caller};
+use crate::domain::broadcast::{Category, Certainty, Severity, Urgency};
+
+/// The resolutions a deployment counts and serves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolutions {
+    /// The coarsest counted.
+    pub min: u8,
+    /// The finest counted.
+    pub max: u8,
+    /// What a request that names none reads.
+    pub default: u8,
+    /// The finest the public may read.
+    pub public_max: u8,
+}
+
+/// One public level and the densities it covers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicLevel {
+    /// 1–5.
+    #[schema(minimum = 1, maximum = 5)]
+    pub level: u8,
+    /// Items per km² per minute from which it applies.
+    pub from: f64,
+    /// Items per km² per minute below which it applies; none for the top level.
+    pub below: Option<f64>,
+}
+
+/// The CAP value lists a message may use.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CapValues {
+    /// CAP `category`.
+    pub categories: Vec<&'static str>,
+    /// CAP `severity`.
+    pub severities: Vec<&'static str>,
+    /// CAP `urgency`.
+    pub urgencies: Vec<&'static str>,
+    /// CAP `certainty`.
+    pub certainties: Vec<&'static str>,
+}
+
+/// The deployment, as the pages need it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    /// The event's name.
+    pub name: String,
+    /// `[minLon, minLat, maxLon, maxLat]` around the event's zones; none without zones.
+    pub bbox: Option<[f64; 4]>,
+    /// The windows clients may read, shortest first.
+    pub windows: Vec<String>,
+    /// The window of requests that name none.
+    pub default_window: String,
+    /// The resolutions counted and served.
+    pub resolutions: Resolutions,
+    /// The event's languages (BCP 47), the default first.
+    pub languages: Vec<String>,
+    /// What a report may be about.
+    pub report_categories: Vec<&'static str>,
+    /// The public heatmap's levels, in items per km² per minute.
+    pub public_levels: Vec<PublicLevel>,
+    /// Distinct contributors a cell needs before the public sees it.
+    pub k_anonymity: u64,
+    /// The CAP value lists of safety messages.
+    pub cap: CapValues,
+}
+
+/// What the pages need to know about this deployment.
+#[utoipa::path(get, path = "/api/v1/event", tag = "event", operation_id = "event",
+    responses((status = 200, description = "The deployment: name, place, windows, resolutions, languages, categories, levels, CAP lists", body = Event),
+              (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope),
+              (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
+pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let s = &state.settings;
+    let bounds = s.public_bands.bounds();
+    let public_levels = (0..5)
+        .map(|i| PublicLevel {
+            level: i as u8 + 1,
+            from: if i == 0 { 0.0 } else { bounds[i - 1] },
+            below: bounds.get(i).copied(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Event {
+        name: s.event_name.clone(),
+        bbox: state.zones.extent(),
+        windows: s.windows.all().iter().map(|w| w.name().to_owned()).collect(),
+        default_window: s.windows.default_window().name().to_owned(),
+        resolutions: Resolutions {
+            min: u8::from(s.resolutions.coarsest()),
+            max: u8::from(s.resolutions.finest()),
+            default: s.default_res,
+            public_max: s.public_max_res.min(u8::from(s.resolutions.finest())),
+        },
+        languages: s.languages.clone(),
+        report_categories: crate::domain::report::CATEGORIES.to_vec(),
+        public_levels,
+        k_anonymity: s.k_anonymity,
+        cap: CapValues {
+            categories: Category::VALUES.to_vec(),
+            severities: Severity::VALUES.to_vec(),
+            urgencies: Urgency::VALUES.to_vec(),
+            certainties: Certainty::VALUES.to_vec(),
+        },
+    }))
+}
