@@ -176,17 +176,7 @@ impl Hub {
 
     /// Joins a group, reading its first frame if the group is new.
     pub async fn subscribe(&self, key: HeatmapKey) -> Result<watch::Receiver<Arc<HeatmapFrame>>, EngineError> {
-        if let Some(rx) = self.lock_groups().get(&key).map(|g| g.frames.subscribe()) {
-            return Ok(rx);
-        }
-        let now = Utc::now();
-        let first = HeatmapFrame::first(now, self.read(&key, now).await?);
-        let mut groups = self.lock_groups();
-        let group = groups.entry(key).or_insert_with(|| Group {
-            frames: watch::channel(Arc::new(first)).0,
-            read_until: None,
-        });
-        Ok(group.frames.subscribe())
+        Ok(self.group(key, None).await?.subscribe())
     }
 
     /// The group's current frame, for a read over HTTP: no engine read of
@@ -194,10 +184,27 @@ impl Hub {
     /// nothing more); a group nobody watches is read once and then kept
     /// fresh by the tick for a while.
     pub async fn current(&self, key: HeatmapKey) -> Result<Arc<HeatmapFrame>, EngineError> {
-        let keep_until = Instant::now() + HTTP_KEEP_ALIVE;
-        if let Some(group) = self.lock_groups().get_mut(&key) {
-            group.read_until = Some(keep_until);
-            return Ok(group.frames.borrow().clone());
+        let frames = self.group(key, Some(Instant::now() + HTTP_KEEP_ALIVE)).await?;
+        let frame = frames.borrow().clone();
+        Ok(frame)
+    }
+
+    /// The frames of the group `key`, made with a first frame read from the
+    /// engine if it is new; `keep_until` extends how long HTTP readers keep
+    /// it without a subscriber.
+    async fn group(
+        &self,
+        key: HeatmapKey,
+        keep_until: Option<Instant>,
+    ) -> Result<watch::Sender<Arc<HeatmapFrame>>, EngineError> {
+        let known = |group: &mut Group| {
+            if keep_until.is_some() {
+                group.read_until = keep_until;
+            }
+            group.frames.clone()
+        };
+        if let Some(frames) = self.lock_groups().get_mut(&key).map(known) {
+            return Ok(frames);
         }
         let now = Utc::now();
         let first = Arc::new(HeatmapFrame::first(now, self.read(&key, now).await?));
@@ -206,8 +213,7 @@ impl Hub {
             frames: watch::channel(first).0,
             read_until: None,
         });
-        group.read_until = Some(keep_until);
-        Ok(group.frames.borrow().clone())
+        Ok(known(group))
     }
 
     /// Engine status changes, for sessions to relay.

@@ -15,7 +15,7 @@ use chrono::{Duration, Utc};
 
 pub use bucket::Bucketer;
 pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
-pub use write::WriteId;
+pub use write::{WriteId, write_identity};
 
 use crate::domain::{FieldError, Post, PostRules, RawPost};
 use crate::engine::{Bucketed, Engine, EngineError, IngestOutcome};

@@ -74,15 +74,22 @@ impl WriteId {
     }
 
     fn derive(&self, what: &[u8], n: u64) -> u64 {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(what);
-        h.update(n.to_le_bytes());
-        let digest = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        u64::from_le_bytes(first)
+        write_identity(&[&self.salt, what, &n.to_le_bytes()])
     }
+}
+
+/// A 64-bit name for a write, the same on every node for the same `parts`:
+/// the first 8 bytes of their SHA-256. Engines recognise a write sent again
+/// by it (a chunk, a moderation's count change).
+pub fn write_identity(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part);
+    }
+    let digest = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
 #[cfg(test)]

@@ -17,9 +17,8 @@ use tokio::sync::broadcast;
 use crate::broadcasts::Broadcasts;
 use crate::domain::report::{MODERATION, Report, ReportInput};
 use crate::domain::{BBox, FieldError, LatLon};
-use crate::engine::Bucketed;
-use crate::engine::{Engine, EngineError};
-use crate::ingest::Bucketer;
+use crate::engine::{Bucketed, Engine, EngineError};
+use crate::ingest::{Bucketer, write_identity};
 pub use pending::PendingReports;
 
 /// A report as the engine keeps it: with what is needed to take it out of
@@ -135,17 +134,13 @@ impl Reports {
     /// that the count change of one moderation applies once however often
     /// it is attempted, on any node.
     fn item(&self, s: &StoredReport) -> Bucketed {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(b"campanile/report-count/v1\0");
-        h.update(s.report.id.as_bytes());
-        h.update(s.version.to_le_bytes());
-        let digest = h.finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
         Bucketed {
             dedup_key: None,
-            fingerprint: u64::from_le_bytes(first),
+            fingerprint: write_identity(&[
+                b"campanile/report-count/v1\0",
+                s.report.id.as_bytes(),
+                &s.version.to_le_bytes(),
+            ]),
             contributor: s.contributor,
             bucket: s.bucket,
             cells: self.bucketer.cells(s.report.lat, s.report.lon),
@@ -254,6 +249,25 @@ impl Reports {
         ))))
     }
 
+    /// Reads a stored or fed report body as a change of the pending overlay.
+    pub fn pending_change(&self, body: &str) -> Option<PendingChange> {
+        let s = decode(body)?;
+        let item = s.pending().then(|| PendingItem {
+            cells: self.bucketer.cells(s.report.lat, s.report.lon),
+            bucket: s.bucket,
+        });
+        Some(PendingChange {
+            id: s.report.id,
+            version: s.version,
+            item,
+        })
+    }
+
+    /// Every retained report body received at or after `since`.
+    pub async fn stored_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        self.engine.reports(since).await
+    }
+
     /// Retained reports matching `filter`, oldest first.
     pub async fn list(&self, filter: &ReportFilter) -> Result<Vec<Report>, EngineError> {
         Ok(self
@@ -308,25 +322,4 @@ pub struct PendingItem {
     pub cells: Vec<h3o::CellIndex>,
     /// Start of its time bucket.
     pub bucket: i64,
-}
-
-impl Reports {
-    /// Reads a stored or fed report body as a change of the pending overlay.
-    pub fn pending_change(&self, body: &str) -> Option<PendingChange> {
-        let s = decode(body)?;
-        let item = s.pending().then(|| PendingItem {
-            cells: self.bucketer.cells(s.report.lat, s.report.lon),
-            bucket: s.bucket,
-        });
-        Some(PendingChange {
-            id: s.report.id,
-            version: s.version,
-            item,
-        })
-    }
-
-    /// Every retained report body received at or after `since`.
-    pub async fn stored_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
-        self.engine.reports(since).await
-    }
 }

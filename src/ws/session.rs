@@ -24,7 +24,7 @@ use crate::api::heatmap::HeatmapRequest;
 use crate::auth::Verified;
 use crate::domain::rfc3339;
 use crate::domain::{BBox, Principal};
-use crate::hub::{EngineStatus, HeatmapFrame, HeatmapKey};
+use crate::hub::{Audience, EngineStatus, HeatmapFrame, HeatmapKey};
 use crate::protocol::CellOut;
 use crate::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use crate::telemetry::metric;
@@ -360,18 +360,15 @@ impl Connection {
                     .await;
             }
         };
-        // Roles without the whole picture (the public, `ingest`) read the
-        // public heatmap, with its limits.
-        let view = if self.principal.sees_full_picture() {
-            self.principal.clone()
-        } else {
-            Principal::Public
-        };
+        // Roles without the whole picture (the public, `ingest`) get the
+        // public heatmap, with its limits: the request decides the audience.
         let parsed = bbox
             .map(|b| BBox::from_slice(&b))
             .transpose()
             .map_err(ApiError::from)
-            .and_then(|bbox| HeatmapRequest::parse(res, window.as_deref(), bbox, &view, &self.state.settings));
+            .and_then(|bbox| {
+                HeatmapRequest::parse(res, window.as_deref(), bbox, &self.principal, &self.state.settings)
+            });
         let request = match parsed {
             Ok(r) => r,
             Err(e) => {
@@ -392,7 +389,8 @@ impl Connection {
             }
         };
         let out = self.outbound.clone();
-        self.start(channel, view.sees_full_picture(), move |sub| {
+        let full_picture = request.key.audience == Audience::Full;
+        self.start(channel, full_picture, move |sub| {
             forward_heatmap(sub, request.key, request.bbox, frames, out)
         })
         .await
