@@ -35,6 +35,13 @@ pub struct PublicLevel {
     pub below: Option<f64>,
 }
 
+/// The levels the pages show, by scale.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Levels {
+    /// The public heatmap's levels, in items per km² per minute.
+    pub public: Vec<PublicLevel>,
+}
+
 /// The CAP value lists a message may use.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CapValues {
@@ -65,8 +72,9 @@ pub struct Event {
     pub languages: Vec<String>,
     /// What a report may be about.
     pub report_categories: Vec<&'static str>,
-    /// The public heatmap's levels, in items per km² per minute.
-    pub public_levels: Vec<PublicLevel>,
+    /// The levels the pages show (the public heatmap's, in items per km²
+    /// per minute).
+    pub levels: Levels,
     /// Distinct contributors a cell needs before the public sees it.
     pub k_anonymity: u64,
     /// The CAP value lists of safety messages.
@@ -101,7 +109,7 @@ pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<Ht
         },
         languages: s.languages.clone(),
         report_categories: crate::domain::report::CATEGORIES.to_vec(),
-        public_levels,
+        levels: Levels { public: public_levels },
         k_anonymity: s.k_anonymity,
         cap: CapValues {
             categories: Category::VALUES.to_vec(),
