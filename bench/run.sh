@@ -4,7 +4,8 @@
 # draws the charts in docs/. Release build; takes about half an hour.
 #
 #   bash bench/run.sh            # the whole matrix
-#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare
+#   TAG=before bash bench/run.sh compare   # 10k subscribers (CLIENTS) + 20k posts/s on both engines, kept as compare-*-before
 #   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
 #
 # The generator and the servers share this machine's cores: every figure is
@@ -28,8 +29,12 @@ BIN=target/release/campanile
 export CAMPANILE_JWT_SECRET=bench-secret-not-for-production-use
 TOKEN=$($BIN token --role operator --sub bench --ttl 4h)
 # Every subscriber comes from 127.0.0.1 here, where in the field each phone
-# has its own address: lift the per-address limit on public reads.
-SERVE_FLAGS=(--public-read-rate 100000000 --demo false)
+# has its own address: lift the per-address limits on public reads and
+# WebSocket connections.
+# Each WebSocket holds two descriptors on the server and one on the
+# generator: 10,000 subscribers need more than the usual soft limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+SERVE_FLAGS=(--public-read-rate 100000000 --ws-max-per-address 100000 --demo false)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_ready() { for _ in $(seq 200); do curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not ready: $1"; exit 1; }
@@ -100,6 +105,10 @@ for part in $PARTS; do
         for clients in 1000 5000 10000; do
           run "latency-$engine-${clients}c-20000pps" "campanile-$engine" "$clients" 20000 20
         done
+      done ;;
+    compare)  # one structural change against another: 10k subscribers, 20k posts/s, both engines, TAG names the side
+      for engine in memory redis; do
+        run "compare-$engine-${CLIENTS:-10000}c-20000pps-${TAG:-now}" "campanile-$engine" "${CLIENTS:-10000}" 20000 20
       done ;;
     ingest)   # against ingest rate, at 10k subscribers
       for engine in memory redis; do

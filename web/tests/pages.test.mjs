@@ -95,7 +95,10 @@ test("a token in the fragment signs in and is removed from the address bar", asy
   assert.equal(await page.locator("#signin").isVisible(), false);
   await page.close();
   const asked = await open("/field/");
-  assert.equal(await asked.locator("#signin").isVisible(), true, "no token: the sign-in form");
+  // The page builds itself once it knows the event (GET /api/v1/event):
+  // wait for the form rather than reading it before it exists.
+  const form = await asked.waitForSelector("#signin", { state: "visible", timeout: 10000 }).catch(() => asked.locator("#signin"));
+  assert.equal(await form.isVisible(), true, "no token: the sign-in form");
   await asked.close();
 });
 
