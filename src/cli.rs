@@ -1,9 +1,9 @@
-//! The command line: `serve`, `token`, `simulate`, `replay`.
+//! The server's command line: `serve`, `token`, `simulate`, `replay`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
 use crate::auth::TokenKeys;
 use crate::config::{Secret, ServeArgs, Settings};
@@ -11,16 +11,8 @@ use crate::demo::{ReplayOptions, Scenario, replay};
 use crate::domain::Role;
 use crate::startup::Application;
 
-/// Campanile: live crowd heatmaps and safety broadcasts for crises and mass gatherings.
-#[derive(Debug, Parser)]
-#[command(name = "campanile", version, about)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
+/// The server's subcommands; the binary adds its instruments (`bench`)
+/// beside them.
 // Parsed once at start-up: the size of one variant costs nothing worth a Box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
@@ -80,55 +72,11 @@ pub enum Command {
         #[arg(long)]
         keep_timestamps: bool,
     },
-    /// Load a running server as its users would and measure it.
-    Bench {
-        /// Base URL of the server.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        target: String,
-        /// An operator token (posts, broadcasts, full heatmap).
-        #[arg(long, env = "CAMPANILE_TOKEN", hide_env_values = true)]
-        token: String,
-        /// Posts per second offered.
-        #[arg(long, default_value_t = 1_000)]
-        ingest_rate: u64,
-        /// Posts per request.
-        #[arg(long, default_value_t = 1_000)]
-        batch: usize,
-        /// WebSocket subscribers (half public, half operators).
-        #[arg(long, default_value_t = 100)]
-        clients: usize,
-        /// Heatmap resolutions the subscribers spread over.
-        #[arg(long, value_delimiter = ',', default_value = "8,9")]
-        res: Vec<u8>,
-        /// Broadcasts sent over the run.
-        #[arg(long, default_value_t = 10)]
-        broadcasts: u64,
-        /// How long to load the server (e.g. 30s, 1m).
-        #[arg(long, default_value = "30s")]
-        duration: humantime::Duration,
-        /// The server's process id, for its RSS and CPU.
-        #[arg(long)]
-        server_pid: Option<u32>,
-        /// Threads for the subscribers [default: the cores].
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-        /// What the target speaks: `campanile`, or `ws` / `socketio` for the
-        /// peers of `bench/peers` (broadcasts only).
-        #[arg(long, default_value = "campanile")]
-        protocol: crate::loadgen::Protocol,
-        /// Subscribe to broadcasts only: no heatmap, no probes (the load the
-        /// peers are compared on).
-        #[arg(long)]
-        broadcasts_only: bool,
-    },
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<(), String> {
-    match cli.command {
+pub async fn run(command: Command) -> Result<(), String> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::Token {
             role,
@@ -164,46 +112,6 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
                 None => std::io::stdout().write_all(text.as_bytes()).map_err(|e| e.to_string()),
             }
-        }
-        Command::Bench {
-            target,
-            token,
-            ingest_rate,
-            batch,
-            clients,
-            res,
-            broadcasts,
-            duration,
-            server_pid,
-            threads,
-            json,
-            protocol,
-            broadcasts_only,
-        } => {
-            if res.is_empty() || res.iter().any(|r| *r > 15) {
-                return Err("--res takes H3 resolutions, 0-15".into());
-            }
-            let options = crate::loadgen::BenchOptions {
-                target,
-                token,
-                ingest_rate,
-                batch,
-                clients,
-                resolutions: res,
-                broadcasts,
-                duration: duration.into(),
-                server_pid,
-                threads: threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-                protocol,
-                broadcasts_only,
-            };
-            let report = crate::loadgen::run(options).await?;
-            if json {
-                println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
-            } else {
-                println!("{report}");
-            }
-            Ok(())
         }
         Command::Replay {
             file,

@@ -51,7 +51,6 @@ pub mod geodata;
 pub mod hub;
 pub mod ingest;
 pub mod limits;
-pub mod loadgen;
 pub mod privacy;
 pub mod protocol;
 pub mod reports;
