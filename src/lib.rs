@@ -57,6 +57,5 @@ pub mod protocol;
 pub mod reports;
 pub mod schedule;
 pub mod startup;
-pub mod surge;
 pub mod telemetry;
 pub mod ws;
