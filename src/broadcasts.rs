@@ -307,3 +307,72 @@ pub struct BroadcastView {
     /// CAP urgency.
     pub urgency: Urgency,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+
+    /// The view as it was written before it was a type: the stored message
+    /// as a JSON map (keys in order), the sender removed for non-operators,
+    /// the times in the wire format.
+    fn view_as_value(b: &StoredBroadcast, principal: &Principal) -> Value {
+        let mut map: Map<String, Value> = match serde_json::to_value(b) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("not an object: {other:?}"),
+        };
+        if !sees_sender(principal) {
+            map.remove("sender");
+        }
+        map.insert("sent".into(), Value::String(crate::domain::rfc3339(b.sent)));
+        map.insert(
+            "expires".into(),
+            Value::String(crate::domain::rfc3339(b.broadcast.expires)),
+        );
+        Value::Object(map)
+    }
+
+    fn stored(input: Value) -> StoredBroadcast {
+        let input: BroadcastInput = serde_json::from_value(input).expect("input");
+        let now = Utc::now();
+        StoredBroadcast {
+            id: "b1".into(),
+            seq: 7,
+            sent: now,
+            sender: "op-1".into(),
+            broadcast: input.validate(now, &Zones::default(), None).expect("valid"),
+        }
+    }
+
+    #[test]
+    fn the_typed_view_writes_the_same_bytes_as_the_json_map_did() {
+        let full = stored(json!({
+            "audience": "responders", "category": "Safety", "event": "Crowd crush risk",
+            "severity": "Severe", "urgency": "Immediate", "certainty": "Observed",
+            "headline": "Leave by the east exit", "description": "Too many people", "instruction": "Walk",
+            "language": "en",
+            "translations": [{"language": "it", "headline": "Uscite a est", "instruction": "Camminate"}],
+            "area": {"description": "Piazza", "polygons": [[[11.0, 44.0], [12.0, 44.0], [12.0, 45.0], [11.0, 44.0]]],
+                     "circles": [{"lat": 44.5, "lon": 11.25, "radius_m": 120.5}]},
+            "expires": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+        }));
+        let bare = stored(json!({
+            "audience": "public", "category": "Other", "event": "e", "severity": "Minor",
+            "urgency": "Future", "certainty": "Unlikely", "headline": "h",
+            "area": {"circles": [{"lat": 44.0, "lon": 11.0, "radius_m": 5}]},
+            "expires": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+        }));
+        let operator = Principal::User {
+            sub: "op".into(),
+            role: Role::Operator,
+        };
+        for b in [&full, &bare] {
+            for principal in [&operator, &Principal::Public] {
+                let typed = serde_json::to_string(&Broadcasts::view(b, principal)).expect("typed");
+                let map = serde_json::to_string(&view_as_value(b, principal)).expect("map");
+                assert_eq!(typed, map);
+            }
+        }
+    }
+}

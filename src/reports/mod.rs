@@ -350,3 +350,81 @@ pub struct PendingItem {
     /// Start of its time bucket.
     pub bucket: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    /// The view as it was written before it was a type: the report as a
+    /// JSON map (keys in order), the contact removed for non-operators, the
+    /// time in the wire format.
+    fn view_as_value(r: &Report, operator: bool) -> serde_json::Value {
+        let mut v = serde_json::to_value(r).expect("value");
+        if let serde_json::Value::Object(map) = &mut v {
+            if !operator {
+                map.remove("contact");
+            }
+            map.insert(
+                "received_at".into(),
+                serde_json::Value::String(crate::domain::rfc3339(r.received_at)),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn the_typed_view_writes_the_same_bytes_as_the_json_map_did() {
+        let full = ReportInput {
+            lat: Some(44.5),
+            lon: Some(11.0),
+            category: Some("missing_person".into()),
+            text: Some("a child".into()),
+            crowd_estimate: Some(400),
+            contact: Some("+39 000".into()),
+        };
+        let bare = ReportInput {
+            lat: Some(-1.25),
+            lon: Some(170.0),
+            category: Some("other".into()),
+            ..ReportInput::default()
+        };
+        for (input, field) in [(full, true), (bare, false)] {
+            let mut report = input.validate("r1".into(), field, Utc::now()).expect("valid");
+            for status in [ReportStatus::Unverified, ReportStatus::False] {
+                report.status = status;
+                for operator in [true, false] {
+                    let typed = serde_json::to_string(&view(&report, operator)).expect("typed");
+                    let map = serde_json::to_string(&view_as_value(&report, operator)).expect("map");
+                    assert_eq!(typed, map);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stored_report_reads_back_as_it_was_written() {
+        let report = ReportInput {
+            lat: Some(44.5),
+            lon: Some(11.0),
+            category: Some("fire".into()),
+            ..ReportInput::default()
+        }
+        .validate("r1".into(), false, Utc::now())
+        .expect("valid");
+        let stored = StoredReport {
+            report,
+            contributor: 9,
+            bucket: 60,
+            counted: false,
+            version: 2,
+            last_delta: -1,
+        };
+        let body = serde_json::to_string(&stored).expect("encode");
+        assert!(body.contains(r#""lat":44.5,"lon":11.0"#), "{body}");
+        let back = decode(&body).expect("decode");
+        assert_eq!(back.report, stored.report);
+        assert_eq!(back.version, 2);
+    }
+}
