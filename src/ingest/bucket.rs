@@ -96,11 +96,21 @@ impl Bucketer {
     /// Buckets one item. An item stamped in the near future (clock skew) is
     /// counted now, so that it shows at once.
     pub fn bucket(&self, item: &impl Located, now: i64) -> Bucketed {
+        self.bucket_at(item, item.counted_at().min(now))
+    }
+
+    /// Buckets one item at exactly its own time, whatever this node's clock
+    /// says: for items whose time was fixed when they were first counted.
+    pub fn bucket_as_stamped(&self, item: &impl Located) -> Bucketed {
+        self.bucket_at(item, item.counted_at())
+    }
+
+    fn bucket_at(&self, item: &impl Located, t: i64) -> Bucketed {
         Bucketed {
             dedup_key: item.dedup_key(),
             fingerprint: item.fingerprint(),
             contributor: item.contributor(),
-            bucket: self.bucket_start(item.counted_at().min(now)),
+            bucket: self.bucket_start(t),
             cells: self.cells(item.location().lat(), item.location().lon()),
         }
     }
@@ -118,6 +128,31 @@ mod tests {
         for pair in cells.windows(2) {
             assert_eq!(pair[1].parent(pair[0].resolution()), Some(pair[0]));
         }
+    }
+
+    struct Stamped(i64);
+
+    impl Located for Stamped {
+        fn location(&self) -> LatLon {
+            LatLon::new(44.4937, 11.3430).unwrap()
+        }
+        fn counted_at(&self) -> i64 {
+            self.0
+        }
+        fn contributor(&self) -> u64 {
+            1
+        }
+        fn fingerprint(&self) -> u64 {
+            2
+        }
+    }
+
+    #[test]
+    fn a_future_item_counts_now_unless_its_time_was_fixed_when_first_counted() {
+        let b = Bucketer::new(ResolutionRange::new(7, 11).unwrap(), 10);
+        assert_eq!(b.bucket(&Stamped(1_250), 1_234).bucket, 1_230);
+        assert_eq!(b.bucket_as_stamped(&Stamped(1_250)).bucket, 1_250);
+        assert_eq!(b.bucket(&Stamped(1_250), 1_234).cells.len(), 5);
     }
 
     #[test]

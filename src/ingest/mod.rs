@@ -109,21 +109,23 @@ impl Ingestor {
         &self.bucketer
     }
 
-    /// Counts validated items that name their own writes (a report's count
-    /// change, named by its id and version). Posts go through
+    /// Counts validated items that name their own writes and carry the
+    /// time they count at (a report's count change, named by its id and
+    /// version, in the bucket fixed when it was taken). Counted at that
+    /// time, whatever this node's clock says, so that a moderation on a
+    /// node whose clock is behind changes the same bucket. Posts go through
     /// [`Ingestor::ingest`] instead, which names them by their request and
     /// keeps their metrics.
     pub async fn count(&self, items: &[impl Located]) -> Result<IngestOutcome, EngineError> {
-        let now = Utc::now().timestamp();
-        let batch: Vec<Bucketed> = items.iter().map(|item| self.bucketer.bucket(item, now)).collect();
-        self.engine.ingest(&batch, now).await
+        let batch: Vec<Bucketed> = items.iter().map(|item| self.bucketer.bucket_as_stamped(item)).collect();
+        self.engine.ingest(&batch, Utc::now().timestamp()).await
     }
 
-    /// Takes a counted item out of the counts again, once however often it
-    /// is asked: the engines remember its fingerprint.
+    /// Takes an item counted by [`Ingestor::count`] out of the counts again,
+    /// from the same bucket and once however often it is asked: the engines
+    /// remember its fingerprint.
     pub async fn uncount(&self, item: &impl Located) -> Result<(), EngineError> {
-        let now = Utc::now().timestamp();
-        self.engine.uncount(&self.bucketer.bucket(item, now)).await
+        self.engine.uncount(&self.bucketer.bucket_as_stamped(item)).await
     }
 
     /// Buckets already validated posts, written at `at` (a post stamped
