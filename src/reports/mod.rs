@@ -1,7 +1,7 @@
 //! Citizen and field reports: validate → count in the heatmap through the
 //! one intake ([`crate::ingest`]) like a post → store → tell subscribed
-//! operators and commanders. Moderation as
-//! `dismissed` or `false` takes the report out of the counts again.
+//! operators and commanders. Moderation as `dismissed` or `false` takes the
+//! report out of the counts again.
 //!
 //! The live `reports` feed comes from the engine, so that every node of a
 //! deployment tells its subscribers of a report taken on any node.
