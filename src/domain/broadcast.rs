@@ -555,3 +555,92 @@ impl StoredBroadcast {
 pub fn superseded<'a>(log: impl IntoIterator<Item = &'a StoredBroadcast>) -> std::collections::HashSet<String> {
     log.into_iter().filter_map(|b| b.broadcast.references.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn alert(now: DateTime<Utc>) -> Broadcast {
+        BroadcastInput {
+            audience: Some("public".into()),
+            category: Some("Safety".into()),
+            event: Some("Crowd".into()),
+            severity: Some("Severe".into()),
+            urgency: Some("Immediate".into()),
+            certainty: Some("Observed".into()),
+            headline: Some("Leave by the east exit".into()),
+            language: Some("it".into()),
+            area: Some(AreaInput {
+                circles: Some(vec![CircleInput {
+                    lat: Some(44.49),
+                    lon: Some(11.34),
+                    radius_m: Some(200.0),
+                }]),
+                ..AreaInput::default()
+            }),
+            expires: Some((now + Duration::hours(1)).to_rfc3339()),
+            ..BroadcastInput::default()
+        }
+        .validate(now, &Zones::default(), None)
+        .expect("valid alert")
+    }
+
+    #[test]
+    fn an_update_takes_what_it_leaves_out_from_the_message_it_supersedes() {
+        let now = Utc::now();
+        let earlier = alert(now);
+        let update = BroadcastInput {
+            msg_type: Some("Update".into()),
+            references: Some("b1".into()),
+            headline: Some("Leave by the west exit".into()),
+            ..BroadcastInput::default()
+        }
+        .validate(now, &Zones::default(), Some(&earlier))
+        .expect("valid update");
+        assert_eq!(update.headline, "Leave by the west exit");
+        assert_eq!(update.msg_type, MsgType::Update);
+        assert_eq!(update.references.as_deref(), Some("b1"));
+        assert_eq!(
+            Broadcast {
+                msg_type: MsgType::Alert,
+                references: None,
+                headline: earlier.headline.clone(),
+                ..update
+            },
+            earlier
+        );
+    }
+
+    #[test]
+    fn what_an_update_sends_is_checked_and_an_expired_message_is_not_updated() {
+        let now = Utc::now();
+        let earlier = alert(now);
+        let update = |input: BroadcastInput, at| {
+            BroadcastInput {
+                msg_type: Some("Update".into()),
+                references: Some("b1".into()),
+                ..input
+            }
+            .validate(at, &Zones::default(), Some(&earlier))
+        };
+        let bad = update(
+            BroadcastInput {
+                severity: Some("Catastrophic".into()),
+                ..BroadcastInput::default()
+            },
+            now,
+        );
+        assert_eq!(bad.map_err(|e| e.code), Err("invalid_severity"));
+        let late = update(BroadcastInput::default(), now + Duration::hours(2));
+        assert_eq!(late.map_err(|e| e.code), Err("expires_in_past"));
+        let cancel = BroadcastInput {
+            msg_type: Some("Cancel".into()),
+            references: Some("b1".into()),
+            ..BroadcastInput::default()
+        }
+        .validate(now + Duration::hours(2), &Zones::default(), Some(&earlier));
+        assert!(cancel.is_ok(), "a Cancel of an expired message stands");
+    }
+}
