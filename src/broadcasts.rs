@@ -6,10 +6,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::domain::broadcast::{AudienceKind, BroadcastInput, StoredBroadcast, superseded};
-use crate::domain::{FieldError, LatLon, Principal, Role};
+use crate::domain::broadcast::{
+    Area, AudienceKind, BroadcastInput, Category, Certainty, MsgType, Severity, StoredBroadcast, Translation, Urgency,
+    superseded,
+};
+use crate::domain::{FieldError, Language, LatLon, Principal, Role};
 use crate::engine::{BroadcastRecord, Engine, EngineError};
 use crate::geodata::Zones;
 
@@ -132,11 +136,7 @@ impl Broadcasts {
             Some(id) => self.get(id).await?,
             None => None,
         };
-        let input = match &earlier {
-            Some(e) => input.inheriting(&e.broadcast),
-            None => input,
-        };
-        let broadcast = input.validate(now, &self.zones, earlier.is_some())?;
+        let broadcast = input.validate(now, &self.zones, earlier.as_ref().map(|e| &e.broadcast))?;
         let mut stored = StoredBroadcast {
             id: new_id(),
             seq: 0,
@@ -147,9 +147,9 @@ impl Broadcasts {
         let body = serde_json::to_string(&stored).map_err(|e| EngineError::Unavailable(e.to_string()))?;
         stored.seq = self.engine.append_broadcast(&stored.id, &body, now.timestamp()).await?;
         let action = match stored.broadcast.msg_type {
-            crate::domain::broadcast::MsgType::Alert => "broadcast.send",
-            crate::domain::broadcast::MsgType::Update => "broadcast.update",
-            crate::domain::broadcast::MsgType::Cancel => "broadcast.cancel",
+            MsgType::Alert => "broadcast.send",
+            MsgType::Update => "broadcast.update",
+            MsgType::Cancel => "broadcast.cancel",
         };
         self.audit(
             action,
@@ -192,16 +192,16 @@ impl Broadcasts {
         Ok(new)
     }
 
-    /// Who acknowledged a message, as JSON for operators.
-    pub async fn acknowledgements(&self, id: &str) -> Result<Vec<Value>, EngineError> {
+    /// Who acknowledged a message, for operators.
+    pub async fn acknowledgements(&self, id: &str) -> Result<Vec<Acknowledgement>, EngineError> {
         Ok(self
             .engine
             .acknowledgements(id)
             .await?
             .into_iter()
-            .map(|(sub, at)| {
-                let at = DateTime::from_timestamp(at, 0).map(crate::domain::rfc3339);
-                json!({"sub": sub, "at": at})
+            .map(|(sub, at)| Acknowledgement {
+                at: DateTime::from_timestamp(at, 0).map(crate::domain::rfc3339),
+                sub,
             })
             .collect())
     }
@@ -218,19 +218,161 @@ impl Broadcasts {
     }
 
     /// A message as `principal` may see it: the sender's identity is for
-    /// operators only.
-    pub fn view(b: &StoredBroadcast, principal: &Principal) -> Value {
-        let mut v = serde_json::to_value(b).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut v {
-            if !sees_sender(principal) {
-                map.remove("sender");
-            }
-            map.insert("sent".into(), Value::String(crate::domain::rfc3339(b.sent)));
-            map.insert(
-                "expires".into(),
-                Value::String(crate::domain::rfc3339(b.broadcast.expires)),
-            );
+    /// operators only. Without acknowledgements, which the HTTP API adds for
+    /// operators.
+    pub fn view(b: &StoredBroadcast, principal: &Principal) -> BroadcastView {
+        let m = &b.broadcast;
+        BroadcastView {
+            acks: None,
+            area: m.area.clone(),
+            audience: m.audience.wire(),
+            category: m.category,
+            certainty: m.certainty,
+            description: m.description.clone(),
+            event: m.event.clone(),
+            expires: crate::domain::rfc3339(m.expires),
+            headline: m.headline.clone(),
+            id: b.id.clone(),
+            instruction: m.instruction.clone(),
+            language: m.language.clone(),
+            msg_type: m.msg_type,
+            references: m.references.clone(),
+            sender: sees_sender(principal).then(|| b.sender.clone()),
+            sent: crate::domain::rfc3339(b.sent),
+            seq: b.seq,
+            severity: m.severity,
+            translations: m.translations.clone(),
+            urgency: m.urgency,
         }
-        v
+    }
+}
+
+/// A commander's acknowledgement of a message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Acknowledgement {
+    /// When, in the wire's time format; `None` if the engine kept a time
+    /// out of range.
+    pub at: Option<String>,
+    /// Who (token `sub`).
+    pub sub: String,
+}
+
+/// A stored message as a caller sees it. Fields in the order the wire has
+/// always had (alphabetical), so that clients comparing bytes see no change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BroadcastView {
+    /// Who acknowledged it: operators reading over HTTP only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acks: Option<Vec<Acknowledgement>>,
+    /// Where it applies.
+    pub area: Area,
+    /// `public` or `responders`.
+    pub audience: &'static str,
+    /// CAP category.
+    pub category: Category,
+    /// CAP certainty.
+    pub certainty: Certainty,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The event.
+    pub event: String,
+    /// When it stops applying, in the wire's time format.
+    pub expires: String,
+    /// Headline.
+    pub headline: String,
+    /// Its id.
+    pub id: String,
+    /// Instruction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+    /// Main language.
+    pub language: Language,
+    /// Alert, Update or Cancel.
+    pub msg_type: MsgType,
+    /// The superseded message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<String>,
+    /// The operator who sent it: operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// When it was sent, in the wire's time format.
+    pub sent: String,
+    /// Strictly increasing across the deployment.
+    pub seq: u64,
+    /// CAP severity.
+    pub severity: Severity,
+    /// Other languages.
+    pub translations: Vec<Translation>,
+    /// CAP urgency.
+    pub urgency: Urgency,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+
+    /// The view as it was written before it was a type: the stored message
+    /// as a JSON map (keys in order), the sender removed for non-operators,
+    /// the times in the wire format.
+    fn view_as_value(b: &StoredBroadcast, principal: &Principal) -> Value {
+        let mut map: Map<String, Value> = match serde_json::to_value(b) {
+            Ok(Value::Object(map)) => map,
+            other => panic!("not an object: {other:?}"),
+        };
+        if !sees_sender(principal) {
+            map.remove("sender");
+        }
+        map.insert("sent".into(), Value::String(crate::domain::rfc3339(b.sent)));
+        map.insert(
+            "expires".into(),
+            Value::String(crate::domain::rfc3339(b.broadcast.expires)),
+        );
+        Value::Object(map)
+    }
+
+    fn stored(input: Value) -> StoredBroadcast {
+        let input: BroadcastInput = serde_json::from_value(input).expect("input");
+        let now = Utc::now();
+        StoredBroadcast {
+            id: "b1".into(),
+            seq: 7,
+            sent: now,
+            sender: "op-1".into(),
+            broadcast: input.validate(now, &Zones::default(), None).expect("valid"),
+        }
+    }
+
+    #[test]
+    fn the_typed_view_writes_the_same_bytes_as_the_json_map_did() {
+        let full = stored(json!({
+            "audience": "responders", "category": "Safety", "event": "Crowd crush risk",
+            "severity": "Severe", "urgency": "Immediate", "certainty": "Observed",
+            "headline": "Leave by the east exit", "description": "Too many people", "instruction": "Walk",
+            "language": "en",
+            "translations": [{"language": "it", "headline": "Uscite a est", "instruction": "Camminate"}],
+            "area": {"description": "Piazza", "polygons": [[[11.0, 44.0], [12.0, 44.0], [12.0, 45.0], [11.0, 44.0]]],
+                     "circles": [{"lat": 44.5, "lon": 11.25, "radius_m": 120.5}]},
+            "expires": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+        }));
+        let bare = stored(json!({
+            "audience": "public", "category": "Other", "event": "e", "severity": "Minor",
+            "urgency": "Future", "certainty": "Unlikely", "headline": "h",
+            "area": {"circles": [{"lat": 44.0, "lon": 11.0, "radius_m": 5}]},
+            "expires": (Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+        }));
+        let operator = Principal::User {
+            sub: "op".into(),
+            role: Role::Operator,
+        };
+        for b in [&full, &bare] {
+            for principal in [&operator, &Principal::Public] {
+                let typed = serde_json::to_string(&Broadcasts::view(b, principal)).expect("typed");
+                let map = serde_json::to_string(&view_as_value(b, principal)).expect("map");
+                assert_eq!(typed, map);
+            }
+        }
     }
 }

@@ -328,7 +328,7 @@ pub struct Settings {
     /// Density bands of the public's levels.
     pub public_bands: crate::hub::PublicBands,
     /// When cells raise alerts.
-    pub alerts: crate::surge::AlertRules,
+    pub alerts: crate::alert::AlertRules,
     /// WebSocket ping period.
     pub ws_ping: Duration,
     /// WebSocket silence limit.
@@ -495,7 +495,7 @@ impl Settings {
                 Some(text) => crate::hub::PublicBands::parse(text).map_err(ConfigError)?,
                 None => crate::hub::PublicBands::default(),
             },
-            alerts: crate::surge::AlertRules {
+            alerts: crate::alert::AlertRules {
                 res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
                 surge_min: args.alert_surge_min.unwrap_or(30).max(1),
                 surge_factor: args.alert_surge_factor.unwrap_or(3.0).max(1.0),

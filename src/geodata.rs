@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use geo::{Contains, Distance, Haversine, Point, Polygon};
 use serde_json::{Value, json};
+
+use crate::domain::{LatLon, Ring, Shape};
 
 /// The kinds of zone an event has.
 pub const ZONE_KINDS: [&str; 5] = ["perimeter", "sector", "exit", "first_aid", "assembly_point"];
@@ -26,6 +27,22 @@ pub enum ZoneShape {
 struct Zone {
     name: String,
     shape: ZoneShape,
+    /// What the zone covers, prepared once for containment checks.
+    covers: Vec<Shape>,
+}
+
+impl ZoneShape {
+    /// The shapes a point must fall in to be in the zone; `None` when a
+    /// point zone's position is out of range.
+    fn prepared(&self) -> Option<Vec<Shape>> {
+        match self {
+            ZoneShape::Polygons(rings) => Some(rings.iter().map(|r| Shape::Ring(Ring::new(r.clone()))).collect()),
+            ZoneShape::Point([lon, lat]) => Some(vec![Shape::Disc {
+                centre: LatLon::new(*lat, *lon).ok()?,
+                radius_m: POINT_ZONE_RADIUS_M,
+            }]),
+        }
+    }
 }
 
 /// Every zone of the event.
@@ -88,19 +105,18 @@ impl Zones {
             for (i, f) in list.iter().enumerate() {
                 let props = &f["properties"];
                 let parsed = match (props["id"].as_str(), props["name"].as_str(), props["kind"].as_str()) {
-                    (Some(id), Some(name), Some(kind)) if ZONE_KINDS.contains(&kind) => {
-                        shape(&f["geometry"]).map(|shape| (id.to_owned(), name.to_owned(), shape))
-                    }
+                    (Some(id), Some(name), Some(kind)) if ZONE_KINDS.contains(&kind) => shape(&f["geometry"])
+                        .and_then(|shape| Some((id.to_owned(), name.to_owned(), shape.prepared()?, shape))),
                     _ => None,
                 };
-                let Some((id, name, shape)) = parsed else {
+                let Some((id, name, covers, shape)) = parsed else {
                     return Err(format!(
-                        "{}: feature {i} needs a Point or Polygon and string id, name and kind (one of {})",
+                        "{}: feature {i} needs a Point (within range) or Polygon and string id, name and kind (one of {})",
                         path.display(),
                         ZONE_KINDS.join(", ")
                     ));
                 };
-                if by_id.insert(id.clone(), Zone { name, shape }).is_some() {
+                if by_id.insert(id.clone(), Zone { name, shape, covers }).is_some() {
                     return Err(format!("{}: zone id {id:?} is used twice", path.display()));
                 }
                 features.push(f.clone());
@@ -147,15 +163,11 @@ impl Zones {
         self.by_id.get(id).map(|z| &z.shape)
     }
 
-    /// Whether the zone covers the point (`x` = lon, `y` = lat).
-    pub fn covers(&self, id: &str, p: Point) -> bool {
-        match self.shape(id) {
-            Some(ZoneShape::Polygons(rings)) => rings
-                .iter()
-                .any(|r| Polygon::new(r.iter().map(|[x, y]| (*x, *y)).collect(), vec![]).contains(&p)),
-            Some(ZoneShape::Point([x, y])) => Haversine.distance(Point::new(*x, *y), p) <= POINT_ZONE_RADIUS_M,
-            None => false,
-        }
+    /// Whether the zone covers the point.
+    pub fn covers(&self, id: &str, p: LatLon) -> bool {
+        self.by_id
+            .get(id)
+            .is_some_and(|z| z.covers.iter().any(|shape| shape.contains(p)))
     }
 
     /// How far around a point zone it reaches, for CAP circles.

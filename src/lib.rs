@@ -17,7 +17,8 @@
 //! - [`domain`]: validated types (`LatLon`, `Post`, `Role`, `Window`,
 //!   `ResolutionRange`) and the wire time format; a value that exists is valid.
 //! - [`privacy`]: the author's keyed hash; the raw author goes no further.
-//! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the engine.
+//! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the
+//!   engine; the one door into the counts for posts and reports alike.
 //! - [`engine`]: the storage contract and its `memory` and `redis` engines.
 //! - [`hub`]: heatmap groups, the tick loop and delta encoding.
 //! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
@@ -29,6 +30,10 @@
 //!   and metrics. [`startup`]: builds the server for `main` and for tests;
 //!   [`assets`]: the pages and the library files they load, nothing else of `web/`.
 //! - [`demo`]: the synthetic event, `simulate` and `replay`.
+//! - [`alert`]: surge and threshold detection by the rules of
+//!   `alert::rules`, and the CAP and Atom renderings of broadcasts;
+//!   [`broadcasts`] and [`reports`] own those two flows, [`geodata`] the
+//!   event's zones.
 
 /// The allocator for the binary, its tests and benchmarks: every request
 /// and every Redis command allocates short-lived buffers, and the system
@@ -56,6 +61,5 @@ pub mod protocol;
 pub mod reports;
 pub mod schedule;
 pub mod startup;
-pub mod surge;
 pub mod telemetry;
 pub mod ws;

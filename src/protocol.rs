@@ -118,6 +118,9 @@ pub fn parse(text: &str) -> Result<ClientMessage, String> {
 /// A message to the client.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]
+// A typed broadcast view is the largest variant; messages travel boxed
+// (`Box<ServerMessage>`) and are encoded once, so their size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerMessage {
     /// A subscription was accepted.
     #[serde(rename = "subscribed")]
@@ -173,7 +176,7 @@ pub enum ServerMessage {
         /// Its deployment-wide sequence number: resume with `since_seq`.
         seq: u64,
         /// The message.
-        broadcast: serde_json::Value,
+        broadcast: crate::broadcasts::BroadcastView,
     },
     /// A new or re-moderated report.
     #[serde(rename = "report")]
@@ -181,7 +184,7 @@ pub enum ServerMessage {
         /// Subscription id.
         sub: String,
         /// The report.
-        report: serde_json::Value,
+        report: crate::reports::ReportView,
     },
     /// A surge or threshold alert, its fields beside `type` and `sub`.
     #[serde(rename = "alert")]

@@ -100,7 +100,17 @@ impl Application {
         let shutdown = CancellationToken::new();
         let bucketer = Bucketer::new(settings.resolutions, settings.bucket_secs);
         let pending = Arc::new(crate::reports::PendingReports::default());
-        let reports = Arc::new(crate::reports::Reports::new(engine.clone(), bucketer, pending.clone()));
+        let ingestor = Arc::new(Ingestor::new(
+            engine.clone(),
+            bucketer,
+            settings.author_hasher(),
+            chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
+        ));
+        let reports = Arc::new(crate::reports::Reports::new(
+            engine.clone(),
+            ingestor.clone(),
+            pending.clone(),
+        ));
         let public_view = crate::hub::PublicView {
             k_anonymity: settings.k_anonymity,
             finest: h3o::Resolution::try_from(settings.public_max_res)
@@ -114,16 +124,10 @@ impl Application {
             pending.clone(),
             settings.layout(),
         ));
-        let ingestor = Arc::new(Ingestor::new(
-            engine.clone(),
-            bucketer,
-            settings.author_hasher(),
-            chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
-        ));
         let mut background = vec![
             pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),
             hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
-            crate::surge::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
+            crate::alert::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
         ];
         if settings.demo {
             let scenario =

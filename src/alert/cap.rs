@@ -91,7 +91,7 @@ pub fn render(
             .area
             .circles
             .iter()
-            .map(|c| format!("{},{} {}", c.lat, c.lon, c.radius_m / 1000.0))
+            .map(|c| format!("{},{} {}", c.centre.lat(), c.centre.lon(), c.radius_m / 1000.0))
             .collect();
         for zone in &m.area.zones {
             match zones.shape(zone) {

@@ -1,9 +1,15 @@
-//! Outbound formats at the end of the flow: each stored broadcast as a CAP
-//! 1.2 document, and the active public ones as an Atom index. Renderings
-//! only; nothing here changes state.
+//! Alerts at the end of the flow. Outbound formats: each stored broadcast as
+//! a CAP 1.2 document, and the active public ones as an Atom index
+//! (renderings only, nothing there changes state). And the detector that
+//! raises surge and threshold alerts from the counts, by the kinds in
+//! [`rules`].
 
 pub mod atom;
 pub mod cap;
+mod detector;
+pub mod rules;
+
+pub use detector::{Alert, AlertRules, detect, spawn_detector};
 
 use std::borrow::Cow;
 

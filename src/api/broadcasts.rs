@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::broadcasts::{Broadcasts, SendError, visible};
+use crate::broadcasts::{BroadcastView, Broadcasts, SendError, visible};
 use crate::domain::broadcast::{AudienceKind, BroadcastInput, StoredBroadcast};
 use crate::domain::{FieldError, Role};
 
@@ -26,15 +26,10 @@ impl From<SendError> for ApiError {
 }
 
 /// A message as the caller may see it, with acknowledgements for operators.
-async fn view(state: &AppState, b: &StoredBroadcast, caller: &Caller) -> Result<Value, ApiError> {
+async fn view(state: &AppState, b: &StoredBroadcast, caller: &Caller) -> Result<BroadcastView, ApiError> {
     let mut v = Broadcasts::view(b, &caller.0);
-    if caller.0.has_any(&[Role::Operator])
-        && let Value::Object(map) = &mut v
-    {
-        map.insert(
-            "acks".into(),
-            Value::Array(state.broadcasts.acknowledgements(&b.id).await?),
-        );
+    if caller.0.has_any(&[Role::Operator]) {
+        v.acks = Some(state.broadcasts.acknowledgements(&b.id).await?);
     }
     Ok(v)
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::domain::report::ReportInput;
+use crate::domain::report::{ReportInput, ReportStatus};
 use crate::domain::{BBox, FieldError, Role};
 use crate::reports::{ReportError, ReportFilter, view};
 
@@ -88,17 +88,7 @@ pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) 
     caller.require(&[Role::Operator, Role::Commander])?;
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map_err(|e| FieldError::general("invalid_query", e.to_string()))?;
-    let status = query.get("status").cloned();
-    if let Some(s) = &status
-        && !["unverified", "verified", "dismissed", "false"].contains(&s.as_str())
-    {
-        return Err(FieldError::new(
-            "invalid_status",
-            "status",
-            "status must be unverified, verified, dismissed or false",
-        )
-        .into());
-    }
+    let status = query.get("status").map(|s| ReportStatus::parse_filter(s)).transpose()?;
     let since = match query.get("since") {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
             .map_err(|_| FieldError::new("invalid_timestamp", "since", "since must be an RFC 3339 timestamp"))?
@@ -110,7 +100,7 @@ pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) 
     let reports = state.reports.list(&ReportFilter { status, since, bbox }).await?;
     let features: Vec<_> = reports
         .iter()
-        .map(|r| json!({"type": "Feature", "id": r.id, "geometry": {"type": "Point", "coordinates": [r.lon, r.lat]}, "properties": view(r, operator)}))
+        .map(|r| json!({"type": "Feature", "id": r.id, "geometry": {"type": "Point", "coordinates": [r.location.lon(), r.location.lat()]}, "properties": view(r, operator)}))
         .collect();
     Ok(HttpResponse::Ok()
         .content_type("application/geo+json")

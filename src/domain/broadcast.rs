@@ -5,11 +5,10 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use geo::{Contains, Distance, Haversine, Point, Polygon};
 use serde::{Deserialize, Serialize};
 
 use super::text::{bounded, optional_text};
-use super::{FieldError, Language, LatLon};
+use super::{FieldError, Language, LatLon, Ring, Shape};
 use crate::geodata::Zones;
 
 macro_rules! cap_enum {
@@ -164,41 +163,52 @@ pub struct CircleInput {
     pub radius_m: Option<f64>,
 }
 
-/// A checked translation.
+/// A checked translation. Fields in the order the wire has always shown
+/// them (alphabetical), as views write them as they are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Translation {
-    /// BCP 47 tag.
-    pub language: String,
-    /// Headline.
-    pub headline: String,
     /// Description.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Headline.
+    pub headline: String,
     /// Instruction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
+    /// BCP 47 tag.
+    pub language: Language,
 }
 
-/// A checked circle.
+/// A checked circle, written as `lat`, `lon` and `radius_m`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Circle {
-    /// Centre latitude.
-    pub lat: f64,
-    /// Centre longitude.
-    pub lon: f64,
+    /// The centre.
+    #[serde(flatten)]
+    pub centre: LatLon,
     /// Radius in metres.
     pub radius_m: f64,
 }
 
-/// A checked area: at least one polygon, circle or known zone.
+impl Circle {
+    /// The circle as the shape containment is checked on.
+    fn shape(self) -> Shape {
+        Shape::Disc {
+            centre: self.centre,
+            radius_m: self.radius_m,
+        }
+    }
+}
+
+/// A checked area: at least one polygon, circle or known zone. Fields in
+/// the wire's (alphabetical) order, as views write them as they are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Area {
-    /// A name people know.
-    pub description: String,
-    /// Closed rings of `[lon, lat]`.
-    pub polygons: Vec<Vec<[f64; 2]>>,
     /// Circles.
     pub circles: Vec<Circle>,
+    /// A name people know.
+    pub description: String,
+    /// Closed rings of `[lon, lat]`, prepared for containment checks.
+    pub polygons: Vec<Ring>,
     /// Zone ids, all known.
     pub zones: Vec<String>,
 }
@@ -233,7 +243,7 @@ pub struct Broadcast {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
     /// Main language.
-    pub language: String,
+    pub language: Language,
     /// Other languages.
     pub translations: Vec<Translation>,
     /// Where it applies.
@@ -248,10 +258,7 @@ mod lowercase_audience {
     use super::AudienceKind;
 
     pub fn serialize<S: Serializer>(a: &AudienceKind, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(match a {
-            AudienceKind::Public => "public",
-            AudienceKind::Responders => "responders",
-        })
+        s.serialize_str(a.wire())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AudienceKind, D::Error> {
@@ -271,68 +278,30 @@ fn required(value: &Option<String>, field: impl Into<Cow<'static, str>>) -> Resu
 }
 
 impl BroadcastInput {
-    /// Fills what an Update or Cancel leaves out from the message it
-    /// supersedes, so that "Cancel X" needs nothing but the reference.
-    pub fn inheriting(mut self, earlier: &Broadcast) -> Self {
-        let e = earlier;
-        macro_rules! inherit {
-            ($($field:ident => $value:expr),+ $(,)?) => { $(if self.$field.is_none() { self.$field = Some($value); })+ };
+    /// Checks every field. `earlier` is the retained message an Update's or
+    /// Cancel's `references` names, if any: what the input leaves out is
+    /// taken from it, already checked, so that "Cancel X" needs nothing but
+    /// the reference.
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        zones: &Zones,
+        earlier: Option<&Broadcast>,
+    ) -> Result<Broadcast, FieldError> {
+        // The superseded message's value when the input has none, the
+        // input's (checked by `$check`) otherwise.
+        macro_rules! sent_or_earlier {
+            ($field:ident, $check:expr) => {
+                match (&self.$field, earlier) {
+                    (None, Some(e)) => e.$field.clone(),
+                    _ => $check,
+                }
+            };
         }
-        inherit!(
-            audience => match e.audience { AudienceKind::Public => "public".into(), AudienceKind::Responders => "responders".into() },
-            category => e.category.as_str().into(),
-            event => e.event.clone(),
-            severity => e.severity.as_str().into(),
-            urgency => e.urgency.as_str().into(),
-            certainty => e.certainty.as_str().into(),
-            headline => e.headline.clone(),
-            language => e.language.clone(),
-            expires => e.expires.to_rfc3339(),
+        let audience = sent_or_earlier!(
+            audience,
+            AudienceKind::parse(&capitalised(required(&self.audience, "audience")?))?
         );
-        if self.description.is_none() {
-            self.description = e.description.clone();
-        }
-        if self.instruction.is_none() {
-            self.instruction = e.instruction.clone();
-        }
-        if self.translations.is_none() {
-            self.translations = Some(
-                e.translations
-                    .iter()
-                    .map(|t| TranslationInput {
-                        language: Some(t.language.clone()),
-                        headline: Some(t.headline.clone()),
-                        description: t.description.clone(),
-                        instruction: t.instruction.clone(),
-                    })
-                    .collect(),
-            );
-        }
-        if self.area.is_none() {
-            self.area = Some(AreaInput {
-                description: Some(e.area.description.clone()),
-                polygons: Some(e.area.polygons.clone()),
-                circles: Some(
-                    e.area
-                        .circles
-                        .iter()
-                        .map(|c| CircleInput {
-                            lat: Some(c.lat),
-                            lon: Some(c.lon),
-                            radius_m: Some(c.radius_m),
-                        })
-                        .collect(),
-                ),
-                zones: Some(e.area.zones.clone()),
-            });
-        }
-        self
-    }
-
-    /// Checks every field. `reference_known` says whether an Update's or
-    /// Cancel's `references` names a retained message.
-    pub fn validate(&self, now: DateTime<Utc>, zones: &Zones, reference_known: bool) -> Result<Broadcast, FieldError> {
-        let audience = AudienceKind::parse(&capitalised(required(&self.audience, "audience")?))?;
         let msg_type = match self.msg_type.as_deref() {
             None => MsgType::Alert,
             Some(t) => MsgType::parse(t)?,
@@ -353,7 +322,7 @@ impl BroadcastInput {
                     "an Update or Cancel must name the message it supersedes",
                 ));
             }
-            (_, Some(r)) if !reference_known => {
+            (_, Some(r)) if earlier.is_none() => {
                 return Err(FieldError::new(
                     "unknown_reference",
                     "references",
@@ -362,11 +331,17 @@ impl BroadcastInput {
             }
             (_, Some(r)) => Some(r.to_owned()),
         };
-        let language = Language::parse(required(&self.language, "language").unwrap_or("en"))
-            .map_err(|e| FieldError::new(e.code, "language", e.message))?;
-        let expires = DateTime::parse_from_rfc3339(required(&self.expires, "expires")?)
-            .map_err(|_| FieldError::new("invalid_timestamp", "expires", "expires must be an RFC 3339 timestamp"))?
-            .with_timezone(&Utc);
+        let language = sent_or_earlier!(
+            language,
+            Language::parse(required(&self.language, "language").unwrap_or("en"))
+                .map_err(|e| FieldError::new(e.code, "language", e.message))?
+        );
+        let expires = sent_or_earlier!(
+            expires,
+            DateTime::parse_from_rfc3339(required(&self.expires, "expires")?)
+                .map_err(|_| FieldError::new("invalid_timestamp", "expires", "expires must be an RFC 3339 timestamp"))?
+                .with_timezone(&Utc)
+        );
         if expires <= now && msg_type != MsgType::Cancel {
             return Err(FieldError::new(
                 "expires_in_past",
@@ -386,21 +361,36 @@ impl BroadcastInput {
             audience,
             msg_type,
             references,
-            category: Category::parse(required(&self.category, "category")?)?,
-            event: bounded(required(&self.event, "event")?, MAX_EVENT, "event")?,
-            severity: Severity::parse(required(&self.severity, "severity")?)?,
-            urgency: Urgency::parse(required(&self.urgency, "urgency")?)?,
-            certainty: Certainty::parse(required(&self.certainty, "certainty")?)?,
-            headline: bounded(required(&self.headline, "headline")?, MAX_HEADLINE, "headline")?,
-            description: optional_text(&self.description, MAX_LONG_TEXT, "description")?,
-            instruction: optional_text(&self.instruction, MAX_LONG_TEXT, "instruction")?,
-            language: language.as_str().to_owned(),
-            translations: translations
-                .iter()
-                .enumerate()
-                .map(|(i, t)| Translation::parse(t, i))
-                .collect::<Result<_, _>>()?,
-            area: Area::parse(self.area.as_ref().ok_or_else(|| FieldError::missing("area"))?, zones)?,
+            category: sent_or_earlier!(category, Category::parse(required(&self.category, "category")?)?),
+            event: sent_or_earlier!(event, bounded(required(&self.event, "event")?, MAX_EVENT, "event")?),
+            severity: sent_or_earlier!(severity, Severity::parse(required(&self.severity, "severity")?)?),
+            urgency: sent_or_earlier!(urgency, Urgency::parse(required(&self.urgency, "urgency")?)?),
+            certainty: sent_or_earlier!(certainty, Certainty::parse(required(&self.certainty, "certainty")?)?),
+            headline: sent_or_earlier!(
+                headline,
+                bounded(required(&self.headline, "headline")?, MAX_HEADLINE, "headline")?
+            ),
+            description: sent_or_earlier!(
+                description,
+                optional_text(&self.description, MAX_LONG_TEXT, "description")?
+            ),
+            instruction: sent_or_earlier!(
+                instruction,
+                optional_text(&self.instruction, MAX_LONG_TEXT, "instruction")?
+            ),
+            language,
+            translations: sent_or_earlier!(
+                translations,
+                translations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Translation::parse(t, i))
+                    .collect::<Result<_, _>>()?
+            ),
+            area: sent_or_earlier!(
+                area,
+                Area::parse(self.area.as_ref().ok_or_else(|| FieldError::missing("area"))?, zones)?
+            ),
             expires,
         })
     }
@@ -424,7 +414,7 @@ impl Translation {
             .map_err(|e| FieldError::new(e.code, at("language"), e.message))?;
         let headline = required(&t.headline, at("headline"))?;
         Ok(Self {
-            language: language.as_str().to_owned(),
+            language,
             headline: bounded(headline, MAX_HEADLINE, at("headline"))?,
             description: optional_text(&t.description, MAX_LONG_TEXT, at("description"))?,
             instruction: optional_text(&t.instruction, MAX_LONG_TEXT, at("instruction"))?,
@@ -480,7 +470,8 @@ impl Area {
                         "a circle needs lat, lon and radius_m",
                     ));
                 };
-                LatLon::new(lat, lon).map_err(|e| FieldError::new("invalid_circle", "area.circles", e.message))?;
+                let centre =
+                    LatLon::new(lat, lon).map_err(|e| FieldError::new("invalid_circle", "area.circles", e.message))?;
                 if !radius_m.is_finite() || radius_m <= 0.0 || radius_m > 1_000_000.0 {
                     return Err(FieldError::new(
                         "invalid_circle",
@@ -488,7 +479,7 @@ impl Area {
                         "radius_m must be more than 0 and at most 1,000 km",
                     ));
                 }
-                Ok(Circle { lat, lon, radius_m })
+                Ok(Circle { centre, radius_m })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(unknown) = zone_ids.iter().find(|z| !zones.contains(z)) {
@@ -512,7 +503,7 @@ impl Area {
             } else {
                 description
             },
-            polygons,
+            polygons: polygons.into_iter().map(Ring::new).collect(),
             circles,
             zones: zone_ids,
         })
@@ -521,15 +512,9 @@ impl Area {
     /// Whether the point lies in the area: in a polygon, within a circle
     /// (great-circle distance), or in a zone.
     pub fn contains(&self, point: LatLon, zones: &Zones) -> bool {
-        let p = Point::new(point.lon(), point.lat());
-        self.polygons
-            .iter()
-            .any(|ring| Polygon::new(ring.iter().map(|[x, y]| (*x, *y)).collect(), vec![]).contains(&p))
-            || self
-                .circles
-                .iter()
-                .any(|c| Haversine.distance(Point::new(c.lon, c.lat), p) <= c.radius_m)
-            || self.zones.iter().any(|z| zones.covers(z, p))
+        self.polygons.iter().any(|ring| ring.contains(point))
+            || self.circles.iter().any(|c| c.shape().contains(point))
+            || self.zones.iter().any(|z| zones.covers(z, point))
     }
 }
 
@@ -549,6 +534,16 @@ pub struct StoredBroadcast {
     pub broadcast: Broadcast,
 }
 
+impl AudienceKind {
+    /// The audience as the JSON API writes it: `public` or `responders`.
+    pub fn wire(self) -> &'static str {
+        match self {
+            AudienceKind::Public => "public",
+            AudienceKind::Responders => "responders",
+        }
+    }
+}
+
 impl StoredBroadcast {
     /// Active: not a Cancel, not superseded, not expired.
     pub fn is_active(&self, now: DateTime<Utc>, superseded: &std::collections::HashSet<String>) -> bool {
@@ -559,4 +554,93 @@ impl StoredBroadcast {
 /// The ids that a later Update or Cancel superseded.
 pub fn superseded<'a>(log: impl IntoIterator<Item = &'a StoredBroadcast>) -> std::collections::HashSet<String> {
     log.into_iter().filter_map(|b| b.broadcast.references.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn alert(now: DateTime<Utc>) -> Broadcast {
+        BroadcastInput {
+            audience: Some("public".into()),
+            category: Some("Safety".into()),
+            event: Some("Crowd".into()),
+            severity: Some("Severe".into()),
+            urgency: Some("Immediate".into()),
+            certainty: Some("Observed".into()),
+            headline: Some("Leave by the east exit".into()),
+            language: Some("it".into()),
+            area: Some(AreaInput {
+                circles: Some(vec![CircleInput {
+                    lat: Some(44.49),
+                    lon: Some(11.34),
+                    radius_m: Some(200.0),
+                }]),
+                ..AreaInput::default()
+            }),
+            expires: Some((now + Duration::hours(1)).to_rfc3339()),
+            ..BroadcastInput::default()
+        }
+        .validate(now, &Zones::default(), None)
+        .expect("valid alert")
+    }
+
+    #[test]
+    fn an_update_takes_what_it_leaves_out_from_the_message_it_supersedes() {
+        let now = Utc::now();
+        let earlier = alert(now);
+        let update = BroadcastInput {
+            msg_type: Some("Update".into()),
+            references: Some("b1".into()),
+            headline: Some("Leave by the west exit".into()),
+            ..BroadcastInput::default()
+        }
+        .validate(now, &Zones::default(), Some(&earlier))
+        .expect("valid update");
+        assert_eq!(update.headline, "Leave by the west exit");
+        assert_eq!(update.msg_type, MsgType::Update);
+        assert_eq!(update.references.as_deref(), Some("b1"));
+        assert_eq!(
+            Broadcast {
+                msg_type: MsgType::Alert,
+                references: None,
+                headline: earlier.headline.clone(),
+                ..update
+            },
+            earlier
+        );
+    }
+
+    #[test]
+    fn what_an_update_sends_is_checked_and_an_expired_message_is_not_updated() {
+        let now = Utc::now();
+        let earlier = alert(now);
+        let update = |input: BroadcastInput, at| {
+            BroadcastInput {
+                msg_type: Some("Update".into()),
+                references: Some("b1".into()),
+                ..input
+            }
+            .validate(at, &Zones::default(), Some(&earlier))
+        };
+        let bad = update(
+            BroadcastInput {
+                severity: Some("Catastrophic".into()),
+                ..BroadcastInput::default()
+            },
+            now,
+        );
+        assert_eq!(bad.map_err(|e| e.code), Err("invalid_severity"));
+        let late = update(BroadcastInput::default(), now + Duration::hours(2));
+        assert_eq!(late.map_err(|e| e.code), Err("expires_in_past"));
+        let cancel = BroadcastInput {
+            msg_type: Some("Cancel".into()),
+            references: Some("b1".into()),
+            ..BroadcastInput::default()
+        }
+        .validate(now + Duration::hours(2), &Zones::default(), Some(&earlier));
+        assert!(cancel.is_ok(), "a Cancel of an expired message stands");
+    }
 }

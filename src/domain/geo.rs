@@ -1,13 +1,40 @@
 //! Positions and bounding boxes, checked once: the rest of the code never
 //! sees a non-finite or out-of-range coordinate.
 
+use serde::{Deserialize, Serialize};
+
 use super::FieldError;
 
 /// A WGS84 position whose coordinates are finite and in range.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Stored and sent as `{"lat": …, "lon": …}`; reading one back checks it
+/// again, so that a stored record cannot bring a bad position in.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "LatLonFields", into = "LatLonFields")]
 pub struct LatLon {
     lat: f64,
     lon: f64,
+}
+
+/// A position's fields as written.
+#[derive(Serialize, Deserialize)]
+struct LatLonFields {
+    lat: f64,
+    lon: f64,
+}
+
+impl TryFrom<LatLonFields> for LatLon {
+    type Error = String;
+
+    fn try_from(f: LatLonFields) -> Result<Self, String> {
+        Self::new(f.lat, f.lon).map_err(|e| e.message)
+    }
+}
+
+impl From<LatLon> for LatLonFields {
+    fn from(p: LatLon) -> Self {
+        Self { lat: p.lat, lon: p.lon }
+    }
 }
 
 impl LatLon {

@@ -92,8 +92,24 @@ impl PostId {
 }
 
 /// A BCP 47 language tag, syntax checked (`en`, `it`, `pt-BR`, `zh-Hant-TW`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Written as the tag; reading one back checks it again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Language(String);
+
+impl TryFrom<String> for Language {
+    type Error = String;
+
+    fn try_from(tag: String) -> Result<Self, String> {
+        Self::parse(&tag).map_err(|e| e.message)
+    }
+}
+
+impl From<Language> for String {
+    fn from(tag: Language) -> Self {
+        tag.0
+    }
+}
 
 impl Language {
     /// Checks the tag's shape: a 2–8 letter primary subtag, then 1–8

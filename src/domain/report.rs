@@ -7,20 +7,112 @@ use serde::{Deserialize, Serialize};
 use super::text::optional_text;
 use super::{FieldError, LatLon};
 
-/// What a report is about.
-pub const CATEGORIES: [&str; 9] = [
-    "crowd",
-    "violence",
-    "fire",
-    "medical",
-    "missing_person",
-    "suspicious_item",
-    "infrastructure",
-    "rumour",
-    "other",
-];
-/// Moderation states an operator may set.
-pub const MODERATION: [&str; 3] = ["verified", "dismissed", "false"];
+/// An enum whose values are written as DESIGN spells them, with the list of
+/// every value for error messages and `/api/v1/event`.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vdoc])* #[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            /// Every value as written, in DESIGN's order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            /// The value as written.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The value written `text`, if it is one.
+            pub fn from_wire(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// What a report is about.
+    ReportCategory {
+        /// A crowd.
+        Crowd = "crowd",
+        /// Violence.
+        Violence = "violence",
+        /// A fire.
+        Fire = "fire",
+        /// Someone needs care.
+        Medical = "medical",
+        /// Someone is missing.
+        MissingPerson = "missing_person",
+        /// An object left behind.
+        SuspiciousItem = "suspicious_item",
+        /// Something built is failing.
+        Infrastructure = "infrastructure",
+        /// A rumour going round.
+        Rumour = "rumour",
+        /// Anything else.
+        Other = "other",
+    }
+);
+
+wire_enum!(
+    /// Where a report came from.
+    ReportOrigin {
+        /// Anyone, without a token.
+        Citizen = "citizen",
+        /// A commander in the field.
+        Field = "field",
+    }
+);
+
+wire_enum!(
+    /// A report's moderation state.
+    ReportStatus {
+        /// Not looked at yet.
+        Unverified = "unverified",
+        /// Confirmed by an operator.
+        Verified = "verified",
+        /// Set aside by an operator.
+        Dismissed = "dismissed",
+        /// Found to be a rumour.
+        False = "false",
+    }
+);
+
+/// What a report is about, every value as written.
+pub const CATEGORIES: &[&str] = ReportCategory::NAMES;
+
+impl ReportStatus {
+    /// The states an operator may set: every one but `unverified`.
+    pub const MODERATION: &'static [Self] = &[Self::Verified, Self::Dismissed, Self::False];
+
+    /// A state as a filter names it: any of the four.
+    pub fn parse_filter(text: &str) -> Result<Self, FieldError> {
+        Self::from_wire(text).ok_or_else(|| {
+            FieldError::new(
+                "invalid_status",
+                "status",
+                "status must be unverified, verified, dismissed or false",
+            )
+        })
+    }
+
+    /// A state an operator sets: one of [`ReportStatus::MODERATION`].
+    pub fn parse_moderation(text: &str) -> Result<Self, FieldError> {
+        Self::from_wire(text)
+            .filter(|s| Self::MODERATION.contains(s))
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::MODERATION.iter().map(|s| s.as_str()).collect();
+                FieldError::new(
+                    "invalid_status",
+                    "status",
+                    format!("status must be one of {}", names.join(", ")),
+                )
+            })
+    }
+}
+
 const MAX_TEXT: usize = 2_000;
 const MAX_CONTACT: usize = 256;
 const MAX_CROWD: u64 = 10_000_000;
@@ -67,12 +159,11 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D
 pub struct Report {
     /// Its id.
     pub id: String,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
+    /// Where it was seen, stored as `lat` and `lon`.
+    #[serde(flatten)]
+    pub location: LatLon,
     /// Category.
-    pub category: String,
+    pub category: ReportCategory,
     /// Text as sent (always shown as text, never as markup).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
@@ -82,10 +173,10 @@ pub struct Report {
     /// Contact detail, for operators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contact: Option<String>,
-    /// `citizen` or `field`.
-    pub origin: String,
-    /// `unverified`, `verified`, `dismissed` or `false`.
-    pub status: String,
+    /// Who sent it.
+    pub origin: ReportOrigin,
+    /// Its moderation state.
+    pub status: ReportStatus,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
 }
@@ -98,18 +189,18 @@ impl ReportInput {
     pub fn validate(&self, id: String, field: bool, now: DateTime<Utc>) -> Result<Report, FieldError> {
         let lat = self.lat.ok_or_else(|| FieldError::missing("lat"))?;
         let lon = self.lon.ok_or_else(|| FieldError::missing("lon"))?;
-        let at = LatLon::new(lat, lon)?;
+        let location = LatLon::new(lat, lon)?;
         let category = self
             .category
             .as_deref()
             .ok_or_else(|| FieldError::missing("category"))?;
-        if !CATEGORIES.contains(&category) {
-            return Err(FieldError::new(
+        let category = ReportCategory::from_wire(category).ok_or_else(|| {
+            FieldError::new(
                 "invalid_category",
                 "category",
                 format!("category must be one of {}", CATEGORIES.join(", ")),
-            ));
-        }
+            )
+        })?;
         if self.crowd_estimate.is_some_and(|n| n > MAX_CROWD) {
             return Err(FieldError::new(
                 "invalid_crowd_estimate",
@@ -119,14 +210,17 @@ impl ReportInput {
         }
         Ok(Report {
             id,
-            lat: at.lat(),
-            lon: at.lon(),
-            category: category.to_owned(),
+            location,
+            category,
             text: optional_text(&self.text, MAX_TEXT, "text")?,
             crowd_estimate: self.crowd_estimate,
             contact: optional_text(&self.contact, MAX_CONTACT, "contact")?,
-            origin: if field { "field" } else { "citizen" }.to_owned(),
-            status: "unverified".to_owned(),
+            origin: if field {
+                ReportOrigin::Field
+            } else {
+                ReportOrigin::Citizen
+            },
+            status: ReportStatus::Unverified,
             received_at: now,
         })
     }

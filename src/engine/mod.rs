@@ -147,7 +147,7 @@ pub struct Layout {
 impl Layout {
     /// The start of the bucket holding `t`.
     pub fn bucket_start(&self, t: i64) -> i64 {
-        t.div_euclid(self.bucket_secs) * self.bucket_secs
+        crate::domain::bucket_start(t, self.bucket_secs)
     }
 
     /// The first bucket a window ending at `now` reads: the window covers

@@ -1,9 +1,13 @@
 //! Ingest: parse → validate → bucket → hand to the engine.
 //!
-//! This is the one door for located items, whatever brought them: the posts
-//! API, the demo player and (later) reports all come through [`Ingestor`], so
-//! the rules of DESIGN §3 hold for every path. It may touch the engine's write
-//! side only.
+//! This is the one door into the counts for located items, whatever brought
+//! them: the posts API and the demo player send posts through
+//! [`Ingestor::ingest`], and citizen and field reports, validated by their
+//! own domain type, are counted and taken out again through
+//! [`Ingestor::count`] and [`Ingestor::uncount`]. A new kind of item
+//! (Open311, METHANE) implements [`Located`] and comes through the same
+//! door, so the bucketing rules hold for every path. It may touch the
+//! engine's write side only.
 
 mod bucket;
 mod parse;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 
-pub use bucket::Bucketer;
+pub use bucket::{Bucketer, Located};
 pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
 pub use write::{WriteId, write_identity};
 
@@ -98,6 +102,30 @@ impl Ingestor {
             duplicates: outcome.duplicates,
             rejected,
         })
+    }
+
+    /// How items are bucketed.
+    pub fn bucketer(&self) -> &Bucketer {
+        &self.bucketer
+    }
+
+    /// Counts validated items that name their own writes and carry the
+    /// time they count at (a report's count change, named by its id and
+    /// version, in the bucket fixed when it was taken). Counted at that
+    /// time, whatever this node's clock says, so that a moderation on a
+    /// node whose clock is behind changes the same bucket. Posts go through
+    /// [`Ingestor::ingest`] instead, which names them by their request and
+    /// keeps their metrics.
+    pub async fn count(&self, items: &[impl Located]) -> Result<IngestOutcome, EngineError> {
+        let batch: Vec<Bucketed> = items.iter().map(|item| self.bucketer.bucket_as_stamped(item)).collect();
+        self.engine.ingest(&batch, Utc::now().timestamp()).await
+    }
+
+    /// Takes an item counted by [`Ingestor::count`] out of the counts again,
+    /// from the same bucket and once however often it is asked: the engines
+    /// remember its fingerprint.
+    pub async fn uncount(&self, item: &impl Located) -> Result<(), EngineError> {
+        self.engine.uncount(&self.bucketer.bucket_as_stamped(item)).await
     }
 
     /// Buckets already validated posts, written at `at` (a post stamped

@@ -1,6 +1,7 @@
-//! Citizen and field reports: validate → count in the heatmap like a post →
-//! store → tell subscribed operators and commanders. Moderation as
-//! `dismissed` or `false` takes the report out of the counts again.
+//! Citizen and field reports: validate → count in the heatmap through the
+//! one intake ([`crate::ingest`]) like a post → store → tell subscribed
+//! operators and commanders. Moderation as `dismissed` or `false` takes the
+//! report out of the counts again.
 //!
 //! The live `reports` feed comes from the engine, so that every node of a
 //! deployment tells its subscribers of a report taken on any node.
@@ -15,10 +16,10 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::broadcasts::Broadcasts;
-use crate::domain::report::{MODERATION, Report, ReportInput};
+use crate::domain::report::{Report, ReportCategory, ReportInput, ReportOrigin, ReportStatus};
 use crate::domain::{BBox, FieldError, LatLon};
-use crate::engine::{Bucketed, Engine, EngineError};
-use crate::ingest::{Bucketer, write_identity};
+use crate::engine::{Engine, EngineError};
+use crate::ingest::{Ingestor, Located, write_identity};
 pub use pending::PendingReports;
 
 /// A report as the engine keeps it: with what is needed to take it out of
@@ -46,16 +47,41 @@ impl StoredReport {
     /// Whether a report of this origin and status belongs in the trusted
     /// counts: a field report at once, a citizen report once verified.
     fn belongs_in_counts(report: &Report) -> bool {
-        match report.status.as_str() {
-            "verified" => true,
-            "unverified" => report.origin == "field",
-            _ => false,
+        match report.status {
+            ReportStatus::Verified => true,
+            ReportStatus::Unverified => report.origin == ReportOrigin::Field,
+            ReportStatus::Dismissed | ReportStatus::False => false,
         }
     }
 
     /// Whether operators see it through the pending overlay instead.
     fn pending(&self) -> bool {
-        self.report.origin == "citizen" && self.report.status == "unverified"
+        self.report.origin == ReportOrigin::Citizen && self.report.status == ReportStatus::Unverified
+    }
+}
+
+/// The report as an item of the counts, named by its id and version so
+/// that the count change of one moderation applies once however often it
+/// is attempted, on any node.
+impl Located for StoredReport {
+    fn location(&self) -> LatLon {
+        self.report.location
+    }
+
+    fn counted_at(&self) -> i64 {
+        self.bucket
+    }
+
+    fn contributor(&self) -> u64 {
+        self.contributor
+    }
+
+    fn fingerprint(&self) -> u64 {
+        write_identity(&[
+            b"campanile/report-count/v1\0",
+            self.report.id.as_bytes(),
+            &self.version.to_le_bytes(),
+        ])
     }
 }
 
@@ -77,7 +103,7 @@ pub enum ReportError {
 #[derive(Debug, Default, Clone)]
 pub struct ReportFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<ReportStatus>,
     /// Only reports received at or after this Unix time.
     pub since: i64,
     /// Only reports inside this box.
@@ -91,7 +117,7 @@ const MODERATION_ATTEMPTS: usize = 256;
 /// The reports side of Campanile.
 pub struct Reports {
     engine: Arc<dyn Engine>,
-    bucketer: Bucketer,
+    intake: Arc<Ingestor>,
     pending: Arc<PendingReports>,
 }
 
@@ -100,13 +126,13 @@ fn decode(body: &str) -> Option<StoredReport> {
 }
 
 impl Reports {
-    /// Reports over `engine`, bucketed like posts; unverified citizen
-    /// reports go to `pending` (this node's at once, other nodes' through
-    /// the feed).
-    pub fn new(engine: Arc<dyn Engine>, bucketer: Bucketer, pending: Arc<PendingReports>) -> Self {
+    /// Reports kept in `engine` and counted through `intake`, like posts;
+    /// unverified citizen reports go to `pending` (this node's at once,
+    /// other nodes' through the feed).
+    pub fn new(engine: Arc<dyn Engine>, intake: Arc<Ingestor>, pending: Arc<PendingReports>) -> Self {
         Self {
             engine,
-            bucketer,
+            intake,
             pending,
         }
     }
@@ -130,33 +156,12 @@ impl Reports {
         decode(body).map(|s| s.report)
     }
 
-    /// The report as an item of the counts, named by its id and version so
-    /// that the count change of one moderation applies once however often
-    /// it is attempted, on any node.
-    fn item(&self, s: &StoredReport) -> Bucketed {
-        Bucketed {
-            dedup_key: None,
-            fingerprint: write_identity(&[
-                b"campanile/report-count/v1\0",
-                s.report.id.as_bytes(),
-                &s.version.to_le_bytes(),
-            ]),
-            contributor: s.contributor,
-            bucket: s.bucket,
-            cells: self.bucketer.cells(s.report.lat, s.report.lon),
-        }
-    }
-
     /// Applies the count change that took `s` to its version. Idempotent:
     /// the engines remember the item's fingerprint.
     async fn apply_last_change(&self, s: &StoredReport) -> Result<(), EngineError> {
         match s.last_delta {
-            1 => self
-                .engine
-                .ingest(&[self.item(s)], Utc::now().timestamp())
-                .await
-                .map(drop),
-            -1 => self.engine.uncount(&self.item(s)).await,
+            1 => self.intake.count(std::slice::from_ref(s)).await.map(drop),
+            -1 => self.intake.uncount(s).await,
             _ => Ok(()),
         }
     }
@@ -173,7 +178,7 @@ impl Reports {
         // A report is a contributor of its own: it counts once, and can be taken out.
         let stored = StoredReport {
             contributor: rand::random(),
-            bucket: self.bucketer.bucket_start(now.timestamp()),
+            bucket: self.intake.bucketer().bucket_start(now.timestamp()),
             counted,
             version: 0,
             last_delta: i8::from(counted),
@@ -201,14 +206,7 @@ impl Reports {
         sub: &str,
         broadcasts: &Broadcasts,
     ) -> Result<Report, ReportError> {
-        if !MODERATION.contains(&status) {
-            return Err(FieldError::new(
-                "invalid_status",
-                "status",
-                format!("status must be one of {}", MODERATION.join(", ")),
-            )
-            .into());
-        }
+        let status = ReportStatus::parse_moderation(status)?;
         for _ in 0..MODERATION_ATTEMPTS {
             let body = self
                 .engine
@@ -221,7 +219,7 @@ impl Reports {
                 return Ok(stored.report);
             }
             let mut next = stored.clone();
-            next.report.status = status.to_owned();
+            next.report.status = status;
             next.counted = StoredReport::belongs_in_counts(&next.report);
             next.version = stored.version + 1;
             next.last_delta = i8::from(next.counted) - i8::from(stored.counted);
@@ -253,7 +251,10 @@ impl Reports {
     pub fn pending_change(&self, body: &str) -> Option<PendingChange> {
         let s = decode(body)?;
         let item = s.pending().then(|| PendingItem {
-            cells: self.bucketer.cells(s.report.lat, s.report.lon),
+            cells: self
+                .intake
+                .bucketer()
+                .cells(s.report.location.lat(), s.report.location.lon()),
             bucket: s.bucket,
         });
         Some(PendingChange {
@@ -277,30 +278,56 @@ impl Reports {
             .iter()
             .filter_map(|b| decode(b))
             .map(|s| s.report)
-            .filter(|r| filter.status.as_deref().is_none_or(|s| r.status == s))
-            .filter(|r| {
-                filter
-                    .bbox
-                    .is_none_or(|b| LatLon::new(r.lat, r.lon).is_ok_and(|p| b.contains(p)))
-            })
+            .filter(|r| filter.status.is_none_or(|s| r.status == s))
+            .filter(|r| filter.bbox.is_none_or(|b| b.contains(r.location)))
             .collect())
     }
 }
 
+/// A report as a caller sees it, in the order the wire has always had
+/// (alphabetical), so that clients comparing bytes see no change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportView {
+    /// What it is about.
+    pub category: ReportCategory,
+    /// How to reach the reporter: operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// People the reporter estimates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crowd_estimate: Option<u64>,
+    /// Its id.
+    pub id: String,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// Who sent it.
+    pub origin: ReportOrigin,
+    /// When it arrived, in the wire's time format.
+    pub received_at: String,
+    /// Its moderation state.
+    pub status: ReportStatus,
+    /// What the reporter saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
 /// A report as `operator` or another role may see it: the contact detail
 /// is for operators only.
-pub fn view(r: &Report, operator: bool) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    if let serde_json::Value::Object(map) = &mut v {
-        if !operator {
-            map.remove("contact");
-        }
-        map.insert(
-            "received_at".into(),
-            serde_json::Value::String(crate::domain::rfc3339(r.received_at)),
-        );
+pub fn view(r: &Report, operator: bool) -> ReportView {
+    ReportView {
+        category: r.category,
+        contact: if operator { r.contact.clone() } else { None },
+        crowd_estimate: r.crowd_estimate,
+        id: r.id.clone(),
+        lat: r.location.lat(),
+        lon: r.location.lon(),
+        origin: r.origin,
+        received_at: crate::domain::rfc3339(r.received_at),
+        status: r.status,
+        text: r.text.clone(),
     }
-    v
 }
 
 /// What one stored report body means for the operators' pending overlay:
@@ -322,4 +349,82 @@ pub struct PendingItem {
     pub cells: Vec<h3o::CellIndex>,
     /// Start of its time bucket.
     pub bucket: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+
+    /// The view as it was written before it was a type: the report as a
+    /// JSON map (keys in order), the contact removed for non-operators, the
+    /// time in the wire format.
+    fn view_as_value(r: &Report, operator: bool) -> serde_json::Value {
+        let mut v = serde_json::to_value(r).expect("value");
+        if let serde_json::Value::Object(map) = &mut v {
+            if !operator {
+                map.remove("contact");
+            }
+            map.insert(
+                "received_at".into(),
+                serde_json::Value::String(crate::domain::rfc3339(r.received_at)),
+            );
+        }
+        v
+    }
+
+    #[test]
+    fn the_typed_view_writes_the_same_bytes_as_the_json_map_did() {
+        let full = ReportInput {
+            lat: Some(44.5),
+            lon: Some(11.0),
+            category: Some("missing_person".into()),
+            text: Some("a child".into()),
+            crowd_estimate: Some(400),
+            contact: Some("+39 000".into()),
+        };
+        let bare = ReportInput {
+            lat: Some(-1.25),
+            lon: Some(170.0),
+            category: Some("other".into()),
+            ..ReportInput::default()
+        };
+        for (input, field) in [(full, true), (bare, false)] {
+            let mut report = input.validate("r1".into(), field, Utc::now()).expect("valid");
+            for status in [ReportStatus::Unverified, ReportStatus::False] {
+                report.status = status;
+                for operator in [true, false] {
+                    let typed = serde_json::to_string(&view(&report, operator)).expect("typed");
+                    let map = serde_json::to_string(&view_as_value(&report, operator)).expect("map");
+                    assert_eq!(typed, map);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_stored_report_reads_back_as_it_was_written() {
+        let report = ReportInput {
+            lat: Some(44.5),
+            lon: Some(11.0),
+            category: Some("fire".into()),
+            ..ReportInput::default()
+        }
+        .validate("r1".into(), false, Utc::now())
+        .expect("valid");
+        let stored = StoredReport {
+            report,
+            contributor: 9,
+            bucket: 60,
+            counted: false,
+            version: 2,
+            last_delta: -1,
+        };
+        let body = serde_json::to_string(&stored).expect("encode");
+        assert!(body.contains(r#""lat":44.5,"lon":11.0"#), "{body}");
+        let back = decode(&body).expect("decode");
+        assert_eq!(back.report, stored.report);
+        assert_eq!(back.version, 2);
+    }
 }

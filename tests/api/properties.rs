@@ -166,7 +166,7 @@ proptest! {
             map.insert("area".into(), json!({"zones": [zone], "circles": [{"lat": 1, "lon": 2, "radius_m": -1}]}));
         }
         if let Ok(input) = serde_json::from_value::<campanile::domain::broadcast::BroadcastInput>(value) {
-            let _ = input.validate(chrono::Utc::now(), &zones, false);
+            let _ = input.validate(chrono::Utc::now(), &zones, None);
         }
     }
 

@@ -387,7 +387,7 @@ proptest! {
     fn any_accepted_broadcast_renders_as_well_formed_cap_and_atom(texts in prop::array::uniform8(any_text())) {
         let zones = Zones::load(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/zones"))).expect("zones");
         let input: BroadcastInput = serde_json::from_value(input_with(&texts)).expect("input");
-        if let Ok(broadcast) = input.validate(chrono::Utc::now(), &zones, false) {
+        if let Ok(broadcast) = input.validate(chrono::Utc::now(), &zones, None) {
             let b = stored(broadcast);
             let cap = campanile::alert::cap::render(&b, None, &zones, &publisher());
             prop_assert!(well_formed(&cap).is_ok(), "{:?}\n{}", well_formed(&cap), cap);

@@ -1,5 +1,6 @@
-//! Surge and threshold alerts: reads the engine's counts → raises alerts in
-//! the engine, which hands them to every node's `alerts` subscribers.
+//! Alert detection: reads the engine's counts → asks every rule of
+//! [`super::rules`] → raises alerts in the engine, which hands them to every
+//! node's `alerts` subscribers.
 //!
 //! Every node runs the detector on the same counts, so every node reaches the
 //! same conclusion; the engine lets one alert per cell and kind through per
@@ -14,6 +15,7 @@ use h3o::{LatLng, Resolution};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::rules::{Reading, first_firing};
 use crate::engine::{CountQuery, Engine, EngineError};
 
 /// When a cell is worth an alert.
@@ -36,7 +38,8 @@ pub struct AlertRules {
 pub struct Alert {
     /// Unique id.
     pub id: String,
-    /// `surge` (a sudden rise) or `threshold` (a density above the limit).
+    /// The kind of its rule: `surge` (a sudden rise) or `threshold` (a
+    /// density above the limit).
     pub kind: &'static str,
     /// The H3 cell.
     pub cell: String,
@@ -81,17 +84,18 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
         let earlier = before.get(&c.cell).copied().unwrap_or(0).saturating_sub(c.count);
         let baseline_per_min = earlier as f64 / ((BASELINE - MINUTE) / MINUTE) as f64;
         let density_km2 = c.count as f64 / c.cell.area_km2();
-        let kind = if density_km2 >= rules.density_km2 {
-            "threshold"
-        } else if c.count >= rules.surge_min && c.count as f64 >= rules.surge_factor * baseline_per_min.max(1.0) {
-            "surge"
-        } else {
+        let reading = Reading {
+            count: c.count,
+            density_km2,
+            baseline_per_min,
+        };
+        let Some(rule) = first_firing(&reading, rules) else {
             continue;
         };
         let centre = LatLng::from(c.cell);
         alerts.push(Alert {
             id: hex::encode(rand::random::<[u8; 8]>()),
-            kind,
+            kind: rule.kind(),
             cell: c.cell.to_string(),
             res: u8::from(rules.res),
             lat: centre.lat(),

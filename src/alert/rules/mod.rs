@@ -1,0 +1,81 @@
+//! The kinds of alert, one rule per file: the detector asks each rule in
+//! [`RULES`] in turn whether a cell's last minute calls for its kind.
+//!
+//! Adding a kind is a new file here and one line in [`RULES`].
+
+mod surge;
+mod threshold;
+
+use super::AlertRules;
+
+/// What the detector knows of one cell when it asks the rules.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// Items in the last minute.
+    pub count: u64,
+    /// Items per km² in the last minute.
+    pub density_km2: f64,
+    /// The cell's items per minute over the 14 minutes before.
+    pub baseline_per_min: f64,
+}
+
+/// One kind of alert.
+pub trait Rule: Sync {
+    /// The `kind` its alerts carry; with the cell, it names the alert for
+    /// the engine's quiet period.
+    fn kind(&self) -> &'static str;
+
+    /// Whether `reading` calls for an alert of this kind under `settings`.
+    fn fires(&self, reading: &Reading, settings: &AlertRules) -> bool;
+}
+
+/// Every kind, most urgent first: a cell raises at most one alert per round,
+/// of the first kind whose rule fires, so that a cell over the density limit
+/// is reported as such even while it is also surging.
+pub const RULES: &[&dyn Rule] = &[&threshold::Threshold, &surge::Surge];
+
+/// The first rule in [`RULES`] that fires for `reading`.
+pub fn first_firing(reading: &Reading, settings: &AlertRules) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|rule| rule.fires(reading, settings))
+}
+
+#[cfg(test)]
+mod tests {
+    use h3o::Resolution;
+
+    use super::*;
+
+    const SETTINGS: AlertRules = AlertRules {
+        res: Resolution::Nine,
+        surge_min: 30,
+        surge_factor: 3.0,
+        density_km2: 1_000.0,
+        quiet_secs: 300,
+    };
+
+    fn kind(count: u64, density_km2: f64, baseline_per_min: f64) -> Option<&'static str> {
+        first_firing(
+            &Reading {
+                count,
+                density_km2,
+                baseline_per_min,
+            },
+            &SETTINGS,
+        )
+        .map(|r| r.kind())
+    }
+
+    #[test]
+    fn a_dense_cell_is_a_threshold_alert_even_while_it_surges() {
+        assert_eq!(kind(100, 1_000.0, 0.0), Some("threshold"));
+    }
+
+    #[test]
+    fn a_surge_needs_both_the_minimum_and_the_factor_over_its_baseline() {
+        assert_eq!(kind(30, 10.0, 10.0), Some("surge"));
+        assert_eq!(kind(29, 10.0, 0.0), None);
+        assert_eq!(kind(30, 10.0, 10.1), None);
+        // A quiet cell's baseline counts as one a minute, not zero.
+        assert_eq!(kind(30, 10.0, 0.0), Some("surge"));
+    }
+}
