@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::domain::Zones;
 use crate::domain::broadcast::{
     Area, AudienceKind, BroadcastInput, Category, Certainty, MsgType, Severity, StoredBroadcast, Translation, Urgency,
     superseded,
 };
 use crate::domain::{FieldError, Language, LatLon, Principal, Role};
 use crate::engine::{BroadcastRecord, Engine, EngineError};
-use crate::geodata::Zones;
 
 /// Why a broadcast could not be sent.
 #[derive(Debug, thiserror::Error)]

@@ -135,7 +135,7 @@ impl Application {
             background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
         }
         let zones =
-            Arc::new(crate::geodata::Zones::load(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
+            Arc::new(crate::geodata::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
         let limits = Arc::new(crate::limits::PublicLimits::new(
             settings.public_report_rate,
             settings.public_read_rate,

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{Publisher, cap_time, escape};
 use crate::domain::broadcast::{AudienceKind, StoredBroadcast};
-use crate::geodata::{ZoneShape, Zones};
+use crate::domain::{ZoneShape, Zones};
 
 fn element(out: &mut String, name: &str, value: &str) {
     let _ = write!(out, "<{name}>{}</{name}>", escape(value));

@@ -56,7 +56,7 @@ pub struct AppState {
     /// Safety broadcasts.
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
     /// The event's zones, loaded at start-up.
-    pub zones: Arc<crate::geodata::Zones>,
+    pub zones: Arc<crate::domain::Zones>,
     /// The Prometheus registry, when one could be installed.
     pub prometheus: Option<PrometheusHandle>,
     /// Who may open a WebSocket: caps per address and per node.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::text::{bounded, optional_text};
 use super::{FieldError, Language, LatLon, Ring, Shape};
-use crate::geodata::Zones;
+use crate::domain::Zones;
 
 macro_rules! cap_enum {
     ($(#[$doc:meta])* $name:ident, $field:literal { $($variant:ident),+ $(,)? }) => {

@@ -15,6 +15,7 @@ mod shape;
 pub mod text;
 mod time;
 mod window;
+mod zone;
 
 pub use error::FieldError;
 pub use geo::{BBox, LatLon};
@@ -24,3 +25,4 @@ pub use role::{Principal, Role};
 pub use shape::{Ring, Shape};
 pub use time::{bucket_start, rfc3339};
 pub use window::{Window, Windows};
+pub use zone::{ZONE_KINDS, ZoneShape, Zones};

@@ -160,7 +160,7 @@ proptest! {
 
     #[test]
     fn no_json_panics_the_broadcast_parser(value in arb_json(), zone in "[a-z-]{0,20}") {
-        let zones = campanile::geodata::Zones::default();
+        let zones = campanile::domain::Zones::default();
         let mut value = value;
         if let Value::Object(map) = &mut value {
             map.insert("area".into(), json!({"zones": [zone], "circles": [{"lat": 1, "lon": 2, "radius_m": -1}]}));

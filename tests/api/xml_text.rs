@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use campanile::alert::Publisher;
+use campanile::domain::Zones;
 use campanile::domain::broadcast::{BroadcastInput, StoredBroadcast};
-use campanile::geodata::Zones;
 use proptest::prelude::*;
 use quick_xml::events::Event;
 use serde_json::{Value, json};
@@ -385,7 +385,7 @@ proptest! {
 
     #[test]
     fn any_accepted_broadcast_renders_as_well_formed_cap_and_atom(texts in prop::array::uniform8(any_text())) {
-        let zones = Zones::load(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/zones"))).expect("zones");
+        let zones = campanile::geodata::load_zones(&PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata/zones"))).expect("zones");
         let input: BroadcastInput = serde_json::from_value(input_with(&texts)).expect("input");
         if let Ok(broadcast) = input.validate(chrono::Utc::now(), &zones, None) {
             let b = stored(broadcast);
