@@ -156,7 +156,7 @@ impl Reports {
                 .ingest(&[self.item(s)], Utc::now().timestamp())
                 .await
                 .map(drop),
-            -1 => self.engine.uncount(&self.item(s)).await,
+            -1 => self.engine.uncount(&self.item(s), Utc::now().timestamp()).await,
             _ => Ok(()),
         }
     }

@@ -492,7 +492,7 @@ pub async fn a_report_taken_out_no_longer_counts(engine: Arc<dyn Engine>) {
         .ingest(&[it.clone(), item(44.49, 11.34, 7, t, None)], t)
         .await
         .expect("ingest");
-    engine.uncount(&it).await.expect("uncount");
+    engine.uncount(&it, t).await.expect("uncount");
     for res in 7..=11 {
         assert_eq!(
             counts(&engine, res, 60, t).await.values().next(),

@@ -1,58 +1,29 @@
-//! The Redis engine's [`IdempotencyStore`]: one hash per slot,
-//! `{prefix}{idem:<slot>}`, with fields `hash` (of the body), `first_at`,
+//! The Redis engine's [`IdempotencyStore`]: one hash per slot (its key in
+//! `keys.rs`), with fields `hash` (of the body), `first_at`,
 //! `token` and `lease_until` while an attempt runs, `status` and `body` once
 //! answered; the key expires `keep` after the first claim. Each key is its own hash tag, so on a Redis Cluster the slots
 //! spread over the nodes while each script still touches one key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::{Value, cmd};
+use redis::Script;
 
-use super::{Conn, parse, unavailable};
+use super::keys::Keys;
+use super::{Conn, unavailable};
 use crate::engine::EngineError;
 use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, new_token};
 
-/// ARGV: body hash, token, now (ms), lease end (ms), keep (ms). A claim
-/// that finds its own token was run twice by the client's reconnect-and-
-/// resend: it is still this attempt's lease.
-const CLAIM: &str = "\
-local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body', 'lease_until', 'first_at', 'token') \
-if not v[1] then \
-  redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'first_at', ARGV[3], 'token', ARGV[2], 'lease_until', ARGV[4]) \
-  redis.call('PEXPIRE', KEYS[1], ARGV[5]) \
-  return {'fresh', ARGV[3]} \
-end \
-if v[1] ~= ARGV[1] then return {'mismatch'} end \
-if v[2] then return {'answered', v[2], v[3]} end \
-if v[6] == ARGV[2] then return {'fresh', v[5]} end \
-if v[4] and tonumber(v[4]) > tonumber(ARGV[3]) then return {'in_flight'} end \
-redis.call('HSET', KEYS[1], 'token', ARGV[2], 'lease_until', ARGV[4]) \
-return {'fresh', v[5]}";
-
-/// ARGV: body hash, status, body, keep (ms).
-const FINISH: &str = "\
-local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body') \
-if v[1] and v[1] ~= ARGV[1] then return {ARGV[2], ARGV[3]} end \
-if v[2] then return {v[2], v[3]} end \
-redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'status', ARGV[2], 'body', ARGV[3]) \
-redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
-if not v[1] then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
-return {ARGV[2], ARGV[3]}";
-
-/// ARGV: token.
-const RELEASE: &str = "\
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then \
-  return redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
-end \
-return 0";
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_claim.lua")));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_finish.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_release.lua")));
 
 /// Answers under idempotency keys, in the engine's Redis.
 pub struct RedisIdempotency {
     conn: Conn,
-    prefix: String,
+    keys: Keys,
     /// Leases this node could not release because Redis was down: slot →
     /// (token, when). The client's retry usually comes back to this node
     /// once Redis is up again; it releases the lease then instead of
@@ -64,10 +35,10 @@ pub struct RedisIdempotency {
 const UNRELEASED_MAX: usize = 10_000;
 
 impl RedisIdempotency {
-    pub(super) fn new(conn: Conn, prefix: String) -> Self {
+    pub(super) fn new(conn: Conn, keys: Keys) -> Self {
         Self {
             conn,
-            prefix,
+            keys,
             unreleased: Mutex::default(),
         }
     }
@@ -79,21 +50,23 @@ impl RedisIdempotency {
     }
 
     async fn release_now(&self, slot: &str, token: &str) -> Result<(), EngineError> {
-        self.eval::<i64>(RELEASE, slot, &[token]).await.map(drop)
+        self.eval::<i64>(&RELEASE, slot, &[token]).await.map(drop)
     }
 
-    fn key(&self, slot: &str) -> String {
-        format!("{}{{idem:{slot}}}", self.prefix)
-    }
-
-    async fn eval<T: redis::FromRedisValue>(&self, script: &str, slot: &str, args: &[&str]) -> Result<T, EngineError> {
-        let mut eval = cmd("EVAL");
-        eval.arg(script).arg(1).arg(self.key(slot));
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        slot: &str,
+        args: &[&str],
+    ) -> Result<T, EngineError> {
+        let mut invocation = script.key(self.keys.idempotency(slot));
         for a in args {
-            eval.arg(*a);
+            invocation.arg(*a);
         }
-        let value: Value = eval.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
-        parse(value)
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -135,7 +108,7 @@ impl IdempotencyStore for RedisIdempotency {
             &lease_until.to_string(),
             &millis(keep),
         ];
-        let reply: Vec<String> = self.eval(CLAIM, slot, &args).await?;
+        let reply: Vec<String> = self.eval(&CLAIM, slot, &args).await?;
         match reply.first().map(String::as_str) {
             Some("fresh") => Ok(Claim::Fresh {
                 token,
@@ -159,7 +132,7 @@ impl IdempotencyStore for RedisIdempotency {
     ) -> Result<StoredAnswer, EngineError> {
         let status = stored.status.to_string();
         let reply: Vec<String> = self
-            .eval(FINISH, slot, &[body_hash, &status, &stored.body, &millis(keep)])
+            .eval(&FINISH, slot, &[body_hash, &status, &stored.body, &millis(keep)])
             .await?;
         answer(reply.first(), reply.get(1))
     }
