@@ -26,7 +26,7 @@ static EPOCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scri
 
 #[async_trait]
 impl BroadcastLog for RedisEngine {
-    async fn append_broadcast(&self, id: &str, body: &str, _now: i64) -> Result<u64, EngineError> {
+    async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError> {
         let mut conn = self.conn.clone();
         timed("redis", "append_broadcast", async {
             APPEND
@@ -36,7 +36,7 @@ impl BroadcastLog for RedisEngine {
                 .key(self.keys.broadcast_epoch())
                 .arg(id)
                 .arg(body)
-                .arg(self.layout.broadcast_secs.max(1))
+                .arg(now.saturating_add(self.layout.broadcast_secs.max(1)))
                 .arg(self.layout.broadcast_max)
                 .arg(self.keys.broadcast_channel())
                 .arg(new_epoch())
@@ -80,7 +80,7 @@ impl BroadcastLog for RedisEngine {
         let (new, _): (bool, i64) = redis::pipe()
             .atomic()
             .hset_nx(&key, sub, at)
-            .expire(&key, self.layout.broadcast_secs.max(1))
+            .expire_at(&key, at.saturating_add(self.layout.broadcast_secs.max(1)))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;

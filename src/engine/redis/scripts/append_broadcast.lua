@@ -9,8 +9,9 @@
 -- new epoch from here on.
 --
 -- KEYS: seq counter, log (sorted set), message hash, epoch
--- ARGV: id, body, retention_secs, max_kept, channel, a fresh epoch
-local id, body, retention, max_kept, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+-- ARGV: id, body, when it leaves the log (Unix seconds: the caller's now
+-- plus the retention), max_kept, channel, a fresh epoch
+local id, body, expires_at, max_kept, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local epoch = redis.call('GET', KEYS[4])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[2])
@@ -22,9 +23,9 @@ if not epoch then
 end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('HSET', KEYS[3], 'seq', seq, 'epoch', epoch, 'body', body)
-redis.call('EXPIRE', KEYS[3], retention)
+redis.call('EXPIREAT', KEYS[3], expires_at)
 redis.call('ZADD', KEYS[2], seq, id)
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(max_kept + 1))
-redis.call('EXPIRE', KEYS[2], retention)
+redis.call('EXPIREAT', KEYS[2], expires_at)
 redis.call('PUBLISH', channel, seq .. '\n' .. epoch .. '\n' .. id .. '\n' .. body)
 return seq
