@@ -18,7 +18,9 @@
 //!   `ResolutionRange`) and the wire time format; a value that exists is valid.
 //! - [`privacy`]: the author's keyed hash; the raw author goes no further.
 //! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the engine.
-//! - [`engine`]: the storage contract and its `memory` and `redis` engines.
+//! - [`engine`]: the storage contract, one store per concern (counts, broadcast
+//!   log, reports, alerts gate, audit, idempotency), and its `memory` and
+//!   `redis` engines.
 //! - [`hub`]: heatmap groups, the tick loop and delta encoding.
 //! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
 //!   clients see it, one encoding shared by every session — below the hub

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -74,19 +74,27 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         keep: Duration,
     ) -> Result<Claim, EngineError>;
 
-    /// Keeps `answer` for `keep` and returns the answer that stands: the
-    /// first one kept, should another attempt have finished first.
+    /// Keeps `answer`, at `now` (Unix milliseconds), for `keep` and returns
+    /// the answer that stands: the first one kept, should another attempt
+    /// have finished first.
     async fn finish(
         &self,
         slot: &str,
         body_hash: &str,
         answer: &StoredAnswer,
+        now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError>;
 
-    /// Gives up the lease taken with `token` (the request failed and kept
-    /// no answer); a lease taken since by another attempt is left alone.
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError>;
+    /// Gives up, at `now` (Unix milliseconds), the lease taken with `token`
+    /// (the request failed and kept no answer); a lease taken since by
+    /// another attempt is left alone.
+    async fn release(&self, slot: &str, token: &str, now: i64) -> Result<(), EngineError>;
+}
+
+/// `now` (Unix milliseconds) plus `span`, saturating.
+pub(crate) fn millis_after(now: i64, span: Duration) -> i64 {
+    now.saturating_add(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A fresh lease token.
@@ -97,10 +105,12 @@ pub(crate) fn new_token() -> String {
 struct Slot {
     body_hash: String,
     first_at: i64,
-    /// The attempt running now: its token and when its lease ends.
-    lease: Option<(String, Instant)>,
+    /// The attempt running now: its token and when its lease ends (Unix
+    /// milliseconds).
+    lease: Option<(String, i64)>,
     answer: Option<StoredAnswer>,
-    expires: Instant,
+    /// Unix milliseconds.
+    expires: i64,
 }
 
 #[derive(Default)]
@@ -108,11 +118,11 @@ struct Slots {
     by_name: HashMap<String, Slot>,
     /// (expiry, slot) in the order set; an entry whose slot has since been
     /// set again is stale and skipped.
-    expiry: VecDeque<(Instant, String)>,
+    expiry: VecDeque<(i64, String)>,
 }
 
 impl Slots {
-    fn purge(&mut self, now: Instant) {
+    fn purge(&mut self, now: i64) {
         // Every slot keeps the same time, so the queue is in order.
         while let Some((at, _)) = self.expiry.front() {
             if *at > now {
@@ -126,7 +136,7 @@ impl Slots {
         }
     }
 
-    fn live(&mut self, name: &str, now: Instant) -> Option<&mut Slot> {
+    fn live(&mut self, name: &str, now: i64) -> Option<&mut Slot> {
         self.by_name.get_mut(name).filter(|s| s.expires > now)
     }
 
@@ -160,21 +170,20 @@ impl IdempotencyStore for MemoryIdempotency {
         lease: Duration,
         keep: Duration,
     ) -> Result<Claim, EngineError> {
-        let clock = Instant::now();
         let mut slots = self.lock()?;
-        slots.purge(clock);
+        slots.purge(now);
         let token = new_token();
-        if let Some(found) = slots.live(slot, clock) {
+        if let Some(found) = slots.live(slot, now) {
             if found.body_hash != body_hash {
                 return Ok(Claim::Mismatch);
             }
             if let Some(answer) = &found.answer {
                 return Ok(Claim::Answered(answer.clone()));
             }
-            if found.lease.as_ref().is_some_and(|(_, until)| *until > clock) {
+            if found.lease.as_ref().is_some_and(|(_, until)| *until > now) {
                 return Ok(Claim::InFlight);
             }
-            found.lease = Some((token.clone(), clock + lease));
+            found.lease = Some((token.clone(), millis_after(now, lease)));
             return Ok(Claim::Fresh {
                 token,
                 first_at: found.first_at,
@@ -185,9 +194,9 @@ impl IdempotencyStore for MemoryIdempotency {
             Slot {
                 body_hash: body_hash.to_owned(),
                 first_at: now,
-                lease: Some((token.clone(), clock + lease)),
+                lease: Some((token.clone(), millis_after(now, lease))),
                 answer: None,
-                expires: clock + keep,
+                expires: millis_after(now, keep),
             },
         );
         Ok(Claim::Fresh { token, first_at: now })
@@ -198,11 +207,11 @@ impl IdempotencyStore for MemoryIdempotency {
         slot: &str,
         body_hash: &str,
         answer: &StoredAnswer,
+        now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError> {
-        let clock = Instant::now();
         let mut slots = self.lock()?;
-        match slots.live(slot, clock) {
+        match slots.live(slot, now) {
             Some(found) if found.body_hash != body_hash => Ok(answer.clone()),
             Some(found) => {
                 let kept = found.answer.get_or_insert_with(|| answer.clone()).clone();
@@ -219,7 +228,7 @@ impl IdempotencyStore for MemoryIdempotency {
                         first_at: 0,
                         lease: None,
                         answer: Some(answer.clone()),
-                        expires: clock + keep,
+                        expires: millis_after(now, keep),
                     },
                 );
                 Ok(answer.clone())
@@ -227,7 +236,7 @@ impl IdempotencyStore for MemoryIdempotency {
         }
     }
 
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError> {
+    async fn release(&self, slot: &str, token: &str, _now: i64) -> Result<(), EngineError> {
         let mut slots = self.lock()?;
         if let Some(found) = slots.by_name.get_mut(slot)
             && found.lease.as_ref().is_some_and(|(t, _)| t == token)

@@ -277,13 +277,13 @@ pub async fn an_idempotency_slot_is_claimed_once_answered_once_and_refused_for_a
         Claim::Mismatch
     );
     let kept = store
-        .finish(&slot, "h1", &answer("{\"accepted\":1}"), KEEP)
+        .finish(&slot, "h1", &answer("{\"accepted\":1}"), t + 1, KEEP)
         .await
         .expect("finish");
     assert_eq!(kept, answer("{\"accepted\":1}"));
     // A second finisher (a concurrent attempt past an expired lease) gets the first answer.
     let second = store
-        .finish(&slot, "h1", &answer("{\"accepted\":0}"), KEEP)
+        .finish(&slot, "h1", &answer("{\"accepted\":0}"), t + 1, KEEP)
         .await
         .expect("finish");
     assert_eq!(second, kept);
@@ -313,12 +313,12 @@ pub async fn a_released_or_expired_idempotency_lease_lets_a_retry_run_at_the_fir
         panic!("fresh");
     };
     // A stale token (an attempt whose lease was taken over) releases nothing.
-    store.release(&slot, "not-the-token").await.expect("release");
+    store.release(&slot, "not-the-token", t + 5).await.expect("release");
     assert_eq!(
         store.claim(&slot, "h", t + 5, LEASE, KEEP).await.expect("claim"),
         Claim::InFlight
     );
-    store.release(&slot, &token).await.expect("release");
+    store.release(&slot, &token, t + 5).await.expect("release");
     let retried_at = chrono::Utc::now().timestamp_millis();
     let Claim::Fresh { first_at, .. } = store
         .claim(&slot, "h", retried_at, Duration::from_millis(300), KEEP)
@@ -348,7 +348,7 @@ pub async fn an_idempotency_slot_is_forgotten_after_its_keep(engine: Arc<dyn Eng
     let keep = Duration::from_millis(300);
     let t = chrono::Utc::now().timestamp_millis();
     store.claim(&slot, "h", t, LEASE, keep).await.expect("claim");
-    store.finish(&slot, "h", &answer("{}"), keep).await.expect("finish");
+    store.finish(&slot, "h", &answer("{}"), t, keep).await.expect("finish");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let now = chrono::Utc::now().timestamp_millis();
     assert!(matches!(

@@ -99,10 +99,13 @@ impl BroadcastLog for MemoryEngine {
     }
 
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError> {
-        Ok(lock(&self.broadcasts.log, "broadcast log")?
+        let mut acks = lock(&self.broadcasts.log, "broadcast log")?
             .acks
             .get(id)
             .cloned()
-            .unwrap_or_default())
+            .unwrap_or_default();
+        // By time as the caller stamped it, then by name, as Redis orders them.
+        acks.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(acks)
     }
 }

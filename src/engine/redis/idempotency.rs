@@ -1,12 +1,12 @@
 //! The Redis engine's [`IdempotencyStore`]: one hash per slot (its key in
 //! `keys.rs`), with fields `hash` (of the body), `first_at`,
 //! `token` and `lease_until` while an attempt runs, `status` and `body` once
-//! answered; the key expires `keep` after the first claim. Each key is its own hash tag, so on a Redis Cluster the slots
+//! answered; the key expires `keep` after the first claim, by the caller's clock. Each key is its own hash tag, so on a Redis Cluster the slots
 //! spread over the nodes while each script still touches one key.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Script;
@@ -14,7 +14,7 @@ use redis::Script;
 use super::keys::Keys;
 use super::{Conn, unavailable};
 use crate::engine::EngineError;
-use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, new_token};
+use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, millis_after, new_token};
 
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_claim.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_finish.lua")));
@@ -27,8 +27,9 @@ pub struct RedisIdempotency {
     /// Leases this node could not release because Redis was down: slot →
     /// (token, when). The client's retry usually comes back to this node
     /// once Redis is up again; it releases the lease then instead of
-    /// answering 409 until the lease runs out.
-    unreleased: Mutex<HashMap<String, (String, Instant)>>,
+    /// answering 409 until the lease runs out. The time is the caller's
+    /// (Unix milliseconds).
+    unreleased: Mutex<HashMap<String, (String, i64)>>,
 }
 
 /// Unreleased leases remembered at most: beyond, the oldest are left to run out.
@@ -43,7 +44,7 @@ impl RedisIdempotency {
         }
     }
 
-    fn unreleased(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn unreleased(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, i64)>> {
         self.unreleased
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -70,8 +71,9 @@ impl RedisIdempotency {
     }
 }
 
-fn millis(d: Duration) -> String {
-    d.as_millis().max(1).to_string()
+/// When a slot kept for `keep` from `now` expires (Unix milliseconds).
+fn expires_at(now: i64, keep: Duration) -> String {
+    millis_after(now, keep.max(Duration::from_millis(1))).to_string()
 }
 
 fn answer(status: Option<&String>, body: Option<&String>) -> Result<StoredAnswer, EngineError> {
@@ -106,7 +108,7 @@ impl IdempotencyStore for RedisIdempotency {
             &token,
             &now.to_string(),
             &lease_until.to_string(),
-            &millis(keep),
+            &expires_at(now, keep),
         ];
         let reply: Vec<String> = self.eval(&CLAIM, slot, &args).await?;
         match reply.first().map(String::as_str) {
@@ -128,27 +130,32 @@ impl IdempotencyStore for RedisIdempotency {
         slot: &str,
         body_hash: &str,
         stored: &StoredAnswer,
+        now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError> {
         let status = stored.status.to_string();
         let reply: Vec<String> = self
-            .eval(&FINISH, slot, &[body_hash, &status, &stored.body, &millis(keep)])
+            .eval(
+                &FINISH,
+                slot,
+                &[body_hash, &status, &stored.body, &expires_at(now, keep)],
+            )
             .await?;
         answer(reply.first(), reply.get(1))
     }
 
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError> {
+    async fn release(&self, slot: &str, token: &str, now: i64) -> Result<(), EngineError> {
         let released = self.release_now(slot, token).await;
         if released.is_err() {
             let mut unreleased = self.unreleased();
             if unreleased.len() >= UNRELEASED_MAX {
-                let cutoff = Instant::now() - Duration::from_secs(300);
+                let cutoff = now.saturating_sub(300_000);
                 unreleased.retain(|_, (_, at)| *at > cutoff);
                 if unreleased.len() >= UNRELEASED_MAX {
                     unreleased.clear();
                 }
             }
-            unreleased.insert(slot.to_owned(), (token.to_owned(), Instant::now()));
+            unreleased.insert(slot.to_owned(), (token.to_owned(), now));
         }
         released
     }
