@@ -794,3 +794,61 @@ async fn a_new_epoch_read_before_any_append_is_the_one_the_first_append_carries(
     let log = engine.broadcasts_after(0).await.expect("after");
     assert_eq!((log[0].seq, &log[0].epoch), (1, &epoch));
 }
+
+/// Counts, broadcasts, reports, alerts and idempotency slots all written
+/// after every server forgot its scripts (a restart, a failover to a node
+/// that never ran them): each script is loaded again and runs.
+async fn writes_survive_a_server_that_forgot_its_scripts(engine: Arc<dyn Engine>, forget: impl Fn()) {
+    let t = now();
+    engine
+        .ingest(&[item(44.49, 11.34, 1, t, Some("s:1"))], t)
+        .await
+        .expect("ingest");
+    forget();
+    let it = item(44.49, 11.34, 2, t, Some("s:2"));
+    engine.ingest(std::slice::from_ref(&it), t).await.expect("ingest");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(2, 2)));
+    forget();
+    engine.uncount(&it, t).await.expect("uncount");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(1, 1)));
+    forget();
+    engine.append_broadcast("m", "{}", t).await.expect("append");
+    forget();
+    engine.put_report("r", "v0", t).await.expect("put");
+    assert!(engine.swap_report("r", "v0", "v1", t).await.expect("swap"));
+    forget();
+    assert!(engine.raise_alert("k", "{}", 60, t).await.expect("raise"));
+    forget();
+    let claimed = engine
+        .idempotency()
+        .claim("slot", "h", t * 1000, LEASE, KEEP)
+        .await
+        .expect("claim");
+    assert!(matches!(claimed, Claim::Fresh { .. }));
+}
+
+#[actix_web::test]
+async fn redis_writes_survive_a_server_that_forgot_its_scripts() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    writes_survive_a_server_that_forgot_its_scripts(engine, || {
+        redis.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn redis_cluster_writes_survive_nodes_that_forgot_their_scripts() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    let engine = conformance_engine(&args).await;
+    writes_survive_a_server_that_forgot_its_scripts(engine, || {
+        for node in &cluster.nodes {
+            node.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
+        }
+    })
+    .await;
+}
