@@ -852,3 +852,15 @@ async fn redis_cluster_writes_survive_nodes_that_forgot_their_scripts() {
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_redis_that_lost_only_its_seq_counter_starts_a_new_epoch_too() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    a_lost_log_starts_a_new_epoch(engine, || {
+        redis.cli(&["DEL", "campanile:{broadcasts}:seq"]).expect("del");
+    })
+    .await;
+}
