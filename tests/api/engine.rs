@@ -864,3 +864,31 @@ async fn a_redis_that_lost_only_its_seq_counter_starts_a_new_epoch_too() {
     })
     .await;
 }
+
+#[actix_web::test]
+async fn a_redis_log_written_before_epochs_keeps_its_messages_and_takes_an_epoch() {
+    let redis = TestRedis::start();
+    for command in [
+        &["SET", "campanile:{broadcasts}:seq", "2"][..],
+        &["ZADD", "campanile:{broadcasts}:log", "1", "a", "2", "b"],
+        &["HSET", "campanile:{broadcasts}:msg:a", "seq", "1", "body", "{}"],
+        &["HSET", "campanile:{broadcasts}:msg:b", "seq", "2", "body", "{}"],
+    ] {
+        redis.cli(command).expect("seed");
+    }
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    let mut feed = engine.broadcast_feed();
+    let log = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!(ids(&log), ["a", "b"]);
+    let epoch = log[0].epoch.clone();
+    assert!(!epoch.is_empty() && log[1].epoch == epoch);
+    assert_eq!(
+        engine.broadcast("a").await.expect("get").map(|r| r.epoch),
+        Some(epoch.clone())
+    );
+    assert_eq!(engine.append_broadcast("c", "{}", now()).await.expect("append"), 3);
+    let fed = next_on(&mut feed).await;
+    assert_eq!((fed.id.as_str(), fed.seq, &fed.epoch), ("c", 3, &epoch));
+}

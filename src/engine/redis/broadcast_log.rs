@@ -63,7 +63,12 @@ impl BroadcastLog for RedisEngine {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(record(id.to_owned(), seq, epoch.or(current), body))
+        let epoch = match epoch.or(current) {
+            Some(epoch) => Some(epoch),
+            None if seq.is_some() => Some(current_epoch(&self.conn, &self.keys).await?),
+            None => None,
+        };
+        Ok(record(id.to_owned(), seq, epoch, body))
     }
 
     async fn broadcast_epoch(&self) -> Result<String, EngineError> {
@@ -156,6 +161,11 @@ async fn read_after(conn: &Conn, keys: &Keys, after: u64) -> Result<Vec<Broadcas
         let current = values.into_iter().next().map(super::parse).transpose()?.flatten();
         (current, rows.into_iter().map(super::parse).collect::<Result<_, _>>()?)
     };
+    // A log written before epochs existed takes one now.
+    let current = match current {
+        Some(epoch) => Some(epoch),
+        None => Some(current_epoch(conn, keys).await?),
+    };
     Ok(ids
         .into_iter()
         .zip(rows)
@@ -170,9 +180,10 @@ pub(super) async fn start_feed(
     keys: &Keys,
     feed: broadcast::Sender<BroadcastRecord>,
 ) -> Result<tokio::task::JoinHandle<()>, EngineError> {
-    let epoch = current_epoch(conn, keys).await?;
-    let start: Option<u64> = cmd("GET")
-        .arg(keys.broadcast_seq())
+    // Read, not started: a node that starts writes nothing until asked to.
+    let (epoch, start): (Option<String>, Option<u64>) = redis::pipe()
+        .get(keys.broadcast_epoch())
+        .get(keys.broadcast_seq())
         .query_async(&mut conn.clone())
         .await
         .map_err(unavailable)?;
@@ -196,16 +207,23 @@ pub(super) async fn start_feed(
 
 /// The last record this node's feed delivered.
 struct Position {
-    epoch: String,
+    /// None until the log has an epoch (a log never appended to, or one
+    /// written before epochs existed).
+    epoch: Option<String>,
     last: u64,
 }
 
 impl Position {
-    /// Moves to `epoch`, from its start if it is a new one.
+    /// Moves to `epoch`, from its start if it is a new one. The first epoch
+    /// seen keeps the position: it numbers the same log.
     fn enter(&mut self, epoch: &str) {
-        if self.epoch != epoch {
-            epoch.clone_into(&mut self.epoch);
-            self.last = 0;
+        match &self.epoch {
+            Some(current) if current == epoch => {}
+            Some(_) => {
+                self.epoch = Some(epoch.to_owned());
+                self.last = 0;
+            }
+            None => self.epoch = Some(epoch.to_owned()),
         }
     }
 
@@ -213,7 +231,10 @@ impl Position {
     /// (not including) `before`.
     fn deliver(&mut self, records: Vec<BroadcastRecord>, before: u64, feed: &broadcast::Sender<BroadcastRecord>) {
         for record in records {
-            if record.epoch == self.epoch && record.seq > self.last && record.seq < before {
+            if self.epoch.is_none() {
+                self.enter(&record.epoch);
+            }
+            if self.epoch.as_ref() == Some(&record.epoch) && record.seq > self.last && record.seq < before {
                 self.last = record.seq;
                 let _ = feed.send(record);
             }
@@ -246,7 +267,11 @@ async fn run_feed(
             continue;
         };
         // Whatever was appended while we were not listening.
-        if let Ok(epoch) = current_epoch(&conn, &keys).await {
+        let epoch: Result<Option<String>, _> = cmd("GET")
+            .arg(keys.broadcast_epoch())
+            .query_async(&mut conn.clone())
+            .await;
+        if let Ok(Some(epoch)) = epoch {
             position.enter(&epoch);
         }
         if let Ok(missed) = read_after(&conn, &keys, position.last).await {
