@@ -10,13 +10,16 @@ mod alerts;
 mod audit;
 mod broadcast_log;
 mod counts;
+mod idempotency;
 mod reports;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::idempotency::{IdempotencyStore, MemoryIdempotency};
+pub use idempotency::MemoryIdempotency;
+
+use super::idempotency::IdempotencyStore;
 use super::{Engine, EngineError, Layout};
 
 /// The in-process engine.
