@@ -892,3 +892,38 @@ async fn a_redis_log_written_before_epochs_keeps_its_messages_and_takes_an_epoch
     let fed = next_on(&mut feed).await;
     assert_eq!((fed.id.as_str(), fed.seq, &fed.epoch), ("c", 3, &epoch));
 }
+
+/// Two nodes of one deployment: what one appends, the other's feed
+/// delivers, in the same epoch.
+async fn a_second_node_is_fed_every_append(args: ServeArgs) {
+    let writer = conformance_engine(&args).await;
+    let reader = conformance_engine(&args).await;
+    let mut feed = reader.broadcast_feed();
+    let t = now();
+    let seqs = [
+        writer.append_broadcast("one", "{}", t).await.expect("append"),
+        writer.append_broadcast("two", "{}", t).await.expect("append"),
+    ];
+    let epoch = writer.broadcast_epoch().await.expect("epoch");
+    for (seq, id) in seqs.into_iter().zip(["one", "two"]) {
+        let record = next_on(&mut feed).await;
+        assert_eq!((record.seq, record.id.as_str(), &record.epoch), (seq, id, &epoch));
+    }
+    assert_eq!(reader.broadcast_epoch().await.expect("epoch"), epoch);
+}
+
+#[actix_web::test]
+async fn a_second_node_on_redis_is_fed_every_append() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    a_second_node_is_fed_every_append(args).await;
+}
+
+#[actix_web::test]
+async fn a_second_node_on_a_redis_cluster_is_fed_every_append() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    a_second_node_is_fed_every_append(args).await;
+}
