@@ -14,8 +14,10 @@
 //! store and pass one conformance suite (`tests/api/engine.rs`).
 //!
 //! No engine reads the wall clock: every write is given its `now` by the
-//! caller, so that every engine, and every node, agrees on time by
-//! construction.
+//! caller, and expiry is set as a time from it, so that both engines decide
+//! alike given the same times. (Redis applies those expiry times by its own
+//! clock, as any store must, and numbers stream entries by it only to
+//! order them.)
 
 pub mod alerts;
 pub mod audit;
