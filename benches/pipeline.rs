@@ -10,7 +10,7 @@ use campanile::domain::ResolutionRange;
 use campanile::domain::{Post, PostRules};
 use campanile::engine::Bucketed;
 use campanile::engine::memory::MemoryEngine;
-use campanile::engine::{CountQuery, Engine, Layout};
+use campanile::engine::{CountQuery, CountStore, Layout};
 use campanile::hub::{CellStat, HeatmapFrame};
 use campanile::ingest::{BodyFormat, Bucketer, split_items};
 use campanile::privacy::AuthorHasher;

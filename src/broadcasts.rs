@@ -208,8 +208,9 @@ impl Broadcasts {
 
     /// Appends an audit entry: what, who (token `sub`) and when.
     pub async fn audit(&self, action: &str, sub: &str, detail: Value) -> Result<(), EngineError> {
-        let entry = json!({"at": crate::domain::rfc3339(Utc::now()), "sub": sub, "action": action, "detail": detail});
-        self.engine.append_audit(&entry.to_string()).await
+        let now = Utc::now();
+        let entry = json!({"at": crate::domain::rfc3339(now), "sub": sub, "action": action, "detail": detail});
+        self.engine.append_audit(&entry.to_string(), now.timestamp()).await
     }
 
     /// Whether a message concerns someone at `point`.

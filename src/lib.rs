@@ -19,7 +19,9 @@
 //! - [`privacy`]: the author's keyed hash; the raw author goes no further.
 //! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the
 //!   engine; the one door into the counts for posts and reports alike.
-//! - [`engine`]: the storage contract and its `memory` and `redis` engines.
+//! - [`engine`]: the storage contract, one store per concern (counts, broadcast
+//!   log, reports, alerts gate, audit, idempotency), and its `memory` and
+//!   `redis` engines.
 //! - [`hub`]: heatmap groups, the tick loop and delta encoding.
 //! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
 //!   clients see it, one encoding shared by every session — below the hub

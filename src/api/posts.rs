@@ -188,7 +188,9 @@ pub async fn ingest_posts(
         let body = serde_json::to_string(&IngestResponse::from(report))
             .map_err(|e| crate::engine::EngineError::Unavailable(e.to_string()))?;
         let answer = StoredAnswer { status: 202, body };
-        store.finish(&slot, &hash, &answer, keep).await
+        store
+            .finish(&slot, &hash, &answer, chrono::Utc::now().timestamp_millis(), keep)
+            .await
     }
     .await;
     match answered {
@@ -196,7 +198,10 @@ pub async fn ingest_posts(
         Err(e) => {
             // Let the client's retry run now rather than when the lease ends;
             // if the store is down too, the lease simply runs out.
-            if let Err(release) = store.release(&slot, &token).await {
+            if let Err(release) = store
+                .release(&slot, &token, chrono::Utc::now().timestamp_millis())
+                .await
+            {
                 tracing::debug!(error = %release, "could not release an idempotency lease");
             }
             Err(e.into())

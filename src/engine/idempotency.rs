@@ -16,9 +16,7 @@
 //! A slot is an opaque name the caller derives from its scope and key; the
 //! store never sees either.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -74,166 +72,30 @@ pub trait IdempotencyStore: Send + Sync + 'static {
         keep: Duration,
     ) -> Result<Claim, EngineError>;
 
-    /// Keeps `answer` for `keep` and returns the answer that stands: the
-    /// first one kept, should another attempt have finished first.
+    /// Keeps `answer`, at `now` (Unix milliseconds), for `keep` and returns
+    /// the answer that stands: the first one kept, should another attempt
+    /// have finished first.
     async fn finish(
         &self,
         slot: &str,
         body_hash: &str,
         answer: &StoredAnswer,
+        now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError>;
 
-    /// Gives up the lease taken with `token` (the request failed and kept
-    /// no answer); a lease taken since by another attempt is left alone.
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError>;
+    /// Gives up, at `now` (Unix milliseconds), the lease taken with `token`
+    /// (the request failed and kept no answer); a lease taken since by
+    /// another attempt is left alone.
+    async fn release(&self, slot: &str, token: &str, now: i64) -> Result<(), EngineError>;
+}
+
+/// `now` (Unix milliseconds) plus `span`, saturating.
+pub(crate) fn millis_after(now: i64, span: Duration) -> i64 {
+    now.saturating_add(i64::try_from(span.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A fresh lease token.
 pub(crate) fn new_token() -> String {
     hex::encode(rand::random::<[u8; 16]>())
-}
-
-struct Slot {
-    body_hash: String,
-    first_at: i64,
-    /// The attempt running now: its token and when its lease ends.
-    lease: Option<(String, Instant)>,
-    answer: Option<StoredAnswer>,
-    expires: Instant,
-}
-
-#[derive(Default)]
-struct Slots {
-    by_name: HashMap<String, Slot>,
-    /// (expiry, slot) in the order set; an entry whose slot has since been
-    /// set again is stale and skipped.
-    expiry: VecDeque<(Instant, String)>,
-}
-
-impl Slots {
-    fn purge(&mut self, now: Instant) {
-        // Every slot keeps the same time, so the queue is in order.
-        while let Some((at, _)) = self.expiry.front() {
-            if *at > now {
-                break;
-            }
-            if let Some((at, name)) = self.expiry.pop_front()
-                && self.by_name.get(&name).is_some_and(|s| s.expires <= at)
-            {
-                self.by_name.remove(&name);
-            }
-        }
-    }
-
-    fn live(&mut self, name: &str, now: Instant) -> Option<&mut Slot> {
-        self.by_name.get_mut(name).filter(|s| s.expires > now)
-    }
-
-    fn set(&mut self, name: &str, slot: Slot) {
-        self.expiry.push_back((slot.expires, name.to_owned()));
-        self.by_name.insert(name.to_owned(), slot);
-    }
-}
-
-/// The memory engine's store: one process, nothing survives it.
-#[derive(Default)]
-pub struct MemoryIdempotency {
-    slots: Mutex<Slots>,
-}
-
-impl MemoryIdempotency {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Slots>, EngineError> {
-        self.slots
-            .lock()
-            .map_err(|_| EngineError::Unavailable("idempotency store poisoned by an earlier panic".into()))
-    }
-}
-
-#[async_trait]
-impl IdempotencyStore for MemoryIdempotency {
-    async fn claim(
-        &self,
-        slot: &str,
-        body_hash: &str,
-        now: i64,
-        lease: Duration,
-        keep: Duration,
-    ) -> Result<Claim, EngineError> {
-        let clock = Instant::now();
-        let mut slots = self.lock()?;
-        slots.purge(clock);
-        let token = new_token();
-        if let Some(found) = slots.live(slot, clock) {
-            if found.body_hash != body_hash {
-                return Ok(Claim::Mismatch);
-            }
-            if let Some(answer) = &found.answer {
-                return Ok(Claim::Answered(answer.clone()));
-            }
-            if found.lease.as_ref().is_some_and(|(_, until)| *until > clock) {
-                return Ok(Claim::InFlight);
-            }
-            found.lease = Some((token.clone(), clock + lease));
-            return Ok(Claim::Fresh {
-                token,
-                first_at: found.first_at,
-            });
-        }
-        slots.set(
-            slot,
-            Slot {
-                body_hash: body_hash.to_owned(),
-                first_at: now,
-                lease: Some((token.clone(), clock + lease)),
-                answer: None,
-                expires: clock + keep,
-            },
-        );
-        Ok(Claim::Fresh { token, first_at: now })
-    }
-
-    async fn finish(
-        &self,
-        slot: &str,
-        body_hash: &str,
-        answer: &StoredAnswer,
-        keep: Duration,
-    ) -> Result<StoredAnswer, EngineError> {
-        let clock = Instant::now();
-        let mut slots = self.lock()?;
-        match slots.live(slot, clock) {
-            Some(found) if found.body_hash != body_hash => Ok(answer.clone()),
-            Some(found) => {
-                let kept = found.answer.get_or_insert_with(|| answer.clone()).clone();
-                found.lease = None;
-                Ok(kept)
-            }
-            // The slot ran out under the request (a keep shorter than it):
-            // keep the answer from now.
-            None => {
-                slots.set(
-                    slot,
-                    Slot {
-                        body_hash: body_hash.to_owned(),
-                        first_at: 0,
-                        lease: None,
-                        answer: Some(answer.clone()),
-                        expires: clock + keep,
-                    },
-                );
-                Ok(answer.clone())
-            }
-        }
-    }
-
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError> {
-        let mut slots = self.lock()?;
-        if let Some(found) = slots.by_name.get_mut(slot)
-            && found.lease.as_ref().is_some_and(|(t, _)| t == token)
-        {
-            found.lease = None;
-        }
-        Ok(())
-    }
 }

@@ -116,16 +116,16 @@ impl Ingestor {
     /// node whose clock is behind changes the same bucket. Posts go through
     /// [`Ingestor::ingest`] instead, which names them by their request and
     /// keeps their metrics.
-    pub async fn count(&self, items: &[impl Located]) -> Result<IngestOutcome, EngineError> {
+    pub async fn count(&self, items: &[impl Located], now: i64) -> Result<IngestOutcome, EngineError> {
         let batch: Vec<Bucketed> = items.iter().map(|item| self.bucketer.bucket_as_stamped(item)).collect();
-        self.engine.ingest(&batch, Utc::now().timestamp()).await
+        self.engine.ingest(&batch, now).await
     }
 
     /// Takes an item counted by [`Ingestor::count`] out of the counts again,
     /// from the same bucket and once however often it is asked: the engines
     /// remember its fingerprint.
-    pub async fn uncount(&self, item: &impl Located) -> Result<(), EngineError> {
-        self.engine.uncount(&self.bucketer.bucket_as_stamped(item)).await
+    pub async fn uncount(&self, item: &impl Located, now: i64) -> Result<(), EngineError> {
+        self.engine.uncount(&self.bucketer.bucket_as_stamped(item), now).await
     }
 
     /// Buckets already validated posts, written at `at` (a post stamped

@@ -158,10 +158,10 @@ impl Reports {
 
     /// Applies the count change that took `s` to its version. Idempotent:
     /// the engines remember the item's fingerprint.
-    async fn apply_last_change(&self, s: &StoredReport) -> Result<(), EngineError> {
+    async fn apply_last_change(&self, s: &StoredReport, now: i64) -> Result<(), EngineError> {
         match s.last_delta {
-            1 => self.intake.count(std::slice::from_ref(s)).await.map(drop),
-            -1 => self.intake.uncount(s).await,
+            1 => self.intake.count(std::slice::from_ref(s), now).await.map(drop),
+            -1 => self.intake.uncount(s, now).await,
             _ => Ok(()),
         }
     }
@@ -184,7 +184,7 @@ impl Reports {
             last_delta: i8::from(counted),
             report,
         };
-        self.apply_last_change(&stored).await?;
+        self.apply_last_change(&stored, now.timestamp()).await?;
         let body = Self::encode(&stored)?;
         self.engine
             .put_report(&stored.report.id, &body, now.timestamp())
@@ -207,6 +207,7 @@ impl Reports {
         broadcasts: &Broadcasts,
     ) -> Result<Report, ReportError> {
         let status = ReportStatus::parse_moderation(status)?;
+        let now = Utc::now().timestamp();
         for _ in 0..MODERATION_ATTEMPTS {
             let body = self
                 .engine
@@ -214,7 +215,7 @@ impl Reports {
                 .await?
                 .ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
             let stored = decode(&body).ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
-            self.apply_last_change(&stored).await?;
+            self.apply_last_change(&stored, now).await?;
             if stored.report.status == status {
                 return Ok(stored.report);
             }
@@ -232,7 +233,7 @@ impl Reports {
                 continue; // another moderation came first: read it and go again
             }
             self.note_pending(&next_body);
-            self.apply_last_change(&next).await?;
+            self.apply_last_change(&next, now).await?;
             broadcasts
                 .audit(
                     "report.moderate",

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use campanile::config::{EngineChoice, ServeArgs, Settings};
 use campanile::domain::ResolutionRange;
 use campanile::engine::Bucketed;
 use campanile::engine::idempotency::{Claim, StoredAnswer};
+use campanile::engine::{BroadcastRecord, Layout};
 use campanile::engine::{CountQuery, Engine};
 use campanile::ingest::Bucketer;
 use h3o::Resolution;
@@ -275,13 +277,13 @@ pub async fn an_idempotency_slot_is_claimed_once_answered_once_and_refused_for_a
         Claim::Mismatch
     );
     let kept = store
-        .finish(&slot, "h1", &answer("{\"accepted\":1}"), KEEP)
+        .finish(&slot, "h1", &answer("{\"accepted\":1}"), t + 1, KEEP)
         .await
         .expect("finish");
     assert_eq!(kept, answer("{\"accepted\":1}"));
     // A second finisher (a concurrent attempt past an expired lease) gets the first answer.
     let second = store
-        .finish(&slot, "h1", &answer("{\"accepted\":0}"), KEEP)
+        .finish(&slot, "h1", &answer("{\"accepted\":0}"), t + 1, KEEP)
         .await
         .expect("finish");
     assert_eq!(second, kept);
@@ -311,12 +313,12 @@ pub async fn a_released_or_expired_idempotency_lease_lets_a_retry_run_at_the_fir
         panic!("fresh");
     };
     // A stale token (an attempt whose lease was taken over) releases nothing.
-    store.release(&slot, "not-the-token").await.expect("release");
+    store.release(&slot, "not-the-token", t + 5).await.expect("release");
     assert_eq!(
         store.claim(&slot, "h", t + 5, LEASE, KEEP).await.expect("claim"),
         Claim::InFlight
     );
-    store.release(&slot, &token).await.expect("release");
+    store.release(&slot, &token, t + 5).await.expect("release");
     let retried_at = chrono::Utc::now().timestamp_millis();
     let Claim::Fresh { first_at, .. } = store
         .claim(&slot, "h", retried_at, Duration::from_millis(300), KEEP)
@@ -346,7 +348,7 @@ pub async fn an_idempotency_slot_is_forgotten_after_its_keep(engine: Arc<dyn Eng
     let keep = Duration::from_millis(300);
     let t = chrono::Utc::now().timestamp_millis();
     store.claim(&slot, "h", t, LEASE, keep).await.expect("claim");
-    store.finish(&slot, "h", &answer("{}"), keep).await.expect("finish");
+    store.finish(&slot, "h", &answer("{}"), t, keep).await.expect("finish");
     tokio::time::sleep(Duration::from_millis(400)).await;
     let now = chrono::Utc::now().timestamp_millis();
     assert!(matches!(
@@ -360,13 +362,40 @@ pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
     engine.ping().await.expect("ping");
 }
 
+/// Broadcasts the conformance engines keep at most: few, so that a case
+/// can go past the cap.
+const BROADCASTS_KEPT: usize = 5;
+
+/// An engine built as the server builds it from `args`, but keeping only
+/// [`BROADCASTS_KEPT`] broadcasts.
+async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
+    use campanile::engine::memory::MemoryEngine;
+    use campanile::engine::redis::{RedisEngine, RedisOptions, RedisTarget};
+    let settings = Settings::resolve(args).expect("settings");
+    let layout = Layout {
+        broadcast_max: BROADCASTS_KEPT,
+        ..settings.layout()
+    };
+    let target = match &settings.engine {
+        EngineChoice::Memory => return Arc::new(MemoryEngine::new(layout)),
+        EngineChoice::Redis { url } => RedisTarget::Single(url.clone()),
+        EngineChoice::RedisCluster { nodes } => RedisTarget::Cluster(nodes.clone()),
+    };
+    let options = RedisOptions {
+        target,
+        prefix: settings.redis_prefix.clone(),
+        response_timeout: settings.redis_timeout,
+    };
+    Arc::new(RedisEngine::connect(&options, layout).await.expect("engine"))
+}
+
 macro_rules! conformance {
     ($($case:ident),+ $(,)?) => {
         mod memory {
             $(
                 #[actix_web::test]
                 async fn $case() {
-                    let engine = crate::helpers::engine_for(&crate::helpers::test_args()).await;
+                    let engine = super::conformance_engine(&crate::helpers::test_args()).await;
                     assert_eq!(engine.kind(), "memory");
                     super::$case(engine).await;
                 }
@@ -379,7 +408,7 @@ macro_rules! conformance {
                     let redis = crate::helpers::TestRedis::start();
                     let mut args = crate::helpers::test_args();
                     args.redis_url = Some(redis.url());
-                    let engine = crate::helpers::engine_for(&args).await;
+                    let engine = super::conformance_engine(&args).await;
                     assert_eq!(engine.kind(), "redis");
                     super::$case(engine).await;
                 }
@@ -392,7 +421,7 @@ macro_rules! conformance {
                     let cluster = crate::helpers::TestCluster::start();
                     let mut args = crate::helpers::test_args();
                     args.redis_cluster_nodes = Some(cluster.node_urls());
-                    let engine = crate::helpers::engine_for(&args).await;
+                    let engine = super::conformance_engine(&args).await;
                     assert_eq!(engine.kind(), "redis");
                     super::$case(engine).await;
                 }
@@ -418,6 +447,15 @@ conformance!(
     an_idempotency_slot_is_claimed_once_answered_once_and_refused_for_another_body,
     a_released_or_expired_idempotency_lease_lets_a_retry_run_at_the_first_attempts_time,
     an_idempotency_slot_is_forgotten_after_its_keep,
+    broadcasts_are_numbered_in_append_order_and_read_back_in_the_logs_epoch,
+    the_broadcast_feed_delivers_every_append_to_each_subscriber_in_seq_order,
+    an_acknowledgement_is_recorded_once_and_listed_oldest_first,
+    the_broadcast_log_keeps_the_newest_up_to_its_cap,
+    the_broadcast_log_forgets_messages_past_their_retention,
+    a_report_is_read_back_by_id_and_listed_oldest_first_since_a_time,
+    a_report_swap_succeeds_once_against_concurrent_swaps,
+    stored_and_swapped_reports_are_fed_in_the_order_stored,
+    audit_entries_are_read_newest_first_up_to_the_limit,
 );
 
 #[actix_web::test]
@@ -492,7 +530,7 @@ pub async fn a_report_taken_out_no_longer_counts(engine: Arc<dyn Engine>) {
         .ingest(&[it.clone(), item(44.49, 11.34, 7, t, None)], t)
         .await
         .expect("ingest");
-    engine.uncount(&it).await.expect("uncount");
+    engine.uncount(&it, t).await.expect("uncount");
     for res in 7..=11 {
         assert_eq!(
             counts(&engine, res, 60, t).await.values().next(),
@@ -500,4 +538,392 @@ pub async fn a_report_taken_out_no_longer_counts(engine: Arc<dyn Engine>) {
             "res {res}"
         );
     }
+}
+
+/// Waits for the next record on a feed, failing the case if none comes.
+async fn next_on<T: Clone>(feed: &mut tokio::sync::broadcast::Receiver<T>) -> T {
+    tokio::time::timeout(Duration::from_secs(5), feed.recv())
+        .await
+        .expect("a record in time")
+        .expect("a record")
+}
+
+fn ids(records: &[BroadcastRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.id.as_str()).collect()
+}
+
+pub async fn broadcasts_are_numbered_in_append_order_and_read_back_in_the_logs_epoch(engine: Arc<dyn Engine>) {
+    let t = now();
+    let epoch = engine.broadcast_epoch().await.expect("epoch");
+    assert!(!epoch.is_empty());
+    let mut seqs = Vec::new();
+    for id in ["a", "b", "c"] {
+        seqs.push(
+            engine
+                .append_broadcast(id, &format!(r#"{{"id":"{id}"}}"#), t)
+                .await
+                .expect("append"),
+        );
+    }
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "consecutive: {seqs:?}");
+    let all = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!(ids(&all), ["a", "b", "c"]);
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs);
+    assert!(all.iter().all(|r| r.epoch == epoch), "{all:?}");
+    assert_eq!(ids(&engine.broadcasts_after(seqs[0]).await.expect("after")), ["b", "c"]);
+    assert!(engine.broadcasts_after(seqs[2]).await.expect("after").is_empty());
+    assert_eq!(
+        engine.broadcast("b").await.expect("get"),
+        Some(BroadcastRecord {
+            seq: seqs[1],
+            epoch: epoch.clone(),
+            id: "b".into(),
+            body: r#"{"id":"b"}"#.into(),
+        })
+    );
+    assert_eq!(engine.broadcast("nope").await.expect("get"), None);
+    assert_eq!(
+        engine.broadcast_epoch().await.expect("epoch"),
+        epoch,
+        "appending keeps the epoch"
+    );
+}
+
+pub async fn the_broadcast_feed_delivers_every_append_to_each_subscriber_in_seq_order(engine: Arc<dyn Engine>) {
+    let t = now();
+    let epoch = engine.broadcast_epoch().await.expect("epoch");
+    let mut first = engine.broadcast_feed();
+    let mut second = engine.broadcast_feed();
+    let mut appended = Vec::new();
+    for id in ["x", "y", "z"] {
+        let seq = engine.append_broadcast(id, "{}", t).await.expect("append");
+        appended.push((seq, id.to_owned()));
+    }
+    for feed in [&mut first, &mut second] {
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let record = next_on(feed).await;
+            assert_eq!(record.epoch, epoch);
+            assert_eq!(record.body, "{}");
+            got.push((record.seq, record.id));
+        }
+        assert_eq!(got, appended);
+    }
+}
+
+pub async fn an_acknowledgement_is_recorded_once_and_listed_oldest_first(engine: Arc<dyn Engine>) {
+    let t = now();
+    engine.append_broadcast("m", "{}", t).await.expect("append");
+    assert!(engine.acknowledge("m", "late", t + 5).await.expect("ack"));
+    assert!(
+        !engine.acknowledge("m", "late", t + 6).await.expect("ack"),
+        "once per commander"
+    );
+    assert!(engine.acknowledge("m", "early", t + 1).await.expect("ack"));
+    assert_eq!(
+        engine.acknowledgements("m").await.expect("acks"),
+        [("early".to_owned(), t + 1), ("late".to_owned(), t + 5)]
+    );
+    assert!(engine.acknowledgements("other").await.expect("acks").is_empty());
+}
+
+pub async fn the_broadcast_log_keeps_the_newest_up_to_its_cap(engine: Arc<dyn Engine>) {
+    let t = now();
+    let appended: Vec<String> = (0..BROADCASTS_KEPT + 3).map(|i| format!("m{i}")).collect();
+    for id in &appended {
+        engine.append_broadcast(id, "{}", t).await.expect("append");
+    }
+    let kept = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!(ids(&kept), appended[3..].iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+pub async fn the_broadcast_log_forgets_messages_past_their_retention(engine: Arc<dyn Engine>) {
+    let t = now();
+    let retention = Settings::resolve(&test_args())
+        .expect("settings")
+        .layout()
+        .broadcast_secs;
+    // Sent, by the caller's clock, longer ago than the retention.
+    engine
+        .append_broadcast("old", "{}", t - retention - 60)
+        .await
+        .expect("append");
+    engine.append_broadcast("new", "{}", t).await.expect("append");
+    assert_eq!(ids(&engine.broadcasts_after(0).await.expect("after")), ["new"]);
+    assert_eq!(engine.broadcast("old").await.expect("get"), None);
+}
+
+pub async fn a_report_is_read_back_by_id_and_listed_oldest_first_since_a_time(engine: Arc<dyn Engine>) {
+    let t = now();
+    engine.put_report("r1", r#"{"n":1}"#, t - 100).await.expect("put");
+    engine.put_report("r2", r#"{"n":2}"#, t).await.expect("put");
+    assert_eq!(engine.report("r1").await.expect("get").as_deref(), Some(r#"{"n":1}"#));
+    assert_eq!(engine.report("r3").await.expect("get"), None);
+    assert_eq!(
+        engine.reports(t - 200).await.expect("since"),
+        [r#"{"n":1}"#, r#"{"n":2}"#]
+    );
+    assert_eq!(engine.reports(t - 50).await.expect("since"), [r#"{"n":2}"#]);
+    assert!(engine.reports(t + 1).await.expect("since").is_empty());
+    // Putting again replaces.
+    engine.put_report("r1", r#"{"n":10}"#, t - 100).await.expect("put");
+    assert_eq!(engine.report("r1").await.expect("get").as_deref(), Some(r#"{"n":10}"#));
+}
+
+pub async fn a_report_swap_succeeds_once_against_concurrent_swaps(engine: Arc<dyn Engine>) {
+    let t = now();
+    engine.put_report("r", "v0", t).await.expect("put");
+    let swaps = (0..8).map(|i| {
+        let engine = engine.clone();
+        async move {
+            let body = format!("v1-{i}");
+            let won = engine.swap_report("r", "v0", &body, t).await.expect("swap");
+            won.then_some(body)
+        }
+    });
+    let winners: Vec<String> = futures_util::future::join_all(swaps)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(engine.report("r").await.expect("get"), winners.first().cloned());
+    assert!(
+        !engine.swap_report("r", "v0", "stale", t).await.expect("swap"),
+        "a stale read loses"
+    );
+    assert!(
+        !engine.swap_report("gone", "v0", "v1", t).await.expect("swap"),
+        "nothing to swap"
+    );
+    assert_eq!(engine.report("gone").await.expect("get"), None);
+}
+
+pub async fn stored_and_swapped_reports_are_fed_in_the_order_stored(engine: Arc<dyn Engine>) {
+    let t = now();
+    let mut feed = engine.report_feed();
+    engine.put_report("a", "a0", t).await.expect("put");
+    engine.put_report("b", "b0", t).await.expect("put");
+    assert!(engine.swap_report("a", "a0", "a1", t).await.expect("swap"));
+    assert!(!engine.swap_report("a", "a0", "lost", t).await.expect("swap"));
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next_on(&mut feed).await);
+    }
+    assert_eq!(got, ["a0", "b0", "a1"]);
+}
+
+pub async fn audit_entries_are_read_newest_first_up_to_the_limit(engine: Arc<dyn Engine>) {
+    let t = now();
+    assert!(engine.audit_log(10).await.expect("log").is_empty());
+    let entries: Vec<String> = (0..5).map(|i| format!(r#"{{"n":{i}}}"#)).collect();
+    for (i, entry) in entries.iter().enumerate() {
+        engine.append_audit(entry, t + i as i64).await.expect("append");
+    }
+    let newest: Vec<String> = entries.iter().rev().cloned().collect();
+    assert_eq!(engine.audit_log(3).await.expect("log"), newest[..3]);
+    assert_eq!(engine.audit_log(10).await.expect("log"), newest);
+}
+
+#[actix_web::test]
+async fn each_memory_engine_starts_a_broadcast_epoch_of_its_own() {
+    let a = conformance_engine(&test_args()).await;
+    let b = conformance_engine(&test_args()).await;
+    assert_ne!(
+        a.broadcast_epoch().await.expect("epoch"),
+        b.broadcast_epoch().await.expect("epoch")
+    );
+}
+
+/// Appends, empties every server as FLUSHALL or a restart without
+/// persistence would, and appends again: the log starts over under a new
+/// epoch, and the feed follows it there.
+async fn a_lost_log_starts_a_new_epoch(engine: Arc<dyn Engine>, flush: impl Fn()) {
+    let t = now();
+    let mut feed = engine.broadcast_feed();
+    engine.append_broadcast("before", "{}", t).await.expect("append");
+    let before = next_on(&mut feed).await;
+    assert_eq!(before.id, "before");
+    flush();
+    let seq = engine.append_broadcast("after", "{}", t).await.expect("append");
+    assert_eq!(seq, 1, "numbering starts over");
+    let after = next_on(&mut feed).await;
+    assert_eq!((after.id.as_str(), after.seq), ("after", 1));
+    assert_ne!(after.epoch, before.epoch);
+    assert_eq!(engine.broadcast_epoch().await.expect("epoch"), after.epoch);
+    let log = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!(ids(&log), ["after"]);
+    assert_eq!(log[0].epoch, after.epoch);
+}
+
+#[actix_web::test]
+async fn a_redis_that_lost_its_broadcast_log_starts_a_new_epoch() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    a_lost_log_starts_a_new_epoch(engine, || {
+        redis.cli(&["FLUSHALL"]).expect("flushall");
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_redis_cluster_that_lost_its_broadcast_log_starts_a_new_epoch() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    let engine = conformance_engine(&args).await;
+    a_lost_log_starts_a_new_epoch(engine, || {
+        for node in &cluster.nodes {
+            node.cli(&["FLUSHALL"]).expect("flushall");
+        }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_new_epoch_read_before_any_append_is_the_one_the_first_append_carries() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    redis.cli(&["FLUSHALL"]).expect("flushall");
+    let epoch = engine.broadcast_epoch().await.expect("epoch");
+    engine.append_broadcast("first", "{}", now()).await.expect("append");
+    let log = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!((log[0].seq, &log[0].epoch), (1, &epoch));
+}
+
+/// Counts, broadcasts, reports, alerts and idempotency slots all written
+/// after every server forgot its scripts (a restart, a failover to a node
+/// that never ran them): each script is loaded again and runs.
+async fn writes_survive_a_server_that_forgot_its_scripts(engine: Arc<dyn Engine>, forget: impl Fn()) {
+    let t = now();
+    engine
+        .ingest(&[item(44.49, 11.34, 1, t, Some("s:1"))], t)
+        .await
+        .expect("ingest");
+    forget();
+    let it = item(44.49, 11.34, 2, t, Some("s:2"));
+    engine.ingest(std::slice::from_ref(&it), t).await.expect("ingest");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(2, 2)));
+    forget();
+    engine.uncount(&it, t).await.expect("uncount");
+    assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(1, 1)));
+    forget();
+    engine.append_broadcast("m", "{}", t).await.expect("append");
+    forget();
+    engine.put_report("r", "v0", t).await.expect("put");
+    assert!(engine.swap_report("r", "v0", "v1", t).await.expect("swap"));
+    forget();
+    assert!(engine.raise_alert("k", "{}", 60, t).await.expect("raise"));
+    forget();
+    let claimed = engine
+        .idempotency()
+        .claim("slot", "h", t * 1000, LEASE, KEEP)
+        .await
+        .expect("claim");
+    assert!(matches!(claimed, Claim::Fresh { .. }));
+}
+
+#[actix_web::test]
+async fn redis_writes_survive_a_server_that_forgot_its_scripts() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    writes_survive_a_server_that_forgot_its_scripts(engine, || {
+        redis.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn redis_cluster_writes_survive_nodes_that_forgot_their_scripts() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    let engine = conformance_engine(&args).await;
+    writes_survive_a_server_that_forgot_its_scripts(engine, || {
+        for node in &cluster.nodes {
+            node.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
+        }
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_redis_that_lost_only_its_seq_counter_starts_a_new_epoch_too() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    a_lost_log_starts_a_new_epoch(engine, || {
+        redis.cli(&["DEL", "campanile:{broadcasts}:seq"]).expect("del");
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_redis_log_written_before_epochs_keeps_its_messages_and_takes_an_epoch() {
+    let redis = TestRedis::start();
+    for command in [
+        &["SET", "campanile:{broadcasts}:seq", "2"][..],
+        &["ZADD", "campanile:{broadcasts}:log", "1", "a", "2", "b"],
+        &["HSET", "campanile:{broadcasts}:msg:a", "seq", "1", "body", "{}"],
+        &["HSET", "campanile:{broadcasts}:msg:b", "seq", "2", "body", "{}"],
+    ] {
+        redis.cli(command).expect("seed");
+    }
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = conformance_engine(&args).await;
+    let mut feed = engine.broadcast_feed();
+    let log = engine.broadcasts_after(0).await.expect("after");
+    assert_eq!(ids(&log), ["a", "b"]);
+    let epoch = log[0].epoch.clone();
+    assert!(!epoch.is_empty() && log[1].epoch == epoch);
+    assert_eq!(
+        engine.broadcast("a").await.expect("get").map(|r| r.epoch),
+        Some(epoch.clone())
+    );
+    assert_eq!(engine.append_broadcast("c", "{}", now()).await.expect("append"), 3);
+    let fed = next_on(&mut feed).await;
+    assert_eq!((fed.id.as_str(), fed.seq, &fed.epoch), ("c", 3, &epoch));
+}
+
+/// Two nodes of one deployment: what one appends, the other's feed
+/// delivers, in the same epoch.
+async fn a_second_node_is_fed_every_append(args: ServeArgs) {
+    let writer = conformance_engine(&args).await;
+    let reader = conformance_engine(&args).await;
+    let mut feed = reader.broadcast_feed();
+    let t = now();
+    let seqs = [
+        writer.append_broadcast("one", "{}", t).await.expect("append"),
+        writer.append_broadcast("two", "{}", t).await.expect("append"),
+    ];
+    let epoch = writer.broadcast_epoch().await.expect("epoch");
+    for (seq, id) in seqs.into_iter().zip(["one", "two"]) {
+        let record = next_on(&mut feed).await;
+        assert_eq!((record.seq, record.id.as_str(), &record.epoch), (seq, id, &epoch));
+    }
+    assert_eq!(reader.broadcast_epoch().await.expect("epoch"), epoch);
+}
+
+#[actix_web::test]
+async fn a_second_node_on_redis_is_fed_every_append() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    a_second_node_is_fed_every_append(args).await;
+}
+
+#[actix_web::test]
+async fn a_second_node_on_a_redis_cluster_is_fed_every_append() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    a_second_node_is_fed_every_append(args).await;
 }

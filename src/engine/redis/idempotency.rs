@@ -1,104 +1,79 @@
-//! The Redis engine's [`IdempotencyStore`]: one hash per slot,
-//! `{prefix}{idem:<slot>}`, with fields `hash` (of the body), `first_at`,
+//! The Redis engine's [`IdempotencyStore`]: one hash per slot (its key in
+//! `keys.rs`), with fields `hash` (of the body), `first_at`,
 //! `token` and `lease_until` while an attempt runs, `status` and `body` once
-//! answered; the key expires `keep` after the first claim. Each key is its own hash tag, so on a Redis Cluster the slots
+//! answered; the key expires `keep` after the first claim, by the caller's clock. Each key is its own hash tag, so on a Redis Cluster the slots
 //! spread over the nodes while each script still touches one key.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::{Value, cmd};
+use redis::Script;
 
-use super::{Conn, parse, unavailable};
+use super::keys::Keys;
+use super::{Conn, unavailable};
 use crate::engine::EngineError;
-use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, new_token};
+use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, millis_after, new_token};
 
-/// ARGV: body hash, token, now (ms), lease end (ms), keep (ms). A claim
-/// that finds its own token was run twice by the client's reconnect-and-
-/// resend: it is still this attempt's lease.
-const CLAIM: &str = "\
-local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body', 'lease_until', 'first_at', 'token') \
-if not v[1] then \
-  redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'first_at', ARGV[3], 'token', ARGV[2], 'lease_until', ARGV[4]) \
-  redis.call('PEXPIRE', KEYS[1], ARGV[5]) \
-  return {'fresh', ARGV[3]} \
-end \
-if v[1] ~= ARGV[1] then return {'mismatch'} end \
-if v[2] then return {'answered', v[2], v[3]} end \
-if v[6] == ARGV[2] then return {'fresh', v[5]} end \
-if v[4] and tonumber(v[4]) > tonumber(ARGV[3]) then return {'in_flight'} end \
-redis.call('HSET', KEYS[1], 'token', ARGV[2], 'lease_until', ARGV[4]) \
-return {'fresh', v[5]}";
-
-/// ARGV: body hash, status, body, keep (ms).
-const FINISH: &str = "\
-local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body') \
-if v[1] and v[1] ~= ARGV[1] then return {ARGV[2], ARGV[3]} end \
-if v[2] then return {v[2], v[3]} end \
-redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'status', ARGV[2], 'body', ARGV[3]) \
-redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
-if not v[1] then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end \
-return {ARGV[2], ARGV[3]}";
-
-/// ARGV: token.
-const RELEASE: &str = "\
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then \
-  return redis.call('HDEL', KEYS[1], 'token', 'lease_until') \
-end \
-return 0";
+static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_claim.lua")));
+static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_finish.lua")));
+static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_release.lua")));
 
 /// Answers under idempotency keys, in the engine's Redis.
 pub struct RedisIdempotency {
     conn: Conn,
-    prefix: String,
+    keys: Keys,
     /// Leases this node could not release because Redis was down: slot →
     /// (token, when). The client's retry usually comes back to this node
     /// once Redis is up again; it releases the lease then instead of
-    /// answering 409 until the lease runs out.
-    unreleased: Mutex<HashMap<String, (String, Instant)>>,
+    /// answering 409 until the lease runs out. The time is the caller's
+    /// (Unix milliseconds).
+    unreleased: Mutex<HashMap<String, (String, i64)>>,
 }
 
 /// Unreleased leases remembered at most: beyond, the oldest are left to run out.
 const UNRELEASED_MAX: usize = 10_000;
 
 impl RedisIdempotency {
-    pub(super) fn new(conn: Conn, prefix: String) -> Self {
+    pub(super) fn new(conn: Conn, keys: Keys) -> Self {
         Self {
             conn,
-            prefix,
+            keys,
             unreleased: Mutex::default(),
         }
     }
 
-    fn unreleased(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn unreleased(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, i64)>> {
         self.unreleased
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn release_now(&self, slot: &str, token: &str) -> Result<(), EngineError> {
-        self.eval::<i64>(RELEASE, slot, &[token]).await.map(drop)
+        self.eval::<i64>(&RELEASE, slot, &[token]).await.map(drop)
     }
 
-    fn key(&self, slot: &str) -> String {
-        format!("{}{{idem:{slot}}}", self.prefix)
-    }
-
-    async fn eval<T: redis::FromRedisValue>(&self, script: &str, slot: &str, args: &[&str]) -> Result<T, EngineError> {
-        let mut eval = cmd("EVAL");
-        eval.arg(script).arg(1).arg(self.key(slot));
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        slot: &str,
+        args: &[&str],
+    ) -> Result<T, EngineError> {
+        let mut invocation = script.key(self.keys.idempotency(slot));
         for a in args {
-            eval.arg(*a);
+            invocation.arg(*a);
         }
-        let value: Value = eval.query_async(&mut self.conn.clone()).await.map_err(unavailable)?;
-        parse(value)
+        invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
     }
 }
 
-fn millis(d: Duration) -> String {
-    d.as_millis().max(1).to_string()
+/// When a slot kept for `keep` from `now` expires (Unix milliseconds).
+fn expires_at(now: i64, keep: Duration) -> String {
+    millis_after(now, keep.max(Duration::from_millis(1))).to_string()
 }
 
 fn answer(status: Option<&String>, body: Option<&String>) -> Result<StoredAnswer, EngineError> {
@@ -133,9 +108,9 @@ impl IdempotencyStore for RedisIdempotency {
             &token,
             &now.to_string(),
             &lease_until.to_string(),
-            &millis(keep),
+            &expires_at(now, keep),
         ];
-        let reply: Vec<String> = self.eval(CLAIM, slot, &args).await?;
+        let reply: Vec<String> = self.eval(&CLAIM, slot, &args).await?;
         match reply.first().map(String::as_str) {
             Some("fresh") => Ok(Claim::Fresh {
                 token,
@@ -155,27 +130,32 @@ impl IdempotencyStore for RedisIdempotency {
         slot: &str,
         body_hash: &str,
         stored: &StoredAnswer,
+        now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError> {
         let status = stored.status.to_string();
         let reply: Vec<String> = self
-            .eval(FINISH, slot, &[body_hash, &status, &stored.body, &millis(keep)])
+            .eval(
+                &FINISH,
+                slot,
+                &[body_hash, &status, &stored.body, &expires_at(now, keep)],
+            )
             .await?;
         answer(reply.first(), reply.get(1))
     }
 
-    async fn release(&self, slot: &str, token: &str) -> Result<(), EngineError> {
+    async fn release(&self, slot: &str, token: &str, now: i64) -> Result<(), EngineError> {
         let released = self.release_now(slot, token).await;
         if released.is_err() {
             let mut unreleased = self.unreleased();
             if unreleased.len() >= UNRELEASED_MAX {
-                let cutoff = Instant::now() - Duration::from_secs(300);
+                let cutoff = now.saturating_sub(300_000);
                 unreleased.retain(|_, (_, at)| *at > cutoff);
                 if unreleased.len() >= UNRELEASED_MAX {
                     unreleased.clear();
                 }
             }
-            unreleased.insert(slot.to_owned(), (token.to_owned(), Instant::now()));
+            unreleased.insert(slot.to_owned(), (token.to_owned(), now));
         }
         released
     }

@@ -6,12 +6,12 @@
 --
 -- KEYS[1]: the report   KEYS[2]: the reports stream
 -- ARGV[1]: the body the caller read   ARGV[2]: the new body
--- ARGV[3]: how long the stream is kept (seconds)
+-- ARGV[3]: how long the stream is kept (seconds)   ARGV[4]: its entries kept at most
 -- Returns 1 if replaced, 0 if the report was gone or had changed.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 10000, '*', 'body', ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'body', ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1

@@ -1,0 +1,73 @@
+//! The embedded engine: everything in one process, nothing to install.
+//!
+//! Each store keeps its state behind a mutex of its own, so that a long
+//! count read never holds up a broadcast. Critical sections are short (a
+//! batch update or a read of one resolution) and there is one writer path
+//! per store, so a sharded design would buy little here;
+//! `benches/pipeline.rs` measures it.
+
+mod alerts;
+mod audit;
+mod broadcast_log;
+mod counts;
+mod idempotency;
+mod reports;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+pub use idempotency::MemoryIdempotency;
+
+use super::idempotency::IdempotencyStore;
+use super::{Engine, EngineError, Layout};
+
+/// The in-process engine.
+pub struct MemoryEngine {
+    layout: Layout,
+    counts: Mutex<counts::Counts>,
+    broadcasts: broadcast_log::Broadcasts,
+    reports: reports::Reports,
+    alerts: alerts::Alerts,
+    audit: Mutex<audit::Audit>,
+    idempotency: Arc<MemoryIdempotency>,
+}
+
+impl MemoryEngine {
+    /// An empty engine with this layout; its broadcast log starts a new
+    /// epoch.
+    pub fn new(layout: Layout) -> Self {
+        Self {
+            layout,
+            counts: Mutex::default(),
+            broadcasts: broadcast_log::Broadcasts::new(),
+            reports: reports::Reports::new(),
+            alerts: alerts::Alerts::new(),
+            audit: Mutex::default(),
+            idempotency: Arc::default(),
+        }
+    }
+}
+
+/// Takes a store's lock; a panic under it earlier makes the store
+/// unavailable rather than the process.
+fn lock<'a, T>(mutex: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, EngineError> {
+    mutex
+        .lock()
+        .map_err(|_| EngineError::Unavailable(format!("memory engine {what} poisoned by an earlier panic")))
+}
+
+#[async_trait]
+impl Engine for MemoryEngine {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        lock(&self.counts, "counts").map(drop)
+    }
+
+    fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
+        self.idempotency.clone()
+    }
+}

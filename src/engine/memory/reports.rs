@@ -1,0 +1,68 @@
+//! The memory engine's [`ReportStore`]: reports by id with their arrival
+//! time, and their feed, under one lock so that the feed's order is the
+//! order stored.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+
+use super::{MemoryEngine, lock};
+use crate::engine::{EngineError, REPORT_FEED_CAPACITY, ReportStore};
+
+pub(super) struct Reports {
+    /// id → (received at, body).
+    stored: Mutex<HashMap<String, (i64, String)>>,
+    feed: broadcast::Sender<String>,
+}
+
+impl Reports {
+    pub(super) fn new() -> Self {
+        Self {
+            stored: Mutex::default(),
+            feed: broadcast::channel(REPORT_FEED_CAPACITY).0,
+        }
+    }
+}
+
+#[async_trait]
+impl ReportStore for MemoryEngine {
+    async fn put_report(&self, id: &str, body: &str, received_at: i64) -> Result<(), EngineError> {
+        let mut stored = lock(&self.reports.stored, "reports")?;
+        // A report is put when it is received: that is the engine's now.
+        let oldest = received_at - self.layout.dedup_secs;
+        stored.retain(|_, (at, _)| *at >= oldest);
+        stored.insert(id.to_owned(), (received_at, body.to_owned()));
+        // Sent under the lock, so that the feed's order is the order stored.
+        let _ = self.reports.feed.send(body.to_owned());
+        Ok(())
+    }
+
+    async fn swap_report(&self, id: &str, expected: &str, body: &str, received_at: i64) -> Result<bool, EngineError> {
+        let mut stored = lock(&self.reports.stored, "reports")?;
+        if stored.get(id).is_none_or(|(_, current)| current != expected) {
+            return Ok(false);
+        }
+        stored.insert(id.to_owned(), (received_at, body.to_owned()));
+        let _ = self.reports.feed.send(body.to_owned());
+        Ok(true)
+    }
+
+    async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
+        Ok(lock(&self.reports.stored, "reports")?
+            .get(id)
+            .map(|(_, body)| body.clone()))
+    }
+
+    async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        let stored = lock(&self.reports.stored, "reports")?;
+        let mut found: Vec<&(i64, String)> = stored.values().filter(|(at, _)| *at >= since).collect();
+        found.sort_by_key(|(at, _)| *at);
+        Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
+    }
+
+    fn report_feed(&self) -> broadcast::Receiver<String> {
+        self.reports.feed.subscribe()
+    }
+}

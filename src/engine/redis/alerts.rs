@@ -1,0 +1,34 @@
+//! The Redis engine's [`AlertGate`]: a quiet key per alert and a stream of
+//! raised alerts, both in the `{alerts}` slot, so that checking the quiet
+//! period and announcing are one step whichever node detects the alert
+//! first. Each node follows the stream from the last entry it saw.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use redis::Script;
+use tokio::sync::broadcast;
+
+use super::{RedisEngine, unavailable};
+use crate::engine::{AlertGate, EngineError};
+
+static RAISE_ALERT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/raise_alert.lua")));
+
+#[async_trait]
+impl AlertGate for RedisEngine {
+    async fn raise_alert(&self, key: &str, body: &str, quiet_secs: i64, now: i64) -> Result<bool, EngineError> {
+        RAISE_ALERT
+            .key(self.keys.alert_quiet(key))
+            .key(self.keys.alert_changes())
+            .arg(now)
+            .arg(now + quiet_secs.max(1))
+            .arg(body)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    fn alert_feed(&self) -> broadcast::Receiver<String> {
+        self.alert_feed.subscribe()
+    }
+}

@@ -1,0 +1,311 @@
+//! The Redis engine's [`BroadcastLog`].
+//!
+//! A broadcast is appended and published by one script
+//! (`append_broadcast.lua`), so that pub/sub order is `seq` order; each
+//! node's feed fills any gap it sees from the log, so a dropped
+//! subscription loses nothing. The log's epoch lives beside its seq
+//! counter; the scripts start a new one whenever they find the counter
+//! gone, and the feed starts counting again when it sees the epoch change.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::{Client, Script, cmd};
+use tokio::sync::broadcast;
+
+use super::keys::Keys;
+use super::{Conn, RedisEngine, RedisOptions, RedisTarget, unavailable};
+use crate::engine::broadcast_log::new_epoch;
+use crate::engine::{BroadcastLog, BroadcastRecord, EngineError, timed};
+
+static APPEND: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/append_broadcast.lua")));
+static EPOCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/broadcast_epoch.lua")));
+
+#[async_trait]
+impl BroadcastLog for RedisEngine {
+    async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError> {
+        let mut conn = self.conn.clone();
+        timed("redis", "append_broadcast", async {
+            APPEND
+                .key(self.keys.broadcast_seq())
+                .key(self.keys.broadcast_log())
+                .key(self.keys.broadcast(id))
+                .key(self.keys.broadcast_epoch())
+                .arg(id)
+                .arg(body)
+                .arg(now.saturating_add(self.layout.broadcast_secs.max(1)))
+                .arg(self.layout.broadcast_max)
+                .arg(self.keys.broadcast_channel())
+                .arg(new_epoch())
+                .invoke_async(&mut conn)
+                .await
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
+        read_after(&self.conn, &self.keys, after).await
+    }
+
+    async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError> {
+        // One slot ({broadcasts}): one pipeline, on a cluster too.
+        let ((seq, epoch, body), current): (StoredFields, Option<String>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(self.keys.broadcast(id))
+            .arg("seq")
+            .arg("epoch")
+            .arg("body")
+            .get(self.keys.broadcast_epoch())
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let epoch = match epoch.or(current) {
+            Some(epoch) => Some(epoch),
+            None if seq.is_some() => Some(current_epoch(&self.conn, &self.keys).await?),
+            None => None,
+        };
+        Ok(record(id.to_owned(), seq, epoch, body))
+    }
+
+    async fn broadcast_epoch(&self) -> Result<String, EngineError> {
+        current_epoch(&self.conn, &self.keys).await
+    }
+
+    fn broadcast_feed(&self) -> broadcast::Receiver<BroadcastRecord> {
+        self.broadcast_feed.subscribe()
+    }
+
+    async fn acknowledge(&self, id: &str, sub: &str, at: i64) -> Result<bool, EngineError> {
+        let mut conn = self.conn.clone();
+        let key = self.keys.acks(id);
+        let (new, _): (bool, i64) = redis::pipe()
+            .atomic()
+            .hset_nx(&key, sub, at)
+            .expire_at(&key, at.saturating_add(self.layout.broadcast_secs.max(1)))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(new)
+    }
+
+    async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError> {
+        let mut conn = self.conn.clone();
+        let acks: HashMap<String, i64> = cmd("HGETALL")
+            .arg(self.keys.acks(id))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut acks: Vec<(String, i64)> = acks.into_iter().collect();
+        acks.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(acks)
+    }
+}
+
+/// A message hash's `seq`, `epoch` and `body`, each absent once expired.
+type StoredFields = (Option<u64>, Option<String>, Option<String>);
+
+/// A stored message, when all of it is there: one past its retention is
+/// gone from its hash before the log is trimmed. A message stored before
+/// epochs existed takes the log's.
+fn record(id: String, seq: Option<u64>, epoch: Option<String>, body: Option<String>) -> Option<BroadcastRecord> {
+    Some(BroadcastRecord {
+        seq: seq?,
+        epoch: epoch?,
+        id,
+        body: body?,
+    })
+}
+
+async fn current_epoch(conn: &Conn, keys: &Keys) -> Result<String, EngineError> {
+    EPOCH
+        .key(keys.broadcast_seq())
+        .key(keys.broadcast_log())
+        .key(keys.broadcast_epoch())
+        .arg(new_epoch())
+        .invoke_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)
+}
+
+async fn read_after(conn: &Conn, keys: &Keys, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
+    let ids: Vec<String> = cmd("ZRANGEBYSCORE")
+        .arg(keys.broadcast_log())
+        .arg(format!("({after}"))
+        .arg("+inf")
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One slot ({broadcasts}): one pipeline, on a cluster too.
+    let mut read = redis::pipe();
+    read.get(keys.broadcast_epoch());
+    for id in &ids {
+        read.cmd("HMGET")
+            .arg(keys.broadcast(id))
+            .arg("seq")
+            .arg("epoch")
+            .arg("body");
+    }
+    let (current, rows): (Option<String>, Vec<StoredFields>) = {
+        let mut values: Vec<redis::Value> = read.query_async(&mut conn.clone()).await.map_err(unavailable)?;
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = values.split_off(1);
+        let current = values.into_iter().next().map(super::parse).transpose()?.flatten();
+        (current, rows.into_iter().map(super::parse).collect::<Result<_, _>>()?)
+    };
+    // A log written before epochs existed takes one now.
+    let current = match current {
+        Some(epoch) => Some(epoch),
+        None => Some(current_epoch(conn, keys).await?),
+    };
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .filter_map(|(id, (seq, epoch, body))| record(id, seq, epoch.or_else(|| current.clone()), body))
+        .collect())
+}
+
+/// Starts this node's feed from the log's current position.
+pub(super) async fn start_feed(
+    options: &RedisOptions,
+    conn: &Conn,
+    keys: &Keys,
+    feed: broadcast::Sender<BroadcastRecord>,
+) -> Result<tokio::task::JoinHandle<()>, EngineError> {
+    // Read, not started: a node that starts writes nothing until asked to.
+    let (epoch, start): (Option<String>, Option<u64>) = redis::pipe()
+        .get(keys.broadcast_epoch())
+        .get(keys.broadcast_seq())
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)?;
+    let subscribe_urls = match &options.target {
+        RedisTarget::Single(url) => vec![url.clone()],
+        // A cluster relays PUBLISH to every node: any one will do.
+        RedisTarget::Cluster(nodes) => nodes.clone(),
+    };
+    let position = Position {
+        epoch,
+        last: start.unwrap_or(0),
+    };
+    Ok(tokio::spawn(run_feed(
+        subscribe_urls,
+        conn.clone(),
+        keys.clone(),
+        position,
+        feed,
+    )))
+}
+
+/// The last record this node's feed delivered.
+struct Position {
+    /// None until the log has an epoch (a log never appended to, or one
+    /// written before epochs existed).
+    epoch: Option<String>,
+    last: u64,
+}
+
+impl Position {
+    /// Moves to `epoch`, from its start if it is a new one. The first epoch
+    /// seen keeps the position: it numbers the same log.
+    fn enter(&mut self, epoch: &str) {
+        match &self.epoch {
+            Some(current) if current == epoch => {}
+            Some(_) => {
+                self.epoch = Some(epoch.to_owned());
+                self.last = 0;
+            }
+            None => self.epoch = Some(epoch.to_owned()),
+        }
+    }
+
+    /// Delivers the records of the current epoch past the position, up to
+    /// (not including) `before`.
+    fn deliver(&mut self, records: Vec<BroadcastRecord>, before: u64, feed: &broadcast::Sender<BroadcastRecord>) {
+        for record in records {
+            if self.epoch.is_none() {
+                self.enter(&record.epoch);
+            }
+            if self.epoch.as_ref() == Some(&record.epoch) && record.seq > self.last && record.seq < before {
+                self.last = record.seq;
+                let _ = feed.send(record);
+            }
+        }
+    }
+}
+
+/// Relays the `broadcasts` channel into this node's feed, in `seq` order,
+/// re-reading the log for any gap (a reconnect, a message published while the
+/// subscription was down, a new epoch). On a cluster it moves to the next
+/// node when the one it listens on fails.
+async fn run_feed(
+    urls: Vec<String>,
+    conn: Conn,
+    keys: Keys,
+    mut position: Position,
+    feed: broadcast::Sender<BroadcastRecord>,
+) {
+    let channel = keys.broadcast_channel();
+    for url in urls.iter().cycle() {
+        let pubsub = match Client::open(url.as_str()) {
+            Ok(client) => match client.get_async_pubsub().await {
+                Ok(mut p) => p.subscribe(&channel).await.ok().map(|()| p),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        let Some(mut pubsub) = pubsub else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        // Whatever was appended while we were not listening.
+        let epoch: Result<Option<String>, _> = cmd("GET")
+            .arg(keys.broadcast_epoch())
+            .query_async(&mut conn.clone())
+            .await;
+        if let Ok(Some(epoch)) = epoch {
+            position.enter(&epoch);
+        }
+        if let Ok(missed) = read_after(&conn, &keys, position.last).await {
+            position.deliver(missed, u64::MAX, &feed);
+        }
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            let mut parts = payload.splitn(4, '\n');
+            let (Some(seq), Some(epoch), Some(id), Some(body)) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let Ok(seq) = seq.parse::<u64>() else { continue };
+            position.enter(epoch);
+            if seq <= position.last {
+                continue;
+            }
+            if seq > position.last + 1
+                && let Ok(missed) = read_after(&conn, &keys, position.last).await
+            {
+                position.deliver(missed, seq, &feed);
+            }
+            position.last = seq;
+            let _ = feed.send(BroadcastRecord {
+                seq,
+                epoch: epoch.to_owned(),
+                id: id.to_owned(),
+                body: body.to_owned(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,99 @@
+//! The Redis engine's key layout: every key name, in one place, so that the
+//! hash tags agree.
+//!
+//! All keys live under the configured prefix (default `campanile:`). Keys
+//! that one atomic step touches together share a hash tag (`{…}`), so that
+//! they live in one slot of a Redis Cluster; the rest spread freely.
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `seen:{source}:{id}` | string | the chunk that first stored a post id | retention (default 24 h) |
+//! | `{b<bucket>}:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
+//! | `{b<bucket>}:applied:{chunk}` | string | marks a chunk's counts as applied to the bucket | with the bucket |
+//! | `last:{cell}` | sorted set | contributor hash → last bucket seen in the cell | longest window after the last write; trimmed on write |
+//! | `{broadcasts}:seq` | string | the last broadcast `seq` | never (it must only grow) |
+//! | `{broadcasts}:epoch` | string | the epoch the `seq` counter numbers in; a new one whenever the counter is found gone | never |
+//! | `{broadcasts}:msg:{id}` | hash | `seq`, `epoch`, `body` (JSON) | broadcast retention |
+//! | `{broadcasts}:log` | sorted set | id by `seq`, capped at the most kept | broadcast retention after the last append |
+//! | `acks:{id}` | hash | commander `sub` → Unix time | broadcast retention |
+//! | `{reports}:report:{id}` | string | one report (JSON) | retention |
+//! | `{reports}:index` | sorted set | report id by arrival time | retention after the last report |
+//! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
+//! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
+//! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
+//! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
+//! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
+//!
+//! Pub/sub channel `broadcasts` carries each appended broadcast.
+
+use h3o::CellIndex;
+
+/// Every key the engine writes, under one prefix.
+#[derive(Debug, Clone)]
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`, which may hold neither `{` nor `}` (the hash
+    /// tags would break).
+    pub(super) fn new(prefix: &str) -> Option<Self> {
+        (!prefix.contains(['{', '}'])).then(|| Self {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    pub(super) fn seen(&self, dedup_key: &str) -> String {
+        format!("{}seen:{dedup_key}", self.prefix)
+    }
+    pub(super) fn counts(&self, bucket: i64, res: u8) -> String {
+        format!("{}{{b{bucket}}}:count:{res}", self.prefix)
+    }
+    pub(super) fn applied(&self, bucket: i64, chunk: &str) -> String {
+        format!("{}{{b{bucket}}}:applied:{chunk}", self.prefix)
+    }
+    pub(super) fn last(&self, cell: CellIndex) -> String {
+        format!("{}last:{cell}", self.prefix)
+    }
+    pub(super) fn broadcast_seq(&self) -> String {
+        format!("{}{{broadcasts}}:seq", self.prefix)
+    }
+    pub(super) fn broadcast_epoch(&self) -> String {
+        format!("{}{{broadcasts}}:epoch", self.prefix)
+    }
+    pub(super) fn broadcast_log(&self) -> String {
+        format!("{}{{broadcasts}}:log", self.prefix)
+    }
+    pub(super) fn broadcast(&self, id: &str) -> String {
+        format!("{}{{broadcasts}}:msg:{id}", self.prefix)
+    }
+    pub(super) fn broadcast_channel(&self) -> String {
+        format!("{}broadcasts", self.prefix)
+    }
+    pub(super) fn acks(&self, id: &str) -> String {
+        format!("{}acks:{id}", self.prefix)
+    }
+    pub(super) fn report(&self, id: &str) -> String {
+        format!("{}{{reports}}:report:{id}", self.prefix)
+    }
+    pub(super) fn report_index(&self) -> String {
+        format!("{}{{reports}}:index", self.prefix)
+    }
+    pub(super) fn report_changes(&self) -> String {
+        format!("{}{{reports}}:changes", self.prefix)
+    }
+    pub(super) fn alert_quiet(&self, key: &str) -> String {
+        format!("{}{{alerts}}:quiet:{key}", self.prefix)
+    }
+    pub(super) fn alert_changes(&self) -> String {
+        format!("{}{{alerts}}:changes", self.prefix)
+    }
+    pub(super) fn audit(&self) -> String {
+        format!("{}audit", self.prefix)
+    }
+    /// Each slot is its own hash tag, so that on a Redis Cluster the slots
+    /// spread over the nodes while each script still touches one key.
+    pub(super) fn idempotency(&self, slot: &str) -> String {
+        format!("{}{{idem:{slot}}}", self.prefix)
+    }
+}

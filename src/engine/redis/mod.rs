@@ -1,0 +1,302 @@
+//! The production engine: Redis, durable with Redis persistence and shared by
+//! every node of a deployment, on one server or on a Redis Cluster.
+//!
+//! This file holds what every store shares: the connection (one server or a
+//! cluster), the engine's health and the stream follower that feeds reports
+//! and alerts to every node. Each store is a file of its own beside it
+//! (`counts.rs`, `broadcast_log.rs`, `reports.rs`, `alerts.rs`, `audit.rs`,
+//! `idempotency.rs`), every key name is in `keys.rs`, and every Lua script
+//! is a file under `scripts/`, run through [`redis::Script`] (by its SHA,
+//! loaded again whenever a server has lost it).
+
+mod alerts;
+mod audit;
+mod broadcast_log;
+mod counts;
+mod idempotency;
+mod keys;
+mod reports;
+
+pub use idempotency::RedisIdempotency;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, ErrorKind, RedisError, RedisFuture, Script, ServerErrorKind, Value, cmd};
+use tokio::sync::broadcast;
+
+use self::keys::Keys;
+use super::idempotency::IdempotencyStore;
+use super::{ALERT_FEED_CAPACITY, BroadcastRecord, Engine, EngineError, Layout, REPORT_FEED_CAPACITY, timed};
+
+/// How long a stream feed waits per call.
+const STREAM_BLOCK: Duration = Duration::from_millis(1_000);
+
+/// Where Redis is.
+#[derive(Debug, Clone)]
+pub enum RedisTarget {
+    /// One server (possibly with replicas behind a failover address).
+    Single(String),
+    /// A Redis Cluster, given by some of its nodes.
+    Cluster(Vec<String>),
+}
+
+/// How to reach Redis.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// The server or the cluster.
+    pub target: RedisTarget,
+    /// Prefix of every key; it may not hold `{` or `}`.
+    pub prefix: String,
+    /// Give up on a call after this long, so that a dead Redis yields a
+    /// prompt 503 instead of a hung request.
+    pub response_timeout: Duration,
+}
+
+/// A connection to one server or to a cluster; both multiplex and reconnect
+/// by themselves.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    async fn open(target: &RedisTarget, response_timeout: Duration) -> Result<Self, RedisError> {
+        match target {
+            RedisTarget::Single(url) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(response_timeout))
+                    .set_response_timeout(Some(response_timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_secs(1));
+                let client = Client::open(url.as_str())?;
+                Ok(Conn::Single(ConnectionManager::new_with_config(client, config).await?))
+            }
+            RedisTarget::Cluster(nodes) => {
+                let client = ClusterClientBuilder::new(nodes.clone())
+                    .connection_timeout(response_timeout)
+                    .response_timeout(response_timeout)
+                    .retries(2)
+                    .build()?;
+                Ok(Conn::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+
+    /// Runs commands that need not be atomic together, answers in order: one
+    /// pipeline on a single server; on a cluster, concurrently, each to the
+    /// node that owns its key (a cluster pipeline may not cross slots).
+    ///
+    /// `scripts` are those the commands run by SHA: a server that has lost
+    /// them (a restart, a new cluster node) gets them loaded and the
+    /// commands run again, which every caller's writes allow, being
+    /// idempotent.
+    async fn run_each(&self, cmds: Vec<Cmd>, scripts: &[&Script]) -> Result<Vec<Value>, EngineError> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.run_each_once(&cmds).await {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && !scripts.is_empty() => {
+                for script in scripts {
+                    script.load_async(&mut self.clone()).await.map_err(unavailable)?;
+                }
+                self.run_each_once(&cmds).await.map_err(unavailable)
+            }
+            answers => answers.map_err(unavailable),
+        }
+    }
+
+    async fn run_each_once(&self, cmds: &[Cmd]) -> Result<Vec<Value>, RedisError> {
+        match self {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for c in cmds {
+                    pipe.add_command(c.clone());
+                }
+                pipe.query_async(&mut c.clone()).await
+            }
+            Conn::Cluster(c) => {
+                let calls = cmds.iter().map(|command| {
+                    let mut conn = c.clone();
+                    async move { command.query_async::<Value>(&mut conn).await }
+                });
+                futures_util::future::try_join_all(calls).await
+            }
+        }
+    }
+}
+
+/// The Redis engine.
+pub struct RedisEngine {
+    conn: Conn,
+    layout: Layout,
+    keys: Keys,
+    broadcast_feed: broadcast::Sender<BroadcastRecord>,
+    report_feed: broadcast::Sender<String>,
+    alert_feed: broadcast::Sender<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    upkept: std::sync::Mutex<counts::Upkept>,
+    idempotency: Arc<RedisIdempotency>,
+}
+
+impl Drop for RedisEngine {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Unavailable(e.to_string())
+}
+
+fn parse<T: redis::FromRedisValue>(v: Value) -> Result<T, EngineError> {
+    redis::from_redis_value(v).map_err(unavailable)
+}
+
+impl RedisEngine {
+    /// Connects to Redis; fails if it cannot be reached now.
+    pub async fn connect(options: &RedisOptions, layout: Layout) -> Result<Self, EngineError> {
+        let keys = Keys::new(&options.prefix).ok_or_else(|| {
+            EngineError::Unavailable(
+                "the Redis key prefix may not contain { or }: they would break the hash tags".into(),
+            )
+        })?;
+        let conn = Conn::open(&options.target, options.response_timeout)
+            .await
+            .map_err(unavailable)?;
+
+        let broadcast_feed = broadcast::channel(super::BROADCAST_FEED_CAPACITY).0;
+        let broadcast_task = broadcast_log::start_feed(options, &conn, &keys, broadcast_feed.clone()).await?;
+
+        let report_feed = broadcast::channel(REPORT_FEED_CAPACITY).0;
+        let report_task = follow_stream(options, &conn, keys.report_changes(), report_feed.clone()).await?;
+        let alert_feed = broadcast::channel(ALERT_FEED_CAPACITY).0;
+        let alert_task = follow_stream(options, &conn, keys.alert_changes(), alert_feed.clone()).await?;
+
+        Ok(Self {
+            layout,
+            idempotency: Arc::new(RedisIdempotency::new(conn.clone(), keys.clone())),
+            keys,
+            broadcast_feed,
+            report_feed,
+            alert_feed,
+            tasks: vec![broadcast_task, report_task, alert_task],
+            upkept: std::sync::Mutex::default(),
+            conn,
+        })
+    }
+}
+
+#[async_trait]
+impl Engine for RedisEngine {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), EngineError> {
+        let mut conn = self.conn.clone();
+        timed("redis", "ping", async {
+            cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    fn idempotency(&self) -> Arc<dyn IdempotencyStore> {
+        self.idempotency.clone()
+    }
+}
+
+/// Starts following `stream` from its newest entry, on a connection of its
+/// own so that the blocking reads never hold up the shared one.
+async fn follow_stream(
+    options: &RedisOptions,
+    conn: &Conn,
+    stream: String,
+    feed: broadcast::Sender<String>,
+) -> Result<tokio::task::JoinHandle<()>, EngineError> {
+    let blocking = Conn::open(&options.target, options.response_timeout + STREAM_BLOCK)
+        .await
+        .map_err(unavailable)?;
+    let newest: Vec<(String, Value)> = cmd("XREVRANGE")
+        .arg(&stream)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)?;
+    let last = newest.into_iter().next().map_or_else(|| "0-0".to_owned(), |(id, _)| id);
+    Ok(tokio::spawn(run_stream_feed(blocking, stream, last, feed)))
+}
+
+/// Follows a stream from entry `last` on, so that a node that loses Redis
+/// for a while resumes exactly where it stopped.
+async fn run_stream_feed(conn: Conn, stream: String, mut last: String, feed: broadcast::Sender<String>) {
+    loop {
+        type Entries = Vec<(String, Vec<(String, HashMap<String, String>)>)>;
+        let read: Result<Option<Entries>, RedisError> = cmd("XREAD")
+            .arg("COUNT")
+            .arg(500)
+            .arg("BLOCK")
+            .arg(STREAM_BLOCK.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&last)
+            .query_async(&mut conn.clone())
+            .await;
+        match read {
+            Ok(streams) => {
+                for (_, entries) in streams.unwrap_or_default() {
+                    for (id, mut fields) in entries {
+                        last = id;
+                        if let Some(body) = fields.remove("body") {
+                            let _ = feed.send(body);
+                        }
+                    }
+                }
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
