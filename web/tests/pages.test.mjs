@@ -87,6 +87,43 @@ test("every page loads with no script error, no request leaving the server, and 
   }
 });
 
+test("the pages offer what the event serves: its report categories, its CAP severities, its name", async () => {
+  const event = await (await fetch(`${base}/api/v1/event`)).json();
+  const optionValues = (page, selector) => page.locator(`${selector} option`).evaluateAll((options) => options.map((o) => o.value));
+  const ops = await open(`/ops/#token=${operator}`);
+  await ops.waitForSelector("#c-severity");
+  assert.deepEqual(await optionValues(ops, "#c-severity"), event.cap.severities);
+  assert.equal(await ops.inputValue("#c-severity"), "Severe", "the composer still starts on Severe");
+  assert.equal(await ops.locator("h1").textContent(), `${event.name} · operations room`);
+  assert.equal(await ops.title(), `${event.name} — operations room`);
+  assert.deepEqual(ops.problems, []);
+  await ops.close();
+  for (const path of ["/", `/field/#token=${commander}`]) {
+    const page = await open(path);
+    await page.waitForSelector("#r-category");
+    assert.deepEqual(await optionValues(page, "#r-category"), event.report_categories, path);
+    const labels = await page.locator("#r-category option").allTextContents();
+    assert.ok(labels.every((label) => label && !label.includes("_")), `readable labels: ${labels}`);
+    assert.ok(labels.includes("Someone needs medical help"), "the page's own words for the categories it knows");
+    assert.deepEqual(page.problems, [], path);
+    await page.close();
+  }
+});
+
+test("a page still opens, on its defaults, when the event cannot be read", async () => {
+  const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+  const scriptErrors = [];
+  page.on("pageerror", (e) => scriptErrors.push(e.message));
+  await page.route("**/api/v1/event", (route) => route.fulfill({ status: 503, contentType: "application/json", body: '{"error":{"code":"engine_unavailable","message":"down"}}' }));
+  await page.goto(base + "/");
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  assert.equal(await page.locator("h1").textContent(), "Campanile · safety information");
+  assert.equal(await page.locator("#r-category option").count(), 9, "the known report categories");
+  assert.equal(await page.inputValue("#window"), "15m");
+  assert.deepEqual(scriptErrors, []);
+  await page.close();
+});
+
 test("a token in the fragment signs in and is removed from the address bar", async () => {
   const page = await open(`/ops/#token=${operator}`);
   await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
@@ -274,5 +311,21 @@ test("the phone, tablet and wall pages meet WCAG 2 AA as axe-core checks it", as
     const problems = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
     assert.deepEqual(problems, [], path);
     await page.close();
+  }
+});
+
+test("every surface opens at the wall's, the tablet's and the phone's size with no script error and no horizontal scroll", async () => {
+  const sizes = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
+  for (const [surface, path] of [["ops", `/ops/#token=${operator}`], ["field", `/field/#token=${commander}`], ["public", "/"]]) {
+    for (const [name, viewport] of Object.entries(sizes)) {
+      const page = await open(path, viewport);
+      await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+      await page.waitForTimeout(1500);
+      assert.equal(await noHorizontalScroll(page), true, `no horizontal scroll (${surface}, ${name})`);
+      // For a person to look at after a change to the pages: nothing moved, nothing broke.
+      await page.screenshot({ path: `${SHOTS}${surface}-${name}.png`, fullPage: name !== "wall" });
+      assert.deepEqual(page.problems, [], `${surface}, ${name}`);
+      await page.close();
+    }
   }
 });

@@ -1,0 +1,24 @@
+// The commander's tablet in the street (/field/): messages to acknowledge,
+// hotspots in figures, and field reports sent from where the tablet is.
+
+import { openLivePage } from "/shared/live-page.js";
+import { messagesPanel, acknowledgeButton } from "/shared/panel-messages.js";
+import { responderHotspots } from "/shared/panel-hotspots.js";
+import { reportFormPanel } from "/shared/panel-report-form.js";
+
+const page = await openLivePage({ surface: "field", tokenLabel: "Commander token", finestResolution: (r) => r.max });
+let position = null;
+if ("geolocation" in navigator) {
+  // The commander's surroundings first; their reports from where they stand.
+  navigator.geolocation.getCurrentPosition((p) => page.map.map.flyTo({ center: [p.coords.longitude, p.coords.latitude], zoom: 16 }),
+    () => {}, { maximumAge: 60000, timeout: 10000 });
+  navigator.geolocation.watchPosition((p) => { position = { lat: p.coords.latitude, lon: p.coords.longitude }; }, () => {});
+}
+page.add(messagesPanel(page, { cardFooter: acknowledgeButton(page) }));
+page.add(responderHotspots(page));
+page.add(reportFormPanel(page, {
+  wording: { title: "Field report", note: "Note", send: "Send field report" },
+  crowdEstimate: true,
+  locate: () => position,
+}));
+page.start();

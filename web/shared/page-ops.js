@@ -1,0 +1,22 @@
+// The operations room (/ops/): the wall map with every panel an operator
+// works from — messages and who acknowledged them, hotspots in figures,
+// reports to triage, the ingest rate, surge alerts and the composer.
+
+import { openLivePage } from "/shared/live-page.js";
+import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
+import { responderHotspots } from "/shared/panel-hotspots.js";
+import { triagePanel } from "/shared/panel-triage.js";
+import { timelinePanel } from "/shared/panel-timeline.js";
+import { alertsPanel } from "/shared/panel-alerts.js";
+import { composerPanel } from "/shared/panel-composer.js";
+
+const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
+page.add(messagesPanel(page, acknowledgements(page)));
+page.add(responderHotspots(page));
+// Built before triage, which hands it rumours to answer; shown below the others.
+const composer = composerPanel(page);
+page.add(triagePanel(page, { answerRumour: (report) => composer.answerRumour(report) }));
+page.add(timelinePanel(page));
+page.add(alertsPanel(page));
+page.add(composer);
+page.start();

@@ -1,0 +1,18 @@
+// The public page (/): the messages for where the reader is, how busy
+// places are in words, a report form and the Atom feed of messages.
+
+import { openLivePage } from "/shared/live-page.js";
+import { el } from "/shared/dom.js";
+import { messagesPanel, capDocumentLink } from "/shared/panel-messages.js";
+import { publicHotspots } from "/shared/panel-hotspots.js";
+import { reportFormPanel } from "/shared/panel-report-form.js";
+
+const page = await openLivePage({ surface: "safety information", finestResolution: (r) => r.public_max });
+const messages = page.add(messagesPanel(page, { cardFooter: capDocumentLink, byPlace: true }));
+page.add(publicHotspots(page));
+page.add(reportFormPanel(page, {
+  wording: { title: "Report a problem", note: "Tell us more (optional)", send: "Send report" },
+  locate: messages.near,
+}));
+page.add({ elements: [el("p", { class: "feeds" }, el("a", { href: "/api/v1/alerts.atom", text: "Atom feed of safety messages" }))] });
+page.start();

@@ -1,0 +1,20 @@
+// The sign-in overlay of the responders' pages: a token pasted by hand when
+// none came in the link, or when the one held has expired.
+
+import { el } from "/shared/dom.js";
+
+export function signInPanel({ label, onToken }) {
+  const input = el("input", { id: "token", autocomplete: "off", required: "" });
+  const form = el("form", {}, el("label", { for: "token", text: label }), input, el("button", { text: "Sign in" }));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    onToken(input.value.trim());
+  });
+  const element = el("div", { id: "signin" }, form);
+  return {
+    element,
+    show(shown) {
+      element.style.display = shown ? "grid" : "none";
+    },
+  };
+}

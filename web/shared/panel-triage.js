@@ -1,0 +1,55 @@
+// Triage on the wall map: new reports appear by themselves; one click to
+// verify, dismiss or mark as a rumour, and a rumour can be answered at once.
+
+import { getJson } from "/shared/campanile.js";
+import { el, section } from "/shared/dom.js";
+import { categoryLabel } from "/shared/panel-report-form.js";
+
+/** `answerRumour(report)` prepares the public answer to a report marked as a rumour. */
+export function triagePanel(page, { answerRumour }) {
+  const reports = new Map();
+  const panel = section("Reports to triage", "triage", el("p", { class: "none", text: "No reports waiting." }));
+  const list = panel.querySelector("#triage");
+
+  function render() {
+    const waiting = [...reports.values()].filter((r) => r.status === "unverified").reverse();
+    if (!waiting.length) {
+      list.replaceChildren(el("p", { class: "none", text: "No reports waiting." }));
+      return;
+    }
+    list.replaceChildren(...waiting.map((r) => el("article", { class: "report" },
+      el("h3", { text: `${categoryLabel(r.category)} · ${r.origin}` }),
+      el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" }),
+      el("div", { class: "actions" },
+        el("button", { text: "Verify", onclick: () => moderate(r.id, "verified") }),
+        el("button", { text: "Dismiss", onclick: () => moderate(r.id, "dismissed") }),
+        el("button", { text: "Rumour: answer it", onclick: () => { moderate(r.id, "false"); answerRumour(r); } })))));
+  }
+
+  async function load() {
+    try {
+      const waiting = await getJson("/api/v1/reports?status=unverified", page.token());
+      for (const f of waiting.features) reports.set(f.properties.id, f.properties);
+      render();
+    } catch { /* the connection state says why */ }
+  }
+
+  // The new status comes back on the reports channel, which re-renders.
+  async function moderate(id, status) {
+    await fetch(`/api/v1/reports/${encodeURIComponent(id)}`, {
+      method: "PATCH", headers: { Authorization: `Bearer ${page.token()}`, "Content-Type": "application/json" }, body: JSON.stringify({ status }),
+    });
+  }
+
+  return {
+    elements: [panel],
+    subscriptions: () => [{ channel: "reports" }],
+    on: {
+      report(msg) {
+        reports.set(msg.report.id, msg.report);
+        render();
+      },
+    },
+    started: load,
+  };
+}
