@@ -48,6 +48,8 @@ struct Log {
     reports: HashMap<String, (i64, String)>,
     /// alert key → quiet until (Unix seconds).
     alerts_quiet: HashMap<String, i64>,
+    /// (raised at, body) of every retained alert, oldest first.
+    alerts: VecDeque<(i64, String)>,
 }
 
 /// Audit entries kept in memory.
@@ -342,12 +344,25 @@ impl Engine for MemoryEngine {
             return Ok(false);
         }
         log.alerts_quiet.insert(key.to_owned(), now + quiet_secs);
+        let oldest = now - super::ALERT_RETENTION_SECS;
+        while log.alerts.front().is_some_and(|(at, _)| *at < oldest) {
+            log.alerts.pop_front();
+        }
+        log.alerts.push_back((now, body.to_owned()));
         let _ = self.alert_feed.send(body.to_owned());
         Ok(true)
     }
 
     fn alert_feed(&self) -> broadcast::Receiver<String> {
         self.alert_feed.subscribe()
+    }
+
+    async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        let log = self.lock_log()?;
+        // Callers' clocks may step back a little: sorted by time, not by arrival.
+        let mut found: Vec<&(i64, String)> = log.alerts.iter().filter(|(at, _)| *at >= since).collect();
+        found.sort_by_key(|(at, _)| *at);
+        Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
     }
 
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {

@@ -89,6 +89,11 @@ pub const BROADCAST_FEED_CAPACITY: usize = 1_024;
 /// How many stored reports a slow feed subscriber may fall behind.
 pub const REPORT_FEED_CAPACITY: usize = 1_024;
 
+/// How long raised alerts stay readable by [`Engine::alerts_since`]: a
+/// day, as long as the alerts stream keeps them, far longer than any
+/// subscriber takes to catch up.
+pub const ALERT_RETENTION_SECS: i64 = 24 * 3600;
+
 /// Posts per write unit. A batch is stored chunk by chunk; a chunk sent
 /// again (a retry after a failure or a timeout) is recognised by its name
 /// and counted once, its posts then reported as duplicates.
@@ -236,6 +241,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Alerts raised from now on, by any node, in order.
     fn alert_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
+
+    /// Retained alerts raised at or after `since` (the caller's `now` of
+    /// [`Engine::raise_alert`]), oldest first: what a feed that fell behind
+    /// re-reads. Kept for [`ALERT_RETENTION_SECS`].
+    async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError>;
 
     /// One retained report.
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError>;

@@ -20,6 +20,7 @@
 //! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
+//! | `{alerts}:raised` | sorted set | every raised alert by the time it was raised | a day |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
@@ -231,6 +232,9 @@ impl Keys {
     }
     fn alert_changes(&self) -> String {
         format!("{}{{alerts}}:changes", self.prefix)
+    }
+    fn alerts_raised(&self) -> String {
+        format!("{}{{alerts}}:raised", self.prefix)
     }
     fn audit(&self) -> String {
         format!("{}audit", self.prefix)
@@ -739,12 +743,14 @@ impl Engine for RedisEngine {
         let mut conn = self.conn.clone();
         cmd("EVAL")
             .arg(RAISE_ALERT)
-            .arg(2)
+            .arg(3)
             .arg(self.keys.alert_quiet(key))
             .arg(self.keys.alert_changes())
+            .arg(self.keys.alerts_raised())
             .arg(now)
             .arg(now + quiet_secs.max(1))
             .arg(body)
+            .arg(super::ALERT_RETENTION_SECS)
             .query_async(&mut conn)
             .await
             .map_err(unavailable)
@@ -752,6 +758,17 @@ impl Engine for RedisEngine {
 
     fn alert_feed(&self) -> broadcast::Receiver<String> {
         self.alert_feed.subscribe()
+    }
+
+    async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        let mut conn = self.conn.clone();
+        cmd("ZRANGEBYSCORE")
+            .arg(self.keys.alerts_raised())
+            .arg(since)
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
     }
 
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {
