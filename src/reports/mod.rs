@@ -130,6 +130,13 @@ impl Reports {
         decode(body).map(|s| s.report)
     }
 
+    /// A report from [`Reports::feed`] with its moderation version, which
+    /// orders the bodies of one report: a feed that re-reads the engine
+    /// tells by it what it already delivered.
+    pub fn live_versioned(body: &str) -> Option<(Report, u64)> {
+        decode(body).map(|s| (s.report, s.version))
+    }
+
     /// The report as an item of the counts, named by its id and version so
     /// that the count change of one moderation applies once however often
     /// it is attempted, on any node.
