@@ -154,7 +154,11 @@ impl ReportChannel {
                     loop {
                         match self.engine.reports(0).await {
                             Ok(bodies) => {
-                                for (report, version) in bodies.iter().filter_map(|b| Reports::live_versioned(b)) {
+                                let mut missed: Vec<(Report, u64)> =
+                                    bodies.iter().filter_map(|b| Reports::live_versioned(b)).collect();
+                                // The engine orders by the second; the feed ordered by arrival.
+                                missed.sort_by_key(|(report, _)| report.received_at);
+                                for (report, version) in missed {
                                     self.publish(report, version, false);
                                 }
                                 break;
