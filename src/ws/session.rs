@@ -392,6 +392,8 @@ impl Connection {
                 ))
                 .await;
         }
+        let channel = request.channel();
+        let hub = self.context.hub.clone();
         match request {
             Subscribe::Heatmap { res, window, bbox } => self.subscribe_heatmap(res, window.as_deref(), bbox).await,
             Subscribe::Broadcasts { since_seq, near } => {
@@ -399,43 +401,29 @@ impl Connection {
                     Ok(n) => n,
                     Err(e) => return self.send(ServerMessage::error(e.code, e.message)).await,
                 };
-                let (hub, viewer) = (self.context.hub.clone(), self.principal.clone());
+                let viewer = self.principal.clone();
                 // A commander's or operator's feed carries responders' messages.
                 let full_picture = viewer.sees_full_picture();
-                self.start("broadcasts", full_picture, true, |sub| {
+                self.start(channel, full_picture, |sub| {
                     hub.broadcasts().subscribe(sub, viewer, since_seq, near)
                 })
                 .await
             }
+            // The live feeds are for operators and commanders.
+            Subscribe::Reports | Subscribe::Alerts if !self.principal.sees_full_picture() => {
+                self.send(ServerMessage::error(
+                    "forbidden",
+                    format!("the {channel} channel is for operators and commanders"),
+                ))
+                .await
+            }
             Subscribe::Reports => {
-                if let Some(refusal) = self.refuse_unless_full_picture("reports") {
-                    return refusal.await;
-                }
                 let operator = self.principal.has_any(&[Role::Operator]);
-                let hub = self.context.hub.clone();
-                self.start("reports", true, true, |sub| hub.reports().subscribe(sub, operator))
+                self.start(channel, true, |sub| hub.reports().subscribe(sub, operator))
                     .await
             }
-            Subscribe::Alerts => {
-                if let Some(refusal) = self.refuse_unless_full_picture("alerts") {
-                    return refusal.await;
-                }
-                let hub = self.context.hub.clone();
-                self.start("alerts", true, true, |sub| hub.alerts().subscribe(sub))
-                    .await
-            }
+            Subscribe::Alerts => self.start(channel, true, |sub| hub.alerts().subscribe(sub)).await,
         }
-    }
-
-    /// The live feeds (`reports`, `alerts`) are for operators and commanders.
-    fn refuse_unless_full_picture(&mut self, channel: &'static str) -> Option<impl Future<Output = Flow> + '_> {
-        if self.principal.sees_full_picture() {
-            return None;
-        }
-        Some(self.send(ServerMessage::error(
-            "forbidden",
-            format!("the {channel} channel is for operators and commanders"),
-        )))
     }
 
     async fn subscribe_heatmap(&mut self, res: Option<u64>, window: Option<&str>, bbox: Option<Vec<f64>>) -> Flow {
@@ -479,18 +467,17 @@ impl Connection {
         sub
     }
 
-    /// Subscribes to `channel` under a new id, its messages made by `messages(id)`.
+    /// Subscribes to `channel`, whose messages must all arrive, under a new
+    /// id; its messages are made by `messages(id)`.
     async fn start(
         &mut self,
         channel: &'static str,
         full_picture: bool,
-        must_arrive: bool,
         messages: impl FnOnce(String) -> Messages,
     ) -> Flow {
         let sub = self.next_id();
         let messages = messages(sub.clone());
-        self.acknowledge(sub, channel, full_picture, must_arrive, messages)
-            .await
+        self.acknowledge(sub, channel, full_picture, true, messages).await
     }
 
     /// Tells the client of subscription `sub`, then starts sending its messages.
