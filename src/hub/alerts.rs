@@ -104,18 +104,8 @@ impl AlertChannel {
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the alerts relay fell behind; re-reading the raised alerts");
                     let since = self.lock().last_heard - RAISED_BEFORE_ARRIVAL_SECS;
-                    loop {
-                        match self.engine.alerts_since(since).await {
-                            Ok(bodies) => {
-                                bodies.into_iter().for_each(|body| self.publish(body));
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "re-reading the alerts failed");
-                                tokio::time::sleep(channel::RETRY).await;
-                            }
-                        }
-                    }
+                    let bodies = channel::until_read("the raised alerts", || self.engine.alerts_since(since)).await;
+                    bodies.into_iter().for_each(|body| self.publish(body));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }

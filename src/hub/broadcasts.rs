@@ -117,20 +117,9 @@ impl BroadcastChannel {
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the broadcasts relay fell behind; re-reading the log");
-                    loop {
-                        match self.after(last).await {
-                            Ok(records) => {
-                                for p in records {
-                                    last = p.seq;
-                                    let _ = self.live.send(p);
-                                }
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "re-reading the broadcasts log failed");
-                                tokio::time::sleep(channel::RETRY).await;
-                            }
-                        }
+                    for p in channel::until_read("the broadcasts log", || self.after(last)).await {
+                        last = p.seq;
+                        let _ = self.live.send(p);
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

@@ -24,8 +24,25 @@ pub type Messages = Pin<Box<dyn Stream<Item = ServerMessage> + Send>>;
 /// an item for every subscriber.
 pub const CHANNEL_CAPACITY: usize = 256;
 
-/// How long a relay waits before re-reading an engine that failed.
-pub(crate) const RETRY: Duration = Duration::from_millis(500);
+/// How long a reader waits before re-reading an engine that failed.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// Reads with `read` until the engine answers: a reader that fell behind
+/// waits rather than skip anything. `what` names the read in the log.
+pub(crate) async fn until_read<T, F>(what: &'static str, mut read: impl FnMut() -> F) -> T
+where
+    F: Future<Output = Result<T, EngineError>>,
+{
+    loop {
+        match read().await {
+            Ok(value) => return value,
+            Err(e) => {
+                tracing::warn!(error = %e, what, "re-reading the engine failed; retrying");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
 
 /// An item's place in its channel: strictly increasing in the order published.
 pub trait Numbered {
@@ -82,7 +99,7 @@ where
                 // Already delivered by the start or a re-read.
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let missed = self.channel.after(self.last).await.ok()?;
+                    let missed = until_read("a subscription's missed items", || self.channel.after(self.last)).await;
                     if let Some(newest) = missed.last() {
                         self.last = self.last.max(newest.number());
                     }

@@ -151,23 +151,13 @@ impl ReportChannel {
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the reports relay fell behind; re-reading the retained reports");
-                    loop {
-                        match self.engine.reports(0).await {
-                            Ok(bodies) => {
-                                let mut missed: Vec<(Report, u64)> =
-                                    bodies.iter().filter_map(|b| Reports::live_versioned(b)).collect();
-                                // The engine orders by the second; the feed ordered by arrival.
-                                missed.sort_by_key(|(report, _)| report.received_at);
-                                for (report, version) in missed {
-                                    self.publish(report, version, false);
-                                }
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "re-reading the reports failed");
-                                tokio::time::sleep(channel::RETRY).await;
-                            }
-                        }
+                    let bodies = channel::until_read("the retained reports", || self.engine.reports(0)).await;
+                    let mut missed: Vec<(Report, u64)> =
+                        bodies.iter().filter_map(|b| Reports::live_versioned(b)).collect();
+                    // The engine orders by the second; the feed ordered by arrival.
+                    missed.sort_by_key(|(report, _)| report.received_at);
+                    for (report, version) in missed {
+                        self.publish(report, version, false);
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
