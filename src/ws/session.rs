@@ -1,14 +1,15 @@
 //! One WebSocket connection's state machine.
 //!
 //! The session task owns the socket: it alone writes to it. Each
-//! subscription is a stream of messages from the hub, kept in one map keyed
-//! by subscription id and polled by the session itself, so a message is
-//! made only when the socket can take it. A heatmap waits while its watch
-//! keeps coalescing, so a slow tablet gets the latest map when it catches
-//! up; a broadcast, report or alert that cannot be written for
-//! [`MUST_ARRIVE_WITHIN`] closes the connection (1013, resume with
-//! `since_seq`), and one the stream fell behind on is re-read by the hub's
-//! channel, never dropped. Other sessions are never slowed by a slow one.
+//! subscription is a stream of messages from the hub, kept by subscription
+//! id and polled by the session itself, so a message is made only when the
+//! socket can take it. A heatmap waits while its watch keeps coalescing, so
+//! a slow tablet gets the latest map when it catches up; a broadcast,
+//! report or alert that cannot be written for [`MUST_ARRIVE_WITHIN`] closes
+//! the connection (1013, resume with `since_seq`), and one the stream fell
+//! behind on is re-read by the hub's channel, never dropped. Other sessions
+//! are never slowed by a slow one. The session sees the rest of the server
+//! only through its [`Context`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -235,6 +236,7 @@ pub async fn run(
         }
     };
 
+    // Let go of the hub's channels before the close, which waits for a slow client.
     drop(std::mem::take(&mut conn.subscriptions));
     let _ = conn.ws.close(close_reason).await;
     if let Some(tcp) = &ends.tcp {
