@@ -1,7 +1,7 @@
 //! Safety broadcasts: validate → engine log (seq) → every node's feed →
-//! sessions, CAP and Atom. The engine's log is the one source of truth: a
-//! message is active if no later Update or Cancel superseded it and it has
-//! not expired.
+//! the hub's broadcasts channel → sessions; CAP and Atom. The engine's log
+//! is the one source of truth: a message is active if no later Update or
+//! Cancel superseded it and it has not expired.
 
 use std::sync::Arc;
 
@@ -32,38 +32,6 @@ pub enum SendError {
 pub struct Broadcasts {
     engine: Arc<dyn Engine>,
     zones: Arc<Zones>,
-    /// The newest messages, decoded once for every subscription.
-    prepared: std::sync::Mutex<std::collections::VecDeque<Arc<Prepared>>>,
-}
-
-/// How many recent messages stay decoded for live delivery.
-const PREPARED_KEPT: usize = 256;
-
-/// A logged message decoded once, and its `broadcast` frame encoded once
-/// per view, for every session that receives it.
-pub struct Prepared {
-    /// Its sequence number.
-    pub seq: u64,
-    /// Its id: with the seq, what identifies the record even if a Redis
-    /// that lost its data starts numbering again.
-    id: String,
-    /// The message; `None` when the record could not be read.
-    pub broadcast: Option<StoredBroadcast>,
-    /// Frames as operators see them (with the sender).
-    pub for_operators: crate::protocol::SharedEncoding,
-    /// Frames as everyone else sees them.
-    pub for_others: crate::protocol::SharedEncoding,
-}
-
-impl Prepared {
-    /// The shared frames for `principal`'s view.
-    pub fn frames_for(&self, principal: &Principal) -> &crate::protocol::SharedEncoding {
-        if sees_sender(principal) {
-            &self.for_operators
-        } else {
-            &self.for_others
-        }
-    }
 }
 
 /// Whether `principal` may see a message for `audience`: responders'
@@ -73,7 +41,7 @@ pub fn visible(principal: &Principal, audience: AudienceKind) -> bool {
 }
 
 /// Whether `principal` sees who sent a message: operators only.
-fn sees_sender(principal: &Principal) -> bool {
+pub fn sees_sender(principal: &Principal) -> bool {
     principal.has_any(&[Role::Operator])
 }
 
@@ -100,32 +68,7 @@ fn new_id() -> String {
 impl Broadcasts {
     /// The broadcast side over `engine`, resolving zone ids with `zones`.
     pub fn new(engine: Arc<dyn Engine>, zones: Arc<Zones>) -> Self {
-        Self {
-            engine,
-            zones,
-            prepared: std::sync::Mutex::default(),
-        }
-    }
-
-    /// `record` decoded, from the recent ones when another subscription
-    /// already decoded it.
-    pub fn prepare(&self, record: &BroadcastRecord) -> Arc<Prepared> {
-        let mut prepared = self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(p) = prepared.iter().rev().find(|p| p.seq == record.seq && p.id == record.id) {
-            return p.clone();
-        }
-        let p = Arc::new(Prepared {
-            seq: record.seq,
-            id: record.id.clone(),
-            broadcast: decode(record),
-            for_operators: Default::default(),
-            for_others: Default::default(),
-        });
-        if prepared.len() >= PREPARED_KEPT {
-            prepared.pop_front();
-        }
-        prepared.push_back(p.clone());
-        p
+        Self { engine, zones }
     }
 
     /// Validates and appends a message from operator `sender`, and writes

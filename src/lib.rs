@@ -22,7 +22,9 @@
 //! - [`engine`]: the storage contract, one store per concern (counts, broadcast
 //!   log, reports, alerts gate, audit, idempotency), and its `memory` and
 //!   `redis` engines.
-//! - [`hub`]: heatmap groups, the tick loop and delta encoding.
+//! - [`hub`]: every channel a session subscribes to: heatmap groups, the
+//!   tick loop and delta encoding; one relay per feed for broadcasts,
+//!   reports and alerts.
 //! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
 //!   clients see it, one encoding shared by every session — below the hub
 //!   that prepares messages and the sessions and routes that send them.

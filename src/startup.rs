@@ -118,24 +118,26 @@ impl Application {
                 .min(settings.resolutions.finest()),
             bands: settings.public_bands,
         };
+        let zones =
+            Arc::new(crate::geodata::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
         let hub = Arc::new(Hub::new(
             engine.clone(),
             public_view,
             pending.clone(),
             settings.layout(),
+            zones.clone(),
         ));
         let mut background = vec![
             pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),
             hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
             crate::alert::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
         ];
+        background.extend(hub.spawn_relays(&shutdown));
         if settings.demo {
             let scenario =
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
             background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
         }
-        let zones =
-            Arc::new(crate::geodata::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
         let limits = Arc::new(crate::limits::PublicLimits::new(
             settings.public_report_rate,
             settings.public_read_rate,
@@ -148,17 +150,25 @@ impl Application {
                 std::future::ready(())
             })
         });
+        let keys = Arc::new(
+            TokenKeys::new(settings.jwt_secret.expose())
+                .map_err(|e| StartupError::Secret(e.to_string()))?
+                .with_issuer(settings.jwt_issuer.clone())
+                .with_max_ttl(settings.token_max_ttl),
+        );
+        let sessions = Arc::new(ws::session::Context {
+            hub: hub.clone(),
+            keys: keys.clone(),
+            settings: Arc::new(settings.clone()),
+            shutdown: shutdown.clone(),
+        });
         let state = web::Data::new(AppState {
             limits,
             reports,
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
-            keys: Arc::new(
-                TokenKeys::new(settings.jwt_secret.expose())
-                    .map_err(|e| StartupError::Secret(e.to_string()))?
-                    .with_issuer(settings.jwt_issuer.clone())
-                    .with_max_ttl(settings.token_max_ttl),
-            ),
+            keys,
+            sessions,
             ws_admission: Arc::new(ws::admission::Admission::new(
                 settings.ws_max_per_address,
                 settings.ws_max_connections,

@@ -5,16 +5,14 @@ use std::collections::HashMap;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use h3o::Resolution;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::config::Settings;
-use crate::domain::{BBox, FieldError, Principal, rfc3339};
-use crate::hub::{Audience, CellStat, HeatmapKey};
+use crate::domain::{BBox, FieldError, rfc3339};
+use crate::hub::{Audience, CellStat};
 use crate::protocol::CellOut;
 
 /// The heatmap answer.
@@ -31,61 +29,14 @@ pub struct HeatmapResponse {
     pub cells: Vec<CellOut>,
 }
 
-/// A heatmap request checked against the settings and the caller's rights.
-pub struct HeatmapRequest {
-    /// The group it reads.
-    pub key: HeatmapKey,
-    /// Optional area filter.
-    pub bbox: Option<BBox>,
-}
+pub use crate::hub::{HeatmapRefusal, HeatmapRequest};
 
-impl HeatmapRequest {
-    /// Checks resolution, window and bbox, and the public limits of §6:
-    /// 400 for values outside the configuration, 403 for a public request
-    /// finer than the public may see.
-    pub fn parse(
-        res: Option<u64>,
-        window: Option<&str>,
-        bbox: Option<BBox>,
-        principal: &Principal,
-        settings: &Settings,
-    ) -> Result<Self, ApiError> {
-        let range = settings.resolutions;
-        let res_value = res.unwrap_or(u64::from(settings.default_res));
-        let res = u8::try_from(res_value)
-            .ok()
-            .and_then(|r| Resolution::try_from(r).ok())
-            .filter(|r| range.contains(*r))
-            .ok_or_else(|| {
-                FieldError::new(
-                    "invalid_resolution",
-                    "res",
-                    format!(
-                        "res must be an integer from {} to {}",
-                        u8::from(range.coarsest()),
-                        u8::from(range.finest())
-                    ),
-                )
-            })?;
-        if !principal.sees_full_picture() && u8::from(res) > settings.public_max_res {
-            return Err(ApiError::Forbidden(format!(
-                "resolutions finer than {} need a token",
-                settings.public_max_res
-            )));
+impl From<HeatmapRefusal> for ApiError {
+    fn from(refusal: HeatmapRefusal) -> Self {
+        match refusal {
+            HeatmapRefusal::Invalid(field) => ApiError::Invalid(field),
+            HeatmapRefusal::Forbidden(message) => ApiError::Forbidden(message),
         }
-        let window = match window {
-            Some(name) => settings.windows.get(name)?,
-            None => settings.windows.default_window().clone(),
-        };
-        let audience = if principal.sees_full_picture() {
-            Audience::Full
-        } else {
-            Audience::Public
-        };
-        Ok(Self {
-            key: HeatmapKey { res, window, audience },
-            bbox,
-        })
     }
 }
 

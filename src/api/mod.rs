@@ -61,6 +61,8 @@ pub struct AppState {
     pub prometheus: Option<PrometheusHandle>,
     /// Who may open a WebSocket: caps per address and per node.
     pub ws_admission: Arc<crate::ws::admission::Admission>,
+    /// What every WebSocket session runs with.
+    pub sessions: Arc<crate::ws::session::Context>,
 }
 
 /// The verified caller of a request.

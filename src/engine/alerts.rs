@@ -8,6 +8,11 @@ use super::EngineError;
 /// How many raised alerts a slow feed subscriber may fall behind.
 pub const ALERT_FEED_CAPACITY: usize = 1_024;
 
+/// How long raised alerts stay readable by [`AlertGate::alerts_since`]: a
+/// day, as long as the alerts stream keeps them, far longer than any
+/// subscriber takes to catch up.
+pub const ALERT_RETENTION_SECS: i64 = 24 * 3600;
+
 /// Where raised alerts are gated and announced.
 #[async_trait]
 pub trait AlertGate: Send + Sync + 'static {
@@ -19,4 +24,9 @@ pub trait AlertGate: Send + Sync + 'static {
 
     /// Alerts raised from now on, by any node, in order.
     fn alert_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
+
+    /// Retained alerts raised at or after `since` (the caller's `now` of
+    /// [`AlertGate::raise_alert`]), oldest first: what a feed that fell
+    /// behind re-reads. Kept for [`ALERT_RETENTION_SECS`].
+    async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError>;
 }

@@ -35,7 +35,7 @@ use async_trait::async_trait;
 use crate::domain::ResolutionRange;
 use crate::telemetry::metric;
 
-pub use alerts::{ALERT_FEED_CAPACITY, AlertGate};
+pub use alerts::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate};
 pub use audit::AuditLog;
 pub use broadcast_log::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord};
 pub use counts::{Bucketed, CellCount, CountQuery, CountStore, IngestOutcome, WRITE_CHUNK, chunk_buckets, chunk_name};

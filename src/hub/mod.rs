@@ -1,13 +1,25 @@
-//! The hub: reads the engine once per tick and fans changes out to sessions.
+//! The hub: owns every channel a session can subscribe to, reads the engine
+//! once for all of them and fans changes out to sessions as [`Messages`].
 //!
-//! Sessions subscribe to a heatmap *group* — one (resolution, window,
-//! audience) — and receive a [`tokio::sync::watch`] of its latest
-//! [`HeatmapFrame`]. A watch keeps only the newest value, which is exactly
-//! the contract's coalescing: a slow client gets the latest state, never a
-//! backlog. Each frame carries its delta from the previous one, computed once
-//! for every subscriber of the group.
+//! Heatmaps: sessions subscribe to a heatmap *group* — one (resolution,
+//! window, audience) — read once per tick into a [`tokio::sync::watch`] of
+//! its latest [`HeatmapFrame`]. A watch keeps only the newest value, which is
+//! exactly the contract's coalescing: a slow client gets the latest state,
+//! never a backlog. Each frame carries its delta from the previous one,
+//! computed once for every subscriber of the group.
+//!
+//! Broadcasts, reports and alerts: one task per node per feed reads the
+//! engine's feed, decodes and encodes each message once per view, and hands
+//! sessions shared bytes; nothing is lost to a reader that falls behind
+//! ([`channel`]).
 
+mod alerts;
+mod broadcasts;
+pub mod channel;
 mod frame;
+mod heatmap;
+mod reports;
+mod request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +31,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::reports::PendingReports;
+pub use alerts::AlertChannel;
+pub use broadcasts::BroadcastChannel;
+pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
+pub use reports::ReportChannel;
+pub use request::{HeatmapRefusal, HeatmapRequest};
 
 use crate::domain::Window;
 use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};
@@ -84,6 +101,9 @@ pub struct Hub {
     layout: Layout,
     groups: Mutex<HashMap<HeatmapKey, Group>>,
     status: watch::Sender<EngineStatus>,
+    broadcasts: Arc<BroadcastChannel>,
+    reports: Arc<ReportChannel>,
+    alerts: Arc<AlertChannel>,
 }
 
 /// How long a group read over HTTP is refreshed without a subscriber: a
@@ -92,9 +112,19 @@ const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 impl Hub {
     /// A hub over `engine`, showing the public what `public` allows and the
-    /// operators also the reports in `pending`.
-    pub fn new(engine: Arc<dyn Engine>, public: PublicView, pending: Arc<PendingReports>, layout: Layout) -> Self {
+    /// operators also the reports in `pending`; broadcasts' areas are
+    /// resolved with `zones`.
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        public: PublicView,
+        pending: Arc<PendingReports>,
+        layout: Layout,
+        zones: Arc<crate::domain::Zones>,
+    ) -> Self {
         Self {
+            broadcasts: Arc::new(BroadcastChannel::new(engine.clone(), zones)),
+            reports: Arc::new(ReportChannel::new(engine.clone(), layout.dedup_secs)),
+            alerts: Arc::new(AlertChannel::new(engine.clone())),
             engine,
             public,
             pending,
@@ -102,6 +132,37 @@ impl Hub {
             groups: Mutex::new(HashMap::new()),
             status: watch::channel(EngineStatus::Up).0,
         }
+    }
+
+    /// Starts the one relay per feed of this node, until `shutdown`.
+    pub fn spawn_relays(&self, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            self.broadcasts.spawn(shutdown.clone()),
+            self.reports.spawn(shutdown.clone()),
+            self.alerts.spawn(shutdown.clone()),
+        ]
+    }
+
+    /// The broadcasts channel.
+    pub fn broadcasts(&self) -> &Arc<BroadcastChannel> {
+        &self.broadcasts
+    }
+
+    /// The reports channel.
+    pub fn reports(&self) -> &Arc<ReportChannel> {
+        &self.reports
+    }
+
+    /// The alerts channel.
+    pub fn alerts(&self) -> &Arc<AlertChannel> {
+        &self.alerts
+    }
+
+    /// Subscription `sub` to the heatmap `request` asks for: joins its
+    /// group, reading the group's first frame if it is new.
+    pub async fn heatmap(&self, sub: String, request: HeatmapRequest) -> Result<Messages, EngineError> {
+        let frames = self.subscribe(request.key.clone()).await?;
+        Ok(heatmap::follow(sub, request.key, request.bbox, frames))
     }
 
     /// Reads one heatmap straight from the engine.

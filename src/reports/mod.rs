@@ -156,6 +156,13 @@ impl Reports {
         decode(body).map(|s| s.report)
     }
 
+    /// A report from [`Reports::feed`] with its moderation version, which
+    /// orders the bodies of one report: a feed that re-reads the engine
+    /// tells by it what it already delivered.
+    pub fn live_versioned(body: &str) -> Option<(Report, u64)> {
+        decode(body).map(|s| (s.report, s.version))
+    }
+
     /// Applies the count change that took `s` to its version. Idempotent:
     /// the engines remember the item's fingerprint.
     async fn apply_last_change(&self, s: &StoredReport, now: i64) -> Result<(), EngineError> {

@@ -46,6 +46,6 @@ pub async fn upgrade(
         .map_err(|e| FieldError::general("not_a_websocket", format!("expected a WebSocket upgrade: {e}")))?;
     let tcp = req.conn_data::<std::sync::Arc<socket::TcpHandle>>().cloned();
     let ends = session::Ends { ticket, tcp };
-    actix_web::rt::spawn(session::run(state.into_inner(), token, ends, ws, body));
+    actix_web::rt::spawn(session::run(state.sessions.clone(), token, ends, ws, body));
     Ok(response)
 }

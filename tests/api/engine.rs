@@ -927,3 +927,32 @@ async fn a_second_node_on_a_redis_cluster_is_fed_every_append() {
     args.redis_cluster_nodes = Some(cluster.node_urls());
     a_second_node_is_fed_every_append(args).await;
 }
+
+/// Raised alerts stay readable by the time they were raised, so that a feed
+/// that fell behind re-reads what it missed instead of dropping it.
+mod retained_alerts {
+    use super::*;
+
+    pub async fn raised_alerts_are_read_again_from_a_time_oldest_first(engine: Arc<dyn Engine>) {
+        let t = now();
+        for (i, at) in [t - 30, t - 20, t - 10].into_iter().enumerate() {
+            let body = format!(r#"{{"n":{i}}}"#);
+            assert!(
+                engine
+                    .raise_alert(&format!("k{i}"), &body, 60, at)
+                    .await
+                    .expect("raise")
+            );
+        }
+        // Quieted: not raised, so not retained either.
+        assert!(!engine.raise_alert("k0", r#"{"n":9}"#, 60, t).await.expect("raise"));
+        assert_eq!(
+            engine.alerts_since(t - 20).await.expect("alerts"),
+            vec![r#"{"n":1}"#.to_owned(), r#"{"n":2}"#.to_owned()]
+        );
+        assert_eq!(engine.alerts_since(t - 60).await.expect("alerts").len(), 3);
+        assert!(engine.alerts_since(t + 1).await.expect("alerts").is_empty());
+    }
+
+    conformance!(raised_alerts_are_read_again_from_a_time_oldest_first);
+}

@@ -215,3 +215,103 @@ async fn operators_see_new_and_moderated_reports_live_and_the_public_may_not() {
         (Some("error"), Some("forbidden"))
     );
 }
+
+/// A hub over `engine` as the server builds one, its relays running until
+/// the returned token is cancelled.
+pub(crate) fn hub_over(
+    engine: std::sync::Arc<dyn campanile::engine::Engine>,
+) -> (std::sync::Arc<campanile::hub::Hub>, tokio_util::sync::CancellationToken) {
+    let settings = campanile::config::Settings::resolve(&test_args()).expect("settings");
+    let zones = campanile::geodata::load_zones(&settings.geodata_dir.join("zones")).expect("zones");
+    let public = campanile::hub::PublicView {
+        k_anonymity: settings.k_anonymity,
+        finest: h3o::Resolution::Nine,
+        bands: settings.public_bands,
+    };
+    let hub = std::sync::Arc::new(campanile::hub::Hub::new(
+        engine,
+        public,
+        std::sync::Arc::default(),
+        settings.layout(),
+        std::sync::Arc::new(zones),
+    ));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    hub.spawn_relays(&shutdown);
+    (hub, shutdown)
+}
+
+/// The JSON a session would send for `msg`.
+pub(crate) fn wire(msg: campanile::protocol::ServerMessage) -> Value {
+    match msg {
+        campanile::protocol::ServerMessage::Encoded { text, .. } => serde_json::from_str(&text).expect("json"),
+        other => serde_json::to_value(&other).expect("json"),
+    }
+}
+
+/// The next `n` messages of `messages`, each within a few seconds.
+pub(crate) async fn take(messages: &mut campanile::hub::Messages, n: usize) -> Vec<Value> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(messages)).await;
+        match next {
+            Ok(Some(msg)) => got.push(wire(msg)),
+            other => panic!("after {} messages: {:?}", got.len(), other.map(|m| m.map(wire))),
+        }
+    }
+    got
+}
+
+#[actix_web::test]
+async fn a_subscriber_far_behind_the_channel_misses_no_report_and_gets_none_twice() {
+    // Everything below runs on this test's one thread: until the test
+    // awaits, neither the relay nor the subscription reads, so the engine's
+    // feed overflows the relay and the relay's channel the subscription.
+    let engine = engine_for(&test_args()).await;
+    let (hub, shutdown) = hub_over(engine.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut messages = hub.reports().subscribe("s1".into(), true);
+    let settings = campanile::config::Settings::resolve(&test_args()).expect("settings");
+    let service = campanile::reports::Reports::new(
+        engine.clone(),
+        std::sync::Arc::new(campanile::ingest::Ingestor::new(
+            engine,
+            campanile::ingest::Bucketer::new(settings.resolutions, settings.bucket_secs),
+            settings.author_hasher(),
+            chrono::Duration::from_std(settings.retention).unwrap_or(chrono::Duration::hours(24)),
+        )),
+        std::sync::Arc::default(),
+    );
+    let capacity = campanile::hub::channel::CHANNEL_CAPACITY;
+    let total = campanile::engine::REPORT_FEED_CAPACITY + capacity + 10;
+    let mut sent = Vec::with_capacity(total);
+    for i in 0..total {
+        let input: campanile::domain::report::ReportInput =
+            serde_json::from_value(fire(&format!("report {i}"))).expect("input");
+        sent.push(service.create(&input, false).await.expect("create").id);
+    }
+    let got = take(&mut messages, total).await;
+    let ids: Vec<&str> = got.iter().map(|m| m["report"]["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, sent, "every report, once, in order");
+    assert!(
+        got.iter()
+            .all(|m| m["sub"] == "s1" && m["report"]["contact"] == "+39 000 000")
+    );
+    // A moderation after the catch-up arrives as it would have anyway.
+    let broadcasts = campanile::broadcasts::Broadcasts::new(
+        engine_for(&test_args()).await,
+        std::sync::Arc::new(campanile::domain::Zones::default()),
+    );
+    service
+        .moderate(&sent[0], "verified", "test-operator", &broadcasts)
+        .await
+        .expect("moderate");
+    let moderated = take(&mut messages, 1).await;
+    assert_eq!(
+        (
+            moderated[0]["report"]["id"].as_str(),
+            moderated[0]["report"]["status"].as_str()
+        ),
+        (Some(sent[0].as_str()), Some("verified"))
+    );
+    shutdown.cancel();
+}

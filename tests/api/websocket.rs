@@ -392,3 +392,33 @@ async fn a_connection_holds_at_most_16_subscriptions() {
         }
     }
 }
+
+#[actix_web::test]
+async fn an_alerts_subscriber_far_behind_the_channel_misses_no_alert_and_gets_none_twice() {
+    // One thread: until the test awaits, neither the relay nor the
+    // subscription reads, so both fall behind and must re-read the engine.
+    let engine = engine_for(&test_args()).await;
+    let (hub, shutdown) = crate::reports::hub_over(engine.clone());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut messages = hub.alerts().subscribe("s1".into());
+    let total = campanile::engine::REPORT_FEED_CAPACITY + campanile::hub::channel::CHANNEL_CAPACITY + 10;
+    let now = chrono::Utc::now().timestamp();
+    for i in 0..total {
+        let body = json!({"kind": "surge", "cell": format!("c{i}"), "count": i}).to_string();
+        assert!(
+            engine
+                .raise_alert(&format!("surge:c{i}"), &body, 60, now)
+                .await
+                .expect("raise")
+        );
+    }
+    let got = crate::reports::take(&mut messages, total).await;
+    let counts: Vec<u64> = got.iter().map(|m| m["count"].as_u64().expect("count")).collect();
+    assert_eq!(
+        counts,
+        (0..total as u64).collect::<Vec<_>>(),
+        "every alert, once, in order"
+    );
+    assert!(got.iter().all(|m| m["type"] == "alert" && m["sub"] == "s1"));
+    shutdown.cancel();
+}

@@ -10,7 +10,7 @@ use redis::Script;
 use tokio::sync::broadcast;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{AlertGate, EngineError};
+use crate::engine::{ALERT_RETENTION_SECS, AlertGate, EngineError};
 
 static RAISE_ALERT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/raise_alert.lua")));
 
@@ -20,9 +20,11 @@ impl AlertGate for RedisEngine {
         RAISE_ALERT
             .key(self.keys.alert_quiet(key))
             .key(self.keys.alert_changes())
+            .key(self.keys.alerts_raised())
             .arg(now)
             .arg(now + quiet_secs.max(1))
             .arg(body)
+            .arg(ALERT_RETENTION_SECS)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)
@@ -30,5 +32,15 @@ impl AlertGate for RedisEngine {
 
     fn alert_feed(&self) -> broadcast::Receiver<String> {
         self.alert_feed.subscribe()
+    }
+
+    async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError> {
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.alerts_raised())
+            .arg(since)
+            .arg("+inf")
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
     }
 }

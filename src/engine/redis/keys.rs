@@ -21,6 +21,7 @@
 //! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
+//! | `{alerts}:raised` | sorted set | every raised alert by the time it was raised | a day |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
@@ -87,6 +88,9 @@ impl Keys {
     }
     pub(super) fn alert_changes(&self) -> String {
         format!("{}{{alerts}}:changes", self.prefix)
+    }
+    pub(super) fn alerts_raised(&self) -> String {
+        format!("{}{{alerts}}:raised", self.prefix)
     }
     pub(super) fn audit(&self) -> String {
         format!("{}audit", self.prefix)

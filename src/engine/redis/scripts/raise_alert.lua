@@ -4,8 +4,9 @@
 -- clock decides (as in the memory engine); the key's expiry only cleans up.
 --
 -- KEYS[1]: the alert's quiet key   KEYS[2]: the alerts stream
+-- KEYS[3]: the raised alerts by time, which a lagging feed re-reads
 -- ARGV[1]: now (Unix seconds)   ARGV[2]: when the quiet period ends
--- ARGV[3]: the alert
+-- ARGV[3]: the alert   ARGV[4]: how long raised alerts are kept (seconds)
 -- Returns 1 if raised now, 0 if one was raised within the quiet period.
 local quiet_until = tonumber(redis.call('GET', KEYS[1]))
 if quiet_until and quiet_until > tonumber(ARGV[1]) then
@@ -14,4 +15,7 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'body', ARGV[3])
 redis.call('EXPIRE', KEYS[2], 86400)
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[4])))
+redis.call('EXPIREAT', KEYS[3], tonumber(ARGV[1]) + tonumber(ARGV[4]))
 return 1

@@ -1,0 +1,196 @@
+//! The `alerts` channel: one task per node relays the engine's alert feed,
+//! each alert decoded and its frame encoded once for every session. Alerts
+//! never change, so an alert is known by its body: a relay or subscription
+//! that fell behind re-reads the alerts raised since it last heard
+//! (`Engine::alerts_since`) and skips what it already delivered.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::channel::{self, CatchUp, Messages, Numbered};
+use crate::engine::{ALERT_RETENTION_SECS, Engine, EngineError};
+use crate::protocol::{ServerMessage, SharedEncoding};
+
+/// How far before its arrival here an alert may have been raised: nodes'
+/// clocks differ, and the detector's `now` precedes the feed.
+const RAISED_BEFORE_ARRIVAL_SECS: i64 = 300;
+
+/// An alert as the channel published it.
+pub struct LiveAlert {
+    n: u64,
+    /// When it arrived here, Unix seconds.
+    arrived: i64,
+    alert: serde_json::Map<String, serde_json::Value>,
+    frames: SharedEncoding,
+}
+
+impl Numbered for LiveAlert {
+    fn number(&self) -> u64 {
+        self.n
+    }
+}
+
+impl LiveAlert {
+    fn message(&self, sub: &str) -> ServerMessage {
+        self.frames.get(sub, || ServerMessage::Alert {
+            sub: sub.to_owned(),
+            alert: self.alert.clone(),
+        })
+    }
+}
+
+struct Published {
+    /// The number of the next item.
+    next: u64,
+    by_body: HashMap<String, Arc<LiveAlert>>,
+    /// Bodies by arrival, oldest first, to forget them after the retention.
+    arrivals: VecDeque<String>,
+    /// When the feed last brought an alert, or the relay started.
+    last_heard: i64,
+}
+
+/// The alerts channel of this node.
+pub struct AlertChannel {
+    engine: Arc<dyn Engine>,
+    live: broadcast::Sender<Arc<LiveAlert>>,
+    published: Mutex<Published>,
+}
+
+impl AlertChannel {
+    /// The channel over `engine`'s alerts.
+    pub fn new(engine: Arc<dyn Engine>) -> Self {
+        Self {
+            engine,
+            live: broadcast::channel(channel::CHANNEL_CAPACITY).0,
+            published: Mutex::new(Published {
+                next: 1,
+                by_body: HashMap::new(),
+                arrivals: VecDeque::new(),
+                last_heard: Utc::now().timestamp(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
+        // Every update is a few inserts under the lock: a panic leaves it usable.
+        self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Relays the engine's feed until `shutdown`: the one reader of it on
+    /// this node.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let feed = self.engine.alert_feed();
+        let channel = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = channel.relay(feed) => {}
+            }
+        })
+    }
+
+    async fn relay(&self, mut feed: broadcast::Receiver<String>) {
+        loop {
+            match feed.recv().await {
+                Ok(body) => {
+                    self.lock().last_heard = Utc::now().timestamp();
+                    self.publish(body);
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the alerts relay fell behind; re-reading the raised alerts");
+                    let since = self.lock().last_heard - RAISED_BEFORE_ARRIVAL_SECS;
+                    let bodies = channel::until_read("the raised alerts", || self.engine.alerts_since(since)).await;
+                    bodies.into_iter().for_each(|body| self.publish(body));
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Publishes an alert not published yet; one that is not a JSON object
+    /// is no alert.
+    fn publish(&self, body: String) {
+        let mut published = self.lock();
+        if published.by_body.contains_key(&body) {
+            return;
+        }
+        let Ok(alert) = serde_json::from_str(&body) else {
+            return;
+        };
+        let arrived = Utc::now().timestamp();
+        while let Some(oldest) = published.arrivals.front() {
+            if published
+                .by_body
+                .get(oldest)
+                .is_some_and(|a| a.arrived >= arrived - ALERT_RETENTION_SECS)
+            {
+                break;
+            }
+            if let Some(gone) = published.arrivals.pop_front() {
+                published.by_body.remove(&gone);
+            }
+        }
+        let n = published.next;
+        published.next += 1;
+        let item = Arc::new(LiveAlert {
+            n,
+            arrived,
+            alert,
+            frames: SharedEncoding::default(),
+        });
+        published.arrivals.push_back(body.clone());
+        published.by_body.insert(body, item.clone());
+        // Sent under the lock: the channel's order is the numbers' order.
+        let _ = self.live.send(item);
+    }
+
+    /// One subscription: the alerts raised from now on.
+    pub fn subscribe(self: &Arc<Self>, sub: String) -> Messages {
+        let (live, last) = {
+            let published = self.lock();
+            (self.live.subscribe(), published.next - 1)
+        };
+        let start = Box::pin(std::future::ready(Some((Vec::new(), last))));
+        channel::follow(self.clone(), live, start, move |a: &LiveAlert| Some(a.message(&sub)))
+    }
+}
+
+#[async_trait]
+impl CatchUp for AlertChannel {
+    type Item = LiveAlert;
+
+    /// The alerts published after `after`, as the engine still retains
+    /// them, in the order published.
+    async fn after(&self, after: u64) -> Result<Vec<Arc<LiveAlert>>, EngineError> {
+        let first_arrival = {
+            let published = self.lock();
+            published
+                .by_body
+                .values()
+                .filter(|a| a.n > after)
+                .map(|a| a.arrived)
+                .min()
+        };
+        let Some(first_arrival) = first_arrival else {
+            return Ok(Vec::new());
+        };
+        let bodies = self
+            .engine
+            .alerts_since(first_arrival - RAISED_BEFORE_ARRIVAL_SECS)
+            .await?;
+        let published = self.lock();
+        let mut missed: Vec<Arc<LiveAlert>> = bodies
+            .iter()
+            .filter_map(|b| published.by_body.get(b))
+            .filter(|a| a.n > after)
+            .cloned()
+            .collect();
+        missed.sort_by_key(|a| a.n);
+        Ok(missed)
+    }
+}

@@ -1,0 +1,196 @@
+//! The `broadcasts` channel: one task per node relays the engine's log
+//! feed, each record decoded once and its `broadcast` frame encoded once
+//! per view for every session; a subscription replays the log after its
+//! `since_seq` (or the active messages), then follows the relay, and
+//! re-reads the log whenever it falls behind. `seq` numbers the channel.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::channel::{self, CatchUp, Messages, Numbered};
+use crate::broadcasts::{Broadcasts, decode, sees_sender, visible};
+use crate::domain::Zones;
+use crate::domain::broadcast::{StoredBroadcast, superseded};
+use crate::domain::{LatLon, Principal};
+use crate::engine::{BroadcastRecord, Engine, EngineError};
+use crate::protocol::{ServerMessage, SharedEncoding};
+
+/// How many recent messages stay decoded, for subscriptions that replay
+/// them right after the relay published them.
+const PREPARED_KEPT: usize = 256;
+
+/// A logged message decoded once, and its `broadcast` frame encoded once
+/// per view, for every session that receives it.
+pub struct Prepared {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its id: with the seq, what identifies the record even if a Redis
+    /// that lost its data starts numbering again.
+    id: String,
+    /// The message; `None` when the record could not be read.
+    pub broadcast: Option<StoredBroadcast>,
+    /// Frames as operators see them (with the sender).
+    for_operators: SharedEncoding,
+    /// Frames as everyone else sees them.
+    for_others: SharedEncoding,
+}
+
+impl Numbered for Prepared {
+    fn number(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Prepared {
+    fn frames_for(&self, principal: &Principal) -> &SharedEncoding {
+        if sees_sender(principal) {
+            &self.for_operators
+        } else {
+            &self.for_others
+        }
+    }
+}
+
+/// The broadcasts channel of this node.
+pub struct BroadcastChannel {
+    engine: Arc<dyn Engine>,
+    zones: Arc<Zones>,
+    live: broadcast::Sender<Arc<Prepared>>,
+    recent: Mutex<VecDeque<Arc<Prepared>>>,
+}
+
+impl BroadcastChannel {
+    /// The channel over `engine`'s log, resolving `near` with `zones`.
+    pub fn new(engine: Arc<dyn Engine>, zones: Arc<Zones>) -> Self {
+        Self {
+            engine,
+            zones,
+            live: broadcast::channel(channel::CHANNEL_CAPACITY).0,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// `record` decoded, from the recent ones when it already was.
+    fn prepare(&self, record: &BroadcastRecord) -> Arc<Prepared> {
+        let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = recent.iter().rev().find(|p| p.seq == record.seq && p.id == record.id) {
+            return p.clone();
+        }
+        let p = Arc::new(Prepared {
+            seq: record.seq,
+            id: record.id.clone(),
+            broadcast: decode(record),
+            for_operators: SharedEncoding::default(),
+            for_others: SharedEncoding::default(),
+        });
+        if recent.len() >= PREPARED_KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(p.clone());
+        p
+    }
+
+    /// Relays the engine's feed until `shutdown`: the one reader of it on
+    /// this node.
+    pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let feed = self.engine.broadcast_feed();
+        let channel = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = channel.relay(feed) => {}
+            }
+        })
+    }
+
+    async fn relay(&self, mut feed: broadcast::Receiver<BroadcastRecord>) {
+        let mut last = 0;
+        loop {
+            match feed.recv().await {
+                Ok(record) => {
+                    last = record.seq;
+                    let _ = self.live.send(self.prepare(&record));
+                }
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the broadcasts relay fell behind; re-reading the log");
+                    for p in channel::until_read("the broadcasts log", || self.after(last)).await {
+                        last = p.seq;
+                        let _ = self.live.send(p);
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// One subscription for `viewer`: the retained messages after
+    /// `since_seq` (or the active ones), then live ones, with no gap and no
+    /// duplicate across the switch (`seq` decides); only messages
+    /// concerning `near`, when given.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        sub: String,
+        viewer: Principal,
+        since_seq: Option<u64>,
+        near: Option<LatLon>,
+    ) -> Messages {
+        // Subscribe to the live channel before reading the log: nothing falls between.
+        let live = self.live.subscribe();
+        let channel = self.clone();
+        let start = Box::pin(async move {
+            match since_seq {
+                Some(after) => {
+                    let replay = channel.after(after).await.ok()?;
+                    let last = replay.last().map_or(after, |p| p.seq.max(after));
+                    Some((replay, last))
+                }
+                None => channel.active().await.ok(),
+            }
+        });
+        let channel = self.clone();
+        let render = move |p: &Prepared| channel.message(p, &sub, &viewer, near);
+        channel::follow(self.clone(), live, start, render)
+    }
+
+    /// The messages in force now, and the newest `seq` of the log.
+    async fn active(&self) -> Result<(Vec<Arc<Prepared>>, u64), EngineError> {
+        let all = self.after(0).await?;
+        let gone = superseded(all.iter().filter_map(|p| p.broadcast.as_ref()));
+        let now = chrono::Utc::now();
+        let last = all.iter().map(|p| p.seq).max().unwrap_or(0);
+        let active = all
+            .into_iter()
+            .filter(|p| p.broadcast.as_ref().is_some_and(|b| b.is_active(now, &gone)))
+            .collect();
+        Ok((active, last))
+    }
+
+    /// The `broadcast` frame of `p` for `viewer`, if it may see it and it
+    /// concerns `near`.
+    fn message(&self, p: &Prepared, sub: &str, viewer: &Principal, near: Option<LatLon>) -> Option<ServerMessage> {
+        let b = p.broadcast.as_ref()?;
+        let concerns = near.is_none_or(|point| b.broadcast.area.contains(point, &self.zones));
+        if !visible(viewer, b.broadcast.audience) || !concerns {
+            return None;
+        }
+        Some(p.frames_for(viewer).get(sub, || ServerMessage::Broadcast {
+            sub: sub.to_owned(),
+            seq: b.seq,
+            broadcast: Broadcasts::view(b, viewer),
+        }))
+    }
+}
+
+#[async_trait]
+impl CatchUp for BroadcastChannel {
+    type Item = Prepared;
+
+    async fn after(&self, after: u64) -> Result<Vec<Arc<Prepared>>, EngineError> {
+        let records = self.engine.broadcasts_after(after).await?;
+        Ok(records.iter().map(|r| self.prepare(r)).collect())
+    }
+}
