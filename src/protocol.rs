@@ -80,6 +80,9 @@ pub enum Subscribe {
     Broadcasts {
         /// Replay every retained message after this `seq`, then live ones.
         since_seq: Option<u64>,
+        /// The epoch of `since_seq`, as the last message had it: from
+        /// another epoch, the active messages are sent afresh.
+        epoch: Option<String>,
         /// Keep only messages whose area contains this point.
         near: Option<Near>,
     },
@@ -175,6 +178,8 @@ pub enum ServerMessage {
         sub: String,
         /// Its deployment-wide sequence number: resume with `since_seq`.
         seq: u64,
+        /// The log's epoch: resume with it beside `since_seq`.
+        epoch: String,
         /// The message.
         broadcast: crate::broadcasts::BroadcastView,
     },

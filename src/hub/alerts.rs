@@ -155,7 +155,7 @@ impl AlertChannel {
             let published = self.lock();
             (self.live.subscribe(), published.next - 1)
         };
-        let start = Box::pin(std::future::ready(Some((Vec::new(), last))));
+        let start = Box::pin(std::future::ready(Some(channel::Begin::at(last))));
         channel::follow(self.clone(), live, start, move |a: &LiveAlert| Some(a.message(&sub)))
     }
 }
@@ -166,7 +166,7 @@ impl CatchUp for AlertChannel {
 
     /// The alerts published after `after`, as the engine still retains
     /// them, in the order published.
-    async fn after(&self, after: u64) -> Result<Vec<Arc<LiveAlert>>, EngineError> {
+    async fn after(&self, after: u64, _era: Option<&str>) -> Result<Vec<Arc<LiveAlert>>, EngineError> {
         let first_arrival = {
             let published = self.lock();
             published

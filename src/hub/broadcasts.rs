@@ -2,7 +2,10 @@
 //! feed, each record decoded once and its `broadcast` frame encoded once
 //! per view for every session; a subscription replays the log after its
 //! `since_seq` (or the active messages), then follows the relay, and
-//! re-reads the log whenever it falls behind. `seq` numbers the channel.
+//! re-reads the log whenever it falls behind. `{seq, epoch}` is a message's
+//! position: `seq` numbers the log and the epoch names the log itself, so
+//! that a Redis that lost its log (and numbers again from 1) is told from
+//! the one a client resumes from.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use super::channel::{self, CatchUp, Messages, Numbered};
+use super::channel::{self, Begin, CatchUp, Messages, Numbered};
 use crate::broadcasts::{Broadcasts, decode, sees_sender, visible};
 use crate::domain::Zones;
 use crate::domain::broadcast::{StoredBroadcast, superseded};
@@ -28,8 +31,9 @@ const PREPARED_KEPT: usize = 256;
 pub struct Prepared {
     /// Its sequence number.
     pub seq: u64,
-    /// Its id: with the seq, what identifies the record even if a Redis
-    /// that lost its data starts numbering again.
+    /// The log's epoch when it was appended.
+    pub epoch: Arc<str>,
+    /// Its id: with the position, what identifies the record.
     id: String,
     /// The message; `None` when the record could not be read.
     pub broadcast: Option<StoredBroadcast>,
@@ -43,6 +47,10 @@ impl Numbered for Prepared {
     fn number(&self) -> u64 {
         self.seq
     }
+
+    fn era(&self) -> Option<&str> {
+        Some(&self.epoch)
+    }
 }
 
 impl Prepared {
@@ -53,6 +61,16 @@ impl Prepared {
             &self.for_others
         }
     }
+}
+
+/// Where a subscriber left the channel: the last `seq` it had, and the
+/// epoch it was numbered in when it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The last `seq` it had.
+    pub since_seq: u64,
+    /// The epoch of that `seq`; `None` from a client that predates epochs.
+    pub epoch: Option<String>,
 }
 
 /// The broadcasts channel of this node.
@@ -77,11 +95,16 @@ impl BroadcastChannel {
     /// `record` decoded, from the recent ones when it already was.
     fn prepare(&self, record: &BroadcastRecord) -> Arc<Prepared> {
         let mut recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(p) = recent.iter().rev().find(|p| p.seq == record.seq && p.id == record.id) {
+        if let Some(p) = recent
+            .iter()
+            .rev()
+            .find(|p| p.seq == record.seq && p.id == record.id && *p.epoch == *record.epoch)
+        {
             return p.clone();
         }
         let p = Arc::new(Prepared {
             seq: record.seq,
+            epoch: Arc::from(record.epoch.as_str()),
             id: record.id.clone(),
             broadcast: decode(record),
             for_operators: SharedEncoding::default(),
@@ -109,16 +132,20 @@ impl BroadcastChannel {
 
     async fn relay(&self, mut feed: broadcast::Receiver<BroadcastRecord>) {
         let mut last = 0;
+        let mut epoch: Option<String> = None;
         loop {
             match feed.recv().await {
                 Ok(record) => {
                     last = record.seq;
+                    epoch = Some(record.epoch.clone());
                     let _ = self.live.send(self.prepare(&record));
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the broadcasts relay fell behind; re-reading the log");
-                    for p in channel::until_read("the broadcasts log", || self.after(last)).await {
+                    let missed = channel::until_read("the broadcasts log", || self.after(last, epoch.as_deref())).await;
+                    for p in missed {
                         last = p.seq;
+                        epoch = Some(p.epoch.to_string());
                         let _ = self.live.send(p);
                     }
                 }
@@ -130,35 +157,51 @@ impl BroadcastChannel {
     /// One subscription for `viewer`: the retained messages after
     /// `since_seq` (or the active ones), then live ones, with no gap and no
     /// duplicate across the switch (`seq` decides); only messages
-    /// concerning `near`, when given.
+    /// concerning `near`, when given. A `since_seq` of another `epoch` than
+    /// the log's counts from a log that is gone: the subscriber gets the
+    /// active messages afresh, as a new one would, rather than wait for
+    /// numbers it already had.
     pub fn subscribe(
         self: &Arc<Self>,
         sub: String,
         viewer: Principal,
-        since_seq: Option<u64>,
+        resume: Option<Resume>,
         near: Option<LatLon>,
     ) -> Messages {
         // Subscribe to the live channel before reading the log: nothing falls between.
         let live = self.live.subscribe();
         let channel = self.clone();
         let start = Box::pin(async move {
-            match since_seq {
+            let current = channel.engine.broadcast_epoch().await.ok()?;
+            let after = resume.and_then(|r| r.epoch.is_none_or(|e| e == current).then_some(r.since_seq));
+            let (items, last) = match after {
                 Some(after) => {
-                    let replay = channel.after(after).await.ok()?;
+                    let replay = channel.records_after(after).await.ok()?;
                     let last = replay.last().map_or(after, |p| p.seq.max(after));
-                    Some((replay, last))
+                    (replay, last)
                 }
-                None => channel.active().await.ok(),
-            }
+                None => channel.active().await.ok()?,
+            };
+            Some(Begin {
+                items,
+                last,
+                era: Some(current),
+            })
         });
         let channel = self.clone();
         let render = move |p: &Prepared| channel.message(p, &sub, &viewer, near);
         channel::follow(self.clone(), live, start, render)
     }
 
+    /// Every retained record after `after`, prepared.
+    async fn records_after(&self, after: u64) -> Result<Vec<Arc<Prepared>>, EngineError> {
+        let records = self.engine.broadcasts_after(after).await?;
+        Ok(records.iter().map(|r| self.prepare(r)).collect())
+    }
+
     /// The messages in force now, and the newest `seq` of the log.
     async fn active(&self) -> Result<(Vec<Arc<Prepared>>, u64), EngineError> {
-        let all = self.after(0).await?;
+        let all = self.records_after(0).await?;
         let gone = superseded(all.iter().filter_map(|p| p.broadcast.as_ref()));
         let now = chrono::Utc::now();
         let last = all.iter().map(|p| p.seq).max().unwrap_or(0);
@@ -180,6 +223,7 @@ impl BroadcastChannel {
         Some(p.frames_for(viewer).get(sub, || ServerMessage::Broadcast {
             sub: sub.to_owned(),
             seq: b.seq,
+            epoch: p.epoch.to_string(),
             broadcast: Broadcasts::view(b, viewer),
         }))
     }
@@ -189,8 +233,11 @@ impl BroadcastChannel {
 impl CatchUp for BroadcastChannel {
     type Item = Prepared;
 
-    async fn after(&self, after: u64) -> Result<Vec<Arc<Prepared>>, EngineError> {
-        let records = self.engine.broadcasts_after(after).await?;
-        Ok(records.iter().map(|r| self.prepare(r)).collect())
+    async fn after(&self, after: u64, epoch: Option<&str>) -> Result<Vec<Arc<Prepared>>, EngineError> {
+        let from = match epoch {
+            Some(epoch) if self.engine.broadcast_epoch().await? != epoch => 0,
+            _ => after,
+        };
+        self.records_after(from).await
     }
 }

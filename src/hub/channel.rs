@@ -44,10 +44,17 @@ where
     }
 }
 
-/// An item's place in its channel: strictly increasing in the order published.
+/// An item's place in its channel: strictly increasing in the order
+/// published, within its era.
 pub trait Numbered {
     /// Its number.
     fn number(&self) -> u64;
+
+    /// The numbering it belongs to, when the engine can start numbering
+    /// again (a broadcast log that Redis lost starts a new epoch at 1).
+    fn era(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A channel that can re-read from the engine what a subscriber missed.
@@ -56,14 +63,37 @@ pub trait CatchUp: Send + Sync + 'static {
     /// What the channel carries.
     type Item: Numbered + Send + Sync + 'static;
 
-    /// Every published item numbered above `after`, in order, re-read from
-    /// the engine.
-    async fn after(&self, after: u64) -> Result<Vec<Arc<Self::Item>>, EngineError>;
+    /// Every published item numbered above `after` in `era`, in order,
+    /// re-read from the engine; every item of the engine's era when it is
+    /// another one.
+    async fn after(&self, after: u64, era: Option<&str>) -> Result<Vec<Arc<Self::Item>>, EngineError>;
 }
 
-/// The first items of a subscription and the number they bring it to;
-/// `None` when the engine could not be read (the subscription then ends).
-pub type Start<I> = Pin<Box<dyn Future<Output = Option<(Vec<Arc<I>>, u64)>> + Send>>;
+/// Where a subscription starts: its first items, the number they bring it
+/// to and the era that number belongs to.
+pub struct Begin<I> {
+    /// Sent first, in order.
+    pub items: Vec<Arc<I>>,
+    /// The newest number delivered (or skipped as not wanted).
+    pub last: u64,
+    /// The numbering `last` belongs to.
+    pub era: Option<String>,
+}
+
+impl<I> Begin<I> {
+    /// From now on: nothing first, `last` already published.
+    pub fn at(last: u64) -> Self {
+        Self {
+            items: Vec::new(),
+            last,
+            era: None,
+        }
+    }
+}
+
+/// The start of a subscription; `None` when the engine could not be read
+/// (the subscription then ends).
+pub type Start<I> = Pin<Box<dyn Future<Output = Option<Begin<I>>> + Send>>;
 
 struct Follower<C: CatchUp, R> {
     channel: Arc<C>,
@@ -71,6 +101,7 @@ struct Follower<C: CatchUp, R> {
     start: Option<Start<C::Item>>,
     pending: VecDeque<Arc<C::Item>>,
     last: u64,
+    era: Option<String>,
     render: R,
 }
 
@@ -81,9 +112,10 @@ where
 {
     async fn next(&mut self) -> Option<ServerMessage> {
         if let Some(start) = self.start.take() {
-            let (first, last) = start.await?;
-            self.pending.extend(first);
-            self.last = last;
+            let begin = start.await?;
+            self.pending.extend(begin.items);
+            self.last = begin.last;
+            self.era = begin.era;
         }
         loop {
             while let Some(item) = self.pending.pop_front() {
@@ -92,21 +124,47 @@ where
                 }
             }
             match self.live.recv().await {
-                Ok(item) if item.number() > self.last => {
+                Ok(item) if self.starts_another_era(&item) || item.number() > self.last => {
                     self.last = item.number();
                     self.pending.push_back(item);
                 }
                 // Already delivered by the start or a re-read.
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let missed = until_read("a subscription's missed items", || self.channel.after(self.last)).await;
+                    let missed = until_read("a subscription's missed items", || {
+                        self.channel.after(self.last, self.era.as_deref())
+                    })
+                    .await;
                     if let Some(newest) = missed.last() {
-                        self.last = self.last.max(newest.number());
+                        if self.starts_another_era(newest) {
+                            self.last = newest.number();
+                        } else {
+                            self.last = self.last.max(newest.number());
+                        }
                     }
                     self.pending.extend(missed);
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
+        }
+    }
+}
+
+impl<C: CatchUp, R> Follower<C, R> {
+    /// Whether `item` is numbered in an era after this subscription's:
+    /// then its numbers start again and the item is new whatever its
+    /// number. The subscription moves to that era.
+    fn starts_another_era(&mut self, item: &C::Item) -> bool {
+        match (item.era(), self.era.as_deref()) {
+            (Some(era), Some(mine)) if era != mine => {
+                self.era = Some(era.to_owned());
+                true
+            }
+            (Some(era), None) => {
+                self.era = Some(era.to_owned());
+                false
+            }
+            _ => false,
         }
     }
 }
@@ -131,6 +189,7 @@ where
         start: Some(start),
         pending: VecDeque::new(),
         last: 0,
+        era: None,
         render,
     };
     Box::pin(futures_util::stream::unfold(follower, |mut f| async move {

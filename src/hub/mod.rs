@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::reports::PendingReports;
 pub use alerts::AlertChannel;
-pub use broadcasts::BroadcastChannel;
+pub use broadcasts::{BroadcastChannel, Resume};
 pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 pub use reports::ReportChannel;

@@ -203,7 +203,7 @@ impl ReportChannel {
             let published = self.lock();
             (self.live.subscribe(), published.next - 1)
         };
-        let start = Box::pin(std::future::ready(Some((Vec::new(), last))));
+        let start = Box::pin(std::future::ready(Some(channel::Begin::at(last))));
         channel::follow(self.clone(), live, start, move |r: &LiveReport| {
             Some(r.message(&sub, operator))
         })
@@ -217,7 +217,7 @@ impl CatchUp for ReportChannel {
     /// The retained reports of which a version was published after
     /// `after`, as the engine holds them now; a version the relay has not
     /// published yet comes through the channel.
-    async fn after(&self, after: u64) -> Result<Vec<Arc<LiveReport>>, EngineError> {
+    async fn after(&self, after: u64, _era: Option<&str>) -> Result<Vec<Arc<LiveReport>>, EngineError> {
         let bodies = self.engine.reports(0).await?;
         let published = self.lock();
         let mut missed: Vec<Arc<LiveReport>> = bodies

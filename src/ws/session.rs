@@ -26,7 +26,7 @@ use super::socket::TcpHandle;
 use crate::auth::{TokenKeys, Verified};
 use crate::config::Settings;
 use crate::domain::{BBox, LatLon, Principal, Role};
-use crate::hub::{Audience, EngineStatus, HeatmapRefusal, HeatmapRequest, Hub, Messages};
+use crate::hub::{Audience, EngineStatus, HeatmapRefusal, HeatmapRequest, Hub, Messages, Resume};
 use crate::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use crate::telemetry::metric;
 
@@ -398,16 +398,17 @@ impl Connection {
         let hub = self.context.hub.clone();
         match request {
             Subscribe::Heatmap { res, window, bbox } => self.subscribe_heatmap(res, window.as_deref(), bbox).await,
-            Subscribe::Broadcasts { since_seq, near } => {
+            Subscribe::Broadcasts { since_seq, epoch, near } => {
                 let near = match near.map(|n| LatLon::new(n.lat, n.lon)).transpose() {
                     Ok(n) => n,
                     Err(e) => return self.send(ServerMessage::error(e.code, e.message)).await,
                 };
+                let resume = since_seq.map(|since_seq| Resume { since_seq, epoch });
                 let viewer = self.principal.clone();
                 // A commander's or operator's feed carries responders' messages.
                 let full_picture = viewer.sees_full_picture();
                 self.start(channel, full_picture, |sub| {
-                    hub.broadcasts().subscribe(sub, viewer, since_seq, near)
+                    hub.broadcasts().subscribe(sub, viewer, resume, near)
                 })
                 .await
             }

@@ -543,3 +543,58 @@ async fn sending_while_redis_is_down_is_503_and_nothing_is_half_sent() {
     .expect("sending recovered without a restart");
     assert_eq!(sent["seq"], 1, "the failed send took no seq");
 }
+
+/// A Redis that lost its broadcast log numbers again from 1, under a new
+/// epoch. A subscriber that stayed connected gets the new messages although
+/// their `seq` is below what it had; one resuming with its old position
+/// gets the active messages afresh instead of waiting for numbers it
+/// already had; one resuming within the new epoch gets nothing twice.
+#[actix_web::test]
+async fn a_lost_log_starts_a_new_epoch_and_no_subscriber_misses_what_follows() {
+    let app = spawn_app(EngineKind::Redis).await;
+    let mut stayed = subscribe_broadcasts(&app, None, json!({})).await;
+    let mut before = Vec::new();
+    for i in 0..3 {
+        let (status, sent) = app
+            .send_broadcast(&alert("public", &format!("before {i}")), Some(&app.operator))
+            .await;
+        assert_eq!(status, 201, "{sent}");
+        before.push(next_of_type(&mut stayed, "broadcast", 10 * SECOND).await);
+    }
+    let old_epoch = before[0]["epoch"].as_str().expect("epoch").to_owned();
+    assert!(!old_epoch.is_empty());
+    assert!(
+        before.iter().all(|m| m["epoch"] == old_epoch.as_str()),
+        "one log, one epoch"
+    );
+    let last = before[2]["seq"].as_u64().expect("seq");
+
+    app.redis.as_ref().expect("redis").cli(&["FLUSHALL"]).expect("flushall");
+    let (status, sent) = app
+        .send_broadcast(&alert("public", "after the loss"), Some(&app.operator))
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert!(
+        sent["seq"].as_u64().expect("seq") <= last,
+        "the lost log numbers again: {sent}"
+    );
+
+    let fresh = next_of_type(&mut stayed, "broadcast", 10 * SECOND).await;
+    assert_eq!(fresh["broadcast"]["headline"], "after the loss");
+    assert_ne!(fresh["epoch"], old_epoch.as_str(), "a new epoch");
+
+    let mut resumed = subscribe_broadcasts(&app, None, json!({"since_seq": last, "epoch": old_epoch})).await;
+    let replayed: Vec<Value> = drain(&mut resumed, Duration::from_millis(1_500))
+        .await
+        .iter()
+        .map(|m| m["broadcast"]["headline"].clone())
+        .collect();
+    assert_eq!(replayed, vec![json!("after the loss")], "the active messages afresh");
+
+    let mut current =
+        subscribe_broadcasts(&app, None, json!({"since_seq": fresh["seq"], "epoch": fresh["epoch"]})).await;
+    assert!(
+        drain(&mut current, Duration::from_secs(1)).await.is_empty(),
+        "nothing twice"
+    );
+}

@@ -90,16 +90,20 @@ export async function getJson(url, token) {
 }
 
 /** The active safety messages, kept from the broadcasts channel: an Update
- *  or Cancel removes the message it references; `lastSeq` is what a
- *  reconnect resumes from, so nothing is missed. */
+ *  or Cancel removes the message it references; `lastSeq` and `epoch` are
+ *  what a reconnect resumes from, so nothing is missed. A new epoch is a
+ *  log that numbers again from 1: its numbers replace the old ones. */
 export class ActiveMessages {
   constructor() {
     this.byId = new Map();
     this.lastSeq = null;
+    this.epoch = null;
   }
 
-  apply({ seq, broadcast }) {
-    this.lastSeq = Math.max(this.lastSeq ?? 0, seq);
+  apply({ seq, epoch, broadcast }) {
+    const sameLog = epoch === undefined || this.epoch === null || epoch === this.epoch;
+    this.lastSeq = sameLog ? Math.max(this.lastSeq ?? 0, seq) : seq;
+    if (epoch !== undefined) this.epoch = epoch;
     if (broadcast.references) this.byId.delete(broadcast.references);
     if (broadcast.msg_type !== "Cancel") this.byId.set(broadcast.id, broadcast);
   }

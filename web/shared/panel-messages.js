@@ -63,7 +63,10 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
     near: () => near,
     subscriptions() {
       const broadcasts = { channel: "broadcasts" };
-      if (messages.lastSeq !== null) broadcasts.since_seq = messages.lastSeq;
+      if (messages.lastSeq !== null) {
+        broadcasts.since_seq = messages.lastSeq;
+        if (messages.epoch !== null) broadcasts.epoch = messages.epoch;
+      }
       if (near) broadcasts.near = near;
       return [broadcasts];
     },
