@@ -335,8 +335,9 @@ pub struct Settings {
     pub ws_timeout: Duration,
     /// WebSocket connections per public address.
     pub ws_max_per_address: usize,
-    /// WebSocket connections per node.
-    pub ws_max_connections: usize,
+    /// WebSocket connections per node; `None` leaves it to what the
+    /// process's descriptor limit holds (`ws::admission`).
+    pub ws_max_connections: Option<usize>,
     /// Web pages folder.
     pub web_dir: PathBuf,
     /// Zones and scenarios folder.
@@ -507,9 +508,7 @@ impl Settings {
             ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
             ws_max_connections: args
                 .ws_max_connections
-                .map_or_else(crate::ws::admission::default_max_connections, |n| {
-                    usize::try_from(n.max(1)).unwrap_or(usize::MAX)
-                }),
+                .map(|n| usize::try_from(n.max(1)).unwrap_or(usize::MAX)),
             web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
             demo: args.demo.unwrap_or(false),
@@ -570,6 +569,16 @@ impl Settings {
     /// contributor (DESIGN §6).
     pub fn author_hasher(&self) -> crate::privacy::AuthorHasher {
         crate::privacy::AuthorHasher::new(self.author_secret.expose())
+    }
+
+    /// What heatmap requests are checked against.
+    pub fn heatmap_limits(&self) -> crate::hub::HeatmapLimits {
+        crate::hub::HeatmapLimits {
+            resolutions: self.resolutions,
+            default_res: self.default_res,
+            public_max_res: self.public_max_res,
+            windows: self.windows.clone(),
+        }
     }
 
     /// The engine's layout from these settings.
@@ -639,7 +648,7 @@ mod tests {
             (Duration::from_secs(24 * 3600), None)
         );
         assert_eq!(s.ws_max_per_address, 20);
-        assert!((1..=20_000).contains(&s.ws_max_connections));
+        assert_eq!(s.ws_max_connections, None);
     }
 
     #[test]

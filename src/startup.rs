@@ -156,10 +156,13 @@ impl Application {
                 .with_issuer(settings.jwt_issuer.clone())
                 .with_max_ttl(settings.token_max_ttl),
         );
+        let heatmap_limits = Arc::new(settings.heatmap_limits());
         let sessions = Arc::new(ws::session::Context {
             hub: hub.clone(),
             keys: keys.clone(),
-            settings: Arc::new(settings.clone()),
+            heatmap_limits: heatmap_limits.clone(),
+            ping: settings.ws_ping,
+            timeout: settings.ws_timeout,
             shutdown: shutdown.clone(),
         });
         let state = web::Data::new(AppState {
@@ -169,9 +172,12 @@ impl Application {
             zones,
             keys,
             sessions,
+            heatmap_limits,
             ws_admission: Arc::new(ws::admission::Admission::new(
                 settings.ws_max_per_address,
-                settings.ws_max_connections,
+                settings
+                    .ws_max_connections
+                    .unwrap_or_else(ws::admission::default_max_connections),
             )),
             settings,
             engine,
@@ -198,7 +204,7 @@ impl Application {
                 .configure(api::configure)
                 .service(api::resource(
                     "/ws",
-                    [(actix_web::http::Method::GET, web::to(ws::upgrade))],
+                    [(actix_web::http::Method::GET, web::to(crate::api::ws::upgrade))],
                 ))
                 .service(
                     actix_files::Files::new("/basemap", basemap_dir)

@@ -132,7 +132,7 @@ pub async fn get_heatmap(
         query.get("window").map(String::as_str),
         bbox,
         &caller.0,
-        &state.settings,
+        &state.heatmap_limits,
     )?;
     let (as_of, stats) = match request.key.audience {
         // Operators read the engine: a moderation shows at once.

@@ -15,6 +15,7 @@ pub mod public_reads;
 pub mod reports;
 pub mod schemas;
 pub mod stats;
+pub mod ws;
 pub mod zones;
 
 use std::future::{Ready, ready};
@@ -63,6 +64,8 @@ pub struct AppState {
     pub ws_admission: Arc<crate::ws::admission::Admission>,
     /// What every WebSocket session runs with.
     pub sessions: Arc<crate::ws::session::Context>,
+    /// What heatmap requests are checked against, over HTTP as over WebSocket.
+    pub heatmap_limits: Arc<crate::hub::HeatmapLimits>,
 }
 
 /// The verified caller of a request.

@@ -36,7 +36,7 @@ pub use broadcasts::{BroadcastChannel, Resume};
 pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 pub use reports::ReportChannel;
-pub use request::{HeatmapRefusal, HeatmapRequest};
+pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
 
 use crate::domain::Window;
 use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};

@@ -5,8 +5,21 @@
 use h3o::Resolution;
 
 use super::{Audience, HeatmapKey};
-use crate::config::Settings;
-use crate::domain::{BBox, FieldError, Principal};
+use crate::domain::{BBox, FieldError, Principal, ResolutionRange, Windows};
+
+/// What a heatmap request is checked against: the deployment's
+/// resolutions and windows, and how fine the public may look.
+#[derive(Debug, Clone)]
+pub struct HeatmapLimits {
+    /// The resolutions counted.
+    pub resolutions: ResolutionRange,
+    /// The resolution of a request that names none.
+    pub default_res: u8,
+    /// The finest resolution without a token.
+    pub public_max_res: u8,
+    /// The windows served.
+    pub windows: Windows,
+}
 
 /// A heatmap request checked against the settings and the caller's rights.
 pub struct HeatmapRequest {
@@ -36,10 +49,10 @@ impl HeatmapRequest {
         window: Option<&str>,
         bbox: Option<BBox>,
         principal: &Principal,
-        settings: &Settings,
+        limits: &HeatmapLimits,
     ) -> Result<Self, HeatmapRefusal> {
-        let range = settings.resolutions;
-        let res_value = res.unwrap_or(u64::from(settings.default_res));
+        let range = limits.resolutions;
+        let res_value = res.unwrap_or(u64::from(limits.default_res));
         let res = u8::try_from(res_value)
             .ok()
             .and_then(|r| Resolution::try_from(r).ok())
@@ -55,15 +68,15 @@ impl HeatmapRequest {
                     ),
                 )
             })?;
-        if !principal.sees_full_picture() && u8::from(res) > settings.public_max_res {
+        if !principal.sees_full_picture() && u8::from(res) > limits.public_max_res {
             return Err(HeatmapRefusal::Forbidden(format!(
                 "resolutions finer than {} need a token",
-                settings.public_max_res
+                limits.public_max_res
             )));
         }
         let window = match window {
-            Some(name) => settings.windows.get(name)?,
-            None => settings.windows.default_window().clone(),
+            Some(name) => limits.windows.get(name)?,
+            None => limits.windows.default_window().clone(),
         };
         let audience = if principal.sees_full_picture() {
             Audience::Full

@@ -24,9 +24,8 @@ use super::admission::Ticket;
 use super::frames::{FrameReader, Incoming};
 use super::socket::TcpHandle;
 use crate::auth::{TokenKeys, Verified};
-use crate::config::Settings;
 use crate::domain::{BBox, LatLon, Principal, Role};
-use crate::hub::{Audience, EngineStatus, HeatmapRefusal, HeatmapRequest, Hub, Messages, Resume};
+use crate::hub::{Audience, EngineStatus, HeatmapLimits, HeatmapRefusal, HeatmapRequest, Hub, Messages, Resume};
 use crate::protocol::{self, ClientMessage, ServerMessage, Subscribe};
 use crate::telemetry::metric;
 
@@ -50,8 +49,12 @@ pub struct Context {
     pub hub: Arc<Hub>,
     /// Token verification.
     pub keys: Arc<TokenKeys>,
-    /// Heartbeat timing and the heatmap limits.
-    pub settings: Arc<Settings>,
+    /// What heatmap subscriptions are checked against.
+    pub heatmap_limits: Arc<HeatmapLimits>,
+    /// How often the server pings.
+    pub ping: std::time::Duration,
+    /// How long a silent client is kept.
+    pub timeout: std::time::Duration,
     /// Fired once at shutdown; sessions close with 1001.
     pub shutdown: CancellationToken,
 }
@@ -162,9 +165,9 @@ pub async fn run(
     let mut stream = FrameReader::new(body, MAX_FRAME_BYTES);
     let mut status = context.hub.status();
     let shutdown = context.shutdown.clone();
-    let mut ping = tokio::time::interval(context.settings.ws_ping);
+    let mut ping = tokio::time::interval(context.ping);
     ping.tick().await;
-    let timeout = context.settings.ws_timeout;
+    let timeout = context.timeout;
     let (principal, expires) = match token {
         Some(t) => (t.principal, Some(deadline(t.expires_at))),
         None => (Principal::Public, None),
@@ -436,7 +439,7 @@ impl Connection {
             .map(|b| BBox::from_slice(&b))
             .transpose()
             .map_err(HeatmapRefusal::from)
-            .and_then(|bbox| HeatmapRequest::parse(res, window, bbox, &self.principal, &self.context.settings));
+            .and_then(|bbox| HeatmapRequest::parse(res, window, bbox, &self.principal, &self.context.heatmap_limits));
         let request = match parsed {
             Ok(r) => r,
             Err(refusal) => {
