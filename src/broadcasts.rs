@@ -14,7 +14,7 @@ use crate::domain::broadcast::{
     Area, AudienceKind, BroadcastInput, Category, Certainty, MsgType, Severity, StoredBroadcast, Translation, Urgency,
     superseded,
 };
-use crate::domain::{FieldError, Language, LatLon, Principal, Role};
+use crate::domain::{FieldError, Language, Principal, Role};
 use crate::engine::{BroadcastRecord, Engine, EngineError};
 
 /// Why a broadcast could not be sent.
@@ -154,11 +154,6 @@ impl Broadcasts {
         let now = Utc::now();
         let entry = json!({"at": crate::domain::rfc3339(now), "sub": sub, "action": action, "detail": detail});
         self.engine.append_audit(&entry.to_string(), now.timestamp()).await
-    }
-
-    /// Whether a message concerns someone at `point`.
-    pub fn near(&self, b: &StoredBroadcast, point: Option<LatLon>) -> bool {
-        point.is_none_or(|p| b.broadcast.area.contains(p, &self.zones))
     }
 
     /// A message as `principal` may see it: the sender's identity is for

@@ -7,37 +7,45 @@
 //!
 //! # Layout
 //! Data flows one way; each module owns one step and its doc says which.
+//! `docs/ARCHITECTURE.md` draws the flows and says where new things go;
+//! `tests/api/architecture.rs` keeps the layers below from importing
+//! upwards or in a circle.
 //!
 //! ```text
-//! api::posts ─► ingest (parse ─► domain: validate ─► bucket: H3 + time) ─► engine ─► hub (tick, delta) ─► ws::session
-//!   demo ──────┘                                                              ▲
-//! api::heatmap ───────────────────────────────────────────── reads ──────────┘
+//! posts    api::posts ─► ingest (parse ─► domain ─► bucket) ─► engine::CountStore ─► hub (tick) ─► ws::session
+//! reports  api::reports ─► reports ─► ingest (count) + engine::ReportStore ─► hub reports relay ─► ws::session
+//! messages api::broadcasts ─► broadcasts ─► engine::BroadcastLog {seq, epoch} ─► hub broadcasts relay ─► ws::session
+//! alerts   alert::detector ─► alert::rules ─► engine::AlertGate ─► hub alerts relay ─► ws::session
+//! reads    api::heatmap ─► hub (the same group and frame the sessions get)
 //! ```
 //!
-//! - [`domain`]: validated types (`LatLon`, `Post`, `Role`, `Window`,
-//!   `ResolutionRange`) and the wire time format; a value that exists is valid.
-//! - [`privacy`]: the author's keyed hash; the raw author goes no further.
-//! - [`ingest`]: body framing, validation, H3 bucketing, hand-off to the
-//!   engine; the one door into the counts for posts and reports alike.
-//! - [`engine`]: the storage contract, one store per concern (counts, broadcast
-//!   log, reports, alerts gate, audit, idempotency), and its `memory` and
-//!   `redis` engines.
-//! - [`hub`]: every channel a session subscribes to: heatmap groups, the
-//!   tick loop and delta encoding; one relay per feed for broadcasts,
-//!   reports and alerts.
-//! - [`protocol`]: the wire protocol — WebSocket messages, the cell as
-//!   clients see it, one encoding shared by every session — below the hub
-//!   that prepares messages and the sessions and routes that send them.
-//! - [`ws`]: the WebSocket upgrade, admission and one connection's state machine.
-//! - [`api`]: HTTP routes by resource, one error type mapped to the envelope.
-//! - [`auth`]: JWT roles. [`config`]: layered settings. [`telemetry`]: logs
-//!   and metrics. [`startup`]: builds the server for `main` and for tests;
-//!   [`assets`]: the pages and the library files they load, nothing else of `web/`.
-//! - [`demo`]: the synthetic event, `simulate` and `replay`.
-//! - [`alert`]: surge and threshold detection by the rules of
-//!   `alert::rules`, and the CAP and Atom renderings of broadcasts;
-//!   [`broadcasts`] and [`reports`] own those two flows, [`geodata`] the
-//!   event's zones.
+//! From the bottom layer up:
+//! - vocabulary — [`domain`]: validated types (`LatLon`, `Post`, `Report`,
+//!   `Broadcast`, `Role`, `Window`, `Zones`, shapes) and the time and
+//!   bucket arithmetic; a value that exists is valid. [`privacy`]: the
+//!   author's keyed hash, the raw author goes no further. [`auth`]: JWT
+//!   roles. [`geodata`]: reads the event's zones. [`limits`]: per-address
+//!   rates. [`telemetry`]: logs and metrics. [`schedule`]: periodic tasks.
+//! - storage — [`engine`]: the storage contract, one store per concern
+//!   (counts, broadcast log, reports, alerts gate, audit, idempotency), and
+//!   its `memory` and `redis` engines.
+//! - intake — [`ingest`]: body framing, validation, H3 bucketing, hand-off
+//!   to the engine; the one door into the counts for posts and reports.
+//! - services — [`broadcasts`] (send, acknowledge, audit), [`reports`]
+//!   (create, moderate, the operators' overlay of unverified reports),
+//!   [`alert`] (rules, detector, CAP and Atom), [`demo`] (the synthetic event).
+//! - wire — [`protocol`]: WebSocket messages, the cell as clients see it,
+//!   one encoding shared by every session.
+//! - fan-out — [`hub`]: every channel a session subscribes to: heatmap
+//!   groups, the tick loop and delta encoding; one relay per feed for
+//!   broadcasts, reports and alerts.
+//! - sessions — [`ws`]: admission, frames and one connection's state machine.
+//! - settings — [`config`]: layered settings, resolved once.
+//! - edges — [`api`]: HTTP routes by resource (`/ws` included), one error
+//!   type mapped to the envelope; [`assets`]: the pages and the library files
+//!   they load, nothing else of `web/`.
+//! - assembly — [`startup`]: builds the server for the binary and for tests;
+//!   [`cli`]: the server's commands. The binary adds `campanile bench`.
 
 /// The allocator for the binary, its tests and benchmarks: every request
 /// and every Redis command allocates short-lived buffers, and the system

@@ -238,12 +238,22 @@ pub enum ServerMessage {
 /// reference to the same bytes instead of serialising its own copy. This
 /// is what keeps a tick's fan-out to 10,000 subscribers off the CPU
 /// (`docs/PERFORMANCE.md`).
+///
+/// The ids kept are capped ([`SHARED_ENCODINGS_KEPT`]): a client that
+/// subscribes and unsubscribes in a loop gets ever new ids, and each must
+/// not leave a copy behind in every retained message. Past the cap a
+/// message is encoded for its session alone.
 #[derive(Default)]
 pub struct SharedEncoding {
     // A map, not a list: a client that subscribes again and again gets ever new
     // ids, and a lookup must not grow with them.
     by_sub: std::sync::Mutex<std::collections::HashMap<Box<str>, (&'static str, bytestring::ByteString)>>,
 }
+
+/// How many subscription ids one message keeps an encoding for: ids repeat
+/// across connections from `s1` up, so the first few serve nearly every
+/// session.
+pub const SHARED_ENCODINGS_KEPT: usize = 32;
 
 impl SharedEncoding {
     /// The message for subscription `sub`, built by `build` the first time.
@@ -260,7 +270,9 @@ impl SharedEncoding {
         match serde_json::to_string(&msg) {
             Ok(text) => {
                 let text = bytestring::ByteString::from(text);
-                by_sub.insert(sub.into(), (kind, text.clone()));
+                if by_sub.len() < SHARED_ENCODINGS_KEPT {
+                    by_sub.insert(sub.into(), (kind, text.clone()));
+                }
                 ServerMessage::Encoded { kind, text }
             }
             Err(_) => msg,
@@ -363,5 +375,36 @@ mod tests {
         assert_eq!(built, 2, "s1 once, s2 once");
         assert_eq!(&*first, serde_json::to_string(&status("s1")).unwrap());
         assert_eq!(&*other, serde_json::to_string(&status("s2")).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod shared_encoding_tests {
+    use super::*;
+
+    fn status(sub: &str) -> ServerMessage {
+        ServerMessage::Subscribed {
+            sub: sub.to_owned(),
+            channel: "broadcasts",
+        }
+    }
+
+    #[test]
+    fn a_client_that_keeps_taking_new_ids_leaves_no_copy_behind_past_the_cap() {
+        let shared = SharedEncoding::default();
+        for n in 0..10 * SHARED_ENCODINGS_KEPT {
+            let sub = format!("s{n}");
+            let ServerMessage::Encoded { text, .. } = shared.get(&sub, || status(&sub)) else {
+                panic!("encoded");
+            };
+            assert!(text.contains(&format!("\"sub\":\"{sub}\"")), "its own id: {text}");
+        }
+        let kept = shared.by_sub.lock().map(|m| m.len()).unwrap_or(usize::MAX);
+        assert_eq!(kept, SHARED_ENCODINGS_KEPT);
+        // The ids kept still answer from the one encoding.
+        let ServerMessage::Encoded { text, .. } = shared.get("s1", || panic!("built again")) else {
+            panic!("encoded");
+        };
+        assert!(text.contains("\"sub\":\"s1\""));
     }
 }

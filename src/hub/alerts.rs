@@ -155,7 +155,7 @@ impl AlertChannel {
             let published = self.lock();
             (self.live.subscribe(), published.next - 1)
         };
-        let start = Box::pin(std::future::ready(Some(channel::Begin::at(last))));
+        let start = Box::pin(std::future::ready(channel::Begin::at(last)));
         channel::follow(self.clone(), live, start, move |a: &LiveAlert| Some(a.message(&sub)))
     }
 }
@@ -164,32 +164,13 @@ impl AlertChannel {
 impl CatchUp for AlertChannel {
     type Item = LiveAlert;
 
-    /// The alerts published after `after`, as the engine still retains
-    /// them, in the order published.
+    /// The alerts published after `after`, in the order published: this
+    /// node holds every alert it published for the retention period, so a
+    /// subscriber that fell behind the channel needs no engine read (the
+    /// relay itself re-reads the engine when it falls behind the feed).
     async fn after(&self, after: u64, _era: Option<&str>) -> Result<Vec<Arc<LiveAlert>>, EngineError> {
-        let first_arrival = {
-            let published = self.lock();
-            published
-                .by_body
-                .values()
-                .filter(|a| a.n > after)
-                .map(|a| a.arrived)
-                .min()
-        };
-        let Some(first_arrival) = first_arrival else {
-            return Ok(Vec::new());
-        };
-        let bodies = self
-            .engine
-            .alerts_since(first_arrival - RAISED_BEFORE_ARRIVAL_SECS)
-            .await?;
         let published = self.lock();
-        let mut missed: Vec<Arc<LiveAlert>> = bodies
-            .iter()
-            .filter_map(|b| published.by_body.get(b))
-            .filter(|a| a.n > after)
-            .cloned()
-            .collect();
+        let mut missed: Vec<Arc<LiveAlert>> = published.by_body.values().filter(|a| a.n > after).cloned().collect();
         missed.sort_by_key(|a| a.n);
         Ok(missed)
     }

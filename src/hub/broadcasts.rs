@@ -79,6 +79,10 @@ pub struct BroadcastChannel {
     zones: Arc<Zones>,
     live: broadcast::Sender<Arc<Prepared>>,
     recent: Mutex<VecDeque<Arc<Prepared>>>,
+    /// The log's epoch as this node last saw it: from the newest record
+    /// relayed, else read once. Kept so that a subscribe (public ones
+    /// included) costs no read of it.
+    epoch: Mutex<Option<String>>,
 }
 
 impl BroadcastChannel {
@@ -89,6 +93,7 @@ impl BroadcastChannel {
             zones,
             live: broadcast::channel(channel::CHANNEL_CAPACITY).0,
             recent: Mutex::default(),
+            epoch: Mutex::default(),
         }
     }
 
@@ -138,14 +143,18 @@ impl BroadcastChannel {
                 Ok(record) => {
                     last = record.seq;
                     epoch = Some(record.epoch.clone());
+                    *self.lock_epoch() = Some(record.epoch.clone());
                     let _ = self.live.send(self.prepare(&record));
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "the broadcasts relay fell behind; re-reading the log");
-                    let missed = channel::until_read("the broadcasts log", || self.after(last, epoch.as_deref())).await;
+                    let missed =
+                        channel::until_read("the broadcasts log", || self.missed_by_relay(last, epoch.as_deref()))
+                            .await;
                     for p in missed {
                         last = p.seq;
                         epoch = Some(p.epoch.to_string());
+                        *self.lock_epoch() = Some(p.epoch.to_string());
                         let _ = self.live.send(p);
                     }
                 }
@@ -172,25 +181,48 @@ impl BroadcastChannel {
         let live = self.live.subscribe();
         let channel = self.clone();
         let start = Box::pin(async move {
-            let current = channel.engine.broadcast_epoch().await.ok()?;
+            let current = channel.current_epoch().await;
             let after = resume.and_then(|r| r.epoch.is_none_or(|e| e == current).then_some(r.since_seq));
             let (items, last) = match after {
                 Some(after) => {
-                    let replay = channel.records_after(after).await.ok()?;
+                    let replay = channel::until_read("the broadcasts log", || channel.records_after(after)).await;
                     let last = replay.last().map_or(after, |p| p.seq.max(after));
                     (replay, last)
                 }
-                None => channel.active().await.ok()?,
+                None => channel::until_read("the broadcasts log", || channel.active()).await,
             };
-            Some(Begin {
+            Begin {
                 items,
                 last,
                 era: Some(current),
-            })
+            }
         });
         let channel = self.clone();
         let render = move |p: &Prepared| channel.message(p, &sub, &viewer, near);
         channel::follow(self.clone(), live, start, render)
+    }
+
+    /// The log's current epoch as this node knows it. A log lost since the
+    /// last record relayed shows with the next append, which the relay
+    /// carries to every subscription as a new era.
+    async fn current_epoch(&self) -> String {
+        if let Some(epoch) = self.lock_epoch().clone() {
+            return epoch;
+        }
+        let read = channel::until_read("the broadcast log's epoch", || self.engine.broadcast_epoch()).await;
+        self.lock_epoch().get_or_insert(read).clone()
+    }
+
+    fn lock_epoch(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.epoch.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// What the relay missed after `last` of `epoch`, the log's epoch read
+    /// afresh: the relay is what tells every subscription of a new one.
+    async fn missed_by_relay(&self, last: u64, epoch: Option<&str>) -> Result<Vec<Arc<Prepared>>, EngineError> {
+        let current = self.engine.broadcast_epoch().await?;
+        let from = if epoch.is_some_and(|e| e != current) { 0 } else { last };
+        self.records_after(from).await
     }
 
     /// Every retained record after `after`, prepared.
@@ -235,7 +267,7 @@ impl CatchUp for BroadcastChannel {
 
     async fn after(&self, after: u64, epoch: Option<&str>) -> Result<Vec<Arc<Prepared>>, EngineError> {
         let from = match epoch {
-            Some(epoch) if self.engine.broadcast_epoch().await? != epoch => 0,
+            Some(epoch) if self.current_epoch().await != epoch => 0,
             _ => after,
         };
         self.records_after(from).await

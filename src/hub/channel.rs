@@ -24,21 +24,29 @@ pub type Messages = Pin<Box<dyn Stream<Item = ServerMessage> + Send>>;
 /// an item for every subscriber.
 pub const CHANNEL_CAPACITY: usize = 256;
 
-/// How long a reader waits before re-reading an engine that failed.
-const RETRY: Duration = Duration::from_millis(500);
+/// How long a reader first waits before reading again an engine that failed.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// The longest wait between two reads of an engine that keeps failing.
+const LONGEST_RETRY: Duration = Duration::from_secs(8);
 
 /// Reads with `read` until the engine answers: a reader that fell behind
-/// waits rather than skip anything. `what` names the read in the log.
+/// waits rather than skip anything. The waits double up to
+/// [`LONGEST_RETRY`], each shortened by a random part, so that thousands of
+/// subscribers that lost the engine together do not come back together.
+/// `what` names the read in the log.
 pub(crate) async fn until_read<T, F>(what: &'static str, mut read: impl FnMut() -> F) -> T
 where
     F: Future<Output = Result<T, EngineError>>,
 {
+    let mut wait = FIRST_RETRY;
     loop {
         match read().await {
             Ok(value) => return value,
             Err(e) => {
-                tracing::warn!(error = %e, what, "re-reading the engine failed; retrying");
-                tokio::time::sleep(RETRY).await;
+                tracing::warn!(error = %e, what, "reading the engine failed; retrying");
+                let jitter = wait.mul_f64(rand::random::<f64>() / 2.0);
+                tokio::time::sleep(wait - jitter).await;
+                wait = (wait * 2).min(LONGEST_RETRY);
             }
         }
     }
@@ -91,9 +99,9 @@ impl<I> Begin<I> {
     }
 }
 
-/// The start of a subscription; `None` when the engine could not be read
-/// (the subscription then ends).
-pub type Start<I> = Pin<Box<dyn Future<Output = Option<Begin<I>>> + Send>>;
+/// The start of a subscription: it waits for an engine that is down
+/// (`until_read`) rather than end the subscription unheard.
+pub type Start<I> = Pin<Box<dyn Future<Output = Begin<I>> + Send>>;
 
 struct Follower<C: CatchUp, R> {
     channel: Arc<C>,
@@ -102,8 +110,25 @@ struct Follower<C: CatchUp, R> {
     pending: VecDeque<Arc<C::Item>>,
     last: u64,
     era: Option<String>,
+    /// Eras this subscription has moved on from: an item of one of them,
+    /// still queued in the channel, is old news.
+    left: VecDeque<String>,
     render: R,
 }
+
+/// How an item's era stands to a subscription's.
+enum Era {
+    /// The subscription's own (or the channel has no eras).
+    Same,
+    /// A newer one: numbers start again.
+    Next,
+    /// One the subscription has left.
+    Left,
+}
+
+/// How many left eras a subscription remembers; a log lost twice within one
+/// channel's capacity is as far as it needs to see.
+const ERAS_REMEMBERED: usize = 4;
 
 impl<C, R> Follower<C, R>
 where
@@ -112,7 +137,7 @@ where
 {
     async fn next(&mut self) -> Option<ServerMessage> {
         if let Some(start) = self.start.take() {
-            let begin = start.await?;
+            let begin = start.await;
             self.pending.extend(begin.items);
             self.last = begin.last;
             self.era = begin.era;
@@ -124,22 +149,28 @@ where
                 }
             }
             match self.live.recv().await {
-                Ok(item) if self.starts_another_era(&item) || item.number() > self.last => {
-                    self.last = item.number();
-                    self.pending.push_back(item);
-                }
-                // Already delivered by the start or a re-read.
-                Ok(_) => {}
+                Ok(item) => match self.era_of(&item) {
+                    Era::Next => {
+                        self.last = item.number();
+                        self.pending.push_back(item);
+                    }
+                    Era::Same if item.number() > self.last => {
+                        self.last = item.number();
+                        self.pending.push_back(item);
+                    }
+                    // Already delivered by the start or a re-read, or from a lost log.
+                    Era::Same | Era::Left => {}
+                },
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let missed = until_read("a subscription's missed items", || {
                         self.channel.after(self.last, self.era.as_deref())
                     })
                     .await;
                     if let Some(newest) = missed.last() {
-                        if self.starts_another_era(newest) {
-                            self.last = newest.number();
-                        } else {
-                            self.last = self.last.max(newest.number());
+                        match self.era_of(newest) {
+                            Era::Next => self.last = newest.number(),
+                            Era::Same => self.last = self.last.max(newest.number()),
+                            Era::Left => {}
                         }
                     }
                     self.pending.extend(missed);
@@ -151,20 +182,26 @@ where
 }
 
 impl<C: CatchUp, R> Follower<C, R> {
-    /// Whether `item` is numbered in an era after this subscription's:
-    /// then its numbers start again and the item is new whatever its
-    /// number. The subscription moves to that era.
-    fn starts_another_era(&mut self, item: &C::Item) -> bool {
+    /// How `item`'s era stands to this subscription's. An era neither its
+    /// own nor one it left is the next: its numbers start again and the
+    /// item is new whatever its number; the subscription moves to it.
+    fn era_of(&mut self, item: &C::Item) -> Era {
         match (item.era(), self.era.as_deref()) {
+            (Some(era), _) if self.left.iter().any(|left| left == era) => Era::Left,
             (Some(era), Some(mine)) if era != mine => {
-                self.era = Some(era.to_owned());
-                true
+                if self.left.len() == ERAS_REMEMBERED {
+                    self.left.pop_front();
+                }
+                if let Some(old) = self.era.replace(era.to_owned()) {
+                    self.left.push_back(old);
+                }
+                Era::Next
             }
             (Some(era), None) => {
                 self.era = Some(era.to_owned());
-                false
+                Era::Same
             }
-            _ => false,
+            _ => Era::Same,
         }
     }
 }
@@ -190,10 +227,80 @@ where
         pending: VecDeque::new(),
         last: 0,
         era: None,
+        left: VecDeque::new(),
         render,
     };
     Box::pin(futures_util::stream::unfold(follower, |mut f| async move {
         let msg = f.next().await?;
         Some((msg, f))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    /// An item of a channel whose log can be lost and numbered again.
+    struct Item {
+        era: &'static str,
+        n: u64,
+    }
+
+    impl Numbered for Item {
+        fn number(&self) -> u64 {
+            self.n
+        }
+        fn era(&self) -> Option<&str> {
+            Some(self.era)
+        }
+    }
+
+    /// A channel with nothing to re-read: what reaches the subscriber comes
+    /// through the live channel.
+    struct Empty;
+
+    #[async_trait]
+    impl CatchUp for Empty {
+        type Item = Item;
+        async fn after(&self, _after: u64, _era: Option<&str>) -> Result<Vec<Arc<Item>>, EngineError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn label(item: &Item) -> Option<ServerMessage> {
+        Some(ServerMessage::error("item", format!("{}{}", item.era, item.n)))
+    }
+
+    async fn labels(messages: &mut Messages, count: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..count {
+            let Some(ServerMessage::Error { message, .. }) = messages.next().await else {
+                panic!("an item");
+            };
+            got.push(message);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn a_new_era_numbers_again_and_an_old_one_queued_behind_it_is_not_followed_back() {
+        let (live, receiver) = broadcast::channel(16);
+        let start: Start<Item> = Box::pin(std::future::ready(Begin {
+            items: Vec::new(),
+            last: 5,
+            era: Some("a".into()),
+        }));
+        let mut messages = follow(Arc::new(Empty), receiver, start, label);
+        for (era, n) in [("a", 5), ("a", 6), ("b", 1), ("a", 7), ("b", 2), ("b", 2), ("b", 3)] {
+            live.send(Arc::new(Item { era, n }))
+                .map_err(|_| "no subscriber")
+                .expect("sent");
+        }
+        drop(live);
+        // a5 was had already; a7 comes from the log that was lost; b2 once.
+        assert_eq!(labels(&mut messages, 4).await, ["a6", "b1", "b2", "b3"]);
+        assert!(messages.next().await.is_none(), "nothing more");
+    }
 }

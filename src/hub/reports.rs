@@ -203,7 +203,7 @@ impl ReportChannel {
             let published = self.lock();
             (self.live.subscribe(), published.next - 1)
         };
-        let start = Box::pin(std::future::ready(Some(channel::Begin::at(last))));
+        let start = Box::pin(std::future::ready(channel::Begin::at(last)));
         channel::follow(self.clone(), live, start, move |r: &LiveReport| {
             Some(r.message(&sub, operator))
         })
@@ -219,10 +219,11 @@ impl CatchUp for ReportChannel {
     /// published yet comes through the channel.
     async fn after(&self, after: u64, _era: Option<&str>) -> Result<Vec<Arc<LiveReport>>, EngineError> {
         let bodies = self.engine.reports(0).await?;
+        // Decoded before taking the lock the relay publishes under.
+        let decoded: Vec<(Report, u64)> = bodies.iter().filter_map(|b| Reports::live_versioned(b)).collect();
         let published = self.lock();
-        let mut missed: Vec<Arc<LiveReport>> = bodies
-            .iter()
-            .filter_map(|b| Reports::live_versioned(b))
+        let mut missed: Vec<Arc<LiveReport>> = decoded
+            .into_iter()
             .filter_map(|(report, version)| {
                 let seen = published.latest.get(&report.id)?;
                 (seen.n > after && seen.version == version).then(|| Arc::new(LiveReport::new(seen.n, report)))

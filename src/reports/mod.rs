@@ -146,14 +146,9 @@ impl Reports {
     }
 
     /// New and re-moderated reports as stored, live from every node; read
-    /// each with [`Reports::live`].
+    /// each with [`Reports::live_versioned`].
     pub fn feed(&self) -> broadcast::Receiver<String> {
         self.engine.report_feed()
-    }
-
-    /// A report from [`Reports::feed`].
-    pub fn live(body: &str) -> Option<Report> {
-        decode(body).map(|s| s.report)
     }
 
     /// A report from [`Reports::feed`] with its moderation version, which

@@ -5,7 +5,7 @@
 //! id and polled by the session itself, so a message is made only when the
 //! socket can take it. A heatmap waits while its watch keeps coalescing, so
 //! a slow tablet gets the latest map when it catches up; a broadcast,
-//! report or alert that cannot be written for [`MUST_ARRIVE_WITHIN`] closes
+//! report or alert that cannot be written for `MUST_ARRIVE_WITHIN` (5 s) closes
 //! the connection (1013, resume with `since_seq`), and one the stream fell
 //! behind on is re-read by the hub's channel, never dropped. Other sessions
 //! are never slowed by a slow one. The session sees the rest of the server

@@ -598,3 +598,23 @@ async fn a_lost_log_starts_a_new_epoch_and_no_subscriber_misses_what_follows() {
         "nothing twice"
     );
 }
+
+/// A subscription made while Redis is down waits for it instead of ending
+/// unheard: once Redis is back, the next message reaches the subscriber.
+#[actix_web::test]
+async fn a_subscription_made_while_redis_is_down_delivers_once_it_is_back() {
+    let mut app = spawn_app(EngineKind::Redis).await;
+    app.redis.as_mut().expect("redis").kill();
+    let mut waiting = subscribe_broadcasts(&app, None, json!({})).await;
+    // Long enough for the subscription's first read to fail.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.redis.as_mut().expect("redis").restart();
+    eventually(|| async {
+        let (status, _) = app.send_broadcast(&alert("public", "back"), Some(&app.operator)).await;
+        (status == 201).then_some(())
+    })
+    .await
+    .expect("sending recovered");
+    let got = next_of_type(&mut waiting, "broadcast", 30 * SECOND).await;
+    assert_eq!(got["broadcast"]["headline"], "back");
+}

@@ -2,6 +2,7 @@
 //! free port, real HTTP and WebSocket clients. One binary, built once.
 
 mod abuse;
+mod architecture;
 mod attacks;
 mod broadcasts;
 mod cli;
