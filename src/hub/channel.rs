@@ -52,6 +52,20 @@ where
     }
 }
 
+/// Runs a channel's relay, the one reader of its engine feed on this node,
+/// until it ends or `shutdown`.
+pub(crate) fn spawn_relay(
+    shutdown: tokio_util::sync::CancellationToken,
+    relay: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shutdown.cancelled() => {}
+            () = relay => {}
+        }
+    })
+}
+
 /// An item's place in its channel: strictly increasing in the order
 /// published, within its era.
 pub trait Numbered {

@@ -112,14 +112,8 @@ impl ReportChannel {
     /// Relays the engine's feed until `shutdown`: the one reader of it on
     /// this node.
     pub fn spawn(self: &Arc<Self>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let feed = self.engine.report_feed();
-        let channel = self.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = channel.relay(feed) => {}
-            }
-        })
+        let (feed, channel) = (self.engine.report_feed(), self.clone());
+        channel::spawn_relay(shutdown, async move { channel.relay(feed).await })
     }
 
     async fn relay(&self, mut feed: broadcast::Receiver<String>) {
