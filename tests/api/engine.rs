@@ -1089,3 +1089,37 @@ async fn a_feed_whose_gap_read_fails_reads_again_and_delivers_every_seq_in_order
         [(gap, "gap"), (after, "after")]
     );
 }
+
+/// A node listening across a Redis crash and restart (with persistence)
+/// is fed, in order and in the same epoch, what is appended once Redis is
+/// back, including what was appended before it listened again.
+#[actix_web::test]
+async fn a_feed_delivers_every_seq_across_a_redis_restart_with_persistence() {
+    let mut redis = TestRedis::start_persistent();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let writer = conformance_engine(&args).await;
+    let reader = conformance_engine(&args).await;
+    let mut feed = reader.broadcast_feed();
+    let t = now();
+    let first = writer.append_broadcast("first", "{}", t).await.expect("append");
+    let before = next_on(&mut feed).await;
+    assert_eq!((before.seq, before.id.as_str()), (first, "first"));
+    redis.kill();
+    redis.restart();
+    let mut appended = Vec::new();
+    for id in ["second", "third"] {
+        let seq = eventually(|| async { writer.append_broadcast(id, "{}", t).await.ok() })
+            .await
+            .expect("Redis is back");
+        appended.push((seq, id));
+    }
+    assert_eq!(appended, [(first + 1, "second"), (first + 2, "third")]);
+    for (seq, id) in appended {
+        let record = next_on(&mut feed).await;
+        assert_eq!(
+            (record.seq, record.id.as_str(), &record.epoch),
+            (seq, id, &before.epoch)
+        );
+    }
+}
