@@ -956,3 +956,170 @@ mod retained_alerts {
 
     conformance!(raised_alerts_are_read_again_from_a_time_oldest_first);
 }
+
+/// A node whose clock is behind Redis's by more than its expiries (an hour
+/// or two here) still keeps what it wrote: Redis expiries are relative, the
+/// node's own clock decides quiet periods and leases.
+mod lagging_clocks {
+    use super::*;
+
+    /// Far enough behind that any expiry at a time of this clock is in
+    /// Redis's past.
+    const BEHIND_SECS: i64 = 2 * 3600;
+
+    fn lagging_now() -> i64 {
+        now() - BEHIND_SECS
+    }
+
+    pub async fn an_alert_raised_by_a_lagging_clock_stays_quiet_for_its_period(engine: Arc<dyn Engine>) {
+        let t = lagging_now();
+        assert!(engine.raise_alert("surge", r#"{"n":1}"#, 60, t).await.expect("raise"));
+        assert!(
+            !engine
+                .raise_alert("surge", r#"{"n":2}"#, 60, t + 1)
+                .await
+                .expect("raise")
+        );
+        assert!(
+            !engine
+                .raise_alert("surge", r#"{"n":3}"#, 60, t + 59)
+                .await
+                .expect("raise")
+        );
+        assert!(
+            engine
+                .raise_alert("surge", r#"{"n":4}"#, 60, t + 60)
+                .await
+                .expect("raise")
+        );
+        assert_eq!(
+            engine.alerts_since(t - 1).await.expect("alerts"),
+            vec![r#"{"n":1}"#.to_owned(), r#"{"n":4}"#.to_owned()]
+        );
+    }
+
+    pub async fn an_idempotency_slot_claimed_by_a_lagging_clock_keeps_its_lease_and_answer(engine: Arc<dyn Engine>) {
+        let store = engine.idempotency();
+        let slot = format!("{:032x}", rand::random::<u128>());
+        let t = lagging_now() * 1000;
+        assert!(matches!(
+            store.claim(&slot, "h", t, LEASE, KEEP).await.expect("claim"),
+            Claim::Fresh { first_at, .. } if first_at == t
+        ));
+        assert_eq!(
+            store.claim(&slot, "h", t + 1, LEASE, KEEP).await.expect("claim"),
+            Claim::InFlight
+        );
+        let kept = store
+            .finish(&slot, "h", &answer("{\"accepted\":1}"), t + 2, KEEP)
+            .await
+            .expect("finish");
+        assert_eq!(
+            store.claim(&slot, "h", t + 3, LEASE, KEEP).await.expect("claim"),
+            Claim::Answered(kept)
+        );
+    }
+
+    pub async fn counts_and_acknowledgements_written_by_a_lagging_clock_stay(engine: Arc<dyn Engine>) {
+        let retention = Settings::resolve(&test_args())
+            .expect("settings")
+            .layout()
+            .broadcast_secs;
+        let t = now() - BEHIND_SECS.max(2 * retention);
+        engine
+            .ingest(&[item(44.49, 11.34, 1, t, None)], t)
+            .await
+            .expect("ingest");
+        assert_eq!(counts(&engine, 9, 60, t).await.values().next(), Some(&(1, 1)));
+        // A broadcast's retention is measured from when it was sent (its
+        // caller's now), so it is appended at Redis's time here.
+        engine.append_broadcast("late", "{}", now()).await.expect("append");
+        assert!(engine.acknowledge("late", "s1", t).await.expect("ack"));
+        assert!(!engine.acknowledge("late", "s1", t + 1).await.expect("ack"));
+        assert_eq!(
+            engine.acknowledgements("late").await.expect("acks"),
+            vec![("s1".to_owned(), t)]
+        );
+    }
+
+    conformance!(
+        an_alert_raised_by_a_lagging_clock_stays_quiet_for_its_period,
+        an_idempotency_slot_claimed_by_a_lagging_clock_keeps_its_lease_and_answer,
+        counts_and_acknowledgements_written_by_a_lagging_clock_stay,
+    );
+}
+
+/// A node's feed that sees a gap (a seq past the next one) reads the log
+/// for it; when that read fails, the feed reads again until it answers
+/// instead of skipping the missing records for good.
+#[actix_web::test]
+async fn a_feed_whose_gap_read_fails_reads_again_and_delivers_every_seq_in_order() {
+    let redis = TestRedis::start();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let writer = conformance_engine(&args).await;
+    let reader = conformance_engine(&args).await;
+    let mut feed = reader.broadcast_feed();
+    let t = now();
+    // Once the reader has one record, it listens: what follows comes by pub/sub.
+    let first = writer.append_broadcast("first", "{}", t).await.expect("append");
+    assert_eq!(next_on(&mut feed).await.seq, first);
+    // A record this node never heard announced (its publish lost), whose
+    // stored message cannot be read for now: the gap read fails.
+    let gap = first + 1;
+    let message = "campanile:{broadcasts}:msg:gap";
+    for command in [
+        &["INCR", "campanile:{broadcasts}:seq"][..],
+        &["ZADD", "campanile:{broadcasts}:log", &gap.to_string(), "gap"],
+        &["SET", message, "unreadable as a message"],
+    ] {
+        redis.cli(command).expect("seed");
+    }
+    let after = writer.append_broadcast("after", "{}", t).await.expect("append");
+    assert_eq!(after, gap + 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The message becomes readable: the next read fills the gap.
+    redis.cli(&["DEL", message]).expect("del");
+    redis
+        .cli(&["HSET", message, "seq", &gap.to_string(), "body", "{}"])
+        .expect("hset");
+    let delivered = [next_on(&mut feed).await, next_on(&mut feed).await];
+    assert_eq!(
+        delivered.iter().map(|r| (r.seq, r.id.as_str())).collect::<Vec<_>>(),
+        [(gap, "gap"), (after, "after")]
+    );
+}
+
+/// A node listening across a Redis crash and restart (with persistence)
+/// is fed, in order and in the same epoch, what is appended once Redis is
+/// back, including what was appended before it listened again.
+#[actix_web::test]
+async fn a_feed_delivers_every_seq_across_a_redis_restart_with_persistence() {
+    let mut redis = TestRedis::start_persistent();
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let writer = conformance_engine(&args).await;
+    let reader = conformance_engine(&args).await;
+    let mut feed = reader.broadcast_feed();
+    let t = now();
+    let first = writer.append_broadcast("first", "{}", t).await.expect("append");
+    let before = next_on(&mut feed).await;
+    assert_eq!((before.seq, before.id.as_str()), (first, "first"));
+    redis.kill();
+    redis.restart();
+    let mut appended = Vec::new();
+    for id in ["second", "third"] {
+        let seq = eventually(|| async { writer.append_broadcast(id, "{}", t).await.ok() })
+            .await
+            .expect("Redis is back");
+        appended.push((seq, id));
+    }
+    assert_eq!(appended, [(first + 1, "second"), (first + 2, "third")]);
+    for (seq, id) in appended {
+        let record = next_on(&mut feed).await;
+        assert_eq!(
+            (record.seq, record.id.as_str(), &record.epoch),
+            (seq, id, &before.epoch)
+        );
+    }
+}

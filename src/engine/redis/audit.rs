@@ -17,7 +17,7 @@ const AUDIT_KEPT: u64 = 100_000;
 
 #[async_trait]
 impl AuditLog for RedisEngine {
-    async fn append_audit(&self, entry: &str, now: i64) -> Result<(), EngineError> {
+    async fn append_audit(&self, entry: &str, _now: i64) -> Result<(), EngineError> {
         let key = self.keys.audit();
         let _: (String, i64) = redis::pipe()
             .atomic()
@@ -29,7 +29,8 @@ impl AuditLog for RedisEngine {
             .arg("*")
             .arg("entry")
             .arg(entry)
-            .expire_at(&key, now + AUDIT_TTL_SECS)
+            // Relative: a time of the caller's clock could be in Redis's past.
+            .expire(&key, AUDIT_TTL_SECS)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;

@@ -85,7 +85,9 @@ impl BroadcastLog for RedisEngine {
         let (new, _): (bool, i64) = redis::pipe()
             .atomic()
             .hset_nx(&key, sub, at)
-            .expire_at(&key, at.saturating_add(self.layout.broadcast_secs.max(1)))
+            // Relative: a caller whose clock is behind Redis's would set an
+            // expiry at its own time in the past and lose the acknowledgement.
+            .expire(&key, self.layout.broadcast_secs.max(1))
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
@@ -242,6 +244,59 @@ impl Position {
     }
 }
 
+/// The first pause before reading the log again after a failed read.
+const REREAD_FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two reads of the log that fail.
+const REREAD_LONGEST_PAUSE: Duration = Duration::from_secs(5);
+
+/// Pauses between failed reads of the log, longer after each one: the feed
+/// must not move past records it has not read, or this node would never
+/// deliver them (nothing else reads them again), so it reads until a read
+/// answers. The feed's task is aborted when its engine goes, which ends the
+/// retries.
+struct Backoff {
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            pause: REREAD_FIRST_PAUSE,
+        }
+    }
+
+    async fn after(&mut self, error: &EngineError) {
+        tracing::warn!(%error, retry_in = ?self.pause, "reading the broadcast log failed; the feed reads it again");
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(REREAD_LONGEST_PAUSE);
+    }
+}
+
+/// The records of the log's current epoch past the position, entering that
+/// epoch first (a new one numbers from the start).
+async fn catch_up(conn: &Conn, keys: &Keys, position: &mut Position) -> Result<Vec<BroadcastRecord>, EngineError> {
+    let epoch: Option<String> = cmd("GET")
+        .arg(keys.broadcast_epoch())
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(unavailable)?;
+    if let Some(epoch) = epoch {
+        position.enter(&epoch);
+    }
+    read_after(conn, keys, position.last).await
+}
+
+/// Reads the log after `after` until a read answers.
+async fn read_gap(conn: &Conn, keys: &Keys, after: u64) -> Vec<BroadcastRecord> {
+    let mut backoff = Backoff::new();
+    loop {
+        match read_after(conn, keys, after).await {
+            Ok(records) => return records,
+            Err(error) => backoff.after(&error).await,
+        }
+    }
+}
+
 /// Relays the `broadcasts` channel into this node's feed, in `seq` order,
 /// re-reading the log for any gap (a reconnect, a message published while the
 /// subscription was down, a new epoch). On a cluster it moves to the next
@@ -267,16 +322,14 @@ async fn run_feed(
             continue;
         };
         // Whatever was appended while we were not listening.
-        let epoch: Result<Option<String>, _> = cmd("GET")
-            .arg(keys.broadcast_epoch())
-            .query_async(&mut conn.clone())
-            .await;
-        if let Ok(Some(epoch)) = epoch {
-            position.enter(&epoch);
-        }
-        if let Ok(missed) = read_after(&conn, &keys, position.last).await {
-            position.deliver(missed, u64::MAX, &feed);
-        }
+        let mut backoff = Backoff::new();
+        let missed = loop {
+            match catch_up(&conn, &keys, &mut position).await {
+                Ok(missed) => break missed,
+                Err(error) => backoff.after(&error).await,
+            }
+        };
+        position.deliver(missed, u64::MAX, &feed);
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
             let Ok(payload) = msg.get_payload::<String>() else {
@@ -293,9 +346,8 @@ async fn run_feed(
             if seq <= position.last {
                 continue;
             }
-            if seq > position.last + 1
-                && let Ok(missed) = read_after(&conn, &keys, position.last).await
-            {
+            if seq > position.last + 1 {
+                let missed = read_gap(&conn, &keys, position.last).await;
                 position.deliver(missed, seq, &feed);
             }
             position.last = seq;

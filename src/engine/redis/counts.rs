@@ -48,7 +48,9 @@ const UPKEEP_SECS: i64 = 60;
 /// The counts one chunk adds to one time bucket.
 #[derive(Default)]
 struct BucketChanges {
-    expires_at: i64,
+    /// Seconds the bucket is still read, by the caller's clock: a relative
+    /// expiry, since a time of the caller's clock may be in Redis's past.
+    keep_secs: i64,
     per_res: BTreeMap<u8, HashMap<CellIndex, i64>>,
 }
 
@@ -122,7 +124,7 @@ impl RedisEngine {
                 continue;
             }
             let changes = buckets.entry(item.bucket).or_default();
-            changes.expires_at = self.layout.bucket_expires_at(item.bucket);
+            changes.keep_secs = self.layout.bucket_expires_at(item.bucket).saturating_sub(now).max(1);
             for cell in &item.cells {
                 *changes
                     .per_res
@@ -192,7 +194,7 @@ impl RedisEngine {
         for res in changes.per_res.keys() {
             invocation.key(self.keys.counts(bucket, *res));
         }
-        invocation.arg(changes.expires_at);
+        invocation.arg(changes.keep_secs);
         for cells in changes.per_res.values() {
             invocation.arg(cells.len());
             for (cell, n) in cells {
@@ -302,9 +304,9 @@ impl CountStore for RedisEngine {
             .collect()
     }
 
-    async fn uncount(&self, item: &Bucketed, _now: i64) -> Result<(), EngineError> {
+    async fn uncount(&self, item: &Bucketed, now: i64) -> Result<(), EngineError> {
         let mut changes = BucketChanges {
-            expires_at: self.layout.bucket_expires_at(item.bucket),
+            keep_secs: self.layout.bucket_expires_at(item.bucket).saturating_sub(now).max(1),
             per_res: BTreeMap::new(),
         };
         let mut writes = Vec::new();

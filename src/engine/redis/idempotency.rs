@@ -1,7 +1,9 @@
 //! The Redis engine's [`IdempotencyStore`]: one hash per slot (its key in
 //! `keys.rs`), with fields `hash` (of the body), `first_at`,
 //! `token` and `lease_until` while an attempt runs, `status` and `body` once
-//! answered; the key expires `keep` after the first claim, by the caller's clock. Each key is its own hash tag, so on a Redis Cluster the slots
+//! answered; the key expires `keep` after the first claim. The caller's clock
+//! decides the lease; the key's expiry is relative to Redis's, so that a
+//! caller whose clock is behind cannot set it in the past. Each key is its own hash tag, so on a Redis Cluster the slots
 //! spread over the nodes while each script still touches one key.
 
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use redis::Script;
 use super::keys::Keys;
 use super::{Conn, unavailable};
 use crate::engine::EngineError;
-use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, millis_after, new_token};
+use crate::engine::idempotency::{Claim, IdempotencyStore, StoredAnswer, new_token};
 
 static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_claim.lua")));
 static FINISH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/idempotency_finish.lua")));
@@ -71,9 +73,10 @@ impl RedisIdempotency {
     }
 }
 
-/// When a slot kept for `keep` from `now` expires (Unix milliseconds).
-fn expires_at(now: i64, keep: Duration) -> String {
-    millis_after(now, keep.max(Duration::from_millis(1))).to_string()
+/// How long a slot is kept, in milliseconds: relative, never a time of the
+/// caller's clock, which may be behind Redis's.
+fn kept_millis(keep: Duration) -> String {
+    keep.as_millis().clamp(1, i64::MAX as u128).to_string()
 }
 
 fn answer(status: Option<&String>, body: Option<&String>) -> Result<StoredAnswer, EngineError> {
@@ -108,7 +111,7 @@ impl IdempotencyStore for RedisIdempotency {
             &token,
             &now.to_string(),
             &lease_until.to_string(),
-            &expires_at(now, keep),
+            &kept_millis(keep),
         ];
         let reply: Vec<String> = self.eval(&CLAIM, slot, &args).await?;
         match reply.first().map(String::as_str) {
@@ -130,16 +133,12 @@ impl IdempotencyStore for RedisIdempotency {
         slot: &str,
         body_hash: &str,
         stored: &StoredAnswer,
-        now: i64,
+        _now: i64,
         keep: Duration,
     ) -> Result<StoredAnswer, EngineError> {
         let status = stored.status.to_string();
         let reply: Vec<String> = self
-            .eval(
-                &FINISH,
-                slot,
-                &[body_hash, &status, &stored.body, &expires_at(now, keep)],
-            )
+            .eval(&FINISH, slot, &[body_hash, &status, &stored.body, &kept_millis(keep)])
             .await?;
         answer(reply.first(), reply.get(1))
     }

@@ -11,6 +11,11 @@
 -- KEYS: seq counter, log (sorted set), message hash, epoch
 -- ARGV: id, body, when it leaves the log (Unix seconds: the caller's now
 -- plus the retention), max_kept, channel, a fresh epoch
+--
+-- Unlike the other stores' expiries this one stays absolute: it is how a
+-- message's retention is measured from when it was sent, and a retention
+-- is long (the broadcast's whole life), far beyond any clock difference
+-- between nodes and Redis.
 local id, body, expires_at, max_kept, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local epoch = redis.call('GET', KEYS[4])
 if redis.call('EXISTS', KEYS[1]) == 0 then

@@ -4,10 +4,11 @@
 --
 -- KEYS[1]: the marker of this chunk in this bucket
 -- KEYS[2..]: the bucket's count hash, one per resolution
--- ARGV[1]: when the bucket expires (Unix seconds)
+-- ARGV[1]: how long the bucket is still read (seconds: relative, since a
+-- time of the caller's clock may be in Redis's past)
 -- then for each count hash: n, followed by n pairs of cell, change
 -- Returns 1 if applied now, 0 if an earlier attempt had applied it.
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EXAT', ARGV[1]) then
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   return 0
 end
 local i = 2
@@ -19,7 +20,7 @@ for k = 2, #KEYS do
     i = i + 2
   end
   if n > 0 then
-    redis.call('EXPIREAT', KEYS[k], ARGV[1])
+    redis.call('EXPIRE', KEYS[k], ARGV[1])
   end
 end
 return 1

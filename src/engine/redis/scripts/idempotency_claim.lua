@@ -3,13 +3,16 @@
 -- it is still this attempt's lease.
 --
 -- KEYS[1]: the slot (a hash)
--- ARGV: body hash, token, now (ms), lease end (ms), when the slot expires (ms)
+-- ARGV: body hash, token, now (ms), lease end (ms), how long the slot is kept
+-- (ms). The caller's clock decides the lease; the slot's expiry is relative,
+-- so that a caller behind Redis's clock does not set it in the past and lose
+-- the slot (and its lease) at once.
 -- Returns {'fresh', first_at}, {'answered', status, body}, {'in_flight'}
 -- or {'mismatch'}.
 local v = redis.call('HMGET', KEYS[1], 'hash', 'status', 'body', 'lease_until', 'first_at', 'token')
 if not v[1] then
   redis.call('HSET', KEYS[1], 'hash', ARGV[1], 'first_at', ARGV[3], 'token', ARGV[2], 'lease_until', ARGV[4])
-  redis.call('PEXPIREAT', KEYS[1], ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return {'fresh', ARGV[3]}
 end
 if v[1] ~= ARGV[1] then return {'mismatch'} end
