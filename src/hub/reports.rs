@@ -117,23 +117,8 @@ impl ReportChannel {
     }
 
     async fn relay(&self, mut feed: broadcast::Receiver<String>) {
-        // What exists already is not news, even to a re-read.
         match self.engine.reports(0).await {
-            Ok(bodies) => {
-                let mut published = self.lock();
-                for (report, version) in bodies.iter().filter_map(|b| Reports::live_versioned(b)) {
-                    let received_at = report.received_at.timestamp();
-                    published.latest.insert(
-                        report.id,
-                        Seen {
-                            version,
-                            n: 0,
-                            received_at,
-                        },
-                    );
-                }
-                published.seeded = true;
-            }
+            Ok(bodies) => self.seed(&bodies),
             Err(e) => tracing::warn!(error = %e, "reading the retained reports failed; a re-read skips the older ones"),
         }
         loop {
@@ -159,13 +144,34 @@ impl ReportChannel {
         }
     }
 
+    /// Takes the reports retained when the relay started as known: what
+    /// existed already is not news, even to a re-read.
+    fn seed(&self, bodies: &[String]) {
+        let mut published = self.lock();
+        for (report, version) in bodies.iter().filter_map(|b| Reports::live_versioned(b)) {
+            let received_at = report.received_at.timestamp();
+            published.latest.insert(
+                report.id,
+                Seen {
+                    version,
+                    n: 0,
+                    received_at,
+                },
+            );
+        }
+        published.seeded = true;
+    }
+
     /// Publishes `version` of `report` unless a version as new was; a
     /// report first seen by a re-read (not `fed`) that predates this node
-    /// and the seeding failed is old news.
+    /// and the seeding failed is old news. One the feed brings that the
+    /// seeding read also caught (stored between the relay's subscribing and
+    /// its reading) is news all the same: nobody was sent it.
     fn publish(&self, report: Report, version: u64, fed: bool) {
         let mut published = self.lock();
         let received_at = report.received_at.timestamp();
         match published.latest.get(&report.id) {
+            Some(seen) if seen.version == version && seen.n == 0 && fed && received_at >= self.started => {}
             Some(seen) if seen.version >= version => return,
             None if !fed && !published.seeded && received_at < self.started => return,
             _ => {}
@@ -225,5 +231,54 @@ impl CatchUp for ReportChannel {
             .collect();
         missed.sort_by_key(|r| r.n);
         Ok(missed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::domain::report::ReportInput;
+    use crate::engine::memory::MemoryEngine;
+
+    fn report() -> Report {
+        let input: ReportInput = serde_json::from_value(serde_json::json!({
+            "category": "fire", "lat": 44.4937, "lon": 11.343, "text": "smoke by the fountain"
+        }))
+        .expect("input");
+        input.validate("r1".into(), false, Utc::now()).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_report_the_seeding_read_also_caught_still_reaches_subscribers() {
+        let settings = crate::config::Settings::resolve(&crate::config::ServeArgs::default()).expect("settings");
+        let engine = Arc::new(MemoryEngine::new(settings.layout()));
+        let channel = Arc::new(ReportChannel::new(engine, 3_600));
+        let mut messages = channel.subscribe("s1".into(), true);
+        // Stored after the relay subscribed to the feed, before it read the
+        // retained reports: the read sees it, then the feed brings it.
+        let stored = report();
+        {
+            let mut published = channel.lock();
+            published.latest.insert(
+                stored.id.clone(),
+                Seen {
+                    version: 0,
+                    n: 0,
+                    received_at: stored.received_at.timestamp(),
+                },
+            );
+            published.seeded = true;
+        }
+        channel.publish(stored, 0, true);
+        let got = tokio::time::timeout(std::time::Duration::from_secs(2), messages.next())
+            .await
+            .expect("in time")
+            .expect("a message");
+        let ServerMessage::Encoded { text, .. } = got else {
+            panic!("encoded");
+        };
+        assert!(text.contains("\"id\":\"r1\""), "{text}");
     }
 }
