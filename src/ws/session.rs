@@ -239,9 +239,10 @@ pub async fn run(
         }
     };
 
-    // Let go of the hub's channels before the close, which waits for a slow client.
+    // Let go of the hub's channels before the close, which waits for a slow
+    // client, and wait no longer than a frame may take.
     drop(std::mem::take(&mut conn.subscriptions));
-    let _ = conn.ws.close(close_reason).await;
+    let _ = tokio::time::timeout(MUST_ARRIVE_WITHIN, conn.ws.close(close_reason)).await;
     if let Some(tcp) = &ends.tcp {
         tcp.stop_reading();
     }
@@ -259,8 +260,18 @@ impl Connection {
                 Err(_) => return Flow::Continue,
             },
         };
-        if self.ws.text(text).await.is_err() {
-            return Flow::Close(None);
+        // A client that stops reading must not hold its session, its place
+        // under the caps and the shutdown for ever: a frame it does not take
+        // within the silence timeout ends it.
+        match tokio::time::timeout(self.context.timeout, self.ws.text(text)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Flow::Close(None),
+            Err(_) => {
+                return Flow::Close(Some(CloseReason {
+                    code: CloseCode::Again,
+                    description: Some("too slow to take what was sent; reconnect".into()),
+                }));
+            }
         }
         metrics::counter!(metric::WS_FRAMES_SENT, "type" => kind).increment(1);
         Flow::Continue

@@ -422,3 +422,57 @@ async fn an_alerts_subscriber_far_behind_the_channel_misses_no_alert_and_gets_no
     assert!(got.iter().all(|m| m["type"] == "alert" && m["sub"] == "s1"));
     shutdown.cancel();
 }
+
+/// A client that subscribes to a busy heatmap and then stops reading gives
+/// its place on the node back within the silence timeout, whether the
+/// session notices by the pongs that stop or by a frame it cannot hand
+/// over (a send that waits longer than the timeout ends the session; on
+/// loopback here the pongs always told first).
+#[actix_web::test]
+async fn a_heatmap_client_that_stops_reading_gives_its_place_back_within_the_timeout() {
+    let mut args = test_args();
+    args.ws_ping = Some("500ms".into());
+    args.ws_timeout = Some("4s".into());
+    args.ws_max_connections = Some(1);
+    let app = spawn_on(args).await;
+    let mut stuck = app.ws(Some(&app.operator)).await;
+    send(
+        &mut stuck,
+        json!({"type": "subscribe", "channel": "heatmap", "res": 11, "window": "1m"}),
+    )
+    .await;
+    assert_eq!(
+        upgrade_refusal(&app, &app.operator).await,
+        Some(503),
+        "the node holds one"
+    );
+    // A thousand cells changing every tick.
+    for round in 0..20 {
+        let posts: Vec<serde_json::Value> = (0..1_000)
+            .map(|i| {
+                let (row, col) = (f64::from(i / 40), f64::from(i % 40));
+                let mut post = post_at(
+                    44.47 + row * 0.0015,
+                    11.31 + col * 0.0015,
+                    &format!("a{round}-{i}"),
+                    None,
+                );
+                post["id"] = json!(format!("p{round}-{i}"));
+                post
+            })
+            .collect();
+        assert_eq!(app.post_json(&json!(posts)).await.0, 202);
+    }
+    // The stuck session ends and its place is free again.
+    let started = Instant::now();
+    let mut admitted = None;
+    while admitted.is_none() && started.elapsed() < Duration::from_secs(15) {
+        admitted = upgrade_refusal(&app, &app.operator).await.is_none().then_some(());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        admitted.is_some(),
+        "the stuck session still holds the node's only place"
+    );
+    drop(stuck);
+}
