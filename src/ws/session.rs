@@ -240,9 +240,9 @@ pub async fn run(
     };
 
     // Let go of the hub's channels before the close, which waits for a slow
-    // client, and wait no longer than a frame may take.
+    // client (it must still get its 1013), no longer than any frame may.
     drop(std::mem::take(&mut conn.subscriptions));
-    let _ = tokio::time::timeout(MUST_ARRIVE_WITHIN, conn.ws.close(close_reason)).await;
+    let _ = tokio::time::timeout(conn.context.timeout, conn.ws.close(close_reason)).await;
     if let Some(tcp) = &ends.tcp {
         tcp.stop_reading();
     }
