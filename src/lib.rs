@@ -61,6 +61,7 @@ pub mod auth;
 pub mod broadcasts;
 pub mod cli;
 pub mod config;
+pub mod crowd;
 pub mod demo;
 pub mod domain;
 pub mod engine;
