@@ -95,7 +95,7 @@ impl ZoneShape {
 }
 
 /// The geodesic area of one closed `[lon, lat]` ring, in square metres.
-pub(crate) fn geodesic_ring_area_m2(ring: &[[f64; 2]]) -> f64 {
+fn geodesic_ring_area_m2(ring: &[[f64; 2]]) -> f64 {
     let exterior = LineString::from(ring.iter().map(|[lon, lat]| (*lon, *lat)).collect::<Vec<_>>());
     Polygon::new(exterior, vec![])
         .orient(Direction::Default)
