@@ -1,4 +1,5 @@
-//! The server's command line: `serve`, `token`, `simulate`, `replay`.
+//! The server's command line: `serve`, `token`, `simulate`, `replay`,
+//! `zones`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,8 +8,10 @@ use clap::Subcommand;
 
 use crate::auth::TokenKeys;
 use crate::config::{Secret, ServeArgs, Settings};
+use crate::crowd::cover::ZoneCover;
 use crate::demo::{ReplayOptions, Scenario, replay};
 use crate::domain::Role;
+use crate::geodata::load_zones;
 use crate::startup::Application;
 
 /// The server's subcommands; the binary adds its instruments (`bench`)
@@ -71,6 +74,16 @@ pub enum Command {
         /// Send the file's timestamps as they are instead of moving them to now.
         #[arg(long)]
         keep_timestamps: bool,
+    },
+    /// Print each area zone's area beside the area of the H3 cells that
+    /// cover it: how far a zone's figures are from its ground.
+    Zones {
+        /// Folder of zones and scenarios.
+        #[arg(long, env = "CAMPANILE_GEODATA_DIR", default_value = "geodata")]
+        geodata_dir: PathBuf,
+        /// The H3 resolution of the cover (the finest counted, 11 by default).
+        #[arg(long, default_value_t = 11)]
+        res: u8,
     },
 }
 
@@ -137,7 +150,44 @@ pub async fn run(command: Command) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Zones { geodata_dir, res } => {
+            let resolution =
+                h3o::Resolution::try_from(res).map_err(|_| format!("{res} is not an H3 resolution (0-15)"))?;
+            let zones = load_zones(&geodata_dir.join("zones"))?;
+            let cover = ZoneCover::new(&zones, resolution)?;
+            print!("{}", zone_cover_table(&zones, &cover));
+            Ok(())
+        }
     }
+}
+
+/// One Markdown row per area zone: id, name, the area densities divide by
+/// (`usable_area_m2` when given), the ground's geodesic area, the cells and
+/// their area, and how far the cells are from the ground, in per cent: the
+/// cover's edge error, which a usable area does not change.
+fn zone_cover_table(zones: &crate::domain::Zones, cover: &ZoneCover) -> String {
+    let mut table = format!(
+        "| zone | name | area_m2 | geodesic_m2 | cells (res {}) | cells_m2 | cells vs geodesic |\n\
+         |---|---|---:|---:|---:|---:|---:|\n",
+        u8::from(cover.resolution())
+    );
+    for id in zones.ids() {
+        let (Some(area), Some(ground), Some(cells), Some(cells_area)) = (
+            zones.area_m2(id),
+            zones.geodesic_area_m2(id),
+            cover.cells(id),
+            cover.cells_area_m2(id),
+        ) else {
+            continue;
+        };
+        table.push_str(&format!(
+            "| {id} | {} | {area:.0} | {ground:.0} | {} | {cells_area:.0} | {:+.1} % |\n",
+            zones.name(id).unwrap_or(id),
+            cells.len(),
+            (cells_area - ground) / ground * 100.0
+        ));
+    }
+    table
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {

@@ -25,4 +25,4 @@ pub use role::{Principal, Role};
 pub use shape::{Ring, Shape};
 pub use time::{bucket_start, rfc3339};
 pub use window::{Window, Windows};
-pub use zone::{ZONE_KINDS, ZoneShape, Zones};
+pub use zone::{Advice, ZONE_KINDS, ZoneShape, Zones};

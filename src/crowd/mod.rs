@@ -1,0 +1,3 @@
+//! The crowd picture: zones in people.
+
+pub mod cover;
