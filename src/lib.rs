@@ -33,7 +33,8 @@
 //!   to the engine; the one door into the counts for posts and reports.
 //! - services — [`broadcasts`] (send, acknowledge, audit), [`reports`]
 //!   (create, moderate, the operators' overlay of unverified reports),
-//!   [`alert`] (rules, detector, CAP and Atom), [`demo`] (the synthetic event).
+//!   [`alert`] (rules, detector, CAP and Atom), [`demo`] (the synthetic event),
+//!   [`crowd`] (people, density, levels and trend per zone from contributors).
 //! - wire — [`protocol`]: WebSocket messages, the cell as clients see it,
 //!   one encoding shared by every session.
 //! - fan-out — [`hub`]: every channel a session subscribes to: heatmap
@@ -61,6 +62,7 @@ pub mod auth;
 pub mod broadcasts;
 pub mod cli;
 pub mod config;
+pub mod crowd;
 pub mod demo;
 pub mod domain;
 pub mod engine;

@@ -158,7 +158,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("storage", &["engine"]),
     ("intake", &["ingest"]),
-    ("services", &["broadcasts", "reports", "alert", "demo"]),
+    ("services", &["broadcasts", "reports", "alert", "demo", "crowd"]),
     ("wire", &["protocol"]),
     ("fan-out", &["hub"]),
     ("sessions", &["ws"]),

@@ -1,0 +1,13 @@
+//! The crowd picture (DESIGN §9): turns a zone's distinct contributors into
+//! people, and people into density, levels, words for the public, a trend
+//! and a forecast. Pure arithmetic over figures the caller reads from the
+//! engine: nothing here does I/O or knows where the figures are stored, so
+//! the same rules hold on every engine and in every test.
+//!
+//! - [`estimate`]: people from contributors, calibrated live by head-counts,
+//!   with a 90 % prediction interval.
+//! - [`level`]: density levels, the capacity rule, the public's words, the
+//!   trend and the minutes to `serious`.
+
+pub mod estimate;
+pub mod level;
