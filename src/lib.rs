@@ -34,7 +34,8 @@
 //! - services — [`broadcasts`] (send, acknowledge, audit), [`reports`]
 //!   (create, moderate, the operators' overlay of unverified reports),
 //!   [`alert`] (rules, detector, CAP and Atom), [`demo`] (the synthetic event),
-//!   [`crowd`] (zones in people: the cells that cover each zone).
+//!   [`crowd`] (zones in people: the cells that cover each zone, people,
+//!   density, levels and trend per zone from contributors).
 //! - wire — [`protocol`]: WebSocket messages, the cell as clients see it,
 //!   one encoding shared by every session.
 //! - fan-out — [`hub`]: every channel a session subscribes to: heatmap
