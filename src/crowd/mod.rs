@@ -10,7 +10,10 @@
 //!   with a 90 % prediction interval.
 //! - [`level`]: density levels, the capacity rule, the public's words, the
 //!   trend and the minutes to `serious`.
+//! - [`status`]: a zone's status from its cells' figures, and the public's
+//!   view of it in words.
 
 pub mod cover;
 pub mod estimate;
 pub mod level;
+pub mod status;
