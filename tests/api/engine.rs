@@ -366,6 +366,20 @@ pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
 /// can go past the cap.
 const BROADCASTS_KEPT: usize = 5;
 
+/// The conformance engine on a test Redis server.
+async fn engine_on_redis(redis: &TestRedis) -> Arc<dyn Engine> {
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    conformance_engine(&args).await
+}
+
+/// The conformance engine on a test Redis Cluster.
+async fn engine_on_cluster(cluster: &TestCluster) -> Arc<dyn Engine> {
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    conformance_engine(&args).await
+}
+
 /// An engine built as the server builds it from `args`, but keeping only
 /// [`BROADCASTS_KEPT`] broadcasts.
 async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
@@ -759,9 +773,7 @@ async fn a_lost_log_starts_a_new_epoch(engine: Arc<dyn Engine>, flush: impl Fn()
 #[actix_web::test]
 async fn a_redis_that_lost_its_broadcast_log_starts_a_new_epoch() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_redis(&redis).await;
     a_lost_log_starts_a_new_epoch(engine, || {
         redis.cli(&["FLUSHALL"]).expect("flushall");
     })
@@ -771,9 +783,7 @@ async fn a_redis_that_lost_its_broadcast_log_starts_a_new_epoch() {
 #[actix_web::test]
 async fn a_redis_cluster_that_lost_its_broadcast_log_starts_a_new_epoch() {
     let cluster = TestCluster::start();
-    let mut args = test_args();
-    args.redis_cluster_nodes = Some(cluster.node_urls());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_cluster(&cluster).await;
     a_lost_log_starts_a_new_epoch(engine, || {
         for node in &cluster.nodes {
             node.cli(&["FLUSHALL"]).expect("flushall");
@@ -785,9 +795,7 @@ async fn a_redis_cluster_that_lost_its_broadcast_log_starts_a_new_epoch() {
 #[actix_web::test]
 async fn a_new_epoch_read_before_any_append_is_the_one_the_first_append_carries() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_redis(&redis).await;
     redis.cli(&["FLUSHALL"]).expect("flushall");
     let epoch = engine.broadcast_epoch().await.expect("epoch");
     engine.append_broadcast("first", "{}", now()).await.expect("append");
@@ -830,9 +838,7 @@ async fn writes_survive_a_server_that_forgot_its_scripts(engine: Arc<dyn Engine>
 #[actix_web::test]
 async fn redis_writes_survive_a_server_that_forgot_its_scripts() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_redis(&redis).await;
     writes_survive_a_server_that_forgot_its_scripts(engine, || {
         redis.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
     })
@@ -842,9 +848,7 @@ async fn redis_writes_survive_a_server_that_forgot_its_scripts() {
 #[actix_web::test]
 async fn redis_cluster_writes_survive_nodes_that_forgot_their_scripts() {
     let cluster = TestCluster::start();
-    let mut args = test_args();
-    args.redis_cluster_nodes = Some(cluster.node_urls());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_cluster(&cluster).await;
     writes_survive_a_server_that_forgot_its_scripts(engine, || {
         for node in &cluster.nodes {
             node.cli(&["SCRIPT", "FLUSH"]).expect("script flush");
@@ -856,9 +860,7 @@ async fn redis_cluster_writes_survive_nodes_that_forgot_their_scripts() {
 #[actix_web::test]
 async fn a_redis_that_lost_only_its_seq_counter_starts_a_new_epoch_too() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_redis(&redis).await;
     a_lost_log_starts_a_new_epoch(engine, || {
         redis.cli(&["DEL", "campanile:{broadcasts}:seq"]).expect("del");
     })
@@ -876,9 +878,7 @@ async fn a_redis_log_written_before_epochs_keeps_its_messages_and_takes_an_epoch
     ] {
         redis.cli(command).expect("seed");
     }
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = conformance_engine(&args).await;
+    let engine = engine_on_redis(&redis).await;
     let mut feed = engine.broadcast_feed();
     let log = engine.broadcasts_after(0).await.expect("after");
     assert_eq!(ids(&log), ["a", "b"]);
@@ -1055,10 +1055,8 @@ mod lagging_clocks {
 #[actix_web::test]
 async fn a_feed_whose_gap_read_fails_reads_again_and_delivers_every_seq_in_order() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let writer = conformance_engine(&args).await;
-    let reader = conformance_engine(&args).await;
+    let writer = engine_on_redis(&redis).await;
+    let reader = engine_on_redis(&redis).await;
     let mut feed = reader.broadcast_feed();
     let t = now();
     // Once the reader has one record, it listens: what follows comes by pub/sub.
@@ -1096,10 +1094,8 @@ async fn a_feed_whose_gap_read_fails_reads_again_and_delivers_every_seq_in_order
 #[actix_web::test]
 async fn a_feed_delivers_every_seq_across_a_redis_restart_with_persistence() {
     let mut redis = TestRedis::start_persistent();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let writer = conformance_engine(&args).await;
-    let reader = conformance_engine(&args).await;
+    let writer = engine_on_redis(&redis).await;
+    let reader = engine_on_redis(&redis).await;
     let mut feed = reader.broadcast_feed();
     let t = now();
     let first = writer.append_broadcast("first", "{}", t).await.expect("append");

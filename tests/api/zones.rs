@@ -27,21 +27,26 @@ async fn zones_are_served_as_geojson_with_id_name_and_kind() {
 
 #[actix_web::test]
 async fn a_broken_zones_file_stops_the_start_up_with_its_name() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("zones/bad.geojson"),
+    let err = start_up_refusal(
         r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[0,0]},"properties":{"name":"no id"}}]}"#,
     )
-    .expect("write");
+    .await;
+    assert!(err.contains("bad.geojson"), "{err}");
+}
+
+/// Why the server refuses to start with `zones/bad.geojson` holding `text`.
+async fn start_up_refusal(text: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
+    std::fs::write(dir.path().join("zones/bad.geojson"), text).expect("write");
     let mut args = test_args();
     args.geodata_dir = Some(dir.path().to_path_buf());
     let settings = campanile::config::Settings::resolve(&args).expect("settings");
-    let err = campanile::startup::Application::build(settings)
+    campanile::startup::Application::build(settings)
         .await
         .err()
-        .expect("refused");
-    assert!(err.to_string().contains("bad.geojson"), "{err}");
+        .expect("refused")
+        .to_string()
 }
 
 #[actix_web::test]
@@ -68,21 +73,10 @@ async fn zones_carry_their_usable_area_and_advice_per_language_as_the_file_gives
 
 #[actix_web::test]
 async fn a_zone_with_a_bad_capacity_stops_the_start_up_with_its_file_and_zone_named() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::create_dir(dir.path().join("zones")).expect("mkdir");
-    std::fs::write(
-        dir.path().join("zones/bad.geojson"),
+    let err = start_up_refusal(
         r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[11.34,44.49],[11.35,44.49],[11.35,44.50],[11.34,44.49]]]},"properties":{"id":"square","name":"Square","kind":"sector","capacity":-5}}]}"#,
     )
-    .expect("write");
-    let mut args = test_args();
-    args.geodata_dir = Some(dir.path().to_path_buf());
-    let settings = campanile::config::Settings::resolve(&args).expect("settings");
-    let err = campanile::startup::Application::build(settings)
-        .await
-        .err()
-        .expect("refused");
-    let err = err.to_string();
+    .await;
     assert!(
         err.contains("bad.geojson") && err.contains("\"square\"") && err.contains("capacity"),
         "{err}"
