@@ -147,6 +147,21 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_PUBLIC_BANDS")]
     pub public_bands: Option<String>,
 
+    /// The window over which a zone's contributors become people; one of
+    /// the windows [default: 15m, else the default window].
+    #[arg(long, env = "CAMPANILE_ESTIMATE_WINDOW")]
+    pub estimate_window: Option<String>,
+
+    /// People per distinct contributor until head-counts calibrate the
+    /// estimates [default: 25].
+    #[arg(long, env = "CAMPANILE_PEOPLE_PER_CONTRIBUTOR")]
+    pub people_per_contributor: Option<f64>,
+
+    /// People per m² from which a zone is caution, alert, serious and
+    /// critical [default: 2,4,5,6].
+    #[arg(long, env = "CAMPANILE_DENSITY_LEVELS")]
+    pub density_levels: Option<String>,
+
     /// Resolution watched for surge and threshold alerts [default: 9].
     #[arg(long, env = "CAMPANILE_ALERT_RES")]
     pub alert_res: Option<u8>,
@@ -255,7 +270,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, alert_res, alert_surge_min, alert_surge_factor, alert_density,
+            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
@@ -327,6 +342,12 @@ pub struct Settings {
     pub k_anonymity: u64,
     /// Density bands of the public's levels.
     pub public_bands: crate::hub::PublicBands,
+    /// The window zone estimates read.
+    pub estimate_window: crate::domain::Window,
+    /// People per contributor before calibration.
+    pub prior: crate::crowd::estimate::Prior,
+    /// A zone's levels in people per m².
+    pub density_levels: crate::crowd::level::DensityLevels,
     /// When cells raise alerts.
     pub alerts: crate::alert::AlertRules,
     /// WebSocket ping period.
@@ -426,6 +447,12 @@ impl Settings {
             return Err(ConfigError(format!("window {w} is not a whole number of buckets")));
         }
         let windows = Windows::new(windows, args.default_window.as_deref().unwrap_or("15m")).map_err(ConfigError)?;
+        let estimate_window = match args.estimate_window.as_deref() {
+            Some(name) => windows
+                .get(name)
+                .map_err(|e| ConfigError(format!("--estimate-window: {}", e.message)))?,
+            None => windows.get("15m").unwrap_or_else(|_| windows.default_window().clone()),
+        };
         let (jwt_secret, jwt_secret_is_ephemeral) = match &args.jwt_secret {
             Some(s) if s.expose().len() >= 16 => (s.clone(), false),
             Some(_) => return Err(ConfigError("jwt_secret must be at least 16 bytes".into())),
@@ -496,6 +523,15 @@ impl Settings {
                 Some(text) => crate::hub::PublicBands::parse(text).map_err(ConfigError)?,
                 None => crate::hub::PublicBands::default(),
             },
+            estimate_window,
+            prior: crate::crowd::estimate::Prior::new(args.people_per_contributor.unwrap_or(25.0))
+                .map_err(|e| ConfigError(format!("--people-per-contributor: {e}")))?,
+            density_levels: args
+                .density_levels
+                .as_deref()
+                .unwrap_or("2,4,5,6")
+                .parse()
+                .map_err(|e| ConfigError(format!("--density-levels: {e}")))?,
             alerts: crate::alert::AlertRules {
                 res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
                 surge_min: args.alert_surge_min.unwrap_or(30).max(1),

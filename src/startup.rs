@@ -120,6 +120,12 @@ impl Application {
         };
         let zones =
             Arc::new(crate::geodata::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
+        // Every zone covered once, now: a zone the cells cannot cover stops
+        // the start-up like a broken zones file.
+        let cover = Arc::new(
+            crate::crowd::cover::ZoneCover::new(&zones, settings.resolutions.finest())
+                .map_err(StartupError::Geodata)?,
+        );
         let hub = Arc::new(Hub::new(
             engine.clone(),
             public_view,
@@ -170,6 +176,7 @@ impl Application {
             reports,
             broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
             zones,
+            cover,
             keys,
             sessions,
             heatmap_limits,

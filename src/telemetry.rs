@@ -51,6 +51,13 @@ pub fn prometheus() -> Option<PrometheusHandle> {
 /// Safe to call more than once.
 pub fn init_logging(default_filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // The geometry library logs every step of covering the zones by cells
+    // at debug level (some 700 KiB at start-up), which would drown the
+    // server's own debug logs; its warnings still show.
+    let filter = match "geo=info".parse() {
+        Ok(quiet_geometry) => filter.add_directive(quiet_geometry),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -35,11 +35,25 @@ pub struct PublicLevel {
     pub below: Option<f64>,
 }
 
+/// One level of a zone and the densities it covers (DESIGN §9).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneLevel {
+    /// `normal`, `caution`, `alert`, `serious` or `critical`.
+    #[schema(value_type = String)]
+    pub level: crate::crowd::level::Level,
+    /// People per m² from which it applies.
+    pub from: f64,
+    /// People per m² below which it applies; none for the top level.
+    pub below: Option<f64>,
+}
+
 /// The levels the pages show, by scale.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Levels {
     /// The public heatmap's levels, in items per km² per minute.
     pub public: Vec<PublicLevel>,
+    /// The zones' levels, in people per m² (`--density-levels`).
+    pub zones: Vec<ZoneLevel>,
 }
 
 /// The CAP value lists a message may use.
@@ -109,7 +123,15 @@ pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<Ht
         },
         languages: s.languages.clone(),
         report_categories: crate::domain::report::CATEGORIES.to_vec(),
-        levels: Levels { public: public_levels },
+        levels: Levels {
+            public: public_levels,
+            zones: s
+                .density_levels
+                .scale()
+                .into_iter()
+                .map(|(level, from, below)| ZoneLevel { level, from, below })
+                .collect(),
+        },
         k_anonymity: s.k_anonymity,
         cap: CapValues {
             categories: Category::VALUES.to_vec(),

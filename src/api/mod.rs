@@ -58,6 +58,9 @@ pub struct AppState {
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
     /// The event's zones, loaded at start-up.
     pub zones: Arc<crate::domain::Zones>,
+    /// The cells covering each zone at the finest resolution, made once at
+    /// start-up: what zone figures are summed over.
+    pub cover: Arc<crate::crowd::cover::ZoneCover>,
     /// The Prometheus registry, when one could be installed.
     pub prometheus: Option<PrometheusHandle>,
     /// Who may open a WebSocket: caps per address and per node.

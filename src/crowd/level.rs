@@ -92,6 +92,20 @@ impl DensityLevels {
         }
     }
 
+    /// Each level and the densities it covers, `[from, below)`, lowest
+    /// first; the top level has no upper end. What the pages draw a legend
+    /// from.
+    pub fn scale(&self) -> [(Level, f64, Option<f64>); 5] {
+        let [caution, alert, serious, critical] = self.from;
+        [
+            (Level::Normal, 0.0, Some(caution)),
+            (Level::Caution, caution, Some(alert)),
+            (Level::Alert, alert, Some(serious)),
+            (Level::Serious, serious, Some(critical)),
+            (Level::Critical, critical, None),
+        ]
+    }
+
     /// The density at which `serious` begins: what the forecast counts the
     /// minutes to.
     pub fn serious_m2(&self) -> f64 {

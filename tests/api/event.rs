@@ -84,6 +84,53 @@ async fn an_event_name_or_language_that_is_not_text_stops_the_start_up() {
     }
 }
 
+/// The zones' density scale of §9, as configured: the pages draw their
+/// legend from it instead of knowing 2, 4, 5 and 6 people per m².
+#[actix_web::test]
+async fn the_event_names_the_zone_levels_in_people_per_square_metre() {
+    let mut args = test_args();
+    args.density_levels = Some("1.5, 3, 4.5, 6.5".into());
+    let app = spawn_on(args).await;
+    let (status, event) = app.get("/api/v1/event", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        event["levels"]["zones"],
+        serde_json::json!([
+            {"level": "normal", "from": 0.0, "below": 1.5},
+            {"level": "caution", "from": 1.5, "below": 3.0},
+            {"level": "alert", "from": 3.0, "below": 4.5},
+            {"level": "serious", "from": 4.5, "below": 6.5},
+            {"level": "critical", "from": 6.5, "below": null}
+        ])
+    );
+}
+
+/// A crowd setting that cannot be used stops the start-up with its flag
+/// named, rather than estimate people on nonsense.
+#[test]
+fn crowd_settings_that_cannot_be_used_stop_the_start_up_with_their_flag() {
+    type Set = fn(&mut campanile::config::ServeArgs);
+    let cases: [(&str, Set); 5] = [
+        ("--density-levels", |a| a.density_levels = Some("4,2,5,6".into())),
+        ("--density-levels", |a| a.density_levels = Some("2,4,5".into())),
+        ("--people-per-contributor", |a| a.people_per_contributor = Some(0.0)),
+        ("--people-per-contributor", |a| {
+            a.people_per_contributor = Some(f64::NAN)
+        }),
+        ("--estimate-window", |a| a.estimate_window = Some("7m".into())),
+    ];
+    for (flag, set) in cases {
+        let mut args = test_args();
+        set(&mut args);
+        match campanile::config::Settings::resolve(&args) {
+            Ok(_) => panic!("{flag}: accepted"),
+            Err(err) => assert!(err.to_string().contains(flag), "{flag}: {err}"),
+        }
+    }
+    let settings = campanile::config::Settings::resolve(&test_args()).expect("defaults");
+    assert_eq!(settings.estimate_window.name(), "15m");
+}
+
 fn collect_points(value: &serde_json::Value, out: &mut Vec<[f64; 2]>) {
     match value {
         serde_json::Value::Array(items) => {

@@ -56,6 +56,13 @@ async fn logs_carry_no_author_token_or_contact_even_at_debug_level() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("serve");
+    // Read the logs while the server writes them: a full pipe would stop it.
+    let mut stderr = server.stderr.take().expect("stderr");
+    let draining = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut all);
+        std::io::Cursor::new(all)
+    });
     let base = format!("http://127.0.0.1:{port}");
     let client = awc::Client::default();
     let mut up = false;
@@ -91,10 +98,9 @@ async fn logs_carry_no_author_token_or_contact_even_at_debug_level() {
         .expect("heatmap");
     let _ = server.kill();
     let mut logs = String::new();
-    server
-        .stderr
-        .take()
-        .expect("stderr")
+    draining
+        .join()
+        .expect("stderr reader")
         .read_to_string(&mut logs)
         .expect("logs");
     let _ = server.wait();
