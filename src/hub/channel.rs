@@ -24,32 +24,23 @@ pub type Messages = Pin<Box<dyn Stream<Item = ServerMessage> + Send>>;
 /// an item for every subscriber.
 pub const CHANNEL_CAPACITY: usize = 256;
 
-/// How long a reader first waits before reading again an engine that failed.
-const FIRST_RETRY: Duration = Duration::from_millis(250);
-/// The longest wait between two reads of an engine that keeps failing.
-const LONGEST_RETRY: Duration = Duration::from_secs(8);
+/// How a reader that fell behind waits for an engine that fails: from
+/// 250 ms, doubling up to 8 s, each wait shortened by a random part so that
+/// thousands of subscribers that lost the engine together do not come back
+/// together.
+const ENGINE_PAUSES: crate::schedule::Pauses = crate::schedule::Pauses {
+    first: Duration::from_millis(250),
+    longest: Duration::from_secs(8),
+    jittered: true,
+};
 
 /// Reads with `read` until the engine answers: a reader that fell behind
-/// waits rather than skip anything. The waits double up to
-/// [`LONGEST_RETRY`], each shortened by a random part, so that thousands of
-/// subscribers that lost the engine together do not come back together.
-/// `what` names the read in the log.
-pub(crate) async fn until_read<T, F>(what: &'static str, mut read: impl FnMut() -> F) -> T
+/// waits rather than skip anything. `what` names the read in the log.
+pub(crate) async fn until_read<T, F>(what: &'static str, read: impl FnMut() -> F) -> T
 where
     F: Future<Output = Result<T, EngineError>>,
 {
-    let mut wait = FIRST_RETRY;
-    loop {
-        match read().await {
-            Ok(value) => return value,
-            Err(e) => {
-                tracing::warn!(error = %e, what, "reading the engine failed; retrying");
-                let jitter = wait.mul_f64(rand::random::<f64>() / 2.0);
-                tokio::time::sleep(wait - jitter).await;
-                wait = (wait * 2).min(LONGEST_RETRY);
-            }
-        }
-    }
+    crate::schedule::until_ok(what, ENGINE_PAUSES, read).await
 }
 
 /// Runs a channel's relay, the one reader of its engine feed on this node,

@@ -208,6 +208,7 @@ pub(super) async fn start_feed(
 }
 
 /// The last record this node's feed delivered.
+#[derive(Clone)]
 struct Position {
     /// None until the log has an epoch (a log never appended to, or one
     /// written before epochs existed).
@@ -244,57 +245,43 @@ impl Position {
     }
 }
 
-/// The first pause before reading the log again after a failed read.
-const REREAD_FIRST_PAUSE: Duration = Duration::from_millis(100);
-/// The longest pause between two reads of the log that fail.
-const REREAD_LONGEST_PAUSE: Duration = Duration::from_secs(5);
+/// Pauses between failed reads of the log, from 100 ms doubling up to
+/// 5 s: the feed must not move past records it has not read, or this node
+/// would never deliver them (nothing else reads them again), so it reads
+/// until a read answers. The feed's task is aborted when its engine goes,
+/// which ends the retries.
+const REREAD_PAUSES: crate::schedule::Pauses = crate::schedule::Pauses {
+    first: Duration::from_millis(100),
+    longest: Duration::from_secs(5),
+    jittered: false,
+};
 
-/// Pauses between failed reads of the log, longer after each one: the feed
-/// must not move past records it has not read, or this node would never
-/// deliver them (nothing else reads them again), so it reads until a read
-/// answers. The feed's task is aborted when its engine goes, which ends the
-/// retries.
-struct Backoff {
-    pause: Duration,
-}
-
-impl Backoff {
-    fn new() -> Self {
-        Self {
-            pause: REREAD_FIRST_PAUSE,
-        }
-    }
-
-    async fn after(&mut self, error: &EngineError) {
-        tracing::warn!(%error, retry_in = ?self.pause, "reading the broadcast log failed; the feed reads it again");
-        tokio::time::sleep(self.pause).await;
-        self.pause = (self.pause * 2).min(REREAD_LONGEST_PAUSE);
-    }
-}
-
-/// The records of the log's current epoch past the position, entering that
-/// epoch first (a new one numbers from the start).
-async fn catch_up(conn: &Conn, keys: &Keys, position: &mut Position) -> Result<Vec<BroadcastRecord>, EngineError> {
+/// The position moved into the log's current epoch (a new one numbers from
+/// the start), and the records of that epoch past it.
+async fn catch_up(
+    conn: &Conn,
+    keys: &Keys,
+    position: &Position,
+) -> Result<(Position, Vec<BroadcastRecord>), EngineError> {
     let epoch: Option<String> = cmd("GET")
         .arg(keys.broadcast_epoch())
         .query_async(&mut conn.clone())
         .await
         .map_err(unavailable)?;
+    let mut entered = position.clone();
     if let Some(epoch) = epoch {
-        position.enter(&epoch);
+        entered.enter(&epoch);
     }
-    read_after(conn, keys, position.last).await
+    let records = read_after(conn, keys, entered.last).await?;
+    Ok((entered, records))
 }
 
 /// Reads the log after `after` until a read answers.
 async fn read_gap(conn: &Conn, keys: &Keys, after: u64) -> Vec<BroadcastRecord> {
-    let mut backoff = Backoff::new();
-    loop {
-        match read_after(conn, keys, after).await {
-            Ok(records) => return records,
-            Err(error) => backoff.after(&error).await,
-        }
-    }
+    crate::schedule::until_ok("the broadcast log's gap", REREAD_PAUSES, || {
+        read_after(conn, keys, after)
+    })
+    .await
 }
 
 /// Relays the `broadcasts` channel into this node's feed, in `seq` order,
@@ -322,13 +309,11 @@ async fn run_feed(
             continue;
         };
         // Whatever was appended while we were not listening.
-        let mut backoff = Backoff::new();
-        let missed = loop {
-            match catch_up(&conn, &keys, &mut position).await {
-                Ok(missed) => break missed,
-                Err(error) => backoff.after(&error).await,
-            }
-        };
+        let (entered, missed) = crate::schedule::until_ok("the broadcast log after a reconnect", REREAD_PAUSES, || {
+            catch_up(&conn, &keys, &position)
+        })
+        .await;
+        position = entered;
         position.deliver(missed, u64::MAX, &feed);
         let mut messages = pubsub.on_message();
         while let Some(msg) = messages.next().await {
