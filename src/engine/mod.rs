@@ -4,8 +4,9 @@
 //! Each concern has its own contract, in its own file, as centrifuge keeps
 //! its broker apart from its presence manager: [`CountStore`] (posts counted
 //! per cell and window), [`BroadcastLog`] (operators' messages, their live
-//! feed and acknowledgements), [`ReportStore`], [`AlertGate`], [`AuditLog`]
-//! and [`idempotency::IdempotencyStore`]. [`Engine`] is all of them at once
+//! feed and acknowledgements), [`ReportStore`], [`AlertGate`], [`AuditLog`],
+//! [`CrowdStore`] (head-counts and zone minutes) and
+//! [`idempotency::IdempotencyStore`]. [`Engine`] is all of them at once
 //! plus health; a service that needs one concern can hold just that store
 //! (an `Arc<dyn Engine>` turns into an `Arc<dyn CountStore>` by upcasting).
 //!
@@ -23,6 +24,7 @@ pub mod alerts;
 pub mod audit;
 pub mod broadcast_log;
 pub mod counts;
+pub mod crowd;
 pub mod idempotency;
 pub mod memory;
 pub mod redis;
@@ -39,6 +41,7 @@ pub use alerts::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate};
 pub use audit::AuditLog;
 pub use broadcast_log::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord};
 pub use counts::{Bucketed, CellCount, CountQuery, CountStore, IngestOutcome, WRITE_CHUNK, chunk_buckets, chunk_name};
+pub use crowd::CrowdStore;
 pub use reports::{REPORT_FEED_CAPACITY, ReportStore};
 
 /// The engine could not do what was asked; the caller answers 503.
@@ -92,7 +95,7 @@ impl Layout {
 
 /// Every store of one engine, and its health: what the server is built on.
 #[async_trait]
-pub trait Engine: CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog {
+pub trait Engine: CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog + CrowdStore {
     /// `memory` or `redis`, as `/healthz` reports it.
     fn kind(&self) -> &'static str;
 

@@ -1119,3 +1119,108 @@ async fn a_feed_delivers_every_seq_across_a_redis_restart_with_persistence() {
         );
     }
 }
+
+/// The crowd store keeps head-counts and zone minutes by time, and the
+/// first record of a zone minute stands whichever node writes it.
+mod crowd_store {
+    use std::collections::BTreeMap;
+
+    use campanile::engine::crowd::{
+        HEADCOUNT_RETENTION_SECS, Headcount, HeadcountSource, ZONE_MINUTE_RETENTION_SECS, ZoneMinute,
+    };
+
+    use super::*;
+
+    fn headcount(id: &str, zone: &str, at: i64, u: u64, people: u64) -> Headcount {
+        Headcount {
+            id: id.to_owned(),
+            zone: zone.to_owned(),
+            at,
+            u,
+            people,
+            source: HeadcountSource::Headcount,
+            by: "cmdr".to_owned(),
+        }
+    }
+
+    fn minute(at: i64, pairs: &[(&str, u64)]) -> ZoneMinute {
+        ZoneMinute {
+            minute: at,
+            contributors: pairs.iter().map(|(z, u)| ((*z).to_owned(), *u)).collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    pub async fn headcounts_are_kept_by_time_and_forgotten_after_retention(engine: Arc<dyn Engine>) {
+        let t = now();
+        // Two counts of one crowd at one moment are two records.
+        let same_moment = [headcount("a", "nettuno", t - 60, 10, 300), headcount("b", "nettuno", t - 60, 10, 320)];
+        for h in &same_moment {
+            engine.add_headcount(h, t).await.expect("add");
+        }
+        engine
+            .add_headcount(&headcount("c", "maggiore", t - 30, 40, 1_000), t)
+            .await
+            .expect("add");
+        let all = engine.headcounts_since(t - 120).await.expect("read");
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2], headcount("c", "maggiore", t - 30, 40, 1_000));
+        assert!(all[..2].contains(&same_moment[0]) && all[..2].contains(&same_moment[1]));
+        assert_eq!(engine.headcounts_since(t - 45).await.expect("read").len(), 1);
+        // A write past the retention forgets what it has outlived.
+        let later = t + HEADCOUNT_RETENTION_SECS - 40;
+        engine
+            .add_headcount(&headcount("d", "maggiore", later, 5, 100), later)
+            .await
+            .expect("add");
+        let kept: Vec<String> = engine
+            .headcounts_since(0)
+            .await
+            .expect("read")
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        assert_eq!(kept, vec!["c".to_owned(), "d".to_owned()]);
+    }
+
+    pub async fn the_first_record_of_a_zone_minute_stands(engine: Arc<dyn Engine>) {
+        let t = now() / 60 * 60;
+        engine
+            .record_zone_minute(900, &minute(t - 60, &[("a", 3)]), t)
+            .await
+            .expect("record");
+        engine
+            .record_zone_minute(900, &minute(t, &[("a", 5), ("b", 1)]), t)
+            .await
+            .expect("record");
+        // A second node that read the same minute later: the first stands.
+        engine
+            .record_zone_minute(900, &minute(t, &[("a", 6)]), t)
+            .await
+            .expect("record");
+        // Another window keeps its own minutes.
+        engine
+            .record_zone_minute(60, &minute(t, &[("a", 1)]), t)
+            .await
+            .expect("record");
+        assert_eq!(
+            engine.zone_minutes(900, t - 600).await.expect("read"),
+            vec![minute(t - 60, &[("a", 3)]), minute(t, &[("a", 5), ("b", 1)])]
+        );
+        assert_eq!(engine.zone_minutes(900, t).await.expect("read").len(), 1);
+        assert_eq!(engine.zone_minutes(60, 0).await.expect("read"), vec![minute(t, &[("a", 1)])]);
+        let later = t + ZONE_MINUTE_RETENTION_SECS + 30;
+        engine
+            .record_zone_minute(900, &minute(later, &[("a", 9)]), later)
+            .await
+            .expect("record");
+        assert_eq!(
+            engine.zone_minutes(900, 0).await.expect("read"),
+            vec![minute(later, &[("a", 9)])]
+        );
+    }
+
+    conformance!(
+        headcounts_are_kept_by_time_and_forgotten_after_retention,
+        the_first_record_of_a_zone_minute_stands
+    );
+}

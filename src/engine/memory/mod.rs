@@ -10,6 +10,7 @@ mod alerts;
 mod audit;
 mod broadcast_log;
 mod counts;
+mod crowd;
 mod idempotency;
 mod reports;
 
@@ -29,6 +30,7 @@ pub struct MemoryEngine {
     broadcasts: broadcast_log::Broadcasts,
     reports: reports::Reports,
     alerts: alerts::Alerts,
+    crowd: crowd::Crowd,
     audit: Mutex<audit::Audit>,
     idempotency: Arc<MemoryIdempotency>,
 }
@@ -43,6 +45,7 @@ impl MemoryEngine {
             broadcasts: broadcast_log::Broadcasts::new(),
             reports: reports::Reports::new(),
             alerts: alerts::Alerts::new(),
+            crowd: crowd::Crowd::default(),
             audit: Mutex::default(),
             idempotency: Arc::default(),
         }

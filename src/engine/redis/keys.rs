@@ -22,6 +22,8 @@
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
 //! | `{alerts}:raised` | sorted set | every raised alert by the time it was raised | a day |
+//! | `{crowd}:headcounts` | sorted set | head-counts (JSON) by the time they were taken | 6 h |
+//! | `{crowd}:minutes:{window}` | sorted set | each zone's contributors over the window ending at each minute (JSON) by minute | an hour |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
@@ -91,6 +93,12 @@ impl Keys {
     }
     pub(super) fn alerts_raised(&self) -> String {
         format!("{}{{alerts}}:raised", self.prefix)
+    }
+    pub(super) fn headcounts(&self) -> String {
+        format!("{}{{crowd}}:headcounts", self.prefix)
+    }
+    pub(super) fn zone_minutes(&self, window_secs: i64) -> String {
+        format!("{}{{crowd}}:minutes:{window_secs}", self.prefix)
     }
     pub(super) fn audit(&self) -> String {
         format!("{}audit", self.prefix)

@@ -13,6 +13,7 @@ mod alerts;
 mod audit;
 mod broadcast_log;
 mod counts;
+mod crowd;
 mod idempotency;
 mod keys;
 mod reports;
