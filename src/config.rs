@@ -617,6 +617,22 @@ impl Settings {
         }
     }
 
+    /// The crowd picture over `zones`: each area zone covered once, now, by
+    /// the cells of the finest resolution; a zone the cells cannot cover is
+    /// refused like a broken zones file.
+    pub fn crowd_picture(&self, zones: std::sync::Arc<crate::domain::Zones>) -> Result<crate::hub::CrowdPicture, String> {
+        let cover = crate::crowd::cover::ZoneCover::new(&zones, self.resolutions.finest())?;
+        Ok(crate::hub::CrowdPicture {
+            zones,
+            cover: std::sync::Arc::new(cover),
+            levels: self.density_levels,
+            prior: self.prior,
+            recency: crate::crowd::estimate::Recency::default(),
+            estimate_window: self.estimate_window.clone(),
+            k_anonymity: self.k_anonymity,
+        })
+    }
+
     /// The engine's layout from these settings.
     pub fn layout(&self) -> Layout {
         Layout {

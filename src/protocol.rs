@@ -90,6 +90,11 @@ pub enum Subscribe {
     Reports,
     /// Surge and threshold alerts.
     Alerts,
+    /// The crowd picture per named zone (§9), in the reader's view.
+    Zones {
+        /// Window name (default: the estimate window).
+        window: Option<String>,
+    },
 }
 
 impl Subscribe {
@@ -100,6 +105,7 @@ impl Subscribe {
             Subscribe::Broadcasts { .. } => "broadcasts",
             Subscribe::Reports => "reports",
             Subscribe::Alerts => "alerts",
+            Subscribe::Zones { .. } => "zones",
         }
     }
 }
@@ -200,6 +206,30 @@ pub enum ServerMessage {
         #[serde(flatten)]
         alert: serde_json::Map<String, serde_json::Value>,
     },
+    /// Every area zone's status, first thing after `subscribed`.
+    #[serde(rename = "zones.snapshot")]
+    ZonesSnapshot {
+        /// Subscription id.
+        sub: String,
+        /// The window of `posts` and `contributors`.
+        window: String,
+        /// When the counts were read.
+        as_of: String,
+        /// The zones, riskiest first, in the subscriber's view.
+        zones: serde_json::Value,
+    },
+    /// The zones whose status changed since the last frame sent.
+    #[serde(rename = "zones.update")]
+    ZonesUpdate {
+        /// Subscription id.
+        sub: String,
+        /// The window.
+        window: String,
+        /// When the counts were read.
+        as_of: String,
+        /// The changed zones, in the subscriber's view.
+        zones: serde_json::Value,
+    },
     /// Engine health changed.
     #[serde(rename = "status")]
     Status {
@@ -298,6 +328,8 @@ impl ServerMessage {
             ServerMessage::Broadcast { .. } => "broadcast",
             ServerMessage::Report { .. } => "report",
             ServerMessage::Alert { .. } => "alert",
+            ServerMessage::ZonesSnapshot { .. } => "zones.snapshot",
+            ServerMessage::ZonesUpdate { .. } => "zones.update",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",

@@ -120,18 +120,14 @@ impl Application {
         };
         let zones =
             Arc::new(crate::geodata::load_zones(&settings.geodata_dir.join("zones")).map_err(StartupError::Geodata)?);
-        // Every zone covered once, now: a zone the cells cannot cover stops
-        // the start-up like a broken zones file.
-        let cover = Arc::new(
-            crate::crowd::cover::ZoneCover::new(&zones, settings.resolutions.finest())
-                .map_err(StartupError::Geodata)?,
-        );
+        let crowd = settings.crowd_picture(zones.clone()).map_err(StartupError::Geodata)?;
+        let cover = crowd.cover.clone();
         let hub = Arc::new(Hub::new(
             engine.clone(),
             public_view,
             pending.clone(),
             settings.layout(),
-            zones.clone(),
+            crowd,
         ));
         let mut background = vec![
             pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),

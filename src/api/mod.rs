@@ -186,6 +186,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/openapi.json", [(M::GET, web::to(ops::openapi_json))]))
         .service(resource("/api/v1/posts", [(M::POST, web::to(posts::ingest_posts))]))
         .service(resource("/api/v1/zones", [(M::GET, web::to(zones::get_zones))]))
+        .service(resource("/api/v1/zones/status", [(M::GET, web::to(zones::get_status))]))
         .service(resource("/api/v1/event", [(M::GET, web::to(event::get_event))]))
         .service(resource(
             "/api/v1/broadcasts",

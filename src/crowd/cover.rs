@@ -85,6 +85,17 @@ impl ZoneCover {
         self.resolution
     }
 
+    /// The covered zones' ids, in no particular order.
+    pub fn zones(&self) -> impl Iterator<Item = &str> {
+        self.by_zone.keys().map(String::as_str)
+    }
+
+    /// True when no zone is covered (the deployment has only point zones,
+    /// or none).
+    pub fn is_empty(&self) -> bool {
+        self.by_zone.is_empty()
+    }
+
     /// A zone's cells, sorted; `None` for a point zone or an unknown id.
     /// Empty for a zone so small that no cell centre falls inside it.
     pub fn cells(&self, zone: &str) -> Option<&[CellIndex]> {

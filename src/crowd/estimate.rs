@@ -257,7 +257,7 @@ impl Default for Prior {
 }
 
 /// People in a zone: the `people` object of DESIGN §9's zone status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Estimate {
     /// The best guess.
     pub estimate: u64,

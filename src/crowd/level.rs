@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::crowd::estimate::Estimate;
 
 /// How dangerous a zone's density is, from least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// Below the first threshold.
@@ -169,7 +169,7 @@ pub fn utilisation(people: u64, capacity: Option<u64>) -> Option<f64> {
 }
 
 /// What the public reads for a place, like Seoul's real-time city data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PublicLevel {
     /// `normal` and below [`RELAXED_BELOW_M2`].
@@ -241,7 +241,7 @@ pub fn assess(
 }
 
 /// Which way a zone's crowd is going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trend {
     /// More than [`TREND_BAND_PCT`] above 15 minutes before.

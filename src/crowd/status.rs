@@ -63,7 +63,7 @@ pub struct Reading<'a> {
 }
 
 /// A zone's status for operators and commanders (DESIGN §9).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ZoneStatus {
     /// The zone's id.
     pub id: String,
@@ -104,7 +104,10 @@ pub struct ZoneStatus {
 }
 
 /// A zone as the public sees it: words, never figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+// No other field may appear: the public's view must never be mistaken for,
+// or grow into, the operators'.
+#[serde(deny_unknown_fields)]
 pub struct PublicZoneStatus {
     /// The zone's id.
     pub id: String,

@@ -12,6 +12,10 @@
 //! engine's feed, decodes and encodes each message once per view, and hands
 //! sessions shared bytes; nothing is lost to a reader that falls behind
 //! ([`channel`]).
+//!
+//! Zones: every area zone's status, computed once per tick from one count
+//! read and shared by the route, the sessions and the zone alerts
+//! ([`ZoneChannel`]).
 
 mod alerts;
 mod broadcasts;
@@ -20,6 +24,7 @@ mod frame;
 mod heatmap;
 mod reports;
 mod request;
+mod zones;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +42,7 @@ pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 pub use reports::ReportChannel;
 pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
+pub use zones::{CrowdPicture, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame};
 
 use crate::domain::Window;
 use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};
@@ -104,6 +110,7 @@ pub struct Hub {
     broadcasts: Arc<BroadcastChannel>,
     reports: Arc<ReportChannel>,
     alerts: Arc<AlertChannel>,
+    zones: Arc<ZoneChannel>,
 }
 
 /// How long a group read over HTTP is refreshed without a subscriber: a
@@ -119,10 +126,11 @@ impl Hub {
         public: PublicView,
         pending: Arc<PendingReports>,
         layout: Layout,
-        zones: Arc<crate::domain::Zones>,
+        crowd: CrowdPicture,
     ) -> Self {
         Self {
-            broadcasts: Arc::new(BroadcastChannel::new(engine.clone(), zones)),
+            broadcasts: Arc::new(BroadcastChannel::new(engine.clone(), crowd.zones.clone())),
+            zones: Arc::new(ZoneChannel::new(engine.clone(), crowd)),
             reports: Arc::new(ReportChannel::new(engine.clone(), layout.dedup_secs)),
             alerts: Arc::new(AlertChannel::new(engine.clone())),
             engine,
@@ -156,6 +164,11 @@ impl Hub {
     /// The alerts channel.
     pub fn alerts(&self) -> &Arc<AlertChannel> {
         &self.alerts
+    }
+
+    /// The zones channel.
+    pub fn zones(&self) -> &Arc<ZoneChannel> {
+        &self.zones
     }
 
     /// Subscription `sub` to the heatmap `request` asks for: joins its
@@ -306,8 +319,13 @@ impl Hub {
                 }
             }
         }
-        if !read_any {
-            // With no subscribers the tick read nothing: ask the engine directly.
+        if healthy && let Err(e) = self.zones.tick(now).await {
+            healthy = false;
+            metrics::counter!(metric::HUB_TICK_FAILURES).increment(1);
+            tracing::warn!(error = %e, "zones tick failed");
+        }
+        if !read_any && healthy {
+            // With no subscribers the tick read no heatmap: ask the engine directly.
             healthy = self.engine.ping().await.is_ok();
         }
         // The status first: a client is told the engine is back before it

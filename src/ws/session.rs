@@ -440,6 +440,7 @@ impl Connection {
                     .await
             }
             Subscribe::Alerts => self.start(channel, true, |sub| hub.alerts().subscribe(sub)).await,
+            Subscribe::Zones { window } => self.subscribe_zones(window.as_deref()).await,
         }
     }
 
@@ -476,6 +477,33 @@ impl Connection {
             }
         };
         self.acknowledge(sub, "heatmap", full_picture, false, messages).await
+    }
+
+    async fn subscribe_zones(&mut self, window: Option<&str>) -> Flow {
+        let window = match window {
+            Some(name) => match self.context.heatmap_limits.windows.get(name) {
+                Ok(w) => w,
+                Err(e) => return self.send(ServerMessage::error(e.code, e.message)).await,
+            },
+            None => self.context.hub.zones().picture().estimate_window.clone(),
+        };
+        // The view follows the role: figures for the whole picture, words for
+        // everyone else.
+        let full = self.principal.sees_full_picture();
+        let sub = self.next_id();
+        let messages = match self.context.hub.zones().subscribe(sub.clone(), &window, full).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                tracing::warn!(error = %e, "zones subscription failed");
+                return self
+                    .send(ServerMessage::error(
+                        "engine_unavailable",
+                        "the storage engine is unavailable; retry",
+                    ))
+                    .await;
+            }
+        };
+        self.acknowledge(sub, "zones", full, false, messages).await
     }
 
     fn next_id(&mut self) -> String {

@@ -1,0 +1,575 @@
+//! The `zones` channel: every area zone's status (DESIGN §9), computed once
+//! per tick for the whole node and handed to every reader, the HTTP route
+//! and the zone alerts included.
+//!
+//! Each tick reads the counts of the estimate window at the cover's
+//! resolution once, sums them per zone, turns contributors into people with
+//! the zone's model, and compares with the zone's minutes (recorded once a
+//! minute in the engine, so every node draws the same trend). Other windows
+//! change only `posts` and `contributors`: people are people whatever
+//! window a reader looks through, and the model is calibrated on the
+//! estimate window's contributors. A session gets a snapshot, then an
+//! update with the zones whose status changed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use super::channel::Messages;
+use crate::crowd::cover::ZoneCover;
+use crate::crowd::estimate::{CalibrationPair, Model, Prior, Recency, TimedPair, recent_pairs};
+use crate::crowd::level::{DensityLevels, FORECAST_MINUTES};
+use crate::crowd::status::{CellFigures, PublicZoneStatus, Reading, ZoneCounts, ZoneStatus, status, zone_counts};
+use crate::domain::{Window, Zones, rfc3339};
+use crate::engine::crowd::{Headcount, ZoneMinute};
+use crate::engine::{CountQuery, Engine, EngineError};
+use crate::protocol::{ServerMessage, SharedEncoding};
+
+/// What the crowd picture is made with: the deployment's zones and their
+/// cover, its levels, its prior and its estimate window.
+#[derive(Clone)]
+pub struct CrowdPicture {
+    /// The zones.
+    pub zones: Arc<Zones>,
+    /// The cells covering each zone.
+    pub cover: Arc<ZoneCover>,
+    /// Density levels.
+    pub levels: DensityLevels,
+    /// People per contributor until calibrated.
+    pub prior: Prior,
+    /// Which head-counts a fit uses.
+    pub recency: Recency,
+    /// The window whose contributors people are estimated from.
+    pub estimate_window: Window,
+    /// Contributors a zone needs before the public gets its word.
+    pub k_anonymity: u64,
+}
+
+/// How far back the trend looks (§9: the same window 15 minutes earlier).
+pub const TREND_LOOKBACK_SECS: i64 = 15 * 60;
+
+/// With a shorter history than [`TREND_LOOKBACK_SECS`] (the first quarter
+/// of an hour of a deployment), the trend compares with the oldest minute
+/// recorded if it is at least this old; younger, the trend is `steady`.
+const SHORTEST_TREND_SECS: i64 = 5 * 60;
+
+/// Head-counts posted on other nodes reach this one within this time.
+const HEADCOUNT_REFRESH: Duration = Duration::from_secs(5);
+
+/// How long a window other than the estimate window is kept fresh after an
+/// HTTP read without a subscriber.
+const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
+
+/// One frame of a window: every area zone's status, riskiest first.
+#[derive(Debug)]
+pub struct ZonesFrame {
+    /// The window of `posts` and `contributors`.
+    pub window: Window,
+    /// When it was read.
+    pub as_of: DateTime<Utc>,
+    /// Numbers frames of one window, so that a follower can tell it is one
+    /// frame behind.
+    pub number: u64,
+    /// Operators' and commanders' view, riskiest first.
+    pub zones: Vec<ZoneStatus>,
+    /// The public's view, in the same order.
+    pub public: Vec<PublicZoneStatus>,
+    /// Indices of `zones` whose status differs from the frame before.
+    changed: Vec<usize>,
+    /// Indices of `public` whose view differs from the frame before.
+    public_changed: Vec<usize>,
+    encoded_full: SharedEncoding,
+    encoded_public: SharedEncoding,
+}
+
+impl ZonesFrame {
+    fn new(window: Window, as_of: DateTime<Utc>, zones: Vec<ZoneStatus>, picture: &CrowdPicture) -> Self {
+        let public = zones.iter().map(|z| z.public(&picture.zones)).collect();
+        Self {
+            window,
+            as_of,
+            number: 0,
+            changed: (0..zones.len()).collect(),
+            public_changed: (0..zones.len()).collect(),
+            zones,
+            public,
+            encoded_full: SharedEncoding::default(),
+            encoded_public: SharedEncoding::default(),
+        }
+    }
+
+    /// This frame as the one after `before`: numbered next, with what
+    /// changed since.
+    fn after(mut self, before: &ZonesFrame) -> Self {
+        self.number = before.number + 1;
+        let was: HashMap<&str, &ZoneStatus> = before.zones.iter().map(|z| (z.id.as_str(), z)).collect();
+        self.changed = changed_indices(&self.zones, |z| was.get(z.id.as_str()).is_some_and(|w| same_status(w, z)));
+        let was_public: HashMap<&str, &PublicZoneStatus> = before.public.iter().map(|z| (z.id.as_str(), z)).collect();
+        self.public_changed = changed_indices(&self.public, |z| was_public.get(z.id.as_str()) == Some(&z));
+        self
+    }
+
+    /// The status of zone `id`.
+    pub fn zone(&self, id: &str) -> Option<&ZoneStatus> {
+        self.zones.iter().find(|z| z.id == id)
+    }
+}
+
+fn changed_indices<T>(items: &[T], unchanged: impl Fn(&T) -> bool) -> Vec<usize> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| !unchanged(item))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Equal but for the moment read: a zone whose figures did not move is not
+/// sent again.
+fn same_status(a: &ZoneStatus, b: &ZoneStatus) -> bool {
+    ZoneStatus {
+        as_of: String::new(),
+        ..a.clone()
+    } == ZoneStatus {
+        as_of: String::new(),
+        ..b.clone()
+    }
+}
+
+/// Riskiest first: level, then how bad the interval says it may be, then
+/// density; the id settles ties so that every node orders alike.
+fn sort_by_risk(zones: &mut [ZoneStatus]) {
+    zones.sort_by(|a, b| {
+        b.level
+            .cmp(&a.level)
+            .then(b.level_high.cmp(&a.level_high))
+            .then(b.density_m2.total_cmp(&a.density_m2))
+            .then(a.id.cmp(&b.id))
+    });
+}
+
+/// What the tick keeps between reads: the models and the recent minutes.
+#[derive(Default)]
+struct Memory {
+    /// Retained head-counts, and when they were read.
+    headcounts: Vec<Headcount>,
+    headcounts_read: Option<Instant>,
+    /// Each zone's model, and the deployment's for zones without their own.
+    models: HashMap<String, Model>,
+    deployment: Option<Model>,
+    /// Minutes of the estimate window, oldest first, and the last minute
+    /// this node recorded.
+    minutes: Vec<ZoneMinute>,
+    recorded_minute: Option<i64>,
+}
+
+struct Group {
+    frames: watch::Sender<Arc<ZonesFrame>>,
+    read_until: Option<Instant>,
+}
+
+/// The zones channel of one node.
+pub struct ZoneChannel {
+    engine: Arc<dyn Engine>,
+    picture: CrowdPicture,
+    estimate: watch::Sender<Arc<ZonesFrame>>,
+    others: Mutex<HashMap<Window, Group>>,
+    memory: tokio::sync::Mutex<Memory>,
+}
+
+impl ZoneChannel {
+    /// A channel over `engine`; its first frame is empty until the first
+    /// tick.
+    pub fn new(engine: Arc<dyn Engine>, picture: CrowdPicture) -> Self {
+        let empty = ZonesFrame::new(picture.estimate_window.clone(), Utc::now(), Vec::new(), &picture);
+        Self {
+            engine,
+            estimate: watch::channel(Arc::new(empty)).0,
+            picture,
+            others: Mutex::default(),
+            memory: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// What the picture is made with.
+    pub fn picture(&self) -> &CrowdPicture {
+        &self.picture
+    }
+
+    /// The estimate window's frames: what the zone alerts follow.
+    pub fn estimate_frames(&self) -> watch::Receiver<Arc<ZonesFrame>> {
+        self.estimate.subscribe()
+    }
+
+    /// The current frame of `window`: no engine read of its own while the
+    /// window is live.
+    pub async fn current(&self, window: &Window) -> Result<Arc<ZonesFrame>, EngineError> {
+        Ok(self.frames(window, Some(Instant::now() + HTTP_KEEP_ALIVE)).await?.borrow().clone())
+    }
+
+    /// Subscription `sub` to `window`, as the public (`full` false) or
+    /// operators and commanders see it.
+    pub async fn subscribe(&self, sub: String, window: &Window, full: bool) -> Result<Messages, EngineError> {
+        let frames = self.frames(window, None).await?.subscribe();
+        Ok(follow(sub, full, frames))
+    }
+
+    /// Makes the models' next read happen now: a head-count was just taken.
+    pub async fn forget_headcounts(&self) {
+        self.memory.lock().await.headcounts_read = None;
+    }
+
+    /// The frames of `window`, read once now if nobody reads it yet.
+    async fn frames(
+        &self,
+        window: &Window,
+        keep_until: Option<Instant>,
+    ) -> Result<watch::Sender<Arc<ZonesFrame>>, EngineError> {
+        if *window == self.picture.estimate_window {
+            return self.estimate_sender().await;
+        }
+        let known = |group: &mut Group| {
+            if keep_until.is_some() {
+                group.read_until = keep_until;
+            }
+            group.frames.clone()
+        };
+        if let Some(frames) = self.lock_others().get_mut(window).map(known) {
+            return Ok(frames);
+        }
+        let now = Utc::now();
+        let base = self.estimate_sender().await?.borrow().clone();
+        let first = Arc::new(self.reframe(&base, window, now).await?);
+        let mut others = self.lock_others();
+        let group = others.entry(window.clone()).or_insert_with(|| Group {
+            frames: watch::channel(first).0,
+            read_until: None,
+        });
+        Ok(known(group))
+    }
+
+    /// The estimate window's frames, read now if no tick has run yet.
+    async fn estimate_sender(&self) -> Result<watch::Sender<Arc<ZonesFrame>>, EngineError> {
+        if self.estimate.borrow().zones.is_empty() && !self.picture.cover.is_empty() {
+            self.tick(Utc::now()).await?;
+        }
+        Ok(self.estimate.clone())
+    }
+
+    fn lock_others(&self) -> std::sync::MutexGuard<'_, HashMap<Window, Group>> {
+        // Every update is one insert or retain: a panic cannot leave it half done.
+        self.others.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Reads the counts of `window` at the cover's resolution, per cell.
+    async fn cell_figures(&self, window: &Window, now: DateTime<Utc>) -> Result<CellFigures, EngineError> {
+        let counts = self
+            .engine
+            .counts(CountQuery {
+                res: self.picture.cover.resolution(),
+                window_secs: window.secs(),
+                now: now.timestamp(),
+            })
+            .await?;
+        Ok(counts.into_iter().map(|c| (c.cell, (c.count, c.contributors))).collect())
+    }
+
+    /// The estimate window's frame `base` with the posts and contributors
+    /// of `window`.
+    async fn reframe(&self, base: &ZonesFrame, window: &Window, now: DateTime<Utc>) -> Result<ZonesFrame, EngineError> {
+        let cells = self.cell_figures(window, now).await?;
+        let as_of = rfc3339(now);
+        let zones = base
+            .zones
+            .iter()
+            .map(|z| {
+                let counts = zone_counts(&self.picture.cover, &z.id, &cells);
+                ZoneStatus {
+                    window: window.name().to_owned(),
+                    as_of: as_of.clone(),
+                    posts: counts.posts,
+                    contributors: counts.contributors,
+                    ..z.clone()
+                }
+            })
+            .collect();
+        Ok(ZonesFrame::new(window.clone(), now, zones, &self.picture))
+    }
+
+    /// Reads the engine and sends every live window its next frame.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let mut memory = self.memory.lock().await;
+        let window = &self.picture.estimate_window;
+        let cells = self.cell_figures(window, now).await?;
+        let counts: Vec<(&str, ZoneCounts)> = self
+            .picture
+            .cover
+            .zones()
+            .map(|id| (id, zone_counts(&self.picture.cover, id, &cells)))
+            .collect();
+        self.remember_minute(&mut memory, &counts, now).await?;
+        self.refresh_models(&mut memory, now).await?;
+        let frame = self.assemble(&memory, &counts, now);
+        drop(memory);
+        let next = Arc::new(frame.after(&self.estimate.borrow()));
+        self.estimate.send_replace(next.clone());
+
+        let others: Vec<(Window, watch::Sender<Arc<ZonesFrame>>)> = {
+            let mut others = self.lock_others();
+            let instant = Instant::now();
+            others.retain(|_, g| g.frames.receiver_count() > 0 || g.read_until.is_some_and(|t| t > instant));
+            others.iter().map(|(w, g)| (w.clone(), g.frames.clone())).collect()
+        };
+        for (window, tx) in others {
+            let frame = self.reframe(&next, &window, now).await?;
+            let frame = Arc::new(frame.after(&tx.borrow()));
+            tx.send_replace(frame);
+        }
+        Ok(())
+    }
+
+    /// Records this minute's contributors the first time a tick reads it,
+    /// and re-reads the minutes the trend and the forecast draw on.
+    async fn remember_minute(
+        &self,
+        memory: &mut Memory,
+        counts: &[(&str, ZoneCounts)],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let t = now.timestamp();
+        let minute = t - t.rem_euclid(60);
+        if memory.recorded_minute == Some(minute) {
+            return Ok(());
+        }
+        let window_secs = self.picture.estimate_window.secs();
+        let record = ZoneMinute {
+            minute,
+            contributors: counts
+                .iter()
+                .filter(|(_, c)| c.contributors > 0)
+                .map(|(id, c)| ((*id).to_owned(), c.contributors))
+                .collect(),
+        };
+        self.engine.record_zone_minute(window_secs, &record, t).await?;
+        memory.minutes = self
+            .engine
+            .zone_minutes(window_secs, minute - TREND_LOOKBACK_SECS - 60)
+            .await?;
+        memory.recorded_minute = Some(minute);
+        Ok(())
+    }
+
+    /// Re-reads the head-counts when they may have changed, and fits again.
+    async fn refresh_models(&self, memory: &mut Memory, now: DateTime<Utc>) -> Result<(), EngineError> {
+        if memory
+            .headcounts_read
+            .is_some_and(|read| read.elapsed() < HEADCOUNT_REFRESH)
+        {
+            return Ok(());
+        }
+        let t = now.timestamp();
+        let headcounts = self
+            .engine
+            .headcounts_since(t - self.picture.recency.max_age_secs)
+            .await?;
+        memory.headcounts_read = Some(Instant::now());
+        if headcounts == memory.headcounts && memory.deployment.is_some() {
+            return Ok(());
+        }
+        let (models, deployment) = fit_models(&headcounts, t, &self.picture);
+        memory.models = models;
+        memory.deployment = Some(deployment);
+        memory.headcounts = headcounts;
+        Ok(())
+    }
+
+    fn assemble(&self, memory: &Memory, counts: &[(&str, ZoneCounts)], now: DateTime<Utc>) -> ZonesFrame {
+        let picture = &self.picture;
+        let as_of = rfc3339(now);
+        let minute = now.timestamp() - now.timestamp().rem_euclid(60);
+        let before = trend_base(&memory.minutes, minute);
+        let recent: Vec<&ZoneMinute> = memory
+            .minutes
+            .iter()
+            .filter(|m| m.minute > minute - 60 * FORECAST_MINUTES as i64)
+            .collect();
+        let prior = Model::Prior(picture.prior);
+        let mut zones: Vec<ZoneStatus> = counts
+            .iter()
+            .filter_map(|(id, now_counts)| {
+                let model = memory
+                    .models
+                    .get(*id)
+                    .or(memory.deployment.as_ref())
+                    .unwrap_or(&prior);
+                let per_minute: Vec<u64> = recent
+                    .iter()
+                    .map(|m| m.contributors.get(*id).copied().unwrap_or(0))
+                    .collect();
+                let contributors_before = match before {
+                    Some(b) => b.contributors.get(*id).copied().unwrap_or(0),
+                    // No history yet: compared with itself, the trend is steady.
+                    None => now_counts.contributors,
+                };
+                let zone = status(
+                    &picture.zones,
+                    id,
+                    &Reading {
+                        window: picture.estimate_window.name(),
+                        as_of: &as_of,
+                        now: *now_counts,
+                        contributors_before,
+                        contributors_per_minute: &per_minute,
+                        model,
+                        levels: &picture.levels,
+                        k: picture.k_anonymity,
+                    },
+                )?;
+                // Without a history there is no change to give a figure for.
+                Some(ZoneStatus {
+                    trend_pct: zone.trend_pct.filter(|_| before.is_some()),
+                    ..zone
+                })
+            })
+            .collect();
+        sort_by_risk(&mut zones);
+        ZonesFrame::new(picture.estimate_window.clone(), now, zones, picture)
+    }
+}
+
+/// The minute the trend compares with: 15 minutes before `minute`, or with
+/// a shorter history the oldest minute at least 5 minutes old.
+fn trend_base(minutes: &[ZoneMinute], minute: i64) -> Option<&ZoneMinute> {
+    minutes
+        .iter()
+        .find(|m| m.minute >= minute - TREND_LOOKBACK_SECS && m.minute <= minute - SHORTEST_TREND_SECS)
+}
+
+/// Each zone's model from its own recent head-counts, and the deployment's
+/// from all of them.
+fn fit_models(headcounts: &[Headcount], now: i64, picture: &CrowdPicture) -> (HashMap<String, Model>, Model) {
+    let timed = |h: &Headcount| TimedPair {
+        at: h.at,
+        pair: CalibrationPair { u: h.u, people: h.people },
+    };
+    let all: Vec<TimedPair> = headcounts.iter().map(timed).collect();
+    let deployment_pairs = recent_pairs(&all, now, picture.recency);
+    let deployment = Model::choose(&[], &deployment_pairs, picture.prior);
+    let counted: HashSet<&str> = headcounts.iter().map(|h| h.zone.as_str()).collect();
+    let models = counted
+        .into_iter()
+        .map(|zone| {
+            let own: Vec<TimedPair> = headcounts.iter().filter(|h| h.zone == zone).map(timed).collect();
+            let own = recent_pairs(&own, now, picture.recency);
+            (zone.to_owned(), Model::choose(&own, &deployment_pairs, picture.prior))
+        })
+        .collect();
+    (models, deployment)
+}
+
+struct Follower {
+    sub: String,
+    full: bool,
+    frames: watch::Receiver<Arc<ZonesFrame>>,
+    last: Option<Arc<ZonesFrame>>,
+}
+
+impl Follower {
+    fn snapshot(&self, frame: &ZonesFrame) -> ServerMessage {
+        ServerMessage::ZonesSnapshot {
+            sub: self.sub.clone(),
+            window: frame.window.name().to_owned(),
+            as_of: rfc3339(frame.as_of),
+            zones: self.view(frame, None),
+        }
+    }
+
+    /// The zones of `frame` this follower sees, all or those at `only`.
+    fn view(&self, frame: &ZonesFrame, only: Option<&[usize]>) -> serde_json::Value {
+        fn pick<T: serde::Serialize>(items: &[T], only: Option<&[usize]>) -> serde_json::Value {
+            let picked: Vec<&T> = match only {
+                Some(indices) => indices.iter().filter_map(|i| items.get(*i)).collect(),
+                None => items.iter().collect(),
+            };
+            serde_json::to_value(picked).unwrap_or_default()
+        }
+        if self.full {
+            pick(&frame.zones, only)
+        } else {
+            pick(&frame.public, only)
+        }
+    }
+
+    fn update(&self, frame: &ZonesFrame, changed: &[usize]) -> ServerMessage {
+        ServerMessage::ZonesUpdate {
+            sub: self.sub.clone(),
+            window: frame.window.name().to_owned(),
+            as_of: rfc3339(frame.as_of),
+            zones: self.view(frame, Some(changed)),
+        }
+    }
+
+    async fn next(&mut self) -> Option<ServerMessage> {
+        let Some(last) = self.last.clone() else {
+            let first = self.frames.borrow_and_update().clone();
+            let msg = self.snapshot(&first);
+            self.last = Some(first);
+            return Some(msg);
+        };
+        let mut last = last;
+        loop {
+            self.frames.changed().await.ok()?;
+            let frame = self.frames.borrow_and_update().clone();
+            let msg = if frame.number == last.number + 1 {
+                // One frame behind, as nearly every follower is: the frame's
+                // own change list, encoded once for all of them.
+                let changed = if self.full { &frame.changed } else { &frame.public_changed };
+                if changed.is_empty() {
+                    last = frame;
+                    self.last = Some(last.clone());
+                    continue;
+                }
+                let encoded = if self.full { &frame.encoded_full } else { &frame.encoded_public };
+                encoded.get(&self.sub, || self.update(&frame, changed))
+            } else {
+                // Skipped frames: everything that differs from what was sent.
+                let changed = since(&last, &frame, self.full);
+                if changed.is_empty() {
+                    last = frame;
+                    self.last = Some(last.clone());
+                    continue;
+                }
+                self.update(&frame, &changed)
+            };
+            self.last = Some(frame);
+            return Some(msg);
+        }
+    }
+}
+
+/// Indices of `now`'s zones that differ from `sent` in the follower's view.
+fn since(sent: &ZonesFrame, now: &ZonesFrame, full: bool) -> Vec<usize> {
+    if full {
+        let was: HashMap<&str, &ZoneStatus> = sent.zones.iter().map(|z| (z.id.as_str(), z)).collect();
+        changed_indices(&now.zones, |z| was.get(z.id.as_str()).is_some_and(|w| same_status(w, z)))
+    } else {
+        let was: HashMap<&str, &PublicZoneStatus> = sent.public.iter().map(|z| (z.id.as_str(), z)).collect();
+        changed_indices(&now.public, |z| was.get(z.id.as_str()) == Some(&z))
+    }
+}
+
+fn follow(sub: String, full: bool, frames: watch::Receiver<Arc<ZonesFrame>>) -> Messages {
+    let follower = Follower {
+        sub,
+        full,
+        frames,
+        last: None,
+    };
+    Box::pin(futures_util::stream::unfold(follower, |mut f| async move {
+        let msg = f.next().await?;
+        Some((msg, f))
+    }))
+}
