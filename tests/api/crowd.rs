@@ -288,6 +288,8 @@ async fn head_counts_are_for_operators_and_commanders_with_a_plausible_whole_num
         (r#"{}"#, "missing_field", Some("people")),
         (r#"{"people": 10, "zone": "station"}"#, "invalid_json", None),
         (r#"{"people": 10"#, "invalid_json", None),
+        (r#"[100]"#, "invalid_json", None),
+        (r#"100"#, "invalid_json", None),
         // 6,450 m² hold at most 64,500 people at 10 per m².
         (r#"{"people": 65000}"#, "implausible_headcount", Some("people")),
         (
