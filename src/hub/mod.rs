@@ -42,7 +42,9 @@ pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 pub use reports::ReportChannel;
 pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
-pub use zones::{CrowdPicture, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame};
+pub use zones::{
+    Calibration, CrowdPicture, HeadcountError, MAX_PEOPLE_PER_M2, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame,
+};
 
 use crate::domain::Window;
 use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};
