@@ -17,7 +17,7 @@
 //! the calibration endpoint reads the models that tick used.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -63,10 +63,6 @@ const SHORTEST_TREND_SECS: i64 = 5 * 60;
 
 /// Head-counts posted on other nodes reach this one within this time.
 const HEADCOUNT_REFRESH: Duration = Duration::from_secs(5);
-
-/// How long a window other than the estimate window is kept fresh after an
-/// HTTP read without a subscriber.
-const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 /// Nobody stands denser than this (people per m²): reconstructions of the
 /// worst crushes found 7.7–10.7 /m² (DESIGN §9). A head-count above it is a
@@ -216,17 +212,12 @@ impl Memory {
     }
 }
 
-struct Group {
-    frames: watch::Sender<Arc<ZonesFrame>>,
-    read_until: Option<Instant>,
-}
-
 /// The zones channel of one node.
 pub struct ZoneChannel {
     engine: Arc<dyn Engine>,
     picture: CrowdPicture,
     estimate: watch::Sender<Arc<ZonesFrame>>,
-    others: Mutex<HashMap<Window, Group>>,
+    others: super::group::Groups<Window, ZonesFrame>,
     memory: tokio::sync::Mutex<Memory>,
 }
 
@@ -239,7 +230,7 @@ impl ZoneChannel {
             engine,
             estimate: watch::channel(Arc::new(empty)).0,
             picture,
-            others: Mutex::default(),
+            others: super::group::Groups::new(),
             memory: tokio::sync::Mutex::default(),
         }
     }
@@ -258,7 +249,7 @@ impl ZoneChannel {
     /// window is live.
     pub async fn current(&self, window: &Window) -> Result<Arc<ZonesFrame>, EngineError> {
         Ok(self
-            .frames(window, Some(Instant::now() + HTTP_KEEP_ALIVE))
+            .frames(window, super::group::http_keep_until())
             .await?
             .borrow()
             .clone())
@@ -371,24 +362,13 @@ impl ZoneChannel {
         if *window == self.picture.estimate_window {
             return self.estimate_sender().await;
         }
-        let known = |group: &mut Group| {
-            if keep_until.is_some() {
-                group.read_until = keep_until;
-            }
-            group.frames.clone()
-        };
-        if let Some(frames) = self.lock_others().get_mut(window).map(known) {
+        if let Some(frames) = self.others.get(window, keep_until) {
             return Ok(frames);
         }
         let now = Utc::now();
         let base = self.estimate_sender().await?.borrow().clone();
         let first = Arc::new(self.reframe(&base, window, now).await?);
-        let mut others = self.lock_others();
-        let group = others.entry(window.clone()).or_insert_with(|| Group {
-            frames: watch::channel(first).0,
-            read_until: None,
-        });
-        Ok(known(group))
+        Ok(self.others.insert(window.clone(), first, keep_until))
     }
 
     /// The estimate window's frames, read now if no tick has run yet.
@@ -397,11 +377,6 @@ impl ZoneChannel {
             self.tick(Utc::now()).await?;
         }
         Ok(self.estimate.clone())
-    }
-
-    fn lock_others(&self) -> std::sync::MutexGuard<'_, HashMap<Window, Group>> {
-        // Every update is one insert or retain: a panic cannot leave it half done.
-        self.others.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads the counts of `window` at the cover's resolution, per cell.
@@ -460,12 +435,7 @@ impl ZoneChannel {
         let next = Arc::new(frame.after(&self.estimate.borrow()));
         self.estimate.send_replace(next.clone());
 
-        let others: Vec<(Window, watch::Sender<Arc<ZonesFrame>>)> = {
-            let mut others = self.lock_others();
-            let instant = Instant::now();
-            others.retain(|_, g| g.frames.receiver_count() > 0 || g.read_until.is_some_and(|t| t > instant));
-            others.iter().map(|(w, g)| (w.clone(), g.frames.clone())).collect()
-        };
+        let others = self.others.live();
         for (window, tx) in others {
             let frame = self.reframe(&next, &window, now).await?;
             let frame = Arc::new(frame.after(&tx.borrow()));
