@@ -1,15 +1,18 @@
 //! Alerts at the end of the flow. Outbound formats: each stored broadcast as
 //! a CAP 1.2 document, and the active public ones as an Atom index
 //! (renderings only, nothing there changes state). And the detector that
-//! raises surge and threshold alerts from the counts, by the kinds in
+//! raises surge and threshold alerts from the counts, and the zone watch
+//! that raises zone alerts from the zones' status, by the kinds in
 //! [`rules`].
 
 pub mod atom;
 pub mod cap;
 mod detector;
 pub mod rules;
+mod zone_watch;
 
-pub use detector::{Alert, AlertRules, detect, spawn_detector};
+pub use detector::{Alert, AlertRules, Places, detect, spawn_detector};
+pub use zone_watch::{ZoneAlert, spawn_zone_watch};
 
 use std::borrow::Cow;
 

@@ -99,6 +99,14 @@ struct Group {
     read_until: Option<Instant>,
 }
 
+/// A frame's zones, for readers that need no more of the hub (the zone
+/// alerts).
+impl AsRef<[crate::crowd::status::ZoneStatus]> for ZonesFrame {
+    fn as_ref(&self) -> &[crate::crowd::status::ZoneStatus] {
+        &self.zones
+    }
+}
+
 /// The registry of heatmap groups and the engine status.
 pub struct Hub {
     engine: Arc<dyn Engine>,
@@ -127,12 +135,13 @@ impl Hub {
         pending: Arc<PendingReports>,
         layout: Layout,
         crowd: CrowdPicture,
+        alert_history_secs: i64,
     ) -> Self {
         Self {
             broadcasts: Arc::new(BroadcastChannel::new(engine.clone(), crowd.zones.clone())),
             zones: Arc::new(ZoneChannel::new(engine.clone(), crowd)),
             reports: Arc::new(ReportChannel::new(engine.clone(), layout.dedup_secs)),
-            alerts: Arc::new(AlertChannel::new(engine.clone())),
+            alerts: Arc::new(AlertChannel::new(engine.clone(), alert_history_secs)),
             engine,
             public,
             pending,

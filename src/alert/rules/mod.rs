@@ -1,12 +1,20 @@
 //! The kinds of alert, one rule per file: the detector asks each rule in
-//! [`RULES`] in turn whether a cell's last minute calls for its kind.
+//! [`RULES`] in turn whether a cell's last minute calls for its kind, and
+//! the zone watch asks each rule in [`ZONE_RULES`] whether a zone's status
+//! calls for its kind.
 //!
-//! Adding a kind is a new file here and one line in [`RULES`].
+//! Adding a kind is a new file here and one line in [`RULES`] or
+//! [`ZONE_RULES`].
 
 mod surge;
 mod threshold;
+mod zone_forecast;
+mod zone_level;
+
+pub use zone_forecast::FORECAST_ALERT_MINUTES;
 
 use super::AlertRules;
+use crate::crowd::status::ZoneStatus;
 
 /// What the detector knows of one cell when it asks the rules.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +46,23 @@ pub const RULES: &[&dyn Rule] = &[&threshold::Threshold, &surge::Surge];
 pub fn first_firing(reading: &Reading, settings: &AlertRules) -> Option<&'static dyn Rule> {
     RULES.iter().copied().find(|rule| rule.fires(reading, settings))
 }
+
+/// One kind of zone alert.
+pub trait ZoneRule: Sync {
+    /// The `kind` its alerts carry.
+    fn kind(&self) -> &'static str;
+
+    /// The gate key of the alert `now` calls for, given the zone's status
+    /// `was` in the frame before (`None` when this node has not seen the
+    /// zone yet); `None` when it calls for none. The key names what the
+    /// deployment alerts once per quiet period: the zone and kind, and the
+    /// level for a level alert.
+    fn fires(&self, was: Option<&ZoneStatus>, now: &ZoneStatus) -> Option<String>;
+}
+
+/// Every zone kind; unlike cells', a zone may raise both in one round: a
+/// new level and a forecast are different news.
+pub const ZONE_RULES: &[&dyn ZoneRule] = &[&zone_level::ZoneLevel, &zone_forecast::ZoneForecast];
 
 #[cfg(test)]
 mod tests {
