@@ -675,6 +675,24 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_alert_history_is_a_duration_no_longer_than_alerts_are_kept() {
+        let history = |text: Option<&str>| {
+            Settings::resolve(&ServeArgs {
+                alert_history: text.map(str::to_owned),
+                ..ServeArgs::default()
+            })
+            .map(|s| s.alert_history)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(history(None), Ok(std::time::Duration::from_secs(30 * 60)));
+        assert_eq!(history(Some("24h")), Ok(std::time::Duration::from_secs(24 * 3600)));
+        for refused in ["25h", "0s", "soon", ""] {
+            let error = history(Some(refused)).expect_err(refused);
+            assert!(error.contains("alert_history"), "{refused}: {error}");
+        }
+    }
+
+    #[test]
     fn contributors_follow_the_author_secret_and_never_the_token_secret() {
         let settings = |jwt: &str, author: &str| {
             Settings::resolve(&ServeArgs {

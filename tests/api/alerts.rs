@@ -363,3 +363,45 @@ async fn get_alerts_lists_newest_first_for_operators_and_commanders_only() {
         "{body}"
     );
 }
+
+/// `n` posters in a minute at `at`, where nobody was before: a surge.
+async fn surge_at(app: &TestApp, at: (f64, f64), n: usize) {
+    let posts: Vec<Value> = (0..n)
+        .map(|i| post_at(at.0, at.1, &format!("surger{i}"), Some(&format!("surge-{}-{i}", at.0))))
+        .collect();
+    let (status, body) = app.post_json(&json!(posts)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(n as u64)), "{body}");
+}
+
+#[actix_web::test]
+async fn a_cells_alert_names_its_smallest_zone_or_where_it_is_when_no_zone_holds_it() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let mut ws = alerts_ws(&app, &app.operator).await;
+    surge_at(&app, IN_NETTUNO, 40).await;
+    // Far outside every zone of the event, in the hills south of Bologna.
+    surge_at(&app, (44.40, 11.20), 40).await;
+    let mut surges: Vec<Value> = Vec::new();
+    while surges.len() < 2 {
+        let alert = next_of_type(&mut ws, "alert", 10 * SECOND).await;
+        if alert["kind"] == "surge" {
+            surges.push(alert);
+        }
+    }
+    let (_, zones) = app.get("/api/v1/zones", None).await;
+    let name_of = |id: &str| {
+        zones["features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["properties"]["id"] == id)
+            .and_then(|f| f["properties"]["name"].as_str())
+            .map(str::to_owned)
+    };
+    let (inside, outside): (Vec<&Value>, Vec<&Value>) = surges.iter().partition(|a| a["lat"].as_f64() > Some(44.45));
+    let (inside, outside) = (inside[0], outside[0]);
+    let zone = inside["zone"].as_str().expect("a zone holds the square's cell");
+    assert_eq!(inside["place"].as_str().map(str::to_owned), name_of(zone), "{inside}");
+    assert!(outside["zone"].is_null() && outside.get("zone").is_some(), "{outside}");
+    let place = outside["place"].as_str().expect("a place in words");
+    assert!(place.starts_with("near 44.") && place.contains(", 11."), "{place}");
+}
