@@ -405,3 +405,53 @@ async fn a_cells_alert_names_its_smallest_zone_or_where_it_is_when_no_zone_holds
     let place = outside["place"].as_str().expect("a place in words");
     assert!(place.starts_with("near 44.") && place.contains(", 11."), "{place}");
 }
+
+/// `alert` against its schema in `doc`: the one of `RaisedAlert`'s shapes
+/// whose `kind` enum names it, with every required field and no other.
+fn assert_fits_the_openapi_document(alert: &Value, doc: &Value) {
+    let schemas = &doc["components"]["schemas"];
+    let shapes: Vec<&Value> = schemas["RaisedAlert"]["oneOf"]
+        .as_array()
+        .expect("RaisedAlert is a oneOf")
+        .iter()
+        .filter_map(|s| s["$ref"].as_str())
+        .filter_map(|r| r.strip_prefix("#/components/schemas/"))
+        .map(|name| &schemas[name])
+        .filter(|shape| {
+            let kinds = shape["properties"]["kind"]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(|name| &schemas[name]["enum"]);
+            kinds
+                .and_then(Value::as_array)
+                .is_some_and(|kinds| kinds.contains(&alert["kind"]))
+        })
+        .collect();
+    assert_eq!(shapes.len(), 1, "exactly one shape for {alert}");
+    let properties = shapes[0]["properties"].as_object().expect("properties");
+    for key in alert.as_object().expect("an object").keys() {
+        assert!(properties.contains_key(key), "{key} is not in the schema: {alert}");
+    }
+    for required in shapes[0]["required"].as_array().into_iter().flatten() {
+        let key = required.as_str().expect("a name");
+        assert!(alert.get(key).is_some(), "required {key} missing: {alert}");
+    }
+}
+
+#[actix_web::test]
+async fn listed_cell_and_zone_alerts_each_fit_exactly_one_shape_of_the_openapi_document() {
+    let app = spawn_on(crowd_args()).await;
+    surge_at(&app, (44.40, 11.20), 40).await;
+    posters(&app, 0, 12).await;
+    let alerts = eventually(|| async {
+        let alerts = listed(&app, 2).await;
+        let kinds: Vec<&str> = alerts.iter().filter_map(|a| a["kind"].as_str()).collect();
+        (kinds.contains(&"surge") && kinds.contains(&"zone_level")).then_some(alerts)
+    })
+    .await
+    .expect("a surge and a zone alert");
+    let (_, doc) = app.get("/openapi.json", None).await;
+    for alert in &alerts {
+        assert_fits_the_openapi_document(alert, &doc);
+    }
+}
