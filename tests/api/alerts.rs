@@ -261,7 +261,7 @@ async fn listed(app: &TestApp, n: usize) -> Vec<Value> {
 }
 
 #[actix_web::test]
-async fn a_subscriber_opened_after_an_alert_gets_it_first_then_the_live_ones_without_repeats() {
+async fn a_subscriber_opened_after_alerts_gets_them_first_oldest_first_then_the_live_ones_without_repeats() {
     let redis = TestRedis::start();
     let args = ServeArgs {
         redis_url: Some(redis.url()),
@@ -269,9 +269,11 @@ async fn a_subscriber_opened_after_an_alert_gets_it_first_then_the_live_ones_wit
     };
     let node_a = spawn_on(args.clone()).await;
     posters(&node_a, 0, 12).await;
-    let raised = listed(&node_a, 1).await;
-    assert_eq!(levels_of(&raised), ["caution"]);
-    // A node started after the alert, and a subscriber on each.
+    listed(&node_a, 1).await;
+    posters(&node_a, 12, 13).await;
+    let raised = listed(&node_a, 2).await;
+    assert_eq!(levels_of(&raised), ["alert", "caution"]);
+    // A node started after the alerts, and a subscriber on each.
     let node_b = spawn_on(args).await;
     let mut late = [
         alerts_ws(&node_a, &node_a.operator).await,
@@ -279,16 +281,20 @@ async fn a_subscriber_opened_after_an_alert_gets_it_first_then_the_live_ones_wit
     ];
     for ws in late.iter_mut() {
         let first = next_of_type(ws, "alert", 5 * SECOND).await;
-        assert_eq!(first["id"], raised[0]["id"], "the history first: {first}");
-    }
-    posters(&node_a, 12, 13).await;
-    for ws in late.iter_mut() {
-        let seen = until_alert(ws, "zone_level", Some("alert"), 15 * SECOND).await;
+        let second = next_of_type(ws, "alert", 5 * SECOND).await;
         assert_eq!(
-            levels_of(&seen),
-            ["alert"],
-            "the history alert again or a gap: {seen:?}"
+            [&first["id"], &second["id"]],
+            [&raised[1]["id"], &raised[0]["id"]],
+            "the history first, oldest first: {first} {second}"
         );
+    }
+    // The square fills on: `serious` or worse, live, once.
+    posters(&node_a, 13, 35).await;
+    for ws in late.iter_mut() {
+        let seen = until_alert(ws, "zone_level", None, 15 * SECOND).await;
+        let levels = levels_of(&seen);
+        assert_eq!(levels.len(), 1, "the history again or a gap: {seen:?}");
+        assert!(["serious", "critical"].contains(&levels[0].as_str()), "{seen:?}");
         let more = alerts_within(ws, SECOND).await;
         assert_eq!(levels_of(&more), Vec::<String>::new());
     }
@@ -454,4 +460,52 @@ async fn listed_cell_and_zone_alerts_each_fit_exactly_one_shape_of_the_openapi_d
     for alert in &alerts {
         assert_fits_the_openapi_document(alert, &doc);
     }
+}
+
+/// A report in Piazza del Nettuno from `address`, with `token` if given.
+async fn report_in_nettuno(app: &TestApp, address: &str, token: Option<&str>) -> u16 {
+    let mut req = app
+        .client
+        .post(format!("{}/api/v1/reports", app.address))
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("X-Forwarded-For", address.to_owned()));
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let body = json!({"lat": IN_NETTUNO.0, "lon": IN_NETTUNO.1, "category": "crowd"});
+    req.send_body(body.to_string())
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn strangers_reports_from_many_addresses_cannot_fake_a_crowd_alert_but_field_reports_can() {
+    let app = spawn_on(ServeArgs {
+        people_per_contributor: Some(1000.0),
+        ..behind_a_trusted_proxy()
+    })
+    .await;
+    let mut ws = alerts_ws(&app, &app.operator).await;
+    // Thirteen anonymous reports, each from its own address so that no
+    // rate limit stops them: over the square's capacity if they counted.
+    for i in 0..13 {
+        assert_eq!(
+            report_in_nettuno(&app, &format!("198.51.100.{}", i + 1), None).await,
+            201
+        );
+    }
+    let faked = alerts_within(&mut ws, 3 * SECOND).await;
+    assert_eq!(
+        levels_of(&faked),
+        Vec::<String>::new(),
+        "unverified reports made a crowd: {faked:?}"
+    );
+    // The same from a commander in the field counts at once.
+    for _ in 0..13 {
+        assert_eq!(report_in_nettuno(&app, "192.0.2.1", Some(&app.commander)).await, 201);
+    }
+    let seen = until_alert(&mut ws, "zone_level", Some("alert"), 15 * SECOND).await;
+    assert_eq!(levels_of(&seen), ["alert"], "{seen:?}");
 }
