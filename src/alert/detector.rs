@@ -113,7 +113,7 @@ pub async fn detect(
         return Ok(Vec::new());
     }
     let before: HashMap<_, u64> = read(BASELINE).await?.into_iter().map(|c| (c.cell, c.count)).collect();
-    let raised_at = crate::domain::rfc3339(Utc::now());
+    let raised_at = super::raised_at(Utc::now());
     let mut alerts = Vec::new();
     for c in recent {
         let earlier = before.get(&c.cell).copied().unwrap_or(0).saturating_sub(c.count);

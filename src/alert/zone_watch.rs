@@ -73,7 +73,7 @@ impl ZoneAlert {
             trend: status.trend,
             trend_pct: status.trend_pct,
             minutes_to_serious: status.minutes_to_serious,
-            raised_at: crate::domain::rfc3339(Utc::now()),
+            raised_at: super::raised_at(Utc::now()),
         }
     }
 }

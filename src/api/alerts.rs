@@ -36,10 +36,7 @@ fn since(req: &HttpRequest, state: &AppState) -> Result<i64, ApiError> {
 pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator, Role::Commander])?;
     let since = since(&req, &state)?;
-    let mut alerts: Vec<Value> = state
-        .engine
-        .alerts_since(since)
-        .await?
+    let mut alerts: Vec<Value> = crate::alert::oldest_first(state.engine.alerts_since(since).await?)
         .iter()
         .filter_map(|body| serde_json::from_str(body).ok())
         .collect();

@@ -180,6 +180,7 @@ impl AlertChannel {
     async fn history(&self, subscribed_at: u64) -> channel::Begin<LiveAlert> {
         let since = Utc::now().timestamp() - self.history_secs;
         let bodies = channel::until_read("the alert history", || self.engine.alerts_since(since)).await;
+        let bodies = crate::alert::oldest_first(bodies);
         let mut published = self.lock();
         let mut items: Vec<Arc<LiveAlert>> = Vec::with_capacity(bodies.len());
         for body in bodies {
