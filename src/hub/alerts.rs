@@ -9,7 +9,7 @@
 //! them), oldest first, then the live ones: the history and the live alerts
 //! meet in the channel's numbering, so none is sent twice or skipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -183,9 +183,10 @@ impl AlertChannel {
         let bodies = crate::alert::oldest_first(bodies);
         let mut published = self.lock();
         let mut items: Vec<Arc<LiveAlert>> = Vec::with_capacity(bodies.len());
+        let mut held = HashSet::with_capacity(bodies.len());
         for body in bodies {
             if let Some(item) = Self::publish_locked(&mut published, &self.live, body)
-                && !items.iter().any(|i| i.n == item.n)
+                && held.insert(item.n)
             {
                 items.push(item);
             }
@@ -193,7 +194,7 @@ impl AlertChannel {
         let mut since_subscribed: Vec<Arc<LiveAlert>> = published
             .by_body
             .values()
-            .filter(|a| a.n > subscribed_at && !items.iter().any(|i| i.n == a.n))
+            .filter(|a| a.n > subscribed_at && !held.contains(&a.n))
             .cloned()
             .collect();
         since_subscribed.sort_by_key(|a| a.n);

@@ -128,7 +128,8 @@ const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
 impl Hub {
     /// A hub over `engine`, showing the public what `public` allows and the
     /// operators also the reports in `pending`; broadcasts' areas are
-    /// resolved with `zones`.
+    /// resolved with `zones`; a new alerts subscriber first gets the alerts
+    /// of the last `alert_history_secs`.
     pub fn new(
         engine: Arc<dyn Engine>,
         public: PublicView,
