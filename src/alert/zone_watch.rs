@@ -152,3 +152,90 @@ where
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ServeArgs, Settings};
+    use crate::engine::AlertGate;
+    use crate::engine::memory::MemoryEngine;
+
+    fn square(level: Level, minutes_to_serious: Option<u32>) -> ZoneStatus {
+        ZoneStatus {
+            id: "square".into(),
+            name: "The square".into(),
+            kind: "sector",
+            area_m2: 10_000,
+            capacity: Some(20_000),
+            window: "15m".into(),
+            as_of: "2026-11-29T21:00:00Z".into(),
+            posts: 900,
+            contributors: 900,
+            people: Estimate {
+                estimate: 45_000,
+                low: 30_000,
+                high: 60_000,
+                calibrated: true,
+            },
+            density_m2: 4.5,
+            utilisation: Some(2.25),
+            level,
+            level_high: Level::Serious,
+            public_level: None,
+            trend: Trend::Rising,
+            trend_pct: Some(30.0),
+            minutes_to_serious,
+        }
+    }
+
+    fn engine() -> MemoryEngine {
+        MemoryEngine::new(Settings::resolve(&ServeArgs::default()).expect("defaults").layout())
+    }
+
+    #[tokio::test]
+    async fn two_watches_on_one_engine_raise_each_level_and_forecast_once_with_the_zones_figures() {
+        let engine = engine();
+        let (mut node_a, mut node_b) = (Watch::default(), Watch::default());
+        let frames = [
+            square(Level::Caution, None),
+            square(Level::Alert, Some(8)),
+            square(Level::Alert, Some(6)),
+            square(Level::Caution, Some(9)),
+            square(Level::Alert, Some(4)),
+        ];
+        for frame in &frames {
+            node_a.round(&engine, std::slice::from_ref(frame), 300).await;
+            node_b.round(&engine, std::slice::from_ref(frame), 300).await;
+        }
+        let raised: Vec<serde_json::Value> = engine
+            .alerts_since(0)
+            .await
+            .expect("read")
+            .iter()
+            .map(|b| serde_json::from_str(b).expect("JSON"))
+            .collect();
+        let kinds: Vec<(&str, &str)> = raised
+            .iter()
+            .map(|a| (a["kind"].as_str().unwrap_or("?"), a["level"].as_str().unwrap_or("?")))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("zone_level", "caution"),
+                ("zone_level", "alert"),
+                ("zone_forecast", "alert")
+            ]
+        );
+        let forecast = &raised[2];
+        assert_eq!(
+            (&forecast["zone"], &forecast["place"], &forecast["minutes_to_serious"]),
+            (
+                &serde_json::json!("square"),
+                &serde_json::json!("The square"),
+                &serde_json::json!(8)
+            )
+        );
+        assert_eq!(forecast["people"]["high"], 60_000);
+        assert_eq!(forecast["utilisation"], 2.25);
+    }
+}
