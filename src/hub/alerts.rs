@@ -108,7 +108,9 @@ impl AlertChannel {
                     tracing::warn!(missed, "the alerts relay fell behind; re-reading the raised alerts");
                     let since = self.lock().last_heard - RAISED_BEFORE_ARRIVAL_SECS;
                     let bodies = channel::until_read("the raised alerts", || self.engine.alerts_since(since)).await;
-                    bodies.into_iter().for_each(|body| self.publish(body));
+                    crate::alert::oldest_first(bodies)
+                        .into_iter()
+                        .for_each(|body| self.publish(body));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
