@@ -101,9 +101,25 @@ pub struct Fit {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Spread {
     residual_variance: f64,
-    mean_u: f64,
-    sxx: f64,
     t_quantile: f64,
+    shape: Shape,
+}
+
+/// Which line was fitted, with what its interval needs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    /// `a + b·u`, with constant noise: the mean `u` and the sum of squares
+    /// of `u` about it.
+    Line { mean_u: f64, sxx: f64 },
+    /// `b·u` with noise growing with the crowd (variance ∝ `u`): the sum of
+    /// `u`.
+    Ratio { sum_u: f64 },
+}
+
+/// Whether `pairs` can calibrate at all: at least 3, with two distinct `u`
+/// (DESIGN §9; no line goes through one abscissa).
+fn enough(pairs: &[CalibrationPair]) -> bool {
+    pairs.len() >= 3 && pairs.iter().any(|p| p.u != pairs[0].u)
 }
 
 impl Fit {
@@ -111,7 +127,7 @@ impl Fit {
     /// distinct `u` (no line goes through one abscissa).
     pub fn ols(pairs: &[CalibrationPair]) -> Option<Fit> {
         let n = pairs.len();
-        if n < 3 {
+        if !enough(pairs) {
             return None;
         }
         let nf = n as f64;
@@ -173,21 +189,95 @@ impl Fit {
             loo_mape,
             spread: Spread {
                 residual_variance,
-                mean_u,
-                sxx,
                 t_quantile,
+                shape: Shape::Line { mean_u, sxx },
             },
         })
     }
 
+    /// The fit of `people = b·u` through the origin, with noise that grows
+    /// with the crowd (weighted least squares, variance ∝ `u`): `b` is then
+    /// the ratio estimator Σ people ÷ Σ posters. What the deployment's
+    /// pairs are fitted with: its counts come from zones of every size, and
+    /// an intercept ("people when nobody posts") drawn from a crowded piazza
+    /// would put thousands into an empty side street, while people per
+    /// poster carries over from one zone to another; and a count of 10,000
+    /// is off by more people than a count of 100, which constant noise
+    /// would deny (its interval would hold thousands where nobody posts).
+    /// Counts beside no poster say nothing of people per poster and are
+    /// left out. `None` as for [`Fit::ols`].
+    pub fn ols_through_origin(pairs: &[CalibrationPair]) -> Option<Fit> {
+        let pairs: Vec<CalibrationPair> = pairs.iter().copied().filter(|p| p.u > 0).collect();
+        if !enough(&pairs) {
+            return None;
+        }
+        let n = pairs.len();
+        let nf = n as f64;
+        let sum_u: f64 = pairs.iter().map(|p| p.u as f64).sum();
+        let sum_y: f64 = pairs.iter().map(|p| p.people as f64).sum();
+        let b = sum_y / sum_u;
+        let residual = |p: &CalibrationPair| p.people as f64 - b * p.u as f64;
+        // Residuals scaled to unit variance: e / √u.
+        let weighted_sse: f64 = pairs.iter().map(|p| residual(p).powi(2) / p.u as f64).sum();
+        let dof = nf - 1.0;
+        let residual_variance = weighted_sse / dof;
+        let t_quantile = StudentsT::new(0.0, 1.0, dof)
+            .ok()?
+            .inverse_cdf(1.0 - (1.0 - COVERAGE) / 2.0);
+        // The share of the counts' spread about their mean that the line
+        // explains, so that it reads as the other fit's R².
+        let mean_y = sum_y / nf;
+        let syy: f64 = pairs.iter().map(|p| (p.people as f64 - mean_y).powi(2)).sum();
+        let sse: f64 = pairs.iter().map(|p| residual(p).powi(2)).sum();
+        let r2 = if syy > 0.0 { 1.0 - sse / syy } else { 1.0 };
+        // Leave-one-out: each count predicted by the ratio of the others.
+        let mut percentages = 0.0;
+        let mut counted = 0usize;
+        for p in &pairs {
+            let rest_u = sum_u - p.u as f64;
+            if p.people == 0 || rest_u <= 0.0 {
+                continue;
+            }
+            let b_without = (sum_y - p.people as f64) / rest_u;
+            percentages += (p.people as f64 - b_without * p.u as f64).abs() / p.people as f64;
+            counted += 1;
+        }
+        Some(Fit {
+            a: 0.0,
+            b,
+            se_a: 0.0,
+            se_b: (residual_variance / sum_u).sqrt(),
+            r2,
+            n,
+            loo_mape: (counted > 0).then(|| 100.0 * percentages / counted as f64),
+            spread: Spread {
+                residual_variance,
+                t_quantile,
+                shape: Shape::Ratio { sum_u },
+            },
+        })
+    }
+
+    /// Whether the line says more posters mean more people: a count that
+    /// falls as posters rise describes no crowd, and such a fit (noise over
+    /// a narrow spread of `u`) is not used.
+    pub fn rises(&self) -> bool {
+        self.b > 0.0 && self.b.is_finite()
+    }
+
     /// The fitted people for `u` and the 90 % prediction interval of a new
-    /// count there: `ŷ ± t(0.95, n−2) · s · √(1 + 1/n + (u − ū)²/Sxx)`.
+    /// count there: `ŷ ± t(0.95, n−2) · s · √(1 + 1/n + (u − ū)²/Sxx)` for
+    /// a line, `ŷ ± t(0.95, n−1) · s · √(u · (1 + u/Σu))` for a ratio.
     /// Nobody is fewer than no one: every figure is clamped at 0.
     pub fn estimate(&self, u: u64) -> Estimate {
         let s = self.spread;
-        let du = u as f64 - s.mean_u;
-        let fitted = self.a + self.b * u as f64;
-        let half_width = s.t_quantile * (s.residual_variance * (1.0 + 1.0 / self.n as f64 + du * du / s.sxx)).sqrt();
+        let u = u as f64;
+        let fitted = self.a + self.b * u;
+        let spread = match s.shape {
+            Shape::Line { mean_u, sxx } => 1.0 + 1.0 / self.n as f64 + (u - mean_u).powi(2) / sxx,
+            Shape::Ratio { sum_u } => u * (1.0 + u / sum_u),
+        };
+        let half_width = s.t_quantile * (s.residual_variance * spread).sqrt();
         Estimate::from_figures(fitted, fitted - half_width, fitted + half_width, true)
     }
 }
@@ -300,12 +390,14 @@ pub enum Model {
 impl Model {
     /// DESIGN §9's choice: a zone with at least 3 pairs of its own (with two
     /// distinct `u`, else no line can be fitted through them) uses its own
-    /// fit, any other the deployment's over all pairs, and without that the
-    /// prior. Both slices are the recent pairs ([`recent_pairs`]).
+    /// fit, any other the deployment's over all pairs (through the origin:
+    /// [`Fit::ols_through_origin`] says why), and without that the prior.
+    /// A fit whose line falls as posters rise is passed over. Both slices
+    /// are the recent pairs ([`recent_pairs`]).
     pub fn choose(zone_pairs: &[CalibrationPair], deployment_pairs: &[CalibrationPair], prior: Prior) -> Model {
-        if let Some(fit) = Fit::ols(zone_pairs) {
+        if let Some(fit) = Fit::ols(zone_pairs).filter(Fit::rises) {
             Model::Zone(fit)
-        } else if let Some(fit) = Fit::ols(deployment_pairs) {
+        } else if let Some(fit) = Fit::ols_through_origin(deployment_pairs).filter(Fit::rises) {
             Model::Deployment(fit)
         } else {
             Model::Prior(prior)
@@ -546,6 +638,73 @@ mod tests {
         let e = model.estimate(15);
         assert!(e.calibrated);
         assert!(e.low <= e.estimate && e.estimate <= e.high);
+    }
+
+    #[test]
+    fn the_deployments_line_goes_through_the_origin_so_an_empty_zone_holds_nobody() {
+        // A crowded piazza counted twice at 8,800 and 9,000 with few posters
+        // (most of its crowd does not post), and a street counted by its
+        // posters: with an intercept, every empty zone would hold thousands.
+        let deployment = pairs(&[(20, 8_800), (22, 9_000), (100, 2_500), (200, 5_000), (400, 10_000)]);
+        let with_intercept = Fit::ols(&deployment).expect("a fit");
+        assert!(with_intercept.estimate(0).estimate > 3_000, "{with_intercept:?}");
+        let shared = Model::choose(&[], &deployment, Prior::default());
+        assert!(matches!(shared, Model::Deployment(_)));
+        assert_eq!(shared.estimate(0).estimate, 0);
+        assert_eq!(shared.estimate(0).high, 0);
+        let fit = shared.fit().expect("a fit");
+        assert_eq!(fit.a, 0.0);
+        // People per poster over every count: Σ people ÷ Σ posters.
+        assert!((fit.b - 35_300.0 / 742.0).abs() < 1e-9, "{fit:?}");
+        // The interval widens with the crowd, from nothing where nobody posts.
+        let (small, large) = (shared.estimate(10), shared.estimate(400));
+        assert!(large.high - large.low > small.high - small.low);
+    }
+
+    #[test]
+    fn the_ratio_recovers_people_per_poster_and_its_intervals_hold_about_ninety_percent() {
+        let mut rng = StdRng::seed_from_u64(19);
+        let (draws, mut inside, mut within_2se) = (2_000, 0, 0);
+        for i in 0..draws {
+            let n = [3, 5, 12, 50][i % 4];
+            let (b, noise) = [(25.0, 300.0), (8.0, 60.0), (40.0, 900.0)][i % 3];
+            let sample: Vec<_> = (0..n)
+                .map(|j| {
+                    let u = if j < 2 {
+                        60 + 100 * j as u64
+                    } else {
+                        rng.random_range(30..300)
+                    };
+                    // Noise that grows with the crowd, as the ratio assumes.
+                    draw(&mut rng, 0.0, b, noise * (u as f64 / 100.0).sqrt(), u)
+                })
+                .collect();
+            let fit = Fit::ols_through_origin(&sample).expect("two distinct u");
+            assert_eq!(fit.a, 0.0);
+            within_2se += usize::from((fit.b - b).abs() <= 2.0 * fit.se_b);
+            let new_u = rng.random_range(30..300);
+            let held_out = draw(&mut rng, 0.0, b, noise * (new_u as f64 / 100.0).sqrt(), new_u);
+            let e = fit.estimate(held_out.u);
+            inside += usize::from((e.low..=e.high).contains(&held_out.people));
+        }
+        let share = inside as f64 / draws as f64;
+        assert!((0.85..=0.95).contains(&share), "{inside} of {draws} inside");
+        let share = within_2se as f64 / draws as f64;
+        assert!((0.90..=0.99).contains(&share), "{within_2se} of {draws} within 2 se");
+    }
+
+    #[test]
+    fn a_line_that_falls_as_posters_rise_is_not_used() {
+        // Three counts of a thinning crowd with more posters: noise, or a
+        // forged count, but no crowd.
+        let falling = pairs(&[(10, 3_000), (20, 2_000), (30, 1_000)]);
+        let deployment = pairs(&[(10, 250), (20, 500), (40, 1000)]);
+        let model = Model::choose(&falling, &deployment, Prior::default());
+        assert!(matches!(model, Model::Deployment(_)), "{model:?}");
+        // Without other counts, the prior.
+        let alone = Model::choose(&falling, &[], Prior::default());
+        assert!(matches!(alone, Model::Prior(_)), "{alone:?}");
+        assert_eq!(alone.estimate(2_000).estimate, 50_000);
     }
 
     #[test]
