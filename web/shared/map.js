@@ -50,11 +50,18 @@ export class LiveMap {
 
   addLayers() {
     const m = this.map;
-    for (const id of ["streets", "heat", "zones", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    for (const id of ["streets", "heat", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    // Zones keep their own ids so that their levels can colour them without sending the shapes again.
+    m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
     m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
       paint: { "fill-color": ["match", ["get", "kind"], "park", "#1f3b2a", "#252c35"] } });
     m.addLayer({ id: "streets", type: "line", source: "streets", filter: ["==", ["geometry-type"], "LineString"],
       paint: { "line-color": "#3b4450", "line-width": ["match", ["get", "kind"], "primary", 4, 2] } });
+    // Beneath the heat, faint, so that a zone's level shows where the heat is thin;
+    // the perimeter is left out, as its fill would cover every other zone.
+    m.addLayer({ id: "zone-fill", type: "fill", source: "zones",
+      filter: ["all", ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]], ["!=", ["get", "kind"], "perimeter"]],
+      paint: { "fill-color": ["to-color", ["coalesce", ["feature-state", "colour"], "rgba(0,0,0,0)"]], "fill-opacity": 0.35 } });
     m.addLayer({ id: "heat", type: "fill", source: "heat",
       paint: {
         "fill-color": ["interpolate", ["linear"], ["get", "t"], 0, "#ffeda0", 0.33, "#feb24c", 0.66, "#f03b20", 1, "#bd0026"],
@@ -71,6 +78,24 @@ export class LiveMap {
   async setGeoJson(source, data) {
     await this.ready;
     this.map.getSource(source).setData(data);
+    if (source === "zones") {
+      this.zonesDrawn = true;
+      this.paintZones();
+    }
+  }
+
+  /** Fills each zone of `colours` ({zone id: CSS colour}); zones left out lose their fill. */
+  async setZoneColours(colours) {
+    this.zoneColours = colours;
+    await this.ready;
+    this.paintZones();
+  }
+
+  paintZones() {
+    if (!this.zonesDrawn || !this.zoneColours) return;
+    this.map.removeFeatureState({ source: "zones" });
+    for (const [id, colour] of Object.entries(this.zoneColours)) this.map.setFeatureState({ source: "zones", id }, { colour });
+    this.zonesPainted = Object.keys(this.zoneColours).length;
   }
 
   /**
@@ -94,6 +119,14 @@ export class LiveMap {
   flyToCell(cell) {
     const [lat, lng] = cellToLatLng(cell);
     this.map.flyTo({ center: [lng, lat], zoom: Math.max(this.map.getZoom(), 16) });
+  }
+
+  /** Frames a zone's polygon. */
+  fitZone(feature) {
+    const rings = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates] : feature.geometry.coordinates;
+    const points = rings.flat(2);
+    const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
+    this.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 40, maxZoom: 18 });
   }
 
   zoom() {

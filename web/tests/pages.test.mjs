@@ -161,10 +161,8 @@ test("the public page says how busy places are in words and levels, never in cou
     const frames = [];
     page.on("websocket", (ws) => ws.on("framereceived", (f) => { try { frames.push(JSON.parse(f.payload)); } catch { /* binary */ } }));
     await page.reload();
-    await page.waitForFunction(() => document.querySelectorAll("#hotspots tr").length > 0, null, { timeout: 30000 });
-    const rows = await page.locator("#hotspots tr").allTextContents();
-    for (const row of rows) assert.match(row, /(quiet|moderate|busy|very busy|packed)$/, row);
-    assert.doesNotMatch(rows.join(" "), /\d/, "no number on the public page's busiest areas");
+    await page.waitForFunction(() => (window.campanile?.map?.heatFeatures || 0) > 0 && document.querySelectorAll("#places li").length > 0, null, { timeout: 30000 });
+    assert.equal(await page.locator("#hotspots").count(), 0, "no table of cells on the public page");
     const cells = frames.filter((f) => f.type?.startsWith("heatmap.")).flatMap((f) => f.cells);
     assert.ok(cells.length > 0, "heat arrived over the WebSocket");
     for (const c of cells) assert.deepEqual(Object.keys(c).sort(), ["cell", "level"], JSON.stringify(c));
@@ -173,6 +171,131 @@ test("the public page says how busy places are in words and levels, never in cou
     assert.deepEqual(page.problems, []);
     await page.close();
   }
+});
+
+const H3_ID = /\b8[0-9a-f]{14}\b/;
+const RISK = ["normal", "caution", "alert", "serious", "critical"];
+
+test("the operators' zones panel lists every area zone riskiest first, with people, interval, density, capacity and trend", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelectorAll("#zones-list li").length > 0 && (window.campanile?.map?.heatFeatures || 0) > 0, null, { timeout: 30000 });
+  const status = await (await fetch(`${base}/api/v1/zones/status`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  const rows = await page.locator("#zones-list li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level, text: li.textContent })));
+  assert.deepEqual(rows.map((r) => r.id).sort(), status.zones.map((z) => z.id).sort(), "every area zone, once");
+  const ranks = rows.map((r) => RISK.indexOf(r.level));
+  assert.ok(ranks.every((r) => r >= 0), `a known level on each row: ${rows.map((r) => r.level)}`);
+  assert.deepEqual(ranks, [...ranks].sort((a, b) => b - a), "riskiest first");
+  for (const r of rows) {
+    assert.match(r.text, /\d[\d,]* \(\d[\d,]*–\d[\d,]*\)( uncalibrated)? people/, r.text);
+    assert.match(r.text, /\d+\.\d\d \/m²/, r.text);
+    assert.match(r.text, /(\d+ % of capacity|no capacity set)/, r.text);
+    assert.match(r.text, /(Normal|Caution|Alert|Serious|Critical)/, r.text);
+    assert.match(r.text, /\d[\d,]* posters/, r.text);
+  }
+  for (const z of status.zones) {
+    assert.match(rows.find((r) => r.id === z.id).text, Number.isFinite(z.utilisation) ? /\d+ % of capacity/ : /no capacity set/, `capacity of ${z.id}`);
+  }
+  assert.ok(await page.evaluate(() => window.campanile.map.zonesPainted) > 0, "zones filled by level on the map");
+  const hotspots = await page.locator("#hotspots tr td:first-child").allTextContents();
+  const names = (await (await fetch(`${base}/api/v1/zones`)).json()).features.map((f) => f.properties.name);
+  assert.ok(hotspots.length > 0);
+  for (const h of hotspots) assert.ok(names.includes(h) || h === "outside the zones", `a hotspot named by its zone: ${h}`);
+  assert.doesNotMatch(await page.locator("#hotspot-panel").textContent(), H3_ID, "no H3 id among the hotspots");
+  assert.match(await page.locator(".legend").textContent(), /posts\/km²/);
+  await page.click("#zones-list li .zone-name");
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("the public page names each place with its word and icon, its trend, advice and messages, and no figure or H3 id", async () => {
+  await sendBroadcast({ audience: "public", headline: "Piazza Maggiore is closing, use Via Rizzoli", area: { zones: ["piazza-maggiore"] } });
+  const phone = await open("/", { width: 360, height: 740 });
+  await phone.waitForFunction(() => document.querySelectorAll("#places li").length > 0, null, { timeout: 30000 });
+  const status = await (await fetch(`${base}/api/v1/zones/status`)).json();
+  const places = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level, text: li.textContent,
+    badge: li.querySelector(".level-badge")?.textContent ?? "", icon: li.querySelector(".level-badge .meter")?.textContent ?? "" })));
+  assert.deepEqual(places.map((p) => p.id).sort(), status.zones.map((z) => z.id).sort(), "every place, once");
+  for (const p of places) {
+    const z = status.zones.find((s) => s.id === p.id);
+    assert.equal(p.level, z.public_level ?? "unknown");
+    assert.match(p.badge, z.public_level ? new RegExp(z.public_level, "i") : /not known yet/i, "the word");
+    assert.match(p.icon, /^[▮▯]{4}$/, "an icon beside the colour");
+    assert.equal((p.icon.match(/▮/g) || []).length, ["relaxed", "normal", "busy", "crowded"].indexOf(z.public_level) + 1, "the icon counts the level");
+    if (z.advice?.en) assert.ok(p.text.includes(z.advice.en), `advice for ${p.id}`);
+  }
+  const words = { rising: "getting busier", steady: "steady", falling: "getting quieter" };
+  const trended = status.zones.find((z) => z.trend);
+  if (trended) assert.ok(places.find((p) => p.id === trended.id).text.includes(words[trended.trend]), "the trend in words");
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"]')?.textContent.includes("Piazza Maggiore is closing"), null, { timeout: 10000 });
+  assert.doesNotMatch(await phone.locator("#places").textContent(), /\d/, "no figure in the places");
+  assert.doesNotMatch(await phone.locator("body").textContent(), H3_ID, "no H3 id on the public page");
+  const ordered = places.map((p) => ["unknown", "relaxed", "normal", "busy", "crowded"].indexOf(p.level));
+  assert.deepEqual(ordered, [...ordered].sort((a, b) => b - a), "the busiest places first");
+  await phone.screenshot({ path: `${SHOTS}public-places.png`, fullPage: true });
+  assert.deepEqual(phone.problems, []);
+  await phone.close();
+});
+
+/** Whether this server takes head-counts (the route came in a later change). */
+async function headcountsTaken() {
+  const api = await (await fetch(`${base}/openapi.json`)).json();
+  return Object.hasOwn(api.paths, "/api/v1/zones/{id}/headcount");
+}
+
+test("a commander's own zone comes first from the tablet's position, and a head-count is sent in one tap", async () => {
+  const context = await browser.newContext({ viewport: { width: 800, height: 1280 }, geolocation: { latitude: 44.4937, longitude: 11.3430 }, permissions: ["geolocation"] });
+  const tablet = await context.newPage();
+  const problems = [];
+  tablet.on("pageerror", (e) => problems.push(e.message));
+  await tablet.goto(`${base}/field/#token=${commander}`);
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone && document.querySelector("#own-level"), null, { timeout: 30000 });
+  assert.equal(await tablet.locator("#own-zone-card").getAttribute("data-zone"), "piazza-maggiore", "the zone around the tablet");
+  assert.match(await tablet.locator("#own-level").textContent(), /(Normal|Caution|Alert|Serious|Critical)/);
+  const fontSize = await tablet.locator("#own-level").evaluate((e) => parseFloat(getComputedStyle(e).fontSize));
+  assert.ok(fontSize >= 32, `the level large (${fontSize}px)`);
+  const sidebarFirst = await tablet.evaluate(() => document.querySelector("aside section h2")?.textContent);
+  assert.match(String(sidebarFirst), /Your zone/, "the own zone before every other panel");
+  const taken = await headcountsTaken();
+  const requests = [];
+  tablet.on("request", (r) => { if (r.url().includes("/headcount")) requests.push({ method: r.method(), body: r.postData() }); });
+  await tablet.click("#hc-quick button:has-text('½ full')");
+  const half = await tablet.inputValue("#hc-people");
+  assert.equal(half, String(Math.round(17400 / 2)), "½ full of the zone's capacity");
+  await tablet.click("#hc-people ~ button.step");
+  assert.equal(await tablet.inputValue("#hc-people"), String(Number(half) + 100), "+100");
+  if (taken) {
+    await tablet.click("#hc-send");
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "taken", null, { timeout: 10000 });
+    assert.match(await tablet.locator("#hc-status").textContent(), /Head-count taken: 8,800 people in Piazza Maggiore/);
+    assert.deepEqual(requests.map((r) => [r.method, JSON.parse(r.body)]), [["POST", { people: 8800 }]], "one tap, one head-count");
+    // A refusal is said as clearly as a success.
+    await tablet.route("**/api/v1/zones/*/headcount", (route) => route.fulfill({ status: 429, headers: { "Retry-After": "7", "Content-Type": "application/json" },
+      body: '{"error":{"code":"rate_limited","message":"too many requests"}}' }));
+    await tablet.click("#hc-send");
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "error", null, { timeout: 10000 });
+    assert.match(await tablet.locator("#hc-status").textContent(), /Not taken: too many head-counts; try again in 7 s/);
+  } else {
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "unavailable", null, { timeout: 10000 });
+    assert.equal(await tablet.locator("#hc-send").isDisabled(), true, "no button that can only fail");
+    assert.deepEqual(requests, []);
+  }
+  await tablet.screenshot({ path: `${SHOTS}field-headcount.png` });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("without a position the commander chooses a zone, and the tablet remembers it", async () => {
+  const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
+  await tablet.waitForSelector('#own-zone option[value="piazza-nettuno"]', { state: "attached", timeout: 30000 });
+  assert.equal(await tablet.locator("#headcount-form").isVisible(), false, "no head-count before a zone is chosen");
+  await tablet.selectOption("#own-zone", "piazza-nettuno");
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone === "piazza-nettuno", null, { timeout: 10000 });
+  await tablet.reload();
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone === "piazza-nettuno" && document.querySelector("#own-level"), null, { timeout: 30000 });
+  assert.equal(await tablet.inputValue("#own-zone"), "piazza-nettuno");
+  assert.match(await tablet.locator("#own-zone-card h3").textContent(), /Piazza del Nettuno/);
+  assert.deepEqual(tablet.problems, []);
+  await tablet.close();
 });
 
 test("a broadcast sent through the API appears on the public page and the tablet by itself, markup shown as text", async () => {
