@@ -60,6 +60,7 @@ export function responderHotspots(page, watch) {
       names = new Map(features.map((f) => [f.properties.id, f.properties.name]));
     },
     heat(cells) {
+      const focused = document.activeElement?.closest?.("#hotspots tr")?.dataset.cell;
       shown = [...cells].sort((a, b) => b.count - a.count).slice(0, 10);
       rows.replaceChildren(...shown.map((c) => {
         const zone = zoneOf(c);
@@ -68,6 +69,7 @@ export function responderHotspots(page, watch) {
         el("td", { text: names.get(zone) ?? "outside the zones" }),
         ...[c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })));
       }));
+      if (focused) rows.querySelector(`tr[data-cell="${CSS.escape(focused)}"]`)?.focus();
       page.header.showResolution(page.resolution());
     },
     densest: showLegend,

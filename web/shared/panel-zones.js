@@ -16,12 +16,15 @@ const coloursBy = (zones, key, palette) => Object.fromEntries(zones.filter((z) =
 /** The people figure an operator reads: the interval, and whether the model behind it was calibrated. */
 function peopleCell(p) {
   if (!p || !Number.isFinite(p.estimate)) return el("span", { text: "–" });
-  return el("span", { class: "people" }, el("strong", { text: peopleWithInterval(p) }),
-    p.calibrated ? "" : el("span", { class: "uncalibrated", title: "No head-counts yet: the estimate uses the default people per poster", text: " uncalibrated" }));
+  return el("span", { class: "people" }, el("strong", { text: peopleWithInterval(p) }), " people",
+    p.calibrated ? "" : el("span", { class: "uncalibrated", title: "Too few head-counts yet: the estimate uses the default people per poster", text: " (uncalibrated)" }));
 }
 
-const perM2 = (d) => (Number.isFinite(d) ? `${d.toFixed(2)} /m²` : "–");
-const ofCapacity = (u) => (Number.isFinite(u) ? `${Math.round(u * 100)} % of capacity` : "no capacity set");
+const plural = (n, one, many) => `${count(n)} ${n === 1 ? one : many}`;
+
+// Figures and their units stay on one line (no-break spaces).
+const perM2 = (d) => (Number.isFinite(d) ? `${d.toFixed(2)}\u00a0/m²` : "–");
+const ofCapacity = (u) => (Number.isFinite(u) ? `${Math.round(u * 100)}\u00a0% of capacity` : "no capacity set");
 const untilSerious = (m) => (Number.isFinite(m) ? `serious in ${Math.round(m)} min` : null);
 
 /** The operators' zones, riskiest first; a click on a name frames the zone on the map. */
@@ -32,21 +35,26 @@ export function zonesPanel(page, watch) {
   let shapes = new Map();
 
   function render() {
+    // Rows are drawn anew on each update: keep the keyboard where it was.
+    const focused = document.activeElement?.closest?.("#zones-list li")?.dataset.zone;
     const zones = watch.all().sort(byRisk);
     note.textContent = zones.length ? `People estimated from posters over the last ${page.header.window()}; 90 % interval in brackets.` : "No area zones in this event.";
     list.replaceChildren(...zones.map((z) => {
       const forecast = untilSerious(z.minutes_to_serious);
-      const mayBe = z.level_high && z.level_high !== z.level ? el("span", { class: "may-be" }, " may be ", levelBadge(z.level_high)) : "";
+      const more = [
+        ...(z.level_high && z.level_high !== z.level ? [el("span", { class: "may-be" }, "may be ", levelBadge(z.level_high))] : []),
+        ...(forecast ? [el("strong", { class: "forecast", text: forecast })] : []),
+        `${plural(z.contributors ?? 0, "poster", "posters")}, ${plural(z.posts ?? 0, "post", "posts")}`,
+      ];
       return el("li", { class: `zone level-${z.level}`, "data-zone": z.id, "data-level": z.level },
         el("div", { class: "zone-head" },
-          levelBadge(z.level),
           el("button", { type: "button", class: "zone-name", text: z.name, onclick: () => shapes.has(z.id) && page.map.fitZone(shapes.get(z.id)) }),
           trendMark(z.trend, { pct: z.trend_pct })),
-        el("p", { class: "zone-figures" }, peopleCell(z.people), " people · ", el("span", { class: "density", text: perM2(z.density_m2) }),
+        el("p", { class: "zone-figures" }, levelBadge(z.level), " ", peopleCell(z.people), " · ", el("span", { class: "density", text: perM2(z.density_m2) }),
           " · ", el("span", { class: "utilisation", text: ofCapacity(z.utilisation) })),
-        el("p", { class: "zone-more" }, mayBe, forecast ? el("strong", { class: "forecast", text: `${forecast} · ` }) : "",
-          `${count(z.contributors ?? 0)} posters, ${count(z.posts ?? 0)} posts`));
+        el("p", { class: "zone-more" }, ...more.flatMap((part, i) => (i ? [" · ", part] : [part]))));
     }));
+    if (focused) list.querySelector(`li[data-zone="${CSS.escape(focused)}"] .zone-name`)?.focus();
     page.map.setZoneColours(coloursBy(zones, "level", LEVEL_COLOURS));
   }
 
@@ -130,10 +138,13 @@ export function ownZonePanel(page, watch, { locate }) {
       card.replaceChildren(
         el("h3", { class: "own-name" }, name, el("span", { class: "how", text: ` (${now.how})` })),
         el("div", { class: "own-level" }, levelBadge(z.level, { id: "own-level" }), trendMark(z.trend, { pct: z.trend_pct })),
-        el("p", { class: "own-figures" }, peopleCell(z.people), " people · ", perM2(z.density_m2), " · ", ofCapacity(z.utilisation)),
+        el("p", { class: "own-figures" }, peopleCell(z.people), " · ", perM2(z.density_m2), " · ", ofCapacity(z.utilisation)),
         ...(forecast ? [el("p", { class: "forecast", text: `Forecast: ${forecast}` })] : []));
     }
+    // Redrawn only when the capacity changes, so that a tap never lands on a button being replaced.
     const capacity = z?.capacity ?? feature?.properties.capacity;
+    if (quick.dataset.capacity === String(capacity)) return;
+    quick.dataset.capacity = String(capacity);
     quick.replaceChildren(...(Number.isFinite(capacity) && capacity > 0
       ? [["¼ full", 0.25], ["½ full", 0.5], ["¾ full", 0.75], ["Full", 1]].map(([label, share]) =>
         el("button", { type: "button", class: "quick-value", text: label, "aria-label": `${label}: ${count(Math.round(capacity * share))} people`,
@@ -229,7 +240,8 @@ export function placesPanel(page, watch) {
       const advice = inLanguage(z.advice);
       const forPlace = messages.filter((b) => b.area?.zones?.includes(z.id)).map((b) => localised(b));
       return el("li", { class: "place", "data-zone": z.id, "data-level": z.public_level ?? "unknown" },
-        el("div", { class: "place-head" }, el("h3", { text: z.name }), publicBadge(z.public_level), trendMark(z.trend, { forPublic: true })),
+        el("h3", { text: z.name }),
+        el("div", { class: "place-level" }, publicBadge(z.public_level), trendMark(z.trend, { forPublic: true })),
         ...(z.public_level ? [] : [el("p", { class: "none", text: "Too few people are posting here to tell." })]),
         ...(advice ? [el("p", { class: "advice", lang: advice.lang, text: advice.text })] : []),
         ...forPlace.map((b) => el("p", { class: `place-message severity-${String(b.severity).toLowerCase()}`, lang: b.language },

@@ -20,22 +20,37 @@ const PUBLIC_LABELS = { relaxed: "Relaxed", normal: "Normal", busy: "Busy", crow
 export const LEVEL_COLOURS = { normal: "#3fb950", caution: "#d29922", alert: "#f0883e", serious: "#f85149", critical: "#b62324" };
 export const PUBLIC_COLOURS = { relaxed: "#3fb950", normal: "#79c0ff", busy: "#f0883e", crowded: "#f85149" };
 
-const meter = (filled, of) => "▮".repeat(filled) + "▯".repeat(of - filled);
+const SVG = "http://www.w3.org/2000/svg";
+
+/** The level's icon: `of` rising bars, `filled` of them solid, like a signal meter; hidden from screen readers, which read the word. */
+export function meter(filled, of) {
+  const svg = document.createElementNS(SVG, "svg");
+  const [bar, gap] = [4, 2];
+  const width = of * bar + (of - 1) * gap;
+  for (const [k, v] of Object.entries({ class: "meter", viewBox: `0 0 ${width} 12`, width: `${width / 12}em`, height: "1em", "aria-hidden": "true", focusable: "false",
+    "data-filled": filled, "data-of": of })) svg.setAttribute(k, v);
+  for (let i = 0; i < of; i++) {
+    const height = 4 + (8 * (i + 1)) / of;
+    const rect = document.createElementNS(SVG, "rect");
+    for (const [k, v] of Object.entries({ x: i * (bar + gap), y: 12 - height, width: bar, height, rx: 0.6 })) rect.setAttribute(k, v);
+    rect.setAttribute("class", i < filled ? "on" : "off");
+    svg.append(rect);
+  }
+  return svg;
+}
 
 /** A responder's level as a badge: meter, word, colour. `unknown` when the server named none. */
 export function levelBadge(level, { id } = {}) {
   const rank = LEVELS.indexOf(level);
-  if (rank < 0) return el("span", { class: "level-badge unknown", ...(id ? { id } : {}) }, el("span", { class: "meter", "aria-hidden": "true", text: meter(0, LEVELS.length) }), " Unknown");
-  return el("span", { class: `level-badge level-${level}`, "data-level": level, ...(id ? { id } : {}) },
-    el("span", { class: "meter", "aria-hidden": "true", text: meter(rank + 1, LEVELS.length) }), ` ${LEVEL_LABELS[level]}`);
+  if (rank < 0) return el("span", { class: "level-badge unknown", ...(id ? { id } : {}) }, meter(0, LEVELS.length), "Unknown");
+  return el("span", { class: `level-badge level-${level}`, "data-level": level, ...(id ? { id } : {}) }, meter(rank + 1, LEVELS.length), LEVEL_LABELS[level]);
 }
 
-/** The public's word as a badge: meter, word, colour; a quiet "not enough people posting" without one. */
+/** The public's word as a badge: meter, word, colour; "Not known" without one. */
 export function publicBadge(level) {
   const rank = PUBLIC_LEVELS.indexOf(level);
-  if (rank < 0) return el("span", { class: "level-badge unknown" }, el("span", { class: "meter", "aria-hidden": "true", text: meter(0, PUBLIC_LEVELS.length) }), " Not known yet");
-  return el("span", { class: `level-badge public-${level}`, "data-level": level },
-    el("span", { class: "meter", "aria-hidden": "true", text: meter(rank + 1, PUBLIC_LEVELS.length) }), ` ${PUBLIC_LABELS[level]}`);
+  if (rank < 0) return el("span", { class: "level-badge unknown" }, meter(0, PUBLIC_LEVELS.length), "Not known");
+  return el("span", { class: `level-badge public-${level}`, "data-level": level }, meter(rank + 1, PUBLIC_LEVELS.length), PUBLIC_LABELS[level]);
 }
 
 const ARROWS = { rising: "↑", steady: "→", falling: "↓" };
@@ -46,7 +61,8 @@ const PUBLIC_TRENDS = { rising: "getting busier", steady: "steady", falling: "ge
 export function trendMark(trend, { forPublic = false, pct = null } = {}) {
   if (!ARROWS[trend]) return el("span", { class: "trend unknown", text: forPublic ? "" : "–" });
   const words = (forPublic ? PUBLIC_TRENDS : RESPONDER_TRENDS)[trend];
-  const figure = Number.isFinite(pct) ? ` ${pct > 0 ? "+" : ""}${Math.round(pct)} %` : "";
+  // From next to nothing a crowd grows by thousands of per cent: past 999 the figure says no more than the arrow.
+  const figure = !Number.isFinite(pct) ? "" : Math.abs(pct) > 999 ? ` ${pct > 0 ? ">+" : "<−"}999\u00a0%` : ` ${pct > 0 ? "+" : ""}${Math.round(pct)}\u00a0%`;
   return el("span", { class: `trend trend-${trend}`, title: words },
     el("span", { class: "arrow", "aria-hidden": "true", text: ARROWS[trend] }), ` ${forPublic ? words : figure.trim() || words}`);
 }
