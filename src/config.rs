@@ -620,7 +620,10 @@ impl Settings {
     /// The crowd picture over `zones`: each area zone covered once, now, by
     /// the cells of the finest resolution; a zone the cells cannot cover is
     /// refused like a broken zones file.
-    pub fn crowd_picture(&self, zones: std::sync::Arc<crate::domain::Zones>) -> Result<crate::hub::CrowdPicture, String> {
+    pub fn crowd_picture(
+        &self,
+        zones: std::sync::Arc<crate::domain::Zones>,
+    ) -> Result<crate::hub::CrowdPicture, String> {
         let cover = crate::crowd::cover::ZoneCover::new(&zones, self.resolutions.finest())?;
         Ok(crate::hub::CrowdPicture {
             zones,

@@ -29,6 +29,9 @@ pub struct FullCell {
     pub contributors: u64,
     /// `count` per km² of the cell's exact area, to 0.01.
     pub density_km2: f64,
+    /// The smallest zone containing the cell (§9), `null` outside every zone.
+    #[schema(example = "piazza-nettuno")]
+    pub zone: Option<String>,
 }
 
 /// A public cell: where, and how busy as a level, nothing countable.

@@ -31,7 +31,10 @@ struct Covered {
 pub struct ZoneCover {
     resolution: Resolution,
     by_zone: HashMap<String, Covered>,
-    smallest: HashMap<CellIndex, String>,
+    /// Zone ids live as long as the process: a deployment loads its zones
+    /// once, and a heatmap cell can then carry its zone's name as a plain
+    /// reference, copied with the cell each tick at no cost.
+    smallest: HashMap<CellIndex, &'static str>,
 }
 
 impl ZoneCover {
@@ -76,7 +79,19 @@ impl ZoneCover {
         Ok(Self {
             resolution,
             by_zone,
-            smallest: smallest.into_iter().map(|(cell, (_, id))| (cell, id)).collect(),
+            smallest: {
+                // One leaked copy per zone id, however many cells it names.
+                let mut ids: HashMap<String, &'static str> = HashMap::new();
+                smallest
+                    .into_iter()
+                    .map(|(cell, (_, id))| {
+                        let id = *ids
+                            .entry(id)
+                            .or_insert_with_key(|id| Box::leak(id.clone().into_boxed_str()));
+                        (cell, id)
+                    })
+                    .collect()
+            },
         })
     }
 
@@ -113,13 +128,13 @@ impl ZoneCover {
     /// resolution: the child whose centre is its own, the same rule of
     /// centres the cover is made by, and one look-up rather than a vote of
     /// up to 7ⁿ children. A finer cell takes its ancestor's zone.
-    pub fn smallest_zone(&self, cell: CellIndex) -> Option<&str> {
+    pub fn smallest_zone(&self, cell: CellIndex) -> Option<&'static str> {
         let at_cover = if cell.resolution() <= self.resolution {
             cell.center_child(self.resolution)
         } else {
             cell.parent(self.resolution)
         }?;
-        self.smallest.get(&at_cover).map(String::as_str)
+        self.smallest.get(&at_cover).copied()
     }
 }
 

@@ -26,6 +26,9 @@ pub struct CellStat {
     /// The public's density level, 1–5; set only in public frames, whose
     /// other numbers are never sent (DESIGN §6).
     pub level: Option<u8>,
+    /// The smallest zone containing the cell, for operators and commanders
+    /// (§9: cells are named by zone); never set in public frames.
+    pub zone: Option<&'static str>,
 }
 
 impl From<CellCount> for CellStat {
@@ -36,6 +39,7 @@ impl From<CellCount> for CellStat {
             contributors: c.contributors,
             density_km2: c.count as f64 / c.cell.area_km2(),
             level: None,
+            zone: None,
         }
     }
 }
@@ -96,6 +100,7 @@ impl CellStat {
             contributors: 0,
             density_km2,
             level: Some(bands.level(density_km2 / minutes.max(1.0 / 60.0))),
+            zone: None,
         }
     }
 
@@ -256,6 +261,7 @@ impl From<&CellStat> for CellOut {
                 count: c.count,
                 contributors: c.contributors,
                 density_km2: (c.density_km2 * 100.0).round() / 100.0,
+                zone: c.zone.map(str::to_owned),
             }),
         }
     }

@@ -197,6 +197,7 @@ impl Hub {
             .await?;
         let first_bucket = self.layout.first_bucket(key.window.secs(), now.timestamp());
         let mut pending = self.pending.overlay(key.res, first_bucket);
+        let cover = &self.zones.picture().cover;
         let mut cells: Vec<CellStat> = counts
             .into_iter()
             .map(|mut c| {
@@ -216,6 +217,9 @@ impl Hub {
                 contributors: n,
             })
         }));
+        for c in &mut cells {
+            c.zone = cover.smallest_zone(c.cell);
+        }
         Ok(cells)
     }
 

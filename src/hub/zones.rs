@@ -106,7 +106,9 @@ impl ZonesFrame {
     fn after(mut self, before: &ZonesFrame) -> Self {
         self.number = before.number + 1;
         let was: HashMap<&str, &ZoneStatus> = before.zones.iter().map(|z| (z.id.as_str(), z)).collect();
-        self.changed = changed_indices(&self.zones, |z| was.get(z.id.as_str()).is_some_and(|w| same_status(w, z)));
+        self.changed = changed_indices(&self.zones, |z| {
+            was.get(z.id.as_str()).is_some_and(|w| same_status(w, z))
+        });
         let was_public: HashMap<&str, &PublicZoneStatus> = before.public.iter().map(|z| (z.id.as_str(), z)).collect();
         self.public_changed = changed_indices(&self.public, |z| was_public.get(z.id.as_str()) == Some(&z));
         self
@@ -207,7 +209,11 @@ impl ZoneChannel {
     /// The current frame of `window`: no engine read of its own while the
     /// window is live.
     pub async fn current(&self, window: &Window) -> Result<Arc<ZonesFrame>, EngineError> {
-        Ok(self.frames(window, Some(Instant::now() + HTTP_KEEP_ALIVE)).await?.borrow().clone())
+        Ok(self
+            .frames(window, Some(Instant::now() + HTTP_KEEP_ALIVE))
+            .await?
+            .borrow()
+            .clone())
     }
 
     /// Subscription `sub` to `window`, as the public (`full` false) or
@@ -274,7 +280,10 @@ impl ZoneChannel {
                 now: now.timestamp(),
             })
             .await?;
-        Ok(counts.into_iter().map(|c| (c.cell, (c.count, c.contributors))).collect())
+        Ok(counts
+            .into_iter()
+            .map(|c| (c.cell, (c.count, c.contributors)))
+            .collect())
     }
 
     /// The estimate window's frame `base` with the posts and contributors
@@ -400,11 +409,7 @@ impl ZoneChannel {
         let mut zones: Vec<ZoneStatus> = counts
             .iter()
             .filter_map(|(id, now_counts)| {
-                let model = memory
-                    .models
-                    .get(*id)
-                    .or(memory.deployment.as_ref())
-                    .unwrap_or(&prior);
+                let model = memory.models.get(*id).or(memory.deployment.as_ref()).unwrap_or(&prior);
                 let per_minute: Vec<u64> = recent
                     .iter()
                     .map(|m| m.contributors.get(*id).copied().unwrap_or(0))
@@ -453,7 +458,10 @@ fn trend_base(minutes: &[ZoneMinute], minute: i64) -> Option<&ZoneMinute> {
 fn fit_models(headcounts: &[Headcount], now: i64, picture: &CrowdPicture) -> (HashMap<String, Model>, Model) {
     let timed = |h: &Headcount| TimedPair {
         at: h.at,
-        pair: CalibrationPair { u: h.u, people: h.people },
+        pair: CalibrationPair {
+            u: h.u,
+            people: h.people,
+        },
     };
     let all: Vec<TimedPair> = headcounts.iter().map(timed).collect();
     let deployment_pairs = recent_pairs(&all, now, picture.recency);
@@ -526,13 +534,21 @@ impl Follower {
             let msg = if frame.number == last.number + 1 {
                 // One frame behind, as nearly every follower is: the frame's
                 // own change list, encoded once for all of them.
-                let changed = if self.full { &frame.changed } else { &frame.public_changed };
+                let changed = if self.full {
+                    &frame.changed
+                } else {
+                    &frame.public_changed
+                };
                 if changed.is_empty() {
                     last = frame;
                     self.last = Some(last.clone());
                     continue;
                 }
-                let encoded = if self.full { &frame.encoded_full } else { &frame.encoded_public };
+                let encoded = if self.full {
+                    &frame.encoded_full
+                } else {
+                    &frame.encoded_public
+                };
                 encoded.get(&self.sub, || self.update(&frame, changed))
             } else {
                 // Skipped frames: everything that differs from what was sent.
@@ -554,7 +570,9 @@ impl Follower {
 fn since(sent: &ZonesFrame, now: &ZonesFrame, full: bool) -> Vec<usize> {
     if full {
         let was: HashMap<&str, &ZoneStatus> = sent.zones.iter().map(|z| (z.id.as_str(), z)).collect();
-        changed_indices(&now.zones, |z| was.get(z.id.as_str()).is_some_and(|w| same_status(w, z)))
+        changed_indices(&now.zones, |z| {
+            was.get(z.id.as_str()).is_some_and(|w| same_status(w, z))
+        })
     } else {
         let was: HashMap<&str, &PublicZoneStatus> = sent.public.iter().map(|z| (z.id.as_str(), z)).collect();
         changed_indices(&now.public, |z| was.get(z.id.as_str()) == Some(&z))

@@ -1146,14 +1146,20 @@ mod crowd_store {
     fn minute(at: i64, pairs: &[(&str, u64)]) -> ZoneMinute {
         ZoneMinute {
             minute: at,
-            contributors: pairs.iter().map(|(z, u)| ((*z).to_owned(), *u)).collect::<BTreeMap<_, _>>(),
+            contributors: pairs
+                .iter()
+                .map(|(z, u)| ((*z).to_owned(), *u))
+                .collect::<BTreeMap<_, _>>(),
         }
     }
 
     pub async fn headcounts_are_kept_by_time_and_forgotten_after_retention(engine: Arc<dyn Engine>) {
         let t = now();
         // Two counts of one crowd at one moment are two records.
-        let same_moment = [headcount("a", "nettuno", t - 60, 10, 300), headcount("b", "nettuno", t - 60, 10, 320)];
+        let same_moment = [
+            headcount("a", "nettuno", t - 60, 10, 300),
+            headcount("b", "nettuno", t - 60, 10, 320),
+        ];
         for h in &same_moment {
             engine.add_headcount(h, t).await.expect("add");
         }
@@ -1207,7 +1213,10 @@ mod crowd_store {
             vec![minute(t - 60, &[("a", 3)]), minute(t, &[("a", 5), ("b", 1)])]
         );
         assert_eq!(engine.zone_minutes(900, t).await.expect("read").len(), 1);
-        assert_eq!(engine.zone_minutes(60, 0).await.expect("read"), vec![minute(t, &[("a", 1)])]);
+        assert_eq!(
+            engine.zone_minutes(60, 0).await.expect("read"),
+            vec![minute(t, &[("a", 1)])]
+        );
         let later = t + ZONE_MINUTE_RETENTION_SECS + 30;
         engine
             .record_zone_minute(900, &minute(later, &[("a", 9)]), later)

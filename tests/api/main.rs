@@ -28,3 +28,4 @@ mod ws_admission;
 mod ws_conformance;
 mod xml_text;
 mod zones;
+mod zones_channel;

@@ -233,7 +233,9 @@ pub(crate) fn hub_over(
         public,
         std::sync::Arc::default(),
         settings.layout(),
-        settings.crowd_picture(std::sync::Arc::new(zones)).expect("zones covered"),
+        settings
+            .crowd_picture(std::sync::Arc::new(zones))
+            .expect("zones covered"),
     ));
     let shutdown = tokio_util::sync::CancellationToken::new();
     hub.spawn_relays(&shutdown);
