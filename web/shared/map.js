@@ -91,6 +91,23 @@ export class LiveMap {
     this.paintZones();
   }
 
+  /**
+   * Puts `labels` ([{id, feature, node}]) on the map at each zone's centre, so
+   * that its level reads in words and icon on the map too, not in the fill's
+   * colour alone; zones left out lose their label.
+   */
+  async setZoneLabels(labels) {
+    await this.ready;
+    this.zoneLabels ??= new Map();
+    const wanted = new Set(labels.map((l) => l.id));
+    for (const [id, marker] of this.zoneLabels) if (!wanted.has(id)) { marker.remove(); this.zoneLabels.delete(id); }
+    for (const { id, feature, node } of labels) {
+      const held = this.zoneLabels.get(id);
+      if (held) held.getElement().replaceChildren(...node.childNodes);
+      else this.zoneLabels.set(id, new maplibregl.Marker({ element: node }).setLngLat(centreOf(feature.geometry)).addTo(this.map));
+    }
+  }
+
   paintZones() {
     if (!this.zonesDrawn || !this.zoneColours) return;
     this.map.removeFeatureState({ source: "zones" });
@@ -136,6 +153,23 @@ export class LiveMap {
   on(event, handler) {
     this.map.on(event, handler);
   }
+}
+
+/** The area-weighted centre of a polygon's outer ring (the largest polygon's, for a MultiPolygon), as [lon, lat]. */
+export function centreOf(geometry) {
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  let best = null;
+  for (const [ring] of polygons) {
+    let [area, x, y] = [0, 0, 0];
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const cross = ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
+      area += cross;
+      x += (ring[j][0] + ring[i][0]) * cross;
+      y += (ring[j][1] + ring[i][1]) * cross;
+    }
+    if (area !== 0 && (!best || Math.abs(area) > Math.abs(best.area))) best = { area, centre: [x / (3 * area), y / (3 * area)] };
+  }
+  return best ? best.centre : polygons[0][0][0];
 }
 
 /** A circle of `radiusM` metres around [lon, lat] as a closed ring, for drafts. */

@@ -11,6 +11,18 @@ import {
 } from "/shared/zones.js";
 
 const isArea = (f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type);
+
+/**
+ * Each zone's name and badge on the map, beside its fill; the perimeter,
+ * around everything, has none. Hidden from screen readers, which have the list.
+ */
+function labelZones(page, shapes, zones, badge) {
+  page.map.setZoneLabels(zones.filter((z) => shapes.has(z.id) && shapes.get(z.id).properties.kind !== "perimeter").map((z) => ({
+    id: z.id,
+    feature: shapes.get(z.id),
+    node: el("div", { class: "zone-label", "aria-hidden": "true", "data-zone": z.id }, el("span", { class: "zone-label-name", text: z.name }), badge(z)),
+  })));
+}
 const coloursBy = (zones, key, palette) => Object.fromEntries(zones.filter((z) => palette[z[key]]).map((z) => [z.id, palette[z[key]]]));
 
 /** The people figure an operator reads: the interval, and whether the model behind it was calibrated. */
@@ -56,6 +68,7 @@ export function zonesPanel(page, watch) {
     }));
     if (focused) list.querySelector(`li[data-zone="${CSS.escape(focused)}"] .zone-name`)?.focus();
     page.map.setZoneColours(coloursBy(zones, "level", LEVEL_COLOURS));
+    labelZones(page, shapes, zones, (z) => levelBadge(z.level));
   }
 
   watch.listen(render);
@@ -63,6 +76,7 @@ export function zonesPanel(page, watch) {
     elements: [panel],
     zones(features) {
       shapes = new Map(features.filter(isArea).map((f) => [f.properties.id, f]));
+      if (watch.arrived) render();
     },
   };
 }
@@ -232,6 +246,7 @@ export function placesPanel(page, watch) {
   const panel = section("How busy is it now", "places-panel", el("p", { class: "none", id: "places-note", text: "Waiting for the places…" }), list);
   const note = panel.querySelector("#places-note");
   let messages = [];
+  let shapes = new Map();
 
   function render() {
     const zones = watch.all().sort(byPublicLevel);
@@ -248,6 +263,7 @@ export function placesPanel(page, watch) {
           el("strong", { text: `${b.severity}: ` }), b.headline)));
     }));
     page.map.setZoneColours(coloursBy(zones, "public_level", PUBLIC_COLOURS));
+    labelZones(page, shapes, zones, (z) => publicBadge(z.public_level));
   }
 
   // The messages for each place are read whole, not from the messages panel's
@@ -268,5 +284,12 @@ export function placesPanel(page, watch) {
   watch.listen(render);
   loadMessages();
   setInterval(loadMessages, REFRESH_MS);
-  return { elements: [panel], on: { broadcast: soon } };
+  return {
+    elements: [panel],
+    on: { broadcast: soon },
+    zones(features) {
+      shapes = new Map(features.filter(isArea).map((f) => [f.properties.id, f]));
+      if (watch.arrived) render();
+    },
+  };
 }
