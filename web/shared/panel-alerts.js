@@ -4,10 +4,17 @@
 // server names one; a click flies the map to the cell or frames the zone.
 
 import { el, section } from "/shared/dom.js";
-import { count } from "/shared/zones.js";
+import { peopleWithInterval } from "/shared/zones.js";
 
 const KEPT = 20;
 const LEVEL_WORDS = { caution: "Caution", alert: "Alert", serious: "Serious", critical: "Critical", normal: "Normal" };
+
+/** A zone alert's figures: people with their interval, density, share of capacity. */
+function zoneFigures(a) {
+  return [a.people && Number.isFinite(a.people.estimate) ? `${peopleWithInterval(a.people)} people` : "",
+    Number.isFinite(a.density_m2) ? `${a.density_m2.toFixed(2)}\u00a0/m²` : "",
+    Number.isFinite(a.utilisation) ? `${Math.round(a.utilisation * 100)}\u00a0% of capacity` : ""].filter(Boolean).join(" · ");
+}
 
 /** What the alert says, in a line, by its kind; kinds this page does not know still show their place. */
 function describe(a) {
@@ -18,13 +25,11 @@ function describe(a) {
     case "threshold":
       return [a.kind === "surge" ? "Surge" : "Density over the limit",
         `${place ? ` at ${place}:` : ""} ${a.count} posts in the last minute (${Math.round(a.density_km2)}/km²)${Number.isFinite(a.baseline_per_min) ? `, ${a.baseline_per_min.toFixed(1)}/min before` : ""}`];
-    case "zone_level": {
-      const people = a.people?.estimate ?? a.people;
-      return [`${place ?? a.zone ?? "A zone"}: ${LEVEL_WORDS[a.level] ?? a.level ?? "level raised"}`,
-        [Number.isFinite(people) ? ` about ${count(people)} people` : "", Number.isFinite(a.density_m2) ? `${a.density_m2.toFixed(2)} /m²` : ""].filter(Boolean).join(", ")];
-    }
+    case "zone_level":
+      return [`${place ?? a.zone ?? "A zone"}: ${LEVEL_WORDS[a.level] ?? a.level ?? "level raised"}`, ` ${zoneFigures(a)}`];
     case "zone_forecast":
-      return [`${place ?? a.zone ?? "A zone"}: serious soon`, Number.isFinite(a.minutes_to_serious) ? ` in about ${Math.round(a.minutes_to_serious)} min at this rate` : ""];
+      return [`${place ?? a.zone ?? "A zone"}: serious${Number.isFinite(a.minutes_to_serious) ? ` in about ${Math.round(a.minutes_to_serious)} min` : " soon"} at this rate`,
+        ` now ${LEVEL_WORDS[a.level] ?? a.level ?? ""}, ${zoneFigures(a)}`];
     default:
       return [String(a.kind ?? "Alert"), place ? ` at ${place}` : ""];
   }

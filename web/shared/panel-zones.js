@@ -132,6 +132,10 @@ export function ownZonePanel(page, watch, { locate }) {
 
   let shownId = null;
   function render() {
+    // Every zone on the map as on the wall, so that the commander sees the zones around theirs.
+    const zones = watch.all();
+    page.map.setZoneColours(coloursBy(zones, "level", LEVEL_COLOURS));
+    labelZones(page, new Map(areas.map((f) => [f.properties.id, f])), zones, (z) => levelBadge(z.level));
     const now = current();
     if (now?.id !== shownId && accepted !== false) status.textContent = ""; // a result said about another zone
     shownId = now?.id ?? null;
