@@ -229,7 +229,14 @@ test("the operators' zones panel lists every area zone riskiest first, with peop
 test("the public page names each place with its word and icon, its trend, advice and messages, and no figure or H3 id", async () => {
   await sendBroadcast({ audience: "public", headline: "Piazza Maggiore is closing, use Via Rizzoli", area: { zones: ["piazza-maggiore"] } });
   const phone = await open("/", { width: 360, height: 740 });
+  const frames = [];
+  phone.on("websocket", (ws) => ws.on("framereceived", (f) => { try { frames.push(JSON.parse(f.payload)); } catch { /* binary */ } }));
+  await phone.reload();
   await phone.waitForFunction(() => document.querySelectorAll("#places li").length > 0, null, { timeout: 30000 });
+  // The public's session is given words only: no figure reaches the phone to be read off it.
+  const publicZones = frames.filter((f) => f.type?.startsWith("zones.")).flatMap((f) => f.zones);
+  assert.ok(publicZones.length > 0, "the zones arrived over the WebSocket");
+  for (const z of publicZones) assert.deepEqual(Object.keys(z).sort(), ["advice", "id", "kind", "name", "public_level", "trend"], JSON.stringify(z));
   const status = await (await fetch(`${base}/api/v1/zones/status`)).json();
   // Each row read whole at one moment: the demo moves on while the test reads.
   const places = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level, text: li.textContent,
@@ -250,13 +257,36 @@ test("the public page names each place with its word and icon, its trend, advice
   }
   assert.ok(places.some((p) => /trend-(rising|steady|falling)/.test(p.trend)), "a trend shown where it is known");
   await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"]')?.textContent.includes("Piazza Maggiore is closing"), null, { timeout: 10000 });
-  assert.doesNotMatch(await phone.locator("#places").textContent(), /\d/, "no figure in the places");
+  await sendBroadcast({ audience: "public", headline: `Stay calm <img src=x onerror="window.__pwned=true">`, area: { zones: ["piazza-maggiore"] } });
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"]')?.textContent.includes("Stay calm <img"), null, { timeout: 10000 });
+  assert.equal(await phone.locator("#places img").count(), 0, "a message's markup is text");
+  assert.equal(await phone.evaluate(() => window.__pwned), undefined);
+  // Messages are the operators' words; what the page itself says of a place has no figure.
+  const said = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => {
+    const copy = li.cloneNode(true);
+    copy.querySelectorAll(".place-message").forEach((m) => m.remove());
+    return copy.textContent;
+  }).join(" "));
+  assert.doesNotMatch(said, /\d/, "no figure in the places");
   assert.doesNotMatch(await phone.locator("body").textContent(), H3_ID, "no H3 id on the public page");
   const ordered = places.map((p) => ["unknown", "relaxed", "normal", "busy", "crowded"].indexOf(p.level));
   assert.deepEqual(ordered, [...ordered].sort((a, b) => b - a), "the busiest places first");
   await phone.screenshot({ path: `${SHOTS}public-places.png`, fullPage: true });
   assert.deepEqual(phone.problems, []);
   await phone.close();
+});
+
+test("a place's advice is in the reader's language when the place gives it", async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "it-IT" });
+  const phone = await context.newPage();
+  await phone.goto(`${base}/`);
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] .advice'), null, { timeout: 30000 });
+  const advice = phone.locator('#places li[data-zone="piazza-maggiore"] .advice');
+  const zones = (await (await fetch(`${base}/api/v1/zones`)).json()).features;
+  const given = zones.find((f) => f.properties.id === "piazza-maggiore").properties.advice;
+  assert.equal(await advice.textContent(), given.it);
+  assert.equal(await advice.getAttribute("lang"), "it", "marked as Italian for screen readers");
+  await context.close();
 });
 
 /** Whether this server takes head-counts (the route came in a later change). */
