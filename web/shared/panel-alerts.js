@@ -4,10 +4,9 @@
 // server names one; a click flies the map to the cell or frames the zone.
 
 import { el, section } from "/shared/dom.js";
-import { peopleWithInterval } from "/shared/zones.js";
+import { LEVEL_LABELS, peopleWithInterval } from "/shared/zones.js";
 
 const KEPT = 20;
-const LEVEL_WORDS = { caution: "Caution", alert: "Alert", serious: "Serious", critical: "Critical", normal: "Normal" };
 
 /** A zone alert's figures: people with their interval, density, share of capacity. */
 function zoneFigures(a) {
@@ -26,10 +25,10 @@ function describe(a) {
       return [a.kind === "surge" ? "Surge" : "Density over the limit",
         `${place ? ` at ${place}:` : ""} ${a.count} posts in the last minute (${Math.round(a.density_km2)}/km²)${Number.isFinite(a.baseline_per_min) ? `, ${a.baseline_per_min.toFixed(1)}/min before` : ""}`];
     case "zone_level":
-      return [`${place ?? a.zone ?? "A zone"}: ${LEVEL_WORDS[a.level] ?? a.level ?? "level raised"}`, ` ${zoneFigures(a)}`];
+      return [`${place ?? a.zone ?? "A zone"}: ${LEVEL_LABELS[a.level] ?? a.level ?? "level raised"}`, ` ${zoneFigures(a)}`];
     case "zone_forecast":
       return [`${place ?? a.zone ?? "A zone"}: serious${Number.isFinite(a.minutes_to_serious) ? ` in about ${Math.round(a.minutes_to_serious)} min` : " soon"} at this rate`,
-        ` now ${LEVEL_WORDS[a.level] ?? a.level ?? ""}, ${zoneFigures(a)}`];
+        ` now ${LEVEL_LABELS[a.level] ?? a.level ?? ""}, ${zoneFigures(a)}`];
     default:
       return [String(a.kind ?? "Alert"), place ? ` at ${place}` : ""];
   }

@@ -12,7 +12,8 @@ export const LEVELS = ["normal", "caution", "alert", "serious", "critical"];
 /** The public's words, quietest first. */
 export const PUBLIC_LEVELS = ["relaxed", "normal", "busy", "crowded"];
 
-const LEVEL_LABELS = { normal: "Normal", caution: "Caution", alert: "Alert", serious: "Serious", critical: "Critical" };
+/** Responders' levels as words. */
+export const LEVEL_LABELS = { normal: "Normal", caution: "Caution", alert: "Alert", serious: "Serious", critical: "Critical" };
 const PUBLIC_LABELS = { relaxed: "Relaxed", normal: "Normal", busy: "Busy", crowded: "Crowded" };
 
 // Shared with the map's fill so that a place reads the same on the map and
