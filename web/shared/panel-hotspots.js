@@ -53,7 +53,7 @@ export function responderHotspots(page, watch) {
   return {
     elements: [
       el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " posts/km²", people),
-      section("Hotspots", "hotspot-panel", table(["zone", "posts", "posters", "posts/km²"], rows)),
+      section("Hotspots", "hotspot-panel", table(["zone", "posts", "posters", "/km²"], rows)),
     ],
     zones(features) {
       areas = features.filter((f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type));

@@ -125,7 +125,7 @@ export function ownZonePanel(page, watch, { locate }) {
     const value = remembered() ?? (locate() ? HERE : "");
     picker.replaceChildren(
       el("option", { value: "", text: "Choose your zone…" }),
-      el("option", { value: HERE, text: "Where I am (from the tablet's position)" }),
+      el("option", { value: HERE, text: "Where I am (the tablet's position)" }),
       ...areas.map((f) => el("option", { value: f.properties.id, text: f.properties.name })));
     picker.value = value;
   }
