@@ -42,7 +42,10 @@ const untilSerious = (m) => (Number.isFinite(m) ? `serious in ${Math.round(m)} m
 /** The operators' zones, riskiest first; a click on a name frames the zone on the map. */
 export function zonesPanel(page, watch) {
   const list = el("ol", { id: "zones-list", class: "zones" });
-  const panel = section("Zones by risk", "zones-panel", el("p", { class: "none", id: "zones-note", text: "Waiting for the zones…" }), list);
+  // The scale the levels are read on, as the deployment sets it (--density-levels).
+  const scale = page.event.zoneLevels.filter((l) => l.from > 0).map((l) => `${l.level} from ${l.from}`).join(", ");
+  const panel = section("Zones by risk", "zones-panel", el("p", { class: "none", id: "zones-note", text: "Waiting for the zones…" }), list,
+    ...(scale ? [el("p", { class: "none", id: "zones-scale", text: `Levels in people/m²: ${scale}; a zone is at least caution at 90 % of its capacity and alert at 100 %.` })] : []));
   const note = panel.querySelector("#zones-note");
   let shapes = new Map();
 
@@ -50,7 +53,9 @@ export function zonesPanel(page, watch) {
     // Rows are drawn anew on each update: keep the keyboard where it was.
     const focused = document.activeElement?.closest?.("#zones-list li")?.dataset.zone;
     const zones = watch.all().sort(byRisk);
-    note.textContent = zones.length ? `People estimated from posters over the last ${page.header.window()}; 90 % interval in brackets.` : "No area zones in this event.";
+    note.textContent = zones.length
+      ? `People estimated from posters (90 % interval in brackets); posters and posts over the last ${watch.window ?? page.header.window()}.`
+      : "No area zones in this event.";
     list.replaceChildren(...zones.map((z) => {
       const forecast = untilSerious(z.minutes_to_serious);
       const more = [

@@ -124,6 +124,7 @@ export class ZoneWatch {
     if (!Array.isArray(msg.zones)) return;
     for (const z of msg.zones) if (z && typeof z.id === "string") this.byId.set(z.id, z);
     this.asOf = msg.as_of;
+    this.window = msg.window;
     this.arrived = true;
     this.listeners.forEach((listener) => listener(this));
   }

@@ -204,6 +204,9 @@ test("the operators' zones panel lists every area zone riskiest first, with peop
     assert.match(rows.find((r) => r.id === z.id).text, Number.isFinite(z.utilisation) ? /\d+\s% of capacity/ : /no capacity set/, `capacity of ${z.id}`);
   }
   assert.ok(await page.evaluate(() => window.campanile.map.zonesPainted) > 0, "zones filled by level on the map");
+  const event = await (await fetch(`${base}/api/v1/event`)).json();
+  const caution = event.levels.zones.find((l) => l.level === "caution");
+  assert.match(await page.locator("#zones-scale").textContent(), new RegExp(`caution from ${caution.from}\\b`), "the scale the levels are read on");
   const hotspots = await page.locator("#hotspots tr").evaluateAll((trs) => trs.map((tr) => ({ cell: tr.dataset.cell, name: tr.querySelector("td").textContent })));
   const features = (await (await fetch(`${base}/api/v1/zones`)).json()).features;
   const nameOf = new Map(features.map((f) => [f.properties.id, f.properties.name]));
