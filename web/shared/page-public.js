@@ -13,7 +13,7 @@ import { ZoneWatch } from "/shared/zones.js";
 const page = await openLivePage({ surface: "safety information", finestResolution: (r) => r.public_max });
 const messages = page.add(messagesPanel(page, { cardFooter: capDocumentLink, byPlace: true }));
 const zones = page.add(new ZoneWatch(page));
-page.add(placesPanel(page, zones));
+page.add(placesPanel(page, zones, { near: messages.near }));
 page.add(publicHeatLegend());
 page.add(reportFormPanel(page, {
   wording: { title: "Report a problem", note: "Tell us more (optional)", send: "Send report" },

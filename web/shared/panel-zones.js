@@ -250,21 +250,30 @@ const REFRESH_MS = 30000;
  * and colour, its trend, its advice in the reader's language and the active
  * public messages addressed to it. No figure of any kind.
  */
-export function placesPanel(page, watch) {
+export function placesPanel(page, watch, { near = () => null } = {}) {
   const list = el("ul", { id: "places", class: "places" });
   const panel = section("How busy is it now", "places-panel", el("p", { class: "none", id: "places-note", text: "Waiting for the places…" }), list);
   const note = panel.querySelector("#places-note");
   let messages = [];
   let shapes = new Map();
 
+  let hereId = null;
+  /** The smallest place around the reader (where they are, or the point they chose), if any. */
+  function here() {
+    const at = near();
+    return at ? zoneAt([...shapes.values()], [at.lon, at.lat], contains)?.properties.id ?? null : null;
+  }
+
   function render() {
+    hereId = here();
+    const now = Date.now();
     const zones = watch.all().sort(byPublicLevel);
     note.textContent = zones.length ? "From what people are posting around each place." : "No places to show.";
     list.replaceChildren(...zones.map((z) => {
       const advice = inLanguage(z.advice);
-      const forPlace = messages.filter((b) => b.area?.zones?.includes(z.id)).map((b) => localised(b));
+      const forPlace = messages.filter((b) => b.area?.zones?.includes(z.id) && Date.parse(b.expires) > now).map((b) => localised(b));
       return el("li", { class: "place", "data-zone": z.id, "data-level": z.public_level ?? "unknown" },
-        el("h3", { text: z.name }),
+        el("h3", {}, z.name, ...(z.id === hereId ? [el("span", { class: "here", text: " · you are here" })] : [])),
         el("div", { class: "place-level" }, publicBadge(z.public_level), trendMark(z.trend, { forPublic: true })),
         ...(z.public_level ? [] : [el("p", { class: "none", text: "Too few people are posting here to tell." })]),
         ...(advice ? [el("p", { class: "advice", lang: advice.lang, text: advice.text })] : []),
@@ -296,6 +305,9 @@ export function placesPanel(page, watch) {
   return {
     elements: [panel],
     on: { broadcast: soon },
+    tick() {
+      if (watch.arrived && here() !== hereId) render();
+    },
     zones(features) {
       shapes = new Map(features.filter(isArea).map((f) => [f.properties.id, f]));
       if (watch.arrived) render();

@@ -279,8 +279,9 @@ test("the public page names each place with its word and icon, its trend, advice
   await phone.close();
 });
 
-test("a place's advice is in the reader's language when the place gives it", async () => {
-  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "it-IT" });
+test("a place's advice is in the reader's language, and the place the reader stands in says so", async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "it-IT",
+    geolocation: { latitude: 44.4937, longitude: 11.3430 }, permissions: ["geolocation"] });
   const phone = await context.newPage();
   await phone.goto(`${base}/`);
   await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] .advice'), null, { timeout: 30000 });
@@ -289,6 +290,8 @@ test("a place's advice is in the reader's language when the place gives it", asy
   const given = zones.find((f) => f.properties.id === "piazza-maggiore").properties.advice;
   assert.equal(await advice.textContent(), given.it);
   assert.equal(await advice.getAttribute("lang"), "it", "marked as Italian for screen readers");
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] h3')?.textContent.includes("you are here"), null, { timeout: 10000 });
+  assert.equal(await phone.locator("#places .here").count(), 1, "one place only");
   await context.close();
 });
 
