@@ -98,7 +98,8 @@ const HERE = "here";
 export function ownZonePanel(page, watch, { locate }) {
   let areas = [];
   const picker = el("select", { id: "own-zone", "aria-label": "your zone" });
-  const card = el("div", { id: "own-zone-card", "aria-live": "polite" });
+  // Not a live region: it is redrawn on every update, and a screen reader would read it out each time.
+  const card = el("div", { id: "own-zone-card" });
   const people = el("input", { id: "hc-people", type: "number", min: "0", max: "1000000", step: "1", inputmode: "numeric", required: "" });
   const quick = el("div", { class: "quick", id: "hc-quick" });
   const status = el("p", { id: "hc-status", role: "status" });
@@ -113,6 +114,8 @@ export function ownZonePanel(page, watch, { locate }) {
     quick, send, status);
   const panel = section("Your zone", "own-zone-panel", el("label", { class: "field" }, el("span", { text: "Zone" }), picker), card, form);
 
+  /** Whether the server takes head-counts: null until its API description is read. */
+  let accepted = null;
   const remembered = () => localStorage.getItem(CHOSEN_KEY);
   /** The zone shown now and how it was found. */
   function current() {
@@ -182,7 +185,6 @@ export function ownZonePanel(page, watch, { locate }) {
 
   // Head-counts came later than the zones: a server without them says so
   // once, instead of a form that fails at every tap.
-  let accepted = null;
   getJson("/openapi.json").then((api) => {
     accepted = Object.hasOwn(api.paths ?? {}, "/api/v1/zones/{id}/headcount");
     if (!accepted) {
@@ -210,10 +212,14 @@ export function ownZonePanel(page, watch, { locate }) {
         body: JSON.stringify({ people: n }),
       });
       const body = await resp.json().catch(() => ({}));
-      if (resp.ok) showResult("taken", `✓ Head-count taken: ${count(n)} people in ${name} at ${new Date().toLocaleTimeString()}.`);
-      else if (resp.status === 401 || resp.status === 403) showResult("error", `✗ Not taken: ${body?.error?.message ?? "sign in again"}.`);
+      const why = typeof body?.error?.message === "string" ? body.error.message.replace(/\.$/, "") : null;
+      if (resp.ok) {
+        // A count is of one moment: the next one is counted afresh, not sent again by a second tap.
+        people.value = "";
+        showResult("taken", `✓ Head-count taken: ${count(n)} people in ${name} at ${new Date().toLocaleTimeString()}.`);
+      } else if (resp.status === 401 || resp.status === 403) showResult("error", `✗ Not taken: ${why ?? "sign in again"}.`);
       else if (resp.status === 429) showResult("error", `✗ Not taken: too many head-counts; try again in ${resp.headers.get("Retry-After") ?? "a few"} s.`);
-      else showResult("error", `✗ Not taken: ${body?.error?.message ?? `the server answered ${resp.status}`}.`);
+      else showResult("error", `✗ Not taken: ${why ?? `the server answered ${resp.status}`}.`);
     } catch {
       showResult("error", "✗ Not sent: no network. Tap Send again when it returns.");
     } finally {
