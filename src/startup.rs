@@ -138,7 +138,11 @@ impl Application {
         if settings.demo {
             let scenario =
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
-            background.push(demo::play(scenario, ingestor.clone(), shutdown.clone()));
+            let commander = Arc::new(DemoCommander {
+                hub: hub.clone(),
+                engine: engine.clone(),
+            });
+            background.push(demo::play(scenario, ingestor.clone(), commander, shutdown.clone()));
         }
         let limits = Arc::new(crate::limits::PublicLimits::new(
             settings.public_report_rate,
@@ -347,5 +351,41 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The demo's commander: counts through the zones channel and the crowd
+/// store, as a commander's head-count does.
+struct DemoCommander {
+    hub: Arc<Hub>,
+    engine: Arc<dyn crate::engine::Engine>,
+}
+
+#[async_trait::async_trait]
+impl demo::Commander for DemoCommander {
+    async fn posters(&self, zone: &str) -> Option<u64> {
+        let zones = self.hub.zones();
+        let frame = zones.current(&zones.picture().estimate_window).await.ok()?;
+        frame.zone(zone).map(|z| z.contributors)
+    }
+
+    async fn count(&self, zone: &str, people: u64) -> Result<(), String> {
+        let posters = self.posters(zone).await.ok_or("no such zone")?;
+        let now = chrono::Utc::now().timestamp();
+        let headcount = crate::engine::crowd::Headcount {
+            id: hex::encode(rand::random::<[u8; 12]>()),
+            zone: zone.to_owned(),
+            at: now,
+            u: posters,
+            people,
+            source: crate::engine::crowd::HeadcountSource::Headcount,
+            by: "demo-commander".to_owned(),
+        };
+        self.engine
+            .add_headcount(&headcount, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.hub.zones().forget_headcounts().await;
+        Ok(())
     }
 }

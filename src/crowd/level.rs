@@ -301,8 +301,11 @@ pub const FORECAST_HORIZON_MINUTES: u32 = 30;
 /// (`per_minute`, oldest first, one a minute; earlier ones are ignored).
 ///
 /// `None` unless the zone is rising and below `serious`, the line climbs,
-/// and it crosses `serious` within [`FORECAST_HORIZON_MINUTES`]; and with
-/// fewer than 3 estimates, too few for a line. Minutes are counted from the
+/// the last minute still rose, and the line crosses `serious` within
+/// [`FORECAST_HORIZON_MINUTES`]; and with fewer than 3 estimates, too few
+/// for a line. (A crowd that has stopped growing keeps a climbing line for
+/// minutes after: its earlier rise is still among the points. Warning of
+/// `serious` then would be a false alarm.) Minutes are counted from the
 /// line's value at the latest minute and rounded down, so that a warning
 /// errs early rather than late.
 pub fn minutes_to_serious(
@@ -316,7 +319,7 @@ pub fn minutes_to_serious(
         return None;
     }
     let last = &per_minute[per_minute.len().saturating_sub(FORECAST_MINUTES)..];
-    if last.len() < 3 {
+    if last.len() < 3 || last[last.len() - 1] <= last[last.len() - 2] {
         return None;
     }
     let n = last.len() as f64;
@@ -515,6 +518,10 @@ mod tests {
         assert_eq!(forecast(&[3000; 10], Level::Caution, Trend::Rising), None);
         let falling: Vec<u64> = (0..10).map(|m| 4000 - 50 * m).collect();
         assert_eq!(forecast(&falling, Level::Alert, Trend::Rising), None);
+        // A crowd that stopped growing a minute ago: its line still climbs
+        // through the earlier rise, but nothing is coming.
+        let stopped: Vec<u64> = (0..10).map(|m| 2100 + 250 * m.min(8)).collect();
+        assert_eq!(forecast(&stopped, Level::Alert, Trend::Rising), None);
         // Two minutes make no line.
         assert_eq!(forecast(&[4000, 4900], Level::Alert, Trend::Rising), None);
         assert_eq!(forecast(&[], Level::Alert, Trend::Rising), None);

@@ -16,13 +16,28 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use replay::{ReplayOptions, ReplaySummary, replay};
-pub use scenario::{Scenario, SimPost};
+pub use scenario::{Scenario, ScenarioHeadcount, SimPost};
 
 use crate::ingest::{BodyFormat, Ingestor, WriteId, split_items};
 
+/// The demo's commander: counts the crowd in a zone as a real one would,
+/// through the same path as `POST /api/v1/zones/{id}/headcount`.
+#[async_trait::async_trait]
+pub trait Commander: Send + Sync {
+    /// The zone's distinct posters over the estimate window now.
+    async fn posters(&self, zone: &str) -> Option<u64>;
+    /// Reports `people` counted in `zone`.
+    async fn count(&self, zone: &str, people: u64) -> Result<(), String>;
+}
+
 /// Plays `scenario` into `ingestor` in real time, one batch a second, over
-/// and over, until `shutdown`.
-pub fn play(scenario: Scenario, ingestor: Arc<Ingestor>, shutdown: CancellationToken) -> JoinHandle<()> {
+/// and over, until `shutdown`; `commander` takes the scenario's head-counts.
+pub fn play(
+    scenario: Scenario,
+    ingestor: Arc<Ingestor>,
+    commander: Arc<dyn Commander>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         tracing::info!(scenario = %scenario.name, "demo: playing {}", scenario.title);
         let mut cycle = 0u64;
@@ -45,6 +60,9 @@ pub fn play(scenario: Scenario, ingestor: Arc<Ingestor>, shutdown: CancellationT
                     }
                     Err(_) => tracing::error!("demo: generated an unreadable batch"),
                 }
+                for headcount in scenario.headcounts.iter().filter(|h| h.at_s == second) {
+                    take_headcount(&*commander, headcount, scenario.seed, cycle).await;
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep_until(started + Duration::from_secs(1)) => {}
@@ -53,4 +71,16 @@ pub fn play(scenario: Scenario, ingestor: Arc<Ingestor>, shutdown: CancellationT
             cycle += 1;
         }
     })
+}
+
+async fn take_headcount(commander: &dyn Commander, headcount: &ScenarioHeadcount, seed: u64, cycle: u64) {
+    let Some(posters) = commander.posters(&headcount.zone).await else {
+        tracing::warn!(zone = %headcount.zone, "demo: no such zone to count");
+        return;
+    };
+    let people = headcount.people(posters, seed, cycle);
+    match commander.count(&headcount.zone, people).await {
+        Ok(()) => tracing::info!(zone = %headcount.zone, people, posters, "demo: a commander counted the crowd"),
+        Err(e) => tracing::warn!(zone = %headcount.zone, error = %e, "demo: head-count refused"),
+    }
 }

@@ -35,6 +35,25 @@ pub struct Scenario {
     pub background: Background,
     /// Sample texts by language.
     pub texts: std::collections::BTreeMap<String, Vec<String>>,
+    /// Commanders' head-counts during the event, which calibrate the
+    /// people estimates as real ones would.
+    #[serde(default)]
+    pub headcounts: Vec<ScenarioHeadcount>,
+}
+
+/// A commander counting the crowd in a zone at a moment of the event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScenarioHeadcount {
+    /// When, seconds into the scenario.
+    pub at_s: u64,
+    /// The zone counted.
+    pub zone: String,
+    /// How many people each poster there stands for in truth: the count is
+    /// the zone's posters then times this, give or take the counter's error.
+    pub people_per_poster: f64,
+    /// The counter's error, as a share (0.1: within ±10 %).
+    #[serde(default)]
+    pub error: f64,
 }
 
 /// One part of the event.
@@ -48,6 +67,15 @@ pub struct Phase {
     pub to_s: u64,
     /// Mean posts per second.
     pub rate_per_s: f64,
+    /// The rate at the end of the phase, when it changes steadily over it
+    /// (a crowd building up); the same as `rate_per_s` when absent.
+    #[serde(default)]
+    pub rate_end_per_s: Option<f64>,
+    /// Every post of the phase is by someone who has not posted before:
+    /// people arriving, each posting once, so that the posters in a window
+    /// grow with the crowd instead of cycling through the same few.
+    #[serde(default)]
+    pub new_authors: bool,
     /// A fixed centre, `[lon, lat]`.
     #[serde(default)]
     pub at: Option<[f64; 2]>,
@@ -130,6 +158,20 @@ impl Scenario {
             if p.at.is_none() && !p.along_route {
                 return Err(format!("phase {:?} needs `at` or `along_route`", p.name));
             }
+            if p.rate_end_per_s.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
+                return Err(format!("phase {:?}: rate_end_per_s must be a rate, 0 or more", p.name));
+            }
+        }
+        for h in &self.headcounts {
+            if h.at_s >= self.duration_s
+                || !(h.people_per_poster.is_finite() && h.people_per_poster > 0.0)
+                || !(0.0..1.0).contains(&h.error)
+            {
+                return Err(format!(
+                    "head-count of {:?} at {} s: at_s within the scenario, people_per_poster above 0 and error in [0, 1)",
+                    h.zone, h.at_s
+                ));
+            }
         }
         Ok(())
     }
@@ -139,7 +181,7 @@ impl Scenario {
     pub fn second(&self, cycle: u64, second: u64) -> Vec<SimPost> {
         let mut rng = StdRng::seed_from_u64(self.seed ^ (cycle << 32) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut posts = Vec::new();
-        let mut emit = |rng: &mut StdRng, lon: f64, lat: f64, n: usize| {
+        let mut emit = |rng: &mut StdRng, lon: f64, lat: f64, n: usize, newcomer: Option<&str>| {
             let source = &self.sources[rng.random_range(0..self.sources.len())];
             let langs: Vec<&String> = self.texts.keys().filter(|k| !self.texts[*k].is_empty()).collect();
             let lang = langs[rng.random_range(0..langs.len())];
@@ -150,7 +192,10 @@ impl Scenario {
                 id: format!("{}-{cycle}-{second}-{n}", self.name),
                 lat: (lat * 1e7).round() / 1e7,
                 lon: (lon * 1e7).round() / 1e7,
-                author: format!("demo-{}", rng.random_range(0..self.contributors)),
+                author: match newcomer {
+                    Some(phase) => format!("demo-{phase}-{cycle}-{second}-{n}"),
+                    None => format!("demo-{}", rng.random_range(0..self.contributors)),
+                },
                 text: texts[rng.random_range(0..texts.len())].clone(),
                 lang: lang.clone(),
             });
@@ -159,11 +204,17 @@ impl Scenario {
         let [min_lon, min_lat, max_lon, max_lat] = self.background.bbox;
         for _ in 0..poisson_ish(&mut rng, self.background.rate_per_s) {
             let (lon, lat) = (rng.random_range(min_lon..max_lon), rng.random_range(min_lat..max_lat));
-            emit(&mut rng, lon, lat, n);
+            emit(&mut rng, lon, lat, n, None);
             n += 1;
         }
-        for phase in self.phases.iter().filter(|p| (p.from_s..p.to_s).contains(&second)) {
-            for _ in 0..poisson_ish(&mut rng, phase.rate_per_s) {
+        for (index, phase) in self
+            .phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| (p.from_s..p.to_s).contains(&second))
+        {
+            let newcomer = phase.new_authors.then(|| format!("p{index}"));
+            for _ in 0..poisson_ish(&mut rng, phase.rate_at(second)) {
                 let [lon, lat] = match phase.at {
                     Some(at) if !phase.along_route => at,
                     _ => {
@@ -176,7 +227,7 @@ impl Scenario {
                 let (dx, dy) = (gaussian(&mut rng) * phase.spread_m, gaussian(&mut rng) * phase.spread_m);
                 let lat2 = lat + dy / METRES_PER_DEGREE_LAT;
                 let lon2 = lon + dx / (METRES_PER_DEGREE_LAT * lat.to_radians().cos());
-                emit(&mut rng, lon2, lat2, n);
+                emit(&mut rng, lon2, lat2, n, newcomer.as_deref());
                 n += 1;
             }
         }
@@ -203,6 +254,36 @@ impl Scenario {
             distance -= leg;
         }
         self.route.last().copied().unwrap_or([0.0, 0.0])
+    }
+}
+
+impl Phase {
+    /// The mean rate at `second` of the scenario: steady, or moving in a
+    /// straight line from `rate_per_s` to `rate_end_per_s` over the phase.
+    fn rate_at(&self, second: u64) -> f64 {
+        let Some(end) = self.rate_end_per_s else {
+            return self.rate_per_s;
+        };
+        let span = self.to_s.saturating_sub(self.from_s).max(1) as f64;
+        let progress = (second.saturating_sub(self.from_s) as f64 / span).min(1.0);
+        self.rate_per_s + (end - self.rate_per_s) * progress
+    }
+}
+
+impl ScenarioHeadcount {
+    /// The number counted when the zone had `posters`: the truth times a
+    /// counter's error drawn from the scenario's seed, so that the same
+    /// event counts alike every time.
+    pub fn people(&self, posters: u64, seed: u64, cycle: u64) -> u64 {
+        let mut rng = StdRng::seed_from_u64(seed ^ self.at_s.rotate_left(17) ^ cycle);
+        let error = if self.error > 0.0 {
+            rng.random_range(-self.error..=self.error)
+        } else {
+            0.0
+        };
+        (posters as f64 * self.people_per_poster * (1.0 + error))
+            .max(0.0)
+            .round() as u64
     }
 }
 
@@ -248,12 +329,83 @@ mod tests {
         assert_ne!(s.second(0, 700), s.second(1, 700));
     }
 
+    /// Posts of one minute near the Neptune fountain, and their distinct
+    /// authors.
+    fn at_the_fountain(s: &Scenario, minute: u64) -> (usize, usize) {
+        let posts: Vec<SimPost> = (minute * 60..minute * 60 + 60)
+            .flat_map(|t| s.second(0, t))
+            .filter(|p| metres([p.lon, p.lat], [11.3428, 44.4949]) < 25.0)
+            .collect();
+        let authors: std::collections::HashSet<&str> = posts.iter().map(|p| p.author.as_str()).collect();
+        (posts.len(), authors.len())
+    }
+
     #[test]
-    fn the_surge_is_denser_than_the_march() {
+    fn the_crowd_at_the_fountain_builds_up_minute_after_minute_with_new_people() {
+        // From minute 9, when the march has passed the fountain on its way to the piazza.
         let s = bologna();
-        let march: usize = (200..260).map(|t| s.second(0, t).len()).sum();
-        let surge: usize = (700..760).map(|t| s.second(0, t).len()).sum();
-        assert!(surge > 2 * march, "surge {surge} vs march {march}");
+        let minutes: Vec<(usize, usize)> = (9..14).map(|m| at_the_fountain(&s, m)).collect();
+        for pair in minutes.windows(2) {
+            assert!(pair[1].1 > pair[0].1, "the posters do not grow: {minutes:?}");
+        }
+        let (posts, authors) = minutes[minutes.len() - 1];
+        // Newcomers post once: nearly every post is someone new.
+        assert!(authors * 10 >= posts * 8, "{posts} posts by {authors}");
+    }
+
+    #[test]
+    fn a_ramp_moves_the_rate_in_a_straight_line_over_its_phase() {
+        let phase = Phase {
+            name: "ramp".into(),
+            from_s: 100,
+            to_s: 200,
+            rate_per_s: 1.0,
+            rate_end_per_s: Some(3.0),
+            new_authors: true,
+            at: Some([0.0, 0.0]),
+            along_route: false,
+            head_length_m: 0.0,
+            spread_m: 1.0,
+        };
+        assert_eq!(phase.rate_at(100), 1.0);
+        assert_eq!(phase.rate_at(150), 2.0);
+        assert_eq!(phase.rate_at(250), 3.0);
+        assert_eq!(
+            Phase {
+                rate_end_per_s: None,
+                ..phase
+            }
+            .rate_at(150),
+            1.0
+        );
+    }
+
+    #[test]
+    fn a_scenario_head_count_is_the_truth_within_the_counters_error_and_the_same_each_time() {
+        let s = bologna();
+        assert!(
+            s.headcounts.len() >= 3,
+            "the demo calibrates with at least three counts"
+        );
+        for h in &s.headcounts {
+            let people = h.people(400, s.seed, 0);
+            let truth = 400.0 * h.people_per_poster;
+            assert!(
+                (people as f64 - truth).abs() <= truth * h.error + 1.0,
+                "{people} vs {truth}"
+            );
+            assert_eq!(people, h.people(400, s.seed, 0));
+        }
+    }
+
+    #[test]
+    fn a_head_count_outside_the_scenario_or_without_a_ratio_is_refused() {
+        let mut s = bologna();
+        s.headcounts[0].at_s = s.duration_s;
+        assert!(s.check().is_err());
+        let mut s = bologna();
+        s.headcounts[0].people_per_poster = 0.0;
+        assert!(s.check().is_err());
     }
 
     #[test]
