@@ -24,7 +24,7 @@ export function publicHeatLegend() {
 export function responderHotspots(page, watch) {
   const rows = el("tbody", { id: "hotspots" });
   const densest = el("span", { id: "max", text: "–" });
-  const people = el("span", { id: "max-people", text: "" });
+  const people = el("p", { id: "max-people", class: "legend-people", text: "" });
   let areas = [];
   let names = new Map();
   let shown = [];
@@ -47,12 +47,13 @@ export function responderHotspots(page, watch) {
   function showLegend(max) {
     densest.textContent = Math.round(max);
     const perM2 = peopleInDensest();
-    people.textContent = perM2 === null ? "" : ` · ≈ ${perM2.toFixed(1)} people/m² at the densest`;
+    people.textContent = perM2 === null ? "" : `≈ ${perM2.toFixed(1)} people/m² in the densest cell, from its zone's calibrated people per poster`;
   }
 
   return {
     elements: [
-      el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " posts/km²", people),
+      el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " posts/km²"),
+      people,
       section("Hotspots", "hotspot-panel", table(["zone", "posts", "posters", "/km²"], rows)),
     ],
     zones(features) {

@@ -515,3 +515,17 @@ test("every surface opens at the wall's, the tablet's and the phone's size with 
     }
   }
 });
+
+test("once head-counts calibrate a zone, the wall drops its 'uncalibrated' mark and the heat legend adds people per m²", async () => {
+  // The demo's commanders count the station in its first minutes (geodata/scenarios): wait for their fit.
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector('#zones-list li[data-zone="station"]') && !document.querySelector('#zones-list li[data-zone="station"] .uncalibrated'),
+    null, { timeout: 240000 });
+  const status = await (await fetch(`${base}/api/v1/zones/status`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  assert.equal(status.zones.find((z) => z.id === "station").people.calibrated, true);
+  await page.waitForFunction(() => document.querySelector("#max-people")?.textContent, null, { timeout: 15000 });
+  assert.match(await page.locator("#max-people").textContent(), /^≈ \d+\.\d people\/m² in the densest cell/);
+  await page.screenshot({ path: `${SHOTS}ops-calibrated.png` });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
