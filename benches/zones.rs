@@ -16,7 +16,7 @@ use campanile::engine::memory::MemoryEngine;
 use campanile::engine::{Bucketed, CountStore, Layout};
 use campanile::hub::{CrowdPicture, ZoneChannel};
 use criterion::{Criterion, criterion_main};
-use h3o::{LatLng, Resolution};
+use h3o::Resolution;
 
 const ZONES_ACROSS: usize = 25;
 const ZONES_DOWN: usize = 20;

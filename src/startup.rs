@@ -138,10 +138,7 @@ impl Application {
         if settings.demo {
             let scenario =
                 demo::Scenario::load(&settings.geodata_dir, &settings.demo_scenario).map_err(StartupError::Demo)?;
-            let commander = Arc::new(DemoCommander {
-                hub: hub.clone(),
-                engine: engine.clone(),
-            });
+            let commander = Arc::new(DemoCommander { hub: hub.clone() });
             background.push(demo::play(scenario, ingestor.clone(), commander, shutdown.clone()));
         }
         let limits = Arc::new(crate::limits::PublicLimits::new(
@@ -354,11 +351,10 @@ async fn wait_for_signal() {
     }
 }
 
-/// The demo's commander: counts through the zones channel and the crowd
-/// store, as a commander's head-count does.
+/// The demo's commander: counts through the zones channel, as
+/// `POST /api/v1/zones/{id}/headcount` does.
 struct DemoCommander {
     hub: Arc<Hub>,
-    engine: Arc<dyn crate::engine::Engine>,
 }
 
 #[async_trait::async_trait]
@@ -370,22 +366,16 @@ impl demo::Commander for DemoCommander {
     }
 
     async fn count(&self, zone: &str, people: u64) -> Result<(), String> {
-        let posters = self.posters(zone).await.ok_or("no such zone")?;
-        let now = chrono::Utc::now().timestamp();
-        let headcount = crate::engine::crowd::Headcount {
-            id: hex::encode(rand::random::<[u8; 12]>()),
-            zone: zone.to_owned(),
-            at: now,
-            u: posters,
-            people,
-            source: crate::engine::crowd::HeadcountSource::Headcount,
-            by: "demo-commander".to_owned(),
-        };
-        self.engine
-            .add_headcount(&headcount, now)
+        self.hub
+            .zones()
+            .take_headcount(
+                zone,
+                people,
+                crate::engine::crowd::HeadcountSource::Headcount,
+                "demo-commander",
+            )
             .await
-            .map_err(|e| e.to_string())?;
-        self.hub.zones().forget_headcounts().await;
-        Ok(())
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }

@@ -7,9 +7,37 @@
 //! matched against the type's own field names, so that `field` is always
 //! one the caller can find in the document.
 
+use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
 
+use super::error::ApiError;
 use crate::domain::FieldError;
+
+/// Refuses any body but JSON; `what` names the body in the message. A
+/// `text/plain` or form POST is what any web site can make its visitors'
+/// browsers send without asking (a "simple" cross-origin request); JSON
+/// needs a CORS preflight, which Campanile does not grant, so a hostile
+/// page cannot act in its visitors' names.
+pub fn require_json(req: &HttpRequest, what: &str) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "a {what} must be sent as application/json, not {:?}",
+            if content_type.is_empty() {
+                "no content type"
+            } else {
+                content_type
+            }
+        )))
+    }
+}
 
 /// Parses `body` as `T`; `what` names the body in messages ("report"),
 /// `fields` are `T`'s top-level field names.

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod broadcasts;
+pub mod calibration;
 pub mod error;
 pub mod event;
 pub mod geojson;
@@ -187,6 +188,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/posts", [(M::POST, web::to(posts::ingest_posts))]))
         .service(resource("/api/v1/zones", [(M::GET, web::to(zones::get_zones))]))
         .service(resource("/api/v1/zones/status", [(M::GET, web::to(zones::get_status))]))
+        .service(resource(
+            "/api/v1/zones/{id}/headcount",
+            [(M::POST, web::to(calibration::take_headcount))],
+        ))
+        .service(resource(
+            "/api/v1/calibration",
+            [(M::GET, web::to(calibration::get_calibration))],
+        ))
         .service(resource("/api/v1/event", [(M::GET, web::to(event::get_event))]))
         .service(resource(
             "/api/v1/broadcasts",

@@ -26,31 +26,6 @@ impl From<ReportError> for ApiError {
     }
 }
 
-/// Refuses any body but JSON. A `text/plain` or form POST is what any web
-/// site can make its visitors' browsers send without asking (a "simple"
-/// cross-origin request); JSON needs a CORS preflight, which Campanile does
-/// not grant, so a hostile page cannot file reports in its visitors' names.
-fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let content_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(format!(
-            "a report must be sent as application/json, not {:?}",
-            if content_type.is_empty() {
-                "no content type"
-            } else {
-                content_type
-            }
-        )))
-    }
-}
-
 /// Takes a citizen report, or a field report with a commander token.
 #[utoipa::path(post, path = "/api/v1/reports", tag = "reports", operation_id = "create_report",
     request_body(content = super::schemas::ReportRequest, content_type = "application/json"),
@@ -63,13 +38,14 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.throttle(&req, &state, crate::limits::Spend::Report)?;
-    require_json(&req)?;
+    super::body::require_json(&req, "report")?;
     let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let input: ReportInput = super::body::parse_json(&body, "report", ReportInput::FIELDS)?;
-    let report = state
-        .reports
-        .create(&input, caller.0.has_any(&[Role::Commander]))
-        .await?;
+    let field = caller.0.has_any(&[Role::Commander]);
+    let report = state.reports.create(&input, field).await?;
+    if field {
+        super::calibration::calibrate_from_field_report(&state, &report, caller.sub()?).await;
+    }
     Ok(HttpResponse::Created().json(json!({
         "id": report.id, "status": report.status, "origin": report.origin,
         "received_at": crate::domain::rfc3339(report.received_at),

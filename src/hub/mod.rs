@@ -21,13 +21,14 @@ mod alerts;
 mod broadcasts;
 pub mod channel;
 mod frame;
+mod group;
 mod heatmap;
 mod reports;
 mod request;
 mod zones;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -42,7 +43,9 @@ pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
 pub use reports::ReportChannel;
 pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
-pub use zones::{CrowdPicture, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame};
+pub use zones::{
+    Calibration, CrowdPicture, HeadcountError, MAX_PEOPLE_PER_M2, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame,
+};
 
 use crate::domain::Window;
 use crate::engine::{CellCount, CountQuery, Engine, EngineError, Layout};
@@ -92,30 +95,19 @@ pub enum EngineStatus {
     Down,
 }
 
-/// One heatmap group: its frames, and until when HTTP readers keep it
-/// alive without a subscriber.
-struct Group {
-    frames: watch::Sender<Arc<HeatmapFrame>>,
-    read_until: Option<Instant>,
-}
-
 /// The registry of heatmap groups and the engine status.
 pub struct Hub {
     engine: Arc<dyn Engine>,
     public: PublicView,
     pending: Arc<PendingReports>,
     layout: Layout,
-    groups: Mutex<HashMap<HeatmapKey, Group>>,
+    groups: group::Groups<HeatmapKey, HeatmapFrame>,
     status: watch::Sender<EngineStatus>,
     broadcasts: Arc<BroadcastChannel>,
     reports: Arc<ReportChannel>,
     alerts: Arc<AlertChannel>,
     zones: Arc<ZoneChannel>,
 }
-
-/// How long a group read over HTTP is refreshed without a subscriber: a
-/// page that polls keeps it warm, a one-off read does not keep it forever.
-const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
 
 impl Hub {
     /// A hub over `engine`, showing the public what `public` allows and the
@@ -137,7 +129,7 @@ impl Hub {
             public,
             pending,
             layout,
-            groups: Mutex::new(HashMap::new()),
+            groups: group::Groups::new(),
             status: watch::channel(EngineStatus::Up).0,
         }
     }
@@ -262,7 +254,7 @@ impl Hub {
     /// nothing more); a group nobody watches is read once and then kept
     /// fresh by the tick for a while.
     pub async fn current(&self, key: HeatmapKey) -> Result<Arc<HeatmapFrame>, EngineError> {
-        let frames = self.group(key, Some(Instant::now() + HTTP_KEEP_ALIVE)).await?;
+        let frames = self.group(key, group::http_keep_until()).await?;
         let frame = frames.borrow().clone();
         Ok(frame)
     }
@@ -275,23 +267,12 @@ impl Hub {
         key: HeatmapKey,
         keep_until: Option<Instant>,
     ) -> Result<watch::Sender<Arc<HeatmapFrame>>, EngineError> {
-        let known = |group: &mut Group| {
-            if keep_until.is_some() {
-                group.read_until = keep_until;
-            }
-            group.frames.clone()
-        };
-        if let Some(frames) = self.lock_groups().get_mut(&key).map(known) {
+        if let Some(frames) = self.groups.get(&key, keep_until) {
             return Ok(frames);
         }
         let now = Utc::now();
         let first = Arc::new(HeatmapFrame::first(now, self.read(&key, now).await?));
-        let mut groups = self.lock_groups();
-        let group = groups.entry(key).or_insert_with(|| Group {
-            frames: watch::channel(first).0,
-            read_until: None,
-        });
-        Ok(known(group))
+        Ok(self.groups.insert(key, first, keep_until))
     }
 
     /// Engine status changes, for sessions to relay.
@@ -301,12 +282,7 @@ impl Hub {
 
     /// Refreshes every group that has subscribers and forgets the others.
     pub async fn tick(&self) {
-        let groups: Vec<(HeatmapKey, watch::Sender<Arc<HeatmapFrame>>)> = {
-            let mut groups = self.lock_groups();
-            let instant = Instant::now();
-            groups.retain(|_, g| g.frames.receiver_count() > 0 || g.read_until.is_some_and(|t| t > instant));
-            groups.iter().map(|(k, g)| (k.clone(), g.frames.clone())).collect()
-        };
+        let groups = self.groups.live();
         let now = Utc::now();
         let read_any = !groups.is_empty();
         let recovering = *self.status.borrow() == EngineStatus::Down;
@@ -355,11 +331,5 @@ impl Hub {
             let hub = self.clone();
             async move { hub.tick().await }
         })
-    }
-
-    fn lock_groups(&self) -> std::sync::MutexGuard<'_, HashMap<HeatmapKey, Group>> {
-        // A panic while holding this lock cannot leave the map half-updated
-        // (every update is one insert or retain), so the data stays usable.
-        self.groups.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -10,9 +10,14 @@
 //! window a reader looks through, and the model is calibrated on the
 //! estimate window's contributors. A session gets a snapshot, then an
 //! update with the zones whose status changed.
+//!
+//! The channel also takes the head-counts that calibrate those models:
+//! each is paired with the zone's contributors in the frame it was counted
+//! against, checked for plausibility, stored, and fitted at the next tick;
+//! the calibration endpoint reads the models that tick used.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -23,8 +28,8 @@ use crate::crowd::cover::ZoneCover;
 use crate::crowd::estimate::{CalibrationPair, Model, Prior, Recency, TimedPair, recent_pairs};
 use crate::crowd::level::{DensityLevels, FORECAST_MINUTES};
 use crate::crowd::status::{CellFigures, PublicZoneStatus, Reading, ZoneCounts, ZoneStatus, status, zone_counts};
-use crate::domain::{Window, Zones, rfc3339};
-use crate::engine::crowd::{Headcount, ZoneMinute};
+use crate::domain::{FieldError, LatLon, Window, Zones, rfc3339};
+use crate::engine::crowd::{Headcount, HeadcountSource, ZoneMinute};
 use crate::engine::{CountQuery, Engine, EngineError};
 use crate::protocol::{ServerMessage, SharedEncoding};
 
@@ -59,9 +64,41 @@ const SHORTEST_TREND_SECS: i64 = 5 * 60;
 /// Head-counts posted on other nodes reach this one within this time.
 const HEADCOUNT_REFRESH: Duration = Duration::from_secs(5);
 
-/// How long a window other than the estimate window is kept fresh after an
-/// HTTP read without a subscriber.
-const HTTP_KEEP_ALIVE: Duration = Duration::from_secs(60);
+/// Nobody stands denser than this (people per m²): reconstructions of the
+/// worst crushes found 7.7–10.7 /m² (DESIGN §9). A head-count above it is a
+/// typo or a forgery, and one such pair would drag the least-squares line
+/// wherever its sender wanted.
+pub const MAX_PEOPLE_PER_M2: f64 = 10.0;
+
+/// Why a head-count was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum HeadcountError {
+    /// No zone by that id, or a point zone (no area to count people in).
+    #[error("no area zone {0:?}")]
+    UnknownZone(String),
+    /// More people than the zone can hold at any density.
+    #[error("{0}")]
+    Implausible(FieldError),
+    /// The engine could not be read or written; nothing was stored.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+}
+
+/// The posts → people models the last fit produced, and what they were
+/// fitted from: what `GET /api/v1/calibration` shows.
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    /// The deployment's model: its fit over every recent pair, or the prior.
+    pub deployment: Model,
+    /// Each area zone's model as its status uses it, by id.
+    pub zones: Vec<(String, Model)>,
+    /// Retained head-counts within the recency rule's age, newest first.
+    pub headcounts: Vec<Headcount>,
+    /// The prior until calibrated.
+    pub prior: Prior,
+    /// Which head-counts a fit uses.
+    pub recency: Recency,
+}
 
 /// One frame of a window: every area zone's status, riskiest first.
 #[derive(Debug)]
@@ -168,9 +205,11 @@ struct Memory {
     recorded_minute: Option<i64>,
 }
 
-struct Group {
-    frames: watch::Sender<Arc<ZonesFrame>>,
-    read_until: Option<Instant>,
+impl Memory {
+    /// The model zone `id` uses: its own fit, the deployment's, or `prior`.
+    fn model_for<'a>(&'a self, id: &str, prior: &'a Model) -> &'a Model {
+        self.models.get(id).or(self.deployment.as_ref()).unwrap_or(prior)
+    }
 }
 
 /// The zones channel of one node.
@@ -178,7 +217,7 @@ pub struct ZoneChannel {
     engine: Arc<dyn Engine>,
     picture: CrowdPicture,
     estimate: watch::Sender<Arc<ZonesFrame>>,
-    others: Mutex<HashMap<Window, Group>>,
+    others: super::group::Groups<Window, ZonesFrame>,
     memory: tokio::sync::Mutex<Memory>,
 }
 
@@ -191,7 +230,7 @@ impl ZoneChannel {
             engine,
             estimate: watch::channel(Arc::new(empty)).0,
             picture,
-            others: Mutex::default(),
+            others: super::group::Groups::new(),
             memory: tokio::sync::Mutex::default(),
         }
     }
@@ -210,7 +249,7 @@ impl ZoneChannel {
     /// window is live.
     pub async fn current(&self, window: &Window) -> Result<Arc<ZonesFrame>, EngineError> {
         Ok(self
-            .frames(window, Some(Instant::now() + HTTP_KEEP_ALIVE))
+            .frames(window, super::group::http_keep_until())
             .await?
             .borrow()
             .clone())
@@ -228,6 +267,92 @@ impl ZoneChannel {
         self.memory.lock().await.headcounts_read = None;
     }
 
+    /// Checks that `people` can stand in zone `id`: 404 material for an
+    /// unknown or point zone, refused above [`MAX_PEOPLE_PER_M2`]. `field`
+    /// names the input the figure came from.
+    pub fn check_headcount(&self, id: &str, people: u64, field: &'static str) -> Result<(), HeadcountError> {
+        let area = self
+            .picture
+            .zones
+            .area_m2(id)
+            .ok_or_else(|| HeadcountError::UnknownZone(id.to_owned()))?;
+        let most = (area * MAX_PEOPLE_PER_M2).floor();
+        if people as f64 > most {
+            return Err(HeadcountError::Implausible(FieldError::new(
+                "implausible_headcount",
+                field,
+                format!(
+                    "{people} people cannot stand in {id:?}: {area:.0} m² hold at most {most:.0} at {MAX_PEOPLE_PER_M2} people per m²"
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Takes a head-count of `people` in zone `id` counted by `by` now:
+    /// paired with the zone's contributors in the current frame of the
+    /// estimate window (the `u` the model turns into people), stored for
+    /// every node, and fitted at this node's next tick.
+    pub async fn take_headcount(
+        &self,
+        id: &str,
+        people: u64,
+        source: HeadcountSource,
+        by: &str,
+    ) -> Result<Headcount, HeadcountError> {
+        self.check_headcount(id, people, "people")?;
+        let frame = self.current(&self.picture.estimate_window).await?;
+        let now = Utc::now().timestamp();
+        let headcount = Headcount {
+            id: hex::encode(rand::random::<[u8; 12]>()),
+            zone: id.to_owned(),
+            at: now,
+            // A zone nobody posts from has no status yet: nobody posted.
+            u: frame.zone(id).map_or(0, |z| z.contributors),
+            people,
+            source,
+            by: by.to_owned(),
+        };
+        self.engine.add_headcount(&headcount, now).await?;
+        self.forget_headcounts().await;
+        Ok(headcount)
+    }
+
+    /// The area zone a report at `location` calibrates: the smallest zone
+    /// containing it at the cover's resolution, if that zone has an area.
+    pub fn zone_at(&self, location: LatLon) -> Option<&str> {
+        let cell = h3o::LatLng::new(location.lat(), location.lon())
+            .ok()?
+            .to_cell(self.picture.cover.resolution());
+        let zone = self.picture.cover.smallest_zone(cell)?;
+        self.picture.zones.area_m2(zone).map(|_| zone)
+    }
+
+    /// The models the ticks use now, fitted afresh only when a head-count
+    /// arrived since the last fit (on any node, within the refresh time).
+    pub async fn calibration(&self, now: DateTime<Utc>) -> Result<Calibration, EngineError> {
+        let mut memory = self.memory.lock().await;
+        self.refresh_models(&mut memory, now).await?;
+        let prior = Model::Prior(self.picture.prior);
+        let mut zones: Vec<(String, Model)> = self
+            .picture
+            .cover
+            .zones()
+            .map(|id| (id.to_owned(), *memory.model_for(id, &prior)))
+            .collect();
+        zones.sort_by(|a, b| a.0.cmp(&b.0));
+        let oldest = now.timestamp() - self.picture.recency.max_age_secs;
+        let mut headcounts: Vec<Headcount> = memory.headcounts.iter().filter(|h| h.at >= oldest).cloned().collect();
+        headcounts.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| a.id.cmp(&b.id)));
+        Ok(Calibration {
+            deployment: memory.deployment.unwrap_or(prior),
+            zones,
+            headcounts,
+            prior: self.picture.prior,
+            recency: self.picture.recency,
+        })
+    }
+
     /// The frames of `window`, read once now if nobody reads it yet.
     async fn frames(
         &self,
@@ -237,24 +362,13 @@ impl ZoneChannel {
         if *window == self.picture.estimate_window {
             return self.estimate_sender().await;
         }
-        let known = |group: &mut Group| {
-            if keep_until.is_some() {
-                group.read_until = keep_until;
-            }
-            group.frames.clone()
-        };
-        if let Some(frames) = self.lock_others().get_mut(window).map(known) {
+        if let Some(frames) = self.others.get(window, keep_until) {
             return Ok(frames);
         }
         let now = Utc::now();
         let base = self.estimate_sender().await?.borrow().clone();
         let first = Arc::new(self.reframe(&base, window, now).await?);
-        let mut others = self.lock_others();
-        let group = others.entry(window.clone()).or_insert_with(|| Group {
-            frames: watch::channel(first).0,
-            read_until: None,
-        });
-        Ok(known(group))
+        Ok(self.others.insert(window.clone(), first, keep_until))
     }
 
     /// The estimate window's frames, read now if no tick has run yet.
@@ -263,11 +377,6 @@ impl ZoneChannel {
             self.tick(Utc::now()).await?;
         }
         Ok(self.estimate.clone())
-    }
-
-    fn lock_others(&self) -> std::sync::MutexGuard<'_, HashMap<Window, Group>> {
-        // Every update is one insert or retain: a panic cannot leave it half done.
-        self.others.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads the counts of `window` at the cover's resolution, per cell.
@@ -326,12 +435,7 @@ impl ZoneChannel {
         let next = Arc::new(frame.after(&self.estimate.borrow()));
         self.estimate.send_replace(next.clone());
 
-        let others: Vec<(Window, watch::Sender<Arc<ZonesFrame>>)> = {
-            let mut others = self.lock_others();
-            let instant = Instant::now();
-            others.retain(|_, g| g.frames.receiver_count() > 0 || g.read_until.is_some_and(|t| t > instant));
-            others.iter().map(|(w, g)| (w.clone(), g.frames.clone())).collect()
-        };
+        let others = self.others.live();
         for (window, tx) in others {
             let frame = self.reframe(&next, &window, now).await?;
             let frame = Arc::new(frame.after(&tx.borrow()));
@@ -409,7 +513,7 @@ impl ZoneChannel {
         let mut zones: Vec<ZoneStatus> = counts
             .iter()
             .filter_map(|(id, now_counts)| {
-                let model = memory.models.get(*id).or(memory.deployment.as_ref()).unwrap_or(&prior);
+                let model = memory.model_for(id, &prior);
                 let per_minute: Vec<u64> = recent
                     .iter()
                     .map(|m| m.contributors.get(*id).copied().unwrap_or(0))

@@ -133,6 +133,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/api/v1/reports/r-1", "PATCH", "DELETE"),
     ("/api/v1/stats/ingest", "GET, HEAD", "POST"),
     ("/api/v1/audit", "GET, HEAD", "POST"),
+    ("/api/v1/zones/z-1/headcount", "POST", "GET"),
+    ("/api/v1/calibration", "GET, HEAD", "POST"),
     ("/ws", "GET, HEAD", "POST"),
     // Pages and assets of the web root.
     ("/", "GET, HEAD", "POST"),
@@ -342,7 +344,10 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
     // (Pages, assets and the WebSocket upgrade are not part of the HTTP API.)
     let api = |p: &str| p.starts_with("/api/") || ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&p);
     for &(path, allow, _) in ROUTES.iter().filter(|(p, _, _)| api(p)) {
-        let templated = path.replace("b-1", "{id}").replace("r-1", "{id}");
+        let templated = path
+            .replace("b-1", "{id}")
+            .replace("r-1", "{id}")
+            .replace("z-1", "{id}");
         let item = &paths
             .get(&templated)
             .unwrap_or_else(|| panic!("{templated} undocumented"));

@@ -83,6 +83,8 @@ async fn openapi_describes_every_route_of_the_core_api() {
         "/api/v1/reports",
         "/api/v1/reports/{id}",
         "/api/v1/stats/ingest",
+        "/api/v1/zones/{id}/headcount",
+        "/api/v1/calibration",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }

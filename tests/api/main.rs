@@ -7,6 +7,7 @@ mod attacks;
 mod broadcasts;
 mod cli;
 mod conformance;
+mod crowd;
 mod engine;
 mod event;
 mod h3_reference;
