@@ -178,6 +178,11 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_ALERT_DENSITY")]
     pub alert_density: Option<f64>,
 
+    /// How far back a new `alerts` subscriber and `GET /api/v1/alerts` look
+    /// by default; at most 24h, as long as raised alerts are kept [default: 30m].
+    #[arg(long, env = "CAMPANILE_ALERT_HISTORY")]
+    pub alert_history: Option<String>,
+
     /// How often the server pings WebSocket clients [default: 15s].
     #[arg(long, env = "CAMPANILE_WS_PING")]
     pub ws_ping: Option<String>,
@@ -270,7 +275,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density,
+            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
@@ -350,6 +355,8 @@ pub struct Settings {
     pub density_levels: crate::crowd::level::DensityLevels,
     /// When cells raise alerts.
     pub alerts: crate::alert::AlertRules,
+    /// How far back a new `alerts` subscriber and the alerts route look.
+    pub alert_history: Duration,
     /// WebSocket ping period.
     pub ws_ping: Duration,
     /// WebSocket silence limit.
@@ -390,6 +397,21 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
         return Err(ConfigError(format!("{name} must be longer than zero")));
     }
     Ok(d)
+}
+
+/// Checks `--alert-history`: a duration no longer than raised alerts are
+/// kept, since a longer one would promise alerts the engine no longer has.
+fn alert_history(value: Option<&str>) -> Result<Duration, ConfigError> {
+    let history = duration(value, "30m", "alert_history")?;
+    let kept = Duration::from_secs(crate::engine::ALERT_RETENTION_SECS.unsigned_abs());
+    if history > kept {
+        return Err(ConfigError(format!(
+            "alert_history {}: raised alerts are kept for {} at most",
+            humantime::format_duration(history),
+            humantime::format_duration(kept)
+        )));
+    }
+    Ok(history)
 }
 
 /// Checks `--public-url`: an absolute http(s) URL with a host, no
@@ -539,6 +561,7 @@ impl Settings {
                 density_km2: args.alert_density.unwrap_or(2_000.0).max(1.0),
                 quiet_secs: 300,
             },
+            alert_history: alert_history(args.alert_history.as_deref())?,
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
             ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
@@ -651,6 +674,24 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_alert_history_is_a_duration_no_longer_than_alerts_are_kept() {
+        let history = |text: Option<&str>| {
+            Settings::resolve(&ServeArgs {
+                alert_history: text.map(str::to_owned),
+                ..ServeArgs::default()
+            })
+            .map(|s| s.alert_history)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(history(None), Ok(std::time::Duration::from_secs(30 * 60)));
+        assert_eq!(history(Some("24h")), Ok(std::time::Duration::from_secs(24 * 3600)));
+        for refused in ["25h", "0s", "soon", ""] {
+            let error = history(Some(refused)).expect_err(refused);
+            assert!(error.contains("alert_history"), "{refused}: {error}");
+        }
+    }
+
     #[test]
     fn contributors_follow_the_author_secret_and_never_the_token_secret() {
         let settings = |jwt: &str, author: &str| {

@@ -16,6 +16,7 @@
 //! reports  api::reports ─► reports ─► ingest (count) + engine::ReportStore ─► hub reports relay ─► ws::session
 //! messages api::broadcasts ─► broadcasts ─► engine::BroadcastLog {seq, epoch} ─► hub broadcasts relay ─► ws::session
 //! alerts   alert::detector ─► alert::rules ─► engine::AlertGate ─► hub alerts relay ─► ws::session
+//! zone alerts hub zones frames ─► alert::zone_watch ─► alert::rules ─► engine::AlertGate (as above)
 //! reads    api::heatmap ─► hub (the same group and frame the sessions get)
 //! ```
 //!

@@ -128,11 +128,28 @@ impl Application {
             pending.clone(),
             settings.layout(),
             crowd,
+            i64::try_from(settings.alert_history.as_secs()).unwrap_or(i64::MAX),
         ));
+        let places = crate::alert::Places {
+            zones: zones.clone(),
+            cover: cover.clone(),
+        };
         let mut background = vec![
             pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),
             hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
-            crate::alert::spawn_detector(engine.clone(), settings.alerts, settings.tick * 4, shutdown.clone()),
+            crate::alert::spawn_detector(
+                engine.clone(),
+                settings.alerts,
+                places,
+                settings.tick * 4,
+                shutdown.clone(),
+            ),
+            crate::alert::spawn_zone_watch(
+                engine.clone(),
+                hub.zones().estimate_frames(),
+                settings.alerts.quiet_secs,
+                shutdown.clone(),
+            ),
         ];
         background.extend(hub.spawn_relays(&shutdown));
         if settings.demo {

@@ -16,6 +16,8 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use super::rules::{Reading, first_firing};
+use crate::crowd::cover::ZoneCover;
+use crate::domain::Zones;
 use crate::engine::{CountQuery, Engine, EngineError};
 
 /// When a cell is worth an alert.
@@ -31,6 +33,30 @@ pub struct AlertRules {
     pub density_km2: f64,
     /// The same cell and kind alert again only after this long.
     pub quiet_secs: i64,
+}
+
+/// Names the place of an alert (DESIGN §4): the smallest zone that holds
+/// its cell, or its position when no zone does.
+#[derive(Clone)]
+pub struct Places {
+    /// The deployment's zones, for their names.
+    pub zones: Arc<Zones>,
+    /// The cells covering them.
+    pub cover: Arc<ZoneCover>,
+}
+
+impl Places {
+    /// The id of the smallest zone holding `cell`, and the place in words:
+    /// that zone's name, or "near <lat, lon>".
+    pub fn of_cell(&self, cell: h3o::CellIndex, centre: LatLng) -> (Option<String>, String) {
+        let zone = self.cover.smallest_zone(cell);
+        match zone.and_then(|id| Some((id, self.zones.name(id)?))) {
+            Some((id, name)) => (Some(id.to_owned()), name.to_owned()),
+            // Four decimals is about 10 m: enough to find it, no finer than
+            // the cell it stands for.
+            None => (None, format!("near {:.4}, {:.4}", centre.lat(), centre.lng())),
+        }
+    }
 }
 
 /// One alert, as subscribers receive it.
@@ -49,6 +75,10 @@ pub struct Alert {
     pub lat: f64,
     /// Its centre.
     pub lon: f64,
+    /// The smallest zone containing the cell; `None` (null) when none does.
+    pub zone: Option<String>,
+    /// Where it is in words: the zone's name, or "near <lat, lon>".
+    pub place: String,
     /// Items in the last minute.
     pub count: u64,
     /// Distinct contributors in the last minute.
@@ -65,7 +95,12 @@ const MINUTE: i64 = 60;
 const BASELINE: i64 = 15 * MINUTE;
 
 /// The alerts the counts at `now` call for, hottest first.
-pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result<Vec<Alert>, EngineError> {
+pub async fn detect(
+    engine: &dyn Engine,
+    rules: &AlertRules,
+    places: &Places,
+    now: i64,
+) -> Result<Vec<Alert>, EngineError> {
     let read = |window_secs| {
         engine.counts(CountQuery {
             res: rules.res,
@@ -78,7 +113,7 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
         return Ok(Vec::new());
     }
     let before: HashMap<_, u64> = read(BASELINE).await?.into_iter().map(|c| (c.cell, c.count)).collect();
-    let raised_at = crate::domain::rfc3339(Utc::now());
+    let raised_at = super::raised_at(Utc::now());
     let mut alerts = Vec::new();
     for c in recent {
         let earlier = before.get(&c.cell).copied().unwrap_or(0).saturating_sub(c.count);
@@ -93,6 +128,7 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
             continue;
         };
         let centre = LatLng::from(c.cell);
+        let (zone, place) = places.of_cell(c.cell, centre);
         alerts.push(Alert {
             id: hex::encode(rand::random::<[u8; 8]>()),
             kind: rule.kind(),
@@ -100,6 +136,8 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
             res: u8::from(rules.res),
             lat: centre.lat(),
             lon: centre.lng(),
+            zone,
+            place,
             count: c.count,
             contributors: c.contributors,
             density_km2,
@@ -115,20 +153,21 @@ pub async fn detect(engine: &dyn Engine, rules: &AlertRules, now: i64) -> Result
 pub fn spawn_detector(
     engine: Arc<dyn Engine>,
     rules: AlertRules,
+    places: Places,
     period: Duration,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     crate::schedule::spawn_every(period, shutdown, move || {
-        let engine = engine.clone();
-        async move { raise(engine.as_ref(), &rules).await }
+        let (engine, places) = (engine.clone(), places.clone());
+        async move { raise(engine.as_ref(), &rules, &places).await }
     })
 }
 
 /// One round: detects and raises what the counts call for.
-async fn raise(engine: &dyn Engine, rules: &AlertRules) {
+async fn raise(engine: &dyn Engine, rules: &AlertRules, places: &Places) {
     // An engine outage is the hub's to report; try again next round.
     let now = Utc::now().timestamp();
-    let Ok(alerts) = detect(engine, rules, now).await else {
+    let Ok(alerts) = detect(engine, rules, places, now).await else {
         return;
     };
     for alert in alerts {

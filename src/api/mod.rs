@@ -2,6 +2,7 @@
 //! the ingest path, the hub or the engine, and turn the result into the
 //! contract's JSON; errors go through [`error::ApiError`].
 
+pub mod alerts;
 pub mod body;
 pub mod broadcasts;
 pub mod calibration;
@@ -217,6 +218,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             [(M::POST, web::to(broadcasts::acknowledge))],
         ))
         .service(resource("/api/v1/alerts.atom", [(M::GET, web::to(broadcasts::atom))]))
+        .service(resource("/api/v1/alerts", [(M::GET, web::to(alerts::list))]))
         .service(resource(
             "/api/v1/reports",
             [(M::GET, web::to(reports::list)), (M::POST, web::to(reports::create))],

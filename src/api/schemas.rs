@@ -667,3 +667,117 @@ pub enum HeatmapFormat {
     /// A GeoJSON FeatureCollection of the cells' outlines.
     Geojson,
 }
+
+/// The kinds of a cell's alert.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CellAlertKind {
+    /// A sudden rise.
+    Surge,
+    /// A density above the limit.
+    Threshold,
+}
+
+/// An alert about one H3 cell, raised from the counts.
+#[derive(Serialize, ToSchema)]
+pub struct CellAlert {
+    /// Unique id.
+    id: String,
+    /// Its rule.
+    kind: CellAlertKind,
+    /// The H3 cell.
+    #[schema(pattern = "^[0-9a-f]{15}$")]
+    cell: String,
+    /// Its resolution.
+    #[schema(minimum = 0, maximum = 15)]
+    res: u8,
+    /// Its centre.
+    #[schema(minimum = -90, maximum = 90)]
+    lat: f64,
+    /// Its centre.
+    #[schema(minimum = -180, maximum = 180)]
+    lon: f64,
+    /// The smallest zone containing the cell; null when none does.
+    #[schema(nullable)]
+    zone: Option<String>,
+    /// The zone's name, or "near <lat, lon>".
+    place: String,
+    /// Items in the last minute.
+    #[schema(minimum = 0)]
+    count: u64,
+    /// Distinct contributors in the last minute.
+    #[schema(minimum = 0)]
+    contributors: u64,
+    /// Items per km² in the last minute.
+    #[schema(minimum = 0)]
+    density_km2: f64,
+    /// The cell's items per minute over the 14 minutes before.
+    #[schema(minimum = 0)]
+    baseline_per_min: f64,
+    /// When it was raised.
+    raised_at: DateTime<Utc>,
+}
+
+/// The kinds of a zone's alert.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneAlertKind {
+    /// The zone reached a level (caution or above) it was below.
+    ZoneLevel,
+    /// At the current rise, the zone is `serious` within 10 minutes.
+    ZoneForecast,
+}
+
+/// An alert about a named zone, raised from its status (DESIGN §9).
+#[derive(Serialize, ToSchema)]
+pub struct ZoneAlert {
+    /// Unique id.
+    id: String,
+    /// Its rule.
+    kind: ZoneAlertKind,
+    /// The zone's id.
+    zone: String,
+    /// The zone's name.
+    place: String,
+    /// The zone's name, as in its status.
+    name: String,
+    /// The level of the estimate.
+    level: crate::crowd::level::Level,
+    /// The level of the interval's upper end.
+    level_high: crate::crowd::level::Level,
+    /// People, with the 90 % prediction interval.
+    people: crate::crowd::estimate::Estimate,
+    /// People per m².
+    #[schema(minimum = 0)]
+    density_m2: f64,
+    /// Share of the capacity; null without one.
+    #[schema(nullable, minimum = 0)]
+    utilisation: Option<f64>,
+    /// Against 15 minutes before.
+    trend: crate::crowd::level::Trend,
+    /// The change in percent; null without a history.
+    #[schema(nullable)]
+    trend_pct: Option<f64>,
+    /// Minutes until `serious` at the current rise; null beyond 30.
+    #[schema(nullable, minimum = 0, maximum = 30)]
+    minutes_to_serious: Option<u32>,
+    /// When it was raised.
+    raised_at: DateTime<Utc>,
+}
+
+/// One raised alert: a cell's or a zone's, told apart by `kind`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RaisedAlert {
+    /// Surge or threshold.
+    Cell(CellAlert),
+    /// Zone level or forecast.
+    Zone(ZoneAlert),
+}
+
+/// `GET /api/v1/alerts`.
+#[derive(Serialize, ToSchema)]
+pub struct AlertList {
+    /// Newest first.
+    alerts: Vec<RaisedAlert>,
+}

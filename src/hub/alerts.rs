@@ -3,8 +3,13 @@
 //! never change, so an alert is known by its body: a relay or subscription
 //! that fell behind re-reads the alerts raised since it last heard
 //! (`Engine::alerts_since`) and skips what it already delivered.
+//!
+//! A new subscription first gets the alerts raised within the deployment's
+//! alert history, read from the engine (this node may have started after
+//! them), oldest first, then the live ones: the history and the live alerts
+//! meet in the channel's numbering, so none is sent twice or skipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -57,15 +62,19 @@ struct Published {
 /// The alerts channel of this node.
 pub struct AlertChannel {
     engine: Arc<dyn Engine>,
+    /// How far back a new subscription starts, seconds.
+    history_secs: i64,
     live: broadcast::Sender<Arc<LiveAlert>>,
     published: Mutex<Published>,
 }
 
 impl AlertChannel {
-    /// The channel over `engine`'s alerts.
-    pub fn new(engine: Arc<dyn Engine>) -> Self {
+    /// The channel over `engine`'s alerts; a new subscription first gets
+    /// those raised within `history_secs`.
+    pub fn new(engine: Arc<dyn Engine>, history_secs: i64) -> Self {
         Self {
             engine,
+            history_secs,
             live: broadcast::channel(channel::CHANNEL_CAPACITY).0,
             published: Mutex::new(Published {
                 next: 1,
@@ -99,7 +108,9 @@ impl AlertChannel {
                     tracing::warn!(missed, "the alerts relay fell behind; re-reading the raised alerts");
                     let since = self.lock().last_heard - RAISED_BEFORE_ARRIVAL_SECS;
                     let bodies = channel::until_read("the raised alerts", || self.engine.alerts_since(since)).await;
-                    bodies.into_iter().for_each(|body| self.publish(body));
+                    crate::alert::oldest_first(bodies)
+                        .into_iter()
+                        .for_each(|body| self.publish(body));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -109,13 +120,20 @@ impl AlertChannel {
     /// Publishes an alert not published yet; one that is not a JSON object
     /// is no alert.
     fn publish(&self, body: String) {
-        let mut published = self.lock();
-        if published.by_body.contains_key(&body) {
-            return;
+        Self::publish_locked(&mut self.lock(), &self.live, body);
+    }
+
+    /// Publishes `body` unless it was already, under the caller's lock;
+    /// the alert as published either way, `None` when it is no alert.
+    fn publish_locked(
+        published: &mut Published,
+        live: &broadcast::Sender<Arc<LiveAlert>>,
+        body: String,
+    ) -> Option<Arc<LiveAlert>> {
+        if let Some(known) = published.by_body.get(&body) {
+            return Some(known.clone());
         }
-        let Ok(alert) = serde_json::from_str(&body) else {
-            return;
-        };
+        let alert = serde_json::from_str(&body).ok()?;
         let arrived = Utc::now().timestamp();
         while let Some(oldest) = published.arrivals.front() {
             if published
@@ -140,17 +158,54 @@ impl AlertChannel {
         published.arrivals.push_back(body.clone());
         published.by_body.insert(body, item.clone());
         // Sent under the lock: the channel's order is the numbers' order.
-        let _ = self.live.send(item);
+        let _ = live.send(item.clone());
+        Some(item)
     }
 
-    /// One subscription: the alerts raised from now on.
+    /// One subscription: the alerts raised within the history, oldest
+    /// first, then the live ones.
     pub fn subscribe(self: &Arc<Self>, sub: String) -> Messages {
-        let (live, last) = {
+        let (live, subscribed_at) = {
             let published = self.lock();
             (self.live.subscribe(), published.next - 1)
         };
-        let start = Box::pin(std::future::ready(channel::Begin::at(last)));
+        let channel = self.clone();
+        let start = Box::pin(async move { channel.history(subscribed_at).await });
         channel::follow(self.clone(), live, start, move |a: &LiveAlert| Some(a.message(&sub)))
+    }
+
+    /// Where a subscription made when `subscribed_at` was the newest number
+    /// starts: the history from the engine, then whatever the channel
+    /// published since that the history does not hold. A history alert the
+    /// relay has not brought yet is published now, so that the relay skips
+    /// it when it comes and every subscriber hears of it once.
+    async fn history(&self, subscribed_at: u64) -> channel::Begin<LiveAlert> {
+        let since = Utc::now().timestamp() - self.history_secs;
+        let bodies = channel::until_read("the alert history", || self.engine.alerts_since(since)).await;
+        let bodies = crate::alert::oldest_first(bodies);
+        let mut published = self.lock();
+        let mut items: Vec<Arc<LiveAlert>> = Vec::with_capacity(bodies.len());
+        let mut held = HashSet::with_capacity(bodies.len());
+        for body in bodies {
+            if let Some(item) = Self::publish_locked(&mut published, &self.live, body)
+                && held.insert(item.n)
+            {
+                items.push(item);
+            }
+        }
+        let mut since_subscribed: Vec<Arc<LiveAlert>> = published
+            .by_body
+            .values()
+            .filter(|a| a.n > subscribed_at && !held.contains(&a.n))
+            .cloned()
+            .collect();
+        since_subscribed.sort_by_key(|a| a.n);
+        items.extend(since_subscribed);
+        channel::Begin {
+            items,
+            last: published.next - 1,
+            era: None,
+        }
     }
 }
 

@@ -95,6 +95,14 @@ pub enum EngineStatus {
     Down,
 }
 
+/// A frame's zones, for readers that need no more of the hub (the zone
+/// alerts).
+impl AsRef<[crate::crowd::status::ZoneStatus]> for ZonesFrame {
+    fn as_ref(&self) -> &[crate::crowd::status::ZoneStatus] {
+        &self.zones
+    }
+}
+
 /// The registry of heatmap groups and the engine status.
 pub struct Hub {
     engine: Arc<dyn Engine>,
@@ -112,19 +120,21 @@ pub struct Hub {
 impl Hub {
     /// A hub over `engine`, showing the public what `public` allows and the
     /// operators also the reports in `pending`; broadcasts' areas are
-    /// resolved with `zones`.
+    /// resolved with `zones`; a new alerts subscriber first gets the alerts
+    /// of the last `alert_history_secs`.
     pub fn new(
         engine: Arc<dyn Engine>,
         public: PublicView,
         pending: Arc<PendingReports>,
         layout: Layout,
         crowd: CrowdPicture,
+        alert_history_secs: i64,
     ) -> Self {
         Self {
             broadcasts: Arc::new(BroadcastChannel::new(engine.clone(), crowd.zones.clone())),
             zones: Arc::new(ZoneChannel::new(engine.clone(), crowd)),
             reports: Arc::new(ReportChannel::new(engine.clone(), layout.dedup_secs)),
-            alerts: Arc::new(AlertChannel::new(engine.clone())),
+            alerts: Arc::new(AlertChannel::new(engine.clone(), alert_history_secs)),
             engine,
             public,
             pending,

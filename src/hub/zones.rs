@@ -507,7 +507,9 @@ impl ZoneChannel {
         let recent: Vec<&ZoneMinute> = memory
             .minutes
             .iter()
-            .filter(|m| m.minute > minute - 60 * FORECAST_MINUTES as i64)
+            // A minute ahead of this node's clock (another node's, a little fast) is not
+            // yet a point of the line.
+            .filter(|m| m.minute > minute - 60 * FORECAST_MINUTES as i64 && m.minute <= minute)
             .collect();
         let prior = Model::Prior(picture.prior);
         let mut zones: Vec<ZoneStatus> = counts

@@ -79,6 +79,7 @@ async fn openapi_describes_every_route_of_the_core_api() {
         "/api/v1/broadcasts/{id}/cap.xml",
         "/api/v1/broadcasts/{id}/ack",
         "/api/v1/alerts.atom",
+        "/api/v1/alerts",
         "/api/v1/audit",
         "/api/v1/reports",
         "/api/v1/reports/{id}",

@@ -2,6 +2,7 @@
 //! free port, real HTTP and WebSocket clients. One binary, built once.
 
 mod abuse;
+mod alerts;
 mod architecture;
 mod attacks;
 mod broadcasts;

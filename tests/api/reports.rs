@@ -236,6 +236,7 @@ pub(crate) fn hub_over(
         settings
             .crowd_picture(std::sync::Arc::new(zones))
             .expect("zones covered"),
+        i64::try_from(settings.alert_history.as_secs()).expect("a history in seconds"),
     ));
     let shutdown = tokio_util::sync::CancellationToken::new();
     hub.spawn_relays(&shutdown);

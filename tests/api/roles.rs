@@ -115,6 +115,12 @@ async fn every_route_admits_exactly_its_roles() {
         ("GET", "/api/v1/audit".into(), json!(null), vec!["operator"]),
         (
             "GET",
+            "/api/v1/alerts".into(),
+            json!(null),
+            vec!["operator", "commander"],
+        ),
+        (
+            "GET",
             "/api/v1/stats/ingest".into(),
             json!(null),
             vec!["operator", "commander"],
