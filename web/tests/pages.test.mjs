@@ -529,3 +529,30 @@ test("once head-counts calibrate a zone, the wall drops its 'uncalibrated' mark 
   assert.deepEqual(page.problems, []);
   await page.close();
 });
+
+test("a zone's alert reads on the wall as the place, its level and its figures, and a click frames the zone", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  // Six hundred people post from Piazza Santo Stefano, where the demo sends no one: past its capacity of 7,200.
+  const posts = Array.from({ length: 600 }, (_, i) => ({ source: "sms", id: `stefano-${i}`, author: `stefano-poster-${i}`,
+    lat: 44.4919 + (i % 10) * 0.00002, lon: 11.3483 + Math.floor(i / 60) * 0.00002, text: "Full square" }));
+  const resp = await fetch(`${base}/api/v1/posts`, { method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts) });
+  assert.equal(resp.status, 202, await resp.text());
+  // Zones count their posters once a minute: the alert may wait for the next minute.
+  await page.waitForSelector('.alert-card.zone_level:has-text("Piazza Santo Stefano")', { timeout: 100000 });
+  const names = new Map((await (await fetch(`${base}/api/v1/zones`)).json()).features.map((f) => [f.properties.id, f.properties.name]));
+  const card = page.locator('.alert-card.zone_level:has-text("Piazza Santo Stefano")').first();
+  const text = await card.textContent();
+  assert.match(text, /^(.+): (Caution|Alert|Serious|Critical) \d[\d,]* \(\d[\d,]*–\d[\d,]*\) people · \d+\.\d\d\s\/m²/, text);
+  assert.ok([...names.values()].includes(text.split(":")[0]), `named by its zone: ${text}`);
+  assert.doesNotMatch(text, /\b8[0-9a-f]{14}\b/, "no H3 id");
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}ops-zone-alert.png` });
+  const centre = () => page.evaluate(() => window.campanile.map.map.getCenter().toArray().join());
+  const before = await centre();
+  await card.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((was) => window.campanile.map.map.getCenter().toArray().join() !== was, before, { timeout: 5000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
