@@ -36,18 +36,25 @@ export function responderHotspots(page, watch) {
     return zoneAt(areas, [lng, lat], contains)?.properties.id ?? null;
   }
 
-  /** People per m² in the densest cell, scaled by its zone's calibrated people per poster; null when uncalibrated. */
+  /**
+   * People per m² in the densest cell, by calibrated people per poster: its
+   * zone's, else (a cell outside every calibrated zone) that of the
+   * calibrated zone with the most posters; null while nothing is calibrated.
+   */
   function peopleInDensest() {
     const top = shown[0];
-    const z = top && watch.get(zoneOf(top));
-    if (!z?.people?.calibrated || !z.contributors) return null;
+    if (!top) return null;
+    const calibrated = (z) => z?.people?.calibrated && z.contributors > 0;
+    const own = watch.get(zoneOf(top));
+    const z = calibrated(own) ? own : watch.all().filter(calibrated).sort((a, b) => b.contributors - a.contributors)[0];
+    if (!z) return null;
     return (top.contributors * (z.people.estimate / z.contributors)) / cellArea(top.cell, "m2");
   }
 
   function showLegend(max) {
     densest.textContent = Math.round(max);
     const perM2 = peopleInDensest();
-    people.textContent = perM2 === null ? "" : `≈ ${perM2.toFixed(1)} people/m² in the densest cell, from its zone's calibrated people per poster`;
+    people.textContent = perM2 === null ? "" : `≈ ${perM2.toFixed(1)} people/m² in the densest cell, from calibrated people per poster`;
   }
 
   return {

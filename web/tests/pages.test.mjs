@@ -229,6 +229,35 @@ test("the operators' zones panel lists every area zone riskiest first, with peop
   await page.close();
 });
 
+test("a zone's alert reads on the wall as the place, its level and its figures, and a click frames the zone", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  // Early in the run, before the demo's head-counts have calibrated a fit (Santo Stefano, never counted, takes the
+  // deployment's). Two thousand people post from Piazza Santo Stefano, where the demo sends no one: past its capacity of
+  // 7,200 whether the model is the prior or the fit the demo's head-counts make (about 8 people a poster).
+  const posts = Array.from({ length: 2000 }, (_, i) => ({ source: "sms", id: `stefano-${i}`, author: `stefano-poster-${i}`,
+    lat: 44.4919 + (i % 10) * 0.00002, lon: 11.3483 + Math.floor(i / 200) * 0.00002, text: "Full square" }));
+  const resp = await fetch(`${base}/api/v1/posts`, { method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts) });
+  assert.equal(resp.status, 202, await resp.text());
+  // Zones count their posters once a minute: the alert may wait for the next minute.
+  await page.waitForSelector('.alert-card.zone_level:has-text("Piazza Santo Stefano")', { timeout: 100000 });
+  const names = new Map((await (await fetch(`${base}/api/v1/zones`)).json()).features.map((f) => [f.properties.id, f.properties.name]));
+  const card = page.locator('.alert-card.zone_level:has-text("Piazza Santo Stefano")').first();
+  const text = await card.textContent();
+  assert.match(text, /^(.+): (Caution|Alert|Serious|Critical) \d[\d,]* \(\d[\d,]*–\d[\d,]*\) people · \d+\.\d\d\s\/m²/, text);
+  assert.ok([...names.values()].includes(text.split(":")[0]), `named by its zone: ${text}`);
+  assert.doesNotMatch(text, /\b8[0-9a-f]{14}\b/, "no H3 id");
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}ops-zone-alert.png` });
+  const centre = () => page.evaluate(() => window.campanile.map.map.getCenter().toArray().join());
+  const before = await centre();
+  await card.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((was) => window.campanile.map.map.getCenter().toArray().join() !== was, before, { timeout: 5000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
 test("the public page names each place with its word and icon, its trend, advice and messages, and no figure or H3 id", async () => {
   await sendBroadcast({ audience: "public", headline: "Piazza Maggiore is closing, use Via Rizzoli", area: { zones: ["piazza-maggiore"] } });
   const phone = await open("/", { width: 360, height: 740 });
@@ -526,33 +555,6 @@ test("once head-counts calibrate a zone, the wall drops its 'uncalibrated' mark 
   await page.waitForFunction(() => document.querySelector("#max-people")?.textContent, null, { timeout: 15000 });
   assert.match(await page.locator("#max-people").textContent(), /^≈ \d+\.\d people\/m² in the densest cell/);
   await page.screenshot({ path: `${SHOTS}ops-calibrated.png` });
-  assert.deepEqual(page.problems, []);
-  await page.close();
-});
-
-test("a zone's alert reads on the wall as the place, its level and its figures, and a click frames the zone", async () => {
-  const page = await open(`/ops/#token=${operator}`);
-  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
-  // Six hundred people post from Piazza Santo Stefano, where the demo sends no one: past its capacity of 7,200.
-  const posts = Array.from({ length: 600 }, (_, i) => ({ source: "sms", id: `stefano-${i}`, author: `stefano-poster-${i}`,
-    lat: 44.4919 + (i % 10) * 0.00002, lon: 11.3483 + Math.floor(i / 60) * 0.00002, text: "Full square" }));
-  const resp = await fetch(`${base}/api/v1/posts`, { method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts) });
-  assert.equal(resp.status, 202, await resp.text());
-  // Zones count their posters once a minute: the alert may wait for the next minute.
-  await page.waitForSelector('.alert-card.zone_level:has-text("Piazza Santo Stefano")', { timeout: 100000 });
-  const names = new Map((await (await fetch(`${base}/api/v1/zones`)).json()).features.map((f) => [f.properties.id, f.properties.name]));
-  const card = page.locator('.alert-card.zone_level:has-text("Piazza Santo Stefano")').first();
-  const text = await card.textContent();
-  assert.match(text, /^(.+): (Caution|Alert|Serious|Critical) \d[\d,]* \(\d[\d,]*–\d[\d,]*\) people · \d+\.\d\d\s\/m²/, text);
-  assert.ok([...names.values()].includes(text.split(":")[0]), `named by its zone: ${text}`);
-  assert.doesNotMatch(text, /\b8[0-9a-f]{14}\b/, "no H3 id");
-  await card.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: `${SHOTS}ops-zone-alert.png` });
-  const centre = () => page.evaluate(() => window.campanile.map.map.getCenter().toArray().join());
-  const before = await centre();
-  await card.focus();
-  await page.keyboard.press("Enter");
-  await page.waitForFunction((was) => window.campanile.map.map.getCenter().toArray().join() !== was, before, { timeout: 5000 });
   assert.deepEqual(page.problems, []);
   await page.close();
 });
