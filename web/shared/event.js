@@ -12,6 +12,7 @@ const FALLBACK = {
   windows: ["1m", "5m", "15m", "60m"],
   defaultWindow: "15m",
   resolutions: { min: 7, max: 11, public_max: 9 },
+  zoneLevels: [],
   reportCategories: ["crowd", "medical", "fire", "violence", "missing_person", "suspicious_item", "infrastructure", "rumour", "other"],
   cap: {
     categories: ["Safety", "Security", "Rescue", "Fire", "Health", "Transport", "Infra", "Other"],
@@ -38,6 +39,8 @@ export async function loadEvent() {
     defaultWindow: isText(event.default_window) ? event.default_window : FALLBACK.defaultWindow,
     resolutions: r && whole(r.min) && whole(r.max) && whole(r.public_max) ? r : FALLBACK.resolutions,
     reportCategories: words(event.report_categories, FALLBACK.reportCategories),
+    // The zones' levels in people per m² ([{level, from, below}]); none when the server names none.
+    zoneLevels: Array.isArray(event.levels?.zones) && event.levels.zones.every((l) => isText(l?.level) && Number.isFinite(l?.from)) ? event.levels.zones : [],
     cap: {
       categories: words(cap.categories, FALLBACK.cap.categories),
       severities: words(cap.severities, FALLBACK.cap.severities),

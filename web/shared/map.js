@@ -50,11 +50,18 @@ export class LiveMap {
 
   addLayers() {
     const m = this.map;
-    for (const id of ["streets", "heat", "zones", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    for (const id of ["streets", "heat", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    // Zones keep their own ids so that their levels can colour them without sending the shapes again.
+    m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
     m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
       paint: { "fill-color": ["match", ["get", "kind"], "park", "#1f3b2a", "#252c35"] } });
     m.addLayer({ id: "streets", type: "line", source: "streets", filter: ["==", ["geometry-type"], "LineString"],
       paint: { "line-color": "#3b4450", "line-width": ["match", ["get", "kind"], "primary", 4, 2] } });
+    // Beneath the heat, faint, so that a zone's level shows where the heat is thin;
+    // the perimeter is left out, as its fill would cover every other zone.
+    m.addLayer({ id: "zone-fill", type: "fill", source: "zones",
+      filter: ["all", ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]], ["!=", ["get", "kind"], "perimeter"]],
+      paint: { "fill-color": ["to-color", ["coalesce", ["feature-state", "colour"], "rgba(0,0,0,0)"]], "fill-opacity": 0.35 } });
     m.addLayer({ id: "heat", type: "fill", source: "heat",
       paint: {
         "fill-color": ["interpolate", ["linear"], ["get", "t"], 0, "#ffeda0", 0.33, "#feb24c", 0.66, "#f03b20", 1, "#bd0026"],
@@ -71,6 +78,41 @@ export class LiveMap {
   async setGeoJson(source, data) {
     await this.ready;
     this.map.getSource(source).setData(data);
+    if (source === "zones") {
+      this.zonesDrawn = true;
+      this.paintZones();
+    }
+  }
+
+  /** Fills each zone of `colours` ({zone id: CSS colour}); zones left out lose their fill. */
+  async setZoneColours(colours) {
+    this.zoneColours = colours;
+    await this.ready;
+    this.paintZones();
+  }
+
+  /**
+   * Puts `labels` ([{id, feature, node}]) on the map at each zone's centre, so
+   * that its level reads in words and icon on the map too, not in the fill's
+   * colour alone; zones left out lose their label.
+   */
+  async setZoneLabels(labels) {
+    await this.ready;
+    this.zoneLabels ??= new Map();
+    const wanted = new Set(labels.map((l) => l.id));
+    for (const [id, marker] of this.zoneLabels) if (!wanted.has(id)) { marker.remove(); this.zoneLabels.delete(id); }
+    for (const { id, feature, node } of labels) {
+      const held = this.zoneLabels.get(id);
+      if (held) held.getElement().replaceChildren(...node.childNodes);
+      else this.zoneLabels.set(id, new maplibregl.Marker({ element: node }).setLngLat(centreOf(feature.geometry)).addTo(this.map));
+    }
+  }
+
+  paintZones() {
+    if (!this.zonesDrawn || !this.zoneColours) return;
+    this.map.removeFeatureState({ source: "zones" });
+    for (const [id, colour] of Object.entries(this.zoneColours)) this.map.setFeatureState({ source: "zones", id }, { colour });
+    this.zonesPainted = Object.keys(this.zoneColours).length;
   }
 
   /**
@@ -96,6 +138,14 @@ export class LiveMap {
     this.map.flyTo({ center: [lng, lat], zoom: Math.max(this.map.getZoom(), 16) });
   }
 
+  /** Frames a zone's polygon. */
+  fitZone(feature) {
+    const rings = feature.geometry.type === "Polygon" ? [feature.geometry.coordinates] : feature.geometry.coordinates;
+    const points = rings.flat(2);
+    const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
+    this.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 40, maxZoom: 18 });
+  }
+
   zoom() {
     return this.map.getZoom();
   }
@@ -103,6 +153,23 @@ export class LiveMap {
   on(event, handler) {
     this.map.on(event, handler);
   }
+}
+
+/** The area-weighted centre of a polygon's outer ring (the largest polygon's, for a MultiPolygon), as [lon, lat]. */
+export function centreOf(geometry) {
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
+  let best = null;
+  for (const [ring] of polygons) {
+    let [area, x, y] = [0, 0, 0];
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const cross = ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
+      area += cross;
+      x += (ring[j][0] + ring[i][0]) * cross;
+      y += (ring[j][1] + ring[i][1]) * cross;
+    }
+    if (area !== 0 && (!best || Math.abs(area) > Math.abs(best.area))) best = { area, centre: [x / (3 * area), y / (3 * area)] };
+  }
+  return best ? best.centre : polygons[0][0][0];
 }
 
 /** A circle of `radiusM` metres around [lon, lat] as a closed ring, for drafts. */

@@ -1,10 +1,13 @@
-// The commander's tablet in the street (/field/): messages to acknowledge,
-// hotspots in figures, and field reports sent from where the tablet is.
+// The commander's tablet in the street (/field/): their own zone first with
+// a head-count in one tap, messages to acknowledge, hotspots in figures,
+// and field reports sent from where the tablet is.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgeButton } from "/shared/panel-messages.js";
 import { responderHotspots } from "/shared/panel-hotspots.js";
 import { reportFormPanel } from "/shared/panel-report-form.js";
+import { ownZonePanel } from "/shared/panel-zones.js";
+import { ZoneWatch } from "/shared/zones.js";
 
 const page = await openLivePage({ surface: "field", tokenLabel: "Commander token", finestResolution: (r) => r.max });
 let position = null;
@@ -14,8 +17,10 @@ if ("geolocation" in navigator) {
     () => {}, { maximumAge: 60000, timeout: 10000 });
   navigator.geolocation.watchPosition((p) => { position = { lat: p.coords.latitude, lon: p.coords.longitude }; }, () => {});
 }
+const zones = page.add(new ZoneWatch(page));
+page.add(ownZonePanel(page, zones, { locate: () => position }));
 page.add(messagesPanel(page, { cardFooter: acknowledgeButton(page) }));
-page.add(responderHotspots(page));
+page.add(responderHotspots(page, zones));
 page.add(reportFormPanel(page, {
   wording: { title: "Field report", note: "Note", send: "Send field report" },
   crowdEstimate: true,

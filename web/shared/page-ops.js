@@ -1,6 +1,7 @@
 // The operations room (/ops/): the wall map with every panel an operator
-// works from — messages and who acknowledged them, hotspots in figures,
-// reports to triage, the ingest rate, surge alerts and the composer.
+// works from — the zones by risk, messages and who acknowledged them,
+// hotspots named by zone, reports to triage, the ingest rate, alerts and
+// the composer.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
@@ -9,10 +10,14 @@ import { triagePanel } from "/shared/panel-triage.js";
 import { timelinePanel } from "/shared/panel-timeline.js";
 import { alertsPanel } from "/shared/panel-alerts.js";
 import { composerPanel } from "/shared/panel-composer.js";
+import { zonesPanel } from "/shared/panel-zones.js";
+import { ZoneWatch } from "/shared/zones.js";
 
 const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
+const zones = page.add(new ZoneWatch(page));
+page.add(zonesPanel(page, zones));
 page.add(messagesPanel(page, acknowledgements(page)));
-page.add(responderHotspots(page));
+page.add(responderHotspots(page, zones));
 // Built before triage, which hands it rumours to answer; shown below the others.
 const composer = composerPanel(page);
 page.add(triagePanel(page, { answerRumour: (report) => composer.answerRumour(report) }));

@@ -1,15 +1,20 @@
-// The public page (/): the messages for where the reader is, how busy
-// places are in words, a report form and the Atom feed of messages.
+// The public page (/): the messages for where the reader is, how busy the
+// named places are in words and icons (never in numbers), a report form and
+// the Atom feed of messages.
 
 import { openLivePage } from "/shared/live-page.js";
 import { el } from "/shared/dom.js";
 import { messagesPanel, capDocumentLink } from "/shared/panel-messages.js";
-import { publicHotspots } from "/shared/panel-hotspots.js";
+import { publicHeatLegend } from "/shared/panel-hotspots.js";
 import { reportFormPanel } from "/shared/panel-report-form.js";
+import { placesPanel } from "/shared/panel-zones.js";
+import { ZoneWatch } from "/shared/zones.js";
 
 const page = await openLivePage({ surface: "safety information", finestResolution: (r) => r.public_max });
 const messages = page.add(messagesPanel(page, { cardFooter: capDocumentLink, byPlace: true }));
-page.add(publicHotspots(page));
+const zones = page.add(new ZoneWatch(page));
+page.add(placesPanel(page, zones, { near: messages.near }));
+page.add(publicHeatLegend());
 page.add(reportFormPanel(page, {
   wording: { title: "Report a problem", note: "Tell us more (optional)", send: "Send report" },
   locate: messages.near,

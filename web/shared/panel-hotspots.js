@@ -1,63 +1,85 @@
 // The busiest cells beside the map, with the legend of its colours; a click
-// (or Enter on a focused row) flies the map there. The public reads places
-// and words (DESIGN §9: never counts); responders read cells and figures.
+// (or Enter on a focused row) flies the map there. Responders read cells
+// named by the zone around them, with figures; the public reads only the
+// legend here, and places in words in the places panel (DESIGN §9).
 
-import { cellCentre, contains } from "/shared/map.js";
+import { cellArea, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 import { el, section } from "/shared/dom.js";
-
-// The public's levels in words, with a shape beside the colour so that no
-// one needs to tell colours apart (WCAG 1.4.1).
-const LEVEL_WORDS = ["", "quiet", "moderate", "busy", "very busy", "packed"];
-const levelMeter = (level) => "▮".repeat(level) + "▯".repeat(5 - level);
+import { contains } from "/shared/map.js";
+import { zoneAt } from "/shared/zones.js";
 
 const table = (headings, body) => el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))), body);
 
-/** The public's busiest areas, named by the smallest zone around them, busy in words. */
-export function publicHotspots(page) {
-  const rows = el("tbody", { id: "hotspots" });
-  let zoneShapes = [];
-  /** The name of the smallest zone around a cell, for people who read places, not cell ids. */
-  function placeOf(cell) {
-    const point = cellCentre(cell);
-    const around = zoneShapes.filter((z) => contains(z.geometry, point));
-    around.sort((a, b) => (a.properties.kind === "perimeter") - (b.properties.kind === "perimeter"));
-    return around[0]?.properties.name || "elsewhere in the area";
-  }
-  return {
-    elements: [
-      el("div", { class: "legend", "aria-label": "how busy, from quiet to packed" }, "quiet ", el("span", { class: "bar" }), " packed"),
-      section("Busiest areas now", "hotspot-panel", table(["where", "how busy"], rows),
-        el("p", { class: "none", id: "hotspots-note", text: "Only areas where many different people are posting are shown." })),
-    ],
-    zones(features) {
-      zoneShapes = features.filter((z) => ["Polygon", "MultiPolygon"].includes(z.geometry?.type));
-    },
-    heat(cells) {
-      const top = [...cells].sort((a, b) => b.level - a.level).slice(0, 10);
-      rows.replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => page.map.flyToCell(c.cell) },
-        el("td", { text: placeOf(c.cell) }),
-        el("td", { class: `level level-${c.level}` }, el("span", { class: "meter", "aria-hidden": "true", text: levelMeter(c.level) }), ` ${LEVEL_WORDS[c.level]}`))));
-    },
-  };
+/** The legend of the public heat's colours, in words. */
+export function publicHeatLegend() {
+  return { elements: [el("div", { class: "legend", "aria-label": "map colours, from quiet to packed" }, "quiet ", el("span", { class: "bar" }), " packed")] };
 }
 
-/** The responders' busiest cells by items, with posters and density, and the resolution read. */
-export function responderHotspots(page) {
+/**
+ * The responders' busiest cells by posts, named by the smallest zone around
+ * them (the server's \`zone\` when it names one, else the page's own look at
+ * the zones' shapes), with posters and density. \`watch\` (the zones' status)
+ * gives the legend its people per m² where the model is calibrated.
+ */
+export function responderHotspots(page, watch) {
   const rows = el("tbody", { id: "hotspots" });
   const densest = el("span", { id: "max", text: "–" });
+  const people = el("p", { id: "max-people", class: "legend-people", text: "" });
+  let areas = [];
+  let names = new Map();
+  let shown = [];
+
+  /** The zone id of a cell: the server's word first. */
+  function zoneOf(c) {
+    if (typeof c.zone === "string") return c.zone;
+    const [lat, lng] = cellToLatLng(c.cell);
+    return zoneAt(areas, [lng, lat], contains)?.properties.id ?? null;
+  }
+
+  /**
+   * People per m² in the densest cell, by calibrated people per poster: its
+   * zone's, else (a cell outside every calibrated zone) that of the
+   * calibrated zone with the most posters; null while nothing is calibrated.
+   */
+  function peopleInDensest() {
+    const top = shown[0];
+    if (!top) return null;
+    const calibrated = (z) => z?.people?.calibrated && z.contributors > 0;
+    const own = watch.get(zoneOf(top));
+    const z = calibrated(own) ? own : watch.all().filter(calibrated).sort((a, b) => b.contributors - a.contributors)[0];
+    if (!z) return null;
+    return (top.contributors * (z.people.estimate / z.contributors)) / cellArea(top.cell, "m2");
+  }
+
+  function showLegend(max) {
+    densest.textContent = Math.round(max);
+    const perM2 = peopleInDensest();
+    people.textContent = perM2 === null ? "" : `≈ ${perM2.toFixed(1)} people/m² in the densest cell, from calibrated people per poster`;
+  }
+
   return {
     elements: [
-      el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " items/km²"),
-      section("Hotspots", "hotspot-panel", table(["area", "items", "posters", "/km²"], rows)),
+      el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " posts/km²"),
+      people,
+      section("Hotspots", "hotspot-panel", table(["zone", "posts", "posters", "/km²"], rows)),
     ],
+    zones(features) {
+      areas = features.filter((f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type));
+      names = new Map(features.map((f) => [f.properties.id, f.properties.name]));
+    },
     heat(cells) {
-      const top = [...cells].sort((a, b) => b.count - a.count).slice(0, 10);
-      rows.replaceChildren(...top.map((c) => el("tr", { class: "hot", tabindex: "0", onclick: () => page.map.flyToCell(c.cell) },
-        ...[c.cell.slice(0, 9) + "…", c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })))));
+      const focused = document.activeElement?.closest?.("#hotspots tr")?.dataset.cell;
+      shown = [...cells].sort((a, b) => b.count - a.count).slice(0, 10);
+      rows.replaceChildren(...shown.map((c) => {
+        const zone = zoneOf(c);
+        return el("tr", { class: "hot", tabindex: "0", "data-cell": c.cell, onclick: () => page.map.flyToCell(c.cell),
+          onkeydown: (e) => { if (e.key === "Enter") page.map.flyToCell(c.cell); } },
+        el("td", { text: names.get(zone) ?? "outside the zones" }),
+        ...[c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })));
+      }));
+      if (focused) rows.querySelector(`tr[data-cell="${CSS.escape(focused)}"]`)?.focus();
       page.header.showResolution(page.resolution());
     },
-    densest(max) {
-      densest.textContent = Math.round(max);
-    },
+    densest: showLegend,
   };
 }

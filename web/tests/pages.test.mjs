@@ -161,10 +161,8 @@ test("the public page says how busy places are in words and levels, never in cou
     const frames = [];
     page.on("websocket", (ws) => ws.on("framereceived", (f) => { try { frames.push(JSON.parse(f.payload)); } catch { /* binary */ } }));
     await page.reload();
-    await page.waitForFunction(() => document.querySelectorAll("#hotspots tr").length > 0, null, { timeout: 30000 });
-    const rows = await page.locator("#hotspots tr").allTextContents();
-    for (const row of rows) assert.match(row, /(quiet|moderate|busy|very busy|packed)$/, row);
-    assert.doesNotMatch(rows.join(" "), /\d/, "no number on the public page's busiest areas");
+    await page.waitForFunction(() => (window.campanile?.map?.heatFeatures || 0) > 0 && document.querySelectorAll("#places li").length > 0, null, { timeout: 30000 });
+    assert.equal(await page.locator("#hotspots").count(), 0, "no table of cells on the public page");
     const cells = frames.filter((f) => f.type?.startsWith("heatmap.")).flatMap((f) => f.cells);
     assert.ok(cells.length > 0, "heat arrived over the WebSocket");
     for (const c of cells) assert.deepEqual(Object.keys(c).sort(), ["cell", "level"], JSON.stringify(c));
@@ -173,6 +171,220 @@ test("the public page says how busy places are in words and levels, never in cou
     assert.deepEqual(page.problems, []);
     await page.close();
   }
+});
+
+const H3_ID = /\b8[0-9a-f]{14}\b/;
+const RISK = ["normal", "caution", "alert", "serious", "critical"];
+
+test("the operators' zones panel lists every area zone riskiest first, with people, interval, density, capacity and trend", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  const zoneOfCell = new Map();
+  page.on("websocket", (ws) => ws.on("framereceived", (f) => {
+    try {
+      const msg = JSON.parse(f.payload);
+      if (msg.type?.startsWith("heatmap.")) for (const c of msg.cells) if (typeof c.zone === "string") zoneOfCell.set(c.cell, c.zone);
+    } catch { /* binary */ }
+  }));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll("#zones-list li").length > 0 && (window.campanile?.map?.heatFeatures || 0) > 0, null, { timeout: 30000 });
+  const status = await (await fetch(`${base}/api/v1/zones/status`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  const rows = await page.locator("#zones-list li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level, text: li.textContent })));
+  assert.deepEqual(rows.map((r) => r.id).sort(), status.zones.map((z) => z.id).sort(), "every area zone, once");
+  const ranks = rows.map((r) => RISK.indexOf(r.level));
+  assert.ok(ranks.every((r) => r >= 0), `a known level on each row: ${rows.map((r) => r.level)}`);
+  assert.deepEqual(ranks, [...ranks].sort((a, b) => b - a), "riskiest first");
+  for (const r of rows) {
+    assert.match(r.text, /\d[\d,]* \(\d[\d,]*–\d[\d,]*\) people( \(uncalibrated\))?/, r.text);
+    assert.match(r.text, /\d+\.\d\d\s\/m²/, r.text);
+    assert.match(r.text, /(\d+\s% of capacity|no capacity set)/, r.text);
+    assert.match(r.text, /(Normal|Caution|Alert|Serious|Critical)/, r.text);
+    assert.match(r.text, /\d[\d,]* posters?,/, r.text);
+  }
+  for (const z of status.zones) {
+    assert.match(rows.find((r) => r.id === z.id).text, Number.isFinite(z.utilisation) ? /\d+\s% of capacity/ : /no capacity set/, `capacity of ${z.id}`);
+  }
+  assert.ok(await page.evaluate(() => window.campanile.map.zonesPainted) > 0, "zones filled by level on the map");
+  const event = await (await fetch(`${base}/api/v1/event`)).json();
+  const caution = event.levels.zones.find((l) => l.level === "caution");
+  assert.match(await page.locator("#zones-scale").textContent(), new RegExp(`caution from ${caution.from}\\b`), "the scale the levels are read on");
+  const hotspots = await page.locator("#hotspots tr").evaluateAll((trs) => trs.map((tr) => ({ cell: tr.dataset.cell, name: tr.querySelector("td").textContent })));
+  const features = (await (await fetch(`${base}/api/v1/zones`)).json()).features;
+  const nameOf = new Map(features.map((f) => [f.properties.id, f.properties.name]));
+  assert.ok(hotspots.length > 0);
+  assert.ok(zoneOfCell.size > 0, "the operators' cells name their zone");
+  for (const h of hotspots) {
+    assert.ok([...nameOf.values()].includes(h.name) || h.name === "outside the zones", `a hotspot named by its zone: ${h.name}`);
+    // Where the server names the cell's zone, the page says that name.
+    if (zoneOfCell.has(h.cell)) assert.equal(h.name, nameOf.get(zoneOfCell.get(h.cell)), h.cell);
+  }
+  assert.doesNotMatch(await page.locator("#hotspot-panel").textContent(), H3_ID, "no H3 id among the hotspots");
+  assert.match(await page.locator(".legend").textContent(), /posts\/km²/);
+  // From the keyboard: Enter on a zone's name frames it on the map.
+  const centre = () => page.evaluate(() => window.campanile.map.map.getCenter().toArray().join());
+  const before = await centre();
+  await page.locator("#zones-list li .zone-name").last().focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((was) => window.campanile.map.map.getCenter().toArray().join() !== was, before, { timeout: 5000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("a zone's alert reads on the wall as the place, its level and its figures, and a click frames the zone", async () => {
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  // Early in the run, before the demo's head-counts have calibrated a fit (Santo Stefano, never counted, takes the
+  // deployment's). Two thousand people post from Piazza Santo Stefano, where the demo sends no one: past its capacity of
+  // 7,200 whether the model is the prior or the fit the demo's head-counts make (about 8 people a poster).
+  const posts = Array.from({ length: 2000 }, (_, i) => ({ source: "sms", id: `stefano-${i}`, author: `stefano-poster-${i}`,
+    lat: 44.4919 + (i % 10) * 0.00002, lon: 11.3483 + Math.floor(i / 200) * 0.00002, text: "Full square" }));
+  const resp = await fetch(`${base}/api/v1/posts`, { method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts) });
+  assert.equal(resp.status, 202, await resp.text());
+  // Zones count their posters once a minute: the alert may wait for the next minute.
+  await page.waitForSelector('.alert-card.zone_level:has-text("Piazza Santo Stefano")', { timeout: 100000 });
+  const names = new Map((await (await fetch(`${base}/api/v1/zones`)).json()).features.map((f) => [f.properties.id, f.properties.name]));
+  const card = page.locator('.alert-card.zone_level:has-text("Piazza Santo Stefano")').first();
+  const text = await card.textContent();
+  assert.match(text, /^(.+): (Caution|Alert|Serious|Critical) \d[\d,]* \(\d[\d,]*–\d[\d,]*\) people · \d+\.\d\d\s\/m²/, text);
+  assert.ok([...names.values()].includes(text.split(":")[0]), `named by its zone: ${text}`);
+  assert.doesNotMatch(text, /\b8[0-9a-f]{14}\b/, "no H3 id");
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}ops-zone-alert.png` });
+  const centre = () => page.evaluate(() => window.campanile.map.map.getCenter().toArray().join());
+  const before = await centre();
+  await card.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((was) => window.campanile.map.map.getCenter().toArray().join() !== was, before, { timeout: 5000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("the public page names each place with its word and icon, its trend, advice and messages, and no figure or H3 id", async () => {
+  await sendBroadcast({ audience: "public", headline: "Piazza Maggiore is closing, use Via Rizzoli", area: { zones: ["piazza-maggiore"] } });
+  const phone = await open("/", { width: 360, height: 740 });
+  const frames = [];
+  phone.on("websocket", (ws) => ws.on("framereceived", (f) => { try { frames.push(JSON.parse(f.payload)); } catch { /* binary */ } }));
+  await phone.reload();
+  await phone.waitForFunction(() => document.querySelectorAll("#places li").length > 0, null, { timeout: 30000 });
+  // The public's session is given words only: no figure reaches the phone to be read off it.
+  const publicZones = frames.filter((f) => f.type?.startsWith("zones.")).flatMap((f) => f.zones);
+  assert.ok(publicZones.length > 0, "the zones arrived over the WebSocket");
+  for (const z of publicZones) assert.deepEqual(Object.keys(z).sort(), ["advice", "id", "kind", "name", "public_level", "trend"], JSON.stringify(z));
+  const status = await (await fetch(`${base}/api/v1/zones/status`)).json();
+  // Each row read whole at one moment: the demo moves on while the test reads.
+  const places = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level, text: li.textContent,
+    badge: li.querySelector(".level-badge")?.textContent ?? "", trend: li.querySelector(".trend")?.className ?? "",
+    icon: [...(li.querySelector(".level-badge svg.meter")?.querySelectorAll("rect") ?? [])].map((r) => r.getAttribute("class")).join(" ") })));
+  assert.deepEqual(places.map((p) => p.id).sort(), status.zones.map((z) => z.id).sort(), "every place, once");
+  const publicLevels = ["relaxed", "normal", "busy", "crowded"];
+  const trendWords = { rising: "getting busier", steady: "steady", falling: "getting quieter" };
+  for (const p of places) {
+    const rank = publicLevels.indexOf(p.level);
+    assert.ok(rank >= 0 || p.level === "unknown", p.level);
+    assert.match(p.badge, rank >= 0 ? new RegExp(`^${p.level}$`, "i") : /^not known$/i, "the word");
+    assert.equal(p.icon, ["on", "on", "on", "on"].map((on, i) => (i <= rank ? on : "off")).join(" "), `the icon counts the level (${p.id})`);
+    const trend = p.trend.match(/trend-(rising|steady|falling)/)?.[1];
+    if (trend) assert.ok(p.text.includes(trendWords[trend]), `the trend in words (${p.id})`);
+    const z = status.zones.find((s) => s.id === p.id);
+    if (z.advice?.en) assert.ok(p.text.includes(z.advice.en), `advice for ${p.id}`);
+  }
+  assert.ok(places.some((p) => /trend-(rising|steady|falling)/.test(p.trend)), "a trend shown where it is known");
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"]')?.textContent.includes("Piazza Maggiore is closing"), null, { timeout: 10000 });
+  await sendBroadcast({ audience: "public", headline: `Stay calm <img src=x onerror="window.__pwned=true">`, area: { zones: ["piazza-maggiore"] } });
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"]')?.textContent.includes("Stay calm <img"), null, { timeout: 10000 });
+  assert.equal(await phone.locator("#places img").count(), 0, "a message's markup is text");
+  assert.equal(await phone.evaluate(() => window.__pwned), undefined);
+  // Messages are the operators' words; what the page itself says of a place has no figure.
+  const said = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => {
+    const copy = li.cloneNode(true);
+    copy.querySelectorAll(".place-message").forEach((m) => m.remove());
+    return copy.textContent;
+  }).join(" "));
+  assert.doesNotMatch(said, /\d/, "no figure in the places");
+  assert.doesNotMatch(await phone.locator("body").textContent(), H3_ID, "no H3 id on the public page");
+  const ordered = places.map((p) => ["unknown", "relaxed", "normal", "busy", "crowded"].indexOf(p.level));
+  assert.deepEqual(ordered, [...ordered].sort((a, b) => b - a), "the busiest places first");
+  await phone.screenshot({ path: `${SHOTS}public-places.png`, fullPage: true });
+  assert.deepEqual(phone.problems, []);
+  await phone.close();
+});
+
+test("a place's advice is in the reader's language, and the place the reader stands in says so", async () => {
+  const context = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: "it-IT",
+    geolocation: { latitude: 44.4937, longitude: 11.3430 }, permissions: ["geolocation"] });
+  const phone = await context.newPage();
+  await phone.goto(`${base}/`);
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] .advice'), null, { timeout: 30000 });
+  const advice = phone.locator('#places li[data-zone="piazza-maggiore"] .advice');
+  const zones = (await (await fetch(`${base}/api/v1/zones`)).json()).features;
+  const given = zones.find((f) => f.properties.id === "piazza-maggiore").properties.advice;
+  assert.equal(await advice.textContent(), given.it);
+  assert.equal(await advice.getAttribute("lang"), "it", "marked as Italian for screen readers");
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] h3')?.textContent.includes("you are here"), null, { timeout: 10000 });
+  assert.equal(await phone.locator("#places .here").count(), 1, "one place only");
+  await context.close();
+});
+
+/** Whether this server takes head-counts (the route came in a later change). */
+async function headcountsTaken() {
+  const api = await (await fetch(`${base}/openapi.json`)).json();
+  return Object.hasOwn(api.paths, "/api/v1/zones/{id}/headcount");
+}
+
+test("a commander's own zone comes first from the tablet's position, and a head-count is sent in one tap", async () => {
+  const context = await browser.newContext({ viewport: { width: 800, height: 1280 }, geolocation: { latitude: 44.4937, longitude: 11.3430 }, permissions: ["geolocation"] });
+  const tablet = await context.newPage();
+  const problems = [];
+  tablet.on("pageerror", (e) => problems.push(e.message));
+  await tablet.goto(`${base}/field/#token=${commander}`);
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone && document.querySelector("#own-level"), null, { timeout: 30000 });
+  assert.equal(await tablet.locator("#own-zone-card").getAttribute("data-zone"), "piazza-maggiore", "the zone around the tablet");
+  assert.match(await tablet.locator("#own-level").textContent(), /(Normal|Caution|Alert|Serious|Critical)/);
+  const fontSize = await tablet.evaluate(() => parseFloat(getComputedStyle(document.querySelector("#own-level")).fontSize));
+  assert.ok(fontSize >= 32, `the level large (${fontSize}px)`);
+  const sidebarFirst = await tablet.evaluate(() => document.querySelector("aside section h2")?.textContent);
+  assert.match(String(sidebarFirst), /Your zone/, "the own zone before every other panel");
+  const taken = await headcountsTaken();
+  const requests = [];
+  tablet.on("request", (r) => { if (r.url().includes("/headcount")) requests.push({ method: r.method(), body: r.postData() }); });
+  await tablet.click("#hc-quick button:has-text('½ full')");
+  const half = await tablet.inputValue("#hc-people");
+  assert.equal(half, String(Math.round(17400 / 2)), "½ full of the zone's capacity");
+  await tablet.click("#hc-people ~ button.step");
+  assert.equal(await tablet.inputValue("#hc-people"), String(Number(half) + 100), "+100");
+  if (taken) {
+    await tablet.click("#hc-send");
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "taken", null, { timeout: 10000 });
+    assert.match(await tablet.locator("#hc-status").textContent(), /Head-count taken: 8,800 people in Piazza Maggiore/);
+    assert.deepEqual(requests.map((r) => [r.method, JSON.parse(r.body)]), [["POST", { people: 8800 }]], "one tap, one head-count");
+    assert.equal(await tablet.inputValue("#hc-people"), "", "the next count starts afresh");
+    // A refusal is said as clearly as a success: half a million people do not fit in the piazza.
+    await tablet.fill("#hc-people", "500000");
+    await tablet.click("#hc-send");
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "error", null, { timeout: 10000 });
+    assert.match(await tablet.locator("#hc-status").textContent(), /^✗ Not taken: \S.*\.$/);
+    assert.equal(await tablet.inputValue("#hc-people"), "500000", "a refused count stays to be corrected");
+  } else {
+    await tablet.waitForFunction(() => document.querySelector("#hc-status")?.dataset.state === "unavailable", null, { timeout: 10000 });
+    assert.equal(await tablet.locator("#hc-send").isDisabled(), true, "no button that can only fail");
+    assert.deepEqual(requests, []);
+  }
+  await tablet.screenshot({ path: `${SHOTS}field-headcount.png` });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test("without a position the commander chooses a zone, and the tablet remembers it", async () => {
+  const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
+  await tablet.waitForSelector('#own-zone option[value="piazza-nettuno"]', { state: "attached", timeout: 30000 });
+  assert.equal(await tablet.locator("#headcount-form").isVisible(), false, "no head-count before a zone is chosen");
+  await tablet.selectOption("#own-zone", "piazza-nettuno");
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone === "piazza-nettuno", null, { timeout: 10000 });
+  await tablet.reload();
+  await tablet.waitForFunction(() => document.querySelector("#own-zone-card")?.dataset.zone === "piazza-nettuno" && document.querySelector("#own-level"), null, { timeout: 30000 });
+  assert.equal(await tablet.inputValue("#own-zone"), "piazza-nettuno");
+  assert.match(await tablet.locator("#own-zone-card h3").textContent(), /Piazza del Nettuno/);
+  assert.deepEqual(tablet.problems, []);
+  await tablet.close();
 });
 
 test("a broadcast sent through the API appears on the public page and the tablet by itself, markup shown as text", async () => {
@@ -320,6 +532,9 @@ test("every surface opens at the wall's, the tablet's and the phone's size with 
     for (const [name, viewport] of Object.entries(sizes)) {
       const page = await open(path, viewport);
       await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+      // The crowd picture on each: the zones, the commander's own zone, the places.
+      if (surface === "field") await page.selectOption("#own-zone", "piazza-nettuno");
+      await page.waitForFunction(() => document.querySelector("#zones-list li, #own-level, #places li"), null, { timeout: 15000 });
       await page.waitForTimeout(1500);
       assert.equal(await noHorizontalScroll(page), true, `no horizontal scroll (${surface}, ${name})`);
       // For a person to look at after a change to the pages: nothing moved, nothing broke.
@@ -328,4 +543,18 @@ test("every surface opens at the wall's, the tablet's and the phone's size with 
       await page.close();
     }
   }
+});
+
+test("once head-counts calibrate a zone, the wall drops its 'uncalibrated' mark and the heat legend adds people per m²", async () => {
+  // The demo's commanders count the station in its first minutes (geodata/scenarios): wait for their fit.
+  const page = await open(`/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector('#zones-list li[data-zone="station"]') && !document.querySelector('#zones-list li[data-zone="station"] .uncalibrated'),
+    null, { timeout: 240000 });
+  const status = await (await fetch(`${base}/api/v1/zones/status`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  assert.equal(status.zones.find((z) => z.id === "station").people.calibrated, true);
+  await page.waitForFunction(() => document.querySelector("#max-people")?.textContent, null, { timeout: 15000 });
+  assert.match(await page.locator("#max-people").textContent(), /^≈ \d+\.\d people\/m² in the densest cell/);
+  await page.screenshot({ path: `${SHOTS}ops-calibrated.png` });
+  assert.deepEqual(page.problems, []);
+  await page.close();
 });
