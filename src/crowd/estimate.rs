@@ -444,6 +444,21 @@ mod tests {
         }
     }
 
+    /// `n` counts of crowds of 30 to 300 posters, the first two at distinct
+    /// `u` whatever the draw, with noise of `noise_at(u)`.
+    fn calibration(rng: &mut StdRng, n: usize, a: f64, b: f64, noise_at: impl Fn(u64) -> f64) -> Vec<CalibrationPair> {
+        (0..n)
+            .map(|j| {
+                let u = if j < 2 {
+                    50 + 100 * j as u64
+                } else {
+                    rng.random_range(30..300)
+                };
+                draw(rng, a, b, noise_at(u), u)
+            })
+            .collect()
+    }
+
     fn pairs(list: &[(u64, u64)]) -> Vec<CalibrationPair> {
         list.iter().map(|&(u, people)| CalibrationPair { u, people }).collect()
     }
@@ -509,17 +524,7 @@ mod tests {
             // Small and large calibrations, several crowds and noise levels.
             let n = [3, 5, 12, 50][i % 4];
             let (a, b, noise) = [(300.0, 20.0, 200.0), (1000.0, 8.0, 60.0), (0.0, 30.0, 250.0)][i % 3];
-            let sample: Vec<_> = (0..n)
-                .map(|j| {
-                    // Two distinct u at least, whatever the draw.
-                    let u = if j < 2 {
-                        50 + 100 * j as u64
-                    } else {
-                        rng.random_range(30..300)
-                    };
-                    draw(&mut rng, a, b, noise, u)
-                })
-                .collect();
+            let sample = calibration(&mut rng, n, a, b, |_| noise);
             let fit = Fit::ols(&sample).expect("two distinct u");
             let new_u = rng.random_range(30..300);
             let held_out = draw(&mut rng, a, b, noise, new_u);
@@ -668,17 +673,8 @@ mod tests {
         for i in 0..draws {
             let n = [3, 5, 12, 50][i % 4];
             let (b, noise) = [(25.0, 300.0), (8.0, 60.0), (40.0, 900.0)][i % 3];
-            let sample: Vec<_> = (0..n)
-                .map(|j| {
-                    let u = if j < 2 {
-                        60 + 100 * j as u64
-                    } else {
-                        rng.random_range(30..300)
-                    };
-                    // Noise that grows with the crowd, as the ratio assumes.
-                    draw(&mut rng, 0.0, b, noise * (u as f64 / 100.0).sqrt(), u)
-                })
-                .collect();
+            // Noise that grows with the crowd, as the ratio assumes.
+            let sample = calibration(&mut rng, n, 0.0, b, |u| noise * (u as f64 / 100.0).sqrt());
             let fit = Fit::ols_through_origin(&sample).expect("two distinct u");
             assert_eq!(fit.a, 0.0);
             within_2se += usize::from((fit.b - b).abs() <= 2.0 * fit.se_b);

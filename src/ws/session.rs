@@ -466,15 +466,7 @@ impl Connection {
         let sub = self.next_id();
         let messages = match self.context.hub.heatmap(sub.clone(), request).await {
             Ok(messages) => messages,
-            Err(e) => {
-                tracing::warn!(error = %e, "heatmap subscription failed");
-                return self
-                    .send(ServerMessage::error(
-                        "engine_unavailable",
-                        "the storage engine is unavailable; retry",
-                    ))
-                    .await;
-            }
+            Err(e) => return self.refuse_for_the_engine("heatmap", &e).await,
         };
         self.acknowledge(sub, "heatmap", full_picture, false, messages).await
     }
@@ -493,17 +485,20 @@ impl Connection {
         let sub = self.next_id();
         let messages = match self.context.hub.zones().subscribe(sub.clone(), &window, full).await {
             Ok(messages) => messages,
-            Err(e) => {
-                tracing::warn!(error = %e, "zones subscription failed");
-                return self
-                    .send(ServerMessage::error(
-                        "engine_unavailable",
-                        "the storage engine is unavailable; retry",
-                    ))
-                    .await;
-            }
+            Err(e) => return self.refuse_for_the_engine("zones", &e).await,
         };
         self.acknowledge(sub, "zones", full, false, messages).await
+    }
+
+    /// Tells the client a subscription to `channel` could not start because
+    /// the engine did not answer its first read.
+    async fn refuse_for_the_engine(&mut self, channel: &'static str, e: &crate::engine::EngineError) -> Flow {
+        tracing::warn!(error = %e, channel, "subscription failed");
+        self.send(ServerMessage::error(
+            "engine_unavailable",
+            "the storage engine is unavailable; retry",
+        ))
+        .await
     }
 
     fn next_id(&mut self) -> String {
