@@ -86,19 +86,27 @@ export function capDocumentLink(raw) {
   return el("a", { href: `/api/v1/broadcasts/${encodeURIComponent(raw.id)}/cap.xml`, text: "CAP document" });
 }
 
-/** A commander's button that acknowledges a message. */
+/**
+ * A commander's button that acknowledges a message. The panel redraws its
+ * cards every tick, so what was acknowledged is remembered here, not in the
+ * button: a redraw must not offer to acknowledge the message again.
+ */
 export function acknowledgeButton(page) {
+  const acknowledged = new Set();
   async function acknowledge(id, button) {
     button.disabled = true;
     try {
       const resp = await fetch(`/api/v1/broadcasts/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { Authorization: `Bearer ${page.token()}` } });
+      if (resp.ok) acknowledged.add(id);
       button.textContent = resp.ok ? "Acknowledged ✓" : `Failed (${resp.status})`;
     } catch {
       button.textContent = "Offline: retry";
       button.disabled = false;
     }
   }
-  return (raw) => el("button", { class: "ack", text: "Acknowledge", onclick: (e) => acknowledge(raw.id, e.target) });
+  return (raw) => acknowledged.has(raw.id)
+    ? el("button", { class: "ack", text: "Acknowledged ✓", disabled: true })
+    : el("button", { class: "ack", text: "Acknowledge", onclick: (e) => acknowledge(raw.id, e.target) });
 }
 
 /** The operators' line of who acknowledged each message, read again after every broadcast. */
