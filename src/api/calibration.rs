@@ -69,16 +69,6 @@ impl HeadcountRequest {
     }
 }
 
-/// Where a calibration pair came from.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PairSource {
-    /// `POST /api/v1/zones/{id}/headcount`.
-    Headcount,
-    /// A commander's field report with a `crowd_estimate`.
-    FieldReport,
-}
-
 /// A stored head-count: one calibration pair.
 #[derive(Serialize, ToSchema)]
 pub struct HeadcountView {
@@ -94,7 +84,7 @@ pub struct HeadcountView {
     /// People counted.
     people: u64,
     /// How it arrived.
-    source: PairSource,
+    source: HeadcountSource,
     /// The token subject who counted.
     by: String,
 }
@@ -109,10 +99,7 @@ impl From<&Headcount> for HeadcountView {
                 .unwrap_or_default(),
             u: h.u,
             people: h.people,
-            source: match h.source {
-                HeadcountSource::Headcount => PairSource::Headcount,
-                HeadcountSource::FieldReport => PairSource::FieldReport,
-            },
+            source: h.source,
             by: h.by.clone(),
         }
     }

@@ -26,7 +26,7 @@ pub const HEADCOUNT_RETENTION_SECS: i64 = 6 * 3600;
 pub const ZONE_MINUTE_RETENTION_SECS: i64 = 3600;
 
 /// Where a head-count came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeadcountSource {
     /// `POST /api/v1/zones/{id}/headcount`.

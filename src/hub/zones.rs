@@ -28,7 +28,7 @@ use crate::crowd::cover::ZoneCover;
 use crate::crowd::estimate::{CalibrationPair, Model, Prior, Recency, TimedPair, recent_pairs};
 use crate::crowd::level::{DensityLevels, FORECAST_MINUTES};
 use crate::crowd::status::{CellFigures, PublicZoneStatus, Reading, ZoneCounts, ZoneStatus, status, zone_counts};
-use crate::domain::{FieldError, LatLon, Window, Zones, rfc3339};
+use crate::domain::{FieldError, LatLon, Window, Zones, bucket_start, rfc3339};
 use crate::engine::crowd::{Headcount, HeadcountSource, ZoneMinute};
 use crate::engine::{CountQuery, Engine, EngineError};
 use crate::protocol::{ServerMessage, SharedEncoding};
@@ -125,6 +125,17 @@ pub struct ZonesFrame {
 impl ZonesFrame {
     fn new(window: Window, as_of: DateTime<Utc>, zones: Vec<ZoneStatus>, picture: &CrowdPicture) -> Self {
         let public = zones.iter().map(|z| z.public(&picture.zones)).collect();
+        Self::with_public(window, as_of, zones, public)
+    }
+
+    /// A frame whose public views are already made: they hold no figure
+    /// that a window changes, so every window shares the estimate window's.
+    fn with_public(
+        window: Window,
+        as_of: DateTime<Utc>,
+        zones: Vec<ZoneStatus>,
+        public: Vec<PublicZoneStatus>,
+    ) -> Self {
         Self {
             window,
             as_of,
@@ -142,12 +153,8 @@ impl ZonesFrame {
     /// changed since.
     fn after(mut self, before: &ZonesFrame) -> Self {
         self.number = before.number + 1;
-        let was: HashMap<&str, &ZoneStatus> = before.zones.iter().map(|z| (z.id.as_str(), z)).collect();
-        self.changed = changed_indices(&self.zones, |z| {
-            was.get(z.id.as_str()).is_some_and(|w| same_status(w, z))
-        });
-        let was_public: HashMap<&str, &PublicZoneStatus> = before.public.iter().map(|z| (z.id.as_str(), z)).collect();
-        self.public_changed = changed_indices(&self.public, |z| was_public.get(z.id.as_str()) == Some(&z));
+        self.changed = since(before, &self, true);
+        self.public_changed = since(before, &self, false);
         self
     }
 
@@ -414,7 +421,7 @@ impl ZoneChannel {
                 }
             })
             .collect();
-        Ok(ZonesFrame::new(window.clone(), now, zones, &self.picture))
+        Ok(ZonesFrame::with_public(window.clone(), now, zones, base.public.clone()))
     }
 
     /// Reads the engine and sends every live window its next frame.
@@ -453,7 +460,7 @@ impl ZoneChannel {
         now: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let t = now.timestamp();
-        let minute = t - t.rem_euclid(60);
+        let minute = bucket_start(t, 60);
         if memory.recorded_minute == Some(minute) {
             return Ok(());
         }
@@ -502,7 +509,7 @@ impl ZoneChannel {
     fn assemble(&self, memory: &Memory, counts: &[(&str, ZoneCounts)], now: DateTime<Utc>) -> ZonesFrame {
         let picture = &self.picture;
         let as_of = rfc3339(now);
-        let minute = now.timestamp() - now.timestamp().rem_euclid(60);
+        let minute = bucket_start(now.timestamp(), 60);
         let before = trend_base(&memory.minutes, minute);
         let recent: Vec<&ZoneMinute> = memory
             .minutes
