@@ -27,6 +27,7 @@
 //!   author's keyed hash, the raw author goes no further. [`auth`]: JWT
 //!   roles. [`geodata`]: reads the event's zones. [`limits`]: per-address
 //!   rates. [`telemetry`]: logs and metrics. [`schedule`]: periodic tasks.
+//!   [`integrity`]: personal data in text, terms, near-duplicates, trends.
 //! - storage — [`engine`]: the storage contract, one store per concern
 //!   (counts, broadcast log, reports, alerts gate, audit, idempotency), and
 //!   its `memory` and `redis` engines.
@@ -71,6 +72,7 @@ pub mod engine;
 pub mod geodata;
 pub mod hub;
 pub mod ingest;
+pub mod integrity;
 pub mod limits;
 pub mod privacy;
 pub mod protocol;

@@ -154,6 +154,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "limits",
             "telemetry",
             "schedule",
+            "integrity",
         ],
     ),
     ("storage", &["engine"]),

@@ -1,0 +1,1 @@
+//! Placeholder: filled in by the information-integrity work (DESIGN §10).
