@@ -97,6 +97,7 @@ fn bench(c: &mut Criterion) {
             contributor: i as u64 % 500,
             bucket: bucketer.bucket_start(now),
             cells: bucketer.cells(*lat, *lon),
+            text: None,
         })
         .collect();
     let mut g = c.benchmark_group("memory_engine");

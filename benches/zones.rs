@@ -75,6 +75,7 @@ fn bench(c: &mut Criterion) {
                 contributor: (i as u64) << 8 | k,
                 bucket: t - t.rem_euclid(10),
                 cells: vec![*cell],
+                text: None,
             })
         })
         .collect();

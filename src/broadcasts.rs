@@ -151,9 +151,7 @@ impl Broadcasts {
 
     /// Appends an audit entry: what, who (token `sub`) and when.
     pub async fn audit(&self, action: &str, sub: &str, detail: Value) -> Result<(), EngineError> {
-        let now = Utc::now();
-        let entry = json!({"at": crate::domain::rfc3339(now), "sub": sub, "action": action, "detail": detail});
-        self.engine.append_audit(&entry.to_string(), now.timestamp()).await
+        write_audit(self.engine.as_ref(), action, sub, detail).await
     }
 
     /// A message as `principal` may see it: the sender's identity is for
@@ -245,6 +243,19 @@ pub struct BroadcastView {
     pub translations: Vec<Translation>,
     /// CAP urgency.
     pub urgency: Urgency,
+}
+
+/// Appends an audit entry to `log`: what, who (token `sub`) and when. Every
+/// operator action is written in this one shape.
+pub async fn write_audit(
+    log: &dyn crate::engine::AuditLog,
+    action: &str,
+    sub: &str,
+    detail: Value,
+) -> Result<(), EngineError> {
+    let now = Utc::now();
+    let entry = json!({"at": crate::domain::rfc3339(now), "sub": sub, "action": action, "detail": detail});
+    log.append_audit(&entry.to_string(), now.timestamp()).await
 }
 
 #[cfg(test)]

@@ -183,6 +183,20 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_ALERT_HISTORY")]
     pub alert_history: Option<String>,
 
+    /// The window trends count terms over, compared with the one before
+    /// it [default: 15m].
+    #[arg(long, env = "CAMPANILE_TRENDS_WINDOW")]
+    pub trends_window: Option<String>,
+
+    /// Distinct contributors of near-duplicate texts that make a
+    /// coordinated cluster [default: 20].
+    #[arg(long, env = "CAMPANILE_COORDINATION_MIN")]
+    pub coordination_min: Option<u64>,
+
+    /// How close in time a cluster's posts must come [default: 10m].
+    #[arg(long, env = "CAMPANILE_COORDINATION_WINDOW")]
+    pub coordination_window: Option<String>,
+
     /// How often the server pings WebSocket clients [default: 15s].
     #[arg(long, env = "CAMPANILE_WS_PING")]
     pub ws_ping: Option<String>,
@@ -250,8 +264,8 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_EVENT_NAME")]
     pub event_name: Option<String>,
 
-    /// The event's languages, BCP 47 tags, the first the default
-    /// [default: en].
+    /// The event's languages, BCP 47 tags, the first the default; trends
+    /// drop the stop-words of each [default: en; with --demo, en,it].
     #[arg(long, env = "CAMPANILE_LANGUAGES")]
     pub languages: Option<String>,
 }
@@ -275,7 +289,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history,
+            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
@@ -357,6 +371,9 @@ pub struct Settings {
     pub alerts: crate::alert::AlertRules,
     /// How far back a new `alerts` subscriber and the alerts route look.
     pub alert_history: Duration,
+    /// Trends and coordinated clusters (their `languages` are the event's,
+    /// filled in where the channel is built).
+    pub integrity: crate::hub::IntegritySettings,
     /// WebSocket ping period.
     pub ws_ping: Duration,
     /// WebSocket silence limit.
@@ -397,6 +414,36 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
         return Err(ConfigError(format!("{name} must be longer than zero")));
     }
     Ok(d)
+}
+
+/// Trends and coordination: the windows are whole minutes (trends are
+/// kept per minute), at most a day.
+fn integrity_settings(args: &ServeArgs, alert_res: u8) -> Result<crate::hub::IntegritySettings, ConfigError> {
+    let minutes = |value: Option<&str>, default: &str, name: &str| -> Result<(i64, String), ConfigError> {
+        let text = value.unwrap_or(default);
+        let d = duration(Some(text), default, name)?;
+        let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        if secs % 60 != 0 || !(60..=24 * 3600).contains(&secs) {
+            return Err(ConfigError(format!(
+                "{name} {text:?}: a whole number of minutes from 1m to 24h"
+            )));
+        }
+        Ok((secs, text.to_owned()))
+    };
+    let (trends_window_secs, trends_window) = minutes(args.trends_window.as_deref(), "15m", "trends_window")?;
+    let (coordination_secs, _) = minutes(args.coordination_window.as_deref(), "10m", "coordination_window")?;
+    Ok(crate::hub::IntegritySettings {
+        trends_window_secs,
+        trends_window,
+        k_anonymity: args.k_anonymity.unwrap_or(5).max(1),
+        res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
+        coordination: crate::integrity::neardup::ClusterConfig {
+            min_contributors: usize::try_from(args.coordination_min.unwrap_or(20).clamp(2, 100_000)).unwrap_or(20),
+            window_secs: coordination_secs,
+            similarity: 0.6,
+        },
+        languages: Vec::new(),
+    })
 }
 
 /// Checks `--alert-history`: a duration no longer than raised alerts are
@@ -562,6 +609,7 @@ impl Settings {
                 quiet_secs: 300,
             },
             alert_history: alert_history(args.alert_history.as_deref())?,
+            integrity: integrity_settings(args, alert_res)?,
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
             ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
@@ -585,7 +633,8 @@ impl Settings {
             languages: args
                 .languages
                 .as_deref()
-                .unwrap_or("en")
+                // The demo's march is in Bologna: its people write Italian and English.
+                .unwrap_or(if args.demo.unwrap_or(false) { "en,it" } else { "en" })
                 .split(',')
                 .map(|tag| {
                     crate::domain::Language::parse(tag.trim())

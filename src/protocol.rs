@@ -98,6 +98,8 @@ pub enum Subscribe {
         /// Window name (default: the estimate window).
         window: Option<String>,
     },
+    /// Rising terms per zone and cell (§10), for operators and commanders.
+    Trends,
 }
 
 impl Subscribe {
@@ -109,6 +111,7 @@ impl Subscribe {
             Subscribe::Reports => "reports",
             Subscribe::Alerts => "alerts",
             Subscribe::Zones { .. } => "zones",
+            Subscribe::Trends => "trends",
         }
     }
 }
@@ -233,6 +236,34 @@ pub enum ServerMessage {
         /// The changed zones, in the subscriber's view.
         zones: serde_json::Value,
     },
+    /// The rising terms per zone and cell, first thing after `subscribed`.
+    #[serde(rename = "trends.snapshot")]
+    TrendsSnapshot {
+        /// Subscription id.
+        sub: String,
+        /// When they were drawn.
+        as_of: String,
+        /// The window terms are counted over.
+        window: String,
+        /// Zones with a term shown.
+        zones: serde_json::Value,
+        /// Cells with a term shown.
+        cells: serde_json::Value,
+    },
+    /// The rising terms again, whole, whenever they changed.
+    #[serde(rename = "trends.update")]
+    TrendsUpdate {
+        /// Subscription id.
+        sub: String,
+        /// When they were drawn.
+        as_of: String,
+        /// The window terms are counted over.
+        window: String,
+        /// Zones with a term shown.
+        zones: serde_json::Value,
+        /// Cells with a term shown.
+        cells: serde_json::Value,
+    },
     /// Engine health changed.
     #[serde(rename = "status")]
     Status {
@@ -333,6 +364,8 @@ impl ServerMessage {
             ServerMessage::Alert { .. } => "alert",
             ServerMessage::ZonesSnapshot { .. } => "zones.snapshot",
             ServerMessage::ZonesUpdate { .. } => "zones.update",
+            ServerMessage::TrendsSnapshot { .. } => "trends.snapshot",
+            ServerMessage::TrendsUpdate { .. } => "trends.update",
             ServerMessage::Status { .. } => "status",
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong => "pong",

@@ -134,7 +134,17 @@ impl Application {
             zones: zones.clone(),
             cover: cover.clone(),
         };
+        let integrity = Arc::new(crate::hub::IntegrityChannel::new(
+            engine.clone(),
+            ingestor.clone(),
+            places.clone(),
+            crate::hub::IntegritySettings {
+                languages: settings.languages.clone(),
+                ..settings.integrity.clone()
+            },
+        ));
         let mut background = vec![
+            integrity.spawn(settings.tick, shutdown.clone()),
             pending.spawn_follower(reports.clone(), settings.layout().longest_window_secs, shutdown.clone()),
             hub.clone().spawn_ticker(settings.tick, shutdown.clone()),
             crate::alert::spawn_detector(
@@ -179,6 +189,7 @@ impl Application {
         let heatmap_limits = Arc::new(settings.heatmap_limits());
         let sessions = Arc::new(ws::session::Context {
             hub: hub.clone(),
+            integrity: integrity.clone(),
             keys: keys.clone(),
             heatmap_limits: heatmap_limits.clone(),
             ping: settings.ws_ping,
@@ -204,6 +215,7 @@ impl Application {
             engine,
             ingestor,
             hub,
+            integrity,
             shutdown,
             prometheus: telemetry::prometheus(),
         });

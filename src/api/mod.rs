@@ -11,6 +11,7 @@ pub mod event;
 pub mod geojson;
 pub mod heatmap;
 pub mod idempotency;
+pub mod integrity;
 pub mod ops;
 pub mod posts;
 pub mod public_reads;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub ingestor: Arc<Ingestor>,
     /// Heatmap fan-out.
     pub hub: Arc<Hub>,
+    /// Trends and coordinated clusters.
+    pub integrity: Arc<crate::hub::IntegrityChannel>,
     /// Token verification.
     pub keys: Arc<TokenKeys>,
     /// Fired once at shutdown; sessions close with 1001.
@@ -186,7 +189,30 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/readyz", [(M::GET, web::to(ops::readyz))]))
         .service(resource("/metrics", [(M::GET, web::to(ops::metrics))]))
         .service(resource("/openapi.json", [(M::GET, web::to(ops::openapi_json))]))
-        .service(resource("/api/v1/posts", [(M::POST, web::to(posts::ingest_posts))]))
+        .service(resource(
+            "/api/v1/posts",
+            [
+                (M::POST, web::to(posts::ingest_posts)),
+                (M::GET, web::to(integrity::list_posts)),
+            ],
+        ))
+        .service(resource(
+            "/api/v1/posts/{id}/reveal",
+            [(M::POST, web::to(integrity::reveal_post))],
+        ))
+        .service(resource("/api/v1/trends", [(M::GET, web::to(integrity::get_trends))]))
+        .service(resource(
+            "/api/v1/clusters",
+            [(M::GET, web::to(integrity::list_clusters))],
+        ))
+        .service(resource(
+            "/api/v1/clusters/{id}/discount",
+            [(M::POST, web::to(integrity::discount_cluster))],
+        ))
+        .service(resource(
+            "/api/v1/clusters/{id}/restore",
+            [(M::POST, web::to(integrity::restore_cluster))],
+        ))
         .service(resource("/api/v1/zones", [(M::GET, web::to(zones::get_zones))]))
         .service(resource("/api/v1/zones/status", [(M::GET, web::to(zones::get_status))]))
         .service(resource(

@@ -30,6 +30,10 @@ pub struct Bucketed {
     pub bucket: i64,
     /// Its cell at every configured resolution, coarsest first.
     pub cells: Vec<CellIndex>,
+    /// The body of its entry in the text log ([`super::TextLog`]), for a
+    /// post with text: stored with the counts when the post is counted as
+    /// new, never for a duplicate or a chunk sent again.
+    pub text: Option<std::sync::Arc<str>>,
 }
 
 /// What storing a batch did.

@@ -23,6 +23,7 @@ pub mod channel;
 mod frame;
 mod group;
 mod heatmap;
+mod integrity;
 mod reports;
 mod request;
 mod zones;
@@ -41,6 +42,10 @@ pub use alerts::AlertChannel;
 pub use broadcasts::{BroadcastChannel, Resume};
 pub use channel::Messages;
 pub use frame::{CellStat, HeatmapFrame, PublicBands, sort_hottest_first};
+pub use integrity::{
+    CellTrends, ClusterView, Decision, DecisionError, IntegrityChannel, IntegritySettings, TrendView, TrendsFrame,
+    ZoneTrends,
+};
 pub use reports::ReportChannel;
 pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
 pub use zones::{

@@ -112,6 +112,7 @@ impl Bucketer {
             contributor: item.contributor(),
             bucket: self.bucket_start(t),
             cells: self.cells(item.location().lat(), item.location().lon()),
+            text: None,
         }
     }
 }

@@ -21,7 +21,7 @@ pub use bucket::{Bucketer, Located};
 pub use parse::{BodyError, BodyFormat, MAX_BATCH_ITEMS, split_items};
 pub use write::{WriteId, write_identity};
 
-use crate::domain::{FieldError, Post, PostRules, RawPost};
+use crate::domain::{FieldError, Post, PostRules, PostText, RawPost};
 use crate::engine::{Bucketed, Engine, EngineError, IngestOutcome};
 use crate::privacy::AuthorHasher;
 use crate::telemetry::metric;
@@ -135,7 +135,15 @@ impl Ingestor {
             return Ok(IngestOutcome::default());
         }
         let now = Utc::now().timestamp();
-        let batch: Vec<Bucketed> = posts.iter().map(|p| self.bucketer.bucket(p, at.min(now))).collect();
+        let batch: Vec<Bucketed> = posts
+            .iter()
+            .map(|p| {
+                let mut item = self.bucketer.bucket(p, at.min(now));
+                let counted_at = p.counted_at().min(at.min(now));
+                item.text = PostText::of(p, counted_at).map(|t| Arc::from(t.to_body()));
+                item
+            })
+            .collect();
         let outcome = self.engine.ingest(&batch, now).await?;
         metrics::counter!(metric::POSTS_ACCEPTED).increment(outcome.accepted);
         metrics::counter!(metric::POSTS_DUPLICATE).increment(outcome.duplicates);

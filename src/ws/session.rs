@@ -47,6 +47,8 @@ const MUST_ARRIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5
 pub struct Context {
     /// Every channel a session may subscribe to.
     pub hub: Arc<Hub>,
+    /// Trends and coordinated clusters.
+    pub integrity: Arc<crate::hub::IntegrityChannel>,
     /// Token verification.
     pub keys: Arc<TokenKeys>,
     /// What heatmap subscriptions are checked against.
@@ -427,7 +429,7 @@ impl Connection {
                 .await
             }
             // The live feeds are for operators and commanders.
-            Subscribe::Reports | Subscribe::Alerts if !self.principal.sees_full_picture() => {
+            Subscribe::Reports | Subscribe::Alerts | Subscribe::Trends if !self.principal.sees_full_picture() => {
                 self.send(ServerMessage::error(
                     "forbidden",
                     format!("the {channel} channel is for operators and commanders"),
@@ -440,6 +442,10 @@ impl Connection {
                     .await
             }
             Subscribe::Alerts => self.start(channel, true, |sub| hub.alerts().subscribe(sub)).await,
+            Subscribe::Trends => {
+                let integrity = self.context.integrity.clone();
+                self.start(channel, true, |sub| integrity.subscribe(sub)).await
+            }
             Subscribe::Zones { window } => self.subscribe_zones(window.as_deref()).await,
         }
     }

@@ -30,6 +30,7 @@ fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> B
         contributor,
         bucket: b.bucket_start(at),
         cells: b.cells(lat, lon),
+        text: None,
     }
 }
 

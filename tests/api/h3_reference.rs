@@ -96,6 +96,7 @@ async fn counts_match_on(args: campanile::config::ServeArgs) {
             contributor: i as u64 % 13,
             bucket: b.bucket_start(now),
             cells: b.cells(p.lat, p.lon),
+            text: None,
         })
         .collect();
     engine.ingest(&batch, now).await.expect("ingest");

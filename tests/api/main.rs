@@ -17,6 +17,7 @@ mod heatmap;
 mod helpers;
 mod idempotency;
 mod ingest_limits;
+mod integrity;
 mod posts;
 mod privacy;
 mod properties;

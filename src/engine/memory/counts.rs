@@ -66,6 +66,7 @@ impl CountStore for MemoryEngine {
             state.purge(&self.layout, now);
             let oldest = self.layout.oldest_useful_bucket(now);
             let mut outcome = IngestOutcome::default();
+            let mut texts = Vec::new();
             for (index, chunk) in batch.chunks(WRITE_CHUNK).enumerate() {
                 let name = chunk_name(index, chunk);
                 // A chunk already counted in a bucket is being sent again.
@@ -89,6 +90,9 @@ impl CountStore for MemoryEngine {
                         state.seen_expiry.push_back((expires, key.clone()));
                     }
                     outcome.accepted += 1;
+                    if let Some(body) = &item.text {
+                        texts.push(body.clone());
+                    }
                     if item.bucket < oldest {
                         continue; // valid and kept as seen, but no window reads it
                     }
@@ -112,6 +116,13 @@ impl CountStore for MemoryEngine {
                 }
                 for bucket in counted {
                     state.applied.insert((bucket, name.clone()));
+                }
+            }
+            if !texts.is_empty() {
+                // Under the counts' lock: texts enter the log in the order counted.
+                let mut log = lock(&self.texts, "texts")?;
+                for body in texts {
+                    log.append(body, now, &self.layout);
                 }
             }
             Ok(outcome)

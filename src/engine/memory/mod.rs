@@ -13,6 +13,7 @@ mod counts;
 mod crowd;
 mod idempotency;
 mod reports;
+mod texts;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -31,6 +32,7 @@ pub struct MemoryEngine {
     reports: reports::Reports,
     alerts: alerts::Alerts,
     crowd: crowd::Crowd,
+    texts: Mutex<texts::Texts>,
     audit: Mutex<audit::Audit>,
     idempotency: Arc<MemoryIdempotency>,
 }
@@ -46,6 +48,7 @@ impl MemoryEngine {
             reports: reports::Reports::new(),
             alerts: alerts::Alerts::new(),
             crowd: crowd::Crowd::default(),
+            texts: Mutex::default(),
             audit: Mutex::default(),
             idempotency: Arc::default(),
         }

@@ -141,7 +141,16 @@ impl RedisEngine {
             }
         }
 
-        // 3. Contributors first (idempotent), then counts (once per chunk and bucket).
+        // 3. The new items' texts (once per chunk), then contributors
+        //    (idempotent), then counts (once per chunk and bucket). Texts
+        //    first: a text may then be kept for a chunk the client gives up
+        //    on, but never a count be acknowledged without its text.
+        self.put_texts(
+            &name,
+            chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item),
+            now,
+        )
+        .await?;
         let mut writes = self.contributor_writes(&latest, oldest, now);
         writes.extend(
             buckets

@@ -24,6 +24,9 @@
 //! | `{alerts}:raised` | sorted set | every raised alert by the time it was raised | a day |
 //! | `{crowd}:headcounts` | sorted set | head-counts (JSON) by the time they were taken | 6 h |
 //! | `{crowd}:minutes:{window}` | sorted set | each zone's contributors over the window ending at each minute (JSON) by minute | an hour |
+//! | `{texts}:log` | stream | post texts (JSON), in the order stored | retention, trimmed by entry id |
+//! | `{texts}:chunk:{chunk}` | string | marks a chunk's texts as stored | retention |
+//! | `{texts}:clusters` | hash | cluster id → the operators' decision (discounted or restored, JSON) | retention after the last decision |
 //! | `audit` | stream | one JSON entry per operator action | 30 days after the last entry, at most ~100,000 entries |
 //! | `{idem:<slot>}` | hash | an `Idempotency-Key` request: body hash, first attempt's time, lease, then status and answer | retention after the first attempt |
 //!
@@ -99,6 +102,15 @@ impl Keys {
     }
     pub(super) fn zone_minutes(&self, window_secs: i64) -> String {
         format!("{}{{crowd}}:minutes:{window_secs}", self.prefix)
+    }
+    pub(super) fn text_log(&self) -> String {
+        format!("{}{{texts}}:log", self.prefix)
+    }
+    pub(super) fn text_chunk(&self, chunk: &str) -> String {
+        format!("{}{{texts}}:chunk:{chunk}", self.prefix)
+    }
+    pub(super) fn text_clusters(&self) -> String {
+        format!("{}{{texts}}:clusters", self.prefix)
     }
     pub(super) fn audit(&self) -> String {
         format!("{}audit", self.prefix)

@@ -17,6 +17,7 @@ mod crowd;
 mod idempotency;
 mod keys;
 mod reports;
+mod texts;
 
 pub use idempotency::RedisIdempotency;
 
