@@ -317,7 +317,9 @@ pub struct ReportView {
 }
 
 /// A report as `operator` or another role may see it: the contact detail
-/// is for operators only.
+/// is for operators only, and personal data in the text (§6, §10) is masked
+/// for everyone else. Operators read what the reporter chose to send the
+/// authorities, as they read `contact`.
 pub fn view(r: &Report, operator: bool) -> ReportView {
     ReportView {
         category: r.category,
@@ -329,7 +331,11 @@ pub fn view(r: &Report, operator: bool) -> ReportView {
         origin: r.origin,
         received_at: crate::domain::rfc3339(r.received_at),
         status: r.status,
-        text: r.text.clone(),
+        text: if operator {
+            r.text.clone()
+        } else {
+            r.text.as_deref().map(|t| crate::integrity::pii::mask(t).text)
+        },
     }
 }
 

@@ -1234,3 +1234,96 @@ mod crowd_store {
         the_first_record_of_a_zone_minute_stands
     );
 }
+
+/// The text log (DESIGN §10): texts stored with their counts, once, in the
+/// order stored, and read back from any point in either direction.
+mod text_log {
+    use campanile::engine::{TextKey, WRITE_CHUNK};
+
+    use super::*;
+
+    fn with_text(at: i64, dedup: Option<&str>, text: &str) -> Bucketed {
+        Bucketed {
+            text: Some(Arc::from(text)),
+            ..item(44.4937, 11.343, rand::random(), at, dedup)
+        }
+    }
+
+    fn bodies(entries: &[campanile::engine::TextEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.body.as_str()).collect()
+    }
+
+    pub async fn texts_are_stored_once_with_their_counts_and_read_in_order(engine: Arc<dyn Engine>) {
+        let t = now();
+        let batch = vec![
+            with_text(t, Some("s:1"), "one"),
+            item(44.4937, 11.343, 7, t, Some("s:2")),
+            with_text(t, Some("s:1"), "one again, a duplicate"),
+            with_text(t, None, "three"),
+        ];
+        let out = engine.ingest(&batch, t).await.expect("ingest");
+        assert_eq!((out.accepted, out.duplicates), (3, 1));
+        // The same chunk sent again (a retry) stores nothing more; a later
+        // post with a seen id neither.
+        engine.ingest(&batch, t).await.expect("retry");
+        engine
+            .ingest(&[with_text(t, Some("s:1"), "one, third time")], t)
+            .await
+            .expect("ingest");
+        engine
+            .ingest(&[with_text(t + 1, None, "four")], t + 1)
+            .await
+            .expect("ingest");
+
+        let all = engine.texts_after(TextKey::default(), 100).await.expect("read");
+        assert_eq!(bodies(&all), ["one", "three", "four"]);
+        assert!(all.windows(2).all(|w| w[0].key < w[1].key), "keys grow: {all:?}");
+        let newest_first = engine.texts_before(None, 100).await.expect("read");
+        assert_eq!(bodies(&newest_first), ["four", "three", "one"]);
+        assert_eq!(
+            bodies(&engine.texts_after(all[0].key, 1).await.expect("read")),
+            ["three"]
+        );
+        assert_eq!(
+            bodies(&engine.texts_before(Some(all[2].key), 100).await.expect("read")),
+            ["three", "one"]
+        );
+        assert_eq!(engine.text(all[1].key).await.expect("read"), Some(all[1].clone()));
+        assert_eq!(engine.text(TextKey { ms: 1, seq: 0 }).await.expect("read"), None);
+        assert!(engine.texts_after(all[2].key, 10).await.expect("read").is_empty());
+    }
+
+    pub async fn a_large_batch_keeps_every_text_in_the_order_sent(engine: Arc<dyn Engine>) {
+        let t = now();
+        let n = WRITE_CHUNK * 2 + 17;
+        let batch: Vec<Bucketed> = (0..n).map(|i| with_text(t, None, &format!("post {i}"))).collect();
+        engine.ingest(&batch, t).await.expect("ingest");
+        let mut read = Vec::new();
+        let mut after = TextKey::default();
+        loop {
+            let page = engine.texts_after(after, 1_000).await.expect("read");
+            let Some(last) = page.last() else { break };
+            after = last.key;
+            read.extend(page.into_iter().map(|e| e.body));
+        }
+        let expected: Vec<String> = (0..n).map(|i| format!("post {i}")).collect();
+        assert_eq!(read, expected);
+    }
+
+    pub async fn the_newest_decision_about_a_cluster_is_kept(engine: Arc<dyn Engine>) {
+        let t = now();
+        assert!(engine.cluster_decisions().await.expect("read").is_empty());
+        engine.put_cluster_decision("c1", r#"{"v":1}"#, t).await.expect("put");
+        engine.put_cluster_decision("c2", r#"{"v":1}"#, t).await.expect("put");
+        engine.put_cluster_decision("c1", r#"{"v":2}"#, t).await.expect("put");
+        let mut all = engine.cluster_decisions().await.expect("read");
+        all.sort();
+        assert_eq!(all, [r#"{"v":1}"#, r#"{"v":2}"#]);
+    }
+
+    conformance!(
+        texts_are_stored_once_with_their_counts_and_read_in_order,
+        a_large_batch_keeps_every_text_in_the_order_sent,
+        the_newest_decision_about_a_cluster_is_kept
+    );
+}

@@ -275,7 +275,10 @@ impl TestApp {
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
             port,
-            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .wrap(crate::contact_scan::ContactScan { secret: SECRET })
+                .finish(),
             operator: token(Role::Operator, "test-operator"),
             commander: token(Role::Commander, "test-commander"),
             ingest: token(Role::Ingest, "test-ingest"),

@@ -625,3 +625,109 @@ async fn personal_data_is_masked_kept_out_of_trends_and_revealed_only_with_a_rea
 async fn post_to(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
     post(app, path, body, Some(&app.operator)).await
 }
+
+/// Reads every frame `ws` gets for `quiet` after the last.
+async fn frames_for(ws: &mut Ws, quiet: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    while let Ok(msg) = tokio::time::timeout(quiet, next_json(ws, 60 * SECOND)).await {
+        got.push(msg);
+    }
+    got
+}
+
+#[actix_web::test]
+async fn no_surface_shows_a_phone_number_or_an_email_to_anyone_but_an_operator() {
+    use campanile::integrity::pii::contains_contact;
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        let app = spawn_app_with(kind, event_languages()).await;
+        let mut commander_ws = app.ws(Some(&app.commander)).await;
+        for channel in ["reports", "alerts", "trends"] {
+            send(&mut commander_ws, json!({"type": "subscribe", "channel": channel})).await;
+        }
+        let doxx = "Call Giulia on 333 555 0178 or giulia.b@example.com, she saw the #incendio";
+        let posts: Vec<Value> = (0..6)
+            .map(|i| text_post(NETTUNO, &format!("witness-{i}"), doxx))
+            .collect();
+        ingest(&app, posts).await;
+        let brigade: Vec<Value> = brigade()
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                text_post(
+                    MAGGIORE,
+                    &format!("sock-{i}"),
+                    &format!("{t} write to rally@example.org"),
+                )
+            })
+            .collect();
+        ingest(&app, brigade).await;
+        let (status, report) = post(
+            &app,
+            "/api/v1/reports",
+            &json!({"lat": NETTUNO.0, "lon": NETTUNO.1, "category": "fire",
+                    "text": "Smoke behind the fountain, ring me +44 7700 900123 or me@example.net",
+                    "contact": "+44 7700 900123"}),
+            None,
+        )
+        .await;
+        assert_eq!(status, 201, "{report}");
+        let id = report["id"].as_str().expect("id");
+        let mut req = app
+            .client
+            .patch(format!("{}/api/v1/reports/{id}", app.address))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Authorization", format!("Bearer {}", app.operator)));
+        req = req.timeout(Duration::from_secs(10));
+        let resp = req
+            .send_body(json!({"status": "verified"}).to_string())
+            .await
+            .expect("moderation");
+        assert_eq!(resp.status().as_u16(), 200);
+        let (status, field) = post(
+            &app,
+            "/api/v1/reports",
+            &json!({"lat": MAGGIORE.0, "lon": MAGGIORE.1, "category": "crowd",
+                    "text": "Lost child, mother on 051 555 0199, plate AB 123 CD"}),
+            Some(&app.commander),
+        )
+        .await;
+        assert_eq!(status, 201, "{field}");
+        // The operator sees what there is to see: the clusters and the texts exist.
+        until(&app, "/api/v1/clusters", &app.operator, |b| {
+            b["clusters"].as_array().is_some_and(|c| !c.is_empty())
+        })
+        .await;
+
+        let paths = [
+            "/api/v1/heatmap?res=9",
+            "/api/v1/heatmap?res=9&format=geojson",
+            "/api/v1/zones/status",
+            "/api/v1/zones",
+            "/api/v1/event",
+            "/api/v1/reports",
+            "/api/v1/alerts",
+            "/api/v1/alerts.atom",
+            "/api/v1/trends",
+            "/api/v1/broadcasts",
+            "/api/v1/clusters",
+            "/api/v1/posts",
+            "/api/v1/calibration",
+            "/api/v1/stats/ingest",
+            "/api/v1/audit",
+        ];
+        for token in [None, Some(app.ingest.as_str()), Some(app.commander.as_str())] {
+            for path in paths {
+                let (_, body) = app.get(path, token).await;
+                assert!(!contains_contact(&body.to_string()), "{path} as {token:?}: {body}");
+            }
+        }
+        let (_, reports) = app.get("/api/v1/reports", Some(&app.commander)).await;
+        assert!(
+            reports.to_string().contains("[phone]"),
+            "the commander reads the report, masked: {reports}"
+        );
+        for frame in frames_for(&mut commander_ws, 2 * SECOND).await {
+            assert!(!contains_contact(&frame.to_string()), "a commander's frame: {frame}");
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod attacks;
 mod broadcasts;
 mod cli;
 mod conformance;
+mod contact_scan;
 mod crowd;
 mod engine;
 mod event;
