@@ -69,6 +69,8 @@ pub async fn start_server(redis_url: Option<String>) -> (u16, Stopper) {
         jwt_secret: Some(Secret::new(SECRET)),
         redis_url,
         geodata_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata").into()),
+        // The demo's place and its people's languages: the trends drop the stop-words of both.
+        languages: Some("en,it".into()),
         ..ServeArgs::default()
     };
     let app = Application::build(Settings::resolve(&args).expect("settings"))
