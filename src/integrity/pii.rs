@@ -98,10 +98,15 @@ pub fn find(text: &str) -> Vec<Finding> {
         let mut from = 0;
         while let Some(m) = pattern.re.find_at(text, from) {
             let range = m.range();
-            let clear_of_masks = masks.iter().all(|mask| mask.end <= range.start || range.end <= mask.start);
+            let clear_of_masks = masks
+                .iter()
+                .all(|mask| mask.end <= range.start || range.end <= mask.start);
             if clear_of_masks && (pattern.accept)(text, range.clone()) {
                 from = range.end.max(range.start + 1);
-                candidates.push(Finding { kind: pattern.kind, range });
+                candidates.push(Finding {
+                    kind: pattern.kind,
+                    range,
+                });
             } else {
                 // A refused match may hide a good one that starts inside it
                 // ("via Rizzoli poi via Zamboni 33"): look again one
@@ -117,7 +122,10 @@ pub fn find(text: &str) -> Vec<Finding> {
     candidates.sort_by(|a, b| a.range.start.cmp(&b.range.start).then(b.range.end.cmp(&a.range.end)));
     let mut findings: Vec<Finding> = Vec::with_capacity(candidates.len());
     for candidate in candidates {
-        if findings.last().is_none_or(|last| last.range.end <= candidate.range.start) {
+        if findings
+            .last()
+            .is_none_or(|last| last.range.end <= candidate.range.start)
+        {
             findings.push(candidate);
         }
     }
@@ -154,7 +162,9 @@ pub fn mask(text: &str) -> Masked {
 /// Whether `text` still holds a phone number or an e-mail address: what
 /// would let a reader contact, or harass, a person.
 pub fn contains_contact(text: &str) -> bool {
-    find(text).iter().any(|f| matches!(f.kind, PiiKind::Phone | PiiKind::Email))
+    find(text)
+        .iter()
+        .any(|f| matches!(f.kind, PiiKind::Phone | PiiKind::Email))
 }
 
 /// One way of writing one kind, and the checks its matches must pass.
@@ -191,7 +201,13 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             standalone_number,
         ),
         // Italian mobiles: 333 123 4567, 3331234567, 333-1234567, 333.123.45.67
-        pattern(Phone, &format!(r"\b3[0-9]{{2}}(?:{SEP}[0-9]){{7}}\b"), standalone_number),
+        pattern(
+            Phone,
+            &format!(r"\b3[0-9]{{2}}(?:{SEP}[0-9]){{7}}\b"),
+            standalone_number,
+        ),
+        // Italian toll-free and shared-cost numbers: 800 123 456, 803.555.111
+        pattern(Phone, r"\b80[03][ .]?[0-9]{3}[ .]?[0-9]{3}\b", standalone_number),
         // Numbers that start with the trunk 0: Italian landlines (051 123456,
         // 02 1234 5678, 051/22.33.44) and British numbers (07700 900123,
         // 020 7946 0958); 6 to 11 digits.
@@ -222,10 +238,18 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
         ),
         // Via Rizzoli 12, via dell'Indipendenza, 5, Piazza Maggiore 6,
         // Corso Italia n. 3, Vicolo Bolognetti 2/A
+        pattern(Address, ITALIAN_STREET, accept_italian_address),
+        // civico 10 di via Castiglione, numero 4 in Piazza Aldrovandi
         pattern(
             Address,
-            r"(?i:\b(?:via|viale|v\.le|piazza|p\.zza|p\.za|piazzale|piazzetta|corso|c\.so|vicolo|largo|strada|borgo|galleria|lungotevere|contrada|salita|vico)) {1,3}(?P<name>[\p{L}'’.]{1,30}(?: {1,3}[\p{L}'’.]{1,30}){0,4}) {0,3},? {0,3}(?i:(?:n\.?|nr\.?|n°|civico) ?)?[0-9]{1,3}(?: ?/ ?[A-Za-z]\b| ?bis\b|[A-Z]\b|\b)",
-            accept_italian_address,
+            r"\b(?i:civico|numero|n\.) ?[0-9]{1,3}(?:/[A-Za-z])? (?i:di|in) (?i:via|viale|piazza|piazzetta|corso|vicolo|largo|strada) {1,3}(?:(?:d[aeiu]l?l?[aeio]?|d'|dell'|san|santo|santa) ?)?\p{Lu}[\p{L}'’]{0,30}(?: \p{Lu}[\p{L}'’]{0,30}){0,3}",
+            |t, r| !after_hash(t, r.start),
+        ),
+        // number 10 on Tavistock Place
+        pattern(
+            Address,
+            r"\b[Nn]umber [0-9]{1,3}[A-Z]? (?:on|in) (?:\p{Lu}[\p{L}'’\-]{0,30} ){1,3}(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Square|Sq|Place|Pl|Terrace|Gardens|Crescent|Close|Way|Row|Drive|Dr|Court|Ct|Hill|Walk|Mews|Embankment|Parade|Grove|Yard|Circus)\b",
+            |t, r| !after_hash(t, r.start),
         ),
         // 12 Baker Street, 221B Baker St, 10 Downing St.
         pattern(
@@ -243,6 +267,16 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             },
         ),
     ]
+});
+
+/// An Italian street or square with a house number: the type word, then a
+/// name of up to five words captured as `name`, then the number.
+const ITALIAN_STREET: &str = r"(?i:\b(?:via|viale|v\.le|piazza|p\.zza|p\.za|piazzale|piazzetta|corso|c\.so|vicolo|largo|strada|borgo|galleria|lungotevere|contrada|salita|vico)) {1,3}(?P<name>[\p{L}'’.]{1,30}(?: {1,3}[\p{L}'’.]{1,30}){0,4}) {0,3},? {0,3}(?i:(?:n\.?|nr\.?|n°|civico) ?)?[0-9]{1,3}(?: ?/ ?[A-Za-z]\b| ?bis\b|[A-Z]\b|\b)";
+
+/// [`ITALIAN_STREET`] again, to read the name of a match and check its words.
+static ITALIAN_STREET_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(ITALIAN_STREET).expect("the street pattern is a valid regular expression")
 });
 
 /// A match of a phone pattern that is really a date (05.11.2026, 05/11/26)
@@ -302,35 +336,98 @@ fn is_currency(c: char) -> bool {
 /// Words that end a street name's run before a number that is no house
 /// number: "piazza alle 21", "via dopo 20 minuti", "via per 3 ore".
 const NOT_A_STREET_NAME: &[&str] = &[
-    "a", "ad", "ai", "al", "alla", "alle", "agli", "allo", "e", "ed", "o", "in", "con", "per", "tra", "fra", "su",
-    "verso", "dopo", "prima", "circa", "almeno", "oltre", "ore", "è", "era", "sono", "siamo", "c'è", "ci", "si", "ma",
-    "che", "non", "già", "ancora", "anche", "piena", "pieno", "gente", "persone", "minuti", "tipo", "forse", "the",
-    "at", "to", "and", "or", "for", "with", "by", "on", "from", "about", "after", "before", "around",
+    "a", "ad", "ai", "al", "alla", "alle", "agli", "allo", "dal", "dalla", "dalle", "dai", "dagli", "dallo", "nel",
+    "nella", "nelle", "nei", "negli", "sul", "sulla", "sulle", "sui", "e", "ed", "o", "in", "con", "per", "tra", "fra",
+    "su", "verso", "dopo", "prima", "circa", "almeno", "oltre", "ore", "è", "era", "sono", "siamo", "c'è", "c'era",
+    "c'erano", "ci", "si", "ma", "chiuso", "chiusa", "bloccato", "bloccata", "che", "non", "già", "ancora", "anche",
+    "piena", "pieno", "gente", "persone", "minuti", "tipo", "forse", "the", "at", "to", "and", "or", "for", "with",
+    "by", "on", "from", "about", "after", "before", "around",
 ];
 
 /// What may follow a number that is a count, a time or a date rather than a
 /// house number: "Piazza Maggiore 5000 persone", "Piazza Maggiore 21 luglio".
 const NOT_AFTER_A_HOUSE_NUMBER: &[&str] = &[
-    "persone", "people", "person", "minuti", "minutes", "min", "mins", "ore", "h", "hours", "hrs", "secondi",
-    "seconds", "anni", "years", "km", "m", "metri", "metres", "meters", "mila", "k", "euro", "eur", "pm", "am",
-    "volte", "times", "agenti", "poliziotti", "police", "officers", "giorni", "days", "gennaio", "febbraio",
-    "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre", "novembre", "dicembre",
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-    "november", "december", "per", "percent", "%",
+    "persone",
+    "people",
+    "person",
+    "minuti",
+    "minutes",
+    "min",
+    "mins",
+    "ore",
+    "h",
+    "hours",
+    "hrs",
+    "secondi",
+    "seconds",
+    "anni",
+    "years",
+    "km",
+    "m",
+    "metri",
+    "metres",
+    "meters",
+    "mila",
+    "k",
+    "euro",
+    "eur",
+    "pm",
+    "am",
+    "volte",
+    "times",
+    "agenti",
+    "poliziotti",
+    "police",
+    "officers",
+    "giorni",
+    "days",
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "percento",
+    "percent",
+    "%",
+    "feriti",
+    "fermati",
+    "arrestati",
+    "morti",
+    "injured",
+    "arrested",
+    "dead",
 ];
 
 fn accept_italian_address(text: &str, range: Range<usize>) -> bool {
     if after_hash(text, range.start) || !number_is_a_house_number(text, range.end) {
         return false;
     }
-    // The pattern matched, so the name is there; re-read it to check its words.
-    let name = PATTERNS
-        .iter()
-        .find(|p| p.kind == PiiKind::Address)
-        .and_then(|p| p.re.captures(&text[range.clone()]))
+    let name = ITALIAN_STREET_NAME
+        .captures(&text[range.clone()])
         .and_then(|c| c.name("name").map(|m| m.as_str().to_lowercase()));
     name.is_some_and(|name| {
-        name.split(' ').filter(|w| !w.is_empty()).all(|w| !NOT_A_STREET_NAME.contains(&w.trim_end_matches('.')))
+        name.split(' ')
+            .filter(|w| !w.is_empty())
+            .all(|w| !NOT_A_STREET_NAME.contains(&w.trim_end_matches('.')))
     })
 }
 
@@ -344,7 +441,10 @@ fn accept_english_address(text: &str, range: Range<usize>) -> bool {
     // "Street" words that start a sentence's next word are rare, but a
     // capitalised first word that is a function word means a sentence.
     let words = &text[range.clone()];
-    !words.split(' ').skip(1).any(|w| matches!(w, "The" | "At" | "To" | "And" | "In" | "On" | "From" | "Of"))
+    !words
+        .split(' ')
+        .skip(1)
+        .any(|w| matches!(w, "The" | "At" | "To" | "And" | "In" | "On" | "From" | "Of"))
 }
 
 /// Whether what follows the number at `end` leaves it a house number: not a
@@ -356,6 +456,16 @@ fn number_is_a_house_number(text: &str, end: usize) -> bool {
         Some('.' | ',' | ':') if chars.next().is_some_and(|c| c.is_ascii_digit()) => return false,
         Some('%' | '°' | '€' | '$' | '£') => return false,
         _ => {}
+    }
+    // "piazza c'erano 20 000 persone": a group of three digits after a space
+    // is the rest of a large number written with a space between thousands.
+    let bytes = rest.as_bytes();
+    if bytes.len() >= 4
+        && bytes[0] == b' '
+        && bytes[1..4].iter().all(u8::is_ascii_digit)
+        && !bytes.get(4).is_some_and(u8::is_ascii_digit)
+    {
+        return false;
     }
     let next_word: String = rest
         .trim_start()
@@ -383,7 +493,8 @@ mod tests {
 
     #[test]
     fn finds_each_kind_with_its_exact_span() {
-        let text = "Chiamate il 333 123 4567 o scrivete a mario.rossi@example.com, auto AB 123 CD in Via Rizzoli 12, @mario_b";
+        let text =
+            "Chiamate il 333 123 4567 o scrivete a mario.rossi@example.com, auto AB 123 CD in Via Rizzoli 12, @mario_b";
         assert_eq!(
             kinds_and_spans(text),
             vec![
@@ -424,8 +535,14 @@ mod tests {
 
     #[test]
     fn an_email_is_not_read_as_a_handle_but_a_fediverse_handle_is_one_handle() {
-        assert_eq!(kinds_and_spans("a@example.org"), vec![(PiiKind::Email, "a@example.org")]);
-        assert_eq!(kinds_and_spans("da @anna@example.social"), vec![(PiiKind::Handle, "@anna@example.social")]);
+        assert_eq!(
+            kinds_and_spans("a@example.org"),
+            vec![(PiiKind::Email, "a@example.org")]
+        );
+        assert_eq!(
+            kinds_and_spans("da @anna@example.social"),
+            vec![(PiiKind::Handle, "@anna@example.social")]
+        );
     }
 
     #[test]
@@ -447,7 +564,10 @@ mod tests {
     #[test]
     fn as_str_is_the_serialised_name() {
         for kind in PiiKind::ALL {
-            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::Value::from(kind.as_str())));
+            assert_eq!(
+                serde_json::to_value(kind).ok(),
+                Some(serde_json::Value::from(kind.as_str()))
+            );
         }
     }
 
@@ -455,9 +575,47 @@ mod tests {
     /// properties meet digits next to masks, `@` next to words, and so on.
     fn piecewise_text() -> impl Strategy<Value = String> {
         let piece = prop::sample::select(vec![
-            "3", "0", "5", "12", "555", "333 123 4567", " ", ".", "-", "/", ":", "@", "#", "+39", "(0)", "(", ")",
-            "a", "AB", "CD", "Via ", "via ", "Piazza ", "Street", "St", " at ", " dot ", "com", "example", ".org",
-            ",", "[phone]", "[@handle]", "[e-mail]", "è", "€", "\n", "Rizzoli ", "Baker ", "bis", "k",
+            "3",
+            "0",
+            "5",
+            "12",
+            "555",
+            "333 123 4567",
+            " ",
+            ".",
+            "-",
+            "/",
+            ":",
+            "@",
+            "#",
+            "+39",
+            "(0)",
+            "(",
+            ")",
+            "a",
+            "AB",
+            "CD",
+            "Via ",
+            "via ",
+            "Piazza ",
+            "Street",
+            "St",
+            " at ",
+            " dot ",
+            "com",
+            "example",
+            ".org",
+            ",",
+            "[phone]",
+            "[@handle]",
+            "[e-mail]",
+            "è",
+            "€",
+            "\n",
+            "Rizzoli ",
+            "Baker ",
+            "bis",
+            "k",
         ]);
         prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
     }

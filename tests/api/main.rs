@@ -17,6 +17,7 @@ mod heatmap;
 mod helpers;
 mod idempotency;
 mod ingest_limits;
+mod pii_masking;
 mod posts;
 mod privacy;
 mod properties;
