@@ -549,6 +549,10 @@ impl IntegrityChannel {
             views.push(view);
         }
         views.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then_with(|| a.id.cmp(&b.id)));
+        // A forgotten cluster is forgotten here too; the gate's quiet
+        // period keeps one that forms again from alerting twice.
+        let ready: HashSet<&str> = views.iter().map(|v| v.id.as_str()).collect();
+        state.alerted.retain(|id| ready.contains(id.as_str()));
         *self.ready.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(views);
         *self
             .member_of
