@@ -12,6 +12,9 @@ use serde_json::json;
 
 const METRES_PER_DEGREE_LAT: f64 = 111_320.0;
 
+/// Texts by language.
+type TextPool = std::collections::BTreeMap<String, Vec<String>>;
+
 /// A synthetic event, loaded from `geodata/scenarios/NAME.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Scenario {
@@ -34,7 +37,7 @@ pub struct Scenario {
     /// Scattered posts across the area, all the time.
     pub background: Background,
     /// Sample texts by language.
-    pub texts: std::collections::BTreeMap<String, Vec<String>>,
+    pub texts: TextPool,
     /// Commanders' head-counts during the event, which calibrate the
     /// people estimates as real ones would.
     #[serde(default)]
@@ -87,6 +90,10 @@ pub struct Phase {
     pub head_length_m: f64,
     /// Standard deviation of positions around the centre or route.
     pub spread_m: f64,
+    /// What this phase's people write, by language, instead of the
+    /// scenario's texts: a brigade posting one call in many words.
+    #[serde(default)]
+    pub texts: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// Posts scattered uniformly over a box.
@@ -155,6 +162,9 @@ impl Scenario {
             return Err("sources, contributors and texts must not be empty".into());
         }
         for p in &self.phases {
+            if p.texts.as_ref().is_some_and(|t| t.values().all(Vec::is_empty)) {
+                return Err(format!("phase {:?}: its texts must not be empty", p.name));
+            }
             if p.at.is_none() && !p.along_route {
                 return Err(format!("phase {:?} needs `at` or `along_route`", p.name));
             }
@@ -181,11 +191,11 @@ impl Scenario {
     pub fn second(&self, cycle: u64, second: u64) -> Vec<SimPost> {
         let mut rng = StdRng::seed_from_u64(self.seed ^ (cycle << 32) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut posts = Vec::new();
-        let mut emit = |rng: &mut StdRng, lon: f64, lat: f64, n: usize, newcomer: Option<&str>| {
+        let mut emit = |rng: &mut StdRng, lon: f64, lat: f64, n: usize, newcomer: Option<&str>, pool: &TextPool| {
             let source = &self.sources[rng.random_range(0..self.sources.len())];
-            let langs: Vec<&String> = self.texts.keys().filter(|k| !self.texts[*k].is_empty()).collect();
+            let langs: Vec<&String> = pool.keys().filter(|k| !pool[*k].is_empty()).collect();
             let lang = langs[rng.random_range(0..langs.len())];
-            let texts = &self.texts[lang];
+            let texts = &pool[lang];
             posts.push(SimPost {
                 offset_ms: second * 1000 + rng.random_range(0..1000),
                 source: source.clone(),
@@ -204,7 +214,7 @@ impl Scenario {
         let [min_lon, min_lat, max_lon, max_lat] = self.background.bbox;
         for _ in 0..poisson_ish(&mut rng, self.background.rate_per_s) {
             let (lon, lat) = (rng.random_range(min_lon..max_lon), rng.random_range(min_lat..max_lat));
-            emit(&mut rng, lon, lat, n, None);
+            emit(&mut rng, lon, lat, n, None, &self.texts);
             n += 1;
         }
         for (index, phase) in self
@@ -227,7 +237,7 @@ impl Scenario {
                 let (dx, dy) = (gaussian(&mut rng) * phase.spread_m, gaussian(&mut rng) * phase.spread_m);
                 let lat2 = lat + dy / METRES_PER_DEGREE_LAT;
                 let lon2 = lon + dx / (METRES_PER_DEGREE_LAT * lat.to_radians().cos());
-                emit(&mut rng, lon2, lat2, n, newcomer.as_deref());
+                emit(&mut rng, lon2, lat2, n, newcomer.as_deref(), phase.texts.as_ref().unwrap_or(&self.texts));
                 n += 1;
             }
         }
@@ -366,6 +376,7 @@ mod tests {
             along_route: false,
             head_length_m: 0.0,
             spread_m: 1.0,
+            texts: None,
         };
         assert_eq!(phase.rate_at(100), 1.0);
         assert_eq!(phase.rate_at(150), 2.0);
