@@ -24,26 +24,83 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 /// Words of the posts, Italian and English, as a crowd writes them.
 const WORDS: [&str; 48] = [
-    "piazza", "maggiore", "crowd", "police", "music", "stage", "people", "the", "is", "very", "full", "near",
-    "fountain", "gente", "tantissima", "polizia", "concerto", "bello", "che", "non", "si", "muove", "exit",
-    "blocked", "via", "rizzoli", "indipendenza", "station", "train", "late", "water", "hot", "families", "kids",
-    "amazing", "scary", "pushing", "calm", "lights", "fireworks", "arrivati", "siamo", "qui", "tutti", "andiamo",
-    "dove", "bagni", "fila",
+    "piazza",
+    "maggiore",
+    "crowd",
+    "police",
+    "music",
+    "stage",
+    "people",
+    "the",
+    "is",
+    "very",
+    "full",
+    "near",
+    "fountain",
+    "gente",
+    "tantissima",
+    "polizia",
+    "concerto",
+    "bello",
+    "che",
+    "non",
+    "si",
+    "muove",
+    "exit",
+    "blocked",
+    "via",
+    "rizzoli",
+    "indipendenza",
+    "station",
+    "train",
+    "late",
+    "water",
+    "hot",
+    "families",
+    "kids",
+    "amazing",
+    "scary",
+    "pushing",
+    "calm",
+    "lights",
+    "fireworks",
+    "arrivati",
+    "siamo",
+    "qui",
+    "tutti",
+    "andiamo",
+    "dove",
+    "bagni",
+    "fila",
 ];
 const TAGS: [&str; 8] = [
-    "#bologna", "#concerto", "#piazzamaggiore", "#sciopero", "#corteo", "#live", "#crowd", "#fumogeni",
+    "#bologna",
+    "#concerto",
+    "#piazzamaggiore",
+    "#sciopero",
+    "#corteo",
+    "#live",
+    "#crowd",
+    "#fumogeni",
 ];
 
 /// A post's text: 8–15 words and a hashtag, varied by `n`; one post in 20
 /// is a brigade's near-identical call, one in 33 carries a phone number.
 fn text(n: u64) -> String {
     if n % 20 == 0 {
-        return format!("Everyone to Piazza Maggiore now the police are beating people near the fountain {}", n % 3);
+        return format!(
+            "Everyone to Piazza Maggiore now the police are beating people near the fountain {}",
+            n % 3
+        );
     }
-    let mut x = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    let mut x = n
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     let mut words = Vec::new();
     for _ in 0..(8 + n % 8) {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         words.push(WORDS[(x >> 33) as usize % WORDS.len()]);
     }
     words.push(TAGS[(x >> 40) as usize % TAGS.len()]);

@@ -237,7 +237,14 @@ impl Scenario {
                 let (dx, dy) = (gaussian(&mut rng) * phase.spread_m, gaussian(&mut rng) * phase.spread_m);
                 let lat2 = lat + dy / METRES_PER_DEGREE_LAT;
                 let lon2 = lon + dx / (METRES_PER_DEGREE_LAT * lat.to_radians().cos());
-                emit(&mut rng, lon2, lat2, n, newcomer.as_deref(), phase.texts.as_ref().unwrap_or(&self.texts));
+                emit(
+                    &mut rng,
+                    lon2,
+                    lat2,
+                    n,
+                    newcomer.as_deref(),
+                    phase.texts.as_ref().unwrap_or(&self.texts),
+                );
                 n += 1;
             }
         }

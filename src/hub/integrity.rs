@@ -470,12 +470,23 @@ impl IntegrityChannel {
         if terms.is_empty() {
             return Ok(());
         }
-        let mut places = vec![Place::Cell(cell)];
-        if let Some(zone) = self.places.cover.smallest_zone(cell) {
-            places.push(Place::Zone(zone.to_owned()));
-        }
+        let places = self.places_of(centre, cell);
         state.trends.add(text.counted_at, &places, text.contributor, &terms);
         Ok(())
+    }
+
+    /// Where a post at `centre` counts for trends: its cell at the alert
+    /// resolution, and the smallest zone holding the post itself. The
+    /// zone is read at the cover's resolution, not from the coarse cell:
+    /// a cell of resolution 9 spans neighbouring squares and would give
+    /// one square's words to the other.
+    fn places_of(&self, centre: LatLng, cell: CellIndex) -> Vec<Place> {
+        let mut places = vec![Place::Cell(cell)];
+        let exact = centre.to_cell(self.places.cover.resolution());
+        if let Some(zone) = self.places.cover.smallest_zone(exact) {
+            places.push(Place::Zone(zone.to_owned()));
+        }
+        places
     }
 
     /// Draws the trends again from the log, leaving out discounted
@@ -513,11 +524,7 @@ impl IntegrityChannel {
                 if !masked.kinds.is_empty() {
                     continue;
                 }
-                let cell = centre.to_cell(self.settings.res);
-                let mut places = vec![Place::Cell(cell)];
-                if let Some(zone) = self.places.cover.smallest_zone(cell) {
-                    places.push(Place::Zone(zone.to_owned()));
-                }
+                let places = self.places_of(centre, centre.to_cell(self.settings.res));
                 trends.add(
                     text.counted_at,
                     &places,
