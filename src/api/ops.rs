@@ -174,12 +174,15 @@ impl Modify for BearerAuth {
     paths(healthz, readyz, metrics, openapi_json, super::posts::ingest_posts, super::heatmap::get_heatmap, super::zones::get_zones, super::zones::get_status, super::calibration::take_headcount, super::calibration::get_calibration, super::event::get_event,
         super::broadcasts::send, super::broadcasts::list, super::broadcasts::one, super::broadcasts::cap_xml,
         super::broadcasts::atom, super::broadcasts::acknowledge, super::broadcasts::audit,
-        super::reports::create, super::reports::list, super::reports::moderate, super::stats::ingest, super::alerts::list),
+        super::reports::create, super::reports::list, super::reports::moderate, super::stats::ingest, super::alerts::list,
+        super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
+        super::rumours::broadcast),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
         crate::protocol::CellOut, crate::protocol::FullCell, crate::protocol::PublicCell,
-        super::schemas::HeatmapFormat, super::schemas::ReportStatus
+        super::schemas::HeatmapFormat, super::schemas::ReportStatus,
+        super::rumours::RumourList, crate::rumours::RumourView
     )),
     modifiers(&BearerAuth)
 )]

@@ -11,6 +11,7 @@ mod post;
 pub mod report;
 mod resolution;
 mod role;
+pub mod rumour;
 mod shape;
 pub mod text;
 mod time;

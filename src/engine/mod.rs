@@ -5,8 +5,8 @@
 //! its broker apart from its presence manager: [`CountStore`] (posts counted
 //! per cell and window), [`BroadcastLog`] (operators' messages, their live
 //! feed and acknowledgements), [`ReportStore`], [`AlertGate`], [`AuditLog`],
-//! [`CrowdStore`] (head-counts and zone minutes) and
-//! [`idempotency::IdempotencyStore`]. [`Engine`] is all of them at once
+//! [`CrowdStore`] (head-counts and zone minutes), [`RumourStore`] (the
+//! rumour register) and [`idempotency::IdempotencyStore`]. [`Engine`] is all of them at once
 //! plus health; a service that needs one concern can hold just that store
 //! (an `Arc<dyn Engine>` turns into an `Arc<dyn CountStore>` by upcasting).
 //!
@@ -29,6 +29,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod redis;
 pub mod reports;
+pub mod rumours;
 
 use std::time::Instant;
 
@@ -43,6 +44,7 @@ pub use broadcast_log::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord};
 pub use counts::{Bucketed, CellCount, CountQuery, CountStore, IngestOutcome, WRITE_CHUNK, chunk_buckets, chunk_name};
 pub use crowd::CrowdStore;
 pub use reports::{REPORT_FEED_CAPACITY, ReportStore};
+pub use rumours::RumourStore;
 
 /// The engine could not do what was asked; the caller answers 503.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +97,7 @@ impl Layout {
 
 /// Every store of one engine, and its health: what the server is built on.
 #[async_trait]
-pub trait Engine: CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog + CrowdStore {
+pub trait Engine: CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog + CrowdStore + RumourStore {
     /// `memory` or `redis`, as `/healthz` reports it.
     fn kind(&self) -> &'static str;
 
