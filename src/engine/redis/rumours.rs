@@ -23,15 +23,20 @@ impl RumourStore for RedisEngine {
     async fn put_rumour(&self, id: &str, body: &str, now: i64) -> Result<(), EngineError> {
         let ttl = self.rumour_secs();
         let index = self.keys.rumour_index();
+        let key = self.keys.rumour(id);
+        // Expiry as a time from the caller's now, as every store sets it,
+        // so that both engines forget alike.
         let _: () = redis::pipe()
             .atomic()
-            .set_ex(self.keys.rumour(id), body, ttl as u64)
+            .set(&key, body)
+            .ignore()
+            .expire_at(&key, now + ttl)
             .ignore()
             .zadd(&index, id, now)
             .ignore()
             .zrembyscore(&index, "-inf", format!("({}", now - ttl))
             .ignore()
-            .expire(&index, ttl)
+            .expire_at(&index, now + ttl)
             .ignore()
             .query_async(&mut self.conn.clone())
             .await

@@ -10,7 +10,10 @@
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+local expires = tonumber(ARGV[4]) + tonumber(ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('EXPIREAT', KEYS[1], expires)
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (tonumber(ARGV[4]) - tonumber(ARGV[3])))
+redis.call('EXPIREAT', KEYS[2], expires)
 return 1
