@@ -90,8 +90,7 @@ impl From<SendError> for RumourError {
 }
 
 /// How a report moderated `false` names its entry.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RumourLink {
     /// An entry already in the register, by id.
     Existing(String),

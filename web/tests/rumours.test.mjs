@@ -151,6 +151,22 @@ test("/rumours on a phone shows published entries newest first, with their stamp
   }
 });
 
+test("/rumours reads the register again every 30 seconds by itself", async () => {
+  const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: "en-GB" });
+  await page.clock.install();
+  await page.goto(base + "/rumours/");
+  await page.waitForSelector(".rumour-entry");
+  const before = await page.locator(".rumour-entry").count();
+  const entry = await api("POST", "/api/v1/rumours", { claim: "Trains to Milan are cancelled tonight", status: "false", fact: "Trains run to the timetable.", published: true });
+  await page.clock.runFor(25000);
+  await page.waitForTimeout(500);
+  assert.equal(await page.locator(".rumour-entry").count(), before, "not before 30 s");
+  await page.clock.runFor(6000);
+  await page.waitForSelector(`#rumour-${entry.id}`, { timeout: 5000 });
+  assert.equal(await page.locator(".rumour-entry").first().getAttribute("id"), `rumour-${entry.id}`, "the new entry comes first");
+  await page.close();
+});
+
 test("the public page links to /rumours", async () => {
   const page = await open("/", { viewport: { width: 360, height: 740 } });
   await page.waitForSelector("a[href='/rumours/']");
