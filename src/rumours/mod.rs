@@ -118,10 +118,12 @@ impl BroadcastOptions {
     pub const FIELDS: &'static [&'static str] = &["severity", "urgency", "expires", "area"];
 }
 
-/// The public's snapshot: published entries, newest update first.
+/// The public's snapshot: published entries, newest update first, or the
+/// failure of the last read, so that while the engine is down a burst of
+/// public reads costs one attempt per period rather than one each.
 struct Snapshot {
     read_at: Instant,
-    entries: Arc<Vec<StoredRumour>>,
+    entries: Result<Arc<Vec<StoredRumour>>, String>,
 }
 
 /// The rumour register.
@@ -335,20 +337,25 @@ impl Rumours {
     /// The published entries, newest update first, from this node's
     /// snapshot: read from the store at most once per
     /// [`PUBLIC_SNAPSHOT_SECS`], and at once after a change made here.
+    ///
+    /// A failed read is remembered for as long: the public gets 503 at once
+    /// meanwhile, and the engine one attempt per period from this node.
     pub async fn published(&self) -> Result<Arc<Vec<StoredRumour>>, EngineError> {
         let mut snapshot = self.public.lock().await;
         if let Some(s) = snapshot.as_ref()
             && s.read_at.elapsed() < Duration::from_secs(PUBLIC_SNAPSHOT_SECS)
         {
-            return Ok(s.entries.clone());
+            return s.entries.clone().map_err(EngineError::Unavailable);
         }
-        let entries: Arc<Vec<StoredRumour>> =
-            Arc::new(self.all().await?.into_iter().filter(|r| r.rumour.published).collect());
+        let entries = self
+            .all()
+            .await
+            .map(|all| Arc::new(all.into_iter().filter(|r| r.rumour.published).collect::<Vec<_>>()));
         *snapshot = Some(Snapshot {
             read_at: Instant::now(),
-            entries: entries.clone(),
+            entries: entries.as_ref().map(Arc::clone).map_err(ToString::to_string),
         });
-        Ok(entries)
+        entries
     }
 
     async fn forget_snapshot(&self) {

@@ -724,3 +724,37 @@ async fn public_reads_are_served_from_the_nodes_snapshot_not_an_engine_read_each
     call(&app, "GET", "/api/v1/rumours", None, Some(&app.operator)).await;
     assert!(redis_calls(redis, "zrange") > after);
 }
+
+#[actix_web::test]
+async fn with_the_engine_down_public_reads_are_503_with_retry_after_and_recover_after_it() {
+    let mut app = spawn_app(EngineKind::Redis).await;
+    record(&app, bridge(true)).await;
+    assert_eq!(call(&app, "GET", "/api/v1/rumours", None, None).await.0, 200);
+    app.redis.as_mut().expect("redis").kill();
+    // Past the snapshot's period, the next read goes to the engine and fails.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    for path in ["/api/v1/rumours", "/api/v1/rumours.atom", "/api/v1/rumours/any"] {
+        let resp = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status().as_u16(), 503, "{path}");
+        assert!(resp.headers().contains_key("retry-after"), "{path}");
+    }
+    app.redis.as_mut().expect("redis").restart();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, list) = call(&app, "GET", "/api/v1/rumours", None, None).await;
+        if status == 200 {
+            assert!(list["rumours"].is_array(), "{list}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {status} after Redis came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
