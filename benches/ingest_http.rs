@@ -87,7 +87,7 @@ const TAGS: [&str; 8] = [
 /// A post's text: 8–15 words and a hashtag, varied by `n`; one post in 20
 /// is a brigade's near-identical call, one in 33 carries a phone number.
 fn text(n: u64) -> String {
-    if n % 20 == 0 {
+    if n.is_multiple_of(20) {
         return format!(
             "Everyone to Piazza Maggiore now the police are beating people near the fountain {}",
             n % 3
@@ -104,7 +104,7 @@ fn text(n: u64) -> String {
         words.push(WORDS[(x >> 33) as usize % WORDS.len()]);
     }
     words.push(TAGS[(x >> 40) as usize % TAGS.len()]);
-    if n % 33 == 0 {
+    if n.is_multiple_of(33) {
         words.push("call 333 555 0142");
     }
     words.join(" ")

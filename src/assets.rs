@@ -20,7 +20,7 @@ use crate::api::error::ApiError;
 
 /// Folders of `web/` whose files (not sub-folders, not hidden files) are
 /// served under the folder's name.
-const PAGE_FOLDERS: [&str; 3] = ["ops", "field", "shared"];
+const PAGE_FOLDERS: [&str; 4] = ["ops", "field", "rumours", "shared"];
 
 /// Files at the top of `web/`.
 const TOP_FILES: [&str; 2] = ["index.html", "favicon.svg"];

@@ -15,6 +15,7 @@
 //! posts    api::posts ─► ingest (parse ─► domain ─► bucket) ─► engine::CountStore ─► hub (tick) ─► ws::session
 //! reports  api::reports ─► reports ─► ingest (count) + engine::ReportStore ─► hub reports relay ─► ws::session
 //! messages api::broadcasts ─► broadcasts ─► engine::BroadcastLog {seq, epoch} ─► hub broadcasts relay ─► ws::session
+//! rumours  api::rumours ─► rumours ─► engine::RumourStore (compare-and-set) ─► public snapshot ─► /rumours, rumours.atom
 //! alerts   alert::detector ─► alert::rules ─► engine::AlertGate ─► hub alerts relay ─► ws::session
 //! zone alerts hub zones frames ─► alert::zone_watch ─► alert::rules ─► engine::AlertGate (as above)
 //! reads    api::heatmap ─► hub (the same group and frame the sessions get)
@@ -29,12 +30,14 @@
 //!   rates. [`telemetry`]: logs and metrics. [`schedule`]: periodic tasks.
 //!   [`integrity`]: personal data in text, terms, near-duplicates, trends.
 //! - storage — [`engine`]: the storage contract, one store per concern
-//!   (counts, broadcast log, reports, alerts gate, audit, idempotency), and
+//!   (counts, broadcast log, reports, rumours, alerts gate, audit, idempotency), and
 //!   its `memory` and `redis` engines.
 //! - intake — [`ingest`]: body framing, validation, H3 bucketing, hand-off
 //!   to the engine; the one door into the counts for posts and reports.
 //! - services — [`broadcasts`] (send, acknowledge, audit), [`reports`]
 //!   (create, moderate, the operators' overlay of unverified reports),
+//!   [`rumours`] (the rumour register: record, change, publish, broadcast,
+//!   link reports moderated `false`; its Atom feed),
 //!   [`alert`] (rules, detector, CAP and Atom), [`demo`] (the synthetic event),
 //!   [`crowd`] (zones in people: the cells that cover each zone, people,
 //!   density, levels and trend per zone from contributors).
@@ -77,6 +80,7 @@ pub mod limits;
 pub mod privacy;
 pub mod protocol;
 pub mod reports;
+pub mod rumours;
 pub mod schedule;
 pub mod startup;
 pub mod telemetry;

@@ -46,6 +46,9 @@ pub enum StartupError {
     /// The demo scenario could not be loaded.
     #[error("demo: {0}")]
     Demo(String),
+    /// A setting resolved earlier does not make a domain value.
+    #[error("settings: {0}")]
+    Settings(String),
 }
 
 /// A built, listening server.
@@ -196,10 +199,20 @@ impl Application {
             timeout: settings.ws_timeout,
             shutdown: shutdown.clone(),
         });
+        let broadcasts = Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone()));
+        let default_language = crate::domain::Language::parse(settings.languages.first().map_or("en", String::as_str))
+            .map_err(|e| StartupError::Settings(e.message))?;
+        let rumours = Arc::new(crate::rumours::Rumours::new(
+            engine.clone(),
+            zones.clone(),
+            broadcasts.clone(),
+            default_language,
+        ));
         let state = web::Data::new(AppState {
             limits,
             reports,
-            broadcasts: Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone())),
+            broadcasts,
+            rumours,
             zones,
             cover,
             keys,

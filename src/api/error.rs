@@ -72,6 +72,11 @@ pub enum ApiError {
     /// 409: the same request is being handled right now; retry shortly.
     #[error("{0}")]
     Conflict(FieldError),
+    /// 409: the resource is not in a state that allows this (e.g. an
+    /// unpublished rumour cannot be broadcast); retrying will not help
+    /// until someone changes it, so no `Retry-After`.
+    #[error("{0}")]
+    WrongState(FieldError),
     /// 422: well-formed, but not what this key was used for.
     #[error("{0}")]
     Unprocessable(FieldError),
@@ -102,7 +107,7 @@ impl ApiError {
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Unavailable(_) => "engine_unavailable",
             ApiError::Timeout(_) => "request_timeout",
-            ApiError::Conflict(e) | ApiError::Unprocessable(e) => e.code,
+            ApiError::Conflict(e) | ApiError::WrongState(e) | ApiError::Unprocessable(e) => e.code,
             ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::ServerFull => "server_full",
         }
@@ -122,7 +127,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::WrongState(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServerFull => StatusCode::SERVICE_UNAVAILABLE,
@@ -131,7 +136,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let field = match self {
-            ApiError::Invalid(e) | ApiError::Conflict(e) | ApiError::Unprocessable(e) => {
+            ApiError::Invalid(e) | ApiError::Conflict(e) | ApiError::WrongState(e) | ApiError::Unprocessable(e) => {
                 e.field.as_deref().map(str::to_owned)
             }
             _ => None,

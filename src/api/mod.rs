@@ -16,6 +16,7 @@ pub mod ops;
 pub mod posts;
 pub mod public_reads;
 pub mod reports;
+pub mod rumours;
 pub mod schemas;
 pub mod stats;
 pub mod ws;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::PublicLimits>,
     /// Safety broadcasts.
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
+    /// The rumour register.
+    pub rumours: Arc<crate::rumours::Rumours>,
     /// The event's zones, loaded at start-up.
     pub zones: Arc<crate::domain::Zones>,
     /// The cells covering each zone at the finest resolution, made once at
@@ -252,6 +255,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(
             "/api/v1/reports/{id}",
             [(M::PATCH, web::to(reports::moderate))],
+        ))
+        .service(resource(
+            "/api/v1/rumours",
+            [(M::GET, web::to(rumours::list)), (M::POST, web::to(rumours::create))],
+        ))
+        .service(resource("/api/v1/rumours.atom", [(M::GET, web::to(rumours::atom))]))
+        .service(resource(
+            "/api/v1/rumours/{id}",
+            [(M::GET, web::to(rumours::one)), (M::PATCH, web::to(rumours::update))],
+        ))
+        .service(resource(
+            "/api/v1/rumours/{id}/broadcast",
+            [(M::POST, web::to(rumours::broadcast))],
         ))
         .service(resource("/api/v1/stats/ingest", [(M::GET, web::to(stats::ingest))]))
         .service(resource("/api/v1/audit", [(M::GET, web::to(broadcasts::audit))]))

@@ -176,12 +176,15 @@ impl Modify for BearerAuth {
         super::broadcasts::atom, super::broadcasts::acknowledge, super::broadcasts::audit,
         super::reports::create, super::reports::list, super::reports::moderate, super::stats::ingest, super::alerts::list,
         super::integrity::list_posts, super::integrity::reveal_post, super::integrity::get_trends, super::integrity::list_clusters,
-        super::integrity::discount_cluster, super::integrity::restore_cluster),
+        super::integrity::discount_cluster, super::integrity::restore_cluster,
+        super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
+        super::rumours::broadcast),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
         crate::protocol::CellOut, crate::protocol::FullCell, crate::protocol::PublicCell,
-        super::schemas::HeatmapFormat, super::schemas::ReportStatus
+        super::schemas::HeatmapFormat, super::schemas::ReportStatus,
+        super::rumours::RumourList, crate::rumours::RumourView
     )),
     modifiers(&BearerAuth)
 )]

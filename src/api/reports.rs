@@ -10,8 +10,10 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::domain::report::{ReportInput, ReportStatus};
+use crate::domain::rumour::RumourInput;
 use crate::domain::{BBox, FieldError, Role};
 use crate::reports::{ReportError, ReportFilter, view};
+use crate::rumours::RumourLink;
 
 /// The largest report body.
 const MAX_REPORT_BYTES: usize = 64 * 1024;
@@ -89,14 +91,43 @@ pub async fn list(caller: Caller, req: HttpRequest, state: web::Data<AppState>) 
 pub struct Moderation {
     /// verified, dismissed or false (a rumour).
     status: String,
+    /// With `false` only: the rumour register entry the report carried, by
+    /// id, or a new entry (an object as `POST /api/v1/rumours` takes).
+    #[serde(default)]
+    rumour: Option<serde_json::Value>,
 }
 
-/// Moderates a report (operators); dismissed and false reports stop counting.
+/// The `rumour` of a moderation as a link: a string names an entry, an
+/// object is a new one, with its fields' errors named under `rumour.`.
+fn rumour_link(value: serde_json::Value) -> Result<RumourLink, FieldError> {
+    match value {
+        serde_json::Value::String(id) => Ok(RumourLink::Existing(id)),
+        object @ serde_json::Value::Object(_) => {
+            let text = object.to_string();
+            let input: RumourInput =
+                super::body::parse_json(text.as_bytes(), "rumour", RumourInput::FIELDS).map_err(|e| {
+                    let field = e.field.map_or_else(|| "rumour".to_owned(), |f| format!("rumour.{f}"));
+                    FieldError::new(e.code, field, e.message)
+                })?;
+            Ok(RumourLink::New(Box::new(input)))
+        }
+        _ => Err(FieldError::new(
+            "invalid_rumour",
+            "rumour",
+            "rumour must be an entry's id or a new entry {\"claim\", \"status\", \"fact\", …}",
+        )),
+    }
+}
+
+/// Moderates a report (operators); dismissed and false reports stop
+/// counting. With `"status": "false"` and `rumour`, the report is linked to
+/// a rumour register entry (an existing one, or one recorded now) in the
+/// same step.
 #[utoipa::path(patch, path = "/api/v1/reports/{id}", tag = "reports", operation_id = "moderate_report",
     params(("id" = String, Path, description = "The report's id")),
     request_body(content = super::schemas::ModerationRequest, content_type = "application/json"),
     responses((status = 200, description = "The moderated report", body = super::schemas::ReportView),
-              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators moderate", body = super::error::ErrorEnvelope), (status = 404, description = "No such report", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 4 KiB", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
+              (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators moderate", body = super::error::ErrorEnvelope), (status = 404, description = "No such report", body = super::error::ErrorEnvelope), (status = 408, description = "The body did not arrive in time", body = super::error::ErrorEnvelope), (status = 413, description = "More than 64 KiB", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn moderate(
     req: HttpRequest,
@@ -106,12 +137,33 @@ pub async fn moderate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
-    let body = super::read_body(&req, payload, 4 * 1024).await?;
+    // A new rumour entry may come with its translations.
+    let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let m: Moderation = serde_json::from_slice(&body)
         .map_err(|e| FieldError::general("invalid_json", format!("send {{\"status\": …}}: {e}")))?;
-    let report = state
-        .reports
-        .moderate(&id, &m.status, caller.sub()?, &state.broadcasts)
-        .await?;
+    let report = match m.rumour {
+        None => {
+            state
+                .reports
+                .moderate(&id, &m.status, None, caller.sub()?, &state.broadcasts)
+                .await?
+        }
+        Some(_) if m.status != ReportStatus::False.as_str() => {
+            return Err(FieldError::new(
+                "invalid_rumour",
+                "rumour",
+                "only a report moderated false is linked to a rumour",
+            )
+            .into());
+        }
+        Some(value) => {
+            let link = rumour_link(value)?;
+            state
+                .rumours
+                .link_report(&state.reports, &id, link, caller.sub()?)
+                .await?
+                .0
+        }
+    };
     Ok(HttpResponse::Ok().json(view(&report, true)))
 }

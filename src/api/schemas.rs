@@ -261,6 +261,9 @@ pub struct ReportView {
     status: ReportStatus,
     /// When it arrived.
     received_at: DateTime<Utc>,
+    /// The rumour register entry it was linked to (moderated `false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rumour: Option<String>,
 }
 
 /// A GeoJSON Point.
@@ -313,6 +316,20 @@ pub enum ModerationStatus {
 pub struct ModerationRequest {
     /// The new state.
     status: ModerationStatus,
+    /// With `false` only: link the report to a rumour register entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rumour: Option<RumourLinkRequest>,
+}
+
+/// A rumour register entry by id, or a new entry recorded with the report
+/// linked.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RumourLinkRequest {
+    /// An entry's id.
+    Existing(String),
+    /// A new entry.
+    New(crate::domain::rumour::RumourInput),
 }
 
 /// Who may see a message.

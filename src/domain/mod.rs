@@ -12,6 +12,7 @@ mod post_text;
 pub mod report;
 mod resolution;
 mod role;
+pub mod rumour;
 mod shape;
 pub mod text;
 mod time;

@@ -179,6 +179,10 @@ pub struct Report {
     pub status: ReportStatus,
     /// When it arrived.
     pub received_at: DateTime<Utc>,
+    /// The rumour register's entry this report carried, once an operator
+    /// linked it (moderated `false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rumour: Option<String>,
 }
 
 impl ReportInput {
@@ -222,6 +226,7 @@ impl ReportInput {
             },
             status: ReportStatus::Unverified,
             received_at: now,
+            rumour: None,
         })
     }
 }

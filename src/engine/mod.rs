@@ -6,8 +6,9 @@
 //! per cell and window), [`BroadcastLog`] (operators' messages, their live
 //! feed and acknowledgements), [`ReportStore`], [`AlertGate`], [`AuditLog`],
 //! [`CrowdStore`] (head-counts and zone minutes), [`TextLog`] (post texts
-//! and the operators' decisions about coordinated clusters) and
-//! [`idempotency::IdempotencyStore`]. [`Engine`] is all of them at once
+//! and the operators' decisions about coordinated clusters), [`RumourStore`]
+//! (the rumour register) and [`idempotency::IdempotencyStore`]. [`Engine`]
+//! is all of them at once
 //! plus health; a service that needs one concern can hold just that store
 //! (an `Arc<dyn Engine>` turns into an `Arc<dyn CountStore>` by upcasting).
 //!
@@ -30,6 +31,7 @@ pub mod idempotency;
 pub mod memory;
 pub mod redis;
 pub mod reports;
+pub mod rumours;
 pub mod texts;
 
 use std::time::Instant;
@@ -45,6 +47,7 @@ pub use broadcast_log::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord};
 pub use counts::{Bucketed, CellCount, CountQuery, CountStore, IngestOutcome, WRITE_CHUNK, chunk_buckets, chunk_name};
 pub use crowd::CrowdStore;
 pub use reports::{REPORT_FEED_CAPACITY, ReportStore};
+pub use rumours::RumourStore;
 pub use texts::{TEXT_READ_MAX, TextEntry, TextKey, TextLog};
 
 /// The engine could not do what was asked; the caller answers 503.
@@ -98,7 +101,9 @@ impl Layout {
 
 /// Every store of one engine, and its health: what the server is built on.
 #[async_trait]
-pub trait Engine: CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog + CrowdStore + TextLog {
+pub trait Engine:
+    CountStore + BroadcastLog + ReportStore + AlertGate + AuditLog + CrowdStore + TextLog + RumourStore
+{
     /// `memory` or `redis`, as `/healthz` reports it.
     fn kind(&self) -> &'static str;
 

@@ -201,10 +201,14 @@ impl Reports {
     /// moderations each is applied after the other, and the counts change
     /// exactly once per change of status. A moderation whose writer failed
     /// after the swap is finished by the next one.
+    ///
+    /// `rumour` links the report to that rumour register entry (the caller
+    /// checked it exists); without it any earlier link stays.
     pub async fn moderate(
         &self,
         id: &str,
         status: &str,
+        rumour: Option<&str>,
         sub: &str,
         broadcasts: &Broadcasts,
     ) -> Result<Report, ReportError> {
@@ -218,11 +222,13 @@ impl Reports {
                 .ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
             let stored = decode(&body).ok_or_else(|| ReportError::NotFound(id.to_owned()))?;
             self.apply_last_change(&stored, now).await?;
-            if stored.report.status == status {
+            let linked = rumour.map_or(stored.report.rumour.clone(), |r| Some(r.to_owned()));
+            if stored.report.status == status && stored.report.rumour == linked {
                 return Ok(stored.report);
             }
             let mut next = stored.clone();
             next.report.status = status;
+            next.report.rumour = linked;
             next.counted = StoredReport::belongs_in_counts(&next.report);
             next.version = stored.version + 1;
             next.last_delta = i8::from(next.counted) - i8::from(stored.counted);
@@ -240,7 +246,7 @@ impl Reports {
                 .audit(
                     "report.moderate",
                     sub,
-                    json!({"id": id, "from": stored.report.status, "to": status}),
+                    json!({"id": id, "from": stored.report.status, "to": status, "rumour": next.report.rumour}),
                 )
                 .await?;
             return Ok(next.report);
@@ -248,6 +254,17 @@ impl Reports {
         Err(ReportError::Engine(EngineError::Unavailable(format!(
             "report {id:?} changed {MODERATION_ATTEMPTS} times while being moderated; retry"
         ))))
+    }
+
+    /// One retained report.
+    pub async fn get(&self, id: &str) -> Result<Option<Report>, EngineError> {
+        Ok(self
+            .engine
+            .report(id)
+            .await?
+            .as_deref()
+            .and_then(decode)
+            .map(|s| s.report))
     }
 
     /// Reads a stored or fed report body as a change of the pending overlay.
@@ -309,6 +326,9 @@ pub struct ReportView {
     pub origin: ReportOrigin,
     /// When it arrived, in the wire's time format.
     pub received_at: String,
+    /// The rumour register's entry it was linked to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rumour: Option<String>,
     /// Its moderation state.
     pub status: ReportStatus,
     /// What the reporter saw.
@@ -330,6 +350,7 @@ pub fn view(r: &Report, operator: bool) -> ReportView {
         lon: r.location.lon(),
         origin: r.origin,
         received_at: crate::domain::rfc3339(r.received_at),
+        rumour: r.rumour.clone(),
         status: r.status,
         text: if operator {
             r.text.clone()

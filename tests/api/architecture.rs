@@ -159,7 +159,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("storage", &["engine"]),
     ("intake", &["ingest"]),
-    ("services", &["broadcasts", "reports", "alert", "demo", "crowd"]),
+    (
+        "services",
+        &["broadcasts", "reports", "rumours", "alert", "demo", "crowd"],
+    ),
     ("wire", &["protocol"]),
     ("fan-out", &["hub"]),
     ("sessions", &["ws"]),

@@ -402,6 +402,9 @@ async fn every_public_read_path_is_rate_limited_per_address() {
         "/api/v1/alerts.atom".to_owned(),
         "/api/v1/zones".to_owned(),
         "/ws".to_owned(),
+        "/api/v1/rumours".to_owned(),
+        "/api/v1/rumours/no-such-entry".to_owned(),
+        "/api/v1/rumours.atom".to_owned(),
     ];
     for (i, path) in paths.iter().enumerate() {
         let address = format!("192.0.2.{}", i + 1);

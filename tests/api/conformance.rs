@@ -136,6 +136,10 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/api/v1/alerts.atom", "GET, HEAD", "PUT"),
     ("/api/v1/reports", "GET, HEAD, POST", "PUT"),
     ("/api/v1/reports/r-1", "PATCH", "DELETE"),
+    ("/api/v1/rumours", "GET, HEAD, POST", "DELETE"),
+    ("/api/v1/rumours.atom", "GET, HEAD", "POST"),
+    ("/api/v1/rumours/u-1", "GET, HEAD, PATCH", "DELETE"),
+    ("/api/v1/rumours/u-1/broadcast", "POST", "GET"),
     ("/api/v1/stats/ingest", "GET, HEAD", "POST"),
     ("/api/v1/audit", "GET, HEAD", "POST"),
     ("/api/v1/zones/z-1/headcount", "POST", "GET"),
@@ -352,6 +356,7 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
         let templated = path
             .replace("b-1", "{id}")
             .replace("r-1", "{id}")
+            .replace("u-1", "{id}")
             .replace("z-1", "{id}");
         let item = &paths
             .get(&templated)

@@ -45,7 +45,7 @@ pub struct ContactScanService<S> {
 
 impl<S> ContactScanService<S> {
     /// Whether the request carries an operator's token.
-    fn from_operator(&self, req: &awc::ConnectRequest) -> bool {
+    fn asked_by_an_operator(&self, req: &awc::ConnectRequest) -> bool {
         let awc::ConnectRequest::Client(head, _, _) = req else {
             return true; // WebSocket tunnels are not HTTP answers
         };
@@ -76,7 +76,7 @@ where
     actix_service::forward_ready!(inner);
 
     fn call(&self, req: awc::ConnectRequest) -> Self::Future {
-        let scan = !self.from_operator(&req);
+        let scan = !self.asked_by_an_operator(&req);
         let what = match &req {
             awc::ConnectRequest::Client(head, _, _) => format!("{} {}", head.as_ref().method, head.as_ref().uri),
             awc::ConnectRequest::Tunnel(head, _) => head.uri.to_string(),

@@ -1327,3 +1327,87 @@ mod text_log {
         the_newest_decision_about_a_cluster_is_kept
     );
 }
+
+/// The rumour store keeps the register's entries by id, lists them least
+/// recently written first, replaces one only by compare-and-set, and
+/// forgets an entry as long after its last write as broadcasts are kept.
+mod rumour_store {
+    use super::*;
+
+    fn retention() -> i64 {
+        Settings::resolve(&test_args())
+            .expect("settings")
+            .layout()
+            .broadcast_secs
+    }
+
+    pub async fn rumours_are_read_back_by_id_and_listed_least_recently_written_first(engine: Arc<dyn Engine>) {
+        let t = now();
+        assert!(engine.rumours().await.expect("list").is_empty());
+        engine.put_rumour("r1", r#"{"n":1}"#, t - 10).await.expect("put");
+        engine.put_rumour("r2", r#"{"n":2}"#, t).await.expect("put");
+        assert_eq!(engine.rumour("r1").await.expect("get").as_deref(), Some(r#"{"n":1}"#));
+        assert_eq!(engine.rumour("r3").await.expect("get"), None);
+        assert_eq!(engine.rumours().await.expect("list"), [r#"{"n":1}"#, r#"{"n":2}"#]);
+        // Written again: it is now the most recent.
+        assert!(
+            engine
+                .swap_rumour("r1", r#"{"n":1}"#, r#"{"n":10}"#, t + 1)
+                .await
+                .expect("swap")
+        );
+        assert_eq!(engine.rumours().await.expect("list"), [r#"{"n":2}"#, r#"{"n":10}"#]);
+    }
+
+    pub async fn a_rumour_swap_succeeds_once_against_concurrent_swaps(engine: Arc<dyn Engine>) {
+        let t = now();
+        engine.put_rumour("r", "v1", t).await.expect("put");
+        let swaps = (0..8).map(|i| {
+            let engine = engine.clone();
+            async move {
+                let body = format!("v2-{i}");
+                let won = engine.swap_rumour("r", "v1", &body, t).await.expect("swap");
+                won.then_some(body)
+            }
+        });
+        let winners: Vec<String> = futures_util::future::join_all(swaps)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        assert_eq!(engine.rumour("r").await.expect("get"), winners.first().cloned());
+        assert!(
+            !engine.swap_rumour("r", "v1", "stale", t).await.expect("swap"),
+            "a stale read loses"
+        );
+        assert!(
+            !engine.swap_rumour("gone", "v1", "v2", t).await.expect("swap"),
+            "nothing to swap"
+        );
+        assert_eq!(engine.rumour("gone").await.expect("get"), None);
+    }
+
+    pub async fn a_rumour_is_forgotten_a_broadcast_retention_after_its_last_write(engine: Arc<dyn Engine>) {
+        let t = now();
+        // Written, by the caller's clock, longer ago than the retention.
+        engine
+            .put_rumour("old", "old", t - retention() - 60)
+            .await
+            .expect("put");
+        engine
+            .put_rumour("kept", "kept", t - retention() + 600)
+            .await
+            .expect("put");
+        engine.put_rumour("new", "new", t).await.expect("put");
+        assert_eq!(engine.rumours().await.expect("list"), ["kept", "new"]);
+        assert_eq!(engine.rumour("old").await.expect("get"), None);
+        assert_eq!(engine.rumour("kept").await.expect("get").as_deref(), Some("kept"));
+    }
+
+    conformance!(
+        rumours_are_read_back_by_id_and_listed_least_recently_written_first,
+        a_rumour_swap_succeeds_once_against_concurrent_swaps,
+        a_rumour_is_forgotten_a_broadcast_retention_after_its_last_write,
+    );
+}

@@ -25,6 +25,7 @@ mod privacy;
 mod properties;
 mod reports;
 mod roles;
+mod rumours;
 mod scaleout;
 mod serving;
 mod tokens;

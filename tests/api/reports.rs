@@ -305,7 +305,7 @@ async fn a_subscriber_far_behind_the_channel_misses_no_report_and_gets_none_twic
         std::sync::Arc::new(campanile::domain::Zones::default()),
     );
     service
-        .moderate(&sent[0], "verified", "test-operator", &broadcasts)
+        .moderate(&sent[0], "verified", None, "test-operator", &broadcasts)
         .await
         .expect("moderate");
     let moderated = take(&mut messages, 1).await;

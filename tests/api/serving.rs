@@ -43,6 +43,7 @@ fn paths_the_pages_load() -> Vec<String> {
         web_dir().join("index.html"),
         web_dir().join("ops/index.html"),
         web_dir().join("field/index.html"),
+        web_dir().join("rumours/index.html"),
     ];
     for entry in std::fs::read_dir(web_dir().join("shared")).expect("web/shared") {
         sources.push(entry.expect("entry").path());
@@ -78,7 +79,7 @@ async fn the_pages_and_every_library_file_they_load_are_served() {
             "{needed} not found in the pages: {loaded:?}"
         );
     }
-    let pages = ["/", "/index.html", "/ops/", "/field/", "/favicon.svg"];
+    let pages = ["/", "/index.html", "/ops/", "/field/", "/rumours/", "/favicon.svg"];
     // MapLibre starts its worker from the file beside its module.
     let worker = "/vendor/maplibre-gl/maplibre-gl-worker.mjs";
     for path in pages
@@ -100,9 +101,11 @@ async fn the_pages_and_every_library_file_they_load_are_served() {
             );
         }
     }
-    let (status, head, _) = raw_get(app.port, "/ops", &[]).await;
-    assert_eq!(status, 302);
-    assert!(head.contains("location: /ops/"), "{head}");
+    for folder in ["/ops", "/rumours"] {
+        let (status, head, _) = raw_get(app.port, folder, &[]).await;
+        assert_eq!(status, 302, "{folder}");
+        assert!(head.contains(&format!("location: {folder}/")), "{head}");
+    }
 }
 
 #[actix_web::test]

@@ -1,12 +1,13 @@
 // The operations room (/ops/): the wall map with every panel an operator
 // works from — the zones by risk, messages and who acknowledged them,
-// hotspots named by zone, reports to triage, the ingest rate, alerts and
-// the composer.
+// hotspots named by zone, reports to triage, the rumour register, the
+// ingest rate, alerts and the composer.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
 import { responderHotspots } from "/shared/panel-hotspots.js";
 import { triagePanel } from "/shared/panel-triage.js";
+import { rumourPanel } from "/shared/panel-rumours.js";
 import { timelinePanel } from "/shared/panel-timeline.js";
 import { alertsPanel } from "/shared/panel-alerts.js";
 import { composerPanel } from "/shared/panel-composer.js";
@@ -18,9 +19,11 @@ const zones = page.add(new ZoneWatch(page));
 page.add(zonesPanel(page, zones));
 page.add(messagesPanel(page, acknowledgements(page)));
 page.add(responderHotspots(page, zones));
-// Built before triage, which hands it rumours to answer; shown below the others.
+// Built before triage, which hands them rumours to answer and link; shown below it.
 const composer = composerPanel(page);
-page.add(triagePanel(page, { answerRumour: (report) => composer.answerRumour(report) }));
+const register = rumourPanel(page);
+page.add(triagePanel(page, { answerRumour: (report) => composer.answerRumour(report), register }));
+page.add(register);
 page.add(timelinePanel(page));
 page.add(alertsPanel(page));
 page.add(composer);

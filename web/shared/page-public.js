@@ -1,6 +1,6 @@
 // The public page (/): the messages for where the reader is, how busy the
-// named places are in words and icons (never in numbers), a report form and
-// the Atom feed of messages.
+// named places are in words and icons (never in numbers), a report form,
+// the rumour control page and the Atom feed of messages.
 
 import { openLivePage } from "/shared/live-page.js";
 import { el } from "/shared/dom.js";
@@ -19,5 +19,8 @@ page.add(reportFormPanel(page, {
   wording: { title: "Report a problem", note: "Tell us more (optional)", send: "Send report" },
   locate: messages.near,
 }));
-page.add({ elements: [el("p", { class: "feeds" }, el("a", { href: "/api/v1/alerts.atom", text: "Atom feed of safety messages" }))] });
+page.add({ elements: [
+  el("p", { class: "feeds" }, el("a", { href: "/rumours/", text: "Rumour control: claims going round, checked" })),
+  el("p", { class: "feeds" }, el("a", { href: "/api/v1/alerts.atom", text: "Atom feed of safety messages" })),
+] });
 page.start();

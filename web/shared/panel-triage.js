@@ -1,13 +1,20 @@
 // Triage on the wall map: new reports appear by themselves; one click to
-// verify, dismiss or mark as a rumour, and a rumour can be answered at once.
+// verify or dismiss; "Rumour…" marks a report false and links it to an
+// entry of the rumour register (existing or new) in one step, and prepares
+// the composer's answer.
 
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
 import { categoryLabel } from "/shared/panel-report-form.js";
+import { rumourLinker } from "/shared/panel-rumours.js";
 
-/** `answerRumour(report)` prepares the public answer to a report marked as a rumour. */
-export function triagePanel(page, { answerRumour }) {
+/** `answerRumour(report)` prepares the public answer to a report marked as a
+ *  rumour; `register` is the rumour register panel its entries come from. */
+export function triagePanel(page, { answerRumour, register }) {
   const reports = new Map();
+  // Open "Rumour…" forms by report id, kept across redraws so that what an
+  // operator typed survives a new report arriving.
+  const linkers = new Map();
   const panel = section("Reports to triage", "triage", el("p", { class: "none", text: "No reports waiting." }));
   const list = panel.querySelector("#triage");
 
@@ -23,7 +30,14 @@ export function triagePanel(page, { answerRumour }) {
       el("div", { class: "actions" },
         el("button", { text: "Verify", onclick: () => moderate(r.id, "verified") }),
         el("button", { text: "Dismiss", onclick: () => moderate(r.id, "dismissed") }),
-        el("button", { text: "Rumour: answer it", onclick: () => { moderate(r.id, "false"); answerRumour(r); } })))));
+        el("button", { text: "Rumour…", "aria-expanded": String(linkers.has(r.id)), onclick: () => toggleLinker(r) })),
+      ...(linkers.has(r.id) ? [linkers.get(r.id)] : []))));
+  }
+
+  function toggleLinker(r) {
+    if (linkers.has(r.id)) linkers.delete(r.id);
+    else linkers.set(r.id, rumourLinker(page, register, r, () => { linkers.delete(r.id); answerRumour(r); }));
+    render();
   }
 
   async function load() {

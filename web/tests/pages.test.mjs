@@ -461,7 +461,7 @@ test("the public page shows only the messages for a point picked on the map", as
   await phone.close();
 });
 
-test("a report from the phone reaches the operators' triage by itself, as text, and a rumour is answered in one click", async () => {
+test("a report from the phone reaches the operators' triage by itself, as text, and is linked to a new rumour entry and answered in one step", async () => {
   const ops = await open(`/ops/#token=${operator}`);
   await ops.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
   const phone = await open("/", { width: 360, height: 740 });
@@ -474,11 +474,19 @@ test("a report from the phone reaches the operators' triage by itself, as text, 
   assert.equal(await ops.locator("#triage img").count(), 0, "markup in a report is shown as text");
   assert.equal(await ops.evaluate(() => window.__pwned), undefined);
   await ops.click("#triage button:has-text('Rumour')");
-  assert.equal(await ops.inputValue("#c-event"), "Rumour");
+  assert.equal(await ops.inputValue("#triage .rl-claim"), `They say the exits are closed <img src=x onerror="window.__pwned=1">`, "the new entry starts from the report's text");
+  await ops.fill("#triage .rl-fact", "Every exit is open.");
+  await ops.click("#triage .rl-link");
+  await ops.waitForFunction(() => document.querySelector("#c-event")?.value === "Rumour", null, { timeout: 10000 });
   assert.match(await ops.locator("#c-preview").textContent(), /300 m circle/);
   await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits"), null, { timeout: 10000 });
   const rumours = await (await fetch(`${base}/api/v1/reports?status=false`, { headers: { Authorization: `Bearer ${operator}` } })).json();
   assert.equal(rumours.features.length, 1);
+  const linked = rumours.features[0].properties;
+  const entry = await (await fetch(`${base}/api/v1/rumours/${linked.rumour}`, { headers: { Authorization: `Bearer ${operator}` } })).json();
+  assert.deepEqual(entry.reports, [linked.id], "the report and its new entry name each other");
+  await ops.waitForFunction(() => document.querySelector("#rumour-list")?.textContent.includes("They say the exits are closed <img"), null, { timeout: 10000 });
+  assert.equal(await ops.locator("#rumour-list img").count(), 0, "markup in an entry is shown as text");
   await ops.screenshot({ path: `${SHOTS}ops-triage.png` });
   assert.deepEqual(ops.problems, []);
   await ops.close();

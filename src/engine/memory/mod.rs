@@ -13,6 +13,7 @@ mod counts;
 mod crowd;
 mod idempotency;
 mod reports;
+mod rumours;
 mod texts;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -30,6 +31,7 @@ pub struct MemoryEngine {
     counts: Mutex<counts::Counts>,
     broadcasts: broadcast_log::Broadcasts,
     reports: reports::Reports,
+    rumours: Mutex<rumours::Rumours>,
     alerts: alerts::Alerts,
     crowd: crowd::Crowd,
     texts: Mutex<texts::Texts>,
@@ -46,6 +48,7 @@ impl MemoryEngine {
             counts: Mutex::default(),
             broadcasts: broadcast_log::Broadcasts::new(),
             reports: reports::Reports::new(),
+            rumours: Mutex::default(),
             alerts: alerts::Alerts::new(),
             crowd: crowd::Crowd::default(),
             texts: Mutex::default(),

@@ -19,6 +19,8 @@
 //! | `{reports}:report:{id}` | string | one report (JSON) | retention |
 //! | `{reports}:index` | sorted set | report id by arrival time | retention after the last report |
 //! | `{reports}:changes` | stream | every stored report body, in order | retention, at most ~10,000 entries |
+//! | `{rumours}:rumour:{id}` | string | one rumour register entry (JSON) | broadcast retention after its last write |
+//! | `{rumours}:index` | sorted set | entry id by last write | broadcast retention after the last write |
 //! | `{alerts}:quiet:{key}` | string | an alert was raised for this key | the quiet period |
 //! | `{alerts}:changes` | stream | every raised alert, in order | a day, at most ~1,000 entries |
 //! | `{alerts}:raised` | sorted set | every raised alert by the time it was raised | a day |
@@ -87,6 +89,12 @@ impl Keys {
     }
     pub(super) fn report_changes(&self) -> String {
         format!("{}{{reports}}:changes", self.prefix)
+    }
+    pub(super) fn rumour(&self, id: &str) -> String {
+        format!("{}{{rumours}}:rumour:{id}", self.prefix)
+    }
+    pub(super) fn rumour_index(&self) -> String {
+        format!("{}{{rumours}}:index", self.prefix)
     }
     pub(super) fn alert_quiet(&self, key: &str) -> String {
         format!("{}{{alerts}}:quiet:{key}", self.prefix)

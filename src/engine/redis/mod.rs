@@ -4,7 +4,7 @@
 //! This file holds what every store shares: the connection (one server or a
 //! cluster), the engine's health and the stream follower that feeds reports
 //! and alerts to every node. Each store is a file of its own beside it
-//! (`counts.rs`, `broadcast_log.rs`, `reports.rs`, `alerts.rs`, `audit.rs`,
+//! (`counts.rs`, `broadcast_log.rs`, `reports.rs`, `rumours.rs`, `alerts.rs`, `audit.rs`,
 //! `idempotency.rs`), every key name is in `keys.rs`, and every Lua script
 //! is a file under `scripts/`, run through [`redis::Script`] (by its SHA,
 //! loaded again whenever a server has lost it).
@@ -17,6 +17,7 @@ mod crowd;
 mod idempotency;
 mod keys;
 mod reports;
+mod rumours;
 mod texts;
 
 pub use idempotency::RedisIdempotency;
