@@ -357,7 +357,9 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
             .replace("b-1", "{id}")
             .replace("r-1", "{id}")
             .replace("u-1", "{id}")
-            .replace("z-1", "{id}");
+            .replace("z-1", "{id}")
+            .replace("c-1", "{id}")
+            .replace("1-0", "{id}");
         let item = &paths
             .get(&templated)
             .unwrap_or_else(|| panic!("{templated} undocumented"));

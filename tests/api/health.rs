@@ -98,7 +98,7 @@ async fn unknown_routes_and_methods_answer_in_the_envelope() {
     let app = spawn_app(EngineKind::Memory).await;
     let (status, body) = app.get("/api/v1/nothing-here", None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    let (status, body) = app.get("/api/v1/posts", None).await;
+    let (status, body) = app.get("/api/v1/broadcasts/b-1/ack", None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (405, Some("method_not_allowed"))

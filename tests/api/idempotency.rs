@@ -113,11 +113,11 @@ async fn a_batch_retried_under_its_idempotency_key_gets_the_first_answer_and_cou
         assert_eq!(total(&app).await, counted, "{kind:?}: a retry counts nothing");
 
         // Without the key the same body is new data: ids are still known.
-        let (_, fresh) = app.post_raw(body, "application/json", Some(&app.ingest)).await;
+        let (status, fresh) = app.post_raw(body, "application/json", Some(&app.ingest)).await;
         assert_eq!(
             (fresh["accepted"].as_u64(), fresh["duplicates"].as_u64()),
             (Some(2_500), Some(1)),
-            "{kind:?}"
+            "{kind:?}: {status} {fresh}"
         );
     }
 }
