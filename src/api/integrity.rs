@@ -164,7 +164,12 @@ fn view(state: &AppState, key: TextKey, text: PostText, at: LatLon) -> PostView 
         discounted: cluster.as_deref().is_some_and(|c| state.integrity.is_discounted(c)),
         cluster,
         cell: cell.map(|c| c.to_string()).unwrap_or_default(),
-        zone: cell.and_then(|c| state.cover.smallest_zone(c)).map(str::to_owned),
+        // The post's own zone, read at the cover's resolution: the coarse
+        // cell may span two squares.
+        zone: h3o::LatLng::new(at.lat(), at.lon())
+            .ok()
+            .and_then(|ll| state.cover.smallest_zone(ll.to_cell(state.cover.resolution())))
+            .map(str::to_owned),
         id,
         source: text.source,
         posted: DateTime::from_timestamp(text.posted, 0)

@@ -13,7 +13,7 @@
 //! version and its direction), later members of a discounted cluster are
 //! taken out as they arrive, and the trends are drawn again without them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -446,11 +446,13 @@ impl IntegrityChannel {
         };
         let cell = centre.to_cell(self.settings.res);
         let masked = pii::mask(&text.text);
+        // The member's cell is the post's own, at the cover's resolution:
+        // it names the cluster's zone exactly; views show its parent.
         let member = Member {
             post: entry.key.to_string(),
             contributor: text.contributor,
             at: text.counted_at,
-            cell,
+            cell: centre.to_cell(self.places.cover.resolution()),
         };
         let joined = state.clusters.add(member, &masked.text);
         let discounted = joined
@@ -606,16 +608,22 @@ impl IntegrityChannel {
     }
 
     fn view(&self, cluster: &Cluster) -> ClusterView {
-        let cells = cluster.cells();
-        // The zone most of its posts are in names it.
-        let mut per_cell: BTreeMap<CellIndex, usize> = BTreeMap::new();
+        let cells: BTreeSet<CellIndex> = cluster
+            .cells()
+            .into_iter()
+            .filter_map(|c| c.parent(self.settings.res))
+            .collect();
+        // The zone most of its posts are in names it (outside every zone:
+        // the busiest cell's position).
+        let mut per_zone: BTreeMap<Option<&'static str>, (usize, CellIndex)> = BTreeMap::new();
         for m in &cluster.members {
-            *per_cell.entry(m.cell).or_default() += 1;
+            let entry = per_zone.entry(self.places.cover.smallest_zone(m.cell)).or_insert((0, m.cell));
+            entry.0 += 1;
         }
-        let busiest = per_cell
+        let busiest = per_zone
             .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(c, _)| *c);
+            .max_by(|a, b| a.1.0.cmp(&b.1.0).then_with(|| b.0.cmp(a.0)))
+            .map(|(_, (_, cell))| *cell);
         let (zone, place) = busiest.map_or((None, String::new()), |cell| {
             self.places.of_cell(cell, LatLng::from(cell))
         });
