@@ -13,6 +13,7 @@ const FALLBACK = {
   defaultWindow: "15m",
   resolutions: { min: 7, max: 11, public_max: 9 },
   zoneLevels: [],
+  kAnonymity: 5,
   reportCategories: ["crowd", "medical", "fire", "violence", "missing_person", "suspicious_item", "infrastructure", "rumour", "other"],
   cap: {
     categories: ["Safety", "Security", "Rescue", "Fire", "Health", "Transport", "Infra", "Other"],
@@ -39,6 +40,8 @@ export async function loadEvent() {
     defaultWindow: isText(event.default_window) ? event.default_window : FALLBACK.defaultWindow,
     resolutions: r && whole(r.min) && whole(r.max) && whole(r.public_max) ? r : FALLBACK.resolutions,
     reportCategories: words(event.report_categories, FALLBACK.reportCategories),
+    // Fewest distinct posters behind anything shown of a place (a trend's term among them).
+    kAnonymity: whole(event.k_anonymity) && event.k_anonymity > 0 ? event.k_anonymity : FALLBACK.kAnonymity,
     // The zones' levels in people per m² ([{level, from, below}]); none when the server names none.
     zoneLevels: Array.isArray(event.levels?.zones) && event.levels.zones.every((l) => isText(l?.level) && Number.isFinite(l?.from)) ? event.levels.zones : [],
     cap: {

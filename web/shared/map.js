@@ -50,7 +50,7 @@ export class LiveMap {
 
   addLayers() {
     const m = this.map;
-    for (const id of ["streets", "heat", "draft"]) m.addSource(id, { type: "geojson", data: empty() });
+    for (const id of ["streets", "heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });
     // Zones keep their own ids so that their levels can colour them without sending the shapes again.
     m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
     m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
@@ -72,6 +72,8 @@ export class LiveMap {
       paint: { "line-color": ZONE_COLOURS, "line-width": ["match", ["get", "kind"], "perimeter", 3, 1.5] } });
     m.addLayer({ id: "zone-points", type: "circle", source: "zones", filter: ["==", ["geometry-type"], "Point"],
       paint: { "circle-radius": 7, "circle-color": ZONE_COLOURS, "circle-stroke-color": "#0b0f14", "circle-stroke-width": 2 } });
+    // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
+    m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
     m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
   }
 
@@ -131,6 +133,21 @@ export class LiveMap {
     this.heatFeatures = features.length;
     await this.setGeoJson("heat", { type: "FeatureCollection", features });
     return max;
+  }
+
+  /** Outlines `cells` (H3 ids) over the heat; none clears the outline. */
+  async setHighlight(cells) {
+    const features = cells.map((cell) => ({ type: "Feature", properties: { cell }, geometry: { type: "Polygon", coordinates: [cellToBoundary(cell, true)] } }));
+    this.highlighted = features.length;
+    await this.setGeoJson("highlight", { type: "FeatureCollection", features });
+  }
+
+  /** Frames `cells` (H3 ids). */
+  fitCells(cells) {
+    const points = cells.flatMap((cell) => cellToBoundary(cell, true));
+    if (!points.length) return;
+    const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
+    this.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 60, maxZoom: 17 });
   }
 
   flyToCell(cell) {

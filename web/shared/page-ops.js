@@ -13,12 +13,17 @@ import { alertsPanel } from "/shared/panel-alerts.js";
 import { composerPanel } from "/shared/panel-composer.js";
 import { zonesPanel } from "/shared/panel-zones.js";
 import { ZoneWatch } from "/shared/zones.js";
+import { trendsPanel } from "/shared/panel-trends.js";
+import { postsPanel } from "/shared/panel-posts.js";
 
 const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
 const zones = page.add(new ZoneWatch(page));
 page.add(zonesPanel(page, zones));
 page.add(messagesPanel(page, acknowledgements(page)));
 page.add(responderHotspots(page, zones));
+const posts = postsPanel(page);
+page.add(trendsPanel(page, { openPosts: posts.open }));
+page.add(posts);
 // Built before triage, which hands them rumours to answer and link; shown below it.
 const composer = composerPanel(page);
 const register = rumourPanel(page);

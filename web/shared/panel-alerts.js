@@ -1,10 +1,12 @@
 // The operators' alerts from the alerts channel, newest first (the last
-// twenty): surges and densities over the limit in a cell, and a zone's level
-// rising or its forecast reaching serious. Each names its place when the
-// server names one; a click flies the map to the cell or frames the zone.
+// twenty): surges and densities over the limit in a cell, a zone's level
+// rising or its forecast reaching serious, and coordinated posting (a card
+// of its own, with the decision to discount it). Each names its place when
+// the server names one; a click flies the map to the cell or frames the zone.
 
 import { el, section } from "/shared/dom.js";
 import { LEVEL_LABELS, peopleWithInterval } from "/shared/zones.js";
+import { coordinationCards } from "/shared/panel-coordination.js";
 
 const KEPT = 20;
 
@@ -39,18 +41,24 @@ export function alertsPanel(page) {
   let shapes = new Map();
   const panel = section("Alerts", "alerts", el("p", { class: "none", text: "No alerts." }));
   const list = panel.querySelector("#alerts");
+  const coordination = coordinationCards(page);
   function show(a) {
     if (a.cell) page.map.flyToCell(a.cell);
     else if (shapes.has(a.zone)) page.map.fitZone(shapes.get(a.zone));
   }
   function render() {
+    coordination.keep(alerts);
+    // A coordination card is the same node across redraws; moving it drops the focus (a reason being typed): give it back.
+    const focused = document.activeElement;
     list.replaceChildren(...alerts.map((a) => {
+      if (a.kind === "coordination") return coordination.card(a);
       const [title, line] = describe(a);
       return el("article", { class: `alert-card ${a.kind}`, tabindex: "0", onclick: () => show(a), onkeydown: (e) => { if (e.key === "Enter") show(a); } },
         el("strong", { text: title }),
         el("span", { text: line }),
         el("time", { datetime: a.raised_at, text: ` ${new Date(a.raised_at).toLocaleTimeString()}` }));
     }));
+    if (focused !== document.activeElement && focused?.isConnected && list.contains(focused)) focused.focus({ preventScroll: true });
   }
   return {
     elements: [panel],
@@ -58,6 +66,8 @@ export function alertsPanel(page) {
     zones(features) {
       shapes = new Map(features.filter((f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type)).map((f) => [f.properties.id, f]));
     },
+    started: coordination.started,
+    tick: coordination.tick,
     on: {
       alert(msg) {
         alerts.unshift(msg);
