@@ -617,7 +617,9 @@ impl IntegrityChannel {
         // the busiest cell's position).
         let mut per_zone: BTreeMap<Option<&'static str>, (usize, CellIndex)> = BTreeMap::new();
         for m in &cluster.members {
-            let entry = per_zone.entry(self.places.cover.smallest_zone(m.cell)).or_insert((0, m.cell));
+            let entry = per_zone
+                .entry(self.places.cover.smallest_zone(m.cell))
+                .or_insert((0, m.cell));
             entry.0 += 1;
         }
         let busiest = per_zone

@@ -43,6 +43,29 @@ impl RedisEngine {
     }
 }
 
+impl RedisEngine {
+    /// One page of the log: `XRANGE` from `from` to `to`, or `XREVRANGE`
+    /// from `to` down to `from`, at most `limit` entries.
+    async fn read_texts(
+        &self,
+        command: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<TextEntry>, EngineError> {
+        let read: Entries = cmd(command)
+            .arg(self.keys.text_log())
+            .arg(from)
+            .arg(to)
+            .arg("COUNT")
+            .arg(limit.clamp(1, TEXT_READ_MAX))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(entries(read))
+    }
+}
+
 fn entries(read: Entries) -> Vec<TextEntry> {
     read.into_iter()
         .filter_map(|(id, mut fields)| {
@@ -57,30 +80,12 @@ fn entries(read: Entries) -> Vec<TextEntry> {
 #[async_trait]
 impl TextLog for RedisEngine {
     async fn texts_after(&self, after: TextKey, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
-        let read: Entries = cmd("XRANGE")
-            .arg(self.keys.text_log())
-            .arg(format!("({after}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(limit.clamp(1, TEXT_READ_MAX))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(entries(read))
+        self.read_texts("XRANGE", &format!("({after}"), "+", limit).await
     }
 
     async fn texts_before(&self, before: Option<TextKey>, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
         let end = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
-        let read: Entries = cmd("XREVRANGE")
-            .arg(self.keys.text_log())
-            .arg(end)
-            .arg("-")
-            .arg("COUNT")
-            .arg(limit.clamp(1, TEXT_READ_MAX))
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(entries(read))
+        self.read_texts("XREVRANGE", &end, "-", limit).await
     }
 
     async fn text(&self, key: TextKey) -> Result<Option<TextEntry>, EngineError> {
