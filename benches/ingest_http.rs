@@ -6,7 +6,9 @@
 //! machine's cores, so the figures are a floor for the server alone.
 //!
 //! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10;
-//! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`)
+//! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`;
+//! `BENCH_RATE`, posts/s in all, to send a steady stream instead of as
+//! many as the server takes)
 
 mod support;
 
@@ -125,6 +127,22 @@ fn batch(seq: u64) -> String {
     body
 }
 
+/// CPU seconds this process has used (user and system), from
+/// `/proc/self/stat`; 0 where there is none.
+fn process_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which may hold spaces, in brackets.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after it.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn run(label: &str, redis_url: Option<String>) {
     let (port, stopper) = support::start_server(redis_url).await;
     let url = format!("http://127.0.0.1:{port}/api/v1/posts");
@@ -132,19 +150,33 @@ async fn run(label: &str, redis_url: Option<String>) {
 
     let secs = env_or("BENCH_SECS", 10);
     let connections = env_or("BENCH_CONNECTIONS", 8);
+    // With BENCH_RATE, posts/s in all: each connection sends a batch on a
+    // fixed schedule (an event's steady stream) and the figures are the
+    // request latencies and the CPU the process spent, not the ceiling.
+    let rate = env_or("BENCH_RATE", 0);
+    let interval = (rate > 0).then(|| Duration::from_secs_f64((connections * BATCH as u64) as f64 / rate as f64));
     let accepted = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let cpu_before = process_cpu_secs();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let mut tasks = Vec::new();
     for c in 0..connections {
-        let (url, token, accepted) = (url.clone(), token.clone(), accepted.clone());
+        let (url, token, accepted, latencies) = (url.clone(), token.clone(), accepted.clone(), latencies.clone());
         tasks.push(actix_web::rt::spawn(async move {
             let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
             let mut seq = c;
+            // Connections start spread over one interval, not all at once.
+            let mut next = started + interval.map_or(Duration::ZERO, |i| i.mul_f64(c as f64 / connections as f64));
             while Instant::now() < deadline {
+                if let Some(i) = interval {
+                    actix_web::rt::time::sleep_until(next.into()).await;
+                    next += i;
+                }
                 // Every id is new: each post is validated, hashed, bucketed and counted.
                 let body = batch(seq);
                 seq += connections;
+                let sent = Instant::now();
                 let resp = client
                     .post(&url)
                     .insert_header(("Authorization", format!("Bearer {token}")))
@@ -155,6 +187,9 @@ async fn run(label: &str, redis_url: Option<String>) {
                     && let Ok(v) = r.json::<serde_json::Value>().await
                 {
                     accepted.fetch_add(v["accepted"].as_u64().unwrap_or(0), Ordering::Relaxed);
+                    if let Ok(mut l) = latencies.lock() {
+                        l.push(sent.elapsed());
+                    }
                 }
             }
         }));
@@ -163,10 +198,25 @@ async fn run(label: &str, redis_url: Option<String>) {
         let _ = t.await;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs() - cpu_before;
     let n = accepted.load(Ordering::Relaxed);
     println!(
         "{label:>6}: {n} posts accepted in {elapsed:.1} s = {:.0} posts/s ({connections} connections, batches of {BATCH})",
         n as f64 / elapsed
+    );
+    let mut l = latencies.lock().map(|l| l.clone()).unwrap_or_default();
+    l.sort();
+    let at = |q: f64| {
+        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "{label:>6}: batch latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; the process used {:.2} cores (server, its text follower and this client)",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        l.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        cpu / elapsed
     );
     stopper.stop().await;
 }

@@ -45,6 +45,10 @@ const TEXTS_PER_ROUND: usize = 50_000;
 /// decision reaches this one within this time.
 const DECISIONS_EVERY: Duration = Duration::from_secs(2);
 
+/// The share of one core the text follower may take: it rests between
+/// rounds in proportion to the time a round took.
+const CPU_SHARE: f64 = 0.75;
+
 /// How long a cluster keeps its alert quiet: one alert per cluster.
 const COORDINATION_QUIET_SECS: i64 = 6 * 3600;
 
@@ -294,16 +298,36 @@ impl IntegrityChannel {
         }
     }
 
-    /// Follows the text log every `period` until `shutdown`.
+    /// Follows the text log every `period` until `shutdown`, on a thread
+    /// of its own and within [`CPU_SHARE`] of one core: masking, terms and
+    /// clusters cost tens of microseconds a post, and on the runtime that
+    /// relays broadcasts and ticks the heatmaps they would hold up every
+    /// channel, or under a flood take the cores ingest needs. Behind, the
+    /// follower catches up from the log; nothing is skipped.
     pub fn spawn(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         let channel = self.clone();
-        crate::schedule::spawn_every(period, shutdown, move || {
-            let channel = channel.clone();
-            async move {
-                if let Err(e) = channel.round(Utc::now()).await {
-                    tracing::warn!(error = %e, "reading the text log failed; reading again next round");
+        tokio::task::spawn_blocking(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!(error = %e, "the text log follower could not start: no trends, no clusters");
+                    return;
                 }
-            }
+            };
+            runtime.block_on(async move {
+                while !shutdown.is_cancelled() {
+                    let started = Instant::now();
+                    if let Err(e) = channel.round(Utc::now()).await {
+                        tracing::warn!(error = %e, "reading the text log failed; reading again next round");
+                    }
+                    let busy = started.elapsed();
+                    let rest = period.max(busy.mul_f64(1.0 / CPU_SHARE - 1.0));
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(rest) => {}
+                    }
+                }
+            });
         })
     }
 
