@@ -305,8 +305,12 @@ impl IntegrityChannel {
     /// channel, or under a flood take the cores ingest needs. Behind, the
     /// follower catches up from the log; nothing is skipped.
     pub fn spawn(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        let channel = self.clone();
-        tokio::task::spawn_blocking(move || {
+        // A thread of its own, not tokio's blocking pool: a runtime waits
+        // for its blocking tasks when dropped. It holds the channel weakly
+        // and ends with it, or at `shutdown`; the task returned ends then.
+        let channel = Arc::downgrade(self);
+        let (ended, on_end) = tokio::sync::oneshot::channel::<()>();
+        let follow = move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
@@ -316,18 +320,26 @@ impl IntegrityChannel {
             };
             runtime.block_on(async move {
                 while !shutdown.is_cancelled() {
+                    let Some(channel) = channel.upgrade() else { return };
                     let started = Instant::now();
                     if let Err(e) = channel.round(Utc::now()).await {
                         tracing::warn!(error = %e, "reading the text log failed; reading again next round");
                     }
-                    let busy = started.elapsed();
-                    let rest = period.max(busy.mul_f64(1.0 / CPU_SHARE - 1.0));
+                    drop(channel);
+                    let rest = period.max(started.elapsed().mul_f64(1.0 / CPU_SHARE - 1.0));
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(rest) => {}
                     }
                 }
             });
+            let _ = ended.send(());
+        };
+        if let Err(e) = std::thread::Builder::new().name("campanile-texts".into()).spawn(follow) {
+            tracing::error!(error = %e, "the text log follower could not start: no trends, no clusters");
+        }
+        tokio::spawn(async move {
+            let _ = on_end.await;
         })
     }
 
