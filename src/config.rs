@@ -371,8 +371,7 @@ pub struct Settings {
     pub alerts: crate::alert::AlertRules,
     /// How far back a new `alerts` subscriber and the alerts route look.
     pub alert_history: Duration,
-    /// Trends and coordinated clusters (their `languages` are the event's,
-    /// filled in where the channel is built).
+    /// Trends and coordinated clusters.
     pub integrity: crate::hub::IntegritySettings,
     /// WebSocket ping period.
     pub ws_ping: Duration,
@@ -416,9 +415,15 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
     Ok(d)
 }
 
-/// Trends and coordination: the windows are whole minutes (trends are
-/// kept per minute), at most a day.
-fn integrity_settings(args: &ServeArgs, alert_res: u8) -> Result<crate::hub::IntegritySettings, ConfigError> {
+/// Trends and coordination, over the alerts' cells, the public's k and
+/// the event's languages: the windows are whole minutes (trends are kept
+/// per minute), at most a day.
+fn integrity_settings(
+    args: &ServeArgs,
+    k_anonymity: u64,
+    res: h3o::Resolution,
+    languages: Vec<String>,
+) -> Result<crate::hub::IntegritySettings, ConfigError> {
     let minutes = |value: Option<&str>, default: &str, name: &str| -> Result<(i64, String), ConfigError> {
         let text = value.unwrap_or(default);
         let d = duration(Some(text), default, name)?;
@@ -435,14 +440,14 @@ fn integrity_settings(args: &ServeArgs, alert_res: u8) -> Result<crate::hub::Int
     Ok(crate::hub::IntegritySettings {
         trends_window_secs,
         trends_window,
-        k_anonymity: args.k_anonymity.unwrap_or(5).max(1),
-        res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
+        k_anonymity: k_anonymity.max(1),
+        res,
         coordination: crate::integrity::neardup::ClusterConfig {
             min_contributors: usize::try_from(args.coordination_min.unwrap_or(20).clamp(2, 100_000)).unwrap_or(20),
             window_secs: coordination_secs,
             similarity: 0.6,
         },
-        languages: Vec::new(),
+        languages,
     })
 }
 
@@ -568,6 +573,20 @@ impl Settings {
             Some(url) => public_url(url)?,
             None => format!("http://{listen}"),
         };
+        let alert_cells = h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?;
+        let k_anonymity = args.k_anonymity.unwrap_or(5);
+        let languages: Vec<String> = args
+            .languages
+            .as_deref()
+            // The demo's march is in Bologna: its people write Italian and English.
+            .unwrap_or(if args.demo.unwrap_or(false) { "en,it" } else { "en" })
+            .split(',')
+            .map(|tag| {
+                crate::domain::Language::parse(tag.trim())
+                    .map(|l| l.as_str().to_owned())
+                    .map_err(|_| ConfigError(format!("language {tag:?} is not a BCP 47 tag such as en or pt-BR")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             listen,
             engine,
@@ -587,7 +606,7 @@ impl Settings {
             body_timeout: duration(args.body_timeout.as_deref(), "30s", "body_timeout")?,
             tick: duration(args.tick.as_deref(), "500ms", "tick")?,
             public_max_res,
-            k_anonymity: args.k_anonymity.unwrap_or(5),
+            k_anonymity,
             public_bands: match args.public_bands.as_deref() {
                 Some(text) => crate::hub::PublicBands::parse(text).map_err(ConfigError)?,
                 None => crate::hub::PublicBands::default(),
@@ -602,14 +621,14 @@ impl Settings {
                 .parse()
                 .map_err(|e| ConfigError(format!("--density-levels: {e}")))?,
             alerts: crate::alert::AlertRules {
-                res: h3o::Resolution::try_from(alert_res).map_err(|e| ConfigError(e.to_string()))?,
+                res: alert_cells,
                 surge_min: args.alert_surge_min.unwrap_or(30).max(1),
                 surge_factor: args.alert_surge_factor.unwrap_or(3.0).max(1.0),
                 density_km2: args.alert_density.unwrap_or(2_000.0).max(1.0),
                 quiet_secs: 300,
             },
             alert_history: alert_history(args.alert_history.as_deref())?,
-            integrity: integrity_settings(args, alert_res)?,
+            integrity: integrity_settings(args, k_anonymity, alert_cells, languages.clone())?,
             ws_ping: duration(args.ws_ping.as_deref(), "15s", "ws_ping")?,
             ws_timeout: duration(args.ws_timeout.as_deref(), "45s", "ws_timeout")?,
             ws_max_per_address: usize::try_from(args.ws_max_per_address.unwrap_or(20).max(1)).unwrap_or(usize::MAX),
@@ -630,18 +649,7 @@ impl Settings {
                 }
                 Some(_) => return Err(ConfigError("event_name must be 1-120 characters of text".into())),
             },
-            languages: args
-                .languages
-                .as_deref()
-                // The demo's march is in Bologna: its people write Italian and English.
-                .unwrap_or(if args.demo.unwrap_or(false) { "en,it" } else { "en" })
-                .split(',')
-                .map(|tag| {
-                    crate::domain::Language::parse(tag.trim())
-                        .map(|l| l.as_str().to_owned())
-                        .map_err(|_| ConfigError(format!("language {tag:?} is not a BCP 47 tag such as en or pt-BR")))
-                })
-                .collect::<Result<_, _>>()?,
+            languages,
             public_report_rate: args.public_report_rate.unwrap_or(10).max(1),
             public_read_rate: args.public_read_rate.unwrap_or(600).max(1),
             trusted_proxies: args

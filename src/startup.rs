@@ -141,10 +141,7 @@ impl Application {
             engine.clone(),
             ingestor.clone(),
             places.clone(),
-            crate::hub::IntegritySettings {
-                languages: settings.languages.clone(),
-                ..settings.integrity.clone()
-            },
+            settings.integrity.clone(),
         ));
         let mut background = vec![
             integrity.spawn(settings.tick, shutdown.clone()),

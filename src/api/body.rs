@@ -67,3 +67,22 @@ pub fn parse_json<T: DeserializeOwned>(
         .map_err(|e| FieldError::general("invalid_json", format!("the body is not a valid {what}: {e}")))?;
     Ok(value)
 }
+
+/// Parses `body` as `T` when it is a JSON object, as [`parse_json`] does;
+/// anything else is refused with `shape`, the object to send. serde reads a
+/// struct from an array too (`[100]`): the contract's bodies are objects,
+/// and a schema checker rightly expects anything else refused.
+pub fn parse_json_object<T: DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    fields: &'static [&'static str],
+    shape: &str,
+) -> Result<T, FieldError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(FieldError::general(
+            "invalid_json",
+            format!("send a JSON object: {shape}"),
+        ));
+    }
+    parse_json(body, what, fields)
+}

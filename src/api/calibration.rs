@@ -233,12 +233,12 @@ pub async fn take_headcount(
     zones.check_headcount(&id, 0, "people")?;
     super::body::require_json(&req, "head-count")?;
     let body = super::read_body(&req, payload, MAX_HEADCOUNT_BYTES).await?;
-    // serde reads a struct from an array too (`[100]`): the contract's body
-    // is an object, and a schema checker rightly expects anything else refused.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(FieldError::general("invalid_json", "send a JSON object: {\"people\": <whole number>}").into());
-    }
-    let input: HeadcountRequest = super::body::parse_json(&body, "head-count", HeadcountRequest::FIELDS)?;
+    let input: HeadcountRequest = super::body::parse_json_object(
+        &body,
+        "head-count",
+        HeadcountRequest::FIELDS,
+        "{\"people\": <whole number>}",
+    )?;
     let people = input.people()?;
     let by = caller.sub()?;
     let headcount = zones

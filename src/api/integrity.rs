@@ -153,21 +153,20 @@ impl Filter {
     }
 }
 
-fn view(state: &AppState, key: TextKey, text: PostText, at: LatLon) -> PostView {
-    let masked = pii::mask(&text.text);
-    let cell = h3o::LatLng::new(at.lat(), at.lon())
-        .map(|ll| ll.to_cell(state.settings.integrity.res))
-        .ok();
+/// A matching post as operators see it, with the masking the filter read.
+fn view(state: &AppState, key: TextKey, text: PostText, at: LatLon, masked: pii::Masked) -> PostView {
+    let centre = h3o::LatLng::new(at.lat(), at.lon()).ok();
     let id = key.to_string();
     let cluster = state.integrity.cluster_of(&id);
     PostView {
         discounted: cluster.as_deref().is_some_and(|c| state.integrity.is_discounted(c)),
         cluster,
-        cell: cell.map(|c| c.to_string()).unwrap_or_default(),
+        cell: centre
+            .map(|ll| ll.to_cell(state.settings.integrity.res).to_string())
+            .unwrap_or_default(),
         // The post's own zone, read at the cover's resolution: the coarse
         // cell may span two squares.
-        zone: h3o::LatLng::new(at.lat(), at.lon())
-            .ok()
+        zone: centre
             .and_then(|ll| state.cover.smallest_zone(ll.to_cell(state.cover.resolution())))
             .map(str::to_owned),
         id,
@@ -224,7 +223,7 @@ pub async fn list_posts(
             let Some(at) = text.location() else { continue };
             let masked = pii::mask(&text.text);
             if filter.matches(&state, &text, at, &masked.text) {
-                posts.push(view(&state, entry.key, text, at));
+                posts.push(view(&state, entry.key, text, at, masked));
                 if posts.len() >= filter.limit {
                     break 'read;
                 }
@@ -285,10 +284,8 @@ impl ReasonRequest {
 async fn read_reason(req: &HttpRequest, payload: web::Payload) -> Result<String, ApiError> {
     super::body::require_json(req, "reason")?;
     let body = super::read_body(req, payload, MAX_DECISION_BYTES).await?;
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(FieldError::general("invalid_json", "send a JSON object: {\"reason\": \"…\"}").into());
-    }
-    let input: ReasonRequest = super::body::parse_json(&body, "reason", ReasonRequest::FIELDS)?;
+    let input: ReasonRequest =
+        super::body::parse_json_object(&body, "reason", ReasonRequest::FIELDS, "{\"reason\": \"…\"}")?;
     Ok(input.reason()?)
 }
 

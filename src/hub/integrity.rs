@@ -437,7 +437,7 @@ impl IntegrityChannel {
             let n = texts.len();
             for entry in texts {
                 state.last = entry.key;
-                self.take(&mut state, &entry, true).await?;
+                self.take(&mut state, &entry).await?;
             }
             read += n;
             if n < crate::engine::TEXT_READ_MAX {
@@ -472,15 +472,11 @@ impl IntegrityChannel {
 
     /// Takes one text: trends (unless it holds personal data or belongs to
     /// a discounted cluster) and clusters; a new member of a discounted
-    /// cluster is taken out of the counts (with `counts`).
-    async fn take(&self, state: &mut State, entry: &TextEntry, counts: bool) -> Result<(), EngineError> {
-        let Some(text) = PostText::from_body(&entry.body) else {
+    /// cluster is taken out of the counts.
+    async fn take(&self, state: &mut State, entry: &TextEntry) -> Result<(), EngineError> {
+        let Some((text, centre)) = decode(entry) else {
             return Ok(());
         };
-        let Ok(centre) = LatLng::new(text.lat, text.lon) else {
-            return Ok(());
-        };
-        let cell = centre.to_cell(self.settings.res);
         let masked = pii::mask(&text.text);
         // The member's cell is the post's own, at the cover's resolution:
         // it names the cluster's zone exactly; views show its parent.
@@ -496,21 +492,27 @@ impl IntegrityChannel {
             .and_then(|id| self.decision(id))
             .filter(|d| d.discounted);
         if let Some(decision) = &discounted {
-            if counts && let Some(change) = CountChange::new(text.clone(), &decision.cluster, decision.version, true) {
+            if let Some(change) = CountChange::new(text, &decision.cluster, decision.version, true) {
                 self.ingestor.uncount(&change, Utc::now().timestamp()).await?;
             }
             return Ok(());
         }
+        self.add_to_trends(&mut state.trends, &text, centre, &masked);
+        Ok(())
+    }
+
+    /// Counts a text's terms in `trends` at its places, unless it holds
+    /// personal data: a post that names a person pushes up no word.
+    fn add_to_trends(&self, trends: &mut TrendBook, text: &PostText, centre: LatLng, masked: &pii::Masked) {
         if !masked.kinds.is_empty() {
-            return Ok(());
+            return;
         }
         let terms = self.vocabulary.terms(&masked.text);
         if terms.is_empty() {
-            return Ok(());
+            return;
         }
-        let places = self.places_of(centre, cell);
-        state.trends.add(text.counted_at, &places, text.contributor, &terms);
-        Ok(())
+        let places = self.places_of(centre, centre.to_cell(self.settings.res));
+        trends.add(text.counted_at, &places, text.contributor, &terms);
     }
 
     /// Where a post at `centre` counts for trends: its cell at the alert
@@ -552,23 +554,9 @@ impl IntegrityChannel {
                 if discounted.contains(&entry.key.to_string()) {
                     continue;
                 }
-                let Some(text) = PostText::from_body(&entry.body) else {
-                    continue;
-                };
-                let Ok(centre) = LatLng::new(text.lat, text.lon) else {
-                    continue;
-                };
-                let masked = pii::mask(&text.text);
-                if !masked.kinds.is_empty() {
-                    continue;
+                if let Some((text, centre)) = decode(&entry) {
+                    self.add_to_trends(&mut trends, &text, centre, &pii::mask(&text.text));
                 }
-                let places = self.places_of(centre, centre.to_cell(self.settings.res));
-                trends.add(
-                    text.counted_at,
-                    &places,
-                    text.contributor,
-                    &self.vocabulary.terms(&masked.text),
-                );
             }
             if n < crate::engine::TEXT_READ_MAX {
                 break;
@@ -798,16 +786,19 @@ impl IntegrityChannel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id.to_owned(), decision);
         self.redraw_trends(&mut state, now.timestamp()).await?;
-        let view = self.view(&cluster);
-        // The list operators read shows the decision at once.
-        let mut ready: Vec<ClusterView> = self.clusters().as_ref().clone();
-        if let Some(v) = ready.iter_mut().find(|v| v.id == id) {
-            *v = view.clone();
-        }
-        *self.ready.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ready);
+        // The list operators read, and the trends, show the decision at once.
+        self.publish_clusters(&mut state, now).await;
         self.publish_trends(&state, now);
-        Ok(view)
+        Ok(self.view(&cluster))
     }
+}
+
+/// A stored text and where it was posted; `None` for one this version
+/// cannot read.
+fn decode(entry: &TextEntry) -> Option<(PostText, LatLng)> {
+    let text = PostText::from_body(&entry.body)?;
+    let centre = LatLng::new(text.lat, text.lon).ok()?;
+    Some((text, centre))
 }
 
 fn at(t: i64) -> String {

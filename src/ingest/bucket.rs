@@ -93,10 +93,16 @@ impl Bucketer {
         self.resolutions.iter().filter_map(|r| finest.parent(r)).collect()
     }
 
-    /// Buckets one item. An item stamped in the near future (clock skew) is
-    /// counted now, so that it shows at once.
+    /// Buckets one item at [`Bucketer::counts_at`].
     pub fn bucket(&self, item: &impl Located, now: i64) -> Bucketed {
-        self.bucket_at(item, item.counted_at().min(now))
+        self.bucket_at(item, Self::counts_at(item, now))
+    }
+
+    /// When an item written at `now` counts: at its own time, but an item
+    /// stamped in the near future (clock skew) counts now, so that it shows
+    /// at once.
+    pub fn counts_at(item: &impl Located, now: i64) -> i64 {
+        item.counted_at().min(now)
     }
 
     /// Buckets one item at exactly its own time, whatever this node's clock

@@ -139,7 +139,7 @@ impl Ingestor {
             .iter()
             .map(|p| {
                 let mut item = self.bucketer.bucket(p, at.min(now));
-                let counted_at = p.counted_at().min(at.min(now));
+                let counted_at = Bucketer::counts_at(p, at.min(now));
                 item.text = PostText::of(p, counted_at).map(|t| Arc::from(t.to_body()));
                 item
             })

@@ -597,24 +597,13 @@ fn broadcast_input(r: &Rumour, options: &BroadcastOptions, now: DateTime<Utc>) -
     })
 }
 
-/// An entry as operators see it: everything, links and authors included.
+/// An entry as operators see it: what the public sees, and the links,
+/// the draft state and the authors.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RumourView {
-    /// Its id.
-    pub id: String,
-    /// The claim going round.
-    pub claim: String,
-    /// What the register says of it.
-    pub status: RumourStatus,
-    /// What is true; empty only while unverified.
-    pub fact: String,
-    /// BCP 47 tag of `claim` and `fact`.
-    #[schema(value_type = String, example = "en")]
-    pub language: Language,
-    /// Other languages.
-    pub translations: Vec<RumourTranslation>,
-    /// Zone ids concerned.
-    pub zones: Vec<String>,
+    /// What the public sees of it.
+    #[serde(flatten)]
+    pub public: PublicRumourView,
     /// Ids of reports that carried the claim.
     pub reports: Vec<String>,
     /// Ids of broadcasts that answered it.
@@ -623,12 +612,6 @@ pub struct RumourView {
     pub trends: Vec<String>,
     /// Whether the public sees it.
     pub published: bool,
-    /// When it was recorded.
-    pub created: String,
-    /// When it last changed.
-    pub updated: String,
-    /// 1 when recorded, raised by one at every change.
-    pub version: u64,
     /// The operator who recorded it.
     pub author: String,
     /// The operator who changed it last.
@@ -667,20 +650,11 @@ impl StoredRumour {
     pub fn view(&self) -> RumourView {
         let r = &self.rumour;
         RumourView {
-            id: self.id.clone(),
-            claim: r.claim.clone(),
-            status: r.status,
-            fact: r.fact.clone(),
-            language: r.language.clone(),
-            translations: r.translations.clone(),
-            zones: r.zones.clone(),
+            public: self.public_view(),
             reports: r.reports.clone(),
             broadcasts: r.broadcasts.clone(),
             trends: r.trends.clone(),
             published: r.published,
-            created: crate::domain::rfc3339(self.created),
-            updated: crate::domain::rfc3339(self.updated),
-            version: self.version,
             author: self.author.clone(),
             updated_by: self.updated_by.clone(),
         }
