@@ -737,3 +737,86 @@ async fn no_surface_shows_a_phone_number_or_an_email_to_anyone_but_an_operator()
         }
     }
 }
+
+/// What a hostile operator token's holder, or a script with one, might send
+/// to the texts and decisions: each refused in the envelope, naming the
+/// field, and nothing revealed or decided.
+#[actix_web::test]
+async fn hostile_searches_reasons_and_ids_are_refused_in_the_envelope() {
+    let app = spawn_app(EngineKind::Memory).await;
+    ingest(
+        &app,
+        vec![text_post(NETTUNO, "victim", "Call me on 333 555 0199 #help")],
+    )
+    .await;
+    let list = until(&app, "/api/v1/posts", &app.operator, |b| texts(b).len() == 1).await;
+    let id = list["posts"][0]["id"].as_str().expect("id").to_owned();
+    let reveal = format!("/api/v1/posts/{id}/reveal");
+
+    let long_query = format!("/api/v1/posts?q={}", "a".repeat(201));
+    let (status, body) = app.get(&long_query, Some(&app.operator)).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("q")), "{body}");
+
+    for reason in [
+        json!("why\u{1b}[2J"),
+        json!("x".repeat(501)),
+        json!(42),
+        json!(null),
+        json!("   "),
+    ] {
+        let (status, body) = post(&app, &reveal, &json!({"reason": reason}), Some(&app.operator)).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("reason")),
+            "{reason}: {body}"
+        );
+    }
+    let (status, body) = post(&app, &reveal, &json!([{"reason": "an array"}]), Some(&app.operator)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{body}"
+    );
+    let (status, _) = post(
+        &app,
+        &reveal,
+        &json!({"reason": "ok", "also": "this"}),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(status, 400, "unknown fields are refused");
+    let huge = json!({"reason": "y".repeat(8 * 1024)});
+    assert_eq!(post(&app, &reveal, &huge, Some(&app.operator)).await.0, 413);
+    for forged in ["abc", "1-", "99999999999999999999999-0", "1-1%2F..%2Fetc"] {
+        let path = format!("/api/v1/posts/{forged}/reveal");
+        let (status, body) = post(&app, &path, &json!({"reason": "probe"}), Some(&app.operator)).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{forged}: {body}"
+        );
+    }
+    let (status, body) = post(
+        &app,
+        "/api/v1/clusters/c1/discount",
+        &json!({"reason": "\u{0}"}),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("reason")),
+        "{body}"
+    );
+
+    // None of it revealed anything or reached the audit log.
+    let (_, audit) = app.get("/api/v1/audit", Some(&app.operator)).await;
+    assert!(
+        !audit["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["action"] == "post.reveal"),
+        "{audit}"
+    );
+}
