@@ -250,6 +250,9 @@ struct State {
 /// The trends channel and the clusters of this node.
 pub struct IntegrityChannel {
     engine: Arc<dyn Engine>,
+    /// The server's runtime, where every engine call of the channel runs
+    /// (see [`IntegrityChannel::engine_call`]).
+    io: tokio::runtime::Handle,
     ingestor: Arc<Ingestor>,
     places: Places,
     settings: IntegritySettings,
@@ -291,6 +294,7 @@ impl IntegrityChannel {
             ready: RwLock::default(),
             member_of: RwLock::default(),
             decisions: RwLock::default(),
+            io: tokio::runtime::Handle::current(),
             engine,
             ingestor,
             places,
@@ -341,6 +345,23 @@ impl IntegrityChannel {
         tokio::spawn(async move {
             let _ = on_end.await;
         })
+    }
+
+    /// Runs an engine call on the server's runtime, whichever thread asks.
+    /// The follower's own runtime must not: a Redis connection that a
+    /// failed call reconnects starts its driver on the caller's runtime,
+    /// and on the follower's, busy for seconds with a round, every
+    /// request of the server would wait for it (ingest stalled for 30 s
+    /// after a Redis restart).
+    async fn engine_call<T, F>(&self, call: impl FnOnce(Arc<dyn Engine>, Arc<Ingestor>) -> F) -> Result<T, EngineError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, EngineError>> + Send + 'static,
+    {
+        let running = self.io.spawn(call(self.engine.clone(), self.ingestor.clone()));
+        running
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("the server's runtime is gone: {e}")))?
     }
 
     /// The current trends.
@@ -430,9 +451,9 @@ impl IntegrityChannel {
         }
         let mut read = 0;
         while read < TEXTS_PER_ROUND {
+            let last = state.last;
             let texts = self
-                .engine
-                .texts_after(state.last, crate::engine::TEXT_READ_MAX)
+                .engine_call(|engine, _| async move { engine.texts_after(last, crate::engine::TEXT_READ_MAX).await })
                 .await?;
             let n = texts.len();
             for entry in texts {
@@ -454,8 +475,7 @@ impl IntegrityChannel {
     /// Reads the decisions; true if any changed since the last read.
     async fn read_decisions(&self) -> Result<bool, EngineError> {
         let read: HashMap<String, Decision> = self
-            .engine
-            .cluster_decisions()
+            .engine_call(|engine, _| async move { engine.cluster_decisions().await })
             .await?
             .iter()
             .filter_map(|body| serde_json::from_str::<Decision>(body).ok())
@@ -493,7 +513,8 @@ impl IntegrityChannel {
             .filter(|d| d.discounted);
         if let Some(decision) = &discounted {
             if let Some(change) = CountChange::new(text, &decision.cluster, decision.version, true) {
-                self.ingestor.uncount(&change, Utc::now().timestamp()).await?;
+                self.engine_call(|_, ingestor| async move { ingestor.uncount(&change, Utc::now().timestamp()).await })
+                    .await?;
             }
             return Ok(());
         }
@@ -544,7 +565,9 @@ impl IntegrityChannel {
         let mut trends = TrendBook::new(self.settings.trends_window_secs, self.settings.k_anonymity);
         let mut after = TextKey::at_secs(now - 2 * self.settings.trends_window_secs);
         'read: loop {
-            let texts = self.engine.texts_after(after, crate::engine::TEXT_READ_MAX).await?;
+            let texts = self
+                .engine_call(|engine, _| async move { engine.texts_after(after, crate::engine::TEXT_READ_MAX).await })
+                .await?;
             let n = texts.len();
             for entry in texts {
                 if entry.key > state.last {
@@ -615,9 +638,9 @@ impl IntegrityChannel {
             "raised_at": crate::alert::raised_at(now),
         });
         let key = format!("coordination:{}", view.id);
+        let (body, at) = (body.to_string(), now.timestamp());
         match self
-            .engine
-            .raise_alert(&key, &body.to_string(), COORDINATION_QUIET_SECS, now.timestamp())
+            .engine_call(|engine, _| async move { engine.raise_alert(&key, &body, COORDINATION_QUIET_SECS, at).await })
             .await
         {
             Ok(raised) => {
