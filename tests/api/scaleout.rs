@@ -343,10 +343,6 @@ async fn redis_killed_and_restarted_under_ingest_loses_and_doubles_nothing() {
     let mut args = test_args();
     args.redis_url = Some(redis.lock().expect("redis").url());
     args.redis_timeout = Some("500ms".into());
-    // The subscriber reads nothing (and answers no ping) until the ingest
-    // is over, which on a loaded machine outlasts the 45 s a silent client
-    // is kept: that is not what this test is about.
-    args.ws_timeout = Some("10m".into());
     let app = spawn_on(args).await;
     let mut heat = heatmap_ws(&app, 7).await;
 
