@@ -16,14 +16,18 @@ use async_trait::async_trait;
 use super::EngineError;
 
 /// A text's place in the log: milliseconds of the engine's clock and a
-/// sequence within that millisecond, as a Redis stream numbers entries.
-/// Ordered as stored.
+/// sequence within that millisecond, as a Redis stream numbers entries, and
+/// the text's place within its entry when an engine stores a chunk's texts
+/// together (the Redis engine: one entry a chunk). Ordered as stored.
+/// Printed `ms-seq`, or `ms-seq-index` past an entry's first text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct TextKey {
     /// Milliseconds since the Unix epoch when it was stored.
     pub ms: u64,
     /// Order within the millisecond.
     pub seq: u64,
+    /// Order within the entry.
+    pub index: u32,
 }
 
 impl TextKey {
@@ -32,7 +36,13 @@ impl TextKey {
         Self {
             ms: u64::try_from(secs.max(0)).unwrap_or(0).saturating_mul(1000),
             seq: 0,
+            index: 0,
         }
+    }
+
+    /// The entry this text is in: its key with index 0.
+    pub fn entry(self) -> Self {
+        Self { index: 0, ..self }
     }
 
     /// When it was stored, Unix seconds.
@@ -43,7 +53,11 @@ impl TextKey {
 
 impl fmt::Display for TextKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        write!(f, "{}-{}", self.ms, self.seq)?;
+        if self.index > 0 {
+            write!(f, "-{}", self.index)?;
+        }
+        Ok(())
     }
 }
 
@@ -51,14 +65,23 @@ impl FromStr for TextKey {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let (ms, seq) = s.split_once('-').ok_or(())?;
         let digits = |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
-        if !digits(ms) || !digits(seq) {
+        let mut parts = s.split('-');
+        let (Some(ms), Some(seq), index, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(());
+        };
+        if !digits(ms) || !digits(seq) || index.is_some_and(|i| !digits(i)) {
             return Err(());
         }
+        let index = match index {
+            // "-0" is the entry's first text, which prints without it.
+            Some(i) => i.parse().ok().filter(|&i| i > 0).ok_or(())?,
+            None => 0,
+        };
         Ok(Self {
             ms: ms.parse().map_err(|_| ())?,
             seq: seq.parse().map_err(|_| ())?,
+            index,
         })
     }
 }
@@ -106,12 +129,30 @@ mod tests {
         let a = TextKey {
             ms: 1_764_470_000_123,
             seq: 4,
+            index: 0,
         };
+        let key = |ms, seq, index| TextKey { ms, seq, index };
         assert_eq!("1764470000123-4".parse::<TextKey>(), Ok(a));
         assert_eq!(a.to_string().parse::<TextKey>(), Ok(a));
-        assert!(a < TextKey { ms: a.ms, seq: 5 });
-        assert!(TextKey { ms: 9, seq: 99 } < TextKey { ms: 10, seq: 0 });
-        for bad in ["", "1", "1-", "-1", "a-1", "1-1-1", "+1-1", "99999999999999999999999-0"] {
+        let third = key(a.ms, 4, 3);
+        assert_eq!(third.to_string(), "1764470000123-4-3");
+        assert_eq!("1764470000123-4-3".parse::<TextKey>(), Ok(third));
+        assert_eq!(third.entry(), a);
+        assert!(a < third && third < key(a.ms, 5, 0));
+        assert!(key(9, 99, 7) < key(10, 0, 0));
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "a-1",
+            "1-1-0",
+            "1-1-",
+            "1-1-1-1",
+            "1-1-99999999999",
+            "+1-1",
+            "99999999999999999999999-0",
+        ] {
             assert!(bad.parse::<TextKey>().is_err(), "{bad}");
         }
         assert_eq!(TextKey::at_secs(12).ms, 12_000);

@@ -306,8 +306,9 @@ impl IntegrityChannel {
     /// of its own and within [`CPU_SHARE`] of one core: masking, terms and
     /// clusters cost tens of microseconds a post, and on the runtime that
     /// relays broadcasts and ticks the heatmaps they would hold up every
-    /// channel, or under a flood take the cores ingest needs. Behind, the
-    /// follower catches up from the log; nothing is skipped.
+    /// channel, or under a flood take the cores ingest needs: it runs at
+    /// the lowest priority. Behind, the follower catches up from the log;
+    /// nothing is skipped.
     pub fn spawn(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         // A thread of its own, not tokio's blocking pool: a runtime waits
         // for its blocking tasks when dropped. It holds the channel weakly
@@ -315,6 +316,13 @@ impl IntegrityChannel {
         let channel = Arc::downgrade(self);
         let (ended, on_end) = tokio::sync::oneshot::channel::<()>();
         let follow = move || {
+            // The lowest priority of the ordinary threads (nice 19): when
+            // the cores are busy, counting and fan-out come first and the
+            // follower catches up afterwards; when they are not, it runs
+            // as fast as before.
+            if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+                tracing::info!(error = ?e, "the text log follower runs at normal priority");
+            }
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {

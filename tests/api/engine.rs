@@ -1289,7 +1289,17 @@ mod text_log {
             ["three", "one"]
         );
         assert_eq!(engine.text(all[1].key).await.expect("read"), Some(all[1].clone()));
-        assert_eq!(engine.text(TextKey { ms: 1, seq: 0 }).await.expect("read"), None);
+        assert_eq!(
+            engine
+                .text(TextKey {
+                    ms: 1,
+                    seq: 0,
+                    index: 0
+                })
+                .await
+                .expect("read"),
+            None
+        );
         assert!(engine.texts_after(all[2].key, 10).await.expect("read").is_empty());
     }
 
@@ -1308,6 +1318,21 @@ mod text_log {
         }
         let expected: Vec<String> = (0..n).map(|i| format!("post {i}")).collect();
         assert_eq!(read, expected);
+        // Pages that end inside a chunk, backwards from the newest, and
+        // each text by its own key.
+        let mut back = Vec::new();
+        let mut before = None;
+        loop {
+            let page = engine.texts_before(before, 333).await.expect("read");
+            let Some(last) = page.last() else { break };
+            before = Some(last.key);
+            for entry in page {
+                assert_eq!(engine.text(entry.key).await.expect("read").as_ref(), Some(&entry));
+                back.push(entry.body);
+            }
+        }
+        back.reverse();
+        assert_eq!(back, expected);
     }
 
     pub async fn the_newest_decision_about_a_cluster_is_kept(engine: Arc<dyn Engine>) {

@@ -24,11 +24,12 @@ impl Texts {
     pub(super) fn append(&mut self, body: Arc<str>, now: i64, layout: &Layout) {
         let ms = TextKey::at_secs(now).ms;
         self.last = if ms > self.last.ms {
-            TextKey { ms, seq: 0 }
+            TextKey { ms, seq: 0, index: 0 }
         } else {
             TextKey {
                 ms: self.last.ms,
                 seq: self.last.seq + 1,
+                index: 0,
             }
         };
         self.entries.push_back(TextEntry {

@@ -1,6 +1,12 @@
-//! The Redis engine's [`TextLog`]: one stream in the `{texts}` slot, written
-//! by `put_texts.lua` once per chunk, trimmed to the retention period by
-//! entry id, and the operators' cluster decisions in a hash beside it.
+//! The Redis engine's [`TextLog`]: one stream in the `{texts}` slot, one
+//! entry a chunk written by `put_texts.lua` (its texts one a line: a body is
+//! JSON, which never holds a raw line break), trimmed to the retention
+//! period by entry id, and the operators' cluster decisions in a hash
+//! beside it.
+//!
+//! One entry a chunk rather than one a text: at 20,000 posts/s, 20 entries
+//! a second instead of 20,000 for Redis's one core to add, and for every
+//! node's follower to read back and parse.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -17,6 +23,9 @@ static PUT_TEXTS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("
 /// A stream entry as read back: its id and fields.
 type Entries = Vec<(String, HashMap<String, String>)>;
 
+/// Entries read per command: a chunk holds up to a thousand texts.
+const ENTRIES_PER_READ: usize = 32;
+
 impl RedisEngine {
     /// Stores the texts of a chunk's new items, once per chunk `name`.
     pub(super) async fn put_texts<'a>(
@@ -25,8 +34,14 @@ impl RedisEngine {
         fresh: impl Iterator<Item = &'a Bucketed>,
         now: i64,
     ) -> Result<(), EngineError> {
-        let bodies: Vec<&str> = fresh.filter_map(|item| item.text.as_deref()).collect();
-        if bodies.is_empty() {
+        let mut lines = String::new();
+        for body in fresh.filter_map(|item| item.text.as_deref()) {
+            if !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str(body);
+        }
+        if lines.is_empty() {
             return Ok(());
         }
         let keep = self.layout.dedup_secs.max(1);
@@ -35,68 +50,111 @@ impl RedisEngine {
             .key(self.keys.text_log())
             .arg(keep)
             .arg(TextKey::at_secs(now - keep).ms)
-            .arg(bodies)
+            .arg(lines)
             .invoke_async::<i64>(&mut self.conn.clone())
             .await
             .map(drop)
             .map_err(unavailable)
     }
-}
 
-impl RedisEngine {
-    /// One page of the log: `XRANGE` from `from` to `to`, or `XREVRANGE`
-    /// from `to` down to `from`, at most `limit` entries.
-    async fn read_texts(
-        &self,
-        command: &str,
-        from: &str,
-        to: &str,
-        limit: usize,
-    ) -> Result<Vec<TextEntry>, EngineError> {
+    /// Entries of the log: `XRANGE` from `from` to `to`, or `XREVRANGE`
+    /// from `to` down to `from`, at most [`ENTRIES_PER_READ`].
+    async fn read_entries(&self, command: &str, from: &str, to: &str) -> Result<Vec<Entry>, EngineError> {
         let read: Entries = cmd(command)
             .arg(self.keys.text_log())
             .arg(from)
             .arg(to)
             .arg("COUNT")
-            .arg(limit.clamp(1, TEXT_READ_MAX))
+            .arg(ENTRIES_PER_READ)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(entries(read))
+        Ok(read
+            .into_iter()
+            .filter_map(|(id, mut fields)| {
+                Some(Entry {
+                    key: id.parse().ok()?,
+                    lines: fields.remove("b")?,
+                })
+            })
+            .collect())
     }
 }
 
-fn entries(read: Entries) -> Vec<TextEntry> {
-    read.into_iter()
-        .filter_map(|(id, mut fields)| {
-            Some(TextEntry {
-                key: id.parse().ok()?,
-                body: fields.remove("b")?,
+/// One entry: a chunk's texts.
+struct Entry {
+    key: TextKey,
+    lines: String,
+}
+
+impl Entry {
+    /// Its texts, first to last.
+    fn texts(&self) -> Vec<TextEntry> {
+        self.lines
+            .split('\n')
+            .zip(0u32..)
+            .map(|(body, index)| TextEntry {
+                key: TextKey { index, ..self.key },
+                body: body.to_owned(),
             })
-        })
-        .collect()
+            .collect()
+    }
 }
 
 #[async_trait]
 impl TextLog for RedisEngine {
     async fn texts_after(&self, after: TextKey, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
-        self.read_texts("XRANGE", &format!("({after}"), "+", limit).await
+        let limit = limit.clamp(1, TEXT_READ_MAX);
+        let mut out = Vec::new();
+        // The entry `after` is in may hold texts after it.
+        let mut from = after.entry().to_string();
+        loop {
+            let entries = self.read_entries("XRANGE", &from, "+").await?;
+            for entry in &entries {
+                for text in entry.texts().into_iter().filter(|t| t.key > after) {
+                    out.push(text);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match entries.last() {
+                Some(last) if entries.len() == ENTRIES_PER_READ => from = format!("({}", last.key),
+                _ => return Ok(out),
+            }
+        }
     }
 
     async fn texts_before(&self, before: Option<TextKey>, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
-        let end = before.map_or_else(|| "+".to_owned(), |b| format!("({b}"));
-        self.read_texts("XREVRANGE", &end, "-", limit).await
+        let limit = limit.clamp(1, TEXT_READ_MAX);
+        let mut out = Vec::new();
+        let mut to = before.map_or_else(|| "+".to_owned(), |b| b.entry().to_string());
+        loop {
+            let entries = self.read_entries("XREVRANGE", &to, "-").await?;
+            for entry in &entries {
+                for text in entry
+                    .texts()
+                    .into_iter()
+                    .rev()
+                    .filter(|t| before.is_none_or(|b| t.key < b))
+                {
+                    out.push(text);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match entries.last() {
+                Some(last) if entries.len() == ENTRIES_PER_READ => to = format!("({}", last.key),
+                _ => return Ok(out),
+            }
+        }
     }
 
     async fn text(&self, key: TextKey) -> Result<Option<TextEntry>, EngineError> {
-        let read: Entries = cmd("XRANGE")
-            .arg(self.keys.text_log())
-            .arg(key.to_string())
-            .arg(key.to_string())
-            .query_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
-        Ok(entries(read).into_iter().next())
+        let id = key.entry().to_string();
+        let entries = self.read_entries("XRANGE", &id, &id).await?;
+        Ok(entries.iter().flat_map(Entry::texts).find(|t| t.key == key))
     }
 
     async fn put_cluster_decision(&self, cluster: &str, body: &str, _now: i64) -> Result<(), EngineError> {
