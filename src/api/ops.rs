@@ -186,7 +186,11 @@ impl Modify for BearerAuth {
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
         crate::protocol::CellOut, crate::protocol::FullCell, crate::protocol::PublicCell,
         super::schemas::HeatmapFormat, super::schemas::ReportStatus,
-        super::rumours::RumourList, crate::rumours::RumourView
+        super::rumours::RumourList, crate::rumours::RumourView,
+        super::open311::schemas::Open311Format, super::open311::schemas::GeoReportError,
+        super::open311::schemas::Discovery, super::open311::schemas::Endpoint, super::open311::schemas::Service,
+        super::open311::schemas::ServiceDefinition, super::open311::schemas::RequestForm,
+        super::open311::schemas::RequestCreated, super::open311::schemas::ServiceRequest
     )),
     modifiers(&BearerAuth)
 )]

@@ -455,7 +455,7 @@ impl<'a> Client<'a> {
 const LAT: &str = "44.4937";
 const LON: &str = "11.343";
 
-fn fire_form<'a>(description: &'a str) -> Vec<(&'a str, &'a str)> {
+fn fire_form(description: &str) -> Vec<(&str, &str)> {
     vec![
         ("service_code", "fire"),
         ("lat", LAT),

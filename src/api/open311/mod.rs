@@ -477,7 +477,7 @@ impl RequestQuery {
     /// ignored, as the specification says.
     fn matches(&self, r: &Report) -> bool {
         if let Some(ids) = &self.ids {
-            return ids.iter().any(|id| *id == r.id);
+            return ids.contains(&r.id);
         }
         let open = matches!(r.status, ReportStatus::Unverified | ReportStatus::Verified);
         self.codes.as_ref().is_none_or(|c| c.contains(&r.category))

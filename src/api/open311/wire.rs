@@ -88,7 +88,7 @@ impl Document {
     fn to_json(&self) -> Value {
         match self {
             Document::One(_, record) => record_json(record),
-            Document::Many(_, _, records) => Value::Array(records.iter().map(|r| record_json(r)).collect()),
+            Document::Many(_, _, records) => Value::Array(records.iter().map(record_json).collect()),
         }
     }
 
