@@ -1018,3 +1018,21 @@ async fn a_flood_from_one_address_is_429_in_georeport_form() {
     assert!(refused.retry_after.is_some_and(|s| s >= 1));
     refused.errors(Form::Xml);
 }
+
+#[actix_web::test]
+async fn an_engine_that_is_down_is_503_with_retry_after_and_nothing_is_claimed_stored() {
+    let mut app = spawn_app(EngineKind::Redis).await;
+    app.redis.as_mut().expect("redis").kill();
+    let public = Client::public(&app);
+    let operator = Client::with_token(&app, &app.operator);
+    for form in FORMS {
+        let answer = public.post_form(form, &fire_form("smoke")).await;
+        assert_eq!(answer.status, 503, "{form:?}: {}", answer.body);
+        assert!(answer.retry_after.is_some_and(|s| s >= 1));
+        let errors = answer.errors(form);
+        assert!(!errors[0].description.contains("127.0.0.1"), "no host named: {errors:?}");
+        let answer = operator.get(&format!("requests.{}", form.ext())).await;
+        assert_eq!(answer.status, 503, "{form:?}: {}", answer.body);
+        answer.errors(form);
+    }
+}
