@@ -811,6 +811,42 @@ async fn bad_requests_get_georeport_errors_with_the_right_status() {
             let errors = answer.errors(form);
             assert!(errors[0].description.contains(about), "{fields:?}: {errors:?}");
         }
+        // Bytes that are not UTF-8, in a name or a value: 400, not replaced.
+        for body in [
+            "service_code=fire&lat=44.49&long=11.34&description=%FF%FE",
+            "service_code=fire&lat=44.49&long=11.34&%C0=x",
+        ] {
+            let answer = client
+                .send(
+                    "POST",
+                    &format!("requests.{}", form.ext()),
+                    "application/x-www-form-urlencoded",
+                    body.to_owned(),
+                )
+                .await;
+            assert_eq!(answer.status, 400, "{body}: {}", answer.body);
+            assert!(answer.errors(form)[0].description.contains("UTF-8"));
+        }
+        let answer = client.get(&format!("requests.{}?status=%FFopen", form.ext())).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        answer.errors(form);
+        // A browser sent here by another site's page: 403.
+        let evil = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("service_code", "fire"), ("lat", LAT), ("long", LON)])
+            .finish();
+        for origin in ["https://evil.example", "null"] {
+            let mut resp = app
+                .client
+                .post(client.url(&format!("requests.{}", form.ext())))
+                .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+                .insert_header(("Origin", origin))
+                .send_body(evil.clone())
+                .await
+                .expect("request");
+            assert_eq!(resp.status().as_u16(), 403, "{origin}");
+            let body = resp.body().await.expect("body");
+            assert!(!body.is_empty());
+        }
         // Not a form: 415, a JSON body included.
         let json_body = json!({"service_code": "fire", "lat": 44.49, "long": 11.34}).to_string();
         let answer = client
@@ -1030,7 +1066,10 @@ async fn an_engine_that_is_down_is_503_with_retry_after_and_nothing_is_claimed_s
         assert_eq!(answer.status, 503, "{form:?}: {}", answer.body);
         assert!(answer.retry_after.is_some_and(|s| s >= 1));
         let errors = answer.errors(form);
-        assert!(!errors[0].description.contains("127.0.0.1"), "no host named: {errors:?}");
+        assert!(
+            !errors[0].description.contains("127.0.0.1"),
+            "no host named: {errors:?}"
+        );
         let answer = operator.get(&format!("requests.{}", form.ext())).await;
         assert_eq!(answer.status, 503, "{form:?}: {}", answer.body);
         answer.errors(form);

@@ -204,21 +204,30 @@ fn query_params(req: &HttpRequest, format: Format) -> Result<Vec<(String, String
     pairs(req.query_string().as_bytes(), format)
 }
 
-/// Form or query pairs; a name given twice is refused rather than one of
-/// its values silently chosen.
+/// Form or query pairs (`application/x-www-form-urlencoded`); a name given
+/// twice is refused rather than one of its values silently chosen, and so
+/// is a name or value whose bytes are not UTF-8 (the specification's only
+/// encoding), rather than changed into other text.
 fn pairs(bytes: &[u8], format: Format) -> Result<Vec<(String, String)>, GeoError> {
+    let invalid = |message: String| GeoError::new(format, FieldError::general("invalid_georeport_request", message));
+    let decode = |part: &[u8]| -> Result<String, GeoError> {
+        let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|_| invalid("the form holds bytes that are not UTF-8; send UTF-8, percent-encoded".to_owned()))
+    };
     let mut out: Vec<(String, String)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(bytes) {
+    for part in bytes.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match part.iter().position(|&b| b == b'=') {
+            Some(at) => (&part[..at], &part[at + 1..]),
+            None => (part, &[][..]),
+        };
+        let (name, value) = (decode(name)?, decode(value)?);
         if out.iter().any(|(n, _)| *n == name) {
-            return Err(GeoError::new(
-                format,
-                FieldError::general(
-                    "invalid_georeport_request",
-                    format!("{} is given more than once", printable(&name)),
-                ),
-            ));
+            return Err(invalid(format!("{} is given more than once", printable(&name))));
         }
-        out.push((name.into_owned(), value.into_owned()));
+        out.push((name, value));
     }
     Ok(out)
 }
@@ -487,15 +496,19 @@ impl RequestQuery {
     }
 }
 
-/// The reports `caller` may read, and as whom.
-async fn readable(caller: &Caller, state: &AppState, format: Format) -> Result<(Arc<Vec<Report>>, Reader), GeoError> {
-    let reader = if caller.0.has_any(&[Role::Operator]) {
+fn reader_of(caller: &Caller) -> Reader {
+    if caller.0.has_any(&[Role::Operator]) {
         Reader::Operator
     } else if caller.0.has_any(&[Role::Commander]) {
         Reader::Commander
     } else {
         Reader::Public
-    };
+    }
+}
+
+/// The reports `caller` may read, and as whom.
+async fn readable(caller: &Caller, state: &AppState, format: Format) -> Result<(Arc<Vec<Report>>, Reader), GeoError> {
+    let reader = reader_of(caller);
     let reports = match reader {
         Reader::Public => state.open311.current(state).await,
         Reader::Operator | Reader::Commander => state.reports.list(&ReportFilter::default()).await.map(Arc::new),
@@ -551,13 +564,19 @@ pub async fn one_request(req: HttpRequest) -> Result<HttpResponse, GeoError> {
     let (id, format) = split_format(req.match_info().get("file").unwrap_or(""))?;
     let state = state(&req, format)?;
     let caller = caller(&req, format).await?;
-    let (reports, reader) = readable(&caller, state, format).await?;
+    let reader = reader_of(&caller);
+    let report = match reader {
+        Reader::Public => state
+            .open311
+            .current(state)
+            .await
+            .map(|public| public.iter().find(|r| r.id == id).cloned()),
+        Reader::Operator | Reader::Commander => state.reports.get(id).await,
+    }
+    .map_err(|e| GeoError::new(format, e))?;
     // One answer for "never existed" and "not yours to see".
-    let report = reports
-        .iter()
-        .find(|r| r.id == id)
-        .ok_or_else(|| GeoError::not_found(format, "no such service request"))?;
-    let record = request_record(report, reader, public_resolution(state));
+    let report = report.ok_or_else(|| GeoError::not_found(format, "no such service request"))?;
+    let record = request_record(&report, reader, public_resolution(state));
     Ok(Document::Many("service_requests", "request", vec![record]).respond(StatusCode::OK, format))
 }
 
@@ -748,6 +767,33 @@ fn require_form(req: &HttpRequest, format: Format) -> Result<(), GeoError> {
     ))
 }
 
+/// Refuses a POST a browser makes from another site's page. GeoReport
+/// posts forms, which any page can make its visitors' browsers send without
+/// asking (the JSON route refuses forms for that reason); civic apps and
+/// their servers send no `Origin`, and a page elsewhere could not read the
+/// answer anyway, as no CORS is granted. So a visitor's browser cannot be
+/// made to file reports from the visitor's address.
+fn refuse_other_sites(req: &HttpRequest, state: &AppState, format: Format) -> Result<(), GeoError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let ours = url::Url::parse(&state.settings.publisher.base_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    let theirs = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|u| u.origin().ascii_serialization());
+    match (ours, theirs) {
+        (Some(ours), Some(theirs)) if ours == theirs => Ok(()),
+        _ => Err(GeoError::new(
+            format,
+            ApiError::Forbidden("requests are not taken from pages of other sites".to_owned()),
+        )),
+    }
+}
+
 /// `POST requests.{format}`: files a report through the one intake.
 #[utoipa::path(post, path = "/open311/v2/requests.{format}", tag = "open311", operation_id = "open311_create_request",
     params(("format" = schemas::Open311Format, Path, description = "json or xml")),
@@ -755,6 +801,7 @@ fn require_form(req: &HttpRequest, format: Format) -> Result<(), GeoError> {
     responses((status = 201, description = "Taken as a report; a citizen's is shown publicly once verified", content((Vec<schemas::RequestCreated> = "application/json"), (String = "text/xml"))),
               (status = 400, description = "Bad input", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 401, description = "Forged or expired token", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
+              (status = 403, description = "Sent by a browser from another site's page (`Origin`)", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 404, description = "Not .json or .xml", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 408, description = "The body did not arrive in time", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 413, description = "More than 64 KiB", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
@@ -769,6 +816,7 @@ pub async fn create_request(req: HttpRequest, payload: web::Payload) -> Result<H
     caller
         .throttle(&req, state, crate::limits::Spend::Report)
         .map_err(|e| GeoError::new(format, e))?;
+    refuse_other_sites(&req, state, format)?;
     require_form(&req, format)?;
     let body = super::read_body(&req, payload, MAX_FORM_BYTES)
         .await
