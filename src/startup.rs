@@ -206,6 +206,7 @@ impl Application {
             default_language,
         ));
         let state = web::Data::new(AppState {
+            open311: Arc::new(api::open311::PublicRequests::default()),
             limits,
             reports,
             broadcasts,

@@ -114,6 +114,32 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The sentence a client is told: the engine's own words may name hosts,
+    /// and the client needs none of them. Shared with the GeoReport errors
+    /// (`api::open311`), which say the same in another form.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Unavailable(e) => {
+                tracing::warn!(error = %e, "answering 503");
+                "the storage engine is unavailable; nothing was stored, retry later".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The `Retry-After` seconds this answer carries, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Unavailable(_) => Some(u64::from(RETRY_AFTER_SECS)),
+            ApiError::RateLimited(secs) => Some(*secs),
+            ApiError::Conflict(_) => Some(1),
+            ApiError::TooManyConnections(_) | ApiError::ServerFull => Some(crate::ws::admission::RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -141,34 +167,14 @@ impl ResponseError for ApiError {
             }
             _ => None,
         };
-        let message = match self {
-            // The engine's own words may name hosts; the client needs none of it.
-            ApiError::Unavailable(e) => {
-                tracing::warn!(error = %e, "answering 503");
-                "the storage engine is unavailable; nothing was stored, retry later".to_owned()
-            }
-            other => other.to_string(),
-        };
+        let message = self.public_message();
         let mut response = HttpResponse::build(self.status_code());
-        match self {
-            ApiError::Unavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)));
-            }
-            ApiError::RateLimited(secs) => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(*secs)));
-            }
-            ApiError::Conflict(_) => {
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(1u32)));
-            }
-            // The connection is not worth keeping: the client stalled on it.
-            ApiError::Timeout(_) => {
-                response.force_close();
-            }
-            ApiError::TooManyConnections(_) | ApiError::ServerFull => {
-                let secs = crate::ws::admission::RETRY_AFTER_SECS;
-                response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
-            }
-            _ => {}
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        // The connection is not worth keeping: the client stalled on it.
+        if let ApiError::Timeout(_) = self {
+            response.force_close();
         }
         if let ApiError::MethodNotAllowed(allow) = self
             && let Ok(value) = HeaderValue::from_str(allow)

@@ -12,6 +12,7 @@ pub mod geojson;
 pub mod heatmap;
 pub mod idempotency;
 pub mod integrity;
+pub mod open311;
 pub mod ops;
 pub mod posts;
 pub mod public_reads;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub sessions: Arc<crate::ws::session::Context>,
     /// What heatmap requests are checked against, over HTTP as over WebSocket.
     pub heatmap_limits: Arc<crate::hub::HeatmapLimits>,
+    /// What the public reads of Open311 requests, shared by every caller.
+    pub open311: Arc<open311::PublicRequests>,
 }
 
 /// The verified caller of a request.
@@ -271,7 +274,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/api/v1/stats/ingest", [(M::GET, web::to(stats::ingest))]))
         .service(resource("/api/v1/audit", [(M::GET, web::to(broadcasts::audit))]))
-        .service(resource("/api/v1/heatmap", [(M::GET, web::to(heatmap::get_heatmap))]));
+        .service(resource("/api/v1/heatmap", [(M::GET, web::to(heatmap::get_heatmap))]))
+        .configure(open311::configure);
 }
 
 /// A route answering `routes`, and any other method with 405 in the

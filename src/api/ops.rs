@@ -178,13 +178,19 @@ impl Modify for BearerAuth {
         super::integrity::list_posts, super::integrity::reveal_post, super::integrity::get_trends, super::integrity::list_clusters,
         super::integrity::discount_cluster, super::integrity::restore_cluster,
         super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
-        super::rumours::broadcast),
+        super::rumours::broadcast,
+        super::open311::discovery, super::open311::services, super::open311::service_definition,
+        super::open311::list_requests, super::open311::one_request, super::open311::create_request),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
         crate::protocol::CellOut, crate::protocol::FullCell, crate::protocol::PublicCell,
         super::schemas::HeatmapFormat, super::schemas::ReportStatus,
-        super::rumours::RumourList, crate::rumours::RumourView
+        super::rumours::RumourList, crate::rumours::RumourView,
+        super::open311::schemas::Open311Format, super::open311::schemas::GeoReportError,
+        super::open311::schemas::Discovery, super::open311::schemas::Endpoint, super::open311::schemas::Service,
+        super::open311::schemas::ServiceDefinition, super::open311::schemas::RequestForm,
+        super::open311::schemas::RequestCreated, super::open311::schemas::ServiceRequest
     )),
     modifiers(&BearerAuth)
 )]

@@ -21,7 +21,13 @@ pub async fn limit(
             .map(|v| v.to_str().unwrap_or(""));
         let holds_token = state.keys.from_header(header).is_ok_and(|p| !p.is_public());
         if !holds_token && let Err(wait) = state.limits.check(req.request(), crate::limits::Spend::Read) {
-            return Err(super::error::ApiError::RateLimited(wait.as_secs().max(1)).into());
+            let refusal = super::error::ApiError::RateLimited(wait.as_secs().max(1));
+            // GeoReport clients read errors in their standard's form only.
+            if path.starts_with("/open311/") {
+                let format = super::open311::wire::Format::of_path(path);
+                return Err(super::open311::GeoError::new(format, refusal).into());
+            }
+            return Err(refusal.into());
         }
     }
     next.call(req).await

@@ -43,15 +43,28 @@ pub async fn create(
     super::body::require_json(&req, "report")?;
     let body = super::read_body(&req, payload, MAX_REPORT_BYTES).await?;
     let input: ReportInput = super::body::parse_json(&body, "report", ReportInput::FIELDS)?;
-    let field = caller.0.has_any(&[Role::Commander]);
-    let report = state.reports.create(&input, field).await?;
-    if field {
-        super::calibration::calibrate_from_field_report(&state, &report, caller.sub()?).await;
-    }
+    let report = intake(&caller, &state, &input).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": report.id, "status": report.status, "origin": report.origin,
         "received_at": crate::domain::rfc3339(report.received_at),
     })))
+}
+
+/// The one intake of every report, whatever its wire form (this route,
+/// Open311): a commander's is a field report and calibrates the estimates,
+/// anyone else's is a citizen report awaiting moderation. The caller has
+/// been throttled already.
+pub(crate) async fn intake(
+    caller: &Caller,
+    state: &AppState,
+    input: &ReportInput,
+) -> Result<crate::domain::report::Report, ApiError> {
+    let field = caller.0.has_any(&[Role::Commander]);
+    let report = state.reports.create(input, field).await?;
+    if field {
+        super::calibration::calibrate_from_field_report(state, &report, caller.sub()?).await;
+    }
+    Ok(report)
 }
 
 /// Reports as GeoJSON Points (operators and commanders).

@@ -324,9 +324,11 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
     let paths = doc["paths"].as_object().expect("paths");
     let mut ids = std::collections::HashSet::new();
     for (path, item) in paths {
+        // A template may be part of a segment (`/open311/v2/services.{format}`).
         let wanted: Vec<&str> = path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split_once('}').map(|(name, _)| name))
             .collect();
         for (method, op) in item.as_object().expect("path item") {
             let id = op["operationId"].as_str().expect("operationId");

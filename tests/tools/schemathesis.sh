@@ -71,10 +71,11 @@ run() { # run NAME BASE [extra args]
 status=0
 run operator "$base" -H "Authorization: Bearer $operator" || status=1
 run public "$base" || status=1
-# Reports (10 a minute) and the public reads: past the limit every answer is
-# a 429 that must match the document too.
+# Reports (10 a minute, shared by the JSON and the GeoReport routes) and the
+# public reads: past the limit every answer is a 429 that must match the
+# document too.
 run public-rate-limited "$limited_base" --include-path /api/v1/reports --include-path /api/v1/broadcasts \
-  --include-path /api/v1/alerts.atom || status=1
+  --include-path /api/v1/alerts.atom --include-path '/open311/v2/requests.{format}' || status=1
 if [ "$status" -ne 0 ]; then
   for log in "$work"/*.log; do echo "$log (last 30 lines):"; tail -n 30 "$log"; done
 fi
