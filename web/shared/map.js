@@ -81,9 +81,10 @@ export class LiveMap {
     m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
     // Names go over the heat, haloed, so that a street under a surge still reads.
     for (const layer of base.labels) m.addLayer(layer);
-    // A zone's name below its centre, where its level's label (a marker) does not cover it;
-    // the perimeter's is left out, as it would sit on a sector's.
-    m.addLayer({ id: "zone-names", type: "symbol", source: "zones", filter: ["!=", ["get", "kind"], "perimeter"],
+    // A zone's name beside its centre, where its level's label (a marker) would not cover it;
+    // the perimeter's is left out, as it would sit on a sector's, and so is every zone whose
+    // level's label already names it (setZoneLabels).
+    m.addLayer({ id: "zone-names", type: "symbol", source: "zones", filter: this.zoneNamesFilter(),
       layout: { "text-field": ["get", "name"], "text-font": ["Noto Sans Bold"], "text-size": 12, "text-max-width": 9,
         "text-variable-anchor": ["top", "bottom", "left", "right"], "text-radial-offset": 1.6, "text-padding": 2 },
       paint: { "text-color": "#f0f6fc", "text-halo-color": "#0b0f14", "text-halo-width": 1.8 } });
@@ -128,6 +129,13 @@ export class LiveMap {
       if (held) held.getElement().replaceChildren(...node.childNodes);
       else this.zoneLabels.set(id, new maplibregl.Marker({ element: node }).setLngLat(centreOf(feature.geometry)).addTo(this.map));
     }
+    if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter());
+  }
+
+  /** Names every zone but the perimeter and those in `this.zoneLabels`, which say their names themselves. */
+  zoneNamesFilter() {
+    const labelled = [...(this.zoneLabels?.keys() ?? [])];
+    return ["all", ["!=", ["get", "kind"], "perimeter"], ["!", ["in", ["get", "id"], ["literal", labelled]]]];
   }
 
   paintZones() {
