@@ -8,9 +8,6 @@
 //! files, `index.html`, `favicon.svg`, and the exact library files the pages
 //! import. A request is matched against it by its exact path, so no encoding
 //! or `..` can reach beyond it; everything else is 404 in the envelope.
-//!
-//! The operator's base-map archive (`--basemap`, DESIGN §11) is served here
-//! too, at one exact path bound to the file checked at start-up.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +17,6 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::api::error::ApiError;
-use crate::basemap::{Basemap, PMTILES_PATH};
 
 /// Folders of `web/` whose files (not sub-folders, not hidden files) are
 /// served under the folder's name.
@@ -164,88 +160,6 @@ impl Assets {
             }
         }
     }
-}
-
-/// Mounts `GET`/`HEAD /basemap.pmtiles` when the deployment has an archive.
-///
-/// The pages' reader fetches pieces of it (the header, then directories and
-/// tiles), each with `Range`: `NamedFile` answers 206 with `Content-Range`,
-/// 416 for a range outside the file, and `ETag` and `Last-Modified`; it does
-/// not evaluate `If-Range`, so [`if_range`] does, lest a reader that holds
-/// pieces of a replaced archive be handed a piece of the new one. No folder
-/// is mounted, so no other file is reachable.
-pub fn configure_basemap(basemap: &Basemap, cfg: &mut web::ServiceConfig) {
-    let Basemap::Pmtiles(path) = basemap else { return };
-    let path = path.clone();
-    let serve = move |req: HttpRequest| {
-        let path = path.clone();
-        async move {
-            let file = open_archive(&path, &req).await?;
-            Ok::<_, ApiError>(file.into_response(&req))
-        }
-    };
-    cfg.service(
-        web::resource(PMTILES_PATH)
-            .route(web::get().to(serve.clone()))
-            .route(web::head().to(serve.clone()))
-            .default_service(web::to(method_not_allowed))
-            .wrap(actix_web::middleware::from_fn(if_range)),
-    );
-}
-
-async fn open_archive(path: &Path, req: &HttpRequest) -> Result<NamedFile, ApiError> {
-    let file = NamedFile::open_async(path).await.map_err(|e| {
-        tracing::warn!(path = %path.display(), error = %e, "base map archive gone since start-up");
-        ApiError::NotFound(format!("no route for {} {}", req.method(), req.path()))
-    })?;
-    Ok(file
-        .set_content_type(actix_web::mime::APPLICATION_OCTET_STREAM)
-        .disable_content_disposition())
-}
-
-/// RFC 9110 §13.1.5: a `Range` sent with an `If-Range` that no longer
-/// names the file (another strong `ETag`, another `Last-Modified`, or a
-/// weak tag) is ignored, and the whole file is sent.
-async fn if_range(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let condition = req.headers().get(header::IF_RANGE).cloned();
-    if let Some(condition) = condition.filter(|_| req.headers().contains_key(header::RANGE)) {
-        let basemap = req
-            .app_data::<web::Data<crate::api::AppState>>()
-            .map(|state| state.settings.basemap.clone());
-        let current = match basemap {
-            Some(Basemap::Pmtiles(path)) => match open_archive(&path, req.request()).await {
-                // A probe for the file's validators: they do not depend on
-                // the range, and the body is never read.
-                Ok(file) => Some(file.into_response(req.request())),
-                Err(_) => None,
-            },
-            _ => None,
-        };
-        let still = current.is_some_and(|probe| {
-            let validator = |name| {
-                probe
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let given = condition.to_str().unwrap_or_default().trim();
-            if given.starts_with('"') {
-                validator(header::ETAG).is_some_and(|tag| tag == given)
-            } else {
-                let date = |text: &str| text.parse::<header::HttpDate>().ok();
-                validator(header::LAST_MODIFIED)
-                    .is_some_and(|modified| date(&modified).is_some() && date(&modified) == date(given))
-            }
-        });
-        if !still {
-            req.headers_mut().remove(header::RANGE);
-        }
-    }
-    next.call(req).await
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -267,7 +267,7 @@ impl Application {
                     "/ws",
                     [(actix_web::http::Method::GET, web::to(crate::api::ws::upgrade))],
                 ))
-                .configure(|cfg| crate::assets::configure_basemap(&app_state.settings.basemap, cfg))
+                .configure(|cfg| api::basemap::configure(&app_state.settings.basemap, cfg))
                 .service(
                     actix_files::Files::new("/basemap", basemap_dir)
                         .default_handler(web::to(api::not_found))
