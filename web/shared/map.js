@@ -51,6 +51,8 @@ export class LiveMap {
     });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
     this.ready = new Promise((resolve) => this.map.on("load", resolve)).then(() => this.addLayers());
+    // A turned tablet or a resized window may show or hide the labels' names.
+    this.map.on("resize", () => { if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter()); });
   }
 
   async addLayers() {
@@ -132,9 +134,13 @@ export class LiveMap {
     if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter());
   }
 
-  /** Names every zone but the perimeter and those in `this.zoneLabels`, which say their names themselves. */
+  /**
+   * Names every zone but the perimeter and those whose level's label shows
+   * its name (a narrow screen hides the labels' names: the map names them).
+   */
   zoneNamesFilter() {
-    const labelled = [...(this.zoneLabels?.keys() ?? [])];
+    const named = (marker) => marker.getElement().querySelector(".zone-label-name")?.checkVisibility() ?? false;
+    const labelled = [...(this.zoneLabels ?? [])].filter(([, marker]) => named(marker)).map(([id]) => id);
     return ["all", ["!=", ["get", "kind"], "perimeter"], ["!", ["in", ["get", "id"], ["literal", labelled]]]];
   }
 

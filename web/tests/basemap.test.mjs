@@ -98,7 +98,7 @@ async function namesDrawn(page, layers) {
       names: window.campanile.map.namesShown(),
       sources: [...new Set(streets.map((f) => `${f.source}/${f.sourceLayer ?? ""}`))],
       // Zones whose level's label (a marker) names them already.
-      markerNames: [...document.querySelectorAll(".zone-label-name")].map((n) => n.textContent),
+      markerNames: [...document.querySelectorAll(".zone-label-name")].filter((n) => n.checkVisibility()).map((n) => n.textContent),
     };
   });
 }
@@ -116,6 +116,9 @@ test("the archive is read with range requests and its names are drawn on every s
       const zoneNames = [...(names["zone-names"] ?? []), ...markerNames];
       assert.ok(zoneNames.length > 0, `${where}: zone names`);
       assert.equal(new Set(zoneNames).size, zoneNames.length, `${where}: no zone named twice: ${zoneNames}`);
+      // The phone hides the names of the levels' labels: the map names the zones itself.
+      // (where names would collide, MapLibre leaves some out: most are drawn).
+      if (size === "phone") assert.ok((names["zone-names"] ?? []).filter((n) => !n.startsWith("Exit") && !n.startsWith("First aid")).length >= 3, `${where}: ${JSON.stringify(names)}`);
       assert.deepEqual(sources, ["basemap/streets"], `${where}: street names come from the archive's streets layer`);
       assert.ok(names["street-names"].some((n) => n.startsWith("Via ")), `${where}: ${JSON.stringify(names)}`);
       if (size === "wall") assert.ok((names["place-names"] ?? []).some((n) => n.startsWith("Piazza")), `${where}: square names ${JSON.stringify(names)}`);
