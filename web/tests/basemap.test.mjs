@@ -131,6 +131,8 @@ test("the archive is read with range requests and its names are drawn on every s
       await page.waitForTimeout(500);
       // The phone and the tablet stack the map under the panels: the whole page shows it.
       await page.screenshot({ path: `${SHOTS}basemap-${surface}-${size}.png`, fullPage: size !== "wall" });
+      // And the map alone, where its names can be read at the size of the screen.
+      if (size !== "wall") await page.locator("#map").screenshot({ path: `${SHOTS}basemap-${surface}-${size}-map.png` });
       assert.deepEqual(page.problems, [], where);
       await page.close();
     }
