@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer } from "node:net";
@@ -17,7 +17,7 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
 const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
 const SIZES = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
-let browser, dir, withArchive, builtin;
+let browser, dir, withArchive, builtin, withStyle;
 
 const freePort = () => new Promise((resolve) => {
   const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
@@ -49,7 +49,22 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "campanile-basemap-"));
   const archive = join(dir, "bologna.pmtiles");
   execFileSync("python3", [join(ROOT, "tests/tools/make_pmtiles.py"), join(ROOT, "geodata/basemap/bologna-streets.geojson"), archive], { stdio: "inherit" });
-  [withArchive, builtin] = await Promise.all([startServer(["--basemap", archive]), startServer([])]);
+  // An operator's style on this server: a geodata folder whose basemap/ holds it.
+  const geodata = join(dir, "geodata");
+  cpSync(join(ROOT, "geodata"), geodata, { recursive: true });
+  writeFileSync(join(geodata, "basemap/style.json"), JSON.stringify({
+    version: 8,
+    sources: { operator: { type: "geojson", data: "/basemap/bologna-streets.geojson" } },
+    layers: [
+      { id: "operator-background", type: "background", paint: { "background-color": "#101820" } },
+      { id: "operator-streets", type: "line", source: "operator", filter: ["==", ["geometry-type"], "LineString"], paint: { "line-color": "#506070" } },
+      { id: "operator-names", type: "symbol", source: "operator", filter: ["==", ["geometry-type"], "LineString"],
+        layout: { "symbol-placement": "line", "text-field": ["get", "name"], "text-font": ["Operator Sans"] }, paint: { "text-color": "#ffffff" } },
+    ],
+  }));
+  [withArchive, builtin, withStyle] = await Promise.all([
+    startServer(["--basemap", archive]), startServer([]), startServer(["--geodata-dir", geodata, "--basemap-style", "/basemap/style.json"]),
+  ]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,6 +76,7 @@ after(async () => {
   await browser?.close();
   withArchive?.child.kill("SIGTERM");
   builtin?.child.kill("SIGTERM");
+  withStyle?.child.kill("SIGTERM");
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -170,5 +186,30 @@ test("a garbled base map in the event leaves the built-in one, not a blank map",
   const { names } = await namesDrawn(page, ["street-names"]);
   assert.ok(names["street-names"].length > 0);
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("an operator's style on this server is drawn, with the zones and their names over it", async () => {
+  const event = await (await fetch(`${withStyle.base}/api/v1/event`)).json();
+  assert.deepEqual(event.basemap, { kind: "style", url: "/basemap/style.json" });
+  const page = await open(withStyle, "/", SIZES.wall);
+  await page.waitForFunction(() => {
+    const m = window.campanile?.map?.map;
+    return m?.getLayer("zone-names") && m.queryRenderedFeatures({ layers: ["operator-names"] }).length > 0
+      && m.queryRenderedFeatures({ layers: ["zone-areas"] }).length > 0;
+  }, null, { timeout: 30000 });
+  const drawn = await page.evaluate(() => {
+    const m = window.campanile.map.map;
+    return {
+      operator: m.queryRenderedFeatures({ layers: ["operator-names"] }).map((f) => f.properties.name),
+      ours: m.getLayer("street-names") ? "drawn" : "none",
+      zones: m.queryRenderedFeatures({ layers: ["zone-areas"] }).length,
+    };
+  });
+  assert.ok(drawn.operator.some((n) => n.startsWith("Via ")), JSON.stringify(drawn));
+  assert.equal(drawn.ours, "none", "the operator's style replaces the built-in streets");
+  assert.ok(drawn.zones > 0, "the zones are drawn over the operator's style");
+  await page.screenshot({ path: `${SHOTS}style-public-wall.png` });
+  assert.deepEqual(page.problems, []);
   await page.close();
 });
