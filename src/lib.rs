@@ -50,8 +50,9 @@
 //! - sessions — [`ws`]: admission, frames and one connection's state machine.
 //! - settings — [`config`]: layered settings, resolved once.
 //! - edges — [`api`]: HTTP routes by resource (`/ws` included), one error
-//!   type mapped to the envelope; [`assets`]: the pages, the library files
-//!   they load and the base map's archive, nothing else of `web/`.
+//!   type mapped to the envelope, the base map's archive among the routes;
+//!   [`assets`]: the pages and the library files they load, nothing else of
+//!   `web/`.
 //! - assembly — [`startup`]: builds the server for the binary and for tests;
 //!   [`cli`]: the server's commands. The binary adds `campanile bench`.
 
