@@ -4,7 +4,7 @@
 
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { cellToBoundary, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
-import { baseLayers, basemapOf, startingStyle } from "/shared/basemap.js";
+import { baseLayers, basemapOf, fontFaces, startingStyle } from "/shared/basemap.js";
 
 /** A cell's centre as [lon, lat]. */
 export function cellCentre(cell) {
@@ -58,6 +58,8 @@ export class LiveMap {
   async addLayers() {
     const m = this.map;
     const base = await baseLayers(this.basemap, maplibregl);
+    // An operator's style declares its own fonts, if any: ours are added for our labels.
+    if (this.basemap.kind === "style") m.setFontFaces({ ...(m.getFontFaces() ?? {}), ...fontFaces() });
     for (const [id, source] of Object.entries(base.sources)) m.addSource(id, source);
     for (const layer of base.layers) m.addLayer(layer);
     for (const id of ["heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });

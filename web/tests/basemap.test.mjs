@@ -209,6 +209,8 @@ test("an operator's style on this server is drawn, with the zones and their name
   assert.ok(drawn.operator.some((n) => n.startsWith("Via ")), JSON.stringify(drawn));
   assert.equal(drawn.ours, "none", "the operator's style replaces the built-in streets");
   assert.ok(drawn.zones > 0, "the zones are drawn over the operator's style");
+  await page.waitForFunction(() => window.campanile.map.namesShown()["zone-names"]?.length > 0, null, { timeout: 15000 });
+  assert.ok(page.fonts.some((u) => u.endsWith(".woff2")), "our labels are set in the font this server serves");
   await page.screenshot({ path: `${SHOTS}style-public-wall.png` });
   assert.deepEqual(page.problems, []);
   await page.close();
