@@ -110,6 +110,8 @@ def main(argv):
         collection = json.load(f)
     layers = layers_of(collection["features"])
     everything = [g for items in layers.values() for g, _ in items]
+    if not everything:
+        parser.error(f"{args.source}: no named line, area or point to put in tiles")
     west = min(g.bounds[0] for g in everything)
     south = min(g.bounds[1] for g in everything)
     east = max(g.bounds[2] for g in everything)
