@@ -40,6 +40,14 @@ if ! python3 -c "import openapi_spec_validator, schemathesis" 2>/dev/null \
   python3 -m pip install -q "openapi-spec-validator==0.9.0" "schemathesis==4.32.5" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "openapi-spec-validator==0.9.0" "schemathesis==4.32.5"
 fi
+# The base-map tests write a PMTiles archive of vector tiles with another
+# implementation than the pages' reader (tests/tools/make_pmtiles.py).
+if ! python3 -c "import pmtiles, mapbox_vector_tile" 2>/dev/null; then
+  python3 -m pip --version >/dev/null 2>&1 || need_package pip3 python3-pip
+  echo "installing pmtiles mapbox-vector-tile"
+  python3 -m pip install -q "pmtiles==3.8.1" "mapbox-vector-tile==2.2.0" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "pmtiles==3.8.1" "mapbox-vector-tile==2.2.0"
+fi
 need_package curl curl
 # The pages are tested in Debian's Chromium, driven by playwright-core from npm.
 need_package node nodejs

@@ -30,7 +30,11 @@ const TOP_FILES: [&str; 2] = ["index.html", "favicon.svg"];
 /// source maps are there for the browser's developer tools.
 /// Front-end libraries come from npm (web/package-lock.json) and are served
 /// from here: an operations room may be offline, so no request leaves.
-const VENDOR_FILES: [(&str, &str); 7] = [
+/// `pmtiles` is its browser bundle (a classic script that brings its own
+/// decompressor), as its ES module imports a bare package name the browser
+/// cannot resolve. The map's labels are drawn with Noto Sans from
+/// `@fontsource` (MapLibre's `font-faces`), Latin and Latin Extended.
+const VENDOR_FILES: [(&str, &str); 14] = [
     (
         "/vendor/maplibre-gl/maplibre-gl.css",
         "maplibre-gl/dist/maplibre-gl.css",
@@ -53,6 +57,25 @@ const VENDOR_FILES: [(&str, &str); 7] = [
     ),
     ("/vendor/h3-js/h3-js.es.js", "h3-js/dist/browser/h3-js.es.js"),
     ("/vendor/h3-js/h3-js.es.js.map", "h3-js/dist/browser/h3-js.es.js.map"),
+    ("/vendor/pmtiles/pmtiles.js", "pmtiles/dist/pmtiles.js"),
+    ("/vendor/pmtiles/pmtiles.js.map", "pmtiles/dist/pmtiles.js.map"),
+    (
+        "/vendor/fonts/noto-sans-latin-400-normal.woff2",
+        "@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff2",
+    ),
+    (
+        "/vendor/fonts/noto-sans-latin-ext-400-normal.woff2",
+        "@fontsource/noto-sans/files/noto-sans-latin-ext-400-normal.woff2",
+    ),
+    (
+        "/vendor/fonts/noto-sans-latin-700-normal.woff2",
+        "@fontsource/noto-sans/files/noto-sans-latin-700-normal.woff2",
+    ),
+    (
+        "/vendor/fonts/noto-sans-latin-ext-700-normal.woff2",
+        "@fontsource/noto-sans/files/noto-sans-latin-ext-700-normal.woff2",
+    ),
+    ("/vendor/fonts/LICENSE", "@fontsource/noto-sans/LICENSE"),
 ];
 
 /// The served files by URL path, found once at start-up.
@@ -164,6 +187,10 @@ mod tests {
             "node_modules/maplibre-gl/package.json",
             "node_modules/maplibre-gl/dist/maplibre-gl.mjs",
             "node_modules/maplibre-gl/dist/maplibre-gl-dev.mjs",
+            "node_modules/pmtiles/dist/pmtiles.js",
+            "node_modules/pmtiles/dist/esm/index.js",
+            "node_modules/@fontsource/noto-sans/files/noto-sans-latin-400-normal.woff2",
+            "node_modules/@fontsource/noto-sans/files/noto-sans-greek-400-normal.woff2",
             "node_modules/playwright-core/index.js",
         ] {
             let path = web.join(file);
@@ -182,7 +209,9 @@ mod tests {
                 "/ops/",
                 "/ops/index.html",
                 "/shared/map.js",
-                "/vendor/maplibre-gl/maplibre-gl.mjs"
+                "/vendor/fonts/noto-sans-latin-400-normal.woff2",
+                "/vendor/maplibre-gl/maplibre-gl.mjs",
+                "/vendor/pmtiles/pmtiles.js"
             ]
         );
     }

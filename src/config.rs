@@ -222,6 +222,17 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_GEODATA_DIR")]
     pub geodata_dir: Option<PathBuf>,
 
+    /// A PMTiles v3 archive of vector tiles the pages draw as the base map,
+    /// served at /basemap.pmtiles [default: the built-in streets of geodata/basemap].
+    #[arg(long, env = "CAMPANILE_BASEMAP")]
+    pub basemap: Option<PathBuf>,
+
+    /// A MapLibre style the pages load as the base map instead: a path on
+    /// this server, or an http(s) URL (the pages' requests then leave this
+    /// server) [default: none].
+    #[arg(long, env = "CAMPANILE_BASEMAP_STYLE")]
+    pub basemap_style: Option<String>,
+
     /// Play the demo scenario into this server.
     #[arg(long, env = "CAMPANILE_DEMO", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
@@ -290,7 +301,7 @@ impl ServeArgs {
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
-            ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
+            ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
         )
     }
@@ -386,6 +397,8 @@ pub struct Settings {
     pub web_dir: PathBuf,
     /// Zones and scenarios folder.
     pub geodata_dir: PathBuf,
+    /// The base map the pages draw.
+    pub basemap: crate::basemap::Basemap,
     /// Whether to play the demo.
     pub demo: bool,
     /// The demo scenario's name.
@@ -637,6 +650,8 @@ impl Settings {
                 .map(|n| usize::try_from(n.max(1)).unwrap_or(usize::MAX)),
             web_dir: args.web_dir.clone().unwrap_or_else(|| "web".into()),
             geodata_dir: args.geodata_dir.clone().unwrap_or_else(|| "geodata".into()),
+            basemap: crate::basemap::Basemap::resolve(args.basemap.as_deref(), args.basemap_style.as_deref())
+                .map_err(ConfigError)?,
             demo: args.demo.unwrap_or(false),
             demo_scenario: args.demo_scenario.clone().unwrap_or_else(|| "bologna-march".into()),
             event_name: match args.event_name.as_deref().map(str::trim) {

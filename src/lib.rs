@@ -26,7 +26,8 @@
 //!   `Broadcast`, `Role`, `Window`, `Zones`, shapes) and the time and
 //!   bucket arithmetic; a value that exists is valid. [`privacy`]: the
 //!   author's keyed hash, the raw author goes no further. [`auth`]: JWT
-//!   roles. [`geodata`]: reads the event's zones. [`limits`]: per-address
+//!   roles. [`geodata`]: reads the event's zones. [`basemap`]: which base
+//!   map the pages draw, checked at start-up. [`limits`]: per-address
 //!   rates. [`telemetry`]: logs and metrics. [`schedule`]: periodic tasks.
 //!   [`integrity`]: personal data in text, terms, near-duplicates, trends.
 //! - storage — [`engine`]: the storage contract, one store per concern
@@ -49,8 +50,9 @@
 //! - sessions — [`ws`]: admission, frames and one connection's state machine.
 //! - settings — [`config`]: layered settings, resolved once.
 //! - edges — [`api`]: HTTP routes by resource (`/ws` included), one error
-//!   type mapped to the envelope; [`assets`]: the pages and the library files
-//!   they load, nothing else of `web/`.
+//!   type mapped to the envelope, the base map's archive among the routes;
+//!   [`assets`]: the pages and the library files they load, nothing else of
+//!   `web/`.
 //! - assembly — [`startup`]: builds the server for the binary and for tests;
 //!   [`cli`]: the server's commands. The binary adds `campanile bench`.
 
@@ -65,6 +67,7 @@ pub mod alert;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod basemap;
 pub mod broadcasts;
 pub mod cli;
 pub mod config;

@@ -28,6 +28,23 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      child-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; \
      object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The policy the pages are served with: [`CONTENT_SECURITY_POLICY`], and
+/// for a base-map style on another server (`--basemap-style`, the
+/// operator's explicit choice) that server's origin for fetches and images,
+/// since the style, its tiles, sprites and glyphs come from there. No other
+/// origin is let in.
+pub fn content_security_policy(basemap: &crate::basemap::Basemap) -> String {
+    match basemap {
+        crate::basemap::Basemap::Style(style) => match style.foreign_origin() {
+            Some(origin) => CONTENT_SECURITY_POLICY
+                .replace("connect-src 'self'", &format!("connect-src 'self' {origin}"))
+                .replace("img-src 'self'", &format!("img-src 'self' {origin}")),
+            None => CONTENT_SECURITY_POLICY.to_owned(),
+        },
+        _ => CONTENT_SECURITY_POLICY.to_owned(),
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -233,12 +250,13 @@ impl Application {
 
         let app_state = state.clone();
         let assets = crate::assets::Assets::discover(&state.settings.web_dir);
+        let csp = content_security_policy(&state.settings.basemap);
         let server = HttpServer::new(move || {
             let basemap_dir = app_state.settings.geodata_dir.join("basemap");
             App::new()
                 .wrap(
                     actix_web::middleware::DefaultHeaders::new()
-                        .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                        .add(("Content-Security-Policy", csp.clone()))
                         .add(("X-Content-Type-Options", "nosniff"))
                         .add(("Referrer-Policy", "no-referrer")),
                 )
@@ -250,6 +268,7 @@ impl Application {
                     "/ws",
                     [(actix_web::http::Method::GET, web::to(crate::api::ws::upgrade))],
                 ))
+                .configure(|cfg| api::basemap::configure(&app_state.settings.basemap, cfg))
                 .service(
                     actix_files::Files::new("/basemap", basemap_dir)
                         .default_handler(web::to(api::not_found))

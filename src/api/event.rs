@@ -1,6 +1,6 @@
 //! `GET /api/v1/event`: what the pages need to know about this deployment,
 //! so that no page hard-codes the event (its place, windows, resolutions,
-//! languages, categories, levels and CAP value lists).
+//! languages, categories, levels, CAP value lists and base map).
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::{AppState, Caller};
+use crate::basemap::Basemap;
 use crate::domain::broadcast::{Category, Certainty, Severity, Urgency};
 
 /// The resolutions a deployment counts and serves.
@@ -69,6 +70,49 @@ pub struct CapValues {
     pub certainties: Vec<&'static str>,
 }
 
+/// Which kind of base map the pages draw (DESIGN §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BasemapKind {
+    /// The built-in offline streets, a GeoJSON of `geodata/basemap/`.
+    Builtin,
+    /// A PMTiles archive of vector tiles, read with HTTP range requests.
+    Pmtiles,
+    /// A MapLibre style.
+    Style,
+}
+
+/// The base map the pages draw.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BasemapInfo {
+    /// `builtin`, `pmtiles` or `style`.
+    pub kind: BasemapKind,
+    /// Where to load it from: the built-in streets' GeoJSON, the archive
+    /// (`/basemap.pmtiles`) or the style. A style on another server makes
+    /// the pages' requests leave this one: the operator chose so.
+    #[schema(example = "/basemap.pmtiles")]
+    pub url: String,
+}
+
+impl From<&Basemap> for BasemapInfo {
+    fn from(basemap: &Basemap) -> Self {
+        match basemap {
+            Basemap::Builtin => Self {
+                kind: BasemapKind::Builtin,
+                url: "/basemap/bologna-streets.geojson".into(),
+            },
+            Basemap::Pmtiles(_) => Self {
+                kind: BasemapKind::Pmtiles,
+                url: crate::basemap::PMTILES_PATH.into(),
+            },
+            Basemap::Style(style) => Self {
+                kind: BasemapKind::Style,
+                url: style.as_str().to_owned(),
+            },
+        }
+    }
+}
+
 /// The deployment, as the pages need it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Event {
@@ -93,11 +137,13 @@ pub struct Event {
     pub k_anonymity: u64,
     /// The CAP value lists of safety messages.
     pub cap: CapValues,
+    /// The base map the pages draw under the heat.
+    pub basemap: BasemapInfo,
 }
 
 /// What the pages need to know about this deployment.
 #[utoipa::path(get, path = "/api/v1/event", tag = "event", operation_id = "event",
-    responses((status = 200, description = "The deployment: name, place, windows, resolutions, languages, categories, levels, CAP lists", body = Event),
+    responses((status = 200, description = "The deployment: name, place, windows, resolutions, languages, categories, levels, CAP lists, base map", body = Event),
               (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope),
               (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))))]
 pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -139,5 +185,6 @@ pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<Ht
             urgencies: Urgency::VALUES.to_vec(),
             certainties: Certainty::VALUES.to_vec(),
         },
+        basemap: BasemapInfo::from(&s.basemap),
     }))
 }

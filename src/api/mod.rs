@@ -3,6 +3,7 @@
 //! contract's JSON; errors go through [`error::ApiError`].
 
 pub mod alerts;
+pub mod basemap;
 pub mod body;
 pub mod broadcasts;
 pub mod calibration;

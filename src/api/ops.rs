@@ -178,7 +178,7 @@ impl Modify for BearerAuth {
         super::integrity::list_posts, super::integrity::reveal_post, super::integrity::get_trends, super::integrity::list_clusters,
         super::integrity::discount_cluster, super::integrity::restore_cluster,
         super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
-        super::rumours::broadcast,
+        super::rumours::broadcast, super::basemap::basemap_archive,
         super::open311::discovery, super::open311::services, super::open311::service_definition,
         super::open311::list_requests, super::open311::one_request, super::open311::create_request),
     components(schemas(

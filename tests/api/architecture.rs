@@ -150,6 +150,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "domain",
             "privacy",
             "auth",
+            "basemap",
             "geodata",
             "limits",
             "telemetry",

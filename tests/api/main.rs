@@ -5,6 +5,7 @@ mod abuse;
 mod alerts;
 mod architecture;
 mod attacks;
+mod basemap;
 mod broadcasts;
 mod cli;
 mod conformance;

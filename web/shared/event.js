@@ -14,6 +14,7 @@ const FALLBACK = {
   resolutions: { min: 7, max: 11, public_max: 9 },
   zoneLevels: [],
   kAnonymity: 5,
+  basemap: null,
   reportCategories: ["crowd", "medical", "fire", "violence", "missing_person", "suspicious_item", "infrastructure", "rumour", "other"],
   cap: {
     categories: ["Safety", "Security", "Rescue", "Fire", "Health", "Transport", "Infra", "Other"],
@@ -44,6 +45,8 @@ export async function loadEvent() {
     kAnonymity: whole(event.k_anonymity) && event.k_anonymity > 0 ? event.k_anonymity : FALLBACK.kAnonymity,
     // The zones' levels in people per m² ([{level, from, below}]); none when the server names none.
     zoneLevels: Array.isArray(event.levels?.zones) && event.levels.zones.every((l) => isText(l?.level) && Number.isFinite(l?.from)) ? event.levels.zones : [],
+    // The base map ({kind, url}); shared/basemap.js checks it and falls back on the built-in one.
+    basemap: event.basemap ?? null,
     cap: {
       categories: words(cap.categories, FALLBACK.cap.categories),
       severities: words(cap.severities, FALLBACK.cap.severities),

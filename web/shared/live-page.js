@@ -33,7 +33,7 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
   const aside = el("aside");
   const mapBox = el("div", { id: "map", role: "region", "aria-label": "Live crowd density map" });
   document.body.prepend(header.element, el("main", {}, mapBox, aside));
-  const map = new LiveMap(mapBox, { bbox: event.bbox });
+  const map = new LiveMap(mapBox, { bbox: event.bbox, basemap: event.basemap });
   window.campanile = { map }; // for the browser tests and for operators' consoles
   const minRes = event.resolutions.min;
   const maxRes = finestResolution(event.resolutions);
@@ -112,7 +112,7 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
       return panel;
     },
 
-    /** Once every panel is added: the zones, the streets and the connection. */
+    /** Once every panel is added: the zones and the connection. */
     start() {
       aside.append(errorLine);
       if (signIn) document.body.append(signIn.element);
@@ -133,7 +133,6 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
         each("zones", zones.features);
         renderHeat();
       }).catch(() => {});
-      fetch("/basemap/bologna-streets.geojson").then((r) => (r.ok ? r.json() : null)).then((s) => s && map.setGeoJson("streets", s)).catch(() => {});
       if (token || !signIn) connect(); else askForToken();
     },
 

@@ -1,9 +1,10 @@
-// The map of every page: MapLibre GL (from npm, served under /vendor/) with a
-// plain offline style — background, the demo area's streets, the event's
-// zones — and the live H3 heat drawn from cell ids with h3-js.
+// The map of every page: MapLibre GL (from npm, served under /vendor/) with
+// the deployment's base map (shared/basemap.js), the event's zones and their
+// names, and the live H3 heat drawn from cell ids with h3-js.
 
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { cellToBoundary, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
+import { baseLayers, basemapOf, fontFaces, startingStyle } from "/shared/basemap.js";
 
 /** A cell's centre as [lon, lat]. */
 export function cellCentre(cell) {
@@ -34,29 +35,36 @@ export function resolutionForZoom(zoom, minRes = 7, maxRes = 11) {
 
 const empty = () => ({ type: "FeatureCollection", features: [] });
 
+/** The layers that carry names, for the pages' tests and for whoever checks that a map reads. */
+export const NAME_LAYERS = ["street-names", "place-names", "zone-names"];
+
 export class LiveMap {
-  constructor(container, { bbox }) {
+  /** `basemap` is the event's ({kind, url}); none draws the built-in streets. */
+  constructor(container, { bbox, basemap }) {
+    this.basemap = basemapOf({ basemap });
     this.map = new maplibregl.Map({
       container,
-      style: { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#0b0f14" } }] },
+      style: startingStyle(this.basemap),
       bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]],
       attributionControl: false,
       maxPitch: 0,
     });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
-    this.ready = new Promise((resolve) => this.map.on("load", resolve));
-    this.ready.then(() => this.addLayers());
+    this.ready = new Promise((resolve) => this.map.on("load", resolve)).then(() => this.addLayers());
+    // A turned tablet or a resized window may show or hide the labels' names.
+    this.map.on("resize", () => { if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter()); });
   }
 
-  addLayers() {
+  async addLayers() {
     const m = this.map;
-    for (const id of ["streets", "heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });
+    const base = await baseLayers(this.basemap, maplibregl);
+    // An operator's style declares its own fonts, if any: ours are added for our labels.
+    if (this.basemap.kind === "style") m.setFontFaces({ ...(m.getFontFaces() ?? {}), ...fontFaces() });
+    for (const [id, source] of Object.entries(base.sources)) m.addSource(id, source);
+    for (const layer of base.layers) m.addLayer(layer);
+    for (const id of ["heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });
     // Zones keep their own ids so that their levels can colour them without sending the shapes again.
     m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
-    m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
-      paint: { "fill-color": ["match", ["get", "kind"], "park", "#1f3b2a", "#252c35"] } });
-    m.addLayer({ id: "streets", type: "line", source: "streets", filter: ["==", ["geometry-type"], "LineString"],
-      paint: { "line-color": "#3b4450", "line-width": ["match", ["get", "kind"], "primary", 4, 2] } });
     // Beneath the heat, faint, so that a zone's level shows where the heat is thin;
     // the perimeter is left out, as its fill would cover every other zone.
     m.addLayer({ id: "zone-fill", type: "fill", source: "zones",
@@ -75,6 +83,23 @@ export class LiveMap {
     // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
     m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
     m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
+    // Names go over the heat, haloed, so that a street under a surge still reads.
+    for (const layer of base.labels) m.addLayer(layer);
+    // A zone's name beside its centre, where its level's label (a marker) would not cover it;
+    // the perimeter's is left out, as it would sit on a sector's, and so is every zone whose
+    // level's label already names it (setZoneLabels).
+    m.addLayer({ id: "zone-names", type: "symbol", source: "zones", filter: this.zoneNamesFilter(),
+      layout: { "text-field": ["get", "name"], "text-font": ["Noto Sans Bold"], "text-size": 12, "text-max-width": 9,
+        "text-variable-anchor": ["top", "bottom", "left", "right"], "text-radial-offset": 1.6, "text-padding": 2 },
+      paint: { "text-color": "#f0f6fc", "text-halo-color": "#0b0f14", "text-halo-width": 1.8 } });
+  }
+
+  /** The names drawn now in the view, by layer: what a reader of the map can read. */
+  namesShown() {
+    const layers = NAME_LAYERS.filter((id) => this.map.getLayer(id));
+    const names = {};
+    for (const f of this.map.queryRenderedFeatures({ layers })) (names[f.layer.id] ??= new Set()).add(f.properties.name);
+    return Object.fromEntries(Object.entries(names).map(([k, v]) => [k, [...v].sort()]));
   }
 
   async setGeoJson(source, data) {
@@ -108,6 +133,17 @@ export class LiveMap {
       if (held) held.getElement().replaceChildren(...node.childNodes);
       else this.zoneLabels.set(id, new maplibregl.Marker({ element: node }).setLngLat(centreOf(feature.geometry)).addTo(this.map));
     }
+    if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter());
+  }
+
+  /**
+   * Names every zone but the perimeter and those whose level's label shows
+   * its name (a narrow screen hides the labels' names: the map names them).
+   */
+  zoneNamesFilter() {
+    const named = (marker) => marker.getElement().querySelector(".zone-label-name")?.checkVisibility() ?? false;
+    const labelled = [...(this.zoneLabels ?? [])].filter(([, marker]) => named(marker)).map(([id]) => id);
+    return ["all", ["!=", ["get", "kind"], "perimeter"], ["!", ["in", ["get", "id"], ["literal", labelled]]]];
   }
 
   paintZones() {
