@@ -178,7 +178,7 @@ impl Modify for BearerAuth {
         super::integrity::list_posts, super::integrity::reveal_post, super::integrity::get_trends, super::integrity::list_clusters,
         super::integrity::discount_cluster, super::integrity::restore_cluster,
         super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
-        super::rumours::broadcast),
+        super::rumours::broadcast, super::official::list, super::official::relay),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,
