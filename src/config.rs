@@ -487,12 +487,22 @@ fn alert_history(value: Option<&str>) -> Result<Duration, ConfigError> {
 /// is refused with the reason: this build has no TLS client.
 fn cap_feeds(args: &ServeArgs) -> Result<crate::official::feed::FeedSettings, ConfigError> {
     let mut feeds = Vec::new();
-    for text in args.cap_feed.iter().flatten().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    for text in args
+        .cap_feed
+        .iter()
+        .flatten()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
         let bad = |why: &str| ConfigError(format!("cap_feed {text:?}: {why}"));
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
         match url.scheme() {
             "http" => {}
-            "https" => return Err(bad("https feeds need a TLS client, which this build does not have; use http:// or a local relay")),
+            "https" => {
+                return Err(bad(
+                    "https feeds need a TLS client, which this build does not have; use http:// or a local relay",
+                ));
+            }
             _ => return Err(bad("must start with http://")),
         }
         if url.host_str().is_none_or(str::is_empty) {

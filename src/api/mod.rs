@@ -251,10 +251,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/api/v1/alerts.atom", [(M::GET, web::to(broadcasts::atom))]))
         .service(resource("/api/v1/alerts", [(M::GET, web::to(alerts::list))]))
-        .service(resource(
-            "/api/v1/official-alerts",
-            [(M::GET, web::to(official::list))],
-        ))
+        .service(resource("/api/v1/official-alerts", [(M::GET, web::to(official::list))]))
         .service(resource(
             "/api/v1/official-alerts/{id}/relay",
             [(M::POST, web::to(official::relay))],

@@ -19,7 +19,7 @@ use crate::official::{Kept, OfficialAlertView, RefusalView};
 pub struct OfficialAlertList {
     /// Alerts in force, newest `sent` first; each alert once.
     pub official_alerts: Vec<OfficialAlertView>,
-    /// The latest feed answers and documents not taken, newest first (at most 100).
+    /// The latest feed answers and documents not taken, newest first (at most 50 per feed, 500 in all; the newest of each document and code).
     pub refused: Vec<RefusalView>,
 }
 
@@ -33,7 +33,8 @@ pub struct RelayAnswer {
     pub official_alert: OfficialAlertView,
 }
 
-/// The official alerts in force (operators, commanders).
+/// The official alerts in force (operators, commanders; commanders read
+/// phone numbers and e-mail addresses masked, DESIGN §6).
 #[utoipa::path(get, path = "/api/v1/official-alerts", tag = "official alerts", operation_id = "list_official_alerts",
     responses((status = 200, description = "Official CAP alerts taken in from --cap-feed, and recent refusals", body = OfficialAlertList),
               (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators and commanders read them", body = super::error::ErrorEnvelope)),
@@ -41,8 +42,14 @@ pub struct RelayAnswer {
 pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator, Role::Commander])?;
     let now = Utc::now();
+    let operator = caller.0.has_any(&[Role::Operator]);
     Ok(HttpResponse::Ok().json(OfficialAlertList {
-        official_alerts: state.official.current(now).iter().map(Kept::view).collect(),
+        official_alerts: state
+            .official
+            .current(now)
+            .iter()
+            .map(|k| if operator { k.view() } else { k.view().masked() })
+            .collect(),
         refused: state.official.refusals(),
     }))
 }
@@ -53,13 +60,19 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
     responses((status = 201, description = "The public broadcast sent, and the alert it relays", body = RelayAnswer),
               (status = 400, description = "`no_area` (areas by code only) or `no_expiry`, or the alert does not fit a broadcast; `field` names why", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators relay", body = super::error::ErrorEnvelope), (status = 404, description = "No such alert in force", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
-pub async fn relay(caller: Caller, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn relay(
+    caller: Caller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
     let sub = caller.sub()?;
-    let kept = state
-        .official
-        .get(&id, Utc::now())
-        .ok_or_else(|| ApiError::NotFound(format!("no official alert {:?} in force", id.chars().take(64).collect::<String>())))?;
+    let kept = state.official.get(&id, Utc::now()).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no official alert {:?} in force",
+            id.chars().take(64).collect::<String>()
+        ))
+    })?;
     let input = broadcast_input(&kept)?;
     let sent = state.broadcasts.send(input, sub).await?;
     state
@@ -90,11 +103,19 @@ fn fitted(text: &str, max: usize) -> Option<String> {
 fn broadcast_input(kept: &Kept) -> Result<BroadcastInput, ApiError> {
     let alert = &kept.alert;
     let info = alert.main_info().ok_or_else(|| {
-        FieldError::new("no_info", "id", "the official alert has no info block: nothing to relay")
+        FieldError::new(
+            "no_info",
+            "id",
+            "the official alert has no info block: nothing to relay",
+        )
     })?;
-    let expires = alert
-        .expires()
-        .ok_or_else(|| FieldError::new("no_expiry", "expires", "the official alert gives no expiry; a broadcast needs one"))?;
+    let expires = alert.expires().ok_or_else(|| {
+        FieldError::new(
+            "no_expiry",
+            "expires",
+            "the official alert gives no expiry; a broadcast needs one",
+        )
+    })?;
     let polygons: Vec<Vec<[f64; 2]>> = info.areas.iter().flat_map(|a| a.polygons.iter().cloned()).collect();
     let circles: Vec<CircleInput> = info
         .areas

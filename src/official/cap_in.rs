@@ -265,14 +265,22 @@ fn display_name(e: &Element) -> String {
     if e.ns == CAP_12 {
         e.name.chars().take(64).collect()
     } else {
-        format!("{{{}}}{}", e.ns.chars().take(128).collect::<String>(), e.name.chars().take(64).collect::<String>())
+        format!(
+            "{{{}}}{}",
+            e.ns.chars().take(128).collect::<String>(),
+            e.name.chars().take(64).collect::<String>()
+        )
     }
 }
 
 /// The text of a simple-typed element (no child elements).
 fn simple<'a>(e: &'a Element) -> Result<&'a str, CapError> {
     if let Some(child) = e.children.first() {
-        return err(format!("<{}> may hold only text, not <{}>", e.name, display_name(child)));
+        return err(format!(
+            "<{}> may hold only text, not <{}>",
+            e.name,
+            display_name(child)
+        ));
     }
     Ok(&e.text)
 }
@@ -344,7 +352,10 @@ fn language(e: &Element) -> Result<String, CapError> {
             }
     });
     if !ok {
-        return err(format!("<language> {:?} is not a language tag", text.chars().take(40).collect::<String>()));
+        return err(format!(
+            "<language> {:?} is not a language tag",
+            text.chars().take(40).collect::<String>()
+        ));
     }
     Ok(text.to_owned())
 }
@@ -382,7 +393,12 @@ fn pair(e: &Element, parent: &'static str) -> Result<(String, String), CapError>
 
 /// `lat,lon` in WGS 84 ranges.
 fn point(text: &str, what: &str) -> Result<(f64, f64), CapError> {
-    let bad = || CapError(format!("<{what}> has {:?} where a lat,lon pair belongs", text.chars().take(40).collect::<String>()));
+    let bad = || {
+        CapError(format!(
+            "<{what}> has {:?} where a lat,lon pair belongs",
+            text.chars().take(40).collect::<String>()
+        ))
+    };
     let (lat, lon) = text.split_once(',').ok_or_else(bad)?;
     let lat: f64 = lat.trim().parse().map_err(|_| bad())?;
     let lon: f64 = lon.trim().parse().map_err(|_| bad())?;
@@ -420,7 +436,9 @@ fn circle(e: &Element) -> Result<Circle, CapError> {
         .parse()
         .ok()
         .filter(|r: &f64| r.is_finite() && *r >= 0.0 && *r <= 20_037.5)
-        .ok_or_else(|| CapError("<circle> radius must be a number of km from 0 to half the Earth's circumference".into()))?;
+        .ok_or_else(|| {
+            CapError("<circle> radius must be a number of km from 0 to half the Earth's circumference".into())
+        })?;
     Ok(Circle { lat, lon, radius_km })
 }
 
@@ -428,7 +446,8 @@ fn references(text: &str) -> Result<Vec<AlertKey>, CapError> {
     text.split_whitespace()
         .map(|triple| {
             let mut parts = triple.split(',');
-            let (Some(sender), Some(identifier), Some(sent), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+            let (Some(sender), Some(identifier), Some(sent), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
             else {
                 return err("<references> must be sender,identifier,sent triples separated by spaces");
             };
@@ -461,7 +480,10 @@ fn token(e: &Element) -> Result<String, CapError> {
 /// Checks a parsed document against the CAP 1.2 schema.
 pub fn validate(root: &Element) -> Result<OfficialAlert, CapError> {
     if root.name != "alert" {
-        return err(format!("the root element is <{}>, not a CAP <alert>", display_name(root)));
+        return err(format!(
+            "the root element is <{}>, not a CAP <alert>",
+            display_name(root)
+        ));
     }
     if root.ns != CAP_12 {
         return err(format!(
@@ -477,16 +499,32 @@ pub fn validate(root: &Element) -> Result<OfficialAlert, CapError> {
     use Status as S;
     let status = enumeration(
         seq.required("status")?,
-        &[("Actual", S::Actual), ("Exercise", S::Exercise), ("System", S::System), ("Test", S::Test), ("Draft", S::Draft)],
+        &[
+            ("Actual", S::Actual),
+            ("Exercise", S::Exercise),
+            ("System", S::System),
+            ("Test", S::Test),
+            ("Draft", S::Draft),
+        ],
     )?;
     let msg_type = enumeration(
         seq.required("msgType")?,
-        &[("Alert", M::Alert), ("Update", M::Update), ("Cancel", M::Cancel), ("Ack", M::Ack), ("Error", M::Error)],
+        &[
+            ("Alert", M::Alert),
+            ("Update", M::Update),
+            ("Cancel", M::Cancel),
+            ("Ack", M::Ack),
+            ("Error", M::Error),
+        ],
     )?;
     optional_string(seq.optional("source")?)?;
     let scope = enumeration(
         seq.required("scope")?,
-        &[("Public", Scope::Public), ("Restricted", Scope::Restricted), ("Private", Scope::Private)],
+        &[
+            ("Public", Scope::Public),
+            ("Restricted", Scope::Restricted),
+            ("Private", Scope::Private),
+        ],
     )?;
     optional_string(seq.optional("restriction")?)?;
     optional_string(seq.optional("addresses")?)?;
@@ -567,17 +605,35 @@ fn info(e: &Element) -> Result<Info, CapError> {
     use Urgency as U;
     let urgency = enumeration(
         seq.required("urgency")?,
-        &[("Immediate", U::Immediate), ("Expected", U::Expected), ("Future", U::Future), ("Past", U::Past), ("Unknown", U::Unknown)],
+        &[
+            ("Immediate", U::Immediate),
+            ("Expected", U::Expected),
+            ("Future", U::Future),
+            ("Past", U::Past),
+            ("Unknown", U::Unknown),
+        ],
     )?;
     use Severity as V;
     let severity = enumeration(
         seq.required("severity")?,
-        &[("Extreme", V::Extreme), ("Severe", V::Severe), ("Moderate", V::Moderate), ("Minor", V::Minor), ("Unknown", V::Unknown)],
+        &[
+            ("Extreme", V::Extreme),
+            ("Severe", V::Severe),
+            ("Moderate", V::Moderate),
+            ("Minor", V::Minor),
+            ("Unknown", V::Unknown),
+        ],
     )?;
     use Certainty as T;
     let certainty = enumeration(
         seq.required("certainty")?,
-        &[("Observed", T::Observed), ("Likely", T::Likely), ("Possible", T::Possible), ("Unlikely", T::Unlikely), ("Unknown", T::Unknown)],
+        &[
+            ("Observed", T::Observed),
+            ("Likely", T::Likely),
+            ("Possible", T::Possible),
+            ("Unlikely", T::Unlikely),
+            ("Unknown", T::Unknown),
+        ],
     )?;
     optional_string(seq.optional("audience")?)?;
     for code in seq.many("eventCode") {
@@ -630,8 +686,16 @@ fn resource(e: &Element) -> Result<(), CapError> {
 fn area(e: &Element) -> Result<Area, CapError> {
     let mut seq = Sequence::of(e, "area")?;
     let description = string(seq.required("areaDesc")?)?;
-    let polygons = seq.many("polygon").into_iter().map(polygon).collect::<Result<Vec<_>, _>>()?;
-    let circles = seq.many("circle").into_iter().map(circle).collect::<Result<Vec<_>, _>>()?;
+    let polygons = seq
+        .many("polygon")
+        .into_iter()
+        .map(polygon)
+        .collect::<Result<Vec<_>, _>>()?;
+    let circles = seq
+        .many("circle")
+        .into_iter()
+        .map(circle)
+        .collect::<Result<Vec<_>, _>>()?;
     let geocodes = seq
         .many("geocode")
         .into_iter()
@@ -702,7 +766,10 @@ mod tests {
         assert_eq!(info.severity, Severity::Severe);
         assert_eq!(info.areas[0].polygons[0][0], [11.34, 44.49]);
         assert_eq!(info.areas[0].circles[0].radius_km, 0.5);
-        assert_eq!(alert.expires().map(|e| e.to_rfc3339()), Some("2026-11-29T18:00:00+00:00".into()));
+        assert_eq!(
+            alert.expires().map(|e| e.to_rfc3339()),
+            Some("2026-11-29T18:00:00+00:00".into())
+        );
     }
 
     fn broken(from: &str, to: &str) -> CapError {
@@ -715,48 +782,141 @@ mod tests {
         // Required element missing.
         assert!(broken("<scope>Public</scope>", "").0.contains("needs <scope>"));
         // Order: scope before msgType.
-        assert!(broken("<msgType>Alert</msgType>\n  <scope>Public</scope>", "<scope>Public</scope><msgType>Alert</msgType>")
-            .0
-            .contains("msgType"));
-        // Enumerations.
-        assert!(broken("<status>Actual</status>", "<status>Real</status>").0.contains("status"));
-        assert!(broken("<category>Met</category>", "<category>Weather</category>").0.contains("category"));
-        assert!(broken("<urgency>Expected</urgency>", "<urgency>Soon</urgency>").0.contains("urgency"));
-        assert!(broken("<severity>Severe</severity>", "<severity>severe</severity>").0.contains("severity"));
-        assert!(broken("<certainty>Likely</certainty>", "<certainty>Sure</certainty>").0.contains("certainty"));
-        assert!(broken("<responseType>Avoid</responseType>", "<responseType>Run</responseType>").0.contains("responseType"));
-        assert!(broken("<scope>Public</scope>", "<scope>Everyone</scope>").0.contains("scope"));
-        // dateTime form: Z is not the schema's pattern, nor a date alone.
-        assert!(broken("2026-11-28T19:00:00+01:00", "2026-11-28T18:00:00Z").0.contains("sent"));
-        assert!(broken("2026-11-28T19:00:00+01:00", "2026-11-28").0.contains("sent"));
-        assert!(broken("2026-11-28T19:00:00+01:00", "2026-02-30T19:00:00+01:00").0.contains("sent"));
-        // Unknown element, repeated single element, wrong namespace.
-        assert!(broken("<code>IPAWSv1.0</code>", "<colour>red</colour>").0.contains("colour"));
-        assert!(broken("<event>Flood</event>", "<event>Flood</event><event>Again</event>").0.contains("event"));
         assert!(
-            check(&GOOD.replace("cap:1.2", "cap:1.1")).expect_err("1.1").0.contains("namespace")
+            broken(
+                "<msgType>Alert</msgType>\n  <scope>Public</scope>",
+                "<scope>Public</scope><msgType>Alert</msgType>"
+            )
+            .0
+            .contains("msgType")
+        );
+        // Enumerations.
+        assert!(
+            broken("<status>Actual</status>", "<status>Real</status>")
+                .0
+                .contains("status")
+        );
+        assert!(
+            broken("<category>Met</category>", "<category>Weather</category>")
+                .0
+                .contains("category")
+        );
+        assert!(
+            broken("<urgency>Expected</urgency>", "<urgency>Soon</urgency>")
+                .0
+                .contains("urgency")
+        );
+        assert!(
+            broken("<severity>Severe</severity>", "<severity>severe</severity>")
+                .0
+                .contains("severity")
+        );
+        assert!(
+            broken("<certainty>Likely</certainty>", "<certainty>Sure</certainty>")
+                .0
+                .contains("certainty")
+        );
+        assert!(
+            broken("<responseType>Avoid</responseType>", "<responseType>Run</responseType>")
+                .0
+                .contains("responseType")
+        );
+        assert!(
+            broken("<scope>Public</scope>", "<scope>Everyone</scope>")
+                .0
+                .contains("scope")
+        );
+        // dateTime form: Z is not the schema's pattern, nor a date alone.
+        assert!(
+            broken("2026-11-28T19:00:00+01:00", "2026-11-28T18:00:00Z")
+                .0
+                .contains("sent")
+        );
+        assert!(broken("2026-11-28T19:00:00+01:00", "2026-11-28").0.contains("sent"));
+        assert!(
+            broken("2026-11-28T19:00:00+01:00", "2026-02-30T19:00:00+01:00")
+                .0
+                .contains("sent")
+        );
+        // Unknown element, repeated single element, wrong namespace.
+        assert!(
+            broken("<code>IPAWSv1.0</code>", "<colour>red</colour>")
+                .0
+                .contains("colour")
+        );
+        assert!(
+            broken("<event>Flood</event>", "<event>Flood</event><event>Again</event>")
+                .0
+                .contains("event")
+        );
+        assert!(
+            check(&GOOD.replace("cap:1.2", "cap:1.1"))
+                .expect_err("1.1")
+                .0
+                .contains("namespace")
         );
         // Required child of info missing; text where only elements belong.
         assert!(broken("<event>Flood</event>", "").0.contains("event"));
         assert!(broken("<info>", "<info>stray text").0.contains("text"));
         // Polygon and circle syntax.
-        assert!(broken("44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34", "44.49,11.34 44.50,11.34 44.50,11.35 44.48,11.34")
+        assert!(
+            broken(
+                "44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34",
+                "44.49,11.34 44.50,11.34 44.50,11.35 44.48,11.34"
+            )
             .0
-            .contains("closed"));
-        assert!(broken("44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34", "44.49,11.34 44.50,11.34 44.49,11.34").0.contains("four"));
-        assert!(broken("44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34", "94.49,11.34 44.50,11.34 44.50,11.35 94.49,11.34")
+            .contains("closed")
+        );
+        assert!(
+            broken(
+                "44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34",
+                "44.49,11.34 44.50,11.34 44.49,11.34"
+            )
             .0
-            .contains("lat,lon"));
-        assert!(broken("<circle>44.49,11.34 0.5</circle>", "<circle>44.49,11.34</circle>").0.contains("circle"));
-        assert!(broken("<circle>44.49,11.34 0.5</circle>", "<circle>44.49,11.34 -1</circle>").0.contains("radius"));
+            .contains("four")
+        );
+        assert!(
+            broken(
+                "44.49,11.34 44.50,11.34 44.50,11.35 44.49,11.34",
+                "94.49,11.34 44.50,11.34 44.50,11.35 94.49,11.34"
+            )
+            .0
+            .contains("lat,lon")
+        );
+        assert!(
+            broken("<circle>44.49,11.34 0.5</circle>", "<circle>44.49,11.34</circle>")
+                .0
+                .contains("circle")
+        );
+        assert!(
+            broken("<circle>44.49,11.34 0.5</circle>", "<circle>44.49,11.34 -1</circle>")
+                .0
+                .contains("radius")
+        );
         // Numbers.
         assert!(broken("<size>120</size>", "<size>12.5</size>").0.contains("integer"));
-        assert!(broken("<altitude>10.5</altitude>", "<altitude>high</altitude>").0.contains("decimal"));
+        assert!(
+            broken("<altitude>10.5</altitude>", "<altitude>high</altitude>")
+                .0
+                .contains("decimal")
+        );
         // language, identifier.
-        assert!(broken("<language>en-GB</language>", "<language>english language</language>").0.contains("language"));
-        assert!(broken("<identifier>TEST-1</identifier>", "<identifier>TEST 1</identifier>").0.contains("identifier"));
+        assert!(
+            broken("<language>en-GB</language>", "<language>english language</language>")
+                .0
+                .contains("language")
+        );
+        assert!(
+            broken("<identifier>TEST-1</identifier>", "<identifier>TEST 1</identifier>")
+                .0
+                .contains("identifier")
+        );
         // An Update must reference.
-        assert!(broken("<msgType>Alert</msgType>", "<msgType>Update</msgType>").0.contains("references"));
+        assert!(
+            broken("<msgType>Alert</msgType>", "<msgType>Update</msgType>")
+                .0
+                .contains("references")
+        );
         // Not an alert at all.
         assert!(check("<feed xmlns=\"http://www.w3.org/2005/Atom\"/>").is_err());
     }
@@ -776,7 +936,11 @@ mod tests {
             "<Signature xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><SignedInfo/></Signature></alert>",
         );
         assert!(check(&signed).is_ok());
-        let bad_refs = GOOD.replacen("<code>IPAWSv1.0</code>", "<code>IPAWSv1.0</code><references>nonsense</references>", 1);
+        let bad_refs = GOOD.replacen(
+            "<code>IPAWSv1.0</code>",
+            "<code>IPAWSv1.0</code><references>nonsense</references>",
+            1,
+        );
         assert!(check(&bad_refs).is_err());
     }
 }

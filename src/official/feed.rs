@@ -87,15 +87,6 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     actix_rt::spawn(async move {
-        let client = awc::Client::builder()
-            .timeout(settings.timeout)
-            .max_redirects(3)
-            .add_default_header((
-                "Accept",
-                "application/atom+xml, application/rss+xml, application/cap+xml, application/xml;q=0.9, text/xml;q=0.9",
-            ))
-            .add_default_header(("User-Agent", concat!("campanile/", env!("CARGO_PKG_VERSION"))))
-            .finish();
         let mut feeds: Vec<Feed> = settings
             .feeds
             .iter()
@@ -112,6 +103,10 @@ pub fn spawn(
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = interval.tick() => {
+                    // A client per round: connections a hostile server left
+                    // hanging (cut off by the deadline) go with it, and cannot
+                    // fill the pool for the rounds after.
+                    let client = client(settings.timeout);
                     let polls = feeds.iter_mut().map(|feed| poll(&client, feed, &store, settings.timeout));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -122,6 +117,19 @@ pub fn spawn(
             }
         }
     })
+}
+
+fn client(timeout: Duration) -> awc::Client {
+    awc::Client::builder()
+        .timeout(timeout)
+        .max_redirects(3)
+        .add_default_header((
+            "Accept",
+            "application/atom+xml, application/rss+xml, application/cap+xml, application/xml;q=0.9, text/xml;q=0.9",
+        ))
+        .add_default_header(("User-Agent", concat!("campanile/", env!("CARGO_PKG_VERSION"))))
+        .connector(awc::Connector::new().timeout(timeout))
+        .finish()
 }
 
 async fn fetch(
@@ -163,7 +171,9 @@ async fn fetch(
             last_modified: header("Last-Modified"),
         };
         let body = response.body().limit(limit).await.map_err(|e| match e {
-            awc::error::PayloadError::Overflow => refusal("too_large", format!("the answer is larger than {limit} bytes")),
+            awc::error::PayloadError::Overflow => {
+                refusal("too_large", format!("the answer is larger than {limit} bytes"))
+            }
             other => refusal("fetch", format!("the answer could not be read: {other}")),
         })?;
         Ok(Fetched::Fresh(body, validators))
@@ -195,10 +205,14 @@ async fn parse_xml(bytes: Bytes) -> Result<xml::Element, Refusal> {
     tokio::task::spawn_blocking(move || xml::parse(&bytes))
         .await
         .map_err(|e| refusal("xml", format!("the parser stopped: {e}")))?
-        .map_err(|e| match e {
-            xml::XmlError::DocType => refusal("doctype", e.to_string()),
-            other => refusal("xml", other.to_string()),
-        })
+        .map_err(xml_refusal)
+}
+
+fn xml_refusal(e: xml::XmlError) -> Refusal {
+    match e {
+        xml::XmlError::DocType => refusal("doctype", e.to_string()),
+        other => refusal("xml", other.to_string()),
+    }
 }
 
 /// Checks one CAP document and keeps it if valid.
@@ -211,7 +225,12 @@ fn take_document(feed: &str, document: &str, root: &xml::Element, store: &Offici
                 metrics::counter!(metric::OFFICIAL_TAKEN, "feed" => feed.to_owned()).increment(1);
             }
         }
-        Err(e) => refused(feed, document, store, &refusal("schema", format!("not valid CAP 1.2: {e}"))),
+        Err(e) => refused(
+            feed,
+            document,
+            store,
+            &refusal("schema", format!("not valid CAP 1.2: {e}")),
+        ),
     }
 }
 
@@ -234,10 +253,15 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
         }
     };
     parsed(&source, "index");
-    let answer = match parse_xml(bytes).await {
-        Ok(root) => index::read(root, &feed.url).map_err(|e| refusal("not_a_feed", e.0)),
-        Err(r) => Err(r),
-    };
+    let base = feed.url.clone();
+    // An index of thousands of entries is read off the async threads too.
+    let answer = tokio::task::spawn_blocking(move || {
+        xml::parse(&bytes)
+            .map_err(xml_refusal)
+            .and_then(|root| index::read(root, &base).map_err(|e| refusal("not_a_feed", e.0)))
+    })
+    .await
+    .unwrap_or_else(|e| Err(refusal("xml", format!("the parser stopped: {e}"))));
     let listed = match answer {
         Err(r) => {
             // Read it again next time, whatever its validators say.
@@ -262,36 +286,42 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
             listed
         }
     };
-    let mut listed = listed;
-    if listed.len() > MAX_DOCUMENTS_PER_POLL {
-        let over = listed.len() - MAX_DOCUMENTS_PER_POLL;
-        refused(
-            &source,
-            &source,
-            store,
-            &refusal(
-                "over_cap",
-                format!(
-                    "the index lists {} documents; the first {MAX_DOCUMENTS_PER_POLL} are read, {over} are not",
-                    listed.len()
-                ),
-            ),
-        );
-        listed.truncate(MAX_DOCUMENTS_PER_POLL);
-        // The index's validators would hide the rest for good: read it again next time.
-        feed.index = None;
-    }
     let mut links = Vec::new();
+    let mut listed_links = std::collections::HashSet::new();
     for entry in listed {
         match entry {
             Listed::Inline(root) => {
                 parsed(&source, "document");
                 take_document(&source, &source, &root, store);
             }
-            Listed::Link(url) => links.push(url),
+            Listed::Link(url) => {
+                if listed_links.insert(url.clone()) {
+                    links.push(url);
+                }
+            }
         }
     }
-    links.dedup();
+    // Documents never read come first, so that an index longer than the cap
+    // is read through over the polls; those read before are checked again
+    // (conditionally) with the room left.
+    let (mut unread, read): (Vec<Url>, Vec<Url>) = links.into_iter().partition(|u| !feed.documents.contains_key(u));
+    if unread.len() + read.len() > MAX_DOCUMENTS_PER_POLL {
+        let over = unread.len() + read.len() - MAX_DOCUMENTS_PER_POLL;
+        refused(
+            &source,
+            &source,
+            store,
+            &refusal(
+                "over_cap",
+                format!("the index lists more than {MAX_DOCUMENTS_PER_POLL} documents: {over} wait for later polls"),
+            ),
+        );
+        // The index's validators would hide the rest for good: read it again next time.
+        feed.index = None;
+    }
+    unread.extend(read);
+    unread.truncate(MAX_DOCUMENTS_PER_POLL);
+    let links = unread;
     let known = &feed.documents;
     let results: Vec<(Url, Result<Fetched, Refusal>)> = futures_util::stream::iter(links)
         .map(|url| async move {
@@ -301,16 +331,12 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
         .buffer_unordered(CONCURRENT_FETCHES)
         .collect()
         .await;
-    let mut documents = HashMap::new();
+    // Only documents the index still lists are remembered: the map cannot grow without bound.
+    feed.documents.retain(|u, _| listed_links.contains(u));
     for (url, answer) in results {
         let document = url.to_string();
         match answer {
-            Ok(Fetched::NotModified) => {
-                fetched(&source, "not_modified");
-                if let Some(v) = feed.documents.remove(&url) {
-                    documents.insert(url, v);
-                }
-            }
+            Ok(Fetched::NotModified) => fetched(&source, "not_modified"),
             Ok(Fetched::Fresh(bytes, validators)) => {
                 fetched(&source, "fresh");
                 parsed(&source, "document");
@@ -318,16 +344,14 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
                     Ok(root) => take_document(&source, &document, &root, store),
                     Err(r) => refused(&source, &document, store, &r),
                 }
-                if validators != Validators::default() {
-                    documents.insert(url, validators);
-                }
+                feed.documents.insert(url, validators);
             }
             Err(r) => {
                 fetched(&source, "failed");
                 refused(&source, &document, store, &r);
+                // Read, if not taken: it goes after the unread ones next time.
+                feed.documents.entry(url).or_default();
             }
         }
     }
-    // Only documents the index still lists are remembered: the map cannot grow without bound.
-    feed.documents = documents;
 }

@@ -62,11 +62,19 @@ pub fn read(root: Element, base: &Url) -> Result<(Answer, usize), IndexError> {
                 if let Some(alert) = inline {
                     return Some(Listed::Inline(Box::new(alert.clone())));
                 }
-                let links: Vec<&Element> = entry.children.iter().filter(|e| e.ns == ATOM && e.name == "link").collect();
+                let links: Vec<&Element> = entry
+                    .children
+                    .iter()
+                    .filter(|e| e.ns == ATOM && e.name == "link")
+                    .collect();
                 let cap = links
                     .iter()
                     .find(|l| l.attribute("type").is_some_and(|t| t.contains("cap+xml")))
-                    .or_else(|| links.iter().find(|l| l.attribute("rel").is_none_or(|r| r == "alternate")));
+                    .or_else(|| {
+                        links
+                            .iter()
+                            .find(|l| l.attribute("rel").is_none_or(|r| r == "alternate"))
+                    });
                 cap.and_then(|l| l.attribute("href")).and_then(&mut link)
             })
             .collect(),
@@ -117,11 +125,19 @@ mod tests {
           <entry><content type="text/xml"><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/></content></entry>
         </feed>"#;
         let (answer, skipped) = read(parse(atom).expect("xml"), &base()).expect("index");
-        let Answer::Index(listed) = answer else { panic!("an index") };
+        let Answer::Index(listed) = answer else {
+            panic!("an index")
+        };
         assert_eq!(skipped, 1);
         assert_eq!(listed.len(), 3);
-        assert_eq!(listed[0], Listed::Link(Url::parse("http://feeds.example/cap/a.xml").expect("url")));
-        assert_eq!(listed[1], Listed::Link(Url::parse("http://feeds.example/b.xml").expect("url")));
+        assert_eq!(
+            listed[0],
+            Listed::Link(Url::parse("http://feeds.example/cap/a.xml").expect("url"))
+        );
+        assert_eq!(
+            listed[1],
+            Listed::Link(Url::parse("http://feeds.example/b.xml").expect("url"))
+        );
         assert!(matches!(listed[2], Listed::Inline(_)));
     }
 
@@ -138,7 +154,10 @@ mod tests {
             ])
         );
         let single = br#"<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>"#;
-        assert!(matches!(read(parse(single).expect("xml"), &base()), Ok((Answer::Document(_), 0))));
+        assert!(matches!(
+            read(parse(single).expect("xml"), &base()),
+            Ok((Answer::Document(_), 0))
+        ));
         assert!(read(parse(b"<html><body/></html>").expect("xml"), &base()).is_err());
     }
 }

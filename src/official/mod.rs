@@ -30,7 +30,9 @@ const CIRCLE_VERTICES: usize = 36;
 /// Alerts kept at most; past it the oldest `sent` go first.
 const MAX_ALERTS: usize = 5_000;
 /// Refusals remembered for the operators, newest first.
-const MAX_REFUSALS: usize = 100;
+const MAX_REFUSALS: usize = 500;
+/// ... and of those, at most so many of one feed.
+const MAX_REFUSALS_PER_FEED: usize = 50;
 
 /// One alert kept, with where it came from.
 #[derive(Debug, Clone)]
@@ -151,7 +153,12 @@ impl OfficialAlerts {
         }
         store.alerts.insert(key, kept);
         while store.alerts.len() > MAX_ALERTS {
-            let Some(oldest) = store.alerts.values().min_by_key(|k| k.alert.sent).map(|k| k.alert.key()) else {
+            let Some(oldest) = store
+                .alerts
+                .values()
+                .min_by_key(|k| k.alert.sent)
+                .map(|k| k.alert.key())
+            else {
                 break;
             };
             store.alerts.remove(&oldest);
@@ -162,12 +169,27 @@ impl OfficialAlerts {
     /// Remembers a refusal for the operators' list.
     pub fn note_refusal(&self, source: &str, document: &str, refusal: &feed::Refusal) {
         let mut store = self.lock();
+        // The newest of each (document, code) only: a feed failing every
+        // poll the same way does not push the others out.
+        store
+            .refusals
+            .retain(|r| !(r.document == document && r.code == refusal.code && r.source == source));
         store.refusals.push_front(RefusalView {
             source: source.to_owned(),
             document: document.chars().take(512).collect(),
             code: refusal.code.to_owned(),
             reason: refusal.reason.chars().take(512).collect(),
             at: rfc3339(Utc::now()),
+        });
+        // At most so many per feed, so that one feed's flood of bad links
+        // does not hide another feed's refusal.
+        let mut seen = 0;
+        store.refusals.retain(|r| {
+            if r.source != source {
+                return true;
+            }
+            seen += 1;
+            seen <= MAX_REFUSALS_PER_FEED
         });
         store.refusals.truncate(MAX_REFUSALS);
     }
@@ -256,7 +278,11 @@ impl Kept {
         let a = &self.alert;
         let info = a.main_info();
         let areas: Vec<&cap_in::Area> = info.map(|i| i.areas.iter().collect()).unwrap_or_default();
-        let descriptions: Vec<&str> = areas.iter().map(|x| x.description.as_str()).filter(|d| !d.is_empty()).collect();
+        let descriptions: Vec<&str> = areas
+            .iter()
+            .map(|x| x.description.as_str())
+            .filter(|d| !d.is_empty())
+            .collect();
         OfficialAlertView {
             id: self.id.clone(),
             source: self.source.clone(),
@@ -282,6 +308,31 @@ impl Kept {
             area_description: (!descriptions.is_empty()).then(|| descriptions.join("; ")),
             area: geometry(&areas),
         }
+    }
+}
+
+impl OfficialAlertView {
+    /// The view for a reader other than an operator: phone numbers and
+    /// e-mail addresses in its texts masked, as everywhere outside the
+    /// operators' views (DESIGN §6); an authority's sender is often an
+    /// address of a person at its desk.
+    pub fn masked(mut self) -> Self {
+        let mask = |t: &mut String| *t = crate::integrity::pii::mask(t).text;
+        mask(&mut self.sender);
+        for text in [
+            &mut self.sender_name,
+            &mut self.headline,
+            &mut self.description,
+            &mut self.instruction,
+            &mut self.area_description,
+            &mut self.event,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            mask(text);
+        }
+        self
     }
 }
 
@@ -375,19 +426,38 @@ mod tests {
         assert_eq!(store.take("f", first.clone(), now), Taken::Added);
         assert_eq!(store.take("f", first, now), Taken::Duplicate);
         assert_eq!(store.current(now).len(), 1);
-        let update = doc("A2", "Update", "s@x,A1,2026-11-28T10:00:00+00:00", "2026-11-28T13:00:00+00:00");
+        let update = doc(
+            "A2",
+            "Update",
+            "s@x,A1,2026-11-28T10:00:00+00:00",
+            "2026-11-28T13:00:00+00:00",
+        );
         assert_eq!(store.take("f", update, now), Taken::Replaced);
         let listed = store.current(now);
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].alert.identifier, "A2");
         // The superseded alert, listed again by the feed, stays off.
-        assert_eq!(store.take("f", doc("A1", "Alert", "", "2026-11-28T12:00:00+00:00"), now), Taken::Duplicate);
-        let cancel = doc("A3", "Cancel", "s@x,A2,2026-11-28T10:00:00+00:00", "2026-11-28T13:00:00+00:00");
+        assert_eq!(
+            store.take("f", doc("A1", "Alert", "", "2026-11-28T12:00:00+00:00"), now),
+            Taken::Duplicate
+        );
+        let cancel = doc(
+            "A3",
+            "Cancel",
+            "s@x,A2,2026-11-28T10:00:00+00:00",
+            "2026-11-28T13:00:00+00:00",
+        );
         assert_eq!(store.take("f", cancel, now), Taken::Cancelled);
         assert!(store.current(now).is_empty());
-        assert_eq!(store.take("f", doc("B", "Alert", "", "2026-11-28T11:30:00+00:00"), now), Taken::Added);
+        assert_eq!(
+            store.take("f", doc("B", "Alert", "", "2026-11-28T11:30:00+00:00"), now),
+            Taken::Added
+        );
         assert_eq!(store.current(at("2026-11-28T11:31:00Z")).len(), 0);
-        assert_eq!(store.take("f", doc("C", "Alert", "", "2026-11-28T10:30:00+00:00"), now), Taken::Ignored);
+        assert_eq!(
+            store.take("f", doc("C", "Alert", "", "2026-11-28T10:30:00+00:00"), now),
+            Taken::Ignored
+        );
     }
 
     #[test]
@@ -406,7 +476,11 @@ mod tests {
         assert_eq!(circle.first(), circle.last());
         let twice_area: f64 = circle.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum();
         assert!(twice_area > 0.0, "counter-clockwise");
-        assert!(circle.iter().all(|p| (p[1] - 44.0).abs() < 0.01 && (p[0] - 11.0).abs() < 0.02));
+        assert!(
+            circle
+                .iter()
+                .all(|p| (p[1] - 44.0).abs() < 0.01 && (p[0] - 11.0).abs() < 0.02)
+        );
         assert_eq!(geometry(&[]), Value::Null);
     }
 }
