@@ -19,6 +19,7 @@ mod helpers;
 mod idempotency;
 mod ingest_limits;
 mod integrity;
+mod methane;
 mod official_alerts;
 mod pii_masking;
 mod posts;
