@@ -50,7 +50,7 @@ export class LiveMap {
 
   addLayers() {
     const m = this.map;
-    for (const id of ["streets", "heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });
+    for (const id of ["streets", "heat", "draft", "highlight", "official"]) m.addSource(id, { type: "geojson", data: empty() });
     // Zones keep their own ids so that their levels can colour them without sending the shapes again.
     m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
     m.addLayer({ id: "squares", type: "fill", source: "streets", filter: ["in", ["get", "kind"], ["literal", ["square", "park"]]],
@@ -74,6 +74,8 @@ export class LiveMap {
       paint: { "circle-radius": 7, "circle-color": ZONE_COLOURS, "circle-stroke-color": "#0b0f14", "circle-stroke-width": 2 } });
     // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
     m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
+    // An official alert's area, asked for from its card: dashed purple, apart from zones, heat, highlight and draft.
+    m.addLayer({ id: "official", type: "line", source: "official", paint: { "line-color": "#a371f7", "line-width": 3, "line-dasharray": [3, 2] } });
     m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
   }
 
@@ -161,6 +163,14 @@ export class LiveMap {
     const points = rings.flat(2);
     const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
     this.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 40, maxZoom: 18 });
+  }
+
+  /** Outlines an official alert's area (a GeoJSON geometry) and frames it; null clears it. */
+  async showOfficialArea(geometry) {
+    const features = geometry ? [{ type: "Feature", properties: {}, geometry }] : [];
+    this.officialShown = features.length;
+    await this.setGeoJson("official", { type: "FeatureCollection", features });
+    if (geometry) this.fitZone({ geometry });
   }
 
   zoom() {
