@@ -33,7 +33,7 @@ export function methanePanel(page, reports) {
   const form = el("form", { id: "methane-form", class: "methane" },
     el("fieldset", { class: "methane-row" },
       el("legend", {}, el("span", { class: "letter", "aria-hidden": "true", text: "M" }), el("span", { class: "words", text: "Major incident declared?" })),
-      el("label", { class: "choice" }, yes, " Yes"), el("label", { class: "choice" }, no, " No")),
+      el("div", { class: "choices" }, el("label", { class: "choice" }, yes, " Yes"), el("label", { class: "choice" }, no, " No"))),
     heading("E", "Exact location", location),
     heading("T", "Type of incident", type),
     heading("H", "Hazards", hazards),

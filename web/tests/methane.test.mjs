@@ -107,7 +107,13 @@ test("a commander fills METHANE on /field and the operator sees its card in tria
   for (const [name, viewport] of sizes) {
     const tablet = await open(`/field/#token=${commander}`, viewport);
     await tablet.waitForSelector("#methane-form");
-    await tablet.locator("#methane-form").scrollIntoViewIfNeeded();
+    await tablet.locator("#methane-section, #methane-title").first().evaluate((n) => n.scrollIntoView({ block: "start" }));
+    // One screen: the whole form, heading to button, fits the viewport's height.
+    const { top, bottom } = await tablet.evaluate(() => {
+      const a = document.querySelector("#methane-title").getBoundingClientRect(), b = document.querySelector("#methane-form button[type=submit]").getBoundingClientRect();
+      return { top: a.top, bottom: b.bottom };
+    });
+    assert.ok(bottom - top <= viewport.height, `${name}: the form takes ${bottom - top} px`);
     // Big touch targets: every input and the button at least 44 px tall.
     const heights = await tablet.locator("#methane-form input[type=text], #methane-form input[type=number], #methane-form .choice, #methane-form button")
       .evaluateAll((nodes) => nodes.map((n) => n.getBoundingClientRect().height));
