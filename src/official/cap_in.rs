@@ -274,7 +274,7 @@ fn display_name(e: &Element) -> String {
 }
 
 /// The text of a simple-typed element (no child elements).
-fn simple<'a>(e: &'a Element) -> Result<&'a str, CapError> {
+fn simple(e: &Element) -> Result<&str, CapError> {
     if let Some(child) = e.children.first() {
         return err(format!(
             "<{}> may hold only text, not <{}>",

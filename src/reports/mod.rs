@@ -421,6 +421,7 @@ mod tests {
             text: Some("a child".into()),
             crowd_estimate: Some(400),
             contact: Some("+39 000".into()),
+            methane: None,
         };
         let bare = ReportInput {
             lat: Some(-1.25),
