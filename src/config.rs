@@ -867,6 +867,41 @@ mod tests {
     }
 
     #[test]
+    fn cap_feeds_come_from_the_file_or_the_flags_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "cap_feed = [\"http://alerts.example/a.atom\", \"http://alerts.example/a.atom\", \"http://b.example/cap.xml\"]\ncap_feed_interval = \"30s\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args.layered().unwrap()).unwrap();
+        let feeds: Vec<String> = s.cap_feeds.feeds.iter().map(ToString::to_string).collect();
+        assert_eq!(feeds, ["http://alerts.example/a.atom", "http://b.example/cap.xml"]);
+        assert_eq!(s.cap_feeds.interval, Duration::from_secs(30));
+        assert_eq!(s.cap_feeds.timeout, Duration::from_secs(10));
+        #[derive(clap::Parser)]
+        struct Line {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        use clap::Parser;
+        let line = Line::try_parse_from([
+            "serve",
+            "--cap-feed",
+            "http://x.example/1.atom",
+            "--cap-feed",
+            "http://y.example/2.atom",
+        ])
+        .expect("the flag repeats");
+        assert_eq!(line.serve.cap_feed.map(|f| f.len()), Some(2));
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

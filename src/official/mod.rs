@@ -268,7 +268,7 @@ pub struct OfficialAlertView {
     /// The areas as a GeoJSON MultiPolygon (`[lon, lat]`, closed rings,
     /// exterior rings counter-clockwise, circles drawn as polygons); null
     /// when the alert names its areas by code only.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub area: Value,
 }
 
