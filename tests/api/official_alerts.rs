@@ -844,3 +844,71 @@ for name in sys.argv[2:]:
         );
     }
 }
+
+/// The real binary logs each refusal at `warn` with the feed, the document
+/// and the reason, and keeps serving.
+#[actix_web::test]
+async fn the_server_binary_logs_each_refused_document_with_its_reason() {
+    use std::process::{Command, Stdio};
+    let feed = FeedServer::start();
+    feed.doc("/good.xml", cap("L-1", "Alert", "", &info("Buono", POLYGON_AREA)));
+    feed.doc(
+        "/bad.xml",
+        cap("L-2", "Alert", "", &info("x", POLYGON_AREA)).replace("<severity>Severe", "<severity>Serious"),
+    );
+    feed.doc("/index.atom", atom(&feed, &["/good.xml", "/bad.xml"]));
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cap-feed",
+            &feed.url("/index.atom"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let bad = feed.url("/bad.xml");
+    let line = actix_web::rt::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("official CAP input refused") && l.contains(&bad))
+    })
+    .await
+    .expect("joined");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = plain(&line.expect("a warning about the bad document"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("code=\"schema\"") || line.contains("code=schema"),
+        "{line}"
+    );
+    assert!(line.contains("severity"), "the reason names the element: {line}");
+    assert!(line.contains(&feed.url("/index.atom")), "the feed is named: {line}");
+}
+
+/// `text` without its terminal colour codes (`ESC [ … m`).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
