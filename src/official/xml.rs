@@ -142,6 +142,13 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
             }
             Event::GeneralRef(r) => {
                 let resolved = match r.resolve_char_ref().map_err(|e| malformed(&e))? {
+                    // XML 1.0's Legal Char constraint, which the reader leaves to us.
+                    Some(c) if !crate::domain::text::is_xml_char(c) => {
+                        return Err(XmlError::Malformed(format!(
+                            "character reference to U+{:04X}, which XML does not allow",
+                            u32::from(c)
+                        )));
+                    }
                     Some(c) => c.to_string(),
                     None => {
                         let name = r.decode().map_err(|e| malformed(&e))?;
@@ -195,6 +202,8 @@ mod tests {
         let external = br#"<!DOCTYPE a [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><a>&xxe;</a>"#;
         assert_eq!(parse(external), Err(XmlError::DocType));
         assert!(matches!(parse(b"<a>&xxe;</a>"), Err(XmlError::UnknownEntity(_))));
+        assert!(matches!(parse(b"<a>bell &#7; here</a>"), Err(XmlError::Malformed(_))));
+        assert!(matches!(parse(b"<a>&#xFFFE;</a>"), Err(XmlError::Malformed(_))));
         assert!(matches!(parse(b"<a><b></a>"), Err(XmlError::Malformed(_))));
         assert!(matches!(parse(b"<a></a><b></b>"), Err(XmlError::Malformed(_))));
         assert!(matches!(
