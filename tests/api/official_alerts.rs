@@ -628,6 +628,12 @@ async fn hostile_feeds_are_refused_and_the_good_documents_around_them_still_appe
 
 #[actix_web::test]
 async fn roles_relay_and_its_audit() {
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        roles_relay_and_its_audit_on(kind).await;
+    }
+}
+
+async fn roles_relay_and_its_audit_on(kind: EngineKind) {
     let feed = FeedServer::start();
     feed.doc(
         "/flood.xml",
@@ -640,7 +646,7 @@ async fn roles_relay_and_its_audit() {
     );
     feed.doc("/codes.xml", cap("R-2", "Alert", "", &info("Solo codici", CODE_AREA)));
     feed.doc("/index.atom", atom(&feed, &["/flood.xml", "/codes.xml"]));
-    let app = spawn_on(args_for(&[feed.url("/index.atom")], "5s")).await;
+    let app = spawn_app_with(kind, args_for(&[feed.url("/index.atom")], "5s")).await;
 
     let (status, body) = app.get("/api/v1/official-alerts", None).await;
     assert_eq!(status, 401, "{body}");
