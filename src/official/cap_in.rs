@@ -197,19 +197,16 @@ impl<'a> Sequence<'a> {
         })
     }
 
-    fn peek_is(&self, name: &str) -> bool {
-        self.items
-            .get(self.at)
-            .is_some_and(|e| e.ns == CAP_12 && e.name == name)
+    /// The next child if it is `name` in CAP's namespace, taken.
+    fn take(&mut self, name: &str) -> Option<&'a Element> {
+        let items = self.items;
+        let next = items.get(self.at).filter(|e| e.ns == CAP_12 && e.name == name)?;
+        self.at += 1;
+        Some(next)
     }
 
     fn optional(&mut self, name: &str) -> Result<Option<&'a Element>, CapError> {
-        if self.peek_is(name) {
-            let e = &self.items[self.at];
-            self.at += 1;
-            return Ok(Some(e));
-        }
-        Ok(None)
+        Ok(self.take(name))
     }
 
     fn required(&mut self, name: &str) -> Result<&'a Element, CapError> {
@@ -227,12 +224,7 @@ impl<'a> Sequence<'a> {
     }
 
     fn many(&mut self, name: &str) -> Vec<&'a Element> {
-        let mut out = Vec::new();
-        while self.peek_is(name) {
-            out.push(&self.items[self.at]);
-            self.at += 1;
-        }
-        out
+        std::iter::from_fn(|| self.take(name)).collect()
     }
 
     fn at_least_one(&mut self, name: &str) -> Result<Vec<&'a Element>, CapError> {
