@@ -12,6 +12,7 @@ use crate::broadcasts::{BroadcastView, Broadcasts};
 use crate::domain::broadcast::{AreaInput, BroadcastInput, CircleInput};
 use crate::domain::text::is_xml_char;
 use crate::domain::{FieldError, Language, Role};
+use crate::official::cap_in::{Scope, Status};
 use crate::official::{Kept, OfficialAlertView, RefusalView};
 
 /// The list and what was lately refused.
@@ -58,7 +59,7 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
 #[utoipa::path(post, path = "/api/v1/official-alerts/{id}/relay", tag = "official alerts", operation_id = "relay_official_alert",
     params(("id" = String, Path, description = "The official alert's id")),
     responses((status = 201, description = "The public broadcast sent, and the alert it relays", body = RelayAnswer),
-              (status = 400, description = "`no_area` (areas by code only) or `no_expiry`, or the alert does not fit a broadcast; `field` names why", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators relay", body = super::error::ErrorEnvelope), (status = 404, description = "No such alert in force", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
+              (status = 400, description = "`not_actual` (a Test, Exercise, System or Draft alert), `not_public` (scope Restricted or Private), `no_area` (areas by code only) or `no_expiry`, or the alert does not fit a broadcast; `field` names why", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators relay", body = super::error::ErrorEnvelope), (status = 404, description = "No such alert in force", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn relay(
     caller: Caller,
@@ -102,6 +103,30 @@ fn fitted(text: &str, max: usize) -> Option<String> {
 /// certainty carry over as they are (broadcasts are CAP too).
 fn broadcast_input(kept: &Kept) -> Result<BroadcastInput, ApiError> {
     let alert = &kept.alert;
+    // A drill, a test or a draft is not news for the public, and what its
+    // author restricted is not ours to publish.
+    if alert.status != Status::Actual {
+        return Err(FieldError::new(
+            "not_actual",
+            "status",
+            format!(
+                "the official alert's status is {:?}: only Actual alerts are relayed to the public",
+                alert.status
+            ),
+        )
+        .into());
+    }
+    if alert.scope != Scope::Public {
+        return Err(FieldError::new(
+            "not_public",
+            "scope",
+            format!(
+                "the official alert's scope is {:?}: only Public alerts are relayed to the public",
+                alert.scope
+            ),
+        )
+        .into());
+    }
     let info = alert.main_info().ok_or_else(|| {
         FieldError::new(
             "no_info",

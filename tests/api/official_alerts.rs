@@ -645,18 +645,29 @@ async fn roles_relay_and_its_audit_on(kind: EngineKind) {
         ),
     );
     feed.doc("/codes.xml", cap("R-2", "Alert", "", &info("Solo codici", CODE_AREA)));
-    feed.doc("/index.atom", atom(&feed, &["/flood.xml", "/codes.xml"]));
+    feed.doc(
+        "/drill.xml",
+        cap("R-3", "Alert", "", &info("Esercitazione", POLYGON_AREA)).replace("<status>Actual", "<status>Exercise"),
+    );
+    feed.doc(
+        "/restricted.xml",
+        cap("R-4", "Alert", "", &info("Riservato", POLYGON_AREA)).replace("<scope>Public", "<scope>Restricted"),
+    );
+    feed.doc(
+        "/index.atom",
+        atom(&feed, &["/flood.xml", "/codes.xml", "/drill.xml", "/restricted.xml"]),
+    );
     let app = spawn_app_with(kind, args_for(&[feed.url("/index.atom")], "5s")).await;
 
     let (status, body) = app.get("/api/v1/official-alerts", None).await;
     assert_eq!(status, 401, "{body}");
     assert!(body["error"]["code"].is_string());
     assert_eq!(app.get("/api/v1/official-alerts", Some(&app.ingest)).await.0, 403);
-    let body = wait_for(&app, Duration::from_secs(15), |b| headlines(b).len() == 2).await;
+    let body = wait_for(&app, Duration::from_secs(15), |b| headlines(b).len() == 4).await;
     // Commanders read it with the sender's e-mail address masked (the test client scans for it).
     let (status, seen) = app.get("/api/v1/official-alerts", Some(&app.commander)).await;
     assert_eq!(status, 200);
-    assert_eq!(headlines(&seen).len(), 2);
+    assert_eq!(headlines(&seen).len(), 4);
     assert_ne!(
         seen["official_alerts"][0]["sender"],
         "protezionecivile@regione.example.it"
@@ -709,6 +720,19 @@ async fn roles_relay_and_its_audit_on(kind: EngineKind) {
     let (status, body) = relay(codes, Some(app.operator.clone())).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "no_area");
+    // A drill is not relayed to the public as if it were real, nor what its author restricted.
+    let (status, answer) = relay(id_of("Esercitazione"), Some(app.operator.clone())).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("not_actual")),
+        "{answer}"
+    );
+    let (status, answer) = relay(id_of("Riservato"), Some(app.operator.clone())).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("not_public")),
+        "{answer}"
+    );
 
     let (status, body) = relay(flood.clone(), Some(app.operator.clone())).await;
     assert_eq!(status, 201, "{body}");
