@@ -45,10 +45,14 @@ export function officialPanel(page) {
         el("button", { text: "Cancel", onclick: () => { confirming = null; render(); } })]
       : [el("button", { text: shown === a.id ? "Hide from map" : "Show on map", "aria-pressed": String(shown === a.id),
           ...(a.area ? {} : { disabled: "" }), onclick: () => toggleMap(a) }),
-        el("button", { text: "Relay to public", onclick: () => { confirming = a.id; render(); } })];
+        // A drill, test or restricted alert is shown but not offered to the public.
+        ...(a.status === "Actual" && a.scope === "Public"
+          ? [el("button", { text: "Relay to public", onclick: () => { confirming = a.id; render(); } })]
+          : [el("span", { class: "confirm", text: "Not for the public" })])];
     return el("article", { class: `official-card ${String(a.severity || "Unknown").toLowerCase()}`, "data-id": a.id },
       el("h3", { text: a.headline || a.event || "(no headline)" }),
-      el("p", { class: "official-meta", text: [a.severity, a.urgency, a.certainty].filter(Boolean).join(" · ") }),
+      el("p", { class: "official-meta", text: [a.status !== "Actual" ? a.status.toUpperCase() : null, a.scope !== "Public" ? a.scope : null,
+        a.severity, a.urgency, a.certainty].filter(Boolean).join(" · ") }),
       el("p", { text: `From ${a.sender_name || a.sender} via ${sourceName(a.source)}` }),
       el("p", { text: `Area: ${a.area_description || "not described"}${a.area ? "" : " (by code only: not on the map)"}` }),
       el("p", {}, "Expires ", expires ? el("time", { datetime: a.expires, text: expires.toLocaleString() }) : "never stated"),
