@@ -271,6 +271,20 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_DEMO_SCENARIO")]
     pub demo_scenario: Option<String>,
 
+    /// An official CAP source to take alerts in from: an Atom or RSS index of
+    /// CAP 1.2 documents, or one CAP document (http:// only in this build).
+    /// Repeat the flag for more; the environment variable takes them comma separated.
+    #[arg(long = "cap-feed", env = "CAMPANILE_CAP_FEEDS", value_delimiter = ',')]
+    pub cap_feed: Option<Vec<String>>,
+
+    /// How often each `--cap-feed` is polled [default: 60s].
+    #[arg(long, env = "CAMPANILE_CAP_FEED_INTERVAL")]
+    pub cap_feed_interval: Option<String>,
+
+    /// Deadline of one request to a feed, body included [default: 10s].
+    #[arg(long, env = "CAMPANILE_CAP_FEED_TIMEOUT")]
+    pub cap_feed_timeout: Option<String>,
+
     /// The event's name, shown by the pages [default: Campanile].
     #[arg(long, env = "CAMPANILE_EVENT_NAME")]
     pub event_name: Option<String>,
@@ -302,7 +316,7 @@ impl ServeArgs {
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
-            public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies),
+            public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout),
         )
     }
 }
@@ -417,6 +431,8 @@ pub struct Settings {
     pub public_read_rate: u32,
     /// Proxies trusted for X-Forwarded-For.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Official CAP feeds and how they are polled.
+    pub cap_feeds: crate::official::feed::FeedSettings,
 }
 
 fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, ConfigError> {
@@ -477,6 +493,51 @@ fn alert_history(value: Option<&str>) -> Result<Duration, ConfigError> {
         )));
     }
     Ok(history)
+}
+
+/// Checks the `--cap-feed` URLs: absolute `http://` URLs with a host and
+/// no credentials (they are logged and shown to operators). `https://`
+/// is refused with the reason: this build has no TLS client.
+fn cap_feeds(args: &ServeArgs) -> Result<crate::official::feed::FeedSettings, ConfigError> {
+    let mut feeds = Vec::new();
+    for text in args
+        .cap_feed
+        .iter()
+        .flatten()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        let bad = |why: &str| ConfigError(format!("cap_feed {text:?}: {why}"));
+        let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
+        match url.scheme() {
+            "http" => {}
+            "https" => {
+                return Err(bad(
+                    "https feeds need a TLS client, which this build does not have; use http:// or a local relay",
+                ));
+            }
+            _ => return Err(bad("must start with http://")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("must name a host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("may hold no user name or password: feed URLs are logged and shown"));
+        }
+        if !feeds.contains(&url) {
+            feeds.push(url);
+        }
+    }
+    let interval = duration(args.cap_feed_interval.as_deref(), "60s", "cap_feed_interval")?;
+    let timeout = duration(args.cap_feed_timeout.as_deref(), "10s", "cap_feed_timeout")?;
+    if interval < Duration::from_secs(1) {
+        return Err(ConfigError("cap_feed_interval must be at least 1s".into()));
+    }
+    Ok(crate::official::feed::FeedSettings {
+        feeds,
+        interval,
+        timeout,
+    })
 }
 
 /// Checks `--public-url`: an absolute http(s) URL with a host, no
@@ -680,6 +741,7 @@ impl Settings {
                 })
                 .collect::<Result<_, _>>()?,
             metrics_listen: args.metrics_listen.clone(),
+            cap_feeds: cap_feeds(args)?,
             publisher: crate::alert::Publisher {
                 base_url,
                 sender: args.cap_sender.clone().unwrap_or_else(|| "campanile@localhost".into()),
@@ -817,6 +879,41 @@ mod tests {
         );
         assert_eq!(s.ws_max_per_address, 20);
         assert_eq!(s.ws_max_connections, None);
+    }
+
+    #[test]
+    fn cap_feeds_come_from_the_file_or_the_flags_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "cap_feed = [\"http://alerts.example/a.atom\", \"http://alerts.example/a.atom\", \"http://b.example/cap.xml\"]\ncap_feed_interval = \"30s\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args.layered().unwrap()).unwrap();
+        let feeds: Vec<String> = s.cap_feeds.feeds.iter().map(ToString::to_string).collect();
+        assert_eq!(feeds, ["http://alerts.example/a.atom", "http://b.example/cap.xml"]);
+        assert_eq!(s.cap_feeds.interval, Duration::from_secs(30));
+        assert_eq!(s.cap_feeds.timeout, Duration::from_secs(10));
+        #[derive(clap::Parser)]
+        struct Line {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        use clap::Parser;
+        let line = Line::try_parse_from([
+            "serve",
+            "--cap-feed",
+            "http://x.example/1.atom",
+            "--cap-feed",
+            "http://y.example/2.atom",
+        ])
+        .expect("the flag repeats");
+        assert_eq!(line.serve.cap_feed.map(|f| f.len()), Some(2));
     }
 
     #[test]

@@ -80,6 +80,7 @@ pub mod hub;
 pub mod ingest;
 pub mod integrity;
 pub mod limits;
+pub mod official;
 pub mod privacy;
 pub mod protocol;
 pub mod reports;

@@ -214,6 +214,14 @@ impl Application {
             shutdown: shutdown.clone(),
         });
         let broadcasts = Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone()));
+        let official = Arc::new(crate::official::OfficialAlerts::default());
+        if !settings.cap_feeds.feeds.is_empty() {
+            background.push(crate::official::feed::spawn(
+                settings.cap_feeds.clone(),
+                official.clone(),
+                shutdown.clone(),
+            ));
+        }
         let default_language = crate::domain::Language::parse(settings.languages.first().map_or("en", String::as_str))
             .map_err(|e| StartupError::Settings(e.message))?;
         let rumours = Arc::new(crate::rumours::Rumours::new(
@@ -227,6 +235,7 @@ impl Application {
             limits,
             reports,
             broadcasts,
+            official,
             rumours,
             zones,
             cover,

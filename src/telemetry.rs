@@ -24,6 +24,15 @@ pub mod metric {
     pub const WS_FRAMES_SENT: &str = "campanile_ws_frames_sent_total";
     /// Engine call latency in seconds, labelled by `engine`, `op`, `outcome`.
     pub const ENGINE_CALL_SECONDS: &str = "campanile_engine_call_seconds";
+    /// XML parses of official CAP input, by feed and kind (index, document):
+    /// a `304` adds none.
+    pub const OFFICIAL_PARSES: &str = "campanile_official_parses_total";
+    /// Feed answers and CAP documents refused, by feed and code.
+    pub const OFFICIAL_REFUSED: &str = "campanile_official_refused_total";
+    /// Requests to the feeds, by feed and outcome (fresh, not_modified, failed).
+    pub const OFFICIAL_FETCHES: &str = "campanile_official_fetches_total";
+    /// Valid CAP documents that changed the official alerts, by feed.
+    pub const OFFICIAL_TAKEN: &str = "campanile_official_taken_total";
     /// Hub ticks that found the engine unavailable.
     pub const HUB_TICK_FAILURES: &str = "campanile_hub_tick_failures_total";
 }

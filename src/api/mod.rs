@@ -14,6 +14,7 @@ pub mod heatmap;
 pub mod idempotency;
 pub mod integrity;
 pub mod open311;
+pub mod official;
 pub mod ops;
 pub mod posts;
 pub mod public_reads;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::PublicLimits>,
     /// Safety broadcasts.
     pub broadcasts: Arc<crate::broadcasts::Broadcasts>,
+    /// Official CAP alerts taken in from `--cap-feed`.
+    pub official: Arc<crate::official::OfficialAlerts>,
     /// The rumour register.
     pub rumours: Arc<crate::rumours::Rumours>,
     /// The event's zones, loaded at start-up.
@@ -252,6 +255,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/api/v1/alerts.atom", [(M::GET, web::to(broadcasts::atom))]))
         .service(resource("/api/v1/alerts", [(M::GET, web::to(alerts::list))]))
+        .service(resource("/api/v1/official-alerts", [(M::GET, web::to(official::list))]))
+        .service(resource(
+            "/api/v1/official-alerts/{id}/relay",
+            [(M::POST, web::to(official::relay))],
+        ))
         .service(resource(
             "/api/v1/reports",
             [(M::GET, web::to(reports::list)), (M::POST, web::to(reports::create))],

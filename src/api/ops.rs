@@ -180,7 +180,8 @@ impl Modify for BearerAuth {
         super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,
         super::rumours::broadcast, super::basemap::basemap_archive,
         super::open311::discovery, super::open311::services, super::open311::service_definition,
-        super::open311::list_requests, super::open311::one_request, super::open311::create_request),
+        super::open311::list_requests, super::open311::one_request, super::open311::create_request,
+        super::official::list, super::official::relay),
     components(schemas(
         Health, ErrorEnvelope, super::error::ErrorBody,
         super::posts::PostInput, super::posts::IngestResponse, super::posts::RejectedItem,

@@ -196,6 +196,9 @@ pub struct ReportRequest {
     /// How to reach the reporter; shown to operators only.
     #[schema(max_length = 256)]
     contact: Option<String>,
+    /// JESIP's METHANE report: a commander's field report only; anyone
+    /// else's is refused with 400 `methane_field_only`.
+    methane: Option<crate::domain::report::MethaneInput>,
 }
 
 /// Where a report came from.
@@ -264,6 +267,10 @@ pub struct ReportView {
     /// The rumour register entry it was linked to (moderated `false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     rumour: Option<String>,
+    /// The commander's METHANE report; phone numbers and e-mail addresses
+    /// in its texts masked for commanders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methane: Option<crate::domain::report::Methane>,
 }
 
 /// A GeoJSON Point.

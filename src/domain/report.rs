@@ -135,6 +135,156 @@ pub struct ReportInput {
     pub crowd_estimate: Option<u64>,
     /// How to reach the reporter; operators only.
     pub contact: Option<String>,
+    /// JESIP's METHANE report (DESIGN §11): commanders' field reports only.
+    pub methane: Option<MethaneInput>,
+}
+
+const MAX_METHANE_TEXT: usize = 500;
+const MAX_CASUALTIES: u64 = 100_000;
+
+/// A METHANE report as sent: JESIP's seven headings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MethaneInput {
+    /// M: whether a major incident is declared (required).
+    pub major_incident: Option<bool>,
+    /// E: exact location (required), ≤500 characters.
+    pub exact_location: Option<String>,
+    /// T: type of incident, ≤500 characters.
+    #[serde(rename = "type")]
+    pub incident_type: Option<String>,
+    /// H: hazards present and potential, ≤500 characters.
+    pub hazards: Option<String>,
+    /// A: access routes and rendezvous points, ≤500 characters.
+    pub access: Option<String>,
+    /// N: number and kind of casualties.
+    pub casualties: Option<CasualtiesInput>,
+    /// E: emergency services present and required.
+    pub emergency_services: Option<ServicesInput>,
+}
+
+/// N of METHANE, as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CasualtiesInput {
+    /// How many, 0 to 100,000.
+    #[serde(default, deserialize_with = "whole_number")]
+    pub number: Option<u64>,
+    /// Their kind or severity, ≤500 characters.
+    pub kind: Option<String>,
+}
+
+/// The last E of METHANE, as sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesInput {
+    /// Services on scene, ≤500 characters.
+    pub present: Option<String>,
+    /// Services needed, ≤500 characters.
+    pub required: Option<String>,
+}
+
+/// A checked METHANE report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Methane {
+    /// M.
+    pub major_incident: bool,
+    /// E.
+    pub exact_location: String,
+    /// T.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub incident_type: Option<String>,
+    /// H.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hazards: Option<String>,
+    /// A.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    /// N.
+    pub casualties: Casualties,
+    /// E.
+    pub emergency_services: Services,
+}
+
+/// N of a checked METHANE report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Casualties {
+    /// How many; absent when not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    /// Kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// The last E of a checked METHANE report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Services {
+    /// Present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub present: Option<String>,
+    /// Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required: Option<String>,
+}
+
+impl MethaneInput {
+    /// Checks every heading; errors name the path, e.g. `methane.casualties.number`.
+    pub fn validate(&self) -> Result<Methane, FieldError> {
+        let text = |value: &Option<String>, name: &'static str| optional_text(value, MAX_METHANE_TEXT, name);
+        let major_incident = self
+            .major_incident
+            .ok_or_else(|| FieldError::missing("methane.major_incident"))?;
+        let exact_location = text(&self.exact_location, "methane.exact_location")?
+            .ok_or_else(|| FieldError::missing("methane.exact_location"))?;
+        let casualties = self.casualties.clone().unwrap_or_default();
+        if casualties.number.is_some_and(|n| n > MAX_CASUALTIES) {
+            return Err(FieldError::new(
+                "invalid_casualties",
+                "methane.casualties.number",
+                format!("methane.casualties.number must be a whole number from 0 to {MAX_CASUALTIES}"),
+            ));
+        }
+        let services = self.emergency_services.clone().unwrap_or_default();
+        Ok(Methane {
+            major_incident,
+            exact_location,
+            incident_type: text(&self.incident_type, "methane.type")?,
+            hazards: text(&self.hazards, "methane.hazards")?,
+            access: text(&self.access, "methane.access")?,
+            casualties: Casualties {
+                number: casualties.number,
+                kind: text(&casualties.kind, "methane.casualties.kind")?,
+            },
+            emergency_services: Services {
+                present: text(&services.present, "methane.emergency_services.present")?,
+                required: text(&services.required, "methane.emergency_services.required")?,
+            },
+        })
+    }
+}
+
+impl Methane {
+    /// The same report with personal data in its texts masked, for readers
+    /// other than operators (DESIGN §6), as report text is.
+    pub fn masked(&self) -> Self {
+        let mask = |t: &Option<String>| t.as_deref().map(|t| crate::integrity::pii::mask(t).text);
+        Self {
+            major_incident: self.major_incident,
+            exact_location: crate::integrity::pii::mask(&self.exact_location).text,
+            incident_type: mask(&self.incident_type),
+            hazards: mask(&self.hazards),
+            access: mask(&self.access),
+            casualties: Casualties {
+                number: self.casualties.number,
+                kind: mask(&self.casualties.kind),
+            },
+            emergency_services: Services {
+                present: mask(&self.emergency_services.present),
+                required: mask(&self.emergency_services.required),
+            },
+        }
+    }
 }
 
 /// A whole, non-negative number however JSON spells it (`400` or `400.0`).
@@ -183,11 +333,15 @@ pub struct Report {
     /// linked it (moderated `false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rumour: Option<String>,
+    /// A commander's METHANE report, when the field report carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methane: Option<Methane>,
 }
 
 impl ReportInput {
     /// The body's field names, as the envelope's `field` gives them.
-    pub const FIELDS: &'static [&'static str] = &["lat", "lon", "category", "text", "crowd_estimate", "contact"];
+    pub const FIELDS: &'static [&'static str] =
+        &["lat", "lon", "category", "text", "crowd_estimate", "contact", "methane"];
 
     /// Checks every field; `field` says whether a commander sent it.
     pub fn validate(&self, id: String, field: bool, now: DateTime<Utc>) -> Result<Report, FieldError> {
@@ -212,7 +366,21 @@ impl ReportInput {
                 format!("crowd_estimate must be at most {MAX_CROWD}"),
             ));
         }
+        let methane = match (&self.methane, field) {
+            (None, _) => None,
+            (Some(m), true) => Some(m.validate()?),
+            // A citizen's body is refused as bad input, not as a role: the
+            // same caller may send the same report without it.
+            (Some(_), false) => {
+                return Err(FieldError::new(
+                    "methane_field_only",
+                    "methane",
+                    "only a commander's field report may carry a METHANE report",
+                ));
+            }
+        };
         Ok(Report {
+            methane,
             id,
             location,
             category,

@@ -322,6 +322,9 @@ pub struct ReportView {
     pub lat: f64,
     /// Longitude.
     pub lon: f64,
+    /// A commander's METHANE report; its texts masked for non-operators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methane: Option<crate::domain::report::Methane>,
     /// Who sent it.
     pub origin: ReportOrigin,
     /// When it arrived, in the wire's time format.
@@ -348,6 +351,11 @@ pub fn view(r: &Report, operator: bool) -> ReportView {
         id: r.id.clone(),
         lat: r.location.lat(),
         lon: r.location.lon(),
+        methane: if operator {
+            r.methane.clone()
+        } else {
+            r.methane.as_ref().map(crate::domain::report::Methane::masked)
+        },
         origin: r.origin,
         received_at: crate::domain::rfc3339(r.received_at),
         rumour: r.rumour.clone(),
@@ -413,6 +421,7 @@ mod tests {
             text: Some("a child".into()),
             crowd_estimate: Some(400),
             contact: Some("+39 000".into()),
+            methane: None,
         };
         let bare = ReportInput {
             lat: Some(-1.25),

@@ -162,7 +162,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("intake", &["ingest"]),
     (
         "services",
-        &["broadcasts", "reports", "rumours", "alert", "demo", "crowd"],
+        &["broadcasts", "reports", "rumours", "alert", "official", "demo", "crowd"],
     ),
     ("wire", &["protocol"]),
     ("fan-out", &["hub"]),

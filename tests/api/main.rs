@@ -21,6 +21,8 @@ mod idempotency;
 mod ingest_limits;
 mod integrity;
 mod open311;
+mod methane;
+mod official_alerts;
 mod pii_masking;
 mod posts;
 mod privacy;

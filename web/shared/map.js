@@ -62,7 +62,7 @@ export class LiveMap {
     if (this.basemap.kind === "style") m.setFontFaces({ ...(m.getFontFaces() ?? {}), ...fontFaces() });
     for (const [id, source] of Object.entries(base.sources)) m.addSource(id, source);
     for (const layer of base.layers) m.addLayer(layer);
-    for (const id of ["heat", "draft", "highlight"]) m.addSource(id, { type: "geojson", data: empty() });
+    for (const id of ["heat", "draft", "highlight", "official"]) m.addSource(id, { type: "geojson", data: empty() });
     // Zones keep their own ids so that their levels can colour them without sending the shapes again.
     m.addSource("zones", { type: "geojson", data: empty(), promoteId: "id" });
     // Beneath the heat, faint, so that a zone's level shows where the heat is thin;
@@ -82,6 +82,8 @@ export class LiveMap {
       paint: { "circle-radius": 7, "circle-color": ZONE_COLOURS, "circle-stroke-color": "#0b0f14", "circle-stroke-width": 2 } });
     // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
     m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
+    // An official alert's area, asked for from its card: dashed purple, apart from zones, heat, highlight and draft.
+    m.addLayer({ id: "official", type: "line", source: "official", paint: { "line-color": "#a371f7", "line-width": 3, "line-dasharray": [3, 2] } });
     m.addLayer({ id: "draft", type: "line", source: "draft", paint: { "line-color": "#f0883e", "line-width": 3, "line-dasharray": [2, 1] } });
     // Names go over the heat, haloed, so that a street under a surge still reads.
     for (const layer of base.labels) m.addLayer(layer);
@@ -197,6 +199,14 @@ export class LiveMap {
     const points = rings.flat(2);
     const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
     this.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 40, maxZoom: 18 });
+  }
+
+  /** Outlines an official alert's area (a GeoJSON geometry) and frames it; null clears it. */
+  async showOfficialArea(geometry) {
+    const features = geometry ? [{ type: "Feature", properties: {}, geometry }] : [];
+    this.officialShown = features.length;
+    await this.setGeoJson("official", { type: "FeatureCollection", features });
+    if (geometry) this.fitZone({ geometry });
   }
 
   zoom() {

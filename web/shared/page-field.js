@@ -1,11 +1,12 @@
 // The commander's tablet in the street (/field/): their own zone first with
 // a head-count in one tap, messages to acknowledge, hotspots in figures,
-// and field reports sent from where the tablet is.
+// field reports sent from where the tablet is, and METHANE reports.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgeButton } from "/shared/panel-messages.js";
 import { responderHotspots } from "/shared/panel-hotspots.js";
 import { reportFormPanel } from "/shared/panel-report-form.js";
+import { methanePanel } from "/shared/panel-methane.js";
 import { ownZonePanel } from "/shared/panel-zones.js";
 import { ZoneWatch } from "/shared/zones.js";
 
@@ -21,9 +22,11 @@ const zones = page.add(new ZoneWatch(page));
 page.add(ownZonePanel(page, zones, { locate: () => position }));
 page.add(messagesPanel(page, { cardFooter: acknowledgeButton(page) }));
 page.add(responderHotspots(page, zones));
-page.add(reportFormPanel(page, {
+const reports = reportFormPanel(page, {
   wording: { title: "Field report", note: "Note", send: "Send field report" },
   crowdEstimate: true,
   locate: () => position,
-}));
+});
+page.add(reports);
+page.add(methanePanel(page, reports));
 page.start();

@@ -1,7 +1,7 @@
 // The operations room (/ops/): the wall map with every panel an operator
 // works from — the zones by risk, messages and who acknowledged them,
 // hotspots named by zone, reports to triage, the rumour register, the
-// ingest rate, alerts and the composer.
+// ingest rate, alerts, the authorities' official alerts and the composer.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
@@ -15,6 +15,7 @@ import { zonesPanel } from "/shared/panel-zones.js";
 import { ZoneWatch } from "/shared/zones.js";
 import { trendsPanel } from "/shared/panel-trends.js";
 import { postsPanel } from "/shared/panel-posts.js";
+import { officialPanel } from "/shared/panel-official.js";
 
 const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
 const zones = page.add(new ZoneWatch(page));
@@ -31,5 +32,6 @@ page.add(triagePanel(page, { answerRumour: (report) => composer.answerRumour(rep
 page.add(register);
 page.add(timelinePanel(page));
 page.add(alertsPanel(page));
+page.add(officialPanel(page));
 page.add(composer);
 page.start();

@@ -72,20 +72,30 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, locate =
     }
   }
 
+  /** Where the reporter is: the device's position, else the map's centre. */
+  function here() {
+    const centre = page.map.map.getCenter();
+    return locate() || { lat: centre.lat, lon: centre.lng };
+  }
+
+  /** Queues `report` (with its position) and sends what is queued. */
+  function send(report) {
+    saveQueue([...queued(), report]);
+    flush();
+  }
+
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const centre = page.map.map.getCenter();
-    const at = locate() || { lat: centre.lat, lon: centre.lng };
+    const at = here();
     const report = { lat: at.lat, lon: at.lon, category: category.value };
     if (note.value.trim()) report.text = note.value.trim();
     if (crowdEstimate && crowd.value) report.crowd_estimate = Number(crowd.value);
-    saveQueue([...queued(), report]);
     note.value = "";
-    flush();
+    send(report);
   });
   window.addEventListener("online", flush);
   setInterval(() => { if (queued().length) flush(); }, RETRY_MS);
   flush();
 
-  return { elements: [section(wording.title, "report", form)] };
+  return { elements: [section(wording.title, "report", form)], send, here, status };
 }

@@ -8,6 +8,18 @@ import { el, section } from "/shared/dom.js";
 import { categoryLabel } from "/shared/panel-report-form.js";
 import { rumourLinker } from "/shared/panel-rumours.js";
 
+/** A METHANE report's seven headings, each under its letter. */
+function methaneList(m) {
+  const casualties = [Number.isFinite(m.casualties?.number) ? String(m.casualties.number) : null, m.casualties?.kind].filter(Boolean).join(", ");
+  const services = [m.emergency_services?.present ? `present: ${m.emergency_services.present}` : null,
+    m.emergency_services?.required ? `required: ${m.emergency_services.required}` : null].filter(Boolean).join("; ");
+  const rows = [["M", "Major incident", m.major_incident ? "Declared" : "Not declared"], ["E", "Exact location", m.exact_location],
+    ["T", "Type", m.type], ["H", "Hazards", m.hazards], ["A", "Access", m.access], ["N", "Casualties", casualties], ["E", "Services", services]];
+  return el("dl", { class: "methane-list" }, ...rows.flatMap(([letter, words, value]) => [
+    el("dt", {}, el("span", { class: "letter", "aria-hidden": "true", text: letter }), words),
+    el("dd", { text: value || "—" })]));
+}
+
 /** `answerRumour(report)` prepares the public answer to a report marked as a
  *  rumour; `register` is the rumour register panel its entries come from. */
 export function triagePanel(page, { answerRumour, register }) {
@@ -24,9 +36,9 @@ export function triagePanel(page, { answerRumour, register }) {
       list.replaceChildren(el("p", { class: "none", text: "No reports waiting." }));
       return;
     }
-    list.replaceChildren(...waiting.map((r) => el("article", { class: "report" },
-      el("h3", { text: `${categoryLabel(r.category)} · ${r.origin}` }),
-      el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" }),
+    list.replaceChildren(...waiting.map((r) => el("article", { class: r.methane ? "report methane-card" : "report" },
+      el("h3", { text: r.methane ? `METHANE${r.methane.major_incident ? " · MAJOR INCIDENT" : ""} · ${categoryLabel(r.category)}` : `${categoryLabel(r.category)} · ${r.origin}` }),
+      ...(r.methane ? [methaneList(r.methane)] : [el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" })]),
       el("div", { class: "actions" },
         el("button", { text: "Verify", onclick: () => moderate(r.id, "verified") }),
         el("button", { text: "Dismiss", onclick: () => moderate(r.id, "dismissed") }),

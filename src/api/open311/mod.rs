@@ -723,6 +723,7 @@ fn report_input(params: &[(String, String)], format: Format) -> Result<ReportInp
         text: (!text.is_empty()).then(|| text.join("\n")),
         crowd_estimate: None,
         contact: (!contact.is_empty()).then(|| contact.join("; ")),
+        methane: None,
     })
 }
 
