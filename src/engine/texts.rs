@@ -91,8 +91,9 @@ impl FromStr for TextKey {
 pub struct TextEntry {
     /// Its place in the log.
     pub key: TextKey,
-    /// What was stored (JSON of `domain::PostText`).
-    pub body: String,
+    /// What was stored (JSON of `domain::PostText`); shared, so that a read
+    /// of thousands copies no text under the memory engine's lock.
+    pub body: std::sync::Arc<str>,
 }
 
 /// Entries one read returns at most.

@@ -1250,7 +1250,7 @@ mod text_log {
     }
 
     fn bodies(entries: &[campanile::engine::TextEntry]) -> Vec<&str> {
-        entries.iter().map(|e| e.body.as_str()).collect()
+        entries.iter().map(|e| &*e.body).collect()
     }
 
     pub async fn texts_are_stored_once_with_their_counts_and_read_in_order(engine: Arc<dyn Engine>) {
@@ -1314,7 +1314,7 @@ mod text_log {
             let page = engine.texts_after(after, 1_000).await.expect("read");
             let Some(last) = page.last() else { break };
             after = last.key;
-            read.extend(page.into_iter().map(|e| e.body));
+            read.extend(page.into_iter().map(|e| e.body.to_string()));
         }
         let expected: Vec<String> = (0..n).map(|i| format!("post {i}")).collect();
         assert_eq!(read, expected);
@@ -1328,7 +1328,7 @@ mod text_log {
             before = Some(last.key);
             for entry in page {
                 assert_eq!(engine.text(entry.key).await.expect("read").as_ref(), Some(&entry));
-                back.push(entry.body);
+                back.push(entry.body.to_string());
             }
         }
         back.reverse();

@@ -32,10 +32,7 @@ impl Texts {
                 index: 0,
             }
         };
-        self.entries.push_back(TextEntry {
-            key: self.last,
-            body: body.to_string(),
-        });
+        self.entries.push_back(TextEntry { key: self.last, body });
         let oldest = TextKey::at_secs(now - layout.dedup_secs);
         while self.entries.front().is_some_and(|e| e.key < oldest) {
             self.entries.pop_front();

@@ -95,7 +95,7 @@ impl Entry {
             .zip(0u32..)
             .map(|(body, index)| TextEntry {
                 key: TextKey { index, ..self.key },
-                body: body.to_owned(),
+                body: body.into(),
             })
             .collect()
     }
