@@ -90,18 +90,66 @@ impl What {
     fn columns(self) -> &'static [&'static str] {
         match self {
             Self::Reports => &[
-                "kind", "id", "received_at", "category", "status", "origin", "lat", "lon", "crowd_estimate",
-                "text", "contact", "rumour",
+                "kind",
+                "id",
+                "received_at",
+                "category",
+                "status",
+                "origin",
+                "lat",
+                "lon",
+                "crowd_estimate",
+                "text",
+                "contact",
+                "rumour",
             ],
             Self::Broadcasts => &[
-                "kind", "id", "seq", "sent", "msg_type", "references", "audience", "category", "event",
-                "severity", "urgency", "certainty", "headline", "description", "instruction", "language",
-                "translations", "area", "expires", "sender", "acks",
+                "kind",
+                "id",
+                "seq",
+                "sent",
+                "msg_type",
+                "references",
+                "audience",
+                "category",
+                "event",
+                "severity",
+                "urgency",
+                "certainty",
+                "headline",
+                "description",
+                "instruction",
+                "language",
+                "translations",
+                "area",
+                "expires",
+                "sender",
+                "acks",
             ],
             Self::Alerts => &[
-                "kind", "id", "alert_kind", "raised_at", "place", "zone", "name", "cell", "res", "lat", "lon",
-                "count", "contributors", "density_km2", "baseline_per_min", "level", "level_high", "people",
-                "density_m2", "utilisation", "trend", "trend_pct", "minutes_to_serious",
+                "kind",
+                "id",
+                "alert_kind",
+                "raised_at",
+                "place",
+                "zone",
+                "name",
+                "cell",
+                "res",
+                "lat",
+                "lon",
+                "count",
+                "contributors",
+                "density_km2",
+                "baseline_per_min",
+                "level",
+                "level_high",
+                "people",
+                "density_m2",
+                "utilisation",
+                "trend",
+                "trend_pct",
+                "minutes_to_serious",
             ],
             Self::Audit => &["kind", "at", "sub", "action", "detail"],
         }
@@ -165,7 +213,13 @@ fn timestamp(query: &HashMap<String, String>, field: &'static str) -> Result<Opt
         .map(|t| {
             DateTime::parse_from_rfc3339(t)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| FieldError::new("invalid_timestamp", field, format!("{field} must be an RFC 3339 timestamp")))
+                .map_err(|_| {
+                    FieldError::new(
+                        "invalid_timestamp",
+                        field,
+                        format!("{field} must be an RFC 3339 timestamp"),
+                    )
+                })
         })
         .transpose()
 }
@@ -363,6 +417,8 @@ impl Exporter {
         }
         loop {
             let Some(&what) = self.request.what.get(self.section) else {
+                // This chunk is the last, whatever it holds.
+                self.done = true;
                 if self.request.format == Format::GeoJson {
                     out.extend_from_slice(b"]}\n");
                 }
@@ -423,10 +479,7 @@ impl Exporter {
                 };
                 let more = next.is_some();
                 self.position = Position::Cursor(next);
-                let records = items
-                    .iter()
-                    .filter_map(|body| record(what, body))
-                    .collect();
+                let records = items.iter().filter_map(|body| record(what, body)).collect();
                 Ok((records, more))
             }
         }
@@ -468,9 +521,7 @@ impl Exporter {
         let mut writer = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .from_writer(Vec::new());
-        writer
-            .write_record(cells)
-            .map_err(|e| ChunkError::Csv(e.to_string()))?;
+        writer.write_record(cells).map_err(|e| ChunkError::Csv(e.to_string()))?;
         let bytes = writer.into_inner().map_err(|e| ChunkError::Csv(e.to_string()))?;
         out.extend_from_slice(&bytes);
         Ok(())

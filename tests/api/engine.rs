@@ -1467,7 +1467,13 @@ mod paged_reads {
         let t = now();
         engine.put_report("early", "early", t - 500).await.expect("put");
         // Two of one second: the order between them must hold across pages.
-        for (id, at) in [("a", t - 100), ("c", t - 90), ("b", t - 90), ("d", t - 80), ("e", t - 10)] {
+        for (id, at) in [
+            ("a", t - 100),
+            ("c", t - 90),
+            ("b", t - 90),
+            ("d", t - 80),
+            ("e", t - 10),
+        ] {
             engine.put_report(id, id, at).await.expect("put");
         }
         engine.put_report("late", "late", t).await.expect("put");
@@ -1484,7 +1490,12 @@ mod paged_reads {
         let first = engine.reports_between(t - 100, t - 10, None, 10).await.expect("page");
         assert_eq!(first.next, None, "one page holds them all");
         assert!(
-            engine.reports_between(t + 1, t + 100, None, 10).await.expect("page").items.is_empty()
+            engine
+                .reports_between(t + 1, t + 100, None, 10)
+                .await
+                .expect("page")
+                .items
+                .is_empty()
         );
     }
 

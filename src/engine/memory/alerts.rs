@@ -71,7 +71,12 @@ impl AlertGate for MemoryEngine {
         // By time, then by body, as Redis orders its sorted set.
         found.sort_unstable_by(|a, b| a.cmp(b));
         let start = offset_cursor(cursor);
-        let items: Vec<String> = found.iter().skip(start).take(limit).map(|(_, body)| body.clone()).collect();
+        let items: Vec<String> = found
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(_, body)| body.clone())
+            .collect();
         let next = (start + items.len() < found.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
         Ok(Page { items, next })
     }

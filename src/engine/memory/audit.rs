@@ -44,13 +44,7 @@ impl AuditLog for MemoryEngine {
             .collect())
     }
 
-    async fn audit_between(
-        &self,
-        from: i64,
-        to: i64,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, EngineError> {
+    async fn audit_between(&self, from: i64, to: i64, cursor: Option<&str>, limit: usize) -> Result<Page, EngineError> {
         let after: u64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let audit = lock(&self.audit, "audit log")?;
         let mut last = None;

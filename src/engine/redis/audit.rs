@@ -50,13 +50,7 @@ impl AuditLog for RedisEngine {
             .collect())
     }
 
-    async fn audit_between(
-        &self,
-        from: i64,
-        to: i64,
-        cursor: Option<&str>,
-        limit: usize,
-    ) -> Result<Page, EngineError> {
+    async fn audit_between(&self, from: i64, to: i64, cursor: Option<&str>, limit: usize) -> Result<Page, EngineError> {
         // Stream ids are Redis's milliseconds: a range of seconds is a range
         // of ids, and the last id read is where the next page starts (after it).
         let start = match cursor {

@@ -148,10 +148,7 @@ async fn read_after(
     if let Some(limit) = limit {
         range.arg("LIMIT").arg(0).arg(limit);
     }
-    let ids: Vec<String> = range
-        .query_async(&mut conn.clone())
-        .await
-        .map_err(unavailable)?;
+    let ids: Vec<String> = range.query_async(&mut conn.clone()).await.map_err(unavailable)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
