@@ -69,7 +69,7 @@ impl AlertGate for MemoryEngine {
         let raised = lock(&self.alerts.raised, "alerts")?;
         let mut found: Vec<&(i64, String)> = raised.iter().filter(|(at, _)| (from..=to).contains(at)).collect();
         // By time, then by body, as Redis orders its sorted set.
-        found.sort_unstable_by(|a, b| a.cmp(b));
+        found.sort_unstable();
         let start = offset_cursor(cursor);
         let items: Vec<String> = found
             .iter()
