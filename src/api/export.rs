@@ -24,7 +24,7 @@ use crate::engine::{ALERT_RETENTION_SECS, AUDIT_RETENTION_SECS, EngineError, Pag
 use crate::reports::{Reports, view};
 
 /// Records read from the engine at a time: what the server holds at most.
-const PAGE: usize = 500;
+const PAGE: usize = 200;
 
 /// The period exported when none is given.
 const DEFAULT_PERIOD_SECS: i64 = 24 * 3600;
@@ -302,7 +302,9 @@ impl ExportRequest {
            ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "End of the period (RFC 3339), after `from`; default: now. The period spans at most the longest retention"),
            ("what" = Option<String>, Query, description = "Comma-separated: reports, broadcasts, alerts, audit; default: all four. heatmap and zones answer 400 not_available for now", pattern = r"^[a-z]+(,[a-z]+)*$"),
            ("format" = Option<String>, Query, description = "ndjson (default), csv (exactly one `what`) or geojson", pattern = "^(ndjson|csv|geojson)$")),
-    responses((status = 200, description = "The records, streamed (chunked): NDJSON lines with `kind`, one CSV table, or a GeoJSON FeatureCollection", content_type = "application/x-ndjson", body = String),
+    responses((status = 200, description = "The records, streamed (chunked): NDJSON lines with `kind`, one CSV table, or a GeoJSON FeatureCollection", content(
+                  (String = "application/x-ndjson"), (String = "text/csv"), (Object = "application/geo+json")),
+                  headers(("Content-Disposition" = String, description = "attachment, with a file name naming the period"))),
               (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators export", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn export(caller: Caller, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
