@@ -9,6 +9,7 @@ pub mod broadcasts;
 pub mod calibration;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod geojson;
 pub mod heatmap;
 pub mod idempotency;
@@ -283,6 +284,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/api/v1/stats/ingest", [(M::GET, web::to(stats::ingest))]))
         .service(resource("/api/v1/audit", [(M::GET, web::to(broadcasts::audit))]))
+        .service(resource("/api/v1/export", [(M::GET, web::to(export::export))]))
         .service(resource("/api/v1/heatmap", [(M::GET, web::to(heatmap::get_heatmap))]))
         .configure(open311::configure);
 }

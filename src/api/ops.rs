@@ -175,6 +175,7 @@ impl Modify for BearerAuth {
         super::broadcasts::send, super::broadcasts::list, super::broadcasts::one, super::broadcasts::cap_xml,
         super::broadcasts::atom, super::broadcasts::acknowledge, super::broadcasts::audit,
         super::reports::create, super::reports::list, super::reports::moderate, super::stats::ingest, super::alerts::list,
+        super::export::export,
         super::integrity::list_posts, super::integrity::reveal_post, super::integrity::get_trends, super::integrity::list_clusters,
         super::integrity::discount_cluster, super::integrity::restore_cluster,
         super::rumours::create, super::rumours::update, super::rumours::list, super::rumours::one, super::rumours::atom,

@@ -29,4 +29,15 @@ pub trait AlertGate: Send + Sync + 'static {
     /// [`AlertGate::raise_alert`]), oldest first: what a feed that fell
     /// behind re-reads. Kept for [`ALERT_RETENTION_SECS`].
     async fn alerts_since(&self, since: i64) -> Result<Vec<String>, EngineError>;
+
+    /// Retained alerts raised in `[from, to]` (the caller's `now` of
+    /// [`AlertGate::raise_alert`]), oldest first, at most `limit` of them,
+    /// from `cursor` (the `next` of the page before; `None` for the first).
+    async fn alerts_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::Page, EngineError>;
 }

@@ -48,6 +48,11 @@ pub trait BroadcastLog: Send + Sync + 'static {
     /// epoch, in order.
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError>;
 
+    /// At most `limit` retained broadcasts with a `seq` above `after` in
+    /// the current epoch, in order: [`BroadcastLog::broadcasts_after`] a
+    /// page at a time.
+    async fn broadcasts_page(&self, after: u64, limit: usize) -> Result<Vec<BroadcastRecord>, EngineError>;
+
     /// One retained broadcast.
     async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError>;
 

@@ -42,13 +42,31 @@ use crate::domain::ResolutionRange;
 use crate::telemetry::metric;
 
 pub use alerts::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate};
-pub use audit::AuditLog;
+pub use audit::{AUDIT_RETENTION_SECS, AuditLog};
 pub use broadcast_log::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord};
 pub use counts::{Bucketed, CellCount, CountQuery, CountStore, IngestOutcome, WRITE_CHUNK, chunk_buckets, chunk_name};
 pub use crowd::CrowdStore;
 pub use reports::{REPORT_FEED_CAPACITY, ReportStore};
 pub use rumours::RumourStore;
 pub use texts::{TEXT_READ_MAX, TextEntry, TextKey, TextLog};
+
+/// One page of a ranged read, oldest first, and where the next page
+/// starts: reads that may span a whole retention period come in pages, so
+/// that no caller ever holds the period at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The stored bodies, oldest first.
+    pub items: Vec<String>,
+    /// The cursor of the next page; `None` when this page was the last.
+    /// Opaque: only the engine that made it reads it.
+    pub next: Option<String>,
+}
+
+/// A page cursor that is a count of items already read: the engines whose
+/// ranges are ordered sets read on from there.
+pub(crate) fn offset_cursor(cursor: Option<&str>) -> usize {
+    cursor.and_then(|c| c.parse().ok()).unwrap_or(0)
+}
 
 /// The engine could not do what was asked; the caller answers 503.
 #[derive(Debug, thiserror::Error)]

@@ -29,6 +29,17 @@ pub trait ReportStore: Send + Sync + 'static {
     /// Retained reports received at or after `since`, oldest first.
     async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError>;
 
+    /// Retained reports received in `[from, to]` (Unix seconds), oldest
+    /// first, at most `limit` of them, from `cursor` (the `next` of the
+    /// page before; `None` for the first).
+    async fn reports_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<super::Page, EngineError>;
+
     /// Report bodies stored from now on, by any node, in the order stored.
     fn report_feed(&self) -> tokio::sync::broadcast::Receiver<String>;
 }

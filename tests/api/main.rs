@@ -13,6 +13,7 @@ mod contact_scan;
 mod crowd;
 mod engine;
 mod event;
+mod export;
 mod h3_reference;
 mod health;
 mod heatmap;

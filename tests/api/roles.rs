@@ -113,6 +113,7 @@ async fn every_route_admits_exactly_its_roles() {
             vec!["commander"],
         ),
         ("GET", "/api/v1/audit".into(), json!(null), vec!["operator"]),
+        ("GET", "/api/v1/export".into(), json!(null), vec!["operator"]),
         (
             "GET",
             "/api/v1/alerts".into(),

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{MemoryEngine, lock};
-use crate::engine::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate, EngineError};
+use crate::engine::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate, EngineError, Page, offset_cursor};
 
 pub(super) struct Alerts {
     /// alert key → quiet until (Unix seconds).
@@ -57,5 +57,27 @@ impl AlertGate for MemoryEngine {
         let mut found: Vec<&(i64, String)> = raised.iter().filter(|(at, _)| *at >= since).collect();
         found.sort_by_key(|(at, _)| *at);
         Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
+    }
+
+    async fn alerts_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let raised = lock(&self.alerts.raised, "alerts")?;
+        let mut found: Vec<&(i64, String)> = raised.iter().filter(|(at, _)| (from..=to).contains(at)).collect();
+        // By time, then by body, as Redis orders its sorted set.
+        found.sort_unstable();
+        let start = offset_cursor(cursor);
+        let items: Vec<String> = found
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(_, body)| body.clone())
+            .collect();
+        let next = (start + items.len() < found.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
+        Ok(Page { items, next })
     }
 }

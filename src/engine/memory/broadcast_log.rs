@@ -75,6 +75,18 @@ impl BroadcastLog for MemoryEngine {
             .collect())
     }
 
+    async fn broadcasts_page(&self, after: u64, limit: usize) -> Result<Vec<BroadcastRecord>, EngineError> {
+        let log = lock(&self.broadcasts.log, "broadcast log")?;
+        Ok(log
+            .records
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
     async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError> {
         let log = lock(&self.broadcasts.log, "broadcast log")?;
         Ok(log.records.iter().map(|(_, r)| r).find(|r| r.id == id).cloned())

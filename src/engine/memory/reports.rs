@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{MemoryEngine, lock};
-use crate::engine::{EngineError, REPORT_FEED_CAPACITY, ReportStore};
+use crate::engine::{EngineError, Page, REPORT_FEED_CAPACITY, ReportStore, offset_cursor};
 
 pub(super) struct Reports {
     /// id → (received at, body).
@@ -60,6 +60,33 @@ impl ReportStore for MemoryEngine {
         let mut found: Vec<&(i64, String)> = stored.values().filter(|(at, _)| *at >= since).collect();
         found.sort_by_key(|(at, _)| *at);
         Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
+    }
+
+    async fn reports_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let stored = lock(&self.reports.stored, "reports")?;
+        let mut found: Vec<(i64, &str, &str)> = stored
+            .iter()
+            .filter(|(_, (at, _))| (from..=to).contains(at))
+            .map(|(id, (at, body))| (*at, id.as_str(), body.as_str()))
+            .collect();
+        // By time, then by id, as Redis orders its index: the order must
+        // not change between pages.
+        found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let start = offset_cursor(cursor);
+        let items: Vec<String> = found
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|(_, _, body)| (*body).to_owned())
+            .collect();
+        let next = (start + items.len() < found.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
+        Ok(Page { items, next })
     }
 
     fn report_feed(&self) -> broadcast::Receiver<String> {

@@ -10,7 +10,7 @@ use redis::Script;
 use tokio::sync::broadcast;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{ALERT_RETENTION_SECS, AlertGate, EngineError};
+use crate::engine::{ALERT_RETENTION_SECS, AlertGate, EngineError, Page, offset_cursor};
 
 static RAISE_ALERT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/raise_alert.lua")));
 
@@ -42,5 +42,27 @@ impl AlertGate for RedisEngine {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)
+    }
+
+    async fn alerts_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let start = offset_cursor(cursor);
+        let items: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.alerts_raised())
+            .arg(from)
+            .arg(to)
+            .arg("LIMIT")
+            .arg(start)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let next = (items.len() == limit && limit > 0).then(|| (start + items.len()).to_string());
+        Ok(Page { items, next })
     }
 }

@@ -7,10 +7,7 @@ use async_trait::async_trait;
 use redis::cmd;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{AuditLog, EngineError};
-
-/// Audit entries are kept this long after the last one.
-const AUDIT_TTL_SECS: i64 = 30 * 24 * 3600;
+use crate::engine::{AUDIT_RETENTION_SECS, AuditLog, EngineError, Page};
 
 /// Entries kept at most (approximately: `MAXLEN ~`).
 const AUDIT_KEPT: u64 = 100_000;
@@ -30,7 +27,7 @@ impl AuditLog for RedisEngine {
             .arg("entry")
             .arg(entry)
             // Relative: a time of the caller's clock could be in Redis's past.
-            .expire(&key, AUDIT_TTL_SECS)
+            .expire(&key, AUDIT_RETENTION_SECS)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -51,5 +48,36 @@ impl AuditLog for RedisEngine {
             .into_iter()
             .filter_map(|(_, mut fields)| fields.remove("entry"))
             .collect())
+    }
+
+    async fn audit_between(&self, from: i64, to: i64, cursor: Option<&str>, limit: usize) -> Result<Page, EngineError> {
+        // Stream ids are Redis's milliseconds: a range of seconds is a range
+        // of ids, and the last id read is where the next page starts (after it).
+        let start = match cursor {
+            Some(id) => format!("({id}"),
+            None => (from.max(0).saturating_mul(1000)).to_string(),
+        };
+        let end = format!("{}", to.max(0).saturating_mul(1000).saturating_add(999));
+        let entries: Vec<(String, HashMap<String, String>)> = cmd("XRANGE")
+            .arg(self.keys.audit())
+            .arg(start)
+            .arg(end)
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let next = if entries.len() == limit && limit > 0 {
+            entries.last().map(|(id, _)| id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: entries
+                .into_iter()
+                .filter_map(|(_, mut fields)| fields.remove("entry"))
+                .collect(),
+            next,
+        })
     }
 }

@@ -48,7 +48,11 @@ impl BroadcastLog for RedisEngine {
     }
 
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
-        read_after(&self.conn, &self.keys, after).await
+        read_after(&self.conn, &self.keys, after, None).await
+    }
+
+    async fn broadcasts_page(&self, after: u64, limit: usize) -> Result<Vec<BroadcastRecord>, EngineError> {
+        read_after(&self.conn, &self.keys, after, Some(limit)).await
     }
 
     async fn broadcast(&self, id: &str) -> Result<Option<BroadcastRecord>, EngineError> {
@@ -133,14 +137,18 @@ async fn current_epoch(conn: &Conn, keys: &Keys) -> Result<String, EngineError> 
         .map_err(unavailable)
 }
 
-async fn read_after(conn: &Conn, keys: &Keys, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
-    let ids: Vec<String> = cmd("ZRANGEBYSCORE")
-        .arg(keys.broadcast_log())
-        .arg(format!("({after}"))
-        .arg("+inf")
-        .query_async(&mut conn.clone())
-        .await
-        .map_err(unavailable)?;
+async fn read_after(
+    conn: &Conn,
+    keys: &Keys,
+    after: u64,
+    limit: Option<usize>,
+) -> Result<Vec<BroadcastRecord>, EngineError> {
+    let mut range = cmd("ZRANGEBYSCORE");
+    range.arg(keys.broadcast_log()).arg(format!("({after}")).arg("+inf");
+    if let Some(limit) = limit {
+        range.arg("LIMIT").arg(0).arg(limit);
+    }
+    let ids: Vec<String> = range.query_async(&mut conn.clone()).await.map_err(unavailable)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -272,14 +280,14 @@ async fn catch_up(
     if let Some(epoch) = epoch {
         entered.enter(&epoch);
     }
-    let records = read_after(conn, keys, entered.last).await?;
+    let records = read_after(conn, keys, entered.last, None).await?;
     Ok((entered, records))
 }
 
 /// Reads the log after `after` until a read answers.
 async fn read_gap(conn: &Conn, keys: &Keys, after: u64) -> Vec<BroadcastRecord> {
     crate::schedule::until_ok("the broadcast log's gap", REREAD_PAUSES, || {
-        read_after(conn, keys, after)
+        read_after(conn, keys, after, None)
     })
     .await
 }

@@ -10,7 +10,7 @@ use redis::{Script, cmd};
 use tokio::sync::broadcast;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{EngineError, ReportStore};
+use crate::engine::{EngineError, Page, ReportStore, offset_cursor};
 
 /// Stream entries kept at most (approximately: `MAXLEN ~`).
 const CHANGES_KEPT: u64 = 10_000;
@@ -93,6 +93,43 @@ impl ReportStore for RedisEngine {
             .await
             .map_err(unavailable)?;
         Ok(bodies.into_iter().flatten().collect())
+    }
+
+    async fn reports_between(
+        &self,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let mut conn = self.conn.clone();
+        let start = offset_cursor(cursor);
+        // The index orders equal times by id: the order holds between pages.
+        let ids: Vec<String> = cmd("ZRANGEBYSCORE")
+            .arg(self.keys.report_index())
+            .arg(from)
+            .arg(to)
+            .arg("LIMIT")
+            .arg(start)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(Page::default());
+        }
+        let next = (ids.len() == limit).then(|| (start + ids.len()).to_string());
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.report(id)).collect();
+        let bodies: Vec<Option<String>> = cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        // A report past its retention leaves its body before its index entry.
+        Ok(Page {
+            items: bodies.into_iter().flatten().collect(),
+            next,
+        })
     }
 
     fn report_feed(&self) -> broadcast::Receiver<String> {

