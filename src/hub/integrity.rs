@@ -52,6 +52,64 @@ const CPU_SHARE: f64 = 0.75;
 /// How long a cluster keeps its alert quiet: one alert per cluster.
 const COORDINATION_QUIET_SECS: i64 = 6 * 3600;
 
+/// How long the follower may stay behind the log at idle priority before
+/// it asks for a share of busy cores.
+const BEHIND_AT_IDLE: Duration = Duration::from_secs(10);
+
+/// The follower's scheduling: idle priority (`SCHED_IDLE`: it runs only on a
+/// core nothing else wants) while it keeps up, so that under a flood
+/// counting and fan-out keep every cycle; the lowest ordinary priority (nice
+/// 19) once it has been behind for [`BEHIND_AT_IDLE`], so that a machine
+/// busy for minutes still gets its trends and coordination alerts, late
+/// rather than never; idle again once caught up.
+struct FollowerPriority {
+    idle: bool,
+    behind_since: Option<Instant>,
+}
+
+impl FollowerPriority {
+    fn new() -> Self {
+        let mut priority = FollowerPriority {
+            idle: false,
+            behind_since: None,
+        };
+        priority.set(true);
+        priority
+    }
+
+    fn after_round(&mut self, caught_up: bool, now: Instant) {
+        if caught_up {
+            self.behind_since = None;
+            if !self.idle {
+                self.set(true);
+            }
+            return;
+        }
+        let since = *self.behind_since.get_or_insert(now);
+        if self.idle && now.duration_since(since) >= BEHIND_AT_IDLE {
+            self.set(false);
+        }
+    }
+
+    fn set(&mut self, idle: bool) {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy};
+        let policy = if idle {
+            NormalThreadSchedulePolicy::Idle
+        } else {
+            NormalThreadSchedulePolicy::Other
+        };
+        let result = thread_priority::set_thread_priority_and_policy(
+            thread_priority::thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(policy),
+        );
+        match result {
+            Ok(()) => self.idle = idle,
+            Err(e) => tracing::info!(error = ?e, idle, "the text log follower keeps its priority"),
+        }
+    }
+}
+
 /// What the channel is tuned by.
 #[derive(Debug, Clone)]
 pub struct IntegritySettings {
@@ -307,8 +365,8 @@ impl IntegrityChannel {
     /// clusters cost tens of microseconds a post, and on the runtime that
     /// relays broadcasts and ticks the heatmaps they would hold up every
     /// channel, or under a flood take the cores ingest needs: it runs at
-    /// the lowest priority. Behind, the follower catches up from the log;
-    /// nothing is skipped.
+    /// idle priority ([`FollowerPriority`]). Behind, the follower catches
+    /// up from the log; nothing is skipped.
     pub fn spawn(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
         // A thread of its own, not tokio's blocking pool: a runtime waits
         // for its blocking tasks when dropped. It holds the channel weakly
@@ -316,13 +374,7 @@ impl IntegrityChannel {
         let channel = Arc::downgrade(self);
         let (ended, on_end) = tokio::sync::oneshot::channel::<()>();
         let follow = move || {
-            // The lowest priority of the ordinary threads (nice 19): when
-            // the cores are busy, counting and fan-out come first and the
-            // follower catches up afterwards; when they are not, it runs
-            // as fast as before.
-            if let Err(e) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
-                tracing::info!(error = ?e, "the text log follower runs at normal priority");
-            }
+            let mut priority = FollowerPriority::new();
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
@@ -334,8 +386,9 @@ impl IntegrityChannel {
                 while !shutdown.is_cancelled() {
                     let Some(channel) = channel.upgrade() else { return };
                     let started = Instant::now();
-                    if let Err(e) = channel.round(Utc::now()).await {
-                        tracing::warn!(error = %e, "reading the text log failed; reading again next round");
+                    match channel.round(Utc::now()).await {
+                        Ok(caught_up) => priority.after_round(caught_up, Instant::now()),
+                        Err(e) => tracing::warn!(error = %e, "reading the text log failed; reading again next round"),
                     }
                     drop(channel);
                     let rest = period.max(started.elapsed().mul_f64(1.0 / CPU_SHARE - 1.0));
@@ -446,7 +499,8 @@ impl IntegrityChannel {
 
     /// One round: the decisions if due, the new texts, expiry, alerts and
     /// the trends frame.
-    pub async fn round(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Returns whether it read the log to its end.
+    pub async fn round(&self, now: DateTime<Utc>) -> Result<bool, EngineError> {
         let mut state = self.state.lock().await;
         let t = now.timestamp();
         let due = state.decisions_read.is_none_or(|at| at.elapsed() >= DECISIONS_EVERY);
@@ -457,7 +511,7 @@ impl IntegrityChannel {
                 self.redraw_trends(&mut state, t).await?;
             }
         }
-        let mut read = 0;
+        let (mut read, mut caught_up) = (0, false);
         while read < TEXTS_PER_ROUND {
             let last = state.last;
             let texts = self
@@ -470,6 +524,7 @@ impl IntegrityChannel {
             }
             read += n;
             if n < crate::engine::TEXT_READ_MAX {
+                caught_up = true;
                 break;
             }
         }
@@ -477,7 +532,7 @@ impl IntegrityChannel {
         state.clusters.expire(t);
         self.publish_clusters(&mut state, now).await;
         self.publish_trends(&state, now);
-        Ok(())
+        Ok(caught_up)
     }
 
     /// Reads the decisions; true if any changed since the last read.
@@ -834,4 +889,32 @@ fn decode(entry: &TextEntry) -> Option<(PostText, LatLng)> {
 
 fn at(t: i64) -> String {
     DateTime::from_timestamp(t, 0).map(rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use thread_priority::{NormalThreadSchedulePolicy as Normal, ThreadSchedulePolicy as Policy};
+
+    use super::FollowerPriority;
+
+    #[test]
+    fn the_follower_runs_at_idle_priority_and_takes_a_share_only_after_ten_seconds_behind() {
+        std::thread::spawn(|| {
+            let policy = || thread_priority::thread_schedule_policy().expect("readable");
+            let mut priority = FollowerPriority::new();
+            assert_eq!(policy(), Policy::Normal(Normal::Idle));
+            let t0 = Instant::now();
+            priority.after_round(false, t0);
+            priority.after_round(false, t0 + Duration::from_secs(9));
+            assert_eq!(policy(), Policy::Normal(Normal::Idle));
+            priority.after_round(false, t0 + Duration::from_secs(10));
+            assert_eq!(policy(), Policy::Normal(Normal::Other));
+            priority.after_round(true, t0 + Duration::from_secs(11));
+            assert_eq!(policy(), Policy::Normal(Normal::Idle));
+        })
+        .join()
+        .expect("the test thread");
+    }
 }
