@@ -57,7 +57,8 @@ impl Counts {
         self.applied.retain(|(bucket, _)| *bucket >= oldest);
         let oldest_step = layout.oldest_kept_step(now);
         self.steps.retain(|(_, step), _| *step >= oldest_step);
-        self.uncounted.retain(|(bucket, _)| layout.step_start(*bucket) >= oldest_step);
+        self.uncounted
+            .retain(|(bucket, _)| layout.step_start(*bucket) >= oldest_step);
         self.last_seen.retain(|_, contributors| {
             contributors.retain(|_, last| *last >= oldest);
             !contributors.is_empty()
