@@ -476,7 +476,7 @@ impl ZoneChannel {
         {
             let live = self.memory.lock().await;
             past.models = live.models.clone();
-            past.deployment = live.deployment.clone();
+            past.deployment = live.deployment;
         }
         let cells = self.cell_figures(&estimate, moment, true).await?;
         let counts: Vec<(&str, ZoneCounts)> = self
