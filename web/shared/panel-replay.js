@@ -1,4 +1,5 @@
-// The time slider of /ops (DESIGN §11): choose a moment of the last hours,
+// The time slider of /ops (DESIGN §11): choose a moment of the last hours
+// (up to count retention, at most twelve),
 // play it forward at 1×, 5×, 15× or 60×, pause, and go back to live. The map
 // and the zones show the server's `?at=` answers for that moment, and a
 // banner across the page says REPLAY with the moment's time, so that nobody
@@ -8,12 +9,18 @@
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
 
-const SPAN_MINUTES = 6 * 60;
+// The last hours, as far back as counts are kept: a wall's operator wants
+// the event's afternoon, not a week.
+const MAX_SPAN_MINUTES = 12 * 60;
 const SPEEDS = [1, 5, 15, 60];
 
 const hhmm = (t) => t.toISOString().slice(11, 16);
 
 export function replayPanel(page, zones) {
+  // A minute short of count retention, so that a moment chosen is still kept when asked for.
+  const SPAN_MINUTES = Math.max(1, Math.min(MAX_SPAN_MINUTES, Math.floor(page.event.countRetentionSecs / 60) - 1));
+  const spanWords = SPAN_MINUTES >= 120 ? `${Math.round(SPAN_MINUTES / 60)} hours` : `${SPAN_MINUTES} minutes`;
+  const liveWords = `Live. Move the slider to replay the last ${spanWords}.`;
   const slider = el("input", {
     id: "replay-slider", type: "range", min: String(-SPAN_MINUTES), max: "0", step: "1", value: "0",
     "aria-label": "Moment to replay, in minutes before now",
@@ -22,7 +29,7 @@ export function replayPanel(page, zones) {
     ...SPEEDS.map((s) => el("option", { value: String(s), text: `${s}×` })));
   const play = el("button", { id: "replay-play", type: "button", text: "Play", disabled: "" });
   const live = el("button", { id: "replay-live", type: "button", text: "Back to live", disabled: "" });
-  const shown = el("p", { id: "replay-moment", class: "none", text: "Live. Move the slider to replay the last six hours." });
+  const shown = el("p", { id: "replay-moment", class: "none", text: liveWords });
   const banner = el("div", { id: "replay-banner", role: "status", hidden: "" });
   document.body.prepend(banner);
 
@@ -78,7 +85,7 @@ export function replayPanel(page, zones) {
     asked = null;
     banner.hidden = true;
     banner.textContent = "";
-    shown.textContent = "Live. Move the slider to replay the last six hours.";
+    shown.textContent = liveWords;
     slider.value = "0";
     slider.removeAttribute("aria-valuetext");
     play.disabled = true;

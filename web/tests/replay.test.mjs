@@ -73,6 +73,8 @@ const atOf = (url) => new URL(url).searchParams.get("at");
 test("the slider replays a past moment on the map and the zones, under a REPLAY banner, and goes back to live", async () => {
   const page = await openOps(SIZES.wall);
   assert.equal(await page.isVisible("#replay-banner"), false, "no banner while live");
+  // Count retention is a day: the slider reaches twelve hours back, its cap.
+  assert.equal(await page.getAttribute("#replay-slider", "min"), "-720");
   const heat = page.waitForResponse((r) => r.url().includes("/api/v1/heatmap?") && r.url().includes("at="));
   const zones = page.waitForResponse((r) => r.url().includes("/api/v1/zones/status?") && r.url().includes("at="));
   await slide(page, -30);
