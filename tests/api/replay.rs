@@ -287,3 +287,23 @@ fn count_retention_out_of_bounds_stops_the_server_with_a_clear_error() {
         assert!(stderr.contains(says), "{value}: {stderr}");
     }
 }
+
+#[actix_web::test]
+async fn at_is_in_the_openapi_document_of_both_routes() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (status, doc) = app.get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    for path in ["/api/v1/heatmap", "/api/v1/zones/status"] {
+        let op = &doc["paths"][path]["get"];
+        let at = op["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "at"))
+            .unwrap_or_else(|| panic!("{path} has no at parameter"));
+        assert_eq!(
+            (&at["in"], &at["schema"]["format"]),
+            (&json!("query"), &json!("date-time")),
+            "{path}"
+        );
+        assert!(op["responses"]["403"].is_object(), "{path} documents 403");
+    }
+}
