@@ -1542,3 +1542,36 @@ pub async fn a_retraction_leaves_the_replay_too_and_only_once(engine: Arc<dyn En
         );
     }
 }
+
+/// The memory engine forgets a step once count retention has slid past it
+/// (Redis lets the keys expire, which a test cannot hurry).
+#[actix_web::test]
+async fn the_memory_engine_forgets_counts_past_count_retention() {
+    let mut args = crate::helpers::test_args();
+    args.count_retention = Some("2h".into());
+    let engine = conformance_engine(&args).await;
+    let base = an_hour_ago_on_the_minute();
+    engine
+        .ingest(&[item(44.49, 11.34, 1, base + 5, None)], base + 10)
+        .await
+        .expect("ingest");
+    let within = base + 2 * 3600 - 60;
+    engine
+        .ingest(&[item(45.46, 9.19, 2, within, None)], within)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        counts_at(&engine, 9, 60, base + 59).await.len(),
+        1,
+        "kept within retention"
+    );
+    let past = base + 2 * 3600 + 3600 + 120;
+    engine
+        .ingest(&[item(45.46, 9.19, 2, past, None)], past)
+        .await
+        .expect("ingest");
+    assert!(
+        counts_at(&engine, 9, 60, base + 59).await.is_empty(),
+        "forgotten past retention"
+    );
+}
