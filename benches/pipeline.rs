@@ -48,6 +48,8 @@ fn layout() -> Layout {
         dedup_secs: 86_400,
         broadcast_secs: 86_400,
         broadcast_max: 10_000,
+        count_retention_secs: 86_400,
+        step_secs: 60,
     }
 }
 

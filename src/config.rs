@@ -125,6 +125,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_RETENTION")]
     pub retention: Option<String>,
 
+    /// How long counts are kept so that `?at=` can replay them, in 1-minute
+    /// steps once older than the longest window; at least the longest
+    /// window, at most 7d [default: 24h].
+    #[arg(long, env = "CAMPANILE_COUNT_RETENTION")]
+    pub count_retention: Option<String>,
+
     /// A request body must have arrived this long after its headers; a
     /// stalled one is answered 408 and its connection closed [default: 30s].
     #[arg(long, env = "CAMPANILE_BODY_TIMEOUT")]
@@ -314,7 +320,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
+            default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout),
         )
@@ -376,6 +382,8 @@ pub struct Settings {
     pub windows: Windows,
     /// Post id retention.
     pub retention: Duration,
+    /// How long counts are kept for replay (DESIGN §11).
+    pub count_retention: Duration,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
     /// Heatmap push period.
@@ -440,6 +448,30 @@ fn duration(value: Option<&str>, default: &str, name: &str) -> Result<Duration, 
     let d = humantime::parse_duration(text).map_err(|e| ConfigError(format!("{name} {text:?}: {e}")))?;
     if d.is_zero() {
         return Err(ConfigError(format!("{name} must be longer than zero")));
+    }
+    Ok(d)
+}
+
+/// Counts are kept for a week at most (DESIGN §6).
+const COUNT_RETENTION_MAX_SECS: i64 = 7 * 24 * 3600;
+
+/// `--count-retention`: no shorter than the longest window (a live read
+/// must find its counts), no longer than a week.
+fn count_retention(value: Option<&str>, windows: &Windows) -> Result<Duration, ConfigError> {
+    let d = duration(value, "24h", "count_retention")?;
+    let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    if secs > COUNT_RETENTION_MAX_SECS {
+        return Err(ConfigError(format!(
+            "count_retention {} is longer than the 7 days counts may be kept",
+            humantime::format_duration(d)
+        )));
+    }
+    if secs < windows.longest_secs() {
+        return Err(ConfigError(format!(
+            "count_retention {} is shorter than the longest window ({}s): live windows could not be read",
+            humantime::format_duration(d),
+            windows.longest_secs()
+        )));
     }
     Ok(d)
 }
@@ -595,6 +627,7 @@ impl Settings {
             return Err(ConfigError(format!("window {w} is not a whole number of buckets")));
         }
         let windows = Windows::new(windows, args.default_window.as_deref().unwrap_or("15m")).map_err(ConfigError)?;
+        let count_retention = count_retention(args.count_retention.as_deref(), &windows)?;
         let estimate_window = match args.estimate_window.as_deref() {
             Some(name) => windows
                 .get(name)
@@ -677,6 +710,7 @@ impl Settings {
             bucket_secs,
             windows,
             retention: duration(args.retention.as_deref(), "24h", "retention")?,
+            count_retention,
             body_timeout: duration(args.body_timeout.as_deref(), "30s", "body_timeout")?,
             tick: duration(args.tick.as_deref(), "500ms", "tick")?,
             public_max_res,
@@ -802,6 +836,8 @@ impl Settings {
             dedup_secs: i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 4),
             broadcast_secs: i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX / 4),
             broadcast_max: 10_000,
+            count_retention_secs: i64::try_from(self.count_retention.as_secs()).unwrap_or(COUNT_RETENTION_MAX_SECS),
+            step_secs: Layout::step_for(self.bucket_secs, self.windows.all().iter().map(Window::secs)),
         }
     }
 }

@@ -135,6 +135,8 @@ pub struct Event {
     pub levels: Levels,
     /// Distinct contributors a cell needs before the public sees it.
     pub k_anonymity: u64,
+    /// How far back `?at=` can replay counts (`--count-retention`), seconds.
+    pub count_retention_secs: u64,
     /// The CAP value lists of safety messages.
     pub cap: CapValues,
     /// The base map the pages draw under the heat.
@@ -179,6 +181,7 @@ pub async fn get_event(_caller: Caller, state: web::Data<AppState>) -> Result<Ht
                 .collect(),
         },
         k_anonymity: s.k_anonymity,
+        count_retention_secs: s.count_retention.as_secs(),
         cap: CapValues {
             categories: Category::VALUES.to_vec(),
             severities: Severity::VALUES.to_vec(),

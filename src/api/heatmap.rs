@@ -99,15 +99,16 @@ fn response(request: &HeatmapRequest, as_of: DateTime<Utc>, stats: &[CellStat]) 
         ("window" = Option<String>, Query, description = "One of the configured windows (default 15m)"),
         ("bbox" = Option<String>, Query, description = "minLon,minLat,maxLon,maxLat", pattern = r"^-?[0-9]+(\.[0-9]+)?(,-?[0-9]+(\.[0-9]+)?){3}$"),
         ("format" = Option<super::schemas::HeatmapFormat>, Query, description = "json (default) or geojson; `Accept: application/geo+json` also asks for GeoJSON"),
+        ("at" = Option<String>, Query, format = DateTime, description = "Operators and commanders: the map as it was at this past moment (RFC 3339, within count retention), rounded down to the last second of its last whole minute, which `as_of` then names"),
     ),
     responses(
         (status = 200, description = "Cells with a count: counts for operators and commanders, a level for the public (only cells with ≥ k contributors)", content(
             (super::schemas::Heatmap = "application/json"),
             (super::schemas::HeatmapGeoJson = "application/geo+json"),
         )),
-        (status = 400, description = "Bad input; `field` names it", body = super::error::ErrorEnvelope),
+        (status = 400, description = "Bad input; `field` names it (`at` in the future or older than count retention included)", body = super::error::ErrorEnvelope),
         (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope),
-        (status = 403, description = "Resolution too fine for the public", body = super::error::ErrorEnvelope),
+        (status = 403, description = "Resolution too fine for the public, or `at` without an operator or commander token", body = super::error::ErrorEnvelope),
         (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
@@ -134,9 +135,25 @@ pub async fn get_heatmap(
         &caller.0,
         &state.heatmap_limits,
     )?;
-    let (as_of, stats) = match request.key.audience {
+    let replay = query
+        .get("at")
+        .map(|at| crate::hub::ReplayAt::parse(at, &caller.0, state.hub.layout(), Utc::now()))
+        .transpose()?;
+    let (as_of, stats) = match (request.key.audience, replay) {
+        // A past moment: operators and commanders only (ReplayAt).
+        (_, Some(at)) => {
+            let mut stats: Vec<CellStat> = state
+                .hub
+                .read_at(&request.key, at)
+                .await?
+                .into_iter()
+                .filter(|c| request.bbox.as_ref().is_none_or(|b| c.within(b)))
+                .collect();
+            crate::hub::sort_hottest_first(&mut stats);
+            (at.moment(), stats)
+        }
         // Operators read the engine: a moderation shows at once.
-        Audience::Full => {
+        (Audience::Full, None) => {
             let now = Utc::now();
             let mut stats: Vec<CellStat> = state
                 .hub
@@ -150,7 +167,7 @@ pub async fn get_heatmap(
         }
         // The public reads the hub's frame: however many ask, the engine is
         // read once per tick (DESIGN §6).
-        Audience::Public => {
+        (Audience::Public, None) => {
             let frame = state.hub.current(request.key.clone()).await?;
             if request.bbox.is_none() && !geo {
                 let encoded = frame.encoded_http.get_or_init(|| {

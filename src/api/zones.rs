@@ -55,11 +55,15 @@ pub enum ZonesStatusBody {
 /// tick.
 #[utoipa::path(
     get, path = "/api/v1/zones/status", tag = "zones", operation_id = "get_zones_status",
-    params(("window" = Option<String>, Query, description = "One of the configured windows for `posts` and `contributors` (default: the estimate window); people are always estimated over the estimate window")),
+    params(
+        ("window" = Option<String>, Query, description = "One of the configured windows for `posts` and `contributors` (default: the estimate window); people are always estimated over the estimate window"),
+        ("at" = Option<String>, Query, format = DateTime, description = "Operators and commanders: the picture as it was at this past moment (RFC 3339, within count retention), rounded down to the last second of its last whole minute, which `as_of` then names"),
+    ),
     responses(
         (status = 200, description = "Every area zone, riskiest first: figures for operators and commanders, words for the public", body = ZonesStatusBody),
-        (status = 400, description = "Unknown window", body = super::error::ErrorEnvelope),
+        (status = 400, description = "Unknown window, or `at` not a past moment within count retention", body = super::error::ErrorEnvelope),
         (status = 401, description = "Forged or expired token", body = super::error::ErrorEnvelope),
+        (status = 403, description = "`at` without an operator or commander token", body = super::error::ErrorEnvelope),
         (status = 429, description = "Too many requests from this address", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         (status = 503, description = "Engine unavailable", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
@@ -77,7 +81,14 @@ pub async fn get_status(
         Some(name) => state.heatmap_limits.windows.get(name)?,
         None => zones.picture().estimate_window.clone(),
     };
-    let frame = zones.current(&window).await?;
+    let replay = query
+        .get("at")
+        .map(|at| crate::hub::ReplayAt::parse(at, &caller.0, state.hub.layout(), chrono::Utc::now()))
+        .transpose()?;
+    let frame = match replay {
+        Some(at) => std::sync::Arc::new(zones.replay(&window, at).await?),
+        None => zones.current(&window).await?,
+    };
     let window = frame.window.name().to_owned();
     let as_of = crate::domain::rfc3339(frame.as_of);
     Ok(HttpResponse::Ok().json(if caller.0.sees_full_picture() {

@@ -7,6 +7,15 @@
 //! seen, so "distinct contributors in the window" is "contributors last seen
 //! at or after the window's first bucket": exact, and one range count per
 //! cell to read. Both engines expire what no window can read any more.
+//!
+//! # Replay
+//! Every count is also kept per (resolution, step, cell), a step being a
+//! minute ([`super::Layout::step_secs`]), with each cell's contributors of
+//! each step, for count retention (`--count-retention`): a window's
+//! contributors are the union of its steps'. A past moment is read from
+//! the steps alone, so the answer is the same whether its buckets are
+//! still kept or long gone. A retraction ([`CountStore::uncount`]) takes
+//! the item out of its own step as well as its own bucket.
 
 use async_trait::async_trait;
 use h3o::{CellIndex, Resolution};
@@ -107,6 +116,11 @@ pub trait CountStore: Send + Sync + 'static {
     /// Counts per cell for one resolution and window, cells with a zero
     /// count omitted, in no particular order.
     async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError>;
+
+    /// Counts per cell as a live read at a past moment `query.now` (a
+    /// [`super::Layout::replay_moment`] within count retention) answered,
+    /// read from the steps; same shape as [`CountStore::counts`].
+    async fn counts_at(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError>;
 
     /// Items per time bucket from `first` to `last` (bucket starts), counted
     /// at the coarsest resolution, oldest first, empty buckets included: the

@@ -91,6 +91,12 @@ pub struct Layout {
     pub broadcast_secs: i64,
     /// How many broadcasts are kept at most.
     pub broadcast_max: usize,
+    /// How long counts are kept for replay (`--count-retention`), in
+    /// seconds; at least the longest window.
+    pub count_retention_secs: i64,
+    /// The step counts are kept in for replay once older than the longest
+    /// window ([`Layout::step_for`]).
+    pub step_secs: i64,
 }
 
 impl Layout {
@@ -114,6 +120,54 @@ impl Layout {
     /// Buckets older than this are read by no window at `now`.
     pub fn oldest_useful_bucket(&self, now: i64) -> i64 {
         self.first_bucket(self.longest_window_secs, now)
+    }
+
+    /// The replay step for these buckets and windows: a minute when buckets
+    /// divide it and every window is whole minutes, so that a window read
+    /// from steps covers exactly the buckets a live read covered; otherwise
+    /// the bucket itself.
+    pub fn step_for(bucket_secs: i64, windows: impl IntoIterator<Item = i64>) -> i64 {
+        let mut windows = windows.into_iter();
+        if bucket_secs > 0 && 60 % bucket_secs == 0 && windows.all(|w| w % 60 == 0) {
+            60
+        } else {
+            bucket_secs.max(1)
+        }
+    }
+
+    /// The start of the step holding `t`.
+    pub fn step_start(&self, t: i64) -> i64 {
+        crate::domain::bucket_start(t, self.step_secs)
+    }
+
+    /// The moment a replay of `at` answers for: the last second of the last
+    /// whole step at or before `at`. A live read at that moment covered
+    /// whole steps, so the replay equals it; a later moment of the same
+    /// step would show posts that came after `at`.
+    pub fn replay_moment(&self, at: i64) -> i64 {
+        self.step_start(at.saturating_add(1)) - 1
+    }
+
+    /// The first step a replayed window ending at `moment` reads.
+    pub fn first_step(&self, window_secs: i64, moment: i64) -> i64 {
+        self.step_start(moment) - window_secs + self.step_secs
+    }
+
+    /// How long a step's counts are kept: until count retention has slid
+    /// past the end of the longest window that reads it.
+    pub fn step_expires_at(&self, step: i64) -> i64 {
+        step + self.count_retention_secs + self.longest_window_secs + self.step_secs
+    }
+
+    /// Steps older than this are read by no replay at `now`.
+    pub fn oldest_kept_step(&self, now: i64) -> i64 {
+        self.step_start(now - self.count_retention_secs) - self.longest_window_secs
+    }
+
+    /// Whether `at` can be replayed at `now`: not in the future, and no
+    /// older than count retention.
+    pub fn replayable(&self, at: i64, now: i64) -> bool {
+        at <= now && at >= now - self.count_retention_secs
     }
 }
 

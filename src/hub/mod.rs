@@ -47,7 +47,7 @@ pub use integrity::{
     ZoneTrends,
 };
 pub use reports::ReportChannel;
-pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest};
+pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest, ReplayAt};
 pub use zones::{
     Calibration, CrowdPicture, HeadcountError, MAX_PEOPLE_PER_M2, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame,
 };
@@ -191,6 +191,32 @@ impl Hub {
             Audience::Full => self.read_full(key, now).await,
             Audience::Public => self.read_public(key, now).await,
         }
+    }
+
+    /// The engine's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Reads one heatmap as it was at a past moment, for operators and
+    /// commanders: the counts of the replay steps, each cell with its zone.
+    /// Reports still waiting to be stored are not in it: the past holds
+    /// what the engine held.
+    pub async fn read_at(&self, key: &HeatmapKey, at: ReplayAt) -> Result<Vec<CellStat>, EngineError> {
+        let counts = self
+            .engine
+            .counts_at(CountQuery {
+                res: key.res,
+                window_secs: key.window.secs(),
+                now: at.moment().timestamp(),
+            })
+            .await?;
+        let cover = &self.zones.picture().cover;
+        let mut cells: Vec<CellStat> = counts.into_iter().map(CellStat::from).collect();
+        for c in &mut cells {
+            c.zone = cover.smallest_zone(c.cell);
+        }
+        Ok(cells)
     }
 
     async fn read_full(&self, key: &HeatmapKey, now: DateTime<Utc>) -> Result<Vec<CellStat>, EngineError> {

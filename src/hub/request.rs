@@ -2,10 +2,12 @@
 //! a caller asks for, checked against the settings and the caller's rights.
 //! HTTP and the WebSocket share it and map its refusal at their own boundary.
 
+use chrono::{DateTime, Utc};
 use h3o::Resolution;
 
 use super::{Audience, HeatmapKey};
 use crate::domain::{BBox, FieldError, Principal, ResolutionRange, Windows};
+use crate::engine::Layout;
 
 /// What a heatmap request is checked against: the deployment's
 /// resolutions and windows, and how fine the public may look.
@@ -87,5 +89,64 @@ impl HeatmapRequest {
             key: HeatmapKey { res, window, audience },
             bbox,
         })
+    }
+}
+
+/// A past moment to replay (DESIGN §11). Built only for a caller who sees
+/// the full picture, from an RFC 3339 time neither in the future nor older
+/// than count retention, and rounded down to the last second of its last
+/// whole step, where a live read covered whole steps: the answer is then
+/// what the live read said at that second.
+///
+/// The public is refused (403) rather than shown levels of the past: every
+/// past frame would be another frame to compare (§6), and a replay cannot
+/// be served from the hub's current frame, so each would cost an engine
+/// read of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayAt(DateTime<Utc>);
+
+impl ReplayAt {
+    /// Checks `at` for `principal` at `now`.
+    pub fn parse(
+        text: &str,
+        principal: &Principal,
+        layout: &Layout,
+        now: DateTime<Utc>,
+    ) -> Result<Self, HeatmapRefusal> {
+        if !principal.sees_full_picture() {
+            return Err(HeatmapRefusal::Forbidden(
+                "replaying a past moment (at) needs an operator or commander token".into(),
+            ));
+        }
+        let at = DateTime::parse_from_rfc3339(text)
+            .map_err(|_| {
+                FieldError::new(
+                    "invalid_at",
+                    "at",
+                    "at must be an RFC 3339 time, e.g. 2026-11-28T19:22:11Z",
+                )
+            })?
+            .with_timezone(&Utc);
+        if at > now {
+            return Err(FieldError::new("invalid_at", "at", "at is in the future: it must be a past moment").into());
+        }
+        if !layout.replayable(at.timestamp(), now.timestamp()) {
+            return Err(FieldError::new(
+                "invalid_at",
+                "at",
+                format!(
+                    "at is older than count retention ({}s): counts of that moment are no longer kept",
+                    layout.count_retention_secs
+                ),
+            )
+            .into());
+        }
+        let moment = layout.replay_moment(at.timestamp());
+        Ok(Self(DateTime::from_timestamp(moment, 0).unwrap_or(at)))
+    }
+
+    /// The moment answered for.
+    pub fn moment(self) -> DateTime<Utc> {
+        self.0
     }
 }

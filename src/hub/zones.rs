@@ -386,16 +386,24 @@ impl ZoneChannel {
         Ok(self.estimate.clone())
     }
 
-    /// Reads the counts of `window` at the cover's resolution, per cell.
-    async fn cell_figures(&self, window: &Window, now: DateTime<Utc>) -> Result<CellFigures, EngineError> {
-        let counts = self
-            .engine
-            .counts(CountQuery {
-                res: self.picture.cover.resolution(),
-                window_secs: window.secs(),
-                now: now.timestamp(),
-            })
-            .await?;
+    /// Reads the counts of `window` at the cover's resolution, per cell:
+    /// live, or from the replay steps when `replay`.
+    async fn cell_figures(
+        &self,
+        window: &Window,
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<CellFigures, EngineError> {
+        let query = CountQuery {
+            res: self.picture.cover.resolution(),
+            window_secs: window.secs(),
+            now: now.timestamp(),
+        };
+        let counts = if replay {
+            self.engine.counts_at(query).await?
+        } else {
+            self.engine.counts(query).await?
+        };
         Ok(counts
             .into_iter()
             .map(|c| (c.cell, (c.count, c.contributors)))
@@ -405,7 +413,17 @@ impl ZoneChannel {
     /// The estimate window's frame `base` with the posts and contributors
     /// of `window`.
     async fn reframe(&self, base: &ZonesFrame, window: &Window, now: DateTime<Utc>) -> Result<ZonesFrame, EngineError> {
-        let cells = self.cell_figures(window, now).await?;
+        self.reframe_from(base, window, now, false).await
+    }
+
+    async fn reframe_from(
+        &self,
+        base: &ZonesFrame,
+        window: &Window,
+        now: DateTime<Utc>,
+        replay: bool,
+    ) -> Result<ZonesFrame, EngineError> {
+        let cells = self.cell_figures(window, now, replay).await?;
         let as_of = rfc3339(now);
         let zones = base
             .zones
@@ -424,11 +442,61 @@ impl ZoneChannel {
         Ok(ZonesFrame::with_public(window.clone(), now, zones, base.public.clone()))
     }
 
+    /// The crowd picture of `window` as it was at a past moment (DESIGN
+    /// §11), read from the replay steps. The minutes its trend and forecast
+    /// draw on are replayed too (each the estimate window ending at that
+    /// minute); people are estimated with today's calibration, the best
+    /// model of the crowd there is.
+    pub async fn replay(&self, window: &Window, at: super::ReplayAt) -> Result<ZonesFrame, EngineError> {
+        let moment = at.moment();
+        let t = moment.timestamp();
+        let minute = bucket_start(t, 60);
+        let estimate = self.picture.estimate_window.clone();
+        let wanted: std::collections::BTreeSet<i64> = (0..FORECAST_MINUTES as i64)
+            .map(|i| minute - 60 * i)
+            .chain([minute - TREND_LOOKBACK_SECS])
+            .collect();
+        let mut past = Memory::default();
+        for m in wanted {
+            let Some(end) = DateTime::from_timestamp(m - 1, 0) else {
+                continue;
+            };
+            let cells = self.cell_figures(&estimate, end, true).await?;
+            past.minutes.push(ZoneMinute {
+                minute: m,
+                contributors: self
+                    .picture
+                    .cover
+                    .zones()
+                    .map(|id| (id.to_owned(), zone_counts(&self.picture.cover, id, &cells).contributors))
+                    .filter(|(_, n)| *n > 0)
+                    .collect(),
+            });
+        }
+        {
+            let live = self.memory.lock().await;
+            past.models = live.models.clone();
+            past.deployment = live.deployment;
+        }
+        let cells = self.cell_figures(&estimate, moment, true).await?;
+        let counts: Vec<(&str, ZoneCounts)> = self
+            .picture
+            .cover
+            .zones()
+            .map(|id| (id, zone_counts(&self.picture.cover, id, &cells)))
+            .collect();
+        let base = self.assemble(&past, &counts, moment);
+        if *window == estimate {
+            return Ok(base);
+        }
+        self.reframe_from(&base, window, moment, true).await
+    }
+
     /// Reads the engine and sends every live window its next frame.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let mut memory = self.memory.lock().await;
         let window = &self.picture.estimate_window;
-        let cells = self.cell_figures(window, now).await?;
+        let cells = self.cell_figures(window, now, false).await?;
         let counts: Vec<(&str, ZoneCounts)> = self
             .picture
             .cover

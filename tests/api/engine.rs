@@ -471,6 +471,8 @@ conformance!(
     a_report_swap_succeeds_once_against_concurrent_swaps,
     stored_and_swapped_reports_are_fed_in_the_order_stored,
     audit_entries_are_read_newest_first_up_to_the_limit,
+    a_past_moment_reads_what_the_live_read_said_then,
+    a_retraction_leaves_the_replay_too_and_only_once,
 );
 
 #[actix_web::test]
@@ -1573,5 +1575,142 @@ mod paged_reads {
         alerts_of_a_period_are_read_a_page_at_a_time_oldest_first,
         audit_entries_of_a_period_are_read_a_page_at_a_time_oldest_first,
         broadcasts_are_read_a_page_at_a_time_in_seq_order,
+    );
+}
+
+async fn counts_at(engine: &Arc<dyn Engine>, res: u8, window_secs: i64, at: i64) -> HashMap<String, (u64, u64)> {
+    engine
+        .counts_at(CountQuery {
+            res: Resolution::try_from(res).expect("res"),
+            window_secs,
+            now: at,
+        })
+        .await
+        .expect("counts_at")
+        .into_iter()
+        .map(|c| (c.cell.to_string(), (c.count, c.contributors)))
+        .collect()
+}
+
+/// A whole minute an hour ago: the test's clock runs from there.
+fn an_hour_ago_on_the_minute() -> i64 {
+    now().div_euclid(60) * 60 - 3600
+}
+
+pub async fn a_past_moment_reads_what_the_live_read_said_then(engine: Arc<dyn Engine>) {
+    let base = an_hour_ago_on_the_minute();
+    let places = [(44.4937, 11.343), (44.4940, 11.3435), (44.4990, 11.3300)];
+    // A fixed sequence, so that a failure can be replayed.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let mut live = Vec::new();
+    for minute in 0..25 {
+        let start = base + minute * 60;
+        // Six writes a minute, each at its own moment of the minute, some
+        // stamped late (within the minute: a post stamped in a minute
+        // already read changes that minute's past, as it should), contributors
+        // returning from minute to minute.
+        for k in 0..6 {
+            let t = start + k * 10 + 3;
+            let batch: Vec<Bucketed> = (0..1 + next(4))
+                .map(|_| {
+                    let (lat, lon) = places[next(3) as usize];
+                    let stamped = (t - next(60) as i64).max(start);
+                    item(lat, lon, 1 + next(9), stamped, None)
+                })
+                .collect();
+            engine.ingest(&batch, t).await.expect("ingest");
+        }
+        // What the live map said at the minute's last second.
+        let moment = start + 59;
+        for (res, window) in [(9, 60), (9, 300), (11, 900), (7, 3600)] {
+            live.push((res, window, moment, counts(&engine, res, window, moment).await));
+        }
+    }
+    assert!(
+        live.iter()
+            .any(|(_, _, _, cells)| cells.values().any(|(n, who)| n > who))
+    );
+    // Two hours on, every live bucket is long gone: the steps alone answer.
+    let later = base + 2 * 3600;
+    engine
+        .ingest(&[item(45.46, 9.19, 99, later, None)], later)
+        .await
+        .expect("ingest");
+    assert!(counts(&engine, 9, 3600, later).await.len() == 1);
+    for (res, window, moment, said) in &live {
+        assert_eq!(
+            &counts_at(&engine, *res, *window, *moment).await,
+            said,
+            "res {res}, window {window}s at {moment}"
+        );
+    }
+}
+
+pub async fn a_retraction_leaves_the_replay_too_and_only_once(engine: Arc<dyn Engine>) {
+    let base = an_hour_ago_on_the_minute();
+    let report = item(44.49, 11.34, 42, base + 5, None);
+    engine
+        .ingest(&[report.clone(), item(44.49, 11.34, 7, base + 15, None)], base + 20)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        counts_at(&engine, 9, 60, base + 59).await.values().next(),
+        Some(&(2, 2))
+    );
+    engine.uncount(&report, base + 30).await.expect("uncount");
+    assert_eq!(counts(&engine, 9, 60, base + 59).await.values().next(), Some(&(1, 1)));
+    assert_eq!(
+        counts_at(&engine, 9, 60, base + 59).await.values().next(),
+        Some(&(1, 1))
+    );
+    // The same retraction again, long after its bucket expired, takes
+    // nothing more away from the step still replayed.
+    let later = base + 2 * 3600;
+    engine.uncount(&report, later).await.expect("uncount");
+    for res in 7..=11 {
+        assert_eq!(
+            counts_at(&engine, res, 60, base + 59).await.values().next(),
+            Some(&(1, 1)),
+            "res {res}"
+        );
+    }
+}
+
+/// The memory engine forgets a step once count retention has slid past it
+/// (Redis lets the keys expire, which a test cannot hurry).
+#[actix_web::test]
+async fn the_memory_engine_forgets_counts_past_count_retention() {
+    let mut args = crate::helpers::test_args();
+    args.count_retention = Some("2h".into());
+    let engine = conformance_engine(&args).await;
+    let base = an_hour_ago_on_the_minute();
+    engine
+        .ingest(&[item(44.49, 11.34, 1, base + 5, None)], base + 10)
+        .await
+        .expect("ingest");
+    let within = base + 2 * 3600 - 60;
+    engine
+        .ingest(&[item(45.46, 9.19, 2, within, None)], within)
+        .await
+        .expect("ingest");
+    assert_eq!(
+        counts_at(&engine, 9, 60, base + 59).await.len(),
+        1,
+        "kept within retention"
+    );
+    let past = base + 2 * 3600 + 3600 + 120;
+    engine
+        .ingest(&[item(45.46, 9.19, 2, past, None)], past)
+        .await
+        .expect("ingest");
+    assert!(
+        counts_at(&engine, 9, 60, base + 59).await.is_empty(),
+        "forgotten past retention"
     );
 }

@@ -29,6 +29,7 @@ async fn the_event_tells_the_pages_its_place_windows_resolutions_languages_and_l
         json!(["Extreme", "Severe", "Moderate", "Minor", "Unknown"])
     );
     assert_eq!(event["k_anonymity"], 5);
+    assert_eq!(event["count_retention_secs"], 86_400);
     let levels: Vec<(u64, f64, Option<f64>)> = event["levels"]["public"]
         .as_array()
         .expect("levels")

@@ -28,6 +28,7 @@ mod pii_masking;
 mod posts;
 mod privacy;
 mod properties;
+mod replay;
 mod reports;
 mod roles;
 mod rumours;

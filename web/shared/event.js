@@ -14,6 +14,7 @@ const FALLBACK = {
   resolutions: { min: 7, max: 11, public_max: 9 },
   zoneLevels: [],
   kAnonymity: 5,
+  countRetentionSecs: 6 * 3600,
   basemap: null,
   reportCategories: ["crowd", "medical", "fire", "violence", "missing_person", "suspicious_item", "infrastructure", "rumour", "other"],
   cap: {
@@ -42,6 +43,7 @@ export async function loadEvent() {
     resolutions: r && whole(r.min) && whole(r.max) && whole(r.public_max) ? r : FALLBACK.resolutions,
     reportCategories: words(event.report_categories, FALLBACK.reportCategories),
     // Fewest distinct posters behind anything shown of a place (a trend's term among them).
+    countRetentionSecs: whole(event.count_retention_secs) && event.count_retention_secs > 0 ? event.count_retention_secs : FALLBACK.countRetentionSecs,
     kAnonymity: whole(event.k_anonymity) && event.k_anonymity > 0 ? event.k_anonymity : FALLBACK.kAnonymity,
     // The zones' levels in people per m² ([{level, from, below}]); none when the server names none.
     zoneLevels: Array.isArray(event.levels?.zones) && event.levels.zones.every((l) => isText(l?.level) && Number.isFinite(l?.from)) ? event.levels.zones : [],

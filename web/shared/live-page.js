@@ -40,6 +40,8 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
 
   const panels = [];
   const cells = new Map();
+  // The cells of a replayed moment (panel-replay.js), shown instead of the live ones.
+  let replayed = null;
   let token = tokenLabel ? takeToken() : null;
   let live = null;
   let res = resolutionForZoom(map.zoom(), minRes, maxRes);
@@ -57,7 +59,7 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
   }
 
   function renderHeat() {
-    const all = [...cells.values()];
+    const all = replayed ?? [...cells.values()];
     map.setHeat(all).then((max) => each("densest", max));
     each("heat", all);
     header.showUpdated(live?.lastUpdate);
@@ -134,6 +136,12 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
         renderHeat();
       }).catch(() => {});
       if (token || !signIn) connect(); else askForToken();
+    },
+
+    /** Shows the cells of a past moment instead of the live ones, or the live ones again (`null`). */
+    showReplay(past) {
+      replayed = past;
+      renderHeat();
     },
 
     /** The H3 resolution the heat is read at now. */

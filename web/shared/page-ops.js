@@ -1,7 +1,8 @@
 // The operations room (/ops/): the wall map with every panel an operator
 // works from — the zones by risk, messages and who acknowledged them,
 // hotspots named by zone, reports to triage, the rumour register, the
-// ingest rate, alerts, the authorities' official alerts and the composer.
+// ingest rate, alerts, the authorities' official alerts, the composer, and the
+// time slider that replays the last hours.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
@@ -9,6 +10,7 @@ import { responderHotspots } from "/shared/panel-hotspots.js";
 import { triagePanel } from "/shared/panel-triage.js";
 import { rumourPanel } from "/shared/panel-rumours.js";
 import { timelinePanel } from "/shared/panel-timeline.js";
+import { replayPanel } from "/shared/panel-replay.js";
 import { alertsPanel } from "/shared/panel-alerts.js";
 import { composerPanel } from "/shared/panel-composer.js";
 import { zonesPanel } from "/shared/panel-zones.js";
@@ -20,6 +22,7 @@ import { officialPanel } from "/shared/panel-official.js";
 const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
 const zones = page.add(new ZoneWatch(page));
 page.add(zonesPanel(page, zones));
+page.add(replayPanel(page, zones));
 page.add(messagesPanel(page, acknowledgements(page)));
 page.add(responderHotspots(page, zones));
 const posts = postsPanel(page);

@@ -113,11 +113,23 @@ export class ZoneWatch {
     this.arrived = false;
     this.on = {
       "zones.snapshot": (msg) => {
+        this.live = msg;
+        if (this.replaying) return;
         this.byId.clear();
         this.take(msg);
       },
-      "zones.update": (msg) => this.take(msg),
+      "zones.update": (msg) => {
+        if (!this.replaying) this.take(msg);
+      },
     };
+  }
+
+  /** Shows a past moment's status (`GET /api/v1/zones/status?at=`), or the live one again (`null`): live updates wait meanwhile. */
+  replay(status) {
+    this.replaying = Boolean(status);
+    this.byId.clear();
+    if (status) this.take(status);
+    else this.page.resubscribe(); // a fresh snapshot of now
   }
 
   take(msg) {

@@ -1,5 +1,6 @@
 //! The memory engine's [`CountStore`]: counts per (resolution, bucket, cell)
-//! and each cell's contributors by the last bucket they were seen in.
+//! and each cell's contributors by the last bucket they were seen in, and
+//! for replay the same per step with each step's contributors.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -22,12 +23,25 @@ pub(super) struct Counts {
     buckets: BTreeMap<(u8, i64), FastMap<CellIndex, u64>>,
     /// cell → contributor → last bucket seen.
     last_seen: FastMap<CellIndex, FastMap<u64, i64>>,
+    /// (resolution, step start) → cell → count and contributors, kept for
+    /// count retention.
+    steps: BTreeMap<(u8, i64), FastMap<CellIndex, StepCell>>,
+    /// (bucket, fingerprint) of every item taken out again, kept as long as
+    /// its step: a retraction repeated a day later takes nothing more away.
+    uncounted: std::collections::HashSet<(i64, u64), foldhash::fast::RandomState>,
     /// De-duplication keys and when they expire, oldest first.
     seen: FastMap<String, i64>,
     seen_expiry: VecDeque<(i64, String)>,
     /// (bucket, chunk name) of every chunk counted in a bucket still read.
     applied: std::collections::HashSet<(i64, String), foldhash::fast::RandomState>,
     last_purge: i64,
+}
+
+/// One cell's numbers in one step.
+#[derive(Default)]
+struct StepCell {
+    count: u64,
+    contributors: std::collections::HashSet<u64, foldhash::fast::RandomState>,
 }
 
 impl Counts {
@@ -41,6 +55,10 @@ impl Counts {
         let oldest = layout.oldest_useful_bucket(now);
         self.buckets.retain(|(_, bucket), _| *bucket >= oldest);
         self.applied.retain(|(bucket, _)| *bucket >= oldest);
+        let oldest_step = layout.oldest_kept_step(now);
+        self.steps.retain(|(_, step), _| *step >= oldest_step);
+        self.uncounted
+            .retain(|(bucket, _)| layout.step_start(*bucket) >= oldest_step);
         self.last_seen.retain(|_, contributors| {
             contributors.retain(|_, last| *last >= oldest);
             !contributors.is_empty()
@@ -97,8 +115,12 @@ impl CountStore for MemoryEngine {
                         continue; // valid and kept as seen, but no window reads it
                     }
                     counted.insert(item.bucket);
+                    let step = self.layout.step_start(item.bucket);
                     for cell in &item.cells {
                         let res = u8::from(cell.resolution());
+                        let in_step = state.steps.entry((res, step)).or_default().entry(*cell).or_default();
+                        in_step.count += 1;
+                        in_step.contributors.insert(item.contributor);
                         *state
                             .buckets
                             .entry((res, item.bucket))
@@ -161,6 +183,33 @@ impl CountStore for MemoryEngine {
         .await
     }
 
+    async fn counts_at(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError> {
+        timed("memory", "counts_at", async {
+            let state = lock(&self.counts, "counts")?;
+            let res = u8::from(query.res);
+            let first = self.layout.first_step(query.window_secs, query.now);
+            let last = self.layout.step_start(query.now);
+            let mut cells: HashMap<CellIndex, (u64, std::collections::HashSet<u64>)> = HashMap::new();
+            for (_, step) in state.steps.range((res, first)..=(res, last)) {
+                for (cell, numbers) in step {
+                    let (count, contributors) = cells.entry(*cell).or_default();
+                    *count += numbers.count;
+                    contributors.extend(numbers.contributors.iter().copied());
+                }
+            }
+            Ok(cells
+                .into_iter()
+                .filter(|(_, (count, _))| *count > 0)
+                .map(|(cell, (count, contributors))| CellCount {
+                    cell,
+                    count,
+                    contributors: contributors.len() as u64,
+                })
+                .collect())
+        })
+        .await
+    }
+
     async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError> {
         let state = lock(&self.counts, "counts")?;
         let res = u8::from(self.layout.resolutions.coarsest());
@@ -180,13 +229,21 @@ impl CountStore for MemoryEngine {
     async fn uncount(&self, item: &Bucketed, now: i64) -> Result<(), EngineError> {
         let mut state = lock(&self.counts, "counts")?;
         state.purge(&self.layout, now);
-        if !state
-            .applied
-            .insert((item.bucket, format!("u{:016x}", item.fingerprint)))
-        {
+        if !state.uncounted.insert((item.bucket, item.fingerprint)) {
             return Ok(());
         }
+        let step = self.layout.step_start(item.bucket);
         for cell in &item.cells {
+            let key = (u8::from(cell.resolution()), step);
+            if let Some(cells) = state.steps.get_mut(&key)
+                && let Some(numbers) = cells.get_mut(cell)
+            {
+                numbers.count = numbers.count.saturating_sub(1);
+                numbers.contributors.remove(&item.contributor);
+                if numbers.count == 0 {
+                    cells.remove(cell);
+                }
+            }
             let key = (u8::from(cell.resolution()), item.bucket);
             if let Some(cells) = state.buckets.get_mut(&key)
                 && let Some(n) = cells.get_mut(cell)

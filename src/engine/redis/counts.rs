@@ -12,6 +12,12 @@
 //! was already set. A chunk cut off anywhere by a failing Redis can
 //! therefore be sent again, by the client's retry, and ends up counted
 //! exactly once.
+//!
+//! # Replay
+//! The same script adds the counts to the bucket's replay step (a minute,
+//! in the bucket's hash slot), kept for count retention; who contributed in
+//! each step goes to the cell's `steps:` sorted set as `<step>:<hash>`
+//! members (idempotent too). A replayed window unions its steps' members.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
@@ -51,6 +57,8 @@ struct BucketChanges {
     /// Seconds the bucket is still read, by the caller's clock: a relative
     /// expiry, since a time of the caller's clock may be in Redis's past.
     keep_secs: i64,
+    /// Seconds its step is still kept for replay, likewise.
+    step_keep_secs: i64,
     per_res: BTreeMap<u8, HashMap<CellIndex, i64>>,
 }
 
@@ -66,7 +74,7 @@ impl RedisEngine {
             .iter()
             .map(|b| {
                 let mut exists = cmd("EXISTS");
-                exists.arg(self.keys.applied(*b, &marker));
+                exists.arg(self.keys.applied(self.layout.step_start(*b), *b, &marker));
                 exists
             })
             .collect();
@@ -118,6 +126,7 @@ impl RedisEngine {
         let oldest = self.layout.oldest_useful_bucket(now);
         let mut buckets: BTreeMap<i64, BucketChanges> = BTreeMap::new();
         let mut latest: HashMap<CellIndex, HashMap<u64, i64>> = HashMap::new();
+        let mut in_steps: HashMap<CellIndex, HashSet<(i64, u64)>> = HashMap::new();
         for item in chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item) {
             // Too old for any window: acknowledged, nothing to count.
             if item.bucket < oldest {
@@ -125,7 +134,10 @@ impl RedisEngine {
             }
             let changes = buckets.entry(item.bucket).or_default();
             changes.keep_secs = self.layout.bucket_expires_at(item.bucket).saturating_sub(now).max(1);
+            let step = self.layout.step_start(item.bucket);
+            changes.step_keep_secs = self.layout.step_expires_at(step).saturating_sub(now).max(1);
             for cell in &item.cells {
+                in_steps.entry(*cell).or_default().insert((step, item.contributor));
                 *changes
                     .per_res
                     .entry(u8::from(cell.resolution()))
@@ -151,19 +163,28 @@ impl RedisEngine {
             now,
         )
         .await?;
-        let mut writes = self.contributor_writes(&latest, oldest, now);
+        let mut writes = self.contributor_writes(&latest, &in_steps, oldest, now);
         writes.extend(
             buckets
                 .iter()
-                .map(|(bucket, changes)| self.apply_counts(*bucket, &marker, changes, 1)),
+                .map(|(bucket, changes)| self.apply_counts(*bucket, &marker, changes, changes.keep_secs, 1)),
         );
         self.conn.run_each(writes, &[&APPLY_COUNTS]).await?;
         Ok(outcome)
     }
 
-    fn contributor_writes(&self, latest: &HashMap<CellIndex, HashMap<u64, i64>>, oldest: i64, now: i64) -> Vec<Cmd> {
+    fn contributor_writes(
+        &self,
+        latest: &HashMap<CellIndex, HashMap<u64, i64>>,
+        in_steps: &HashMap<CellIndex, HashSet<(i64, u64)>>,
+        oldest: i64,
+        now: i64,
+    ) -> Vec<Cmd> {
         // A set refreshed up to UPKEEP_SECS ago must outlive its newest member by a window.
         let ttl = self.layout.longest_window_secs + self.layout.bucket_secs + UPKEEP_SECS;
+        let step_ttl =
+            self.layout.count_retention_secs + self.layout.longest_window_secs + self.layout.step_secs + UPKEEP_SECS;
+        let oldest_step = self.layout.oldest_kept_step(now);
         let mut upkept = self.upkept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if now - upkept.swept >= UPKEEP_SECS {
             upkept.swept = now;
@@ -182,6 +203,17 @@ impl RedisEngine {
                 }
                 writes.push(zadd);
             }
+            if let Some(members) = in_steps.get(cell) {
+                let members: Vec<&(i64, u64)> = members.iter().collect();
+                for part in members.chunks(ZADD_MEMBERS) {
+                    let mut zadd = cmd("ZADD");
+                    zadd.arg(self.keys.step_contributors(*cell));
+                    for (step, contributor) in part {
+                        zadd.arg(*step).arg(step_member(*step, *contributor));
+                    }
+                    writes.push(zadd);
+                }
+            }
             let last_upkeep = upkept.at.entry(*cell).or_insert(i64::MIN);
             if now.saturating_sub(*last_upkeep) < UPKEEP_SECS {
                 continue;
@@ -193,17 +225,32 @@ impl RedisEngine {
             let mut expire = cmd("EXPIRE");
             expire.arg(&key).arg(ttl);
             writes.push(expire);
+            let steps_key = self.keys.step_contributors(*cell);
+            let mut trim = cmd("ZREMRANGEBYSCORE");
+            trim.arg(&steps_key).arg("-inf").arg(format!("({oldest_step}"));
+            writes.push(trim);
+            let mut expire = cmd("EXPIRE");
+            expire.arg(&steps_key).arg(step_ttl);
+            writes.push(expire);
         }
         writes
     }
 
-    /// One `apply_counts.lua` call: `sign` 1 adds, -1 takes away.
-    fn apply_counts(&self, bucket: i64, marker: &str, changes: &BucketChanges, sign: i64) -> Cmd {
-        let mut invocation = APPLY_COUNTS.key(self.keys.applied(bucket, marker));
+    /// One `apply_counts.lua` call: `sign` 1 adds, -1 takes away; the
+    /// marker is kept `marker_secs`.
+    fn apply_counts(&self, bucket: i64, marker: &str, changes: &BucketChanges, marker_secs: i64, sign: i64) -> Cmd {
+        let step = self.layout.step_start(bucket);
+        let mut invocation = APPLY_COUNTS.key(self.keys.applied(step, bucket, marker));
         for res in changes.per_res.keys() {
-            invocation.key(self.keys.counts(bucket, *res));
+            invocation.key(self.keys.counts(step, bucket, *res));
         }
-        invocation.arg(changes.keep_secs);
+        for res in changes.per_res.keys() {
+            invocation.key(self.keys.step_counts(step, *res));
+        }
+        invocation
+            .arg(marker_secs)
+            .arg(changes.keep_secs)
+            .arg(changes.step_keep_secs);
         for cells in changes.per_res.values() {
             invocation.arg(cells.len());
             for (cell, n) in cells {
@@ -216,6 +263,10 @@ impl RedisEngine {
 
 fn contributor_member(contributor: u64) -> String {
     format!("{contributor:016x}")
+}
+
+fn step_member(step: i64, contributor: u64) -> String {
+    format!("{step}:{contributor:016x}")
 }
 
 #[async_trait]
@@ -243,7 +294,7 @@ impl CountStore for RedisEngine {
                 .take_while(|b| *b <= last)
                 .map(|bucket| {
                     let mut read = cmd("HGETALL");
-                    read.arg(self.keys.counts(bucket, res));
+                    read.arg(self.keys.counts(self.layout.step_start(bucket), bucket, res));
                     read
                 })
                 .collect();
@@ -288,6 +339,67 @@ impl CountStore for RedisEngine {
         .await
     }
 
+    async fn counts_at(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError> {
+        timed("redis", "counts_at", async {
+            let res = u8::from(query.res);
+            let first = self.layout.first_step(query.window_secs, query.now);
+            let last = self.layout.step_start(query.now);
+            let reads: Vec<Cmd> = (0..)
+                .map(|i| first + i * self.layout.step_secs)
+                .take_while(|s| *s <= last)
+                .map(|step| {
+                    let mut read = cmd("HGETALL");
+                    read.arg(self.keys.step_counts(step, res));
+                    read
+                })
+                .collect();
+            let mut counts: HashMap<String, i64> = HashMap::new();
+            for cells in self.conn.run_each(reads, &[]).await? {
+                for (cell, n) in parse::<HashMap<String, i64>>(cells)? {
+                    *counts.entry(cell).or_default() += n;
+                }
+            }
+            let cells: Vec<(CellIndex, u64)> = counts
+                .into_iter()
+                .filter_map(|(cell, n)| {
+                    let n = u64::try_from(n).ok().filter(|n| *n > 0)?;
+                    Some((cell.parse::<CellIndex>().ok()?, n))
+                })
+                .collect();
+            let members: Vec<Cmd> = cells
+                .iter()
+                .map(|(cell, _)| {
+                    let mut range = cmd("ZRANGE");
+                    range
+                        .arg(self.keys.step_contributors(*cell))
+                        .arg(first)
+                        .arg(last)
+                        .arg("BYSCORE");
+                    range
+                })
+                .collect();
+            let members = self.conn.run_each(members, &[]).await?;
+            cells
+                .into_iter()
+                .zip(members)
+                .map(|((cell, count), members)| {
+                    // A window's contributors are the union of its steps'.
+                    let members: Vec<String> = parse(members)?;
+                    let distinct: HashSet<&str> = members
+                        .iter()
+                        .filter_map(|m| m.split_once(':').map(|(_, who)| who))
+                        .collect();
+                    Ok(CellCount {
+                        cell,
+                        count,
+                        contributors: distinct.len() as u64,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn bucket_totals(&self, first: i64, last: i64) -> Result<Vec<(i64, u64)>, EngineError> {
         let res = u8::from(self.layout.resolutions.coarsest());
         let buckets: Vec<i64> = (0..)
@@ -298,7 +410,7 @@ impl CountStore for RedisEngine {
             .iter()
             .map(|b| {
                 let mut read = cmd("HVALS");
-                read.arg(self.keys.counts(*b, res));
+                read.arg(self.keys.counts(self.layout.step_start(*b), *b, res));
                 read
             })
             .collect();
@@ -314,8 +426,10 @@ impl CountStore for RedisEngine {
     }
 
     async fn uncount(&self, item: &Bucketed, now: i64) -> Result<(), EngineError> {
+        let step = self.layout.step_start(item.bucket);
         let mut changes = BucketChanges {
             keep_secs: self.layout.bucket_expires_at(item.bucket).saturating_sub(now).max(1),
+            step_keep_secs: self.layout.step_expires_at(step).saturating_sub(now).max(1),
             per_res: BTreeMap::new(),
         };
         let mut writes = Vec::new();
@@ -329,9 +443,15 @@ impl CountStore for RedisEngine {
             zrem.arg(self.keys.last(*cell))
                 .arg(contributor_member(item.contributor));
             writes.push(zrem);
+            let mut zrem = cmd("ZREM");
+            zrem.arg(self.keys.step_contributors(*cell))
+                .arg(step_member(step, item.contributor));
+            writes.push(zrem);
         }
         let marker = format!("u{:016x}", item.fingerprint);
-        writes.push(self.apply_counts(item.bucket, &marker, &changes, -1));
+        // Kept as long as the step: a retraction repeated later, while the
+        // step is still replayed, takes nothing more away.
+        writes.push(self.apply_counts(item.bucket, &marker, &changes, changes.step_keep_secs, -1));
         self.conn.run_each(writes, &[&APPLY_COUNTS]).await?;
         Ok(())
     }

@@ -8,9 +8,11 @@
 //! | key | type | holds | expires |
 //! |---|---|---|---|
 //! | `seen:{source}:{id}` | string | the chunk that first stored a post id | retention (default 24 h) |
-//! | `{b<bucket>}:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
-//! | `{b<bucket>}:applied:{chunk}` | string | marks a chunk's counts as applied to the bucket | with the bucket |
+//! | `{s<step>}:b<bucket>:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
+//! | `{s<step>}:b<bucket>:applied:{chunk}` | string | marks a chunk's counts as applied to the bucket and its step | with the bucket (an ingest) or the step (a retraction) |
+//! | `{s<step>}:count:{res}` | hash | cell → items in that replay step (a minute) | count retention (default 24 h) after the longest window |
 //! | `last:{cell}` | sorted set | contributor hash → last bucket seen in the cell | longest window after the last write; trimmed on write |
+//! | `steps:{cell}` | sorted set | `<step>:<contributor hash>` by step: who contributed in each step | count retention after the last write; trimmed on write |
 //! | `{broadcasts}:seq` | string | the last broadcast `seq` | never (it must only grow) |
 //! | `{broadcasts}:epoch` | string | the epoch the `seq` counter numbers in; a new one whenever the counter is found gone | never |
 //! | `{broadcasts}:msg:{id}` | hash | `seq`, `epoch`, `body` (JSON) | broadcast retention |
@@ -54,11 +56,17 @@ impl Keys {
     pub(super) fn seen(&self, dedup_key: &str) -> String {
         format!("{}seen:{dedup_key}", self.prefix)
     }
-    pub(super) fn counts(&self, bucket: i64, res: u8) -> String {
-        format!("{}{{b{bucket}}}:count:{res}", self.prefix)
+    pub(super) fn counts(&self, step: i64, bucket: i64, res: u8) -> String {
+        format!("{}{{s{step}}}:b{bucket}:count:{res}", self.prefix)
     }
-    pub(super) fn applied(&self, bucket: i64, chunk: &str) -> String {
-        format!("{}{{b{bucket}}}:applied:{chunk}", self.prefix)
+    pub(super) fn applied(&self, step: i64, bucket: i64, chunk: &str) -> String {
+        format!("{}{{s{step}}}:b{bucket}:applied:{chunk}", self.prefix)
+    }
+    pub(super) fn step_counts(&self, step: i64, res: u8) -> String {
+        format!("{}{{s{step}}}:count:{res}", self.prefix)
+    }
+    pub(super) fn step_contributors(&self, cell: CellIndex) -> String {
+        format!("{}steps:{cell}", self.prefix)
     }
     pub(super) fn last(&self, cell: CellIndex) -> String {
         format!("{}last:{cell}", self.prefix)

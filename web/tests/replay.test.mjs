@@ -1,0 +1,143 @@
+// The /ops time slider in real headless Chromium (DESIGN §11): choosing a
+// moment asks the server for `?at=` answers and draws them, a REPLAY banner
+// names the moment, playing moves it forward, "Back to live" ends it; the
+// page meets WCAG 2 AA while replaying. Screenshots at the three sizes.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { chromium } from "playwright-core";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
+const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
+const SIZES = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
+let browser, server, base, operator;
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
+});
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = spawn(BIN, ["serve", "--demo", "--listen", `127.0.0.1:${port}`], {
+    cwd: ROOT,
+    env: { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: "browser-tests-secret-browser-tests" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  operator = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
+    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
+    server.stdout.on("data", (d) => {
+      out += d;
+      const op = out.match(/operator token:\s+(\S+)/);
+      if (op && /commander token:\s+\S+/.test(out)) { clearTimeout(timer); resolve(op[1]); }
+    });
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+});
+
+async function openOps(viewport) {
+  const page = await browser.newPage({ viewport, bypassCSP: true });
+  page.problems = [];
+  page.replays = [];
+  page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
+  page.on("request", (r) => { if (r.url().includes("at=")) page.replays.push(r.url()); });
+  await page.goto(`${base}/ops/#token=${operator}`);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  return page;
+}
+
+/** Moves the slider as a pointer would: a value, then the input event. */
+const slide = (page, minutes) => page.evaluate((m) => {
+  const s = document.querySelector("#replay-slider");
+  s.value = String(m);
+  s.dispatchEvent(new Event("input", { bubbles: true }));
+}, minutes);
+
+const atOf = (url) => new URL(url).searchParams.get("at");
+
+test("the slider replays a past moment on the map and the zones, under a REPLAY banner, and goes back to live", async () => {
+  const page = await openOps(SIZES.wall);
+  assert.equal(await page.isVisible("#replay-banner"), false, "no banner while live");
+  // Count retention is a day: the slider reaches twelve hours back, its cap.
+  assert.equal(await page.getAttribute("#replay-slider", "min"), "-720");
+  const heat = page.waitForResponse((r) => r.url().includes("/api/v1/heatmap?") && r.url().includes("at="));
+  const zones = page.waitForResponse((r) => r.url().includes("/api/v1/zones/status?") && r.url().includes("at="));
+  await slide(page, -30);
+  const [heatResp, zonesResp] = await Promise.all([heat, zones]);
+  assert.equal(heatResp.status(), 200);
+  assert.equal(zonesResp.status(), 200);
+  const asked = new Date(atOf(heatResp.url()));
+  assert.ok(Math.abs(Date.now() - 30 * 60000 - asked.getTime()) < 60000, `at ${asked.toISOString()} is half an hour ago`);
+  // The keyboard moves it too, a minute a step.
+  await page.focus("#replay-slider");
+  await page.keyboard.press("ArrowLeft");
+  assert.equal(await page.inputValue("#replay-slider"), "-31");
+  const banner = await page.textContent("#replay-banner");
+  assert.match(banner, /^REPLAY \d\d:\d\d UTC — not live$/);
+  const shownMinute = banner.slice(7, 12);
+  await page.waitForTimeout(500);
+  const last = new Date(atOf(page.replays.at(-1)));
+  assert.equal(last.toISOString().slice(11, 16), shownMinute, "the banner names the moment asked for");
+  // The zones panel lists the replayed zones.
+  const status = await zonesResp.json();
+  const listed = await page.$$eval("#zones-list li", (lis) => lis.map((li) => li.dataset.zone).filter(Boolean).sort());
+  assert.deepEqual(listed, status.zones.map((z) => z.id).sort());
+
+  // Played at 60×: a minute of the past per second, asked minute by minute.
+  await page.selectOption("#replay-speed", "60");
+  const before = page.replays.length;
+  await page.click("#replay-play");
+  await page.waitForTimeout(3500);
+  await page.click("#replay-play"); // pause
+  assert.equal(await page.textContent("#replay-play"), "Play");
+  const played = page.replays.slice(before).filter((u) => u.includes("/heatmap?")).map((u) => new Date(atOf(u)).getTime());
+  assert.ok(played.length >= 2, `asked ${played.length} times while playing`);
+  assert.ok(played.every((t, i) => i === 0 || t > played[i - 1]), "moments move forward");
+  assert.ok(Number(await page.inputValue("#replay-slider")) > -31, "the slider moved with the play");
+
+  // Screenshots while replaying, and WCAG 2 AA with the banner on screen.
+  await page.screenshot({ path: `${SHOTS}ops-replay-wall.png` });
+  await page.evaluate(readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8"));
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
+  assert.deepEqual(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`), []);
+
+  // Back to live: no banner, the slider at now, no more past asked for.
+  await page.click("#replay-live");
+  assert.equal(await page.isVisible("#replay-banner"), false);
+  assert.equal(await page.inputValue("#replay-slider"), "0");
+  const after = page.replays.length;
+  await page.waitForTimeout(1500);
+  assert.equal(page.replays.length, after);
+  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+});
+
+test("the replay controls and banner fit the tablet and the phone", async () => {
+  for (const [name, viewport] of Object.entries({ tablet: SIZES.tablet, phone: SIZES.phone })) {
+    const page = await openOps(viewport);
+    const heat = page.waitForResponse((r) => r.url().includes("/api/v1/heatmap?") && r.url().includes("at="));
+    await slide(page, -90);
+    assert.equal((await heat).status(), 200);
+    assert.ok(await page.isVisible("#replay-banner"));
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), `${name}: no horizontal scroll`);
+    await page.screenshot({ path: `${SHOTS}ops-replay-${name}.png` });
+    assert.deepEqual(page.problems, []);
+    await page.close();
+  }
+});
