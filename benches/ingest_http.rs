@@ -8,7 +8,8 @@
 //! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10;
 //! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`;
 //! `BENCH_RATE`, posts/s in all, to send a steady stream instead of as
-//! many as the server takes)
+//! many as the server takes; `BENCH_TEXT_ANALYSIS=false` for a server
+//! without trends and clustering)
 
 mod support;
 

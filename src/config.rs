@@ -203,6 +203,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_COORDINATION_WINDOW")]
     pub coordination_window: Option<String>,
 
+    /// Whether this node reads the text log for trends and coordinated
+    /// clusters [default: true]. `false` leaves texts stored and searchable
+    /// but gives no trends and no coordination alerts on this node: for a
+    /// node that only ingests, and to measure what the analysis costs.
+    #[arg(long, env = "CAMPANILE_TEXT_ANALYSIS", num_args = 0..=1, default_missing_value = "true")]
+    pub text_analysis: Option<bool>,
+
     /// How often the server pings WebSocket clients [default: 15s].
     #[arg(long, env = "CAMPANILE_WS_PING")]
     pub ws_ping: Option<String>,
@@ -320,7 +327,7 @@ impl ServeArgs {
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
-            default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window,
+            default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window, text_analysis,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout),
         )
@@ -509,6 +516,7 @@ fn integrity_settings(
             similarity: 0.6,
         },
         languages,
+        analysis: args.text_analysis.unwrap_or(true),
     })
 }
 

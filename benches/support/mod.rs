@@ -71,6 +71,9 @@ pub async fn start_server(redis_url: Option<String>) -> (u16, Stopper) {
         geodata_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata").into()),
         // The demo's place and its people's languages: the trends drop the stop-words of both.
         languages: Some("en,it".into()),
+        // BENCH_TEXT_ANALYSIS=false: the same server without trends and
+        // clustering, to measure what they cost side by side.
+        text_analysis: std::env::var("BENCH_TEXT_ANALYSIS").ok().map(|v| v != "false"),
         ..ServeArgs::default()
     };
     let app = Application::build(Settings::resolve(&args).expect("settings"))

@@ -125,6 +125,8 @@ pub struct IntegritySettings {
     pub coordination: ClusterConfig,
     /// The event's languages: whose stop-words are dropped.
     pub languages: Vec<String>,
+    /// Whether the log is followed at all (`--text-analysis`).
+    pub analysis: bool,
 }
 
 /// One term as clients see it.
@@ -371,6 +373,10 @@ impl IntegrityChannel {
         // A thread of its own, not tokio's blocking pool: a runtime waits
         // for its blocking tasks when dropped. It holds the channel weakly
         // and ends with it, or at `shutdown`; the task returned ends then.
+        if !self.settings.analysis {
+            tracing::info!("text analysis is off on this node: no trends, no coordination alerts");
+            return tokio::spawn(async {});
+        }
         let channel = Arc::downgrade(self);
         let (ended, on_end) = tokio::sync::oneshot::channel::<()>();
         let follow = move || {

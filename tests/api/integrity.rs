@@ -269,6 +269,25 @@ async fn trends_show_from_k_contributors_on_redis() {
 }
 
 #[actix_web::test]
+async fn a_node_without_text_analysis_keeps_texts_searchable_and_shows_no_trends() {
+    let mut args = event_languages();
+    args.text_analysis = Some(false);
+    let app = spawn_app_with(EngineKind::Memory, args).await;
+    let burst: Vec<Value> = (0..8)
+        .map(|i| text_post(MAGGIORE, &format!("runner-{i}"), "#evacuazione dal lato di via Rizzoli"))
+        .collect();
+    ingest(&app, burst).await;
+    let (status, posts) = app.get("/api/v1/posts?q=evacuazione", Some(&app.operator)).await;
+    assert_eq!(status, 200);
+    assert_eq!(posts["posts"].as_array().map(Vec::len), Some(8), "{posts}");
+    // Three ticks and more: a following node would have shown the burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, frame) = app.get("/api/v1/trends", Some(&app.operator)).await;
+    assert_eq!(status, 200);
+    assert!(every_term(&frame).is_empty(), "{frame}");
+}
+
+#[actix_web::test]
 async fn commanders_follow_the_trends_channel_and_the_public_may_not() {
     let app = spawn_app_with(EngineKind::Memory, event_languages()).await;
     let mut ws = app.ws(Some(&app.commander)).await;
