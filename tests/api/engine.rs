@@ -396,10 +396,14 @@ async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
         EngineChoice::Redis { url } => RedisTarget::Single(url.clone()),
         EngineChoice::RedisCluster { nodes } => RedisTarget::Cluster(nodes.clone()),
     };
+    // These cases assert exactness, not latency (the benchmarks measure
+    // that): since count retention doubled the writes per cell, a chunk of
+    // thousands of items on a Redis Cluster outlasted the 2 s default on a
+    // loaded CI machine (docs/PERFORMANCE.md, "Information integrity").
     let options = RedisOptions {
         target,
         prefix: settings.redis_prefix.clone(),
-        response_timeout: settings.redis_timeout,
+        response_timeout: settings.redis_timeout.max(std::time::Duration::from_secs(10)),
     };
     Arc::new(RedisEngine::connect(&options, layout).await.expect("engine"))
 }
