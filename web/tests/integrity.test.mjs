@@ -9,54 +9,28 @@
 // tell its brigade or its hashtag from the demo's.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
+import { BIN, ENV, ROOT, SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, recordProblems, startServer, waitLive } from "./support.mjs";
 
-const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
-const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
-const SECRET = "browser-tests-secret-browser-tests";
 const MAGGIORE = { lat: 44.49375, lon: 11.34295 };
 // Far from Piazza Maggiore, so that its terms do not push the hashtag out of Maggiore's top ten.
 const STATION = { lat: 44.50552, lon: 11.34268 };
-const SIZES = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
 // Identical texts, so that the brigade is one cluster under any near-duplicate grouping.
 const BRIGADE = "Everyone to Piazza Maggiore now the police are beating people near the fountain";
 const SECOND_BRIGADE = "Free drinks for everyone at the station right now, bring friends";
 const HASHTAG = "#campanileprova";
 let server, browser, base, operator;
 
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const env = { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: SECRET };
-  const cwd = new URL("../..", import.meta.url).pathname;
-  operator = execFileSync(BIN, ["token", "--role", "operator", "--sub", "alice", "--ttl", "2h"], { cwd, env, encoding: "utf8" }).trim();
-  server = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`], { cwd, env, stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    server.stdout.on("data", (d) => {
-      out += d;
-      if (/listening on/.test(out)) { clearTimeout(timer); resolve(); }
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
-  });
+  operator = execFileSync(BIN, ["token", "--role", "operator", "--sub", "alice", "--ttl", "2h"], { cwd: ROOT, env: ENV, encoding: "utf8" }).trim();
+  server = await startServer([], { demo: false });
+  ({ base } = server);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  server?.child.kill("SIGTERM");
 });
 
 async function ingest(posts) {
@@ -72,15 +46,11 @@ const post = (id, author, text, at = MAGGIORE) => ({ source: "test", id, author,
 /** The operations room at `viewport`, recording script errors. */
 async function open(viewport = SIZES.wall) {
   const page = await browser.newPage({ viewport });
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") page.problems.push(`console error: ${m.text()}`); });
+  recordProblems(page);
   await page.goto(`${base}/ops/#token=${operator}`);
-  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await waitLive(page);
   return page;
 }
-
-const noHorizontalScroll = (page) => page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
 
 test("before anything is said, the trends panel says why it is empty", async () => {
   const page = await open();
@@ -248,7 +218,6 @@ test("a brigade of 25 identical posts raises its own card; Discount and Restore,
 });
 
 test("the integrity panels read on the wall, the tablet and the phone: no horizontal scroll, WCAG 2 AA, screenshots", async () => {
-  const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
   for (const [name, viewport] of Object.entries(SIZES)) {
     const page = await open(viewport);
     await page.locator(`#trends-panel .term-button[data-term="${HASHTAG}"]`).first().waitFor({ timeout: 20000 });
@@ -271,11 +240,7 @@ test("the integrity panels read on the wall, the tablet and the phone: no horizo
     await page.waitForTimeout(500);
     assert.equal(await noHorizontalScroll(page), true, `no horizontal scroll with the posts open (${name})`);
     await page.screenshot({ path: `${SHOTS}ops-posts-${name}.png` });
-    await page.evaluate(axe);
-    const result = await page.evaluate(() => window.axe.run(["#trends-panel", "#posts-panel", "#alerts"].map((s) => document.querySelector(s).closest("section")),
-      { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
-    const problems = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-    assert.deepEqual(problems, [], name);
+    assert.deepEqual(await axeViolations(page, ["#trends-panel", "#posts-panel", "#alerts"]), [], name);
     assert.deepEqual(page.problems, [], name);
     await page.close();
   }

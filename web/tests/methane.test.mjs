@@ -6,19 +6,10 @@
 // after a confirmation. WCAG 2 AA as axe-core checks it on both pages.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import http from "node:http";
-import { chromium } from "playwright-core";
+import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, openPage, startServer } from "./support.mjs";
 
-const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
-const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
 let server, browser, base, operator, commander, feed;
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
 
 const expires = () => new Date(Date.now() + 6 * 3600e3).toISOString().replace(/\.\d+Z$/, "+00:00");
 const CAP = () => `<?xml version="1.0" encoding="UTF-8"?>
@@ -34,7 +25,6 @@ const CAP = () => `<?xml version="1.0" encoding="UTF-8"?>
 </alert>`;
 
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   const doc = CAP();
   feed = http.createServer((req, res) => {
     if (req.url === "/index.atom") {
@@ -49,61 +39,30 @@ before(async () => {
     } else { res.writeHead(404); res.end(); }
   });
   await new Promise((resolve) => feed.listen(0, "127.0.0.1", resolve));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["serve", "--demo", "--listen", `127.0.0.1:${port}`, "--cap-feed", `http://127.0.0.1:${feed.address().port}/index.atom`,
-    "--cap-feed-interval", "2s"], {
-    cwd: new URL("../..", import.meta.url).pathname,
-    env: { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: "browser-tests-secret-browser-tests" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    server.stdout.on("data", (d) => {
-      out += d;
-      const op = out.match(/operator token:\s+(\S+)/), cmd = out.match(/commander token:\s+(\S+)/);
-      if (op && cmd) { operator = op[1]; commander = cmd[1]; clearTimeout(timer); resolve(); }
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
-  });
+  server = await startServer(["--cap-feed", `http://127.0.0.1:${feed.address().port}/index.atom`, "--cap-feed-interval", "2s"]);
+  ({ base, operator, commander } = server);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  server?.child.kill("SIGTERM");
   feed?.close();
 });
 
-async function open(path, viewport = { width: 1920, height: 1080 }) {
-  const page = await browser.newPage({ viewport, locale: "en-GB" });
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") page.problems.push(`console error: ${m.text()}`); });
-  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("ws://127.0.0.1") && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) page.problems.push(`request left the server: ${r.url()}`); });
-  await page.goto(base + path);
-  return page;
-}
+const open = (path, viewport = SIZES.wall) => openPage(browser, base, path, { viewport, locale: "en-GB" });
 
 async function axeProblems(path) {
-  const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
-  const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: "en-GB", bypassCSP: true });
+  const page = await browser.newPage({ viewport: SIZES.phone, locale: "en-GB", bypassCSP: true });
   await page.goto(base + path);
   await page.waitForSelector(path.startsWith("/field") ? "#methane-form" : ".official-card", { timeout: 20000 });
-  await page.evaluate(axe);
-  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
+  const violations = await axeViolations(page);
   await page.close();
-  return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
+  return violations;
 }
 
-const noHorizontalScroll = (page) => page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
-
 test("a commander fills METHANE on /field and the operator sees its card in triage", async () => {
-  const sizes = [["phone", { width: 360, height: 740 }], ["tablet", { width: 800, height: 1280 }], ["wall", { width: 1920, height: 1080 }]];
+  const sizes = [["phone", SIZES.phone], ["tablet", SIZES.tablet], ["wall", SIZES.wall]];
   for (const [name, viewport] of sizes) {
     const tablet = await open(`/field/#token=${commander}`, viewport);
     await tablet.waitForSelector("#methane-form");
@@ -145,7 +104,7 @@ test("a commander fills METHANE on /field and the operator sees its card in tria
   });
   assert.equal(phone.origin, "field");
 
-  for (const [name, viewport] of [["wall", { width: 1920, height: 1080 }], ["tablet", { width: 800, height: 1280 }], ["phone", { width: 360, height: 740 }]]) {
+  for (const [name, viewport] of Object.entries(SIZES)) {
     const ops = await open(`/ops/#token=${operator}`, viewport);
     const card = ops.locator(".report.methane-card").first();
     await card.waitFor({ timeout: 15000 });
@@ -171,7 +130,7 @@ test("a commander fills METHANE on /field and the operator sees its card in tria
 });
 
 test("an official alert shows on /ops with its source, area and expiry, outlines on the map and is relayed after a confirmation", async () => {
-  for (const [name, viewport] of [["wall", { width: 1920, height: 1080 }], ["tablet", { width: 800, height: 1280 }], ["phone", { width: 360, height: 740 }]]) {
+  for (const [name, viewport] of Object.entries(SIZES)) {
     const ops = await open(`/ops/#token=${operator}`, viewport);
     const card = ops.locator(".official-card").first();
     await card.waitFor({ timeout: 20000 });

@@ -4,50 +4,19 @@
 // page meets WCAG 2 AA while replaying. Screenshots at the three sizes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { chromium } from "playwright-core";
+import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, startServer, waitLive } from "./support.mjs";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
-const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
-const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
-const SIZES = { wall: { width: 1920, height: 1080 }, tablet: { width: 800, height: 1280 }, phone: { width: 360, height: 740 } };
 let browser, server, base, operator;
 
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["serve", "--demo", "--listen", `127.0.0.1:${port}`], {
-    cwd: ROOT,
-    env: { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: "browser-tests-secret-browser-tests" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  operator = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    server.on("exit", (code) => reject(new Error(`server exited ${code}: ${out}`)));
-    server.stdout.on("data", (d) => {
-      out += d;
-      const op = out.match(/operator token:\s+(\S+)/);
-      if (op && /commander token:\s+\S+/.test(out)) { clearTimeout(timer); resolve(op[1]); }
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
-  });
+  server = await startServer();
+  ({ base, operator } = server);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  server?.child.kill("SIGTERM");
 });
 
 async function openOps(viewport) {
@@ -57,7 +26,7 @@ async function openOps(viewport) {
   page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
   page.on("request", (r) => { if (r.url().includes("at=")) page.replays.push(r.url()); });
   await page.goto(`${base}/ops/#token=${operator}`);
-  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await waitLive(page);
   return page;
 }
 
@@ -112,9 +81,7 @@ test("the slider replays a past moment on the map and the zones, under a REPLAY 
 
   // Screenshots while replaying, and WCAG 2 AA with the banner on screen.
   await page.screenshot({ path: `${SHOTS}ops-replay-wall.png` });
-  await page.evaluate(readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8"));
-  const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
-  assert.deepEqual(result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`), []);
+  assert.deepEqual(await axeViolations(page), []);
 
   // Back to live: no banner, the slider at now, no more past asked for.
   await page.click("#replay-live");
@@ -123,7 +90,7 @@ test("the slider replays a past moment on the map and the zones, under a REPLAY 
   const after = page.replays.length;
   await page.waitForTimeout(1500);
   assert.equal(page.replays.length, after);
-  await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await waitLive(page);
   assert.deepEqual(page.problems, []);
   await page.close();
 });
@@ -135,7 +102,7 @@ test("the replay controls and banner fit the tablet and the phone", async () => 
     await slide(page, -90);
     assert.equal((await heat).status(), 200);
     assert.ok(await page.isVisible("#replay-banner"));
-    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), `${name}: no horizontal scroll`);
+    assert.ok(await noHorizontalScroll(page), `${name}: no horizontal scroll`);
     await page.screenshot({ path: `${SHOTS}ops-replay-${name}.png` });
     assert.deepEqual(page.problems, []);
     await page.close();

@@ -4,59 +4,23 @@
 // publish, broadcast). CAMPANILE_BIN names the server binary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
-import { chromium } from "playwright-core";
+import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, openPage, startServer, waitLive } from "./support.mjs";
 
-const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
-const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
 let server, browser, base, operator;
 
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => resolve(port)); });
-});
-
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  server = spawn(BIN, ["serve", "--demo", "--listen", `127.0.0.1:${port}`, "--languages", "en,it"], {
-    cwd: new URL("../..", import.meta.url).pathname,
-    env: { ...process.env, RUST_LOG: "warn", CAMPANILE_JWT_SECRET: "browser-tests-secret-browser-tests" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let out = "";
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 30000);
-    server.stdout.on("data", (d) => {
-      out += d;
-      const op = out.match(/operator token:\s+(\S+)/);
-      if (op) { operator = op[1]; clearTimeout(timer); resolve(); }
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--enable-unsafe-swiftshader"],
-  });
+  server = await startServer(["--languages", "en,it"]);
+  ({ base, operator } = server);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  server?.child.kill("SIGTERM");
 });
 
 /** A page that records script errors and any request leaving the server. */
-async function open(path, { viewport = { width: 1920, height: 1080 }, locale = "en-GB" } = {}) {
-  const page = await browser.newPage({ viewport, locale });
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push(`script error: ${e.message}`));
-  page.on("console", (m) => { if (m.type() === "error") page.problems.push(`console error: ${m.text()}`); });
-  page.on("request", (r) => { if (!r.url().startsWith(base) && !r.url().startsWith("ws://127.0.0.1") && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) page.problems.push(`request left the server: ${r.url()}`); });
-  await page.goto(base + path);
-  return page;
-}
+const open = (path, { viewport = SIZES.wall, locale = "en-GB" } = {}) => openPage(browser, base, path, { viewport, locale });
 
 async function api(method, path, body) {
   const resp = await fetch(base + path, {
@@ -68,8 +32,6 @@ async function api(method, path, body) {
   assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
   return JSON.parse(text);
 }
-
-const noHorizontalScroll = (page) => page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
 
 test("/rumours on a phone shows published entries newest first, with their stamps, in English or Italian", async () => {
   const bridge = await api("POST", "/api/v1/rumours", {
@@ -88,7 +50,7 @@ test("/rumours on a phone shows published entries newest first, with their stamp
   // Changed last, the bridge comes first.
   await api("PATCH", `/api/v1/rumours/${bridge.id}`, { fact: "All exits are open. Stewards at Via Rizzoli let people through both ways." });
 
-  const phone = await open("/rumours/", { viewport: { width: 360, height: 740 } });
+  const phone = await open("/rumours/", { viewport: SIZES.phone });
   await phone.waitForSelector(".rumour-entry");
   const cards = phone.locator(".rumour-entry");
   assert.equal(await cards.count(), 4, "published entries only");
@@ -121,27 +83,22 @@ test("/rumours on a phone shows published entries newest first, with their stamp
   await phone.close();
 
   // A reader whose browser speaks Italian gets Italian at once.
-  const italian = await open("/rumours/", { viewport: { width: 360, height: 740 }, locale: "it-IT" });
+  const italian = await open("/rumours/", { viewport: SIZES.phone, locale: "it-IT" });
   await italian.waitForSelector(".rumour-entry");
   assert.equal(await italian.locator(".rumour-entry .stamp .word").first().textContent(), "FALSO");
   assert.deepEqual(italian.problems, []);
   await italian.close();
 
   // WCAG 2 AA as axe-core checks it, with every stamp on screen, in both languages.
-  const { readFileSync } = await import("node:fs");
-  const axe = readFileSync(new URL("../node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
   for (const locale of ["en-GB", "it-IT"]) {
-    const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale, bypassCSP: true });
+    const page = await browser.newPage({ viewport: SIZES.phone, locale, bypassCSP: true });
     await page.goto(base + "/rumours/");
     await page.waitForSelector(".rumour-entry");
-    await page.evaluate(axe);
-    const result = await page.evaluate(() => window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }));
-    const problems = result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
-    assert.deepEqual(problems, [], locale);
+    assert.deepEqual(await axeViolations(page), [], locale);
     await page.close();
   }
 
-  for (const [name, viewport] of [["wall", { width: 1920, height: 1080 }], ["tablet", { width: 800, height: 1280 }]]) {
+  for (const [name, viewport] of [["wall", SIZES.wall], ["tablet", SIZES.tablet]]) {
     const page = await open("/rumours/", { viewport });
     await page.waitForSelector(".rumour-entry");
     assert.ok(await noHorizontalScroll(page), name);
@@ -152,7 +109,7 @@ test("/rumours on a phone shows published entries newest first, with their stamp
 });
 
 test("/rumours reads the register again every 30 seconds by itself", async () => {
-  const page = await browser.newPage({ viewport: { width: 360, height: 740 }, locale: "en-GB" });
+  const page = await browser.newPage({ viewport: SIZES.phone, locale: "en-GB" });
   await page.clock.install();
   await page.goto(base + "/rumours/");
   await page.waitForSelector(".rumour-entry");
@@ -168,7 +125,7 @@ test("/rumours reads the register again every 30 seconds by itself", async () =>
 });
 
 test("the public page links to /rumours", async () => {
-  const page = await open("/", { viewport: { width: 360, height: 740 } });
+  const page = await open("/", { viewport: SIZES.phone });
   await page.waitForSelector("a[href='/rumours/']");
   await page.click("a[href='/rumours/']");
   await page.waitForSelector("h1");
@@ -178,7 +135,7 @@ test("the public page links to /rumours", async () => {
 
 test("an operator records, publishes and broadcasts an entry from the register on /ops", async () => {
   const ops = await open(`/ops/#token=${operator}`);
-  await ops.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
+  await waitLive(ops);
   await ops.waitForSelector("#rf-zones input[value='piazza-nettuno']");
   await ops.fill("#rf-claim", "Police are closing Piazza del Nettuno at 17:00");
   await ops.selectOption("#rf-status", "false");
