@@ -291,10 +291,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A route answering `routes`, and any other method with 405 in the
 /// envelope and an `Allow` header naming the methods it takes (RFC 9110
-/// §15.5.6): the list is made from the routes themselves, so the two
-/// cannot drift apart. A GET route answers HEAD too (§9.1: every
-/// general-purpose server supports both; the body is left out for HEAD).
+/// §15.5.6).
 pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Resource {
+    let (resource, allow) = routed(path, routes);
+    resource.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
+    }))
+}
+
+/// `routes` at `path`, with the `Allow` list of the methods they take: the
+/// list is made from the routes themselves, so the two cannot drift apart.
+/// A GET route answers HEAD too (RFC 9110 §9.1: every general-purpose
+/// server supports both; the body is left out for HEAD). What answers the
+/// other methods is the caller's: the envelope, or GeoReport's form.
+fn routed<const N: usize>(path: &str, routes: [(Method, Route); N]) -> (Resource, String) {
     let mut allow: Vec<String> = Vec::with_capacity(N + 1);
     let mut resource = web::resource(path);
     for (method, route) in routes {
@@ -306,11 +317,7 @@ pub fn resource<const N: usize>(path: &str, routes: [(Method, Route); N]) -> Res
             resource.route(route.method(method))
         };
     }
-    let allow = allow.join(", ");
-    resource.default_service(web::to(move || {
-        let allow = allow.clone();
-        async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }
-    }))
+    (resource, allow.join(", "))
 }
 
 /// GET or HEAD: what pages, assets and GET routes take.

@@ -386,6 +386,12 @@ impl ZoneChannel {
         Ok(self.estimate.clone())
     }
 
+    /// Every zone's counts, from its cells' figures.
+    fn counts_by_zone(&self, cells: &CellFigures) -> Vec<(&str, ZoneCounts)> {
+        let cover = &self.picture.cover;
+        cover.zones().map(|id| (id, zone_counts(cover, id, cells))).collect()
+    }
+
     /// Reads the counts of `window` at the cover's resolution, per cell:
     /// live, or from the replay steps when `replay`.
     async fn cell_figures(
@@ -479,12 +485,7 @@ impl ZoneChannel {
             past.deployment = live.deployment;
         }
         let cells = self.cell_figures(&estimate, moment, true).await?;
-        let counts: Vec<(&str, ZoneCounts)> = self
-            .picture
-            .cover
-            .zones()
-            .map(|id| (id, zone_counts(&self.picture.cover, id, &cells)))
-            .collect();
+        let counts = self.counts_by_zone(&cells);
         let base = self.assemble(&past, &counts, moment);
         if *window == estimate {
             return Ok(base);
@@ -497,12 +498,7 @@ impl ZoneChannel {
         let mut memory = self.memory.lock().await;
         let window = &self.picture.estimate_window;
         let cells = self.cell_figures(window, now, false).await?;
-        let counts: Vec<(&str, ZoneCounts)> = self
-            .picture
-            .cover
-            .zones()
-            .map(|id| (id, zone_counts(&self.picture.cover, id, &cells)))
-            .collect();
+        let counts = self.counts_by_zone(&cells);
         self.remember_minute(&mut memory, &counts, now).await?;
         self.refresh_models(&mut memory, now).await?;
         let frame = self.assemble(&memory, &counts, now);

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use campanile::config::{ServeArgs, Settings};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
@@ -32,43 +31,6 @@ fn make_pmtiles(dir: &Path) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     target
-}
-
-/// One answer read byte for byte: status, head, body.
-struct Raw {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// A request written byte for byte, so that no client normalises the path
-/// (`..`, `%2e`) or adds headers of its own.
-async fn raw(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Raw {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
-    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
-    let body = answer.get(split + 4..).unwrap_or_default().to_vec();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Raw { status, head, body }
 }
 
 fn with_basemap(path: &Path) -> ServeArgs {

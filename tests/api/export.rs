@@ -353,29 +353,8 @@ fn rss_kib(pid: u32) -> u64 {
 #[actix_web::test]
 async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_away() {
     let redis = TestRedis::start();
-    let port = free_port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--redis-url",
-            &redis.url(),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
+    let (mut server, app) = serve_process_on(&redis).await;
     let pid = server.id();
-    let app = TestApp::remote(port);
-    let up = eventually(|| async {
-        let resp = app.client.get(format!("{}/readyz", app.address)).send().await.ok()?;
-        resp.status().is_success().then_some(())
-    })
-    .await;
-    assert!(up.is_some(), "the server did not start");
 
     // One real report and broadcast, copied in the engine as the server
     // stored them: 10,000 reports over the last day, 1,000 broadcasts, 1,000 alerts.

@@ -16,6 +16,7 @@ use campanile::engine::Engine;
 use campanile::startup::{Application, Stopper, build_engine};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret";
 /// The author-hash key of every test node: nodes of one deployment share it.
@@ -286,6 +287,80 @@ impl TestApp {
             redis: None,
         }
     }
+}
+
+/// The server binary in a process of its own (that a test can signal or
+/// measure) on `redis`, once it answers `/readyz`; the caller stops it.
+pub async fn serve_process_on(redis: &TestRedis) -> (Child, TestApp) {
+    let port = free_port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redis-url",
+            &redis.url(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let app = TestApp::remote(port);
+    let up = eventually(|| async {
+        let resp = app.client.get(format!("{}/readyz", app.address)).send().await.ok()?;
+        resp.status().is_success().then_some(())
+    })
+    .await;
+    if up.is_none() {
+        let _ = server.kill();
+        let _ = server.wait();
+        panic!("the server did not start");
+    }
+    (server, app)
+}
+
+/// One answer read byte for byte: status, head, body.
+pub struct Raw {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Raw {
+    /// The value of the header `name`, in any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A request written byte for byte, so that no client library normalises
+/// the path (`..`, `%2e`) or adds headers of its own; `Host` names the
+/// server unless `headers` give one.
+pub async fn raw(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Raw {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("read");
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(answer.len());
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let body = answer.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Raw { status, head, body }
 }
 
 /// An engine built exactly as the server builds it.

@@ -502,28 +502,7 @@ async fn after_an_outage_clients_get_up_and_a_fresh_snapshot_of_what_was_kept() 
 #[actix_web::test]
 async fn sigterm_finishes_the_request_in_flight_and_closes_websockets_with_1001() {
     let redis = TestRedis::start();
-    let port = free_port();
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--redis-url",
-            &redis.url(),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve");
-    let app = TestApp::remote(port);
-    let up = eventually(|| async {
-        let resp = app.client.get(format!("{}/readyz", app.address)).send().await.ok()?;
-        resp.status().is_success().then_some(())
-    })
-    .await;
-    assert!(up.is_some(), "the server did not start");
+    let (mut server, app) = serve_process_on(&redis).await;
     let mut ws = heatmap_ws(&app, 9).await;
 
     // A batch whose body is still arriving when SIGTERM comes.
@@ -571,7 +550,7 @@ async fn sigterm_finishes_the_request_in_flight_and_closes_websockets_with_1001(
     });
     assert!(exited.is_some_and(|s| s.success()), "{exited:?}");
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        std::net::TcpStream::connect(("127.0.0.1", app.port)).is_err(),
         "no longer accepting"
     );
     // What it acknowledged is in Redis for the other nodes.

@@ -4,33 +4,19 @@
 //! never from the request.
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
 
 const PUBLIC_URL: &str = "https://campanile.example.org";
 
-/// A request written byte for byte, so that no client library normalises
-/// the path (`..`, `%2e`) or picks the `Host` header for us.
+/// A GET written byte for byte ([`raw`]): status, head in lower case, body.
 async fn raw_get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
-    }
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.expect("read");
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    let answer = raw(port, "GET", path, headers).await;
+    (
+        answer.status,
+        answer.head.to_ascii_lowercase(),
+        String::from_utf8_lossy(&answer.body).into_owned(),
+    )
 }
 
 fn web_dir() -> std::path::PathBuf {

@@ -843,18 +843,7 @@ pub async fn create_request(req: HttpRequest, payload: web::Payload) -> Result<H
 /// A GeoReport route answering `routes`, and other methods with 405 in
 /// GeoReport's form and an `Allow` header; GET routes answer HEAD too.
 fn resource<const N: usize>(path: &str, routes: [(Method, actix_web::Route); N]) -> Resource {
-    let mut allow: Vec<String> = Vec::with_capacity(N + 1);
-    let mut resource = web::resource(path);
-    for (method, route) in routes {
-        allow.push(method.to_string());
-        resource = if method == Method::GET {
-            allow.push(Method::HEAD.to_string());
-            resource.route(route.guard(super::page_methods()))
-        } else {
-            resource.route(route.method(method))
-        };
-    }
-    let allow = allow.join(", ");
+    let (resource, allow) = super::routed(path, routes);
     resource.default_service(web::to(move |req: HttpRequest| {
         let allow = allow.clone();
         async move {

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use super::{MemoryEngine, lock};
-use crate::engine::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate, EngineError, Page, offset_cursor};
+use super::{MemoryEngine, lock, offset_page};
+use crate::engine::{ALERT_FEED_CAPACITY, ALERT_RETENTION_SECS, AlertGate, EngineError, Page};
 
 pub(super) struct Alerts {
     /// alert key → quiet until (Unix seconds).
@@ -70,14 +70,6 @@ impl AlertGate for MemoryEngine {
         let mut found: Vec<&(i64, String)> = raised.iter().filter(|(at, _)| (from..=to).contains(at)).collect();
         // By time, then by body, as Redis orders its sorted set.
         found.sort_unstable();
-        let start = offset_cursor(cursor);
-        let items: Vec<String> = found
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(_, body)| body.clone())
-            .collect();
-        let next = (start + items.len() < found.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
-        Ok(Page { items, next })
+        Ok(offset_page(&found, cursor, limit, |(_, body)| body.clone()))
     }
 }

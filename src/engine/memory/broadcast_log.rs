@@ -65,14 +65,7 @@ impl BroadcastLog for MemoryEngine {
     }
 
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
-        let log = lock(&self.broadcasts.log, "broadcast log")?;
-        Ok(log
-            .records
-            .iter()
-            .map(|(_, r)| r)
-            .filter(|r| r.seq > after)
-            .cloned()
-            .collect())
+        self.broadcasts_page(after, usize::MAX).await
     }
 
     async fn broadcasts_page(&self, after: u64, limit: usize) -> Result<Vec<BroadcastRecord>, EngineError> {

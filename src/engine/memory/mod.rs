@@ -23,7 +23,7 @@ use async_trait::async_trait;
 pub use idempotency::MemoryIdempotency;
 
 use super::idempotency::IdempotencyStore;
-use super::{Engine, EngineError, Layout};
+use super::{Engine, EngineError, Layout, Page, offset_cursor};
 
 /// The in-process engine.
 pub struct MemoryEngine {
@@ -64,6 +64,15 @@ fn lock<'a, T>(mutex: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, Eng
     mutex
         .lock()
         .map_err(|_| EngineError::Unavailable(format!("memory engine {what} poisoned by an earlier panic")))
+}
+
+/// The page from `cursor` (an [`offset_cursor`]) of a whole range already
+/// in the order Redis keeps it: the memory engine reads on as Redis does.
+fn offset_page<T>(sorted: &[T], cursor: Option<&str>, limit: usize, body: impl Fn(&T) -> String) -> Page {
+    let start = offset_cursor(cursor);
+    let items: Vec<String> = sorted.iter().skip(start).take(limit).map(body).collect();
+    let next = (start + items.len() < sorted.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
+    Page { items, next }
 }
 
 #[async_trait]

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use super::{MemoryEngine, lock};
-use crate::engine::{EngineError, Page, REPORT_FEED_CAPACITY, ReportStore, offset_cursor};
+use super::{MemoryEngine, lock, offset_page};
+use crate::engine::{EngineError, Page, REPORT_FEED_CAPACITY, ReportStore};
 
 pub(super) struct Reports {
     /// id → (received at, body).
@@ -78,15 +78,7 @@ impl ReportStore for MemoryEngine {
         // By time, then by id, as Redis orders its index: the order must
         // not change between pages.
         found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let start = offset_cursor(cursor);
-        let items: Vec<String> = found
-            .iter()
-            .skip(start)
-            .take(limit)
-            .map(|(_, _, body)| (*body).to_owned())
-            .collect();
-        let next = (start + items.len() < found.len() && !items.is_empty()).then(|| (start + items.len()).to_string());
-        Ok(Page { items, next })
+        Ok(offset_page(&found, cursor, limit, |(_, _, body)| (*body).to_owned()))
     }
 
     fn report_feed(&self) -> broadcast::Receiver<String> {

@@ -10,7 +10,7 @@ use redis::Script;
 use tokio::sync::broadcast;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{ALERT_RETENTION_SECS, AlertGate, EngineError, Page, offset_cursor};
+use crate::engine::{ALERT_RETENTION_SECS, AlertGate, EngineError, Page};
 
 static RAISE_ALERT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/raise_alert.lua")));
 
@@ -51,18 +51,7 @@ impl AlertGate for RedisEngine {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page, EngineError> {
-        let start = offset_cursor(cursor);
-        let items: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.keys.alerts_raised())
-            .arg(from)
-            .arg(to)
-            .arg("LIMIT")
-            .arg(start)
-            .arg(limit)
-            .query_async(&mut self.conn.clone())
+        self.scored_page(self.keys.alerts_raised(), from, to, cursor, limit)
             .await
-            .map_err(unavailable)?;
-        let next = (items.len() == limit && limit > 0).then(|| (start + items.len()).to_string());
-        Ok(Page { items, next })
     }
 }

@@ -259,6 +259,27 @@ impl RedisEngine {
         }
         Cmd::invoke_script(&invocation)
     }
+
+    /// The cells' counts summed over the hashes `reads` fetch (`HGETALL`,
+    /// one per bucket or step), the cells left at zero or below dropped.
+    async fn summed_cells(&self, reads: Vec<Cmd>) -> Result<Vec<(CellIndex, u64)>, EngineError> {
+        // Signed: a moderated report's decrement may land on a bucket alone.
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for cells in self.conn.run_each(reads, &[]).await? {
+            for (cell, n) in parse::<HashMap<String, i64>>(cells)? {
+                *counts.entry(cell).or_default() += n;
+            }
+        }
+        // A field that is not a cell was not written by us; skip it
+        // rather than fail the whole map.
+        Ok(counts
+            .into_iter()
+            .filter_map(|(cell, n)| {
+                let n = u64::try_from(n).ok().filter(|n| *n > 0)?;
+                Some((cell.parse::<CellIndex>().ok()?, n))
+            })
+            .collect())
+    }
 }
 
 fn contributor_member(contributor: u64) -> String {
@@ -298,23 +319,7 @@ impl CountStore for RedisEngine {
                     read
                 })
                 .collect();
-            // Signed: a moderated report's decrement may land on a bucket alone.
-            let mut counts: HashMap<String, i64> = HashMap::new();
-            for cells in self.conn.run_each(reads, &[]).await? {
-                for (cell, n) in parse::<HashMap<String, i64>>(cells)? {
-                    *counts.entry(cell).or_default() += n;
-                }
-            }
-
-            // A field that is not a cell was not written by us; skip it
-            // rather than fail the whole map.
-            let cells: Vec<(CellIndex, u64)> = counts
-                .into_iter()
-                .filter_map(|(cell, n)| {
-                    let n = u64::try_from(n).ok().filter(|n| *n > 0)?;
-                    Some((cell.parse::<CellIndex>().ok()?, n))
-                })
-                .collect();
+            let cells = self.summed_cells(reads).await?;
             let distinct: Vec<Cmd> = cells
                 .iter()
                 .map(|(cell, _)| {
@@ -353,19 +358,7 @@ impl CountStore for RedisEngine {
                     read
                 })
                 .collect();
-            let mut counts: HashMap<String, i64> = HashMap::new();
-            for cells in self.conn.run_each(reads, &[]).await? {
-                for (cell, n) in parse::<HashMap<String, i64>>(cells)? {
-                    *counts.entry(cell).or_default() += n;
-                }
-            }
-            let cells: Vec<(CellIndex, u64)> = counts
-                .into_iter()
-                .filter_map(|(cell, n)| {
-                    let n = u64::try_from(n).ok().filter(|n| *n > 0)?;
-                    Some((cell.parse::<CellIndex>().ok()?, n))
-                })
-                .collect();
+            let cells = self.summed_cells(reads).await?;
             let members: Vec<Cmd> = cells
                 .iter()
                 .map(|(cell, _)| {

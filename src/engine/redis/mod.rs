@@ -35,7 +35,9 @@ use tokio::sync::broadcast;
 
 use self::keys::Keys;
 use super::idempotency::IdempotencyStore;
-use super::{ALERT_FEED_CAPACITY, BroadcastRecord, Engine, EngineError, Layout, REPORT_FEED_CAPACITY, timed};
+use super::{
+    ALERT_FEED_CAPACITY, BroadcastRecord, Engine, EngineError, Layout, Page, REPORT_FEED_CAPACITY, offset_cursor, timed,
+};
 
 /// How long a stream feed waits per call.
 const STREAM_BLOCK: Duration = Duration::from_millis(1_000);
@@ -223,6 +225,32 @@ impl RedisEngine {
             upkept: std::sync::Mutex::default(),
             conn,
         })
+    }
+
+    /// One page, from an [`offset_cursor`], of the members of the sorted set
+    /// `key` scored in `[from, to]`, in the set's order (by score, then by
+    /// member), so that the order holds between pages.
+    async fn scored_page(
+        &self,
+        key: String,
+        from: i64,
+        to: i64,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, EngineError> {
+        let start = offset_cursor(cursor);
+        let items: Vec<String> = cmd("ZRANGEBYSCORE")
+            .arg(key)
+            .arg(from)
+            .arg(to)
+            .arg("LIMIT")
+            .arg(start)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let next = (items.len() == limit && limit > 0).then(|| (start + items.len()).to_string());
+        Ok(Page { items, next })
     }
 }
 

@@ -10,12 +10,29 @@ use redis::{Script, cmd};
 use tokio::sync::broadcast;
 
 use super::{RedisEngine, unavailable};
-use crate::engine::{EngineError, Page, ReportStore, offset_cursor};
+use crate::engine::{EngineError, Page, ReportStore};
 
 /// Stream entries kept at most (approximately: `MAXLEN ~`).
 const CHANGES_KEPT: u64 = 10_000;
 
 static SWAP_REPORT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/swap_report.lua")));
+
+impl RedisEngine {
+    /// The bodies of the reports `ids` names, in that order: a report past
+    /// its retention leaves its body before its index entry, and is left out.
+    async fn report_bodies(&self, ids: &[String]) -> Result<Vec<String>, EngineError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.report(id)).collect();
+        let bodies: Vec<Option<String>> = cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(bodies.into_iter().flatten().collect())
+    }
+}
 
 #[async_trait]
 impl ReportStore for RedisEngine {
@@ -75,24 +92,14 @@ impl ReportStore for RedisEngine {
     }
 
     async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
-        let mut conn = self.conn.clone();
         let ids: Vec<String> = cmd("ZRANGEBYSCORE")
             .arg(self.keys.report_index())
             .arg(since)
             .arg("+inf")
-            .query_async(&mut conn)
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = ids.iter().map(|id| self.keys.report(id)).collect();
-        let bodies: Vec<Option<String>> = cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(bodies.into_iter().flatten().collect())
+        self.report_bodies(&ids).await
     }
 
     async fn reports_between(
@@ -102,33 +109,13 @@ impl ReportStore for RedisEngine {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page, EngineError> {
-        let mut conn = self.conn.clone();
-        let start = offset_cursor(cursor);
-        // The index orders equal times by id: the order holds between pages.
-        let ids: Vec<String> = cmd("ZRANGEBYSCORE")
-            .arg(self.keys.report_index())
-            .arg(from)
-            .arg(to)
-            .arg("LIMIT")
-            .arg(start)
-            .arg(limit)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        if ids.is_empty() {
-            return Ok(Page::default());
-        }
-        let next = (ids.len() == limit).then(|| (start + ids.len()).to_string());
-        let keys: Vec<String> = ids.iter().map(|id| self.keys.report(id)).collect();
-        let bodies: Vec<Option<String>> = cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .map_err(unavailable)?;
-        // A report past its retention leaves its body before its index entry.
+        // The index orders equal times by id.
+        let ids = self
+            .scored_page(self.keys.report_index(), from, to, cursor, limit)
+            .await?;
         Ok(Page {
-            items: bodies.into_iter().flatten().collect(),
-            next,
+            items: self.report_bodies(&ids.items).await?,
+            next: ids.next,
         })
     }
 
