@@ -362,21 +362,21 @@ impl IntegrityChannel {
         }
     }
 
-    /// Follows the text log every `period` until `shutdown`, on a thread
-    /// of its own and within [`CPU_SHARE`] of one core: masking, terms and
-    /// clusters cost tens of microseconds a post, and on the runtime that
-    /// relays broadcasts and ticks the heatmaps they would hold up every
-    /// channel, or under a flood take the cores ingest needs: it runs at
-    /// idle priority ([`FollowerPriority`]). Behind, the follower catches
-    /// up from the log; nothing is skipped.
+    /// Follows the text log every `period` until `shutdown` (unless
+    /// `--text-analysis false`), on a thread of its own, within
+    /// [`CPU_SHARE`] of one core and at idle priority ([`FollowerPriority`]):
+    /// masking, terms and clusters cost microseconds a post, which on the
+    /// runtime that relays broadcasts and ticks the heatmaps would hold up
+    /// every channel, and under a flood would take the cores ingest needs.
+    /// Behind, the follower catches up from the log; nothing is skipped.
     pub fn spawn(self: &Arc<Self>, period: Duration, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        // A thread of its own, not tokio's blocking pool: a runtime waits
-        // for its blocking tasks when dropped. It holds the channel weakly
-        // and ends with it, or at `shutdown`; the task returned ends then.
         if !self.settings.analysis {
             tracing::info!("text analysis is off on this node: no trends, no coordination alerts");
             return tokio::spawn(async {});
         }
+        // A thread of its own, not tokio's blocking pool: a runtime waits
+        // for its blocking tasks when dropped. It holds the channel weakly
+        // and ends with it, or at `shutdown`; the task returned ends then.
         let channel = Arc::downgrade(self);
         let (ended, on_end) = tokio::sync::oneshot::channel::<()>();
         let follow = move || {

@@ -81,6 +81,51 @@ impl RedisEngine {
     }
 }
 
+/// Which way [`RedisEngine::walk`] reads the log.
+#[derive(Clone, Copy, PartialEq)]
+enum Walk {
+    Forwards,
+    Backwards,
+}
+
+impl RedisEngine {
+    /// Texts from the entry at `start` on, in the direction given, those
+    /// whose key `wanted` accepts, at most `limit` (capped at
+    /// [`TEXT_READ_MAX`]): as many entries are read as that takes.
+    async fn walk(
+        &self,
+        direction: Walk,
+        mut start: String,
+        wanted: impl Fn(TextKey) -> bool,
+        limit: usize,
+    ) -> Result<Vec<TextEntry>, EngineError> {
+        let limit = limit.clamp(1, TEXT_READ_MAX);
+        let mut out = Vec::new();
+        loop {
+            let entries = match direction {
+                Walk::Forwards => self.read_entries("XRANGE", &start, "+").await?,
+                Walk::Backwards => self.read_entries("XREVRANGE", &start, "-").await?,
+            };
+            for entry in &entries {
+                let mut texts = entry.texts();
+                if direction == Walk::Backwards {
+                    texts.reverse();
+                }
+                for text in texts.into_iter().filter(|t| wanted(t.key)) {
+                    out.push(text);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                }
+            }
+            match entries.last() {
+                Some(last) if entries.len() == ENTRIES_PER_READ => start = format!("({}", last.key),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
 /// One entry: a chunk's texts.
 struct Entry {
     key: TextKey,
@@ -104,51 +149,15 @@ impl Entry {
 #[async_trait]
 impl TextLog for RedisEngine {
     async fn texts_after(&self, after: TextKey, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
-        let limit = limit.clamp(1, TEXT_READ_MAX);
-        let mut out = Vec::new();
         // The entry `after` is in may hold texts after it.
-        let mut from = after.entry().to_string();
-        loop {
-            let entries = self.read_entries("XRANGE", &from, "+").await?;
-            for entry in &entries {
-                for text in entry.texts().into_iter().filter(|t| t.key > after) {
-                    out.push(text);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-            match entries.last() {
-                Some(last) if entries.len() == ENTRIES_PER_READ => from = format!("({}", last.key),
-                _ => return Ok(out),
-            }
-        }
+        self.walk(Walk::Forwards, after.entry().to_string(), |key| key > after, limit)
+            .await
     }
 
     async fn texts_before(&self, before: Option<TextKey>, limit: usize) -> Result<Vec<TextEntry>, EngineError> {
-        let limit = limit.clamp(1, TEXT_READ_MAX);
-        let mut out = Vec::new();
-        let mut to = before.map_or_else(|| "+".to_owned(), |b| b.entry().to_string());
-        loop {
-            let entries = self.read_entries("XREVRANGE", &to, "-").await?;
-            for entry in &entries {
-                for text in entry
-                    .texts()
-                    .into_iter()
-                    .rev()
-                    .filter(|t| before.is_none_or(|b| t.key < b))
-                {
-                    out.push(text);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                }
-            }
-            match entries.last() {
-                Some(last) if entries.len() == ENTRIES_PER_READ => to = format!("({}", last.key),
-                _ => return Ok(out),
-            }
-        }
+        let start = before.map_or_else(|| "+".to_owned(), |b| b.entry().to_string());
+        self.walk(Walk::Backwards, start, |key| before.is_none_or(|b| key < b), limit)
+            .await
     }
 
     async fn text(&self, key: TextKey) -> Result<Option<TextEntry>, EngineError> {
