@@ -19,8 +19,10 @@ use super::error::ApiError;
 use super::{AppState, Caller};
 
 use crate::broadcasts::{Broadcasts, decode};
-use crate::domain::{FieldError, Principal, Role, ZoneShape, Zones};
+use crate::domain::{FieldError, Principal, Role, Window, ZoneShape, Zones};
 use crate::engine::{ALERT_RETENTION_SECS, AUDIT_RETENTION_SECS, EngineError, Page};
+use crate::hub::{HeatmapKey, HeatmapRequest, ReplayAt, ReplayCache};
+use crate::protocol::CellOut;
 use crate::reports::{Reports, view};
 
 /// Records read from the engine at a time: what the server holds at most.
@@ -39,10 +41,21 @@ enum What {
     Broadcasts,
     Alerts,
     Audit,
+    /// The operators' heatmap, one snapshot per minute.
+    Heatmap,
+    /// The crowd picture per zone, one snapshot per minute.
+    Zones,
 }
 
 impl What {
-    const ALL: [What; 4] = [What::Reports, What::Broadcasts, What::Alerts, What::Audit];
+    const ALL: [What; 6] = [
+        What::Reports,
+        What::Broadcasts,
+        What::Alerts,
+        What::Audit,
+        What::Heatmap,
+        What::Zones,
+    ];
 
     fn parse(s: &str) -> Result<Self, FieldError> {
         match s {
@@ -50,16 +63,13 @@ impl What {
             "broadcasts" => Ok(Self::Broadcasts),
             "alerts" => Ok(Self::Alerts),
             "audit" => Ok(Self::Audit),
-            "heatmap" | "zones" => Err(FieldError::new(
-                "not_available",
-                "what",
-                format!("{s} cannot be exported yet: it needs the per-minute snapshots of count retention"),
-            )),
+            "heatmap" => Ok(Self::Heatmap),
+            "zones" => Ok(Self::Zones),
             other => Err(FieldError::new(
                 "invalid_what",
                 "what",
                 format!(
-                    "what is a list of reports, broadcasts, alerts and audit, not {:?}",
+                    "what is a list of reports, broadcasts, alerts, audit, heatmap and zones, not {:?}",
                     other.chars().take(32).collect::<String>()
                 ),
             )),
@@ -73,6 +83,8 @@ impl What {
             Self::Broadcasts => "broadcast",
             Self::Alerts => "alert",
             Self::Audit => "audit",
+            Self::Heatmap => "cell",
+            Self::Zones => "zone",
         }
     }
 
@@ -82,11 +94,18 @@ impl What {
             Self::Broadcasts => "broadcasts",
             Self::Alerts => "alerts",
             Self::Audit => "audit",
+            Self::Heatmap => "heatmap",
+            Self::Zones => "zones",
         }
     }
 
-    /// The CSV columns: every field the kind's records carry. Nested values
-    /// are written as JSON text.
+    /// Whether its records are per-minute snapshots of count retention.
+    fn is_snapshot(self) -> bool {
+        matches!(self, Self::Heatmap | Self::Zones)
+    }
+
+    /// The CSV columns: every field the kind's records carry; `a.b` is field
+    /// `b` of object `a`. Other nested values are written as JSON text.
     fn columns(self) -> &'static [&'static str] {
         match self {
             Self::Reports => &[
@@ -152,6 +171,43 @@ impl What {
                 "minutes_to_serious",
             ],
             Self::Audit => &["kind", "at", "sub", "action", "detail"],
+            Self::Heatmap => &[
+                "kind",
+                "at",
+                "res",
+                "window",
+                "cell",
+                "lat",
+                "lon",
+                "count",
+                "contributors",
+                "density_km2",
+                "zone",
+            ],
+            Self::Zones => &[
+                "kind",
+                "at",
+                "window",
+                "id",
+                "name",
+                "zone_kind",
+                "area_m2",
+                "capacity",
+                "posts",
+                "contributors",
+                "people.estimate",
+                "people.low",
+                "people.high",
+                "people.calibrated",
+                "density_m2",
+                "utilisation",
+                "level",
+                "level_high",
+                "public_level",
+                "trend",
+                "trend_pct",
+                "minutes_to_serious",
+            ],
         }
     }
 }
@@ -205,6 +261,10 @@ struct ExportRequest {
     to: DateTime<Utc>,
     what: Vec<What>,
     format: Format,
+    /// The heatmap's resolution, as `GET /api/v1/heatmap` takes it.
+    res: Option<u64>,
+    /// The window of heatmap and zone snapshots.
+    window: Option<String>,
 }
 
 fn timestamp(query: &HashMap<String, String>, field: &'static str) -> Result<Option<DateTime<Utc>>, FieldError> {
@@ -273,10 +333,22 @@ impl ExportRequest {
             return Err(FieldError::new(
                 "csv_needs_one_what",
                 "what",
-                "a CSV export is one table: name exactly one of reports, broadcasts, alerts or audit",
+                "a CSV export is one table: name exactly one of reports, broadcasts, alerts, audit, heatmap or zones",
             ));
         }
-        Ok(Self { from, to, what, format })
+        let res = query
+            .get("res")
+            .map(|r| r.parse::<u64>())
+            .transpose()
+            .map_err(|_| FieldError::new("invalid_resolution", "res", "res must be an integer"))?;
+        Ok(Self {
+            from,
+            to,
+            what,
+            format,
+            res,
+            window: query.get("window").cloned(),
+        })
     }
 
     /// `campanile-reports-20261129T0700Z-20261130T0700Z.csv`: the period
@@ -300,8 +372,10 @@ impl ExportRequest {
 #[utoipa::path(get, path = "/api/v1/export", tag = "export", operation_id = "export",
     params(("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "Start of the period (RFC 3339); default: 24 h before `to`"),
            ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "End of the period (RFC 3339), after `from`; default: now. The period spans at most the longest retention"),
-           ("what" = Option<String>, Query, description = "Comma-separated: reports, broadcasts, alerts, audit; default: all four. heatmap and zones answer 400 not_available for now", pattern = r"^[a-z]+(,[a-z]+)*$"),
-           ("format" = Option<String>, Query, description = "ndjson (default), csv (exactly one `what`) or geojson", pattern = "^(ndjson|csv|geojson)$")),
+           ("what" = Option<String>, Query, description = "Comma-separated: reports, broadcasts, alerts, audit, heatmap, zones; default: all six. heatmap and zones are one snapshot per minute (as `?at=` answers it) within count retention", pattern = r"^[a-z]+(,[a-z]+)*$"),
+           ("format" = Option<String>, Query, description = "ndjson (default), csv (exactly one `what`) or geojson", pattern = "^(ndjson|csv|geojson)$"),
+           ("res" = Option<u8>, Query, description = "The heatmap snapshots' H3 resolution, as on `GET /api/v1/heatmap` (default 9)", minimum = 0, maximum = 15),
+           ("window" = Option<String>, Query, description = "The window of the heatmap and zone snapshots: one of the configured windows (default: the heatmap's default, and the estimate window for zones)")),
     responses((status = 200, description = "The records, streamed (chunked): NDJSON lines with `kind`, one CSV table, or a GeoJSON FeatureCollection", content(
                   (String = "application/x-ndjson"), (String = "text/csv"), (Object = "application/geo+json")),
                   headers(("Content-Disposition" = String, description = "attachment, with a file name naming the period"))),
@@ -310,6 +384,18 @@ impl ExportRequest {
 pub async fn export(caller: Caller, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Operator])?;
     let request = ExportRequest::parse(req.query_string(), Utc::now(), longest_retention(&state))?;
+    let heatmap = HeatmapRequest::parse(
+        request.res,
+        request.window.as_deref(),
+        None,
+        &caller.0,
+        &state.heatmap_limits,
+    )?
+    .key;
+    let zones_window = match &request.window {
+        Some(name) => state.heatmap_limits.windows.get(name)?,
+        None => state.hub.zones().picture().estimate_window.clone(),
+    };
     // Written before a byte is sent: an export that could not be recorded
     // does not happen.
     crate::broadcasts::write_audit(
@@ -326,7 +412,17 @@ pub async fn export(caller: Caller, req: HttpRequest, state: web::Data<AppState>
     .await?;
     let disposition = format!("attachment; filename=\"{}\"", request.filename());
     let content_type = request.format.content_type();
-    let exporter = Exporter::new(state.into_inner(), caller.0, request);
+    let exporter = Exporter::new(
+        state.into_inner(),
+        caller.0,
+        request,
+        Snapshots {
+            heatmap,
+            zones_window,
+            started: Utc::now().timestamp(),
+            cache: ReplayCache::default(),
+        },
+    );
     let body = futures_util::stream::unfold(exporter, |mut exporter| async move {
         exporter.next_chunk().await.map(|chunk| (chunk, exporter))
     });
@@ -343,6 +439,17 @@ enum Position {
     Cursor(Option<String>),
     /// The last broadcast `seq` written.
     Seq(u64),
+    /// The next snapshot's moment: the last second of a minute, Unix seconds.
+    Moment(i64),
+}
+
+/// What the per-minute snapshots of heatmap and zones are read with.
+struct Snapshots {
+    heatmap: HeatmapKey,
+    zones_window: Window,
+    /// When the export began: minutes are replayed as retention held them then.
+    started: i64,
+    cache: ReplayCache,
 }
 
 /// The state of one export's stream, advanced a page per chunk.
@@ -350,6 +457,7 @@ struct Exporter {
     state: Arc<AppState>,
     principal: Principal,
     request: ExportRequest,
+    snapshots: Snapshots,
     /// Index into `request.what` of the section being written.
     section: usize,
     position: Position,
@@ -371,11 +479,12 @@ enum ChunkError {
 }
 
 impl Exporter {
-    fn new(state: Arc<AppState>, principal: Principal, request: ExportRequest) -> Self {
+    fn new(state: Arc<AppState>, principal: Principal, request: ExportRequest, snapshots: Snapshots) -> Self {
         Self {
             state,
             principal,
             request,
+            snapshots,
             section: 0,
             position: Position::Cursor(None),
             opened: false,
@@ -448,7 +557,7 @@ impl Exporter {
             What::Broadcasts => {
                 let after = match self.position {
                     Position::Seq(seq) => seq,
-                    Position::Cursor(_) => 0,
+                    _ => 0,
                 };
                 let page = engine.broadcasts_page(after, PAGE).await?;
                 let more = page.len() == PAGE;
@@ -469,10 +578,11 @@ impl Exporter {
                 }
                 Ok((records, more && !page.is_empty()))
             }
+            What::Heatmap | What::Zones => self.snapshot(what).await,
             _ => {
                 let cursor = match &self.position {
                     Position::Cursor(c) => c.clone(),
-                    Position::Seq(_) => None,
+                    _ => None,
                 };
                 let Page { items, next } = match what {
                     What::Reports => engine.reports_between(from, to, cursor.as_deref(), PAGE).await?,
@@ -487,6 +597,67 @@ impl Exporter {
         }
     }
 
+    /// The records of `what` at the next snapshot's moment, the end of a
+    /// minute within the period, and whether more follow. Minutes count
+    /// retention no longer held when the export began are left out: the
+    /// first snapshot is of its oldest minute.
+    async fn snapshot(&mut self, what: What) -> Result<(Vec<Map<String, Value>>, bool), ChunkError> {
+        let layout = self.state.hub.layout();
+        let started = self.snapshots.started;
+        let last = self.request.to.timestamp().min(started);
+        let t = match self.position {
+            Position::Moment(t) => t,
+            _ => {
+                let oldest = started - layout.count_retention_secs;
+                minute_end_from(self.request.from.timestamp().max(oldest))
+            }
+        };
+        if t > last {
+            return Ok((Vec::new(), false));
+        }
+        self.position = Position::Moment(t + 60);
+        let more = t + 60 <= last;
+        let Some(at) = ReplayAt::of(t, layout, started) else {
+            return Ok((Vec::new(), more));
+        };
+        let stamp = Value::String(crate::domain::rfc3339(at.moment()));
+        let mut records = Vec::new();
+        if what == What::Heatmap {
+            let key = &self.snapshots.heatmap;
+            let mut cells = self.state.hub.read_at(key, at).await?;
+            crate::hub::sort_hottest_first(&mut cells);
+            for cell in &cells {
+                let Ok(Value::Object(mut map)) = serde_json::to_value(CellOut::from(cell)) else {
+                    continue;
+                };
+                let centre = h3o::LatLng::from(cell.cell);
+                map.insert("at".to_owned(), stamp.clone());
+                map.insert("res".to_owned(), json!(u8::from(key.res)));
+                map.insert("window".to_owned(), json!(key.window.name()));
+                map.insert("lat".to_owned(), json!(centre.lat()));
+                map.insert("lon".to_owned(), json!(centre.lng()));
+                records.push(with_kind(what, map));
+            }
+        } else {
+            let frame = self
+                .state
+                .hub
+                .zones()
+                .replay_with(&self.snapshots.zones_window, at, &mut self.snapshots.cache)
+                .await?;
+            for zone in &frame.zones {
+                let Ok(Value::Object(mut map)) = serde_json::to_value(zone) else {
+                    continue;
+                };
+                // `at` says it: the snapshot's moment.
+                map.remove("as_of");
+                map.insert("at".to_owned(), stamp.clone());
+                records.push(with_kind(what, map));
+            }
+        }
+        Ok((records, more))
+    }
+
     fn write(&mut self, out: &mut Vec<u8>, what: What, record: Map<String, Value>) -> Result<(), ChunkError> {
         match self.request.format {
             Format::Ndjson => {
@@ -494,11 +665,7 @@ impl Exporter {
                 out.push(b'\n');
             }
             Format::Csv => {
-                let cells: Vec<String> = what
-                    .columns()
-                    .iter()
-                    .map(|c| csv_cell(record.get(*c).unwrap_or(&Value::Null)))
-                    .collect();
+                let cells: Vec<String> = what.columns().iter().map(|c| csv_cell(column(&record, c))).collect();
                 self.csv_row(out, cells.into_iter())?;
             }
             Format::GeoJson => {
@@ -508,7 +675,8 @@ impl Exporter {
                 self.wrote_feature = true;
                 let geometry = geometry(what, &record, &self.state.zones);
                 let mut feature = json!({"type": "Feature", "geometry": geometry, "properties": Value::Null});
-                if let Some(id) = record.get("id").filter(|id| id.is_string()) {
+                // A snapshot's zone id comes back every minute: not the feature's.
+                if let Some(id) = record.get("id").filter(|id| id.is_string() && !what.is_snapshot()) {
                     feature["id"] = id.clone();
                 }
                 feature["properties"] = Value::Object(record);
@@ -537,11 +705,28 @@ fn write_json(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-/// `map` with its export `kind` (report, broadcast, alert, audit). An
-/// alert's own kind (surge, threshold, zone_level…) becomes `alert_kind`.
+/// The first last second of a minute at or after second `t`.
+fn minute_end_from(t: i64) -> i64 {
+    crate::domain::bucket_start(t.saturating_add(60), 60) - 1
+}
+
+/// The value of CSV column `name` in `record`: a field, or `a.b` for field
+/// `b` of object `a`.
+fn column<'a>(record: &'a Map<String, Value>, name: &str) -> &'a Value {
+    let mut parts = name.split('.');
+    let first = parts.next().and_then(|p| record.get(p));
+    parts
+        .try_fold(first, |value, part| Some(value.and_then(|v| v.get(part))))
+        .flatten()
+        .unwrap_or(&Value::Null)
+}
+
+/// `map` with its export `kind` (report, broadcast, alert, audit, cell,
+/// zone). A record's own kind (an alert's surge or zone_level, a zone's
+/// area or sector) becomes `alert_kind` or `zone_kind`.
 fn with_kind(what: What, mut map: Map<String, Value>) -> Map<String, Value> {
     if let Some(own) = map.remove("kind") {
-        map.insert("alert_kind".to_owned(), own);
+        map.insert(format!("{}_kind", what.kind()), own);
     }
     map.insert("kind".to_owned(), Value::String(what.kind().to_owned()));
     map
@@ -627,6 +812,15 @@ fn geometry(what: What, record: &Map<String, Value>, zones: &Zones) -> Value {
             }
             point(record)
         }
+        What::Heatmap => record
+            .get("cell")
+            .and_then(Value::as_str)
+            .and_then(|c| c.parse::<h3o::CellIndex>().ok())
+            .map_or(Value::Null, super::geojson::cell_geometry),
+        What::Zones => match record.get("id").and_then(Value::as_str) {
+            Some(zone) => polygons(zone_rings(zones, zone)),
+            None => Value::Null,
+        },
         What::Audit => Value::Null,
     }
 }
@@ -704,7 +898,27 @@ mod tests {
     }
 
     #[test]
-    fn the_default_period_is_the_last_day_and_all_four() {
+    fn a_dotted_column_reads_inside_an_object() {
+        let record = json!({"people": {"estimate": 40, "low": 30}, "name": "Piazza"});
+        let Value::Object(record) = record else { return };
+        assert_eq!(column(&record, "people.estimate"), &json!(40));
+        assert_eq!(column(&record, "people.high"), &Value::Null);
+        assert_eq!(column(&record, "name"), &json!("Piazza"));
+        assert_eq!(column(&record, "name.first"), &Value::Null);
+        assert_eq!(column(&record, "absent.x"), &Value::Null);
+    }
+
+    #[test]
+    fn snapshots_are_taken_at_the_end_of_each_minute() {
+        // 1_800_000_000 is a whole minute.
+        assert_eq!(minute_end_from(1_800_000_000), 1_800_000_059);
+        assert_eq!(minute_end_from(1_800_000_030), 1_800_000_059);
+        assert_eq!(minute_end_from(1_800_000_059), 1_800_000_059);
+        assert_eq!(minute_end_from(1_800_000_060), 1_800_000_119);
+    }
+
+    #[test]
+    fn the_default_period_is_the_last_day_and_all_six() {
         let r = ExportRequest::parse("", now(), AUDIT_RETENTION_SECS).expect("parse");
         assert_eq!((r.to - r.from).num_seconds(), DEFAULT_PERIOD_SECS);
         assert_eq!(r.what, What::ALL);

@@ -49,7 +49,8 @@ pub use integrity::{
 pub use reports::ReportChannel;
 pub use request::{HeatmapLimits, HeatmapRefusal, HeatmapRequest, ReplayAt};
 pub use zones::{
-    Calibration, CrowdPicture, HeadcountError, MAX_PEOPLE_PER_M2, TREND_LOOKBACK_SECS, ZoneChannel, ZonesFrame,
+    Calibration, CrowdPicture, HeadcountError, MAX_PEOPLE_PER_M2, ReplayCache, TREND_LOOKBACK_SECS, ZoneChannel,
+    ZonesFrame,
 };
 
 use crate::domain::Window;

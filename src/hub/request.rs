@@ -145,6 +145,15 @@ impl ReplayAt {
         Ok(Self(DateTime::from_timestamp(moment, 0).unwrap_or(at)))
     }
 
+    /// The replay of second `t` for a caller already checked (the export):
+    /// `None` when `t` is not a past moment within count retention at `now`.
+    pub fn of(t: i64, layout: &Layout, now: i64) -> Option<Self> {
+        if !layout.replayable(t, now) {
+            return None;
+        }
+        DateTime::from_timestamp(layout.replay_moment(t), 0).map(Self)
+    }
+
     /// The moment answered for.
     pub fn moment(self) -> DateTime<Utc> {
         self.0

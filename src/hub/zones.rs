@@ -219,6 +219,13 @@ impl Memory {
     }
 }
 
+/// Zone counts of past moments, by the second their estimate window ends,
+/// kept across the replays of one walk through the past (the export).
+#[derive(Default)]
+pub struct ReplayCache {
+    by_end: std::collections::BTreeMap<i64, Arc<[(String, ZoneCounts)]>>,
+}
+
 /// The zones channel of one node.
 pub struct ZoneChannel {
     engine: Arc<dyn Engine>,
@@ -454,28 +461,37 @@ impl ZoneChannel {
     /// minute); people are estimated with today's calibration, the best
     /// model of the crowd there is.
     pub async fn replay(&self, window: &Window, at: super::ReplayAt) -> Result<ZonesFrame, EngineError> {
+        self.replay_with(window, at, &mut ReplayCache::default()).await
+    }
+
+    /// [`ZoneChannel::replay`] drawing on, and adding to, the zone counts
+    /// `cache` holds from earlier replays: a walk forward a minute at a
+    /// time reads each minute once, not once per replay that draws on it.
+    pub async fn replay_with(
+        &self,
+        window: &Window,
+        at: super::ReplayAt,
+        cache: &mut ReplayCache,
+    ) -> Result<ZonesFrame, EngineError> {
         let moment = at.moment();
         let t = moment.timestamp();
         let minute = bucket_start(t, 60);
-        let estimate = self.picture.estimate_window.clone();
         let wanted: std::collections::BTreeSet<i64> = (0..FORECAST_MINUTES as i64)
             .map(|i| minute - 60 * i)
             .chain([minute - TREND_LOOKBACK_SECS])
             .collect();
+        // What no later moment draws on goes: the cache stays a quarter of an hour.
+        let oldest_end = minute - TREND_LOOKBACK_SECS - 1;
+        cache.by_end.retain(|end, _| *end >= oldest_end);
         let mut past = Memory::default();
         for m in wanted {
-            let Some(end) = DateTime::from_timestamp(m - 1, 0) else {
-                continue;
-            };
-            let cells = self.cell_figures(&estimate, end, true).await?;
+            let counts = self.replayed_counts(m - 1, cache).await?;
             past.minutes.push(ZoneMinute {
                 minute: m,
-                contributors: self
-                    .picture
-                    .cover
-                    .zones()
-                    .map(|id| (id.to_owned(), zone_counts(&self.picture.cover, id, &cells).contributors))
-                    .filter(|(_, n)| *n > 0)
+                contributors: counts
+                    .iter()
+                    .filter(|(_, c)| c.contributors > 0)
+                    .map(|(id, c)| (id.clone(), c.contributors))
                     .collect(),
             });
         }
@@ -484,13 +500,36 @@ impl ZoneChannel {
             past.models = live.models.clone();
             past.deployment = live.deployment;
         }
-        let cells = self.cell_figures(&estimate, moment, true).await?;
-        let counts = self.counts_by_zone(&cells);
+        let counts = self.replayed_counts(t, cache).await?;
+        let counts: Vec<(&str, ZoneCounts)> = counts.iter().map(|(id, c)| (id.as_str(), *c)).collect();
         let base = self.assemble(&past, &counts, moment);
-        if *window == estimate {
+        if *window == self.picture.estimate_window {
             return Ok(base);
         }
         self.reframe_from(&base, window, moment, true).await
+    }
+
+    /// Every zone's counts of the estimate window ending at second `end`,
+    /// from the replay steps, or from `cache` when an earlier replay read them.
+    async fn replayed_counts(
+        &self,
+        end: i64,
+        cache: &mut ReplayCache,
+    ) -> Result<Arc<[(String, ZoneCounts)]>, EngineError> {
+        if let Some(counts) = cache.by_end.get(&end) {
+            return Ok(counts.clone());
+        }
+        let Some(end_time) = DateTime::from_timestamp(end, 0) else {
+            return Ok(Arc::from(Vec::new()));
+        };
+        let cells = self.cell_figures(&self.picture.estimate_window, end_time, true).await?;
+        let counts: Arc<[(String, ZoneCounts)]> = self
+            .counts_by_zone(&cells)
+            .into_iter()
+            .map(|(id, c)| (id.to_owned(), c))
+            .collect();
+        cache.by_end.insert(end, counts.clone());
+        Ok(counts)
     }
 
     /// Reads the engine and sends every live window its next frame.

@@ -116,8 +116,9 @@ async fn bad_requests_are_refused_naming_the_field() {
         ),
         ("what=reports,posts", "invalid_what", "what"),
         ("what=", "invalid_what", "what"),
-        ("what=heatmap", "not_available", "what"),
-        ("what=reports,zones", "not_available", "what"),
+        ("what=heatmap&res=nine", "invalid_resolution", "res"),
+        ("what=heatmap&res=16", "invalid_resolution", "res"),
+        ("what=zones&window=2h", "invalid_window", "window"),
         ("format=xlsx", "invalid_format", "format"),
         ("format=csv", "csv_needs_one_what", "what"),
         ("format=csv&what=reports,audit", "csv_needs_one_what", "what"),
@@ -232,7 +233,7 @@ async fn exports_every_format(kind: EngineKind) {
     assert_eq!(export["sub"], "test-operator");
     assert_eq!(
         export["detail"]["what"],
-        json!(["reports", "broadcasts", "alerts", "audit"])
+        json!(["reports", "broadcasts", "alerts", "audit", "heatmap", "zones"])
     );
 
     // Only what was asked for; a period before everything holds nothing.
@@ -328,6 +329,194 @@ async fn exports_every_format(kind: EngineKind) {
     app.stop().await;
 }
 
+/// Waits for the last bucket (10 s) of a minute: a live read then covers
+/// whole minutes, the moments a snapshot is taken at.
+async fn the_last_bucket_of_a_minute() {
+    loop {
+        let second = chrono::Utc::now().timestamp().rem_euclid(60);
+        if (50..57).contains(&second) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Heatmap and zone snapshots, one per minute: the snapshot of a minute is
+/// what the live map and the live zone status said at its end, in every
+/// format.
+async fn snapshots_are_what_the_live_map_showed(kind: EngineKind) {
+    let app = spawn_app(kind).await;
+    let now = chrono::Utc::now();
+    let places = [
+        (44.4937, 11.3430),
+        (44.4940, 11.3436),
+        (44.4990, 11.3300),
+        (44.4930, 11.3425),
+    ];
+    let posts: Vec<Value> = (0..240)
+        .map(|i| {
+            let (lat, lon) = places[i % places.len()];
+            let mut p = post_at(lat, lon, &format!("author-{}", i % 53), None);
+            p["ts"] = json!(stamp(now - chrono::Duration::seconds(60 + (i as i64 * 7) % 540)));
+            p
+        })
+        .collect();
+    let (status, body) = app.post_json(&json!(posts)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(240)), "{body}");
+
+    // What the live map and zone status say at the end of a minute.
+    let (minute_end, live_map, live_zones) = loop {
+        the_last_bucket_of_a_minute().await;
+        let started = chrono::Utc::now();
+        let (_, map) = app.get("/api/v1/heatmap?res=9&window=15m", Some(&app.operator)).await;
+        let (_, zones) = app.get("/api/v1/zones/status?window=15m", Some(&app.operator)).await;
+        let end = started.timestamp().div_euclid(60) * 60 + 59;
+        if chrono::Utc::now().timestamp() <= end {
+            break (end, map, zones);
+        }
+    };
+    while chrono::Utc::now().timestamp() <= minute_end {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = app
+        .post_json(&json!([post_at(44.4937, 11.3430, "after-the-minute", None)]))
+        .await;
+    assert_eq!(status, 202);
+    let moment = stamp(chrono::DateTime::from_timestamp(minute_end, 0).expect("time"));
+    let from = stamp(chrono::DateTime::from_timestamp(minute_end - 600, 0).expect("time"));
+    let period = format!("from={from}&to={}", stamp(chrono::Utc::now())).replace('+', "%2B");
+
+    let (status, body, _) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&what=heatmap,zones&res=9&window=15m"),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let records = lines(&body);
+    let minutes: std::collections::BTreeSet<&str> = records.iter().filter_map(|r| r["at"].as_str()).collect();
+    assert!(
+        (10..=12).contains(&minutes.len()),
+        "one snapshot per minute of the period: {minutes:?}"
+    );
+    assert!(minutes.iter().all(|m| m.ends_with(":59Z")), "{minutes:?}");
+    let at_moment = |kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["kind"] == kind && r["at"] == moment.as_str())
+            .cloned()
+            .collect()
+    };
+    // The heatmap: the live cells, hottest first, each with its place.
+    let cells = at_moment("cell");
+    let live_cells = live_map["cells"].as_array().expect("cells");
+    assert!(!live_cells.is_empty());
+    assert_eq!(cells.len(), live_cells.len(), "{cells:?}\n{live_map}");
+    for (exported, live) in cells.iter().zip(live_cells) {
+        for field in ["cell", "count", "contributors", "density_km2", "zone"] {
+            assert_eq!(exported[field], live[field], "{field}: {exported} against {live}");
+        }
+        assert_eq!(
+            (exported["res"].as_u64(), exported["window"].as_str()),
+            (Some(9), Some("15m"))
+        );
+        let centre: h3o::LatLng = exported["cell"]
+            .as_str()
+            .and_then(|c| c.parse::<h3o::CellIndex>().ok())
+            .expect("an H3 cell")
+            .into();
+        assert!((exported["lat"].as_f64().expect("lat") - centre.lat()).abs() < 1e-9);
+    }
+    // The zones: every zone, with the figures the live status gave.
+    let zones = at_moment("zone");
+    let live_zones = live_zones["zones"].as_array().expect("zones");
+    assert_eq!(zones.len(), live_zones.len());
+    for live in live_zones {
+        let exported = zones.iter().find(|z| z["id"] == live["id"]).expect("every zone");
+        for field in ["posts", "contributors", "people", "density_m2", "level", "utilisation"] {
+            assert_eq!(exported[field], live[field], "{field} of {}", live["id"]);
+        }
+        assert_eq!(exported["zone_kind"], live["kind"]);
+    }
+    assert!(
+        zones.iter().any(|z| z["contributors"].as_u64() > Some(0)),
+        "the posts fell in zones: {zones:?}"
+    );
+    // The same moment through `?at=`.
+    let (status, replayed) = app
+        .get(
+            &format!("/api/v1/heatmap?res=9&window=15m&at={}", moment.replace('+', "%2B")),
+            Some(&app.commander),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(replayed["cells"], live_map["cells"]);
+
+    // CSV of each: Python's csv reads one header and one row per cell or zone.
+    for (what, rows_expected) in [("heatmap", cells.len()), ("zones", zones.len())] {
+        let (status, body, _) = fetch(
+            &app,
+            &format!(
+                "/api/v1/export?from={moment}&to={}&what={what}&res=9&window=15m&format=csv",
+                stamp(chrono::DateTime::from_timestamp(minute_end + 1, 0).expect("time"))
+            ),
+            Some(&app.operator),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let rows = python("csv", &body);
+        let rows = rows.as_array().expect("rows");
+        assert_eq!(rows.len(), 1 + rows_expected, "{what}: {rows:?}");
+        let header: Vec<&str> = rows[0]
+            .as_array()
+            .expect("header")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if what == "zones" {
+            let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+            for row in &rows[1..] {
+                let live = live_zones.iter().find(|z| z["id"] == row[col("id")]).expect("zone");
+                assert_eq!(row[col("people.estimate")], live["people"]["estimate"].to_string());
+                assert_eq!(row[col("kind")], "zone");
+            }
+        } else {
+            assert_eq!(header[..5], ["kind", "at", "res", "window", "cell"]);
+        }
+    }
+
+    // GeoJSON: cells and zones as closed, counter-clockwise polygons.
+    let (status, body, _) = fetch(
+        &app,
+        &format!("/api/v1/export?{period}&what=heatmap,zones&format=geojson"),
+        Some(&app.operator),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let summary = python("geojson", &body);
+    assert!(
+        summary["kinds"]["cell:Polygon"].as_u64() >= Some(cells.len() as u64),
+        "{summary}"
+    );
+    assert!(summary["kinds"].get("cell:null").is_none(), "{summary}");
+    assert!(summary["kinds"].get("zone:null").is_none(), "{summary}");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn snapshots_on_memory() {
+    snapshots_are_what_the_live_map_showed(EngineKind::Memory).await;
+}
+
+#[actix_web::test]
+async fn snapshots_on_redis() {
+    snapshots_are_what_the_live_map_showed(EngineKind::Redis).await;
+}
+
 #[actix_web::test]
 async fn every_format_on_memory() {
     exports_every_format(EngineKind::Memory).await;
@@ -348,8 +537,10 @@ fn rss_kib(pid: u32) -> u64 {
         .expect("VmRSS")
 }
 
-/// 10,000 reports (and broadcasts, alerts) exported from a Redis engine by a
-/// separate server process, whose RSS is read throughout the stream.
+/// A day of a busy event on a Redis engine (1,000,000 posts, 10,000
+/// reports, broadcasts and alerts) exported by a separate server process,
+/// whose RSS is read throughout the stream: reports and the rest, and one
+/// heatmap and zone snapshot per minute of the day.
 #[actix_web::test]
 async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_away() {
     let redis = TestRedis::start();
@@ -375,6 +566,52 @@ async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_
     let now = chrono::Utc::now();
     const REPORTS: usize = 10_000;
     const OTHERS: usize = 1_000;
+    const POSTS: usize = 1_000_000;
+    const DAY: i64 = 86_000;
+    // The posts, as the server's ingest buckets them, written to the engine
+    // straight as it would have taken them through the day (each batch at
+    // its own time), over forty places in and around the zones, from
+    // 30,000 authors.
+    let settings = campanile::config::Settings::resolve(&args).expect("settings");
+    let bucketer = campanile::ingest::Bucketer::new(settings.resolutions, settings.bucket_secs);
+    let places: Vec<(f64, f64)> = (0..40)
+        .map(|i| {
+            (
+                44.489 + 0.0003 * (i % 8) as f64 * 4.0,
+                11.336 + 0.0004 * (i / 8) as f64 * 4.0,
+            )
+        })
+        .collect();
+    let loading = std::time::Instant::now();
+    for chunk in (0..POSTS).collect::<Vec<_>>().chunks(50_000) {
+        let batches = chunk.chunks(5_000).map(|batch| {
+            let engine = engine.clone();
+            let at_of = |i: usize| now.timestamp() - 60 - DAY + (i as i64 * DAY) / POSTS as i64;
+            let written_at = batch.last().map_or(now.timestamp(), |&i| at_of(i));
+            let items: Vec<campanile::engine::Bucketed> = batch
+                .iter()
+                .map(|&i| {
+                    let (lat, lon) = places[i % places.len()];
+                    let at = at_of(i);
+                    campanile::engine::Bucketed {
+                        dedup_key: None,
+                        fingerprint: rand::random(),
+                        contributor: (i % 30_000) as u64,
+                        bucket: bucketer.bucket_start(at),
+                        cells: bucketer.cells(lat, lon),
+                        text: None,
+                    }
+                })
+                .collect();
+            async move { engine.ingest(&items, written_at).await.expect("ingest") }
+        });
+        futures_util::future::join_all(batches).await;
+    }
+    println!(
+        "{POSTS} posts over {} h written to Redis in {:.1} s",
+        DAY / 3600,
+        loading.elapsed().as_secs_f64()
+    );
     for chunk in (0..REPORTS).collect::<Vec<_>>().chunks(500) {
         let writes = chunk.iter().map(|i| {
             let engine = engine.clone();
@@ -413,6 +650,7 @@ async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_
     assert_eq!(status, 200);
     let before = rss_kib(pid);
     let mut peak = before;
+    let exporting = std::time::Instant::now();
     let mut resp = app
         .client
         .get(format!("{}/api/v1/export", app.address))
@@ -440,13 +678,20 @@ async fn a_large_export_streams_in_constant_memory_and_survives_clients_that_go_
     }
     let growth_mib = (peak.saturating_sub(before)) as f64 / 1024.0;
     println!(
-        "export of {} MiB: server RSS {} MiB before, peak growth {growth_mib:.1} MiB",
+        "export of {} MiB in {:.1} s: server RSS {} MiB before, peak growth {growth_mib:.1} MiB",
         bytes / (1 << 20),
+        exporting.elapsed().as_secs_f64(),
         before / 1024
     );
     assert_eq!(counts.get("report"), Some(&(REPORTS + 1)), "{counts:?}");
     assert_eq!(counts.get("broadcast"), Some(&(OTHERS + 1)), "{counts:?}");
     assert_eq!(counts.get("alert"), Some(&OTHERS), "{counts:?}");
+    // A snapshot for each minute the posts fell in, each with cells.
+    let cells = counts.get("cell").copied().unwrap_or(0);
+    let zones = counts.get("zone").copied().unwrap_or(0);
+    println!("{cells} heatmap cells and {zones} zone rows in one snapshot a minute");
+    assert!(cells >= 1_400 * 5, "{counts:?}");
+    assert!(zones >= 1_400, "{counts:?}");
     assert!(
         bytes > 15 << 20,
         "the export is larger than the allowance: {bytes} bytes"
