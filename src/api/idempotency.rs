@@ -114,11 +114,17 @@ pub fn scope(caller: &Caller, req: &HttpRequest, state: &AppState) -> String {
 /// The store's name for a caller's key: a hash, so that neither the key
 /// nor the caller shows in the store.
 pub fn slot(scope: &str, key: &IdempotencyKey) -> String {
+    slot_named(scope, key.as_str())
+}
+
+/// The store's name for `name` in `scope`, for requests the server itself
+/// makes idempotent (an official alert is relayed once).
+pub fn slot_named(scope: &str, name: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"campanile/idempotency/v1\0");
     h.update((scope.len() as u64).to_le_bytes());
     h.update(scope.as_bytes());
-    h.update(key.as_str().as_bytes());
+    h.update(name.as_bytes());
     hex::encode(h.finalize())
 }
 

@@ -7,11 +7,13 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::ApiError;
-use super::{AppState, Caller};
+use super::{AppState, Caller, idempotency};
 use crate::broadcasts::{BroadcastView, Broadcasts};
 use crate::domain::broadcast::{AreaInput, BroadcastInput, CircleInput};
 use crate::domain::text::is_xml_char;
 use crate::domain::{FieldError, Language, Role};
+use crate::engine::EngineError;
+use crate::engine::idempotency::{Claim, StoredAnswer};
 use crate::official::cap_in::{Scope, Status};
 use crate::official::{Kept, OfficialAlertView, RefusalView};
 
@@ -58,8 +60,8 @@ pub async fn list(caller: Caller, state: web::Data<AppState>) -> Result<HttpResp
 /// Relays an official alert to the public as a broadcast (operators).
 #[utoipa::path(post, path = "/api/v1/official-alerts/{id}/relay", tag = "official alerts", operation_id = "relay_official_alert",
     params(("id" = String, Path, description = "The official alert's id")),
-    responses((status = 201, description = "The public broadcast sent, and the alert it relays", body = RelayAnswer),
-              (status = 400, description = "`not_actual` (a Test, Exercise, System or Draft alert), `not_public` (scope Restricted or Private), `no_area` (areas by code only) or `no_expiry`, or the alert does not fit a broadcast; `field` names why", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators relay", body = super::error::ErrorEnvelope), (status = 404, description = "No such alert in force", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
+    responses((status = 201, description = "The public broadcast sent, and the alert it relays. An alert is relayed once: relaying it again answers the first relay's answer, with `Idempotent-Replayed: true`", body = RelayAnswer),
+              (status = 400, description = "`not_actual` (a Test, Exercise, System or Draft alert), `not_public` (scope Restricted or Private), `no_area` (areas by code only) or `no_expiry`, or the alert does not fit a broadcast; `field` names why", body = super::error::ErrorEnvelope), (status = 401, description = "Missing, forged or expired token", body = super::error::ErrorEnvelope), (status = 403, description = "Only operators relay", body = super::error::ErrorEnvelope), (status = 404, description = "No such alert in force", body = super::error::ErrorEnvelope), (status = 409, description = "`relay_in_progress`: another request is relaying this alert right now", body = super::error::ErrorEnvelope), (status = 503, description = "Engine unavailable: nothing was read or stored", body = super::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "Seconds to wait before retrying")))),
     security(("bearer" = [])))]
 pub async fn relay(
     caller: Caller,
@@ -75,21 +77,60 @@ pub async fn relay(
         ))
     })?;
     let input = broadcast_input(&kept)?;
-    let sent = state.broadcasts.send(input, sub).await?;
-    state
-        .broadcasts
-        .audit(
-            "official.relay",
-            sub,
-            json!({"official_alert": kept.id, "source": kept.source, "sender": kept.alert.sender,
-                   "identifier": kept.alert.identifier, "broadcast": sent.id}),
+    // Relayed once per deployment: a second click, a second operator or a
+    // retry after a lost answer gets the first relay's answer, not a second
+    // public message.
+    let store = state.engine.idempotency();
+    let slot = idempotency::slot_named("official-relay", &kept.id);
+    let keep = state.settings.retention;
+    let now = Utc::now().timestamp_millis();
+    let token = match store.claim(&slot, RELAY, now, idempotency::LEASE, keep).await? {
+        Claim::Fresh { token, .. } => token,
+        Claim::Answered(answer) => return Ok(idempotency::respond(answer, true)),
+        Claim::InFlight | Claim::Mismatch => {
+            return Err(ApiError::Conflict(FieldError::general(
+                "relay_in_progress",
+                "this alert is being relayed by another request right now; read the broadcasts in a moment",
+            )));
+        }
+    };
+    let relayed = async {
+        let sent = state.broadcasts.send(input, sub).await?;
+        state
+            .broadcasts
+            .audit(
+                "official.relay",
+                sub,
+                json!({"official_alert": kept.id, "source": kept.source, "sender": kept.alert.sender,
+                       "identifier": kept.alert.identifier, "broadcast": sent.id}),
+            )
+            .await?;
+        let answer = RelayAnswer {
+            broadcast: Broadcasts::view(&sent, &caller.0),
+            official_alert: kept.view(),
+        };
+        let body = serde_json::to_string(&answer).map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let answer = StoredAnswer { status: 201, body };
+        Ok::<_, ApiError>(
+            store
+                .finish(&slot, RELAY, &answer, Utc::now().timestamp_millis(), keep)
+                .await?,
         )
-        .await?;
-    Ok(HttpResponse::Created().json(RelayAnswer {
-        broadcast: Broadcasts::view(&sent, &caller.0),
-        official_alert: kept.view(),
-    }))
+    }
+    .await;
+    match relayed {
+        Ok(answer) => Ok(idempotency::respond(answer, false)),
+        Err(e) => {
+            if let Err(release) = store.release(&slot, &token, Utc::now().timestamp_millis()).await {
+                tracing::debug!(error = %release, "could not release a relay's lease");
+            }
+            Err(e)
+        }
+    }
 }
+
+/// What every relay of one alert claims its slot with: they are all the same request.
+const RELAY: &str = "relay";
 
 /// At most `max` characters XML can carry, trimmed; none when empty.
 fn fitted(text: &str, max: usize) -> Option<String> {

@@ -86,7 +86,7 @@ pub struct TrendBook {
 struct Series {
     /// Before `newest`, oldest first.
     older: VecDeque<Minute>,
-    /// The latest minute with a post ([`Minute::NONE`] in a new series).
+    /// The latest minute with a post: a series begins with its first.
     newest: Minute,
 }
 
@@ -104,9 +104,6 @@ struct Minute {
 }
 
 impl Minute {
-    /// No minute yet.
-    const NONE: i64 = i64::MIN;
-
     fn new(minute: i64) -> Self {
         Minute {
             minute,
@@ -297,9 +294,7 @@ impl Series {
         }
         if minute > self.newest.minute {
             let done = std::mem::replace(&mut self.newest, Minute::new(minute));
-            if done.minute != Minute::NONE {
-                self.older.push_back(done);
-            }
+            self.older.push_back(done);
             return self.newest.record(hash, keep);
         }
         // A late post: into its minute among the older ones.
@@ -317,9 +312,7 @@ impl Series {
 
     /// Every minute held, oldest first.
     fn minutes(&self) -> impl Iterator<Item = &Minute> {
-        self.older
-            .iter()
-            .chain(std::iter::once(&self.newest).filter(|m| m.minute != Minute::NONE))
+        self.older.iter().chain(std::iter::once(&self.newest))
     }
 
     fn in_range(&self, (from, to): (i64, i64)) -> impl Iterator<Item = &Minute> {

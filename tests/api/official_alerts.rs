@@ -749,6 +749,26 @@ async fn roles_relay_and_its_audit_on(kind: EngineKind) {
             .is_some_and(|r| r.first() == r.last())
     );
     assert_eq!(body["official_alert"]["id"], flood.as_str());
+    // Relayed once: again, twice at once, or by another operator, the
+    // answer is the first relay's and no second message goes out.
+    let other = token(campanile::domain::Role::Operator, "second-operator");
+    let again = futures_util::future::join_all([
+        relay(flood.clone(), Some(app.operator.clone())),
+        relay(flood.clone(), Some(other.clone())),
+        relay(flood.clone(), Some(other)),
+    ])
+    .await;
+    for (status, answer) in &again {
+        assert_eq!(*status, 201, "{answer}");
+        assert_eq!(answer["broadcast"]["id"], broadcast["id"], "{answer}");
+    }
+    let (_, all) = app.get("/api/v1/broadcasts", Some(&app.operator)).await;
+    let relayed = all["broadcasts"].as_array().map(|b| {
+        b.iter()
+            .filter(|x| x["headline"] == "Allerta: evacuare il lungofiume")
+            .count()
+    });
+    assert_eq!(relayed, Some(1), "{all}");
     // The public sees it like any other broadcast; the audit names both.
     let (_, public) = app.get("/api/v1/broadcasts?active=true", None).await;
     assert!(

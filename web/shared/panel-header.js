@@ -11,16 +11,38 @@ export function headerPanel({ heading, windows, defaultWindow }) {
   const updated = el("span", { id: "updated", text: "last update never" });
   const resolution = el("span", { id: "res-label", text: "" });
   const element = el("header", {}, el("h1", { text: heading }), state, updated, el("label", {}, "window ", windowSelect), resolution);
+  let connection = "connecting";
+  let replaying = null;
+  let lastUpdate = null;
+  function render() {
+    // While replaying, "last update" would speak of the live picture, which is not on screen.
+    updated.textContent = replaying ? "showing the past" : `last update ${ago(lastUpdate)}`;
+    if (replaying) {
+      const down = connection === "live" ? "" : ` · ${connection}`;
+      state.textContent = `replay ${replaying.toISOString().slice(11, 16)} UTC${down}`;
+      state.className = "state replay";
+    } else {
+      state.textContent = connection;
+      state.className = `state ${connection.replace(" ", "-")}`;
+    }
+  }
   return {
     element,
     window: () => windowSelect.value,
     onWindowChange: (handler) => windowSelect.addEventListener("change", handler),
     showState(name) {
-      state.textContent = name;
-      state.className = `state ${name.replace(" ", "-")}`;
+      connection = name;
+      render();
+    },
+    /** Says the map shows a past moment (a Date), or live again (`null`):
+     *  a replay must never look live, even while the connection is. */
+    showReplay(moment) {
+      replaying = moment;
+      render();
     },
     showUpdated(timestamp) {
-      updated.textContent = `last update ${ago(timestamp)}`;
+      lastUpdate = timestamp;
+      render();
     },
     showResolution(res) {
       resolution.textContent = `H3 resolution ${res}`;

@@ -30,7 +30,10 @@ export function officialPanel(page) {
         method: "POST", headers: { Authorization: `Bearer ${page.token()}` },
       });
       const answer = await resp.json();
-      status.textContent = resp.ok ? `Relayed to the public as broadcast ${answer.broadcast.id}.` : `Not relayed: ${answer.error.message}`;
+      const earlier = resp.headers.get("Idempotent-Replayed") === "true";
+      status.textContent = !resp.ok ? `Not relayed: ${answer.error.message}`
+        : earlier ? `Already relayed to the public as broadcast ${answer.broadcast.id}: it is not sent twice.`
+        : `Relayed to the public as broadcast ${answer.broadcast.id}.`;
     } catch {
       status.textContent = "Not relayed: the server could not be reached.";
     }

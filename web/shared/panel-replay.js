@@ -65,6 +65,7 @@ export function replayPanel(page, zones) {
     slider.setAttribute("aria-valuetext", words);
     play.disabled = false;
     live.disabled = false;
+    page.header.showReplay(moment);
   }
 
   function goTo(t) {
@@ -92,6 +93,7 @@ export function replayPanel(page, zones) {
     live.disabled = true;
     page.showReplay(null);
     zones.replay(null);
+    page.header.showReplay(null);
   }
 
   slider.addEventListener("input", () => {

@@ -163,6 +163,12 @@ test("an official alert shows on /ops with its source, area and expiry, outlines
   const relayed = broadcasts.broadcasts.find((b) => b.headline === "Red flood warning for the Reno");
   assert.ok(relayed, "the public sees it");
   assert.equal(relayed.instruction, "Keep away from the river banks.");
+  // A second relay says it was sent already, and sends nothing.
+  await card.locator("button", { hasText: "Relay to public" }).click();
+  await card.locator("button", { hasText: "Yes, relay" }).click();
+  await ops.waitForFunction(() => /Already relayed to the public as broadcast/.test(document.querySelector("#official-status")?.textContent ?? ""), null, { timeout: 10000 });
+  broadcasts = await (await fetch(`${base}/api/v1/broadcasts?active=true`)).json();
+  assert.equal(broadcasts.broadcasts.filter((b) => b.headline === "Red flood warning for the Reno").length, 1, "sent once");
   assert.deepEqual(ops.problems, []);
   await ops.close();
   assert.deepEqual(await axeProblems(`/ops/#token=${operator}`), []);

@@ -62,6 +62,9 @@ test("the slider replays a past moment on the map and the zones, under a REPLAY 
   await page.waitForTimeout(500);
   const last = new Date(atOf(page.replays.at(-1)));
   assert.equal(last.toISOString().slice(11, 16), shownMinute, "the banner names the moment asked for");
+  // The connection pill does not say "live" over the past.
+  assert.equal(await page.textContent("#state"), `replay ${shownMinute} UTC`);
+  assert.ok(!(await page.getAttribute("#state", "class")).includes("live"));
   // The zones panel lists the replayed zones.
   const status = await zonesResp.json();
   const listed = await page.$$eval("#zones-list li", (lis) => lis.map((li) => li.dataset.zone).filter(Boolean).sort());
@@ -91,6 +94,7 @@ test("the slider replays a past moment on the map and the zones, under a REPLAY 
   await page.waitForTimeout(1500);
   assert.equal(page.replays.length, after);
   await waitLive(page);
+  assert.equal(await page.textContent("#state"), "live");
   assert.deepEqual(page.problems, []);
   await page.close();
 });
