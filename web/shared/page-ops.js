@@ -1,8 +1,8 @@
 // The operations room (/ops/): the wall map with every panel an operator
 // works from — the zones by risk, messages and who acknowledged them,
 // hotspots named by zone, reports to triage, the rumour register, the
-// ingest rate, alerts, the authorities' official alerts, the composer, and the
-// time slider that replays the last hours.
+// ingest rate, alerts, the authorities' official alerts, the composer, the
+// time slider that replays the last hours and the after-action download.
 
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgements } from "/shared/panel-messages.js";
@@ -11,6 +11,7 @@ import { triagePanel } from "/shared/panel-triage.js";
 import { rumourPanel } from "/shared/panel-rumours.js";
 import { timelinePanel } from "/shared/panel-timeline.js";
 import { replayPanel } from "/shared/panel-replay.js";
+import { exportPanel } from "/shared/panel-export.js";
 import { alertsPanel } from "/shared/panel-alerts.js";
 import { composerPanel } from "/shared/panel-composer.js";
 import { zonesPanel } from "/shared/panel-zones.js";
@@ -23,6 +24,7 @@ const page = await openLivePage({ surface: "operations room", tokenLabel: "Opera
 const zones = page.add(new ZoneWatch(page));
 page.add(zonesPanel(page, zones));
 page.add(replayPanel(page, zones));
+page.add(exportPanel(page));
 page.add(messagesPanel(page, acknowledgements(page)));
 page.add(responderHotspots(page, zones));
 const posts = postsPanel(page);

@@ -4,6 +4,7 @@
 // page meets WCAG 2 AA while replaying. Screenshots at the three sizes.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, startServer, waitLive } from "./support.mjs";
 
 let browser, server, base, operator;
@@ -111,4 +112,44 @@ test("the replay controls and banner fit the tablet and the phone", async () => 
     assert.deepEqual(page.problems, []);
     await page.close();
   }
+});
+
+test("the after-action download saves what the server streams, under the server's file name", async () => {
+  // Posts of a few minutes ago: minutes the heatmap download holds.
+  const ago = (s) => new Date(Date.now() - s * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+  const posts = Array.from({ length: 30 }, (_, i) => ({
+    source: "test", lat: 44.4937, lon: 11.343, author: `export-${i}`, ts: ago(120 + i * 5),
+  }));
+  const posted = await fetch(`${base}/api/v1/posts`, {
+    method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts),
+  });
+  assert.equal(posted.status, 202);
+  const page = await openOps(SIZES.wall);
+  await page.selectOption("#export-what", "reports:csv");
+  await page.selectOption("#export-period", "6");
+  const saved = page.waitForEvent("download");
+  await page.click("#export-start");
+  const download = await saved;
+  assert.match(download.suggestedFilename(), /^campanile-reports-\d{8}T\d{6}Z-\d{8}T\d{6}Z\.csv$/);
+  const csv = await readFile(await download.path(), "utf8");
+  assert.match(csv, /^kind,id,received_at,category,status,origin,lat,lon,/);
+  await page.waitForFunction(() => /^Saved campanile-reports-/.test(document.querySelector("#export-status").textContent));
+
+  // The heatmap minute by minute, as GeoJSON a GIS opens.
+  await page.selectOption("#export-what", "heatmap:geojson");
+  await page.selectOption("#export-period", "1");
+  const map = page.waitForEvent("download");
+  await page.click("#export-start");
+  const doc = JSON.parse(await readFile(await (await map).path(), "utf8"));
+  assert.equal(doc.type, "FeatureCollection");
+  assert.ok(doc.features.length > 0, "the posts' minutes are in it");
+  assert.ok(doc.features.every((f) => f.properties.kind === "cell" && f.geometry.type === "Polygon"));
+  await page.screenshot({ path: `${SHOTS}ops-export-wall.png` });
+  assert.deepEqual(page.problems, []);
+  await page.close();
+
+  // A commander's token cannot export: the panel is the operators', and the server says no.
+  const answer = await fetch(`${base}/api/v1/export`, { headers: { Authorization: `Bearer ${server.commander}` } });
+  await answer.body?.cancel();
+  assert.equal(answer.status, 403);
 });
