@@ -148,6 +148,14 @@ test("the after-action download saves what the server streams, under the server'
   assert.deepEqual(page.problems, []);
   await page.close();
 
+  for (const [name, viewport] of Object.entries({ tablet: SIZES.tablet, phone: SIZES.phone })) {
+    const small = await openOps(viewport);
+    await small.locator("#export-panel").scrollIntoViewIfNeeded();
+    assert.ok(await noHorizontalScroll(small), `${name}: no horizontal scroll`);
+    await small.screenshot({ path: `${SHOTS}ops-export-${name}.png` });
+    await small.close();
+  }
+
   // A commander's token cannot export: the panel is the operators', and the server says no.
   const answer = await fetch(`${base}/api/v1/export`, { headers: { Authorization: `Bearer ${server.commander}` } });
   await answer.body?.cancel();
