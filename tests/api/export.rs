@@ -508,23 +508,17 @@ async fn snapshots_are_what_the_live_map_showed(kind: EngineKind) {
 }
 
 #[actix_web::test]
-async fn snapshots_on_memory() {
-    snapshots_are_what_the_live_map_showed(EngineKind::Memory).await;
+async fn snapshots_on_both_engines() {
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        snapshots_are_what_the_live_map_showed(kind).await;
+    }
 }
 
 #[actix_web::test]
-async fn snapshots_on_redis() {
-    snapshots_are_what_the_live_map_showed(EngineKind::Redis).await;
-}
-
-#[actix_web::test]
-async fn every_format_on_memory() {
-    exports_every_format(EngineKind::Memory).await;
-}
-
-#[actix_web::test]
-async fn every_format_on_redis() {
-    exports_every_format(EngineKind::Redis).await;
+async fn every_format_on_both_engines() {
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        exports_every_format(kind).await;
+    }
 }
 
 /// The server process's resident memory, in KiB.
