@@ -1132,11 +1132,20 @@ async fn what_came_over_https_is_never_fetched_over_plain_http() {
     // A move within https is followed; one down to http is not.
     secure.route("/moved.atom", Reply::Redirect(secure.url("/index.atom")));
     secure.route("/down.atom", Reply::Redirect(plain.url("/index.atom")));
-    let feeds = [secure.url("/moved.atom"), secure.url("/down.atom")];
+    // A server sending the poller round in circles is left after a few turns.
+    secure.route("/loop.atom", Reply::Redirect("/loop.atom".into()));
+    let feeds = [
+        secure.url("/moved.atom"),
+        secure.url("/down.atom"),
+        secure.url("/loop.atom"),
+    ];
     let app = spawn_on(tls_args(&feeds, Some(ca.write(dir.path())))).await;
 
     let body = wait_for(&app, Duration::from_secs(15), |b| {
-        headlines(b) == ["Cifrato"] && !refusals_of(b, &feeds[1]).is_empty() && !refusals_of(b, &linked).is_empty()
+        headlines(b) == ["Cifrato"]
+            && [&feeds[1], &feeds[2], &linked]
+                .iter()
+                .all(|d| !refusals_of(b, d).is_empty())
     })
     .await;
     let down = refusals_of(&body, &feeds[1]);
@@ -1148,6 +1157,7 @@ async fn what_came_over_https_is_never_fetched_over_plain_http() {
         "{body:#}"
     );
     assert_eq!(refusals_of(&body, &linked)[0]["code"], "downgrade", "{body:#}");
+    assert_eq!(refusals_of(&body, &feeds[2])[0]["code"], "redirect", "{body:#}");
     // Polled again and again, the plain server never hears from it.
     let hits = secure.hits("/down.atom");
     let start = Instant::now();
