@@ -285,7 +285,7 @@ pub struct ServeArgs {
     pub demo_scenario: Option<String>,
 
     /// An official CAP source to take alerts in from: an Atom or RSS index of
-    /// CAP 1.2 documents, or one CAP document (http:// only in this build).
+    /// CAP 1.2 documents, or one CAP document, over https:// or http://.
     /// Repeat the flag for more; the environment variable takes them comma separated.
     #[arg(long = "cap-feed", env = "CAMPANILE_CAP_FEEDS", value_delimiter = ',')]
     pub cap_feed: Option<Vec<String>>,
@@ -297,6 +297,11 @@ pub struct ServeArgs {
     /// Deadline of one request to a feed, body included [default: 10s].
     #[arg(long, env = "CAMPANILE_CAP_FEED_TIMEOUT")]
     pub cap_feed_timeout: Option<String>,
+
+    /// PEM file of one or more CA certificates trusted for https feeds
+    /// besides the system's roots, for a private PKI [default: none].
+    #[arg(long, env = "CAMPANILE_CAP_FEED_CA")]
+    pub cap_feed_ca: Option<PathBuf>,
 
     /// The event's name, shown by the pages [default: Campanile].
     #[arg(long, env = "CAMPANILE_EVENT_NAME")]
@@ -329,7 +334,7 @@ impl ServeArgs {
             prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window, text_analysis,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
-            public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout),
+            public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout, cap_feed_ca),
         )
     }
 }
@@ -535,9 +540,9 @@ fn alert_history(value: Option<&str>) -> Result<Duration, ConfigError> {
     Ok(history)
 }
 
-/// Checks the `--cap-feed` URLs: absolute `http://` URLs with a host and
-/// no credentials (they are logged and shown to operators). `https://`
-/// is refused with the reason: this build has no TLS client.
+/// Checks the `--cap-feed` URLs: absolute `http://` or `https://` URLs
+/// with a host and no credentials (they are logged and shown to
+/// operators); reads `--cap-feed-ca` now, so that a bad file stops the start.
 fn cap_feeds(args: &ServeArgs) -> Result<crate::official::feed::FeedSettings, ConfigError> {
     let mut feeds = Vec::new();
     for text in args
@@ -549,14 +554,8 @@ fn cap_feeds(args: &ServeArgs) -> Result<crate::official::feed::FeedSettings, Co
     {
         let bad = |why: &str| ConfigError(format!("cap_feed {text:?}: {why}"));
         let url = url::Url::parse(text).map_err(|e| bad(&e.to_string()))?;
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(bad(
-                    "https feeds need a TLS client, which this build does not have; use http:// or a local relay",
-                ));
-            }
-            _ => return Err(bad("must start with http://")),
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must start with https:// or http://"));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(bad("must name a host"));
@@ -573,10 +572,15 @@ fn cap_feeds(args: &ServeArgs) -> Result<crate::official::feed::FeedSettings, Co
     if interval < Duration::from_secs(1) {
         return Err(ConfigError("cap_feed_interval must be at least 1s".into()));
     }
+    let ca = match &args.cap_feed_ca {
+        Some(path) => crate::official::tls::read_ca_file(path).map_err(|e| ConfigError(format!("cap_feed_ca {e}")))?,
+        None => Vec::new(),
+    };
     Ok(crate::official::feed::FeedSettings {
         feeds,
         interval,
         timeout,
+        ca,
     })
 }
 
@@ -935,7 +939,7 @@ mod tests {
         )
         .unwrap();
         let args = ServeArgs {
-            config: Some(path),
+            config: Some(path.clone()),
             ..ServeArgs::default()
         };
         let s = Settings::resolve(&args.layered().unwrap()).unwrap();
@@ -943,6 +947,22 @@ mod tests {
         assert_eq!(feeds, ["http://alerts.example/a.atom", "http://b.example/cap.xml"]);
         assert_eq!(s.cap_feeds.interval, Duration::from_secs(30));
         assert_eq!(s.cap_feeds.timeout, Duration::from_secs(10));
+        assert!(s.cap_feeds.ca.is_empty());
+        // The private CA, from the file like the other cap_feed settings.
+        let ca = rcgen::generate_simple_self_signed(["feeds.example".to_owned()]).unwrap();
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, ca.cert.pem()).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "cap_feed = [\"https://alerts.example/a.atom\"]\ncap_feed_ca = {:?}\n",
+                pem.display().to_string()
+            ),
+        )
+        .unwrap();
+        let s = Settings::resolve(&args.layered().unwrap()).unwrap();
+        assert_eq!(s.cap_feeds.ca, [ca.cert.der().clone()]);
+        assert_eq!(s.cap_feeds.feeds[0].scheme(), "https");
         #[derive(clap::Parser)]
         struct Line {
             #[command(flatten)]

@@ -216,8 +216,10 @@ impl Application {
         let broadcasts = Arc::new(crate::broadcasts::Broadcasts::new(engine.clone(), zones.clone()));
         let official = Arc::new(crate::official::OfficialAlerts::default());
         if !settings.cap_feeds.feeds.is_empty() {
+            let tls = crate::official::tls::client_config(&settings.cap_feeds.ca).map_err(StartupError::Settings)?;
             background.push(crate::official::feed::spawn(
                 settings.cap_feeds.clone(),
+                tls,
                 official.clone(),
                 shutdown.clone(),
             ));

@@ -8,6 +8,11 @@
 //! documents of an index, and a feed that fails is retried at the next poll
 //! while the others carry on. An answer `304 Not Modified` is not parsed
 //! again; neither is a document whose validators still match.
+//!
+//! What came over https stays on https: a redirect or an index link from
+//! https to plain http is refused, since whoever sits on the path could
+//! rewrite the answer and the alert with it. Certificates are checked by
+//! [`super::tls`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +36,8 @@ pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 pub const MAX_DOCUMENTS_PER_POLL: usize = 100;
 /// Documents fetched at once from one feed.
 const CONCURRENT_FETCHES: usize = 4;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: usize = 3;
 
 /// How the feeds are polled.
 #[derive(Debug, Clone)]
@@ -41,6 +48,8 @@ pub struct FeedSettings {
     pub interval: Duration,
     /// Deadline of one request, body included.
     pub timeout: Duration,
+    /// Certificates of `--cap-feed-ca`, trusted besides the system's roots.
+    pub ca: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// `ETag` and `Last-Modified` of the last answer taken.
@@ -61,7 +70,8 @@ struct Feed {
 /// reason for the log and the operators.
 #[derive(Debug, Clone)]
 pub struct Refusal {
-    /// `fetch`, `too_large`, `timeout`, `status`, `xml`, `doctype`, `not_a_feed`, `schema`, `over_cap`.
+    /// `fetch`, `tls`, `redirect`, `downgrade`, `too_large`, `timeout`, `status`, `xml`, `doctype`,
+    /// `not_a_feed`, `schema`, `over_cap`.
     pub code: &'static str,
     /// What was wrong, for people.
     pub reason: String,
@@ -76,13 +86,17 @@ fn refusal(code: &'static str, reason: impl Into<String>) -> Refusal {
 
 enum Fetched {
     NotModified,
-    Fresh(Bytes, Validators),
+    /// The body, its validators, and the address it came from at last
+    /// (after redirects), which relative links are resolved against.
+    Fresh(Bytes, Validators, Url),
 }
 
 /// Starts polling on the current actix system (awc's client lives on one
-/// thread). Returns at once; the task ends at shutdown.
+/// thread), with `tls` for https (see [`super::tls::client_config`]).
+/// Returns at once; the task ends at shutdown.
 pub fn spawn(
     settings: FeedSettings,
+    tls: Arc<rustls::ClientConfig>,
     store: Arc<OfficialAlerts>,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
@@ -106,7 +120,7 @@ pub fn spawn(
                     // A client per round: connections a hostile server left
                     // hanging (cut off by the deadline) go with it, and cannot
                     // fill the pool for the rounds after.
-                    let client = client(settings.timeout);
+                    let client = client(settings.timeout, &tls);
                     let polls = feeds.iter_mut().map(|feed| poll(&client, feed, &store, settings.timeout));
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
@@ -119,17 +133,60 @@ pub fn spawn(
     })
 }
 
-fn client(timeout: Duration) -> awc::Client {
+fn client(timeout: Duration, tls: &Arc<rustls::ClientConfig>) -> awc::Client {
     awc::Client::builder()
         .timeout(timeout)
-        .max_redirects(3)
+        // awc follows a redirect to any scheme; `fetch` follows them itself
+        // so that https is never left for http.
+        .disable_redirects()
         .add_default_header((
             "Accept",
             "application/atom+xml, application/rss+xml, application/cap+xml, application/xml;q=0.9, text/xml;q=0.9",
         ))
         .add_default_header(("User-Agent", concat!("campanile/", env!("CARGO_PKG_VERSION"))))
-        .connector(awc::Connector::new().timeout(timeout))
+        .connector(awc::Connector::new().timeout(timeout).rustls_0_23(tls.clone()))
         .finish()
+}
+
+/// A request that got no answer, a failed TLS handshake told apart from
+/// the rest so that operators read what is wrong with the certificate.
+fn send_refusal(error: &awc::error::SendRequestError, url: &Url) -> Refusal {
+    use awc::error::{ConnectError, SendRequestError};
+    if let SendRequestError::Connect(ConnectError::Io(io)) = error
+        && let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return refusal("tls", super::tls::explain(tls, url.host_str().unwrap_or("the server")));
+    }
+    refusal("fetch", format!("the request failed: {error}"))
+}
+
+/// Where a redirect leads, if it may be followed from `at`.
+fn redirect_target(response: &awc::ClientResponse<impl Sized>, at: &Url) -> Result<Url, Refusal> {
+    let status = response.status().as_u16();
+    let next = response
+        .headers()
+        .get("Location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|location| at.join(location).ok())
+        .ok_or_else(|| {
+            refusal(
+                "redirect",
+                format!("the server answered {status} without a usable Location"),
+            )
+        })?;
+    match (at.scheme(), next.scheme()) {
+        ("https", "http") => Err(refusal(
+            "downgrade",
+            format!(
+                "redirected from https to plain http ({next}): not followed, as the answer could be altered on the way"
+            ),
+        )),
+        (_, "http" | "https") => Ok(next),
+        _ => Err(refusal(
+            "redirect",
+            format!("redirected to {next}, which is not http(s)"),
+        )),
+    }
 }
 
 async fn fetch(
@@ -140,19 +197,28 @@ async fn fetch(
     timeout: Duration,
 ) -> Result<Fetched, Refusal> {
     let work = async {
-        let mut request = client.get(url.as_str());
-        if let Some(known) = known {
-            if let Some(etag) = &known.etag {
-                request = request.insert_header(("If-None-Match", etag.as_str()));
+        let mut at = url.clone();
+        let mut redirects = 0;
+        let mut response = loop {
+            let mut request = client.get(at.as_str());
+            if let Some(known) = known {
+                if let Some(etag) = &known.etag {
+                    request = request.insert_header(("If-None-Match", etag.as_str()));
+                }
+                if let Some(modified) = &known.last_modified {
+                    request = request.insert_header(("If-Modified-Since", modified.as_str()));
+                }
             }
-            if let Some(modified) = &known.last_modified {
-                request = request.insert_header(("If-Modified-Since", modified.as_str()));
+            let response = request.send().await.map_err(|e| send_refusal(&e, &at))?;
+            if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+                break response;
             }
-        }
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| refusal("fetch", format!("the request failed: {e}")))?;
+            if redirects == MAX_REDIRECTS {
+                return Err(refusal("redirect", format!("more than {MAX_REDIRECTS} redirects")));
+            }
+            redirects += 1;
+            at = redirect_target(&response, &at)?;
+        };
         match response.status().as_u16() {
             304 if known.is_some() => return Ok(Fetched::NotModified),
             200 => {}
@@ -176,7 +242,7 @@ async fn fetch(
             }
             other => refusal("fetch", format!("the answer could not be read: {other}")),
         })?;
-        Ok(Fetched::Fresh(body, validators))
+        Ok(Fetched::Fresh(body, validators, at))
     };
     tokio::time::timeout(timeout, work).await.unwrap_or_else(|_| {
         Err(refusal(
@@ -236,15 +302,15 @@ fn take_document(feed: &str, document: &str, root: &xml::Element, store: &Offici
 
 async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, timeout: Duration) {
     let source = feed.source.clone();
-    let bytes = match fetch(client, &feed.url, feed.index.as_ref(), MAX_INDEX_BYTES, timeout).await {
+    let (bytes, base) = match fetch(client, &feed.url, feed.index.as_ref(), MAX_INDEX_BYTES, timeout).await {
         Ok(Fetched::NotModified) => {
             fetched(&source, "not_modified");
             return;
         }
-        Ok(Fetched::Fresh(bytes, validators)) => {
+        Ok(Fetched::Fresh(bytes, validators, at)) => {
             fetched(&source, "fresh");
             feed.index = Some(validators);
-            bytes
+            (bytes, at)
         }
         Err(r) => {
             fetched(&source, "failed");
@@ -253,7 +319,7 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
         }
     };
     parsed(&source, "index");
-    let base = feed.url.clone();
+    let over_https = base.scheme() == "https";
     // An index of thousands of entries is read off the async threads too.
     let answer = tokio::task::spawn_blocking(move || {
         xml::parse(&bytes)
@@ -294,6 +360,17 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
                 parsed(&source, "document");
                 take_document(&source, &source, &root, store);
             }
+            // The index came over https so that no one on the path could
+            // change it; its documents must not be open to that either.
+            Listed::Link(url) if over_https && url.scheme() == "http" => refused(
+                &source,
+                url.as_str(),
+                store,
+                &refusal(
+                    "downgrade",
+                    "an https index links this document over plain http: not fetched, as it could be altered on the way",
+                ),
+            ),
             Listed::Link(url) => {
                 if listed_links.insert(url.clone()) {
                     links.push(url);
@@ -337,7 +414,7 @@ async fn poll(client: &awc::Client, feed: &mut Feed, store: &OfficialAlerts, tim
         let document = url.to_string();
         match answer {
             Ok(Fetched::NotModified) => fetched(&source, "not_modified"),
-            Ok(Fetched::Fresh(bytes, validators)) => {
+            Ok(Fetched::Fresh(bytes, validators, _)) => {
                 fetched(&source, "fresh");
                 parsed(&source, "document");
                 match parse_xml(bytes).await {

@@ -11,6 +11,7 @@
 pub mod cap_in;
 pub mod feed;
 pub mod index;
+pub mod tls;
 pub mod xml;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -84,8 +85,8 @@ pub struct RefusalView {
     pub source: String,
     /// The document's URL (the feed's own when the index itself was refused).
     pub document: String,
-    /// A short code: `fetch`, `too_large`, `timeout`, `status`, `xml`,
-    /// `doctype`, `not_a_feed`, `schema` or `over_cap`.
+    /// A short code: `fetch`, `tls`, `redirect`, `downgrade`, `too_large`,
+    /// `timeout`, `status`, `xml`, `doctype`, `not_a_feed`, `schema` or `over_cap`.
     pub code: String,
     /// What was wrong.
     pub reason: String,

@@ -1,10 +1,12 @@
 //! Official CAP alerts in (`--cap-feed`, DESIGN §11): a feed server of our
 //! own on a free port serves an Atom index with `ETag` and CAP documents,
-//! good and bad, and hostile answers; the real server polls it.
+//! good and bad, and hostile answers, over http or over TLS with
+//! certificates of a CA made for the test; the real server polls it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ enum Reply {
     Endless,
     /// Headers, then nothing for a minute.
     Stall,
+    /// 302 to this address.
+    Redirect(String),
     /// 404.
     Missing,
 }
@@ -33,15 +37,25 @@ struct Served {
 }
 
 /// A tiny HTTP/1.1 server on a thread per connection, closing each
-/// connection after one answer.
+/// connection after one answer; over TLS when given a configuration.
 struct FeedServer {
     port: u16,
+    scheme: &'static str,
     served: Arc<Mutex<Served>>,
     stop: Arc<AtomicBool>,
 }
 
 impl FeedServer {
     fn start() -> Self {
+        Self::serve(None)
+    }
+
+    fn start_tls(tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::serve(Some(tls))
+    }
+
+    fn serve(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let served: Arc<Mutex<Served>> = Arc::default();
@@ -53,15 +67,32 @@ impl FeedServer {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (s, st) = (s.clone(), st.clone());
-                std::thread::spawn(move || answer(stream, &s, &st));
+                let (s, st, tls) = (s.clone(), st.clone(), tls.clone());
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                    match tls {
+                        None => answer(stream, &s, &st),
+                        // The handshake runs at the first read; a client that
+                        // refuses the certificate ends it there, with no hit.
+                        Some(tls) => {
+                            if let Ok(connection) = rustls::ServerConnection::new(tls) {
+                                answer(rustls::StreamOwned::new(connection, stream), &s, &st);
+                            }
+                        }
+                    }
+                });
             }
         });
-        Self { port, served, stop }
+        Self {
+            port,
+            scheme,
+            served,
+            stop,
+        }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.port)
     }
 
     fn route(&self, path: &str, reply: Reply) {
@@ -94,12 +125,8 @@ impl Drop for FeedServer {
     }
 }
 
-fn answer(stream: TcpStream, served: &Mutex<Served>, stop: &AtomicBool) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(match stream.try_clone() {
-        Ok(s) => s,
-        Err(_) => return,
-    });
+fn answer(stream: impl Read + Write, served: &Mutex<Served>, stop: &AtomicBool) {
+    let mut reader = BufReader::new(stream);
     let mut first = String::new();
     if reader.read_line(&mut first).is_err() {
         return;
@@ -122,7 +149,7 @@ fn answer(stream: TcpStream, served: &Mutex<Served>, stop: &AtomicBool) {
         *s.hits.entry(path.clone()).or_default() += 1;
         s.routes.get(&path).cloned().unwrap_or(Reply::Missing)
     };
-    let mut out = stream;
+    let out = reader.get_mut();
     let _ = match reply {
         Reply::Doc(_, etag) if if_none_match.as_deref() == Some(etag.as_str()) => {
             out.write_all(format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n").as_bytes())
@@ -152,8 +179,13 @@ fn answer(stream: TcpStream, served: &Mutex<Served>, stop: &AtomicBool) {
             std::thread::sleep(Duration::from_secs(60));
             Ok(())
         }
+        Reply::Redirect(to) => out.write_all(
+            format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        ),
         Reply::Missing => out.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     };
+    let _ = out.flush();
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
 }
@@ -790,25 +822,352 @@ async fn roles_relay_and_its_audit_on(kind: EngineKind) {
 }
 
 #[test]
-fn https_and_odd_feed_urls_are_refused_at_start() {
-    for bad in [
-        "https://alerts.example/cap.atom",
-        "ftp://x/y",
-        "http://user:pw@x/feed",
-        "not a url",
-    ] {
-        let args = campanile::config::ServeArgs {
-            cap_feed: Some(vec![bad.to_owned()]),
-            ..test_args()
-        };
-        let error = campanile::config::Settings::resolve(&args).expect_err(bad).to_string();
-        assert!(error.contains("cap_feed"), "{bad}: {error}");
-    }
-    let args = campanile::config::ServeArgs {
-        cap_feed_interval: Some("0s".into()),
+fn odd_feed_urls_and_unusable_ca_files_are_refused_at_start() {
+    let resolve = |args: campanile::config::ServeArgs| campanile::config::Settings::resolve(&args);
+    let feeds = |urls: &[&str]| campanile::config::ServeArgs {
+        cap_feed: Some(urls.iter().map(|u| (*u).to_owned()).collect()),
         ..test_args()
     };
-    assert!(campanile::config::Settings::resolve(&args).is_err());
+    let settings = resolve(feeds(&[
+        "https://alerts.example/cap.atom",
+        "http://relay.example/cap.atom",
+    ]))
+    .expect("https and http feeds are taken");
+    assert_eq!(settings.cap_feeds.feeds.len(), 2);
+    for bad in [
+        "ftp://x/y",
+        "http://user:pw@x/feed",
+        "https://user:pw@x/feed",
+        "https://token@x/feed",
+        "not a url",
+    ] {
+        let error = resolve(feeds(&[bad])).expect_err(bad).to_string();
+        assert!(error.contains("cap_feed"), "{bad}: {error}");
+    }
+    assert!(
+        resolve(campanile::config::ServeArgs {
+            cap_feed_interval: Some("0s".into()),
+            ..test_args()
+        })
+        .is_err()
+    );
+    // A CA file that is missing, holds no certificate or a broken one stops the start, named.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_only = dir.path().join("key-only.pem");
+    std::fs::write(&key_only, rcgen::KeyPair::generate().expect("key").serialize_pem()).expect("write");
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    for file in [dir.path().join("absent.pem"), key_only, broken] {
+        let error = resolve(campanile::config::ServeArgs {
+            cap_feed_ca: Some(file.clone()),
+            ..feeds(&["https://alerts.example/cap.atom"])
+        })
+        .expect_err("refused")
+        .to_string();
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert!(error.contains("cap_feed_ca") && error.contains(name), "{name}: {error}");
+    }
+    let ca = TestCa::new("Campanile test feeds CA");
+    let good = ca.write(dir.path());
+    let settings = resolve(campanile::config::ServeArgs {
+        cap_feed_ca: Some(good),
+        ..feeds(&["https://alerts.example/cap.atom"])
+    })
+    .expect("a PEM CA is taken");
+    assert_eq!(settings.cap_feeds.ca.len(), 1);
+}
+
+/// A certificate authority made for one test.
+struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+/// What a test server's certificate gets wrong, if anything.
+#[derive(Clone, Copy)]
+enum Flaw {
+    None,
+    /// Issued for another host than the one the feed URL names.
+    OtherHost,
+    /// Its validity ended years ago.
+    Expired,
+}
+
+impl TestCa {
+    /// A CA with this common name (a verifier looks for the issuer by name).
+    fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("key");
+        Self {
+            issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("CA"),
+        }
+    }
+
+    /// Its certificate as the PEM file `--cap-feed-ca` reads.
+    fn write(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("feeds-ca.pem");
+        std::fs::write(&path, self.issuer.pem()).expect("write CA");
+        path
+    }
+
+    /// A TLS server configuration whose certificate this CA signed, for
+    /// 127.0.0.1 and localhost unless `flaw` says otherwise.
+    fn server(&self, flaw: Flaw) -> Arc<rustls::ServerConfig> {
+        let names: Vec<String> = match flaw {
+            Flaw::OtherHost => vec!["alerts.example.org".into()],
+            Flaw::None | Flaw::Expired => vec!["127.0.0.1".into(), "localhost".into()],
+        };
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        if let Flaw::Expired = flaw {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signed");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone(), self.issuer.der().clone()], key)
+            .expect("server certificate");
+        Arc::new(config)
+    }
+}
+
+fn tls_args(feeds: &[String], ca: Option<PathBuf>) -> campanile::config::ServeArgs {
+    campanile::config::ServeArgs {
+        cap_feed_ca: ca,
+        ..args_for(feeds, "5s")
+    }
+}
+
+fn refusals_of<'a>(body: &'a Value, document: &str) -> Vec<&'a Value> {
+    body["refused"]
+        .as_array()
+        .map(|a| a.iter().filter(|r| r["document"] == document).collect())
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn an_https_feed_signed_by_the_given_ca_is_read_once_and_a_304_over_tls_costs_no_reparse() {
+    let ca = TestCa::new("Campanile test feeds CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let feed = FeedServer::start_tls(ca.server(Flaw::None));
+    feed.doc(
+        "/flood.xml",
+        cap(
+            "TLS-1",
+            "Alert",
+            "",
+            &info("Allerta rossa: piena del Reno", POLYGON_AREA),
+        ),
+    );
+    feed.doc(
+        "/dam.xml",
+        cap("TLS-2", "Alert", "", &info("Rilascio dalla diga", CIRCLE_AREA)),
+    );
+    feed.doc(
+        "/flood-copy.xml",
+        cap(
+            "TLS-1",
+            "Alert",
+            "",
+            &info("Allerta rossa: piena del Reno", POLYGON_AREA),
+        ),
+    );
+    feed.doc(
+        "/index.atom",
+        atom(&feed, &["/flood.xml", "/dam.xml", "/flood-copy.xml"]),
+    );
+    let source = feed.url("/index.atom");
+    assert!(source.starts_with("https://"));
+    let app = spawn_on(tls_args(std::slice::from_ref(&source), Some(ca.write(dir.path())))).await;
+
+    let body = wait_for(&app, Duration::from_secs(15), |b| headlines(b).len() == 2).await;
+    assert_eq!(
+        headlines(&body),
+        ["Allerta rossa: piena del Reno", "Rilascio dalla diga"]
+    );
+    assert_eq!(body["official_alerts"][0]["source"], source.as_str());
+    assert_eq!(body["refused"], serde_json::json!([]), "{body:#}");
+
+    // Each poll now meets 304 on the index, over TLS as over http: nothing is parsed again.
+    // The copy may still be in the parser when the two alerts show: wait for its count.
+    let feed_label = format!("feed=\"{source}\"");
+    let start = Instant::now();
+    let parses_before = loop {
+        let parses = metric_value(&metrics(&app).await, "campanile_official_parses_total", &[&feed_label]);
+        if parses >= 4.0 {
+            break parses;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the index and three documents are parsed: {parses}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let index_hits = feed.hits("/index.atom");
+    let start = Instant::now();
+    while feed.hits("/index.atom") < index_hits + 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the feed is polled again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = metrics(&app).await;
+    assert_eq!(
+        metric_value(&after, "campanile_official_parses_total", &[&feed_label]),
+        parses_before,
+        "a 304 costs no re-parse"
+    );
+    assert!(
+        metric_value(
+            &after,
+            "campanile_official_fetches_total",
+            &[&feed_label, "outcome=\"not_modified\""]
+        ) >= 3.0
+    );
+    assert_eq!(feed.hits("/flood.xml"), 1, "documents are read once");
+    assert_eq!(headlines(&official(&app).await).len(), 2, "still once each");
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn an_https_feed_whose_certificate_fails_is_refused_with_the_reason_and_the_others_go_on() {
+    let ca = TestCa::new("Campanile test feeds CA");
+    let stranger = TestCa::new("Another CA");
+    // Another key under the trusted CA's name, as a forger would make.
+    let impostor = TestCa::new("Campanile test feeds CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let servers = [
+        FeedServer::start_tls(ca.server(Flaw::None)),
+        FeedServer::start_tls(stranger.server(Flaw::None)),
+        FeedServer::start_tls(ca.server(Flaw::OtherHost)),
+        FeedServer::start_tls(ca.server(Flaw::Expired)),
+        FeedServer::start_tls(impostor.server(Flaw::None)),
+    ];
+    for (i, server) in servers.iter().enumerate() {
+        server.doc(
+            "/a.xml",
+            cap(
+                &format!("BAD-TLS-{i}"),
+                "Alert",
+                "",
+                &info(&format!("Avviso {i}"), POLYGON_AREA),
+            ),
+        );
+        server.doc("/index.atom", atom(server, &["/a.xml"]));
+    }
+    let feeds: Vec<String> = servers.iter().map(|s| s.url("/index.atom")).collect();
+    let app = spawn_on(tls_args(&feeds, Some(ca.write(dir.path())))).await;
+
+    let body = wait_for(&app, Duration::from_secs(15), |b| {
+        headlines(b) == ["Avviso 0"] && feeds[1..].iter().all(|f| !refusals_of(b, f).is_empty())
+    })
+    .await;
+    let expect = [
+        (&feeds[1], "not signed by an authority this server trusts"),
+        (&feeds[2], "not valid for the host name 127.0.0.1"),
+        (&feeds[3], "has expired"),
+        (&feeds[4], "not signed by the authority it names"),
+    ];
+    for (feed, words) in expect {
+        let refusals = refusals_of(&body, feed);
+        assert_eq!(refusals.len(), 1, "{feed}: {body:#}");
+        assert_eq!(refusals[0]["code"], "tls", "{feed}: {body:#}");
+        let reason = refusals[0]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("certificate") && reason.contains(words),
+            "{feed}: {reason}"
+        );
+    }
+    // No request got through a failed handshake, and the poller keeps going.
+    for server in &servers[1..] {
+        assert_eq!(server.total_hits(), 0);
+    }
+    let start = Instant::now();
+    let hits = servers[0].hits("/index.atom");
+    while servers[0].hits("/index.atom") < hits + 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the good feed is polled again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = metrics(&app).await;
+    for feed in &feeds[1..] {
+        assert!(
+            metric_value(
+                &text,
+                "campanile_official_refused_total",
+                &[&format!("feed=\"{feed}\""), "code=\"tls\""]
+            ) >= 2.0,
+            "{feed} is tried again at each poll"
+        );
+    }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn what_came_over_https_is_never_fetched_over_plain_http() {
+    let ca = TestCa::new("Campanile test feeds CA");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secure = FeedServer::start_tls(ca.server(Flaw::None));
+    let plain = FeedServer::start();
+    plain.doc("/a.xml", cap("PLAIN-1", "Alert", "", &info("In chiaro", POLYGON_AREA)));
+    plain.doc("/index.atom", atom(&plain, &["/a.xml"]));
+    secure.doc("/a.xml", cap("SECURE-1", "Alert", "", &info("Cifrato", POLYGON_AREA)));
+    // An https index that lists a document of the plain server by its http address.
+    let linked = plain.url("/a.xml");
+    secure.doc("/index.atom", atom(&secure, &["/a.xml", &linked]));
+    // A move within https is followed; one down to http is not.
+    secure.route("/moved.atom", Reply::Redirect(secure.url("/index.atom")));
+    secure.route("/down.atom", Reply::Redirect(plain.url("/index.atom")));
+    // A server sending the poller round in circles is left after a few turns.
+    secure.route("/loop.atom", Reply::Redirect("/loop.atom".into()));
+    let feeds = [
+        secure.url("/moved.atom"),
+        secure.url("/down.atom"),
+        secure.url("/loop.atom"),
+    ];
+    let app = spawn_on(tls_args(&feeds, Some(ca.write(dir.path())))).await;
+
+    let body = wait_for(&app, Duration::from_secs(15), |b| {
+        headlines(b) == ["Cifrato"]
+            && [&feeds[1], &feeds[2], &linked]
+                .iter()
+                .all(|d| !refusals_of(b, d).is_empty())
+    })
+    .await;
+    let down = refusals_of(&body, &feeds[1]);
+    assert_eq!(down[0]["code"], "downgrade", "{body:#}");
+    assert!(
+        down[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("from https to plain http")),
+        "{body:#}"
+    );
+    assert_eq!(refusals_of(&body, &linked)[0]["code"], "downgrade", "{body:#}");
+    assert_eq!(refusals_of(&body, &feeds[2])[0]["code"], "redirect", "{body:#}");
+    // Polled again and again, the plain server never hears from it.
+    let hits = secure.hits("/down.atom");
+    let start = Instant::now();
+    while secure.hits("/down.atom") < hits + 2 {
+        assert!(start.elapsed() < Duration::from_secs(10), "polled again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(plain.total_hits(), 0, "nothing was fetched over http");
+    assert_eq!(headlines(&official(&app).await), ["Cifrato"]);
+    app.stop().await;
 }
 
 /// The validator agrees with the OASIS CAP 1.2 XSD as lxml applies it, the
@@ -943,6 +1302,66 @@ async fn the_server_binary_logs_each_refused_document_with_its_reason() {
     );
     assert!(line.contains("severity"), "the reason names the element: {line}");
     assert!(line.contains(&feed.url("/index.atom")), "the feed is named: {line}");
+}
+
+/// A machine without system roots still starts, says in its log that
+/// https feeds will fail, and logs the refusal of each with its reason.
+#[actix_web::test]
+async fn the_server_binary_starts_without_system_roots_and_logs_the_refused_handshake() {
+    use std::process::{Command, Stdio};
+    let ca = TestCa::new("Campanile test feeds CA");
+    let feed = FeedServer::start_tls(ca.server(Flaw::None));
+    feed.doc("/a.xml", cap("NR-1", "Alert", "", &info("Senza radici", POLYGON_AREA)));
+    feed.doc("/index.atom", atom(&feed, &["/a.xml"]));
+    let port = free_port();
+    let nowhere = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cap-feed",
+            &feed.url("/index.atom"),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        // Where the system's roots are looked for: an empty folder and no file.
+        .env("SSL_CERT_DIR", nowhere.path())
+        .env("SSL_CERT_FILE", nowhere.path().join("none.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let lines = actix_web::rt::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let done = line.contains("official CAP input refused");
+            seen.push(plain(&line));
+            if done {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("joined");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("no system root certificates") && l.contains("--cap-feed-ca")),
+        "{lines:#?}"
+    );
+    let refused = lines.last().map(String::as_str).unwrap_or_default();
+    assert!(
+        refused.contains("code=\"tls\"") || refused.contains("code=tls"),
+        "{refused}"
+    );
+    assert!(refused.contains("certificate"), "{refused}");
+    assert_eq!(feed.total_hits(), 0);
 }
 
 /// `text` without its terminal colour codes (`ESC [ … m`).
