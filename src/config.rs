@@ -927,6 +927,7 @@ mod tests {
         );
         assert_eq!(s.ws_max_per_address, 20);
         assert_eq!(s.ws_max_connections, None);
+        assert_eq!(s.body_timeout, Duration::from_secs(30), "--body-timeout");
     }
 
     #[test]

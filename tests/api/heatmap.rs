@@ -82,6 +82,53 @@ async fn bbox_keeps_only_cells_inside_it() {
 }
 
 #[actix_web::test]
+async fn a_public_bbox_read_gives_only_the_frames_cells_inside_it() {
+    let app = spawn_app(EngineKind::Memory).await;
+    // Five contributors each, so that every cell is public (k = 5).
+    seed(&app, 5, 44.4937, 11.3430).await; // Bologna, Piazza Maggiore
+    seed(&app, 5, 44.5050, 11.3560).await; // Bologna, further north-east
+    seed(&app, 5, 45.4642, 9.1900).await; // Milan
+    let cells = |map: &Value| -> Vec<String> {
+        let mut cells: Vec<String> = map["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| c["cell"].as_str().expect("cell").to_owned())
+            .collect();
+        cells.sort();
+        cells
+    };
+    let (_, operator) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+    assert_eq!(cells(&operator).len(), 3, "the cells outside exist: {operator}");
+    let (_, frame) = app.get("/api/v1/heatmap?res=9", None).await;
+    assert_eq!(cells(&frame), cells(&operator), "all three are public");
+    let (status, bologna) = app.get("/api/v1/heatmap?res=9&bbox=11.2,44.4,11.5,44.6", None).await;
+    assert_eq!(status, 200, "{bologna}");
+    let mut inside: Vec<&Value> = frame["cells"]
+        .as_array()
+        .expect("cells")
+        .iter()
+        .filter(|c| {
+            let cell: h3o::CellIndex = c["cell"].as_str().expect("cell").parse().expect("h3 cell");
+            let centre = h3o::LatLng::from(cell);
+            (11.2..=11.5).contains(&centre.lng()) && (44.4..=44.6).contains(&centre.lat())
+        })
+        .collect();
+    assert_eq!(inside.len(), 2, "two of the frame's cells are in Bologna");
+    inside.sort_by_key(|c| c["cell"].to_string());
+    let mut answered: Vec<&Value> = bologna["cells"].as_array().expect("cells").iter().collect();
+    answered.sort_by_key(|c| c["cell"].to_string());
+    assert_eq!(
+        answered, inside,
+        "the frame's own cells inside the box, with their levels, and nothing else"
+    );
+    let (_, milan) = app.get("/api/v1/heatmap?res=9&bbox=9.0,45.3,9.3,45.6", None).await;
+    assert_eq!(cells(&milan).len(), 1, "{milan}");
+    let (_, empty) = app.get("/api/v1/heatmap?res=9&bbox=0.0,0.0,1.0,1.0", None).await;
+    assert_eq!(empty["cells"], json!([]), "{empty}");
+}
+
+#[actix_web::test]
 async fn the_public_sees_only_cells_with_k_contributors_and_no_finer_than_9() {
     for kind in [EngineKind::Memory, EngineKind::Redis] {
         let app = spawn_app(kind).await;

@@ -159,6 +159,63 @@ async fn an_ingest_token_reads_no_more_than_the_public_on_the_websocket() {
     assert_ne!(ingest["cells"], full["cells"]);
 }
 
+#[actix_web::test]
+async fn an_ingest_token_reads_no_more_than_the_public_over_http() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let posts: Vec<Value> = (0..6)
+        .map(|i| post_at(44.4937, 11.3430, &format!("author-{i}"), None))
+        .collect();
+    assert_eq!(app.post_json(&json!(posts)).await.0, 202);
+    let (_, full) = app.get("/api/v1/heatmap?res=9", Some(&app.operator)).await;
+    assert_eq!(heatmap_total(&full), 6, "the counts exist: {full}");
+    let (status, ingest) = app.get("/api/v1/heatmap?res=9", Some(&app.ingest)).await;
+    let (_, public) = app.get("/api/v1/heatmap?res=9", None).await;
+    assert_eq!(status, 200, "{ingest}");
+    assert_eq!(ingest["cells"], public["cells"], "ingest sees exactly the public cells");
+    let cells = ingest["cells"].as_array().expect("cells");
+    assert_eq!(cells.len(), 1, "{ingest}");
+    assert!(
+        cells.iter().all(|c| c["level"].is_u64()
+            && c.get("count").is_none()
+            && c.get("contributors").is_none()
+            && c.get("density_km2").is_none()),
+        "levels, never counts: {ingest}"
+    );
+
+    for (audience, headline) in [("public", "Leave east"), ("responders", "Hold the cordon")] {
+        let mut message = minimal_broadcast();
+        message["audience"] = json!(audience);
+        message["headline"] = json!(headline);
+        let (status, sent) = app.send_broadcast(&message, Some(&app.operator)).await;
+        assert_eq!(status, 201, "{sent}");
+    }
+    let headlines = |list: &Value| -> Vec<String> {
+        list["broadcasts"]
+            .as_array()
+            .expect("broadcasts")
+            .iter()
+            .filter_map(|b| b["headline"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (_, commander) = app.get("/api/v1/broadcasts", Some(&app.commander)).await;
+    assert_eq!(headlines(&commander).len(), 2, "{commander}");
+    let (status, ingest) = app.get("/api/v1/broadcasts", Some(&app.ingest)).await;
+    assert_eq!(status, 200, "{ingest}");
+    assert_eq!(headlines(&ingest), ["Leave east"], "no responders' message: {ingest}");
+    let responders = commander["broadcasts"]
+        .as_array()
+        .expect("broadcasts")
+        .iter()
+        .find(|b| b["audience"] == "responders")
+        .and_then(|b| b["id"].as_str())
+        .expect("the responders' message")
+        .to_owned();
+    let (status, _) = app
+        .get(&format!("/api/v1/broadcasts/{responders}"), Some(&app.ingest))
+        .await;
+    assert_eq!(status, 404, "nor one by its id");
+}
+
 async fn post_report(app: &TestApp) {
     let resp = app
         .client
@@ -220,4 +277,73 @@ async fn a_session_whose_token_expires_is_told_loses_its_reports_and_stays_open(
     );
     send(&mut expiring, json!({"type": "subscribe", "channel": "reports"})).await;
     assert_eq!(next_json(&mut expiring, 5 * SECOND).await["code"], "forbidden");
+}
+
+/// The `sub` of the next `subscribed` answer, passing over anything sent
+/// for earlier subscriptions (snapshots, history).
+async fn subscribed(ws: &mut Ws, request: Value) -> String {
+    send(ws, request.clone()).await;
+    let answer = next_of_type(ws, "subscribed", 5 * SECOND).await;
+    answer["sub"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{request}: {answer}"))
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn a_session_whose_token_expires_also_loses_its_alerts_and_its_full_heatmap() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let posts: Vec<Value> = (0..6)
+        .map(|i| post_at(44.4937, 11.3430, &format!("author-{i}"), None))
+        .collect();
+    assert_eq!(app.post_json(&json!(posts)).await.0, 202);
+    let token = TokenKeys::new(SECRET.as_bytes())
+        .and_then(|k| k.issue(Role::Commander, "short-lived", Duration::from_secs(3)))
+        .expect("token");
+    let mut ws = app.ws(Some(&token)).await;
+    let alerts = subscribed(&mut ws, json!({"type": "subscribe", "channel": "alerts"})).await;
+    // Resolution 11 is finer than the public may read: only the whole picture has it.
+    let fine = subscribed(
+        &mut ws,
+        json!({"type": "subscribe", "channel": "heatmap", "res": 11, "window": "1m"}),
+    )
+    .await;
+    let snapshot = next_of_type(&mut ws, "heatmap.snapshot", 5 * SECOND).await;
+    assert_eq!(snapshot["sub"], fine.as_str());
+    assert!(
+        snapshot["cells"][0]["count"].as_u64().is_some(),
+        "before expiry the commander sees counts: {snapshot}"
+    );
+
+    // Whatever frames arrive first, the next word about the token is its end.
+    let told = next_of_type(&mut ws, "error", 10 * SECOND).await;
+    assert_eq!(told["code"], "token_expired", "{told}");
+    let mut ended = Vec::new();
+    for _ in 0..2 {
+        let message = next_json(&mut ws, 5 * SECOND).await;
+        assert_eq!(message["type"], "unsubscribed", "{message}");
+        ended.push(message["sub"].as_str().expect("sub").to_owned());
+    }
+    ended.sort();
+    let mut expected = vec![alerts, fine];
+    expected.sort();
+    assert_eq!(ended, expected, "both the alerts and the full heatmap ended");
+
+    // Still open, now as the public: neither comes back, and the heatmap it
+    // may read is the public's, in levels.
+    send(&mut ws, json!({"type": "subscribe", "channel": "alerts"})).await;
+    assert_eq!(next_json(&mut ws, 5 * SECOND).await["code"], "forbidden");
+    send(&mut ws, json!({"type": "subscribe", "channel": "heatmap", "res": 11})).await;
+    assert_eq!(next_json(&mut ws, 5 * SECOND).await["code"], "forbidden");
+    subscribed(
+        &mut ws,
+        json!({"type": "subscribe", "channel": "heatmap", "res": 9, "window": "1m"}),
+    )
+    .await;
+    let public = next_of_type(&mut ws, "heatmap.snapshot", 5 * SECOND).await;
+    let cell = &public["cells"][0];
+    assert!(
+        cell["level"].is_u64() && cell.get("count").is_none() && cell.get("contributors").is_none(),
+        "{public}"
+    );
 }

@@ -150,7 +150,15 @@ async fn feed_and_cap_are_valid(app: &TestApp, id: &str) -> Value {
 
 #[actix_web::test]
 async fn a_forbidden_character_in_any_broadcast_text_is_a_400_naming_its_path_and_the_feed_stays_xml() {
-    let app = spawn_app(EngineKind::Memory).await;
+    // Both engines: each stores and lists broadcasts its own way, and the feed
+    // is read back from what the engine kept.
+    for kind in [EngineKind::Memory, EngineKind::Redis] {
+        forbidden_characters_are_refused_and_the_feed_stays_xml(kind).await;
+    }
+}
+
+async fn forbidden_characters_are_refused_and_the_feed_stays_xml(kind: EngineKind) {
+    let app = spawn_app(kind).await;
     let (status, good) = app
         .post_json_as("/api/v1/broadcasts", &message(), Some(&app.operator))
         .await;
@@ -196,12 +204,12 @@ async fn a_forbidden_character_in_any_broadcast_text_is_a_400_naming_its_path_an
                 answer["error"]["field"].as_str()
             ),
             (400, Some("invalid_text"), Some(field)),
-            "{path:?} = {text:?}: {answer}"
+            "{kind:?} {path:?} = {text:?}: {answer}"
         );
     }
     // Nothing refused was kept: one message, and both documents are XML.
     let (_, list) = app.get("/api/v1/broadcasts", None).await;
-    assert_eq!(list["broadcasts"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list["broadcasts"].as_array().map(Vec::len), Some(1), "{kind:?}: {list}");
     let entries = feed_and_cap_are_valid(&app, good["id"].as_str().expect("id")).await;
     assert_eq!(entries[0]["title"], "Leave by Via Rizzoli");
     // Tabs and line breaks are text, not control characters: taken.
