@@ -12,7 +12,7 @@ pub mod rules;
 mod zone_watch;
 
 pub use detector::{Alert, AlertRules, Places, detect, spawn_detector};
-pub use zone_watch::{ZoneAlert, spawn_zone_watch};
+pub use zone_watch::{ZoneAlert, ZoneWatch, spawn_zone_watch};
 
 use std::borrow::Cow;
 

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -57,8 +57,8 @@ pub struct ZoneAlert {
 }
 
 impl ZoneAlert {
-    /// An alert of `kind` about the zone in `status`.
-    pub fn new(kind: &'static str, status: &ZoneStatus) -> Self {
+    /// An alert of `kind` about the zone in `status`, raised at `now`.
+    pub fn new(kind: &'static str, status: &ZoneStatus, now: DateTime<Utc>) -> Self {
         Self {
             id: hex::encode(rand::random::<[u8; 8]>()),
             kind,
@@ -73,14 +73,16 @@ impl ZoneAlert {
             trend: status.trend,
             trend_pct: status.trend_pct,
             minutes_to_serious: status.minutes_to_serious,
-            raised_at: super::raised_at(Utc::now()),
+            raised_at: super::raised_at(now),
         }
     }
 }
 
-/// What one node remembers between frames.
+/// One node's zone watch: what it remembers between frames. The spawned
+/// watch drives it with each frame as it comes; a caller that plays
+/// frames of its own (a simulated event) drives it by hand.
 #[derive(Default)]
-struct Watch {
+pub struct ZoneWatch {
     /// Each zone's status in the last frame that was fully handled.
     was: HashMap<String, ZoneStatus>,
     /// When the gate last answered for a key: asking again within the
@@ -89,10 +91,10 @@ struct Watch {
     asked: HashMap<String, i64>,
 }
 
-impl Watch {
-    /// One frame: raises what its zones call for.
-    async fn round(&mut self, engine: &dyn Engine, zones: &[ZoneStatus], quiet_secs: i64) {
-        let now = Utc::now().timestamp();
+impl ZoneWatch {
+    /// One frame read at `at`: raises what its zones call for.
+    pub async fn round(&mut self, engine: &dyn Engine, zones: &[ZoneStatus], quiet_secs: i64, at: DateTime<Utc>) {
+        let now = at.timestamp();
         self.asked.retain(|_, at| now - *at < quiet_secs);
         for zone in zones {
             let mut handled = true;
@@ -103,7 +105,7 @@ impl Watch {
                 if self.asked.contains_key(&key) {
                     continue;
                 }
-                let alert = ZoneAlert::new(rule.kind(), zone);
+                let alert = ZoneAlert::new(rule.kind(), zone, at);
                 let Ok(body) = serde_json::to_string(&alert) else {
                     continue;
                 };
@@ -141,14 +143,16 @@ where
     F: AsRef<[ZoneStatus]> + Send + Sync + 'static,
 {
     tokio::spawn(async move {
-        let mut watch = Watch::default();
+        let mut watch = ZoneWatch::default();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = frames.changed() => if changed.is_err() { return },
             }
             let frame = frames.borrow_and_update().clone();
-            watch.round(engine.as_ref(), frame.as_ref().as_ref(), quiet_secs).await;
+            watch
+                .round(engine.as_ref(), frame.as_ref().as_ref(), quiet_secs, Utc::now())
+                .await;
         }
     })
 }
@@ -195,7 +199,7 @@ mod tests {
     #[tokio::test]
     async fn two_watches_on_one_engine_raise_each_level_and_forecast_once_with_the_zones_figures() {
         let engine = engine();
-        let (mut node_a, mut node_b) = (Watch::default(), Watch::default());
+        let (mut node_a, mut node_b) = (ZoneWatch::default(), ZoneWatch::default());
         let frames = [
             square(Level::Caution, None),
             square(Level::Alert, Some(8)),
@@ -204,8 +208,12 @@ mod tests {
             square(Level::Alert, Some(4)),
         ];
         for frame in &frames {
-            node_a.round(&engine, std::slice::from_ref(frame), 300).await;
-            node_b.round(&engine, std::slice::from_ref(frame), 300).await;
+            node_a
+                .round(&engine, std::slice::from_ref(frame), 300, Utc::now())
+                .await;
+            node_b
+                .round(&engine, std::slice::from_ref(frame), 300, Utc::now())
+                .await;
         }
         let raised: Vec<serde_json::Value> = engine
             .alerts_since(0)

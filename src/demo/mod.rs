@@ -11,7 +11,7 @@ mod scenario;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -47,22 +47,7 @@ pub fn play(
                     return;
                 }
                 let started = tokio::time::Instant::now();
-                let lines: String = scenario
-                    .second(cycle, second)
-                    .into_iter()
-                    .map(|p| p.to_ndjson(Utc::now()) + "\n")
-                    .collect();
-                match split_items(lines.as_bytes(), BodyFormat::Ndjson) {
-                    Ok(items) => {
-                        if let Err(e) = ingestor.ingest(items, &WriteId::unique()).await {
-                            tracing::warn!(error = %e, "demo: engine refused a batch");
-                        }
-                    }
-                    Err(_) => tracing::error!("demo: generated an unreadable batch"),
-                }
-                for headcount in scenario.headcounts.iter().filter(|h| h.at_s == second) {
-                    take_headcount(&*commander, headcount, scenario.seed, cycle).await;
-                }
+                play_second(&scenario, &ingestor, &*commander, cycle, second, Utc::now()).await;
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep_until(started + Duration::from_secs(1)) => {}
@@ -71,6 +56,42 @@ pub fn play(
             cycle += 1;
         }
     })
+}
+
+/// Plays second `second` of play-through `cycle` of `scenario`: its posts,
+/// stamped `at`, into `ingestor`, then the head-counts due then. The live
+/// player stamps now; a simulated event stamps its own clock. Returns the
+/// posts the engine stored: the player goes on whatever befell a batch.
+pub async fn play_second(
+    scenario: &Scenario,
+    ingestor: &Ingestor,
+    commander: &dyn Commander,
+    cycle: u64,
+    second: u64,
+    at: DateTime<Utc>,
+) -> u64 {
+    let lines: String = scenario
+        .second(cycle, second)
+        .into_iter()
+        .map(|p| p.to_ndjson(at) + "\n")
+        .collect();
+    let stored = match split_items(lines.as_bytes(), BodyFormat::Ndjson) {
+        Ok(items) => match ingestor.ingest(items, &WriteId::unique()).await {
+            Ok(report) => report.accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "demo: engine refused a batch");
+                0
+            }
+        },
+        Err(_) => {
+            tracing::error!("demo: generated an unreadable batch");
+            0
+        }
+    };
+    for headcount in scenario.headcounts.iter().filter(|h| h.at_s == second) {
+        take_headcount(commander, headcount, scenario.seed, cycle).await;
+    }
+    stored
 }
 
 async fn take_headcount(commander: &dyn Commander, headcount: &ScenarioHeadcount, seed: u64, cycle: u64) {

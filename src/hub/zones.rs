@@ -314,9 +314,22 @@ impl ZoneChannel {
         source: HeadcountSource,
         by: &str,
     ) -> Result<Headcount, HeadcountError> {
+        self.take_headcount_at(id, people, source, by, Utc::now()).await
+    }
+
+    /// [`ZoneChannel::take_headcount`] counted at `at`: the clock of a
+    /// simulated event, whose frames are ticked at its own times.
+    pub async fn take_headcount_at(
+        &self,
+        id: &str,
+        people: u64,
+        source: HeadcountSource,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Headcount, HeadcountError> {
         self.check_headcount(id, people, "people")?;
         let frame = self.current(&self.picture.estimate_window).await?;
-        let now = Utc::now().timestamp();
+        let now = at.timestamp();
         let headcount = Headcount {
             id: hex::encode(rand::random::<[u8; 12]>()),
             zone: id.to_owned(),
@@ -806,4 +819,59 @@ fn follow(sub: String, full: bool, frames: watch::Receiver<Arc<ZonesFrame>>) -> 
         let msg = f.next().await?;
         Some((msg, f))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Minutes recorded from `first` to `last` minutes before `now`, oldest
+    /// first, each with its own contributors so that a test can tell them apart.
+    fn history(now: i64, first: i64, last: i64) -> Vec<ZoneMinute> {
+        (last..=first)
+            .rev()
+            .map(|back| ZoneMinute {
+                minute: now - 60 * back,
+                contributors: [("square".to_owned(), back as u64)].into(),
+            })
+            .collect()
+    }
+
+    fn minutes_back(base: Option<&ZoneMinute>, now: i64) -> Option<i64> {
+        base.map(|m| (now - m.minute) / 60)
+    }
+
+    #[test]
+    fn the_trend_compares_with_the_minute_a_quarter_of_an_hour_back() {
+        let now = 1_764_500_400;
+        assert_eq!(now % 60, 0);
+        // An hour of history: the minute exactly 15 back, not an older one.
+        let minutes = history(now, 60, 0);
+        assert_eq!(minutes_back(trend_base(&minutes, now), now), Some(15));
+        // That minute missing (no node read it): the next younger one.
+        let gap: Vec<ZoneMinute> = minutes.into_iter().filter(|m| m.minute != now - 15 * 60).collect();
+        assert_eq!(minutes_back(trend_base(&gap, now), now), Some(14));
+    }
+
+    #[test]
+    fn in_the_first_quarter_hour_the_trend_compares_with_the_oldest_minute_at_least_five_back() {
+        let now = 1_764_500_400;
+        for oldest in 5..15 {
+            let minutes = history(now, oldest, 0);
+            assert_eq!(
+                minutes_back(trend_base(&minutes, now), now),
+                Some(oldest),
+                "with {oldest} minutes of history"
+            );
+        }
+        // Younger than five minutes, or no history: nothing to compare
+        // with, and the zone's trend is steady.
+        for oldest in 0..5 {
+            assert!(trend_base(&history(now, oldest, 0), now).is_none(), "{oldest}");
+        }
+        assert!(trend_base(&[], now).is_none());
+        // A minute ahead of this node's clock is no base either.
+        let ahead = history(now + 10 * 60, 3, 0);
+        assert!(trend_base(&ahead, now).is_none());
+    }
 }

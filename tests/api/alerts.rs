@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use awc::ws;
-use campanile::config::ServeArgs;
+use campanile::config::{ServeArgs, Settings};
+use campanile::engine::Engine;
 use campanile::engine::crowd::ZoneMinute;
+use campanile::startup::Application;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -178,11 +180,10 @@ async fn rising_density_raises_zone_level_once_per_level_across_two_nodes_on_a_r
 }
 
 /// A quarter of an hour of steady rise in Piazza del Nettuno, one poster a
-/// minute up to 26 now (26,000 people, `alert`), written into the engine
-/// before the nodes start, as their zones ticks would have: at that pace
-/// the square is `serious` (5 /m², about 32,000 people) within minutes.
-async fn seed_a_steady_rise(args: &ServeArgs) {
-    let engine = engine_for(args).await;
+/// minute up to 26 now (26,000 people, `alert`), written into `engine`
+/// before the nodes on it start, as their zones ticks would have: at that
+/// pace the square is `serious` (5 /m², about 32,000 people) within minutes.
+async fn seed_a_steady_rise(engine: &dyn Engine) {
     let now = chrono::Utc::now().timestamp();
     let minute = now - now.rem_euclid(60);
     let window_secs = 15 * 60;
@@ -201,14 +202,10 @@ async fn seed_a_steady_rise(args: &ServeArgs) {
     }
 }
 
-async fn a_steady_rise_raises_a_forecast_before_serious(args: ServeArgs) {
-    seed_a_steady_rise(&args).await;
-    let (node_a, node_b) = (spawn_on(args.clone()).await, spawn_on(args).await);
-    let mut subscribers = [
-        alerts_ws(&node_a, &node_a.operator).await,
-        alerts_ws(&node_b, &node_b.commander).await,
-    ];
-    posters(&node_a, 0, 26).await;
+/// The 26 posters arrive on `posting`: every subscriber gets one forecast
+/// of `serious`, while the square is still at `alert`.
+async fn a_steady_rise_raises_a_forecast_before_serious(posting: &TestApp, subscribers: &mut [Ws]) {
+    posters(posting, 0, 26).await;
     for ws in subscribers.iter_mut() {
         let seen = until_alert(ws, "zone_forecast", None, 15 * SECOND).await;
         let forecast = seen.last().expect("an alert");
@@ -228,10 +225,36 @@ async fn a_steady_rise_raises_a_forecast_before_serious(args: ServeArgs) {
     }
 }
 
+/// Two nodes on the engine `args` name, seeded with the steady rise.
+async fn two_nodes_on_a_steady_rise(args: ServeArgs) {
+    seed_a_steady_rise(engine_for(&args).await.as_ref()).await;
+    let (node_a, node_b) = (spawn_on(args.clone()).await, spawn_on(args).await);
+    let mut subscribers = [
+        alerts_ws(&node_a, &node_a.operator).await,
+        alerts_ws(&node_b, &node_b.commander).await,
+    ];
+    a_steady_rise_raises_a_forecast_before_serious(&node_a, &mut subscribers).await;
+}
+
+#[actix_web::test]
+async fn a_steady_rise_raises_one_zone_forecast_before_serious_on_memory() {
+    // The memory engine is the server's own: seeded after it is built,
+    // before it serves or ticks.
+    let settings = Settings::resolve(&crowd_args()).expect("settings");
+    let built = Application::build(settings).await.expect("server starts");
+    seed_a_steady_rise(built.state().engine.as_ref()).await;
+    let app = serve(built);
+    let mut subscribers = [
+        alerts_ws(&app, &app.operator).await,
+        alerts_ws(&app, &app.commander).await,
+    ];
+    a_steady_rise_raises_a_forecast_before_serious(&app, &mut subscribers).await;
+}
+
 #[actix_web::test]
 async fn a_steady_rise_raises_one_zone_forecast_before_serious_across_two_nodes_on_one_redis() {
     let redis = TestRedis::start();
-    a_steady_rise_raises_a_forecast_before_serious(ServeArgs {
+    two_nodes_on_a_steady_rise(ServeArgs {
         redis_url: Some(redis.url()),
         ..crowd_args()
     })
@@ -241,7 +264,7 @@ async fn a_steady_rise_raises_one_zone_forecast_before_serious_across_two_nodes_
 #[actix_web::test]
 async fn a_steady_rise_raises_one_zone_forecast_before_serious_on_a_redis_cluster() {
     let cluster = TestCluster::start();
-    a_steady_rise_raises_a_forecast_before_serious(ServeArgs {
+    two_nodes_on_a_steady_rise(ServeArgs {
         redis_cluster_nodes: Some(cluster.node_urls()),
         ..crowd_args()
     })

@@ -128,12 +128,18 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("/api/v1/clusters/c-1/discount", "POST", "GET"),
     ("/api/v1/clusters/c-1/restore", "POST", "DELETE"),
     ("/api/v1/zones", "GET, HEAD", "POST"),
+    ("/api/v1/zones/status", "GET, HEAD", "POST"),
     ("/api/v1/heatmap", "GET, HEAD", "DELETE"),
     ("/api/v1/broadcasts", "GET, HEAD, POST", "DELETE"),
     ("/api/v1/broadcasts/b-1", "GET, HEAD", "PATCH"),
     ("/api/v1/broadcasts/b-1/cap.xml", "GET, HEAD", "POST"),
     ("/api/v1/broadcasts/b-1/ack", "POST", "GET"),
     ("/api/v1/alerts.atom", "GET, HEAD", "PUT"),
+    ("/api/v1/alerts", "GET, HEAD", "POST"),
+    ("/api/v1/official-alerts", "GET, HEAD", "POST"),
+    ("/api/v1/official-alerts/o-1/relay", "POST", "GET"),
+    ("/api/v1/event", "GET, HEAD", "PUT"),
+    ("/api/v1/export", "GET, HEAD", "DELETE"),
     ("/api/v1/reports", "GET, HEAD, POST", "PUT"),
     ("/api/v1/reports/r-1", "PATCH", "DELETE"),
     ("/api/v1/rumours", "GET, HEAD, POST", "DELETE"),
@@ -361,6 +367,7 @@ async fn the_openapi_document_declares_every_path_parameter_once_per_operation_a
             .replace("u-1", "{id}")
             .replace("z-1", "{id}")
             .replace("c-1", "{id}")
+            .replace("o-1", "{id}")
             .replace("1-0", "{id}");
         let item = &paths
             .get(&templated)

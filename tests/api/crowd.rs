@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use campanile::config::ServeArgs;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -400,11 +401,43 @@ async fn citizens_estimates_never_calibrate_and_commanders_field_reports_do() {
     }
 }
 
+/// Strangers may report as often as a test needs.
+fn citizen_report_args() -> ServeArgs {
+    ServeArgs {
+        public_report_rate: Some(1000),
+        ..test_args()
+    }
+}
+
 #[actix_web::test]
-async fn unverified_citizen_reports_count_in_no_zone_until_verified() {
-    let mut args = test_args();
-    args.public_report_rate = Some(1000);
-    let app = spawn_app_with(EngineKind::Memory, args).await;
+async fn unverified_citizen_reports_count_in_no_zone_until_verified_on_memory() {
+    unverified_citizen_reports_count_in_no_zone_until_verified(
+        &spawn_app_with(EngineKind::Memory, citizen_report_args()).await,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn unverified_citizen_reports_count_in_no_zone_until_verified_on_redis() {
+    unverified_citizen_reports_count_in_no_zone_until_verified(
+        &spawn_app_with(EngineKind::Redis, citizen_report_args()).await,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn unverified_citizen_reports_count_in_no_zone_until_verified_on_a_redis_cluster() {
+    let cluster = TestCluster::start();
+    let args = ServeArgs {
+        redis_cluster_nodes: Some(cluster.node_urls()),
+        ..citizen_report_args()
+    };
+    unverified_citizen_reports_count_in_no_zone_until_verified(&spawn_on(args).await).await;
+}
+
+/// Six strangers' crowd reports in the square and one poster: the zone
+/// counts the poster alone until an operator verifies the reports.
+async fn unverified_citizen_reports_count_in_no_zone_until_verified(app: &TestApp) {
     let mut ids = Vec::new();
     for _ in 0..6 {
         let (status, body) = app
@@ -440,8 +473,26 @@ fn assert_words_only(value: &Value) {
 }
 
 #[actix_web::test]
-async fn the_public_reads_words_only_and_none_below_k_posters() {
-    let app = spawn_app(EngineKind::Memory).await;
+async fn the_public_reads_words_only_and_none_below_k_posters_on_memory() {
+    the_public_reads_words_only_and_none_below_k_posters(&spawn_app(EngineKind::Memory).await).await;
+}
+
+#[actix_web::test]
+async fn the_public_reads_words_only_and_none_below_k_posters_on_redis() {
+    the_public_reads_words_only_and_none_below_k_posters(&spawn_app(EngineKind::Redis).await).await;
+}
+
+#[actix_web::test]
+async fn the_public_reads_words_only_and_none_below_k_posters_on_a_redis_cluster() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    the_public_reads_words_only_and_none_below_k_posters(&spawn_on(args).await).await;
+}
+
+/// Four posters in the square give the public no word for it, a fifth
+/// gives one; the public's view holds words only, whoever asks.
+async fn the_public_reads_words_only_and_none_below_k_posters(app: &TestApp) {
     app.posters_in_nettuno("few", 4).await;
     app.zone_status_when("piazza-nettuno", 10, contributors_are(4)).await;
     let public_nettuno = |body: &Value| {

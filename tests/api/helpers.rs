@@ -248,7 +248,12 @@ pub async fn spawn_app_with(kind: EngineKind, mut args: ServeArgs) -> TestApp {
 /// Spawns the real server with exactly these options.
 pub async fn spawn_on(args: ServeArgs) -> TestApp {
     let settings = Settings::resolve(&args).expect("test settings");
-    let app = Application::build(settings.clone()).await.expect("server starts");
+    serve(Application::build(settings).await.expect("server starts"))
+}
+
+/// Serves `app`, built by the test: what a test that writes into the
+/// server's own memory engine before it serves uses.
+pub fn serve(app: Application) -> TestApp {
     let port = app.port();
     let stopper = app.stopper();
     spawn(app.run_until_stopped());

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod contact_scan;
 mod crowd;
+mod demo;
 mod engine;
 mod event;
 mod export;

@@ -92,8 +92,34 @@ async fn an_operator_gets_every_area_zone_then_only_the_zones_that_changed() {
 }
 
 #[actix_web::test]
-async fn the_public_channel_carries_words_only_and_no_word_below_k() {
-    let app = spawn_app(EngineKind::Memory).await;
+async fn the_public_channel_carries_words_only_and_no_word_below_k_on_memory() {
+    the_public_channel_carries_words_only_and_no_word_below_k(&spawn_app(EngineKind::Memory).await).await;
+}
+
+#[actix_web::test]
+async fn the_public_channel_carries_words_only_and_no_word_below_k_on_redis() {
+    the_public_channel_carries_words_only_and_no_word_below_k(&spawn_app(EngineKind::Redis).await).await;
+}
+
+#[actix_web::test]
+async fn the_public_channel_carries_words_only_and_no_word_below_k_on_a_redis_cluster() {
+    let cluster = TestCluster::start();
+    let mut args = test_args();
+    args.redis_cluster_nodes = Some(cluster.node_urls());
+    the_public_channel_carries_words_only_and_no_word_below_k(&spawn_on(args).await).await;
+}
+
+/// The operators' contributors in the square, once they are `n`.
+async fn nettuno_contributors_reach(app: &TestApp, n: u64) {
+    let reached = eventually(|| async {
+        let (_, body) = app.get("/api/v1/zones/status", Some(&app.operator)).await;
+        (zone(&body["zones"], "piazza-nettuno")["contributors"] == n).then_some(())
+    })
+    .await;
+    assert!(reached.is_some(), "the square never had {n} posters");
+}
+
+async fn the_public_channel_carries_words_only_and_no_word_below_k(app: &TestApp) {
     let mut ws = app.ws(None).await;
     let snapshot = subscribe_zones(&mut ws).await;
     for z in snapshot["zones"].as_array().expect("zones") {
@@ -102,11 +128,14 @@ async fn the_public_channel_carries_words_only_and_no_word_below_k() {
     // Four posters: below k = 5, the place has no word and no trend.
     let (status, _) = app.post_json(&posts_in_nettuno(0..4)).await;
     assert_eq!(status, 202);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    nettuno_contributors_reach(app, 4).await;
     let (_, now) = app.get("/api/v1/zones/status", None).await;
     let nettuno = zone(&now["zones"], "piazza-nettuno");
     assert_eq!(nettuno["public_level"], Value::Null, "{nettuno}");
     assert_eq!(nettuno["trend"], Value::Null);
+    // Nor did the channel send the public anything: nothing it sees changed.
+    let early = tokio::time::timeout(Duration::from_millis(300), next_json(&mut ws, Duration::from_secs(1))).await;
+    assert!(early.is_err(), "an update below k: {early:?}");
     // A fifth gives it a word.
     let (status, _) = app.post_json(&posts_in_nettuno(4..5)).await;
     assert_eq!(status, 202);
@@ -115,6 +144,11 @@ async fn the_public_channel_carries_words_only_and_no_word_below_k() {
     assert_eq!(keys(nettuno), BTreeSet::from(PUBLIC_FIELDS));
     assert!(nettuno["public_level"].is_string(), "{nettuno}");
     assert!(!update.to_string().contains("contributors"));
+    // Words only: no figure, and no H3 index, anywhere in the places sent.
+    assert!(
+        !update["zones"].to_string().chars().any(|c| c.is_ascii_digit()),
+        "a figure in the public's update: {update}"
+    );
 }
 
 #[actix_web::test]
@@ -178,4 +212,76 @@ async fn operators_cells_are_named_by_their_smallest_zone_and_the_publics_are_no
     assert_eq!(cells[0]["zone"], "piazza-nettuno");
     let (_, public) = app.get("/api/v1/heatmap?res=9", None).await;
     assert!(!public.to_string().contains("zone"), "{public}");
+}
+
+/// What operators and commanders read of a zone (DESIGN §9).
+const FULL_FIELDS: [&str; 18] = [
+    "area_m2",
+    "as_of",
+    "capacity",
+    "contributors",
+    "density_m2",
+    "id",
+    "kind",
+    "level",
+    "level_high",
+    "minutes_to_serious",
+    "name",
+    "people",
+    "posts",
+    "public_level",
+    "trend",
+    "trend_pct",
+    "utilisation",
+    "window",
+];
+
+/// The square's figures as the model makes them from `posters`: the prior's
+/// 25 people each over its area, and their level.
+fn assert_nettuno_figures(nettuno: &Value, posters: u64) {
+    assert_eq!(keys(nettuno), BTreeSet::from(FULL_FIELDS), "{nettuno}");
+    assert_eq!(
+        (&nettuno["posts"], &nettuno["contributors"]),
+        (&json!(posters), &json!(posters))
+    );
+    let people = 25 * posters;
+    assert_eq!(nettuno["people"]["estimate"], people, "{nettuno}");
+    assert_eq!(nettuno["people"]["calibrated"], false);
+    let area = nettuno["area_m2"].as_f64().expect("area");
+    let density = nettuno["density_m2"].as_f64().expect("density");
+    assert!(
+        (density - people as f64 / area).abs() < 0.005,
+        "{density} /m² for {people} on {area} m²"
+    );
+    let capacity = nettuno["capacity"].as_f64().expect("capacity");
+    assert!((nettuno["utilisation"].as_f64().expect("utilisation") - people as f64 / capacity).abs() < 0.005);
+    assert_eq!(nettuno["level"], "normal", "{nettuno}");
+    assert_eq!(nettuno["public_level"], "relaxed", "{nettuno}");
+}
+
+#[actix_web::test]
+async fn a_commander_reads_every_zones_people_density_and_level_over_http_and_the_channel() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (status, _) = app.post_json(&posts_in_nettuno(0..8)).await;
+    assert_eq!(status, 202);
+    nettuno_contributors_reach(&app, 8).await;
+
+    let (status, body) = app.get("/api/v1/zones/status", Some(&app.commander)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["window"], "15m", "{body}");
+    let zones = body["zones"].as_array().expect("zones");
+    assert!(zones.len() > 1, "{body}");
+    for z in zones {
+        assert_eq!(keys(z), BTreeSet::from(FULL_FIELDS), "{z}");
+    }
+    let over_http = zone(&body["zones"], "piazza-nettuno").clone();
+    assert_nettuno_figures(&over_http, 8);
+
+    let mut ws = app.ws(Some(&app.commander)).await;
+    let snapshot = subscribe_zones(&mut ws).await;
+    let on_the_channel = zone(&snapshot["zones"], "piazza-nettuno");
+    assert_nettuno_figures(on_the_channel, 8);
+    for field in ["people", "density_m2", "level", "utilisation"] {
+        assert_eq!(on_the_channel[field], over_http[field], "{field}");
+    }
 }
