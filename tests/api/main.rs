@@ -14,6 +14,7 @@ mod crowd;
 mod engine;
 mod event;
 mod export;
+mod failover;
 mod h3_reference;
 mod health;
 mod heatmap;
