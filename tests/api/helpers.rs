@@ -43,6 +43,9 @@ enum RedisMode {
     Throwaway,
     Persistent,
     ClusterNode,
+    /// A cluster node that declares a silent peer failed after this many
+    /// milliseconds, so that a failover happens within a test's time.
+    ClusterNodeTimeout(u32),
 }
 
 impl TestRedis {
@@ -84,6 +87,15 @@ impl TestRedis {
             RedisMode::Throwaway => cmd.args(["--appendonly", "no"]),
             RedisMode::Persistent => cmd.args(["--appendonly", "yes", "--appendfsync", "always"]),
             RedisMode::ClusterNode => cmd.args(["--appendonly", "no", "--cluster-enabled", "yes"]),
+            RedisMode::ClusterNodeTimeout(ms) => cmd
+                .args([
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                ])
+                .arg(ms.to_string()),
         };
         self.child = Some(
             cmd.spawn()
@@ -134,12 +146,35 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub fn start() -> Self {
-        let nodes: Vec<TestRedis> = (0..3).map(|_| TestRedis::launch(RedisMode::ClusterNode)).collect();
+        Self::create((0..3).map(|_| TestRedis::launch(RedisMode::ClusterNode)).collect(), 0)
+    }
+
+    /// Three masters, each with one replica, that fail over a master silent
+    /// for `node_timeout_ms`; returned once every replica has synchronised.
+    pub fn start_replicated(node_timeout_ms: u32) -> Self {
+        let cluster = Self::create(
+            (0..6)
+                .map(|_| TestRedis::launch(RedisMode::ClusterNodeTimeout(node_timeout_ms)))
+                .collect(),
+            1,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| {
+            n.cli(&["INFO", "replication"])
+                .is_some_and(|info| info.contains("role:master") || info.contains("master_link_status:up"))
+        }) {
+            assert!(Instant::now() < deadline, "the replicas did not synchronise");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn create(nodes: Vec<TestRedis>, replicas: u32) -> Self {
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addresses)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -297,19 +332,20 @@ impl TestApp {
 /// The server binary in a process of its own (that a test can signal or
 /// measure) on `redis`, once it answers `/readyz`; the caller stops it.
 pub async fn serve_process_on(redis: &TestRedis) -> (Child, TestApp) {
+    serve_process_with(&["--redis-url", &redis.url()], Stdio::null()).await
+}
+
+/// The server binary in a process of its own with these `serve` arguments
+/// besides its address, its log written to `log`, once it answers `/readyz`.
+pub async fn serve_process_with(args: &[&str], log: impl Into<Stdio>) -> (Child, TestApp) {
     let port = free_port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--redis-url",
-            &redis.url(),
-        ])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CAMPANILE_JWT_SECRET", SECRET)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("serve");
     let app = TestApp::remote(port);

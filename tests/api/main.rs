@@ -15,6 +15,7 @@ mod demo;
 mod engine;
 mod event;
 mod export;
+mod failover;
 mod h3_reference;
 mod health;
 mod heatmap;

@@ -68,14 +68,18 @@ pub struct RedisOptions {
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Cluster),
 }
 
 impl redis::aio::ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => Box::pin(async move {
+                let answer = c.current().req_packed_command(cmd).await;
+                c.observe(&answer);
+                answer
+            }),
         }
     }
 
@@ -87,15 +91,117 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => Box::pin(async move {
+                let answer = c.current().req_packed_commands(pipeline, offset, count).await;
+                c.observe(&answer);
+                answer
+            }),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.get_db(),
+            Conn::Cluster(c) => c.current().get_db(),
         }
+    }
+}
+
+/// A Redis Cluster connection that is built again from the configured nodes
+/// when a call fails for want of a node (a timeout, a dropped or refused
+/// connection).
+///
+/// The client refreshes its slot map by itself on MOVED, ASK and READONLY
+/// answers, but a master killed outright answers nothing: the client keeps
+/// repairing that node's connection, and under ingest it was seen to time
+/// out every call, to every node, long after the cluster had promoted the
+/// replica. A new connection asks a live node for the slot map and so
+/// routes to the promoted replica. Rebuilds come at most once per response timeout, so a
+/// cluster that is down altogether costs one connection attempt per node
+/// and period.
+#[derive(Clone)]
+struct Cluster(Arc<ClusterShared>);
+
+struct ClusterShared {
+    nodes: Vec<String>,
+    response_timeout: Duration,
+    current: std::sync::RwLock<ClusterConnection>,
+    rebuilds: std::sync::Mutex<Rebuilds>,
+}
+
+struct Rebuilds {
+    under_way: bool,
+    last: tokio::time::Instant,
+}
+
+impl Cluster {
+    async fn connect(nodes: &[String], response_timeout: Duration) -> Result<ClusterConnection, RedisError> {
+        ClusterClientBuilder::new(nodes.to_vec())
+            .connection_timeout(response_timeout)
+            .response_timeout(response_timeout)
+            .retries(2)
+            .build()?
+            .get_async_connection()
+            .await
+    }
+
+    async fn open(nodes: &[String], response_timeout: Duration) -> Result<Self, RedisError> {
+        let conn = Self::connect(nodes, response_timeout).await?;
+        Ok(Self(Arc::new(ClusterShared {
+            nodes: nodes.to_vec(),
+            response_timeout,
+            current: std::sync::RwLock::new(conn),
+            rebuilds: std::sync::Mutex::new(Rebuilds {
+                under_way: false,
+                last: tokio::time::Instant::now(),
+            }),
+        })))
+    }
+
+    fn current(&self) -> ClusterConnection {
+        // A poisoned lock still holds a whole connection: only a clone or a
+        // swap ever ran under it.
+        self.0.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Starts a rebuild when `answer` says a node could not be reached.
+    fn observe<T>(&self, answer: &Result<T, RedisError>) {
+        let Err(e) = answer else { return };
+        let unreachable = e.is_timeout() || e.is_io_error() || e.kind() == ErrorKind::ClusterConnectionNotFound;
+        if !unreachable {
+            return;
+        }
+        {
+            let mut rebuilds = self.0.rebuilds.lock().unwrap_or_else(|e| e.into_inner());
+            let now = tokio::time::Instant::now();
+            if rebuilds.under_way || now.duration_since(rebuilds.last) < self.0.response_timeout {
+                return;
+            }
+            rebuilds.under_way = true;
+            rebuilds.last = now;
+        }
+        let shared = self.0.clone();
+        let cause = e.to_string();
+        tokio::spawn(async move {
+            // Connecting waits on each node for the response timeout at most;
+            // the bound covers the slot map and the connections after it.
+            let fresh = tokio::time::timeout(
+                shared.response_timeout * 4,
+                Self::connect(&shared.nodes, shared.response_timeout),
+            )
+            .await;
+            match fresh {
+                Ok(Ok(conn)) => {
+                    *shared.current.write().unwrap_or_else(|e| e.into_inner()) = conn;
+                    tracing::warn!(%cause, "Redis Cluster connection rebuilt from the configured nodes");
+                }
+                Ok(Err(error)) => tracing::warn!(%cause, %error, "rebuilding the Redis Cluster connection failed"),
+                Err(_) => tracing::warn!(%cause, "rebuilding the Redis Cluster connection timed out"),
+            }
+            let mut rebuilds = shared.rebuilds.lock().unwrap_or_else(|e| e.into_inner());
+            rebuilds.under_way = false;
+            rebuilds.last = tokio::time::Instant::now();
+        });
     }
 }
 
@@ -111,14 +217,7 @@ impl Conn {
                 let client = Client::open(url.as_str())?;
                 Ok(Conn::Single(ConnectionManager::new_with_config(client, config).await?))
             }
-            RedisTarget::Cluster(nodes) => {
-                let client = ClusterClientBuilder::new(nodes.clone())
-                    .connection_timeout(response_timeout)
-                    .response_timeout(response_timeout)
-                    .retries(2)
-                    .build()?;
-                Ok(Conn::Cluster(client.get_async_connection().await?))
-            }
+            RedisTarget::Cluster(nodes) => Ok(Conn::Cluster(Cluster::open(nodes, response_timeout).await?)),
         }
     }
 
@@ -154,9 +253,9 @@ impl Conn {
                 }
                 pipe.query_async(&mut c.clone()).await
             }
-            Conn::Cluster(c) => {
+            Conn::Cluster(_) => {
                 let calls = cmds.iter().map(|command| {
-                    let mut conn = c.clone();
+                    let mut conn = self.clone();
                     async move { command.query_async::<Value>(&mut conn).await }
                 });
                 futures_util::future::try_join_all(calls).await
