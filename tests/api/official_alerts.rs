@@ -118,6 +118,31 @@ impl FeedServer {
     }
 }
 
+/// Waits for three more polls of the feed's index and checks that they were
+/// answered 304 and parsed nothing; gives the metrics then.
+async fn three_polls_answered_304(app: &TestApp, feed: &FeedServer, feed_label: &str, parses_before: f64) -> String {
+    let index_hits = feed.hits("/index.atom");
+    let start = Instant::now();
+    while feed.hits("/index.atom") < index_hits + 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the feed is polled again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = metrics(app).await;
+    assert_eq!(
+        metric_value(&after, "campanile_official_parses_total", &[feed_label]),
+        parses_before,
+        "a 304 costs no re-parse"
+    );
+    assert!(
+        metric_value(
+            &after,
+            "campanile_official_fetches_total",
+            &[feed_label, "outcome=\"not_modified\""]
+        ) >= 3.0
+    );
+    after
+}
+
 impl Drop for FeedServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -466,25 +491,7 @@ async fn valid_documents_appear_once_invalid_ones_are_refused_and_a_304_costs_no
         parses_before >= 9.0,
         "the index and eight documents were parsed: {parses_before}"
     );
-    let index_hits = feed.hits("/index.atom");
-    let start = Instant::now();
-    while feed.hits("/index.atom") < index_hits + 3 {
-        assert!(start.elapsed() < Duration::from_secs(10), "the feed is polled again");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let after = metrics(&app).await;
-    assert_eq!(
-        metric_value(&after, "campanile_official_parses_total", &[&feed_label]),
-        parses_before,
-        "a 304 costs no re-parse"
-    );
-    assert!(
-        metric_value(
-            &after,
-            "campanile_official_fetches_total",
-            &[&feed_label, "outcome=\"not_modified\""]
-        ) >= 3.0
-    );
+    let after = three_polls_answered_304(&app, &feed, &feed_label, parses_before).await;
     assert!(
         metric_value(
             &after,
@@ -1017,25 +1024,7 @@ async fn an_https_feed_signed_by_the_given_ca_is_read_once_and_a_304_over_tls_co
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let index_hits = feed.hits("/index.atom");
-    let start = Instant::now();
-    while feed.hits("/index.atom") < index_hits + 3 {
-        assert!(start.elapsed() < Duration::from_secs(10), "the feed is polled again");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let after = metrics(&app).await;
-    assert_eq!(
-        metric_value(&after, "campanile_official_parses_total", &[&feed_label]),
-        parses_before,
-        "a 304 costs no re-parse"
-    );
-    assert!(
-        metric_value(
-            &after,
-            "campanile_official_fetches_total",
-            &[&feed_label, "outcome=\"not_modified\""]
-        ) >= 3.0
-    );
+    three_polls_answered_304(&app, &feed, &feed_label, parses_before).await;
     assert_eq!(feed.hits("/flood.xml"), 1, "documents are read once");
     assert_eq!(headlines(&official(&app).await).len(), 2, "still once each");
     app.stop().await;
