@@ -353,7 +353,8 @@ test("the public page names each place with its word and icon, its trend, advice
   // Each place in its word's colour from the page's own scale: on its badge, its edge and its shape on the map.
   const scale = await phone.evaluate(async () => (await import("/shared/zones.js")).PUBLIC_COLOURS);
   const rgb = (hex) => `rgb(${[1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(", ")})`;
-  const painted = await phone.locator("#places li").evaluateAll((lis) => lis.map((li) => ({ id: li.dataset.zone, level: li.dataset.level,
+  // Read in one task of the page: the live list is redrawn between tasks, and a row read after its redraw is detached and has no style.
+  const painted = await phone.evaluate(() => [...document.querySelectorAll("#places li")].map((li) => ({ id: li.dataset.zone, level: li.dataset.level,
     badge: getComputedStyle(li.querySelector(".level-badge")).backgroundColor, edge: getComputedStyle(li).borderLeftColor })));
   const known = painted.filter((p) => scale[p.level]);
   assert.ok(known.length > 0, `a place with a word: ${JSON.stringify(painted)}`);
