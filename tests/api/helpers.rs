@@ -62,12 +62,33 @@ impl TestRedis {
     fn launch(mode: RedisMode) -> Self {
         let mut redis = Self {
             child: None,
-            port: free_port(),
+            port: 0,
             dir: tempfile::tempdir().expect("temp dir"),
             mode,
         };
-        redis.restart();
-        redis
+        // A port found free can be taken before the server binds it: by
+        // another test's server, or by a cluster node's bus, which listens
+        // on its port + 10000. Then another port is tried.
+        for _ in 0..5 {
+            redis.port = redis.free_port_for_mode();
+            if redis.start_here() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start on any of five free ports");
+    }
+
+    /// A free port, and for a cluster node one whose bus port is free too.
+    fn free_port_for_mode(&self) -> u16 {
+        if matches!(self.mode, RedisMode::Throwaway | RedisMode::Persistent) {
+            return free_port();
+        }
+        loop {
+            let port = free_port();
+            if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+                return port;
+            }
+        }
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -77,6 +98,15 @@ impl TestRedis {
 
     /// Starts (again) on the same port and data folder.
     pub fn restart(&mut self) {
+        if !self.start_here() {
+            panic!("redis-server on port {} did not start", self.port);
+        }
+    }
+
+    /// Starts the server on `self.port`; false when it could not: the port
+    /// was taken, or another server answers there (it is asked for its
+    /// process id, so that a test never talks to someone else's Redis).
+    fn start_here(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .arg("--dir")
@@ -97,18 +127,27 @@ impl TestRedis {
                 ])
                 .arg(ms.to_string()),
         };
-        self.child = Some(
-            cmd.spawn()
-                .expect("redis-server must be installed (the test command installs it)"),
-        );
+        let mut child = cmd
+            .spawn()
+            .expect("redis-server must be installed (the test command installs it)");
+        let ours = format!("process_id:{}", child.id());
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.cli(&["PING"]).is_some_and(|o| o.trim() == "PONG") {
-                return;
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            if self
+                .cli(&["INFO", "server"])
+                .is_some_and(|info| info.lines().any(|l| l.trim() == ours))
+            {
+                self.child = Some(child);
+                return true;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not start", self.port);
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
 
     /// Kills the server at once, as a crash would.
