@@ -118,6 +118,25 @@ impl FeedServer {
     }
 }
 
+/// The server binary reading `feed`, with `env` besides its own, its
+/// warnings piped back to the test.
+fn serve_logging_warnings(feed: &str, env: &[(&str, PathBuf)]) -> (std::process::Child, std::process::ChildStderr) {
+    use std::process::{Command, Stdio};
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cap-feed", feed])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let stderr = child.stderr.take().expect("stderr");
+    (child, stderr)
+}
+
 /// Waits for three more polls of the feed's index and checks that they were
 /// answered 304 and parsed nothing; gives the metrics then.
 async fn three_polls_answered_304(app: &TestApp, feed: &FeedServer, feed_label: &str, parses_before: f64) -> String {
@@ -1247,7 +1266,6 @@ for name in sys.argv[2:]:
 /// and the reason, and keeps serving.
 #[actix_web::test]
 async fn the_server_binary_logs_each_refused_document_with_its_reason() {
-    use std::process::{Command, Stdio};
     let feed = FeedServer::start();
     feed.doc("/good.xml", cap("L-1", "Alert", "", &info("Buono", POLYGON_AREA)));
     feed.doc(
@@ -1255,23 +1273,7 @@ async fn the_server_binary_logs_each_refused_document_with_its_reason() {
         cap("L-2", "Alert", "", &info("x", POLYGON_AREA)).replace("<severity>Severe", "<severity>Serious"),
     );
     feed.doc("/index.atom", atom(&feed, &["/good.xml", "/bad.xml"]));
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cap-feed",
-            &feed.url("/index.atom"),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
+    let (mut child, stderr) = serve_logging_warnings(&feed.url("/index.atom"), &[]);
     let bad = feed.url("/bad.xml");
     let line = actix_web::rt::task::spawn_blocking(move || {
         BufReader::new(stderr)
@@ -1297,32 +1299,19 @@ async fn the_server_binary_logs_each_refused_document_with_its_reason() {
 /// https feeds will fail, and logs the refusal of each with its reason.
 #[actix_web::test]
 async fn the_server_binary_starts_without_system_roots_and_logs_the_refused_handshake() {
-    use std::process::{Command, Stdio};
     let ca = TestCa::new("Campanile test feeds CA");
     let feed = FeedServer::start_tls(ca.server(Flaw::None));
     feed.doc("/a.xml", cap("NR-1", "Alert", "", &info("Senza radici", POLYGON_AREA)));
     feed.doc("/index.atom", atom(&feed, &["/a.xml"]));
-    let port = free_port();
     let nowhere = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--cap-feed",
-            &feed.url("/index.atom"),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        // Where the system's roots are looked for: an empty folder and no file.
-        .env("SSL_CERT_DIR", nowhere.path())
-        .env("SSL_CERT_FILE", nowhere.path().join("none.pem"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("serve starts");
-    let stderr = child.stderr.take().expect("stderr");
+    // Where the system's roots are looked for: an empty folder and no file.
+    let (mut child, stderr) = serve_logging_warnings(
+        &feed.url("/index.atom"),
+        &[
+            ("SSL_CERT_DIR", nowhere.path().into()),
+            ("SSL_CERT_FILE", nowhere.path().join("none.pem")),
+        ],
+    );
     let lines = actix_web::rt::task::spawn_blocking(move || {
         let mut seen = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
