@@ -1,20 +1,27 @@
 //! A Redis Cluster failover under ingest: a master killed at once, its
-//! replica promoted by the cluster, and the node carrying on by itself.
+//! replica promoted by the cluster, and the node carrying on by itself:
+//! ingest, readiness, and every WebSocket channel a client was subscribed
+//! to through it (DESIGN §4: `status` down, `status` up, a fresh snapshot).
 
 use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use awc::ws;
+use futures_util::{SinkExt, StreamExt};
+
 use crate::helpers::{
-    TestApp, TestCluster, Ws, heatmap_total, minimal_broadcast, next_json, next_of_type, post_at, send,
-    serve_process_with,
+    TestApp, TestCluster, heatmap_total, minimal_broadcast, next_json, post_at, send, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
 /// operator would set it.
 const NODE_TIMEOUT_MS: u32 = 2_000;
-const BATCH: usize = 500;
+/// Posts per batch: small enough that a batch stays well within
+/// `--redis-timeout 1s` while the subscribers' heatmaps are read every tick
+/// (500 did not, in a debug build, before any failover).
+const BATCH: usize = 200;
 /// How long the node may take to answer 202 again after the kill.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
 
@@ -72,13 +79,6 @@ async fn send_until_acknowledged(app: &TestApp, n: usize, deadline: Instant) -> 
     }
 }
 
-async fn subscribed(app: &TestApp, token: &str, channel: &str) -> Ws {
-    let mut ws = app.ws(Some(token)).await;
-    send(&mut ws, json!({"type": "subscribe", "channel": channel})).await;
-    assert_eq!(next_json(&mut ws, Duration::from_secs(5)).await["type"], "subscribed");
-    ws
-}
-
 /// Sends a request until it is answered `201`, as a client retrying a 503
 /// would, and answers the created resource.
 async fn created<F, Fut>(what: &str, mut attempt: F) -> Value
@@ -112,6 +112,149 @@ impl Drop for Stop {
     }
 }
 
+/// A subscriber connected through the failover. A task of its own reads the
+/// socket all along, answering the server's pings as a browser would, and
+/// stamps every message with when it came: the test reads them afterwards
+/// in order, and times the `status` messages against the kill.
+struct Feed {
+    name: &'static str,
+    incoming: tokio::sync::mpsc::UnboundedReceiver<(Instant, Value)>,
+    /// Every message taken from `incoming`, in order.
+    seen: Vec<(Instant, Value)>,
+}
+
+impl Feed {
+    /// Subscribes `token` (the public when `None`) with `subscribe`, reads
+    /// its first messages up to `first` and then keeps reading.
+    async fn open(app: &TestApp, name: &'static str, token: Option<&str>, subscribe: Value, first: &str) -> Self {
+        let mut ws = app.ws(token).await;
+        send(&mut ws, subscribe).await;
+        let subscribed = next_json(&mut ws, Duration::from_secs(5)).await;
+        assert_eq!(subscribed["type"], "subscribed", "{name}: {subscribed}");
+        if first != "subscribed" {
+            let msg = next_json(&mut ws, Duration::from_secs(5)).await;
+            assert_eq!(msg["type"], first, "{name}: {msg}");
+        }
+        let (tx, incoming) = tokio::sync::mpsc::unbounded_channel();
+        actix_web::rt::spawn(async move {
+            while let Some(frame) = ws.next().await {
+                let msg = match frame {
+                    Ok(ws::Frame::Text(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    Ok(ws::Frame::Ping(p)) => {
+                        let _ = ws.send(ws::Message::Pong(p)).await;
+                        continue;
+                    }
+                    Ok(ws::Frame::Close(reason)) => json!({"type": "closed", "reason": format!("{reason:?}")}),
+                    Ok(_) => continue,
+                    Err(e) => json!({"type": "closed", "reason": e.to_string()}),
+                };
+                let closed = msg["type"] == "closed";
+                if tx.send((Instant::now(), msg)).is_err() || closed {
+                    return;
+                }
+            }
+            let _ = tx.send((Instant::now(), json!({"type": "closed", "reason": "end of stream"})));
+        });
+        Self {
+            name,
+            incoming,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first message from `from` on (an index into `seen`) that
+    /// `wanted` accepts, read as it comes within `within`; its index.
+    async fn until(&mut self, from: usize, within: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut at = from;
+        loop {
+            while at < self.seen.len() {
+                if wanted(&self.seen[at].1) {
+                    return at;
+                }
+                at += 1;
+            }
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(message)) => {
+                    assert_ne!(
+                        message.1["type"], "closed",
+                        "{}: the connection ended: {}",
+                        self.name, message.1
+                    );
+                    self.seen.push(message);
+                }
+                _ => panic!("{}: no {what} within {within:?}; it got {:?}", self.name, self.types()),
+            }
+        }
+    }
+
+    /// Takes whatever has come so far.
+    fn drain(&mut self) {
+        while let Ok(message) = self.incoming.try_recv() {
+            self.seen.push(message);
+        }
+    }
+
+    /// The engine statuses it was told, with when.
+    fn statuses(&self) -> Vec<(Instant, String)> {
+        self.seen
+            .iter()
+            .filter(|(_, m)| m["type"] == "status")
+            .map(|(at, m)| (*at, m["engine"].as_str().unwrap_or("?").to_owned()))
+            .collect()
+    }
+
+    /// What it got, by type, for failure messages.
+    fn types(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|(_, m)| match m["type"].as_str() {
+                Some("status") => format!("status {}", m["engine"]),
+                Some(t) => t.to_owned(),
+                None => m.to_string(),
+            })
+            .collect()
+    }
+
+    /// Waits for the engine to be reported down and then up again, and
+    /// answers where the `up` is in `seen` and when each came.
+    async fn down_then_up(&mut self) -> (usize, Instant, Instant) {
+        let down = self.until(0, RECOVERY_LIMIT, "status", |m| m["type"] == "status").await;
+        assert_eq!(self.seen[down].1["engine"], "down", "{}: {:?}", self.name, self.types());
+        let up = self
+            .until(down + 1, RECOVERY_LIMIT, "status up", |m| m["type"] == "status")
+            .await;
+        assert_eq!(self.seen[up].1["engine"], "up", "{}: {:?}", self.name, self.types());
+        (up, self.seen[down].0, self.seen[up].0)
+    }
+}
+
+fn is_heatmap(m: &Value) -> bool {
+    m["type"].as_str().is_some_and(|t| t.starts_with("heatmap."))
+}
+
+/// Applies a heatmap snapshot or delta to a picture of cell → count.
+fn apply(picture: &mut std::collections::HashMap<String, u64>, msg: &Value) {
+    if msg["type"] == "heatmap.snapshot" {
+        picture.clear();
+    }
+    for c in msg["cells"].as_array().into_iter().flatten() {
+        picture.insert(
+            c["cell"].as_str().unwrap_or_default().to_owned(),
+            c["count"].as_u64().unwrap_or(0),
+        );
+    }
+    for gone in msg["removed"].as_array().into_iter().flatten() {
+        picture.remove(gone.as_str().unwrap_or_default());
+    }
+}
+
+/// Inside Piazza del Nettuno, a zone of the event.
+const IN_NETTUNO: (f64, f64) = (44.4947, 11.34275);
+/// Posters of the surge raised after the failover: over the default
+/// `--alert-surge-min` of 30 items in a cell in a minute.
+const SURGE: usize = 40;
+
 #[actix_web::test]
 async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     let mut cluster = TestCluster::start_replicated(NODE_TIMEOUT_MS);
@@ -123,14 +266,74 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     .await;
     let _server = Stop(server);
 
-    let mut reports = subscribed(&app, &app.operator, "reports").await;
-    let mut broadcasts = subscribed(&app, &app.commander, "broadcasts").await;
+    // One connection per channel, each told of the engine on its own.
+    let heatmap = json!({"type": "subscribe", "channel": "heatmap", "res": 7, "window": "15m"});
+    let mut operator_map = Feed::open(
+        &app,
+        "operator heatmap",
+        Some(&app.operator),
+        heatmap.clone(),
+        "heatmap.snapshot",
+    )
+    .await;
+    let mut public_map = Feed::open(&app, "public heatmap", None, heatmap, "heatmap.snapshot").await;
+    let mut broadcasts = Feed::open(
+        &app,
+        "broadcasts",
+        Some(&app.commander),
+        json!({"type": "subscribe", "channel": "broadcasts"}),
+        "subscribed",
+    )
+    .await;
+    let mut reports = Feed::open(
+        &app,
+        "reports",
+        Some(&app.operator),
+        json!({"type": "subscribe", "channel": "reports"}),
+        "subscribed",
+    )
+    .await;
+    let mut alerts = Feed::open(
+        &app,
+        "alerts",
+        Some(&app.operator),
+        json!({"type": "subscribe", "channel": "alerts"}),
+        "subscribed",
+    )
+    .await;
+    let mut zones = Feed::open(
+        &app,
+        "zones",
+        Some(&app.operator),
+        json!({"type": "subscribe", "channel": "zones"}),
+        "zones.snapshot",
+    )
+    .await;
 
     let mut sent = 0;
     for _ in 0..3 {
         let acked = send_until_acknowledged(&app, sent, Instant::now()).await;
-        assert!(acked.is_some(), "ingest works before the failover");
+        assert!(
+            acked.is_some(),
+            "ingest works before the failover; the node's log ends:\n{}",
+            log_tail(&log)
+        );
         sent += 1;
+    }
+    let before_kill = sent;
+    // Nothing the feeds got so far is about the failover.
+    let mut feeds = [
+        &mut operator_map,
+        &mut public_map,
+        &mut broadcasts,
+        &mut reports,
+        &mut alerts,
+        &mut zones,
+    ];
+    for feed in feeds.iter_mut() {
+        feed.drain();
+        assert!(feed.statuses().is_empty(), "{}: {:?}", feed.name, feed.types());
+        feed.seen.clear();
     }
 
     // The master holding the most keys dies as a crash would.
@@ -145,7 +348,8 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     let killed = Instant::now();
     cluster.nodes[victim].kill();
 
-    // Ingest carries on, each batch retried until acknowledged.
+    // Ingest carries on, each batch retried until acknowledged; when each
+    // 202 came, by the wall clock the server stamps its frames with.
     let deadline = killed + RECOVERY_LIMIT;
     let first_after = send_until_acknowledged(&app, sent, deadline).await;
     let promoted = cluster.nodes.iter().enumerate().any(|(i, n)| {
@@ -159,11 +363,13 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
             log_tail(&log)
         );
     };
+    let mut acked_at = vec![chrono::Utc::now()];
     sent += 1;
     let to_first_202 = first_after - killed;
     for _ in 0..3 {
         let acked = send_until_acknowledged(&app, sent, Instant::now() + RECOVERY_LIMIT).await;
         assert!(acked.is_some(), "ingest keeps working after the failover");
+        acked_at.push(chrono::Utc::now());
         sent += 1;
     }
 
@@ -184,7 +390,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     assert_eq!(status, 200, "the heatmap answers after the failover: {map}");
     let stored = heatmap_total(&map);
     let acknowledged = (sent * BATCH) as u64;
-    let after_kill = acknowledged - (3 * BATCH) as u64;
+    let after_kill = ((sent - before_kill) * BATCH) as u64;
     assert!(
         stored >= after_kill,
         "every post acknowledged after the kill is on the map: {stored} stored, {after_kill} acknowledged after the kill"
@@ -194,8 +400,65 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         "no post counts twice: {stored} of {acknowledged}"
     );
 
-    // The feeds resume: a report and a broadcast made after the failover
-    // reach the subscribers that were connected through it.
+    // Every subscriber was told the engine went down, then that it is back.
+    let mut told = Vec::new();
+    let mut feeds = [
+        &mut operator_map,
+        &mut public_map,
+        &mut broadcasts,
+        &mut reports,
+        &mut alerts,
+        &mut zones,
+    ];
+    for feed in feeds.iter_mut() {
+        told.push(feed.down_then_up().await);
+    }
+    // A heatmap subscriber's next frame after the `up` is a fresh snapshot,
+    // read from the promoted replica: it holds every batch acknowledged
+    // before it was read (`as_of`), and the deltas after it bring the
+    // picture to every post acknowledged after the kill.
+    let mut snapshots = Vec::new();
+    for (feed, up) in [(&mut operator_map, told[0].0), (&mut public_map, told[1].0)] {
+        let next = feed.until(up + 1, RECOVERY_LIMIT, "heatmap frame", is_heatmap).await;
+        assert_eq!(
+            feed.seen[next].1["type"],
+            "heatmap.snapshot",
+            "{}: {:?}",
+            feed.name,
+            feed.types()
+        );
+        snapshots.push(next);
+    }
+    let snapshot_at = snapshots[0];
+    let snapshot = operator_map.seen[snapshot_at].1.clone();
+    let as_of = chrono::DateTime::parse_from_rfc3339(snapshot["as_of"].as_str().unwrap_or_default())
+        .expect("as_of is RFC 3339");
+    let in_snapshot = heatmap_total(&snapshot);
+    let acked_before_read = (acked_at.iter().filter(|t| **t < as_of).count() * BATCH) as u64;
+    assert!(
+        in_snapshot >= acked_before_read,
+        "the snapshot read at {as_of} holds {in_snapshot} posts, {acked_before_read} were acknowledged after the kill before it"
+    );
+    let mut picture = std::collections::HashMap::new();
+    apply(&mut picture, &snapshot);
+    let mut at = snapshot_at;
+    while picture.values().sum::<u64>() < stored {
+        at = operator_map
+            .until(at + 1, RECOVERY_LIMIT, "heatmap delta", |m| {
+                m["type"] == "heatmap.delta"
+            })
+            .await;
+        apply(&mut picture, &operator_map.seen[at].1);
+    }
+    assert_eq!(
+        picture.values().sum::<u64>(),
+        stored,
+        "the subscriber's picture is what the engine holds, every post acknowledged after the kill in it"
+    );
+
+    // The feeds resume: a report, a broadcast and an alert made after the
+    // failover reach the subscribers that were connected through it, and
+    // the zones' figures move with the posts.
     let report = created("a report", || async {
         let mut resp = app
             .client
@@ -206,18 +469,91 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
     })
     .await;
-    let live = next_of_type(&mut reports, "report", RECOVERY_LIMIT).await;
-    assert_eq!(live["report"]["id"], report["id"], "{live}");
+    let live = reports
+        .until(0, RECOVERY_LIMIT, "report", |m| m["type"] == "report")
+        .await;
+    assert_eq!(
+        reports.seen[live].1["report"]["id"], report["id"],
+        "{:?}",
+        reports.seen[live]
+    );
     let alert = minimal_broadcast();
     let broadcast = created("a broadcast", || app.send_broadcast(&alert, Some(&app.operator))).await;
-    let live = next_of_type(&mut broadcasts, "broadcast", RECOVERY_LIMIT).await;
-    assert_eq!(live["seq"], broadcast["seq"], "{live}");
+    let live = broadcasts
+        .until(0, RECOVERY_LIMIT, "broadcast", |m| m["type"] == "broadcast")
+        .await;
+    assert_eq!(
+        broadcasts.seen[live].1["seq"], broadcast["seq"],
+        "{:?}",
+        broadcasts.seen[live]
+    );
 
+    let surge: Vec<Value> = (0..SURGE)
+        .map(|i| {
+            post_at(
+                IN_NETTUNO.0,
+                IN_NETTUNO.1,
+                &format!("surger{i}"),
+                Some(&format!("surge-{i}")),
+            )
+        })
+        .collect();
+    let (status, body) = app.post_json(&json!(surge)).await;
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(SURGE as u64)), "{body}");
+    let raised = alerts
+        .until(0, RECOVERY_LIMIT, "surge alert", |m| {
+            m["type"] == "alert" && m["kind"] == "surge" && m["count"].as_u64().is_some_and(|c| c >= SURGE as u64)
+        })
+        .await;
+    let surge_alert = &alerts.seen[raised].1;
+    assert!(
+        surge_alert["place"].is_string(),
+        "an alert names its place: {surge_alert}"
+    );
+    zones
+        .until(0, RECOVERY_LIMIT, "zones.update with the surge", |m| {
+            m["type"] == "zones.update"
+                && m["zones"].as_array().into_iter().flatten().any(|z| {
+                    z["id"] == "piazza-nettuno" && z["contributors"].as_u64().is_some_and(|c| c >= SURGE as u64)
+                })
+        })
+        .await;
+
+    // Told once each way: no subscriber was told the engine failed again.
+    let mut feeds = [
+        &mut operator_map,
+        &mut public_map,
+        &mut broadcasts,
+        &mut reports,
+        &mut alerts,
+        &mut zones,
+    ];
+    for feed in feeds.iter_mut() {
+        feed.drain();
+        let told: Vec<String> = feed.statuses().into_iter().map(|(_, s)| s).collect();
+        assert_eq!(told, ["down", "up"], "{}: {:?}", feed.name, feed.types());
+    }
+
+    let secs = |d: Duration| d.as_secs_f64();
+    let downs: Vec<Duration> = told.iter().map(|t| t.1 - killed).collect();
+    let ups: Vec<Duration> = told.iter().map(|t| t.2 - killed).collect();
+    let span = |all: &[Duration]| {
+        let (lo, hi) = (
+            all.iter().min().copied().unwrap_or_default(),
+            all.iter().max().copied().unwrap_or_default(),
+        );
+        format!("{:.1}-{:.1} s", secs(lo), secs(hi))
+    };
     println!(
-        "failover (cluster-node-timeout {NODE_TIMEOUT_MS} ms): first 202 after {:.1} s, /readyz 200 after {:.1} s; \
-         {acknowledged} posts acknowledged, {stored} on the map, {} lost",
-        to_first_202.as_secs_f64(),
-        (ready_at - killed).as_secs_f64(),
-        acknowledged - stored
+        "failover (cluster-node-timeout {NODE_TIMEOUT_MS} ms, --redis-timeout 1s): first 202 after {:.1} s, \
+         `down` after {} (six subscribers), `up` after {}, /readyz 200 after {:.1} s; \
+         {acknowledged} posts acknowledged, {stored} on the map, {} lost (all {after_kill} acknowledged after the kill kept); \
+         snapshot after `up` held {in_snapshot}; surge alert {:.1} s after the kill",
+        secs(to_first_202),
+        span(&downs),
+        span(&ups),
+        secs(ready_at - killed),
+        acknowledged - stored,
+        secs(alerts.seen[raised].0 - killed),
     );
 }
