@@ -78,6 +78,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_REDIS_TIMEOUT")]
     pub redis_timeout: Option<String>,
 
+    /// Acknowledge a write only once this many Redis replicas have it
+    /// (Redis `WAIT`, on every master of a cluster), else answer 503; 0
+    /// acknowledges what the master has, which a failover may lose
+    /// [default: 0].
+    #[arg(long, env = "CAMPANILE_REDIS_WAIT_REPLICAS")]
+    pub redis_wait_replicas: Option<u32>,
+
     /// Secret that signs tokens. Without it a random one is made for this
     /// process only.
     #[arg(long, env = "CAMPANILE_JWT_SECRET", hide_env_values = true)]
@@ -331,7 +338,7 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
-            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
+            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, redis_wait_replicas, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window, text_analysis,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout, cap_feed_ca),
@@ -372,6 +379,8 @@ pub struct Settings {
     pub redis_prefix: String,
     /// Redis call timeout.
     pub redis_timeout: Duration,
+    /// Replicas that must have a write before it is acknowledged.
+    pub redis_wait_replicas: u32,
     /// Token secret.
     pub jwt_secret: Secret,
     /// Author-hash secret, apart from the token secret.
@@ -681,6 +690,12 @@ impl Settings {
             }
             (None, None) => EngineChoice::Memory,
         };
+        let redis_wait_replicas = args.redis_wait_replicas.unwrap_or(0);
+        if redis_wait_replicas > 0 && engine == EngineChoice::Memory {
+            return Err(ConfigError(
+                "redis_wait_replicas needs a Redis engine: give redis_url or redis_cluster_nodes".into(),
+            ));
+        }
         let redis_prefix = args.redis_prefix.clone().unwrap_or_else(|| "campanile:".into());
         if redis_prefix.contains(['{', '}']) {
             return Err(ConfigError(
@@ -711,6 +726,7 @@ impl Settings {
             engine,
             redis_prefix,
             redis_timeout: duration(args.redis_timeout.as_deref(), "2s", "redis_timeout")?,
+            redis_wait_replicas,
             jwt_secret,
             author_secret,
             author_secret_is_ephemeral,

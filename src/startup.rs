@@ -92,6 +92,7 @@ async fn redis(settings: &Settings, target: RedisTarget) -> Result<Arc<dyn Engin
         target,
         prefix: settings.redis_prefix.clone(),
         response_timeout: settings.redis_timeout,
+        wait_replicas: settings.redis_wait_replicas,
     };
     Ok(Arc::new(RedisEngine::connect(&options, settings.layout()).await?))
 }

@@ -63,7 +63,8 @@ pub enum ApiError {
     /// 429: too many requests from this address; retry after the seconds given.
     #[error("too many requests from this address; retry in {0} s")]
     RateLimited(u64),
-    /// 503: the engine cannot be reached; nothing was stored.
+    /// 503: the engine cannot be reached; nothing was acknowledged (a batch
+    /// may be partly stored, and its retry counts nothing twice).
     #[error("{0}")]
     Unavailable(#[from] EngineError),
     /// 408: the body did not arrive in time.
@@ -122,7 +123,7 @@ impl ApiError {
         match self {
             ApiError::Unavailable(e) => {
                 tracing::warn!(error = %e, "answering 503");
-                "the storage engine is unavailable; nothing was stored, retry later".to_owned()
+                "the storage engine is unavailable; nothing was acknowledged, retry later".to_owned()
             }
             other => other.to_string(),
         }

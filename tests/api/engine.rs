@@ -404,6 +404,7 @@ async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
         target,
         prefix: settings.redis_prefix.clone(),
         response_timeout: settings.redis_timeout.max(std::time::Duration::from_secs(10)),
+        wait_replicas: settings.redis_wait_replicas,
     };
     Arc::new(RedisEngine::connect(&options, layout).await.expect("engine"))
 }

@@ -277,3 +277,163 @@ async fn a_retry_under_a_key_after_the_time_bucket_turned_counts_posts_without_t
         assert_eq!(restamped.accepted, 1_500, "{}", engine.kind());
     }
 }
+
+/// The Redis deployments a cut-off attempt is tried on: one server, a cluster.
+enum Deployment {
+    Single(TestRedis),
+    Cluster(TestCluster),
+}
+
+impl Deployment {
+    fn name(&self) -> &'static str {
+        match self {
+            Deployment::Single(_) => "redis",
+            Deployment::Cluster(_) => "redis cluster",
+        }
+    }
+
+    fn nodes(&self) -> Vec<&TestRedis> {
+        match self {
+            Deployment::Single(redis) => vec![redis],
+            Deployment::Cluster(cluster) => cluster.nodes.iter().collect(),
+        }
+    }
+
+    /// Runs `redis-cli` on every node.
+    fn on_every_node(&self, args: &[&str]) {
+        for node in self.nodes() {
+            assert!(node.cli(args).is_some(), "redis-cli {args:?} failed");
+        }
+    }
+
+    fn seen_keys(&self) -> u64 {
+        self.nodes()
+            .iter()
+            .filter_map(|n| n.cli(&["KEYS", "*seen:*"]))
+            .map(|out| out.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+            .sum()
+    }
+
+    async fn app(&self) -> TestApp {
+        let mut args = test_args();
+        match self {
+            Deployment::Single(redis) => args.redis_url = Some(redis.url()),
+            Deployment::Cluster(cluster) => args.redis_cluster_nodes = Some(cluster.node_urls()),
+        }
+        args.redis_timeout = Some("5s".into());
+        spawn_on(args).await
+    }
+}
+
+/// `n` posts with ids, no text, spread over a district so that a cluster's
+/// every master holds some.
+fn posts_with_ids(tag: &str, n: usize) -> String {
+    let posts: Vec<Value> = (0..n)
+        .map(|i| {
+            post_at(
+                44.48 + (i % 40) as f64 * 0.0005,
+                11.33 + (i / 40 % 40) as f64 * 0.0005,
+                &format!("author{}", i % 300),
+                Some(&format!("{tag}-{i}")),
+            )
+        })
+        .collect();
+    json!(posts).to_string()
+}
+
+/// Sends `body` without a key until it is answered 202, as a connector that
+/// relies on ids alone would; answers `(accepted, duplicates)`.
+async fn sent_until_acknowledged(app: &TestApp, body: &str) -> (u64, u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let answer = post_keyed(app, body, &[], &app.ingest).await;
+        if answer.status == 202 {
+            let json = answer.json();
+            return (
+                json["accepted"].as_u64().expect("accepted"),
+                json["duplicates"].as_u64().expect("duplicates"),
+            );
+        }
+        assert_eq!(answer.status, 503, "a refusal is retryable: {}", answer.raw);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never acknowledged: {}",
+            answer.raw
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// An attempt cut off after it claimed its posts' ids but before it counted
+/// them (here: Redis refuses the counting script) leaves claims behind. A
+/// retry without a key comes with another salt, so it is not the same
+/// write; it must still count those posts, once, rather than answer them
+/// as duplicates of a write that never happened.
+#[actix_web::test]
+async fn a_retry_without_a_key_counts_the_posts_a_cut_off_attempt_claimed_but_never_counted() {
+    for deployment in [
+        Deployment::Single(TestRedis::start()),
+        Deployment::Cluster(TestCluster::start()),
+    ] {
+        let app = deployment.app().await;
+        let body = posts_with_ids("cut", 1_500);
+        deployment.on_every_node(&["ACL", "SETUSER", "default", "-eval", "-evalsha"]);
+        let first = post_keyed(&app, &body, &[], &app.ingest).await;
+        assert_eq!(first.status, 503, "the counting script was refused: {}", first.raw);
+        // Its first chunk's ids, claimed before the chunk's counts were refused.
+        assert_eq!(
+            deployment.seen_keys(),
+            1_000,
+            "the attempt claimed its ids before it failed"
+        );
+        deployment.on_every_node(&["ACL", "SETUSER", "default", "+@all"]);
+
+        let (accepted, duplicates) = sent_until_acknowledged(&app, &body).await;
+        assert_eq!(
+            (accepted, duplicates),
+            (1_500, 0),
+            "nothing of the first attempt counted"
+        );
+        assert_eq!(total(&app).await, 1_500, "every post counted once");
+        // And the retry itself is now what a third sending finds.
+        assert_eq!(sent_until_acknowledged(&app, &body).await, (0, 1_500));
+        assert_eq!(total(&app).await, 1_500);
+    }
+}
+
+/// Requests carrying the same ids at the same time (two connectors scraping
+/// one feed) count each post once between them, whoever gets there first.
+/// A request may be refused (503) when it found another one silent on posts
+/// both carry and fenced it; its retry then finds what it stored as
+/// duplicates, so only the total, not each answer, is exact.
+#[actix_web::test]
+async fn concurrent_requests_with_the_same_ids_count_each_post_once() {
+    for deployment in [
+        None,
+        Some(Deployment::Single(TestRedis::start())),
+        Some(Deployment::Cluster(TestCluster::start())),
+    ] {
+        let app = match &deployment {
+            None => spawn_app(EngineKind::Memory).await,
+            Some(d) => d.app().await,
+        };
+        let name = deployment.as_ref().map_or("memory", Deployment::name);
+        let body = posts_with_ids("race", 2_000);
+        let answers = futures_util::future::join_all((0..8).map(|_| sent_until_acknowledged(&app, &body))).await;
+        for (accepted, duplicates) in &answers {
+            assert_eq!(
+                accepted + duplicates,
+                2_000,
+                "{name}: every post acknowledged: {answers:?}"
+            );
+        }
+        assert!(
+            answers.iter().map(|(a, _)| a).sum::<u64>() <= 2_000,
+            "{name}: no post accepted twice: {answers:?}"
+        );
+        assert_eq!(total(&app).await, 2_000, "{name}: each post counted once: {answers:?}");
+        // Sent again once they all answered, every post is a duplicate.
+        assert_eq!(sent_until_acknowledged(&app, &body).await, (0, 2_000), "{name}");
+        assert_eq!(total(&app).await, 2_000, "{name}");
+    }
+}

@@ -31,6 +31,7 @@ mod posts;
 mod privacy;
 mod properties;
 mod replay;
+mod replication;
 mod reports;
 mod roles;
 mod rumours;

@@ -808,7 +808,7 @@ fn refuse_other_sites(req: &HttpRequest, state: &AppState, format: Format) -> Re
               (status = 413, description = "More than 64 KiB", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 415, description = "Not application/x-www-form-urlencoded", content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
               (status = 429, description = "Too many reports from this address", headers(("Retry-After" = u64, description = "Seconds to wait before retrying")), content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml"))),
-              (status = 503, description = "Engine unavailable: nothing was stored", headers(("Retry-After" = u64, description = "Seconds to wait before retrying")), content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml")))),
+              (status = 503, description = "Engine unavailable: nothing was acknowledged", headers(("Retry-After" = u64, description = "Seconds to wait before retrying")), content((Vec<schemas::GeoReportError> = "application/json"), (String = "text/xml")))),
     security((), ("bearer" = [])))]
 pub async fn create_request(req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, GeoError> {
     let format = format_of(&req)?;

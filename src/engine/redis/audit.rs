@@ -31,7 +31,7 @@ impl AuditLog for RedisEngine {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.replicated().await
     }
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {

@@ -28,7 +28,7 @@ static EPOCH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scri
 impl BroadcastLog for RedisEngine {
     async fn append_broadcast(&self, id: &str, body: &str, now: i64) -> Result<u64, EngineError> {
         let mut conn = self.conn.clone();
-        timed("redis", "append_broadcast", async {
+        let seq: u64 = timed("redis", "append_broadcast", async {
             APPEND
                 .key(self.keys.broadcast_seq())
                 .key(self.keys.broadcast_log())
@@ -44,7 +44,9 @@ impl BroadcastLog for RedisEngine {
                 .await
                 .map_err(unavailable)
         })
-        .await
+        .await?;
+        self.replicated().await?;
+        Ok(seq)
     }
 
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
@@ -95,6 +97,7 @@ impl BroadcastLog for RedisEngine {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
+        self.replicated().await?;
         Ok(new)
     }
 

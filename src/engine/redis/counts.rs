@@ -3,15 +3,28 @@
 //! # Writing a batch exactly once
 //! A batch is written in chunks, each named by a hash of its posts'
 //! fingerprints, which the ingest path salts with the request (a fresh salt
-//! per request, or one derived from its `Idempotency-Key`). First every post
-//! id is marked seen with that name (`SET NX GET`): an id already held by
-//! *another* chunk is a duplicate, one held by this chunk's name is this
-//! chunk retried. Then the contributors are folded in (`ZADD GT`, which is
-//! idempotent) and the counts are added per bucket by `apply_counts.lua`,
-//! which first sets the chunk's marker in that bucket and does nothing if it
-//! was already set. A chunk cut off anywhere by a failing Redis can
-//! therefore be sent again, by the client's retry, and ends up counted
-//! exactly once.
+//! per request, or one derived from its `Idempotency-Key`). Each attempt at
+//! a chunk also draws a name of its own, and:
+//! 1. sets its marker in each of the chunk's buckets to *pending*, before
+//!    anything names it;
+//! 2. claims every post id for itself (`SET NX GET`, the value naming the
+//!    attempt and the post's bucket). An id nobody held is fresh. One held
+//!    by another attempt is that attempt's: a duplicate if its marker in
+//!    that bucket says it counted, taken over (a compare-and-set of the
+//!    claim) if its marker says it never will (fenced, or gone). One still
+//!    pending is looked at again for a second, then fenced, so that the
+//!    other attempt, cut off or too slow, can no longer count it;
+//! 3. folds in the contributors (`ZADD GT`, which is idempotent) and adds
+//!    the counts per bucket with `ingest_chunk.lua`, which counts only
+//!    while the attempt's marker is still pending and marks it counted.
+//!    Posts without an id count there once per chunk, by the chunk's
+//!    marker.
+//!
+//! A chunk cut off anywhere by a failing Redis can therefore be sent again,
+//! under its key or without one, and each post ends up counted exactly
+//! once; no post is ever answered as a duplicate of a write that did not
+//! count it. No clocks are compared: a node whose clock is off counts the
+//! same.
 //!
 //! # Replay
 //! The same script adds the counts to the bucket's replay step (a minute,
@@ -19,7 +32,7 @@
 //! each step goes to the cell's `steps:` sorted set as `<step>:<hash>`
 //! members (idempotent too). A replayed window unions its steps' members.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
@@ -36,6 +49,19 @@ use crate::engine::{
 const ZADD_MEMBERS: usize = 500;
 
 static APPLY_COUNTS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/apply_counts.lua")));
+static INGEST_CHUNK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ingest_chunk.lua")));
+static FENCE_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fence_attempt.lua")));
+static TAKE_OVER_CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/take_over_claim.lua")));
+
+/// How often, and how far apart, a request looks again at posts another
+/// attempt claimed and has not counted yet before it fences that attempt:
+/// a live request counts within milliseconds, so a second of silence means
+/// it was cut off (or is so slow that failing it is better than waiting).
+const PENDING_LOOKS: u32 = 10;
+const PENDING_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How much longer than its bucket an attempt's marker is kept.
+const MARKER_MARGIN_SECS: i64 = 60;
 
 /// Cell → when this node last trimmed its contributor set; forgotten a
 /// period later, so that the map holds only cells written recently.
@@ -51,7 +77,15 @@ pub(super) struct Upkept {
 /// because reads count only members inside the window.
 const UPKEEP_SECS: i64 = 60;
 
-/// The counts one chunk adds to one time bucket.
+/// The counts one attempt at a chunk adds to one time bucket: the posts it
+/// claimed by id, and those without id (counted once per chunk).
+#[derive(Default)]
+struct AttemptChanges {
+    claimed: BTreeMap<u8, HashMap<CellIndex, i64>>,
+    anonymous: BTreeMap<u8, HashMap<CellIndex, i64>>,
+}
+
+/// The counts a retraction takes from one time bucket.
 #[derive(Default)]
 struct BucketChanges {
     /// Seconds the bucket is still read, by the caller's clock: a relative
@@ -65,56 +99,79 @@ struct BucketChanges {
 impl RedisEngine {
     async fn ingest_chunk(&self, index: usize, chunk: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
         let name = chunk_name(index, chunk);
-        let marker = format!("i{name}");
-
-        // 1. Claim every post id for this chunk, and ask whether an earlier
-        //    attempt already counted the chunk in each of its buckets.
+        let chunk_marker = format!("i{name}");
+        let attempt = format!("{:016x}", rand::random::<u64>());
+        let attempt_marker = format!("a{attempt}");
         let buckets = chunk_buckets(chunk);
-        let mut reads: Vec<Cmd> = buckets
+        let oldest = self.layout.oldest_useful_bucket(now);
+
+        // 1. This attempt's markers, pending, before any claim names the
+        //    attempt (so that a claim never names an attempt without one);
+        //    and whether an earlier attempt at the chunk counted its posts
+        //    without id.
+        let mut first = Vec::new();
+        for bucket in &buckets {
+            let step = self.layout.step_start(*bucket);
+            let mut pending = cmd("SET");
+            pending
+                .arg(self.keys.applied(step, *bucket, &attempt_marker))
+                .arg("p")
+                .arg("EX")
+                .arg(self.marker_secs(*bucket, now));
+            first.push(pending);
+            let mut exists = cmd("EXISTS");
+            exists.arg(self.keys.applied(step, *bucket, &chunk_marker));
+            first.push(exists);
+        }
+        let mut anonymous_counted = HashSet::new();
+        for (bucket, counted) in buckets
             .iter()
-            .map(|b| {
-                let mut exists = cmd("EXISTS");
-                exists.arg(self.keys.applied(self.layout.step_start(*b), *b, &marker));
-                exists
-            })
-            .collect();
-        let mut fresh = vec![true; chunk.len()];
+            .zip(self.conn.run_each(first, &[]).await?.into_iter().skip(1).step_by(2))
+        {
+            if parse::<bool>(counted)? {
+                anonymous_counted.insert(*bucket);
+            }
+        }
+
+        // 2. Claim every post id for this attempt: an id nobody holds is
+        //    fresh, one another attempt holds is looked into below.
+        let mut fresh = vec![false; chunk.len()];
         let mut claimed = Vec::new();
         let mut in_chunk = HashSet::new();
         for (i, item) in chunk.iter().enumerate() {
-            let Some(key) = &item.dedup_key else { continue };
-            if !in_chunk.insert(key.as_str()) {
-                fresh[i] = false;
-                continue;
-            }
-            let mut set = cmd("SET");
-            set.arg(self.keys.seen(key))
-                .arg(&name)
-                .arg("NX")
-                .arg("GET")
-                .arg("EX")
-                .arg(self.layout.dedup_secs.max(1));
-            reads.push(set);
-            claimed.push(i);
-        }
-        let mut answers = self.conn.run_each(reads, &[]).await?.into_iter();
-        let mut counted_before = HashSet::new();
-        for (bucket, applied) in buckets.iter().zip(answers.by_ref()) {
-            if parse::<bool>(applied)? {
-                counted_before.insert(*bucket);
+            match &item.dedup_key {
+                None => fresh[i] = !anonymous_counted.contains(&item.bucket),
+                Some(key) if in_chunk.insert(key.as_str()) => claimed.push((i, key)),
+                Some(_) => {}
             }
         }
-        for (i, holder) in claimed.into_iter().zip(answers) {
-            fresh[i] = match holder {
-                Value::Nil => true,
-                Value::BulkString(b) => b == name.as_bytes(),
-                _ => false,
-            };
-        }
-        for (item, fresh) in chunk.iter().zip(fresh.iter_mut()) {
-            if counted_before.contains(&item.bucket) {
-                *fresh = false;
+        let claims: Vec<Cmd> = claimed
+            .iter()
+            .map(|(i, key)| {
+                let mut set = cmd("SET");
+                set.arg(self.keys.seen(key))
+                    .arg(claim(&attempt, chunk[*i].bucket))
+                    .arg("NX")
+                    .arg("GET")
+                    .arg("EX")
+                    .arg(self.layout.dedup_secs.max(1));
+                set
+            })
+            .collect();
+        let mut contested = Vec::new();
+        for ((i, _), holder) in claimed.iter().zip(self.conn.run_each(claims, &[]).await?) {
+            match holder {
+                Value::Nil => fresh[*i] = true,
+                Value::BulkString(held) => contested.push((*i, held)),
+                _ => {}
             }
+        }
+
+        // 3. Posts another attempt holds: duplicates if it counted them,
+        //    taken over if it never will.
+        let (taken, in_doubt) = self.take_over(chunk, contested, &attempt, oldest).await?;
+        for i in taken {
+            fresh[i] = true;
         }
         let accepted = fresh.iter().filter(|f| **f).count() as u64;
         let outcome = IngestOutcome {
@@ -122,9 +179,8 @@ impl RedisEngine {
             duplicates: chunk.len() as u64 - accepted,
         };
 
-        // 2. Fold the fresh posts into per-bucket counts and per-cell contributors.
-        let oldest = self.layout.oldest_useful_bucket(now);
-        let mut buckets: BTreeMap<i64, BucketChanges> = BTreeMap::new();
+        // 4. Fold the fresh posts into per-bucket counts and per-cell contributors.
+        let mut buckets: BTreeMap<i64, AttemptChanges> = BTreeMap::new();
         let mut latest: HashMap<CellIndex, HashMap<u64, i64>> = HashMap::new();
         let mut in_steps: HashMap<CellIndex, HashSet<(i64, u64)>> = HashMap::new();
         for item in chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item) {
@@ -133,13 +189,15 @@ impl RedisEngine {
                 continue;
             }
             let changes = buckets.entry(item.bucket).or_default();
-            changes.keep_secs = self.layout.bucket_expires_at(item.bucket).saturating_sub(now).max(1);
             let step = self.layout.step_start(item.bucket);
-            changes.step_keep_secs = self.layout.step_expires_at(step).saturating_sub(now).max(1);
+            let per_res = if item.dedup_key.is_some() {
+                &mut changes.claimed
+            } else {
+                &mut changes.anonymous
+            };
             for cell in &item.cells {
                 in_steps.entry(*cell).or_default().insert((step, item.contributor));
-                *changes
-                    .per_res
+                *per_res
                     .entry(u8::from(cell.resolution()))
                     .or_default()
                     .entry(*cell)
@@ -153,10 +211,11 @@ impl RedisEngine {
             }
         }
 
-        // 3. The new items' texts (once per chunk), then contributors
-        //    (idempotent), then counts (once per chunk and bucket). Texts
-        //    first: a text may then be kept for a chunk the client gives up
-        //    on, but never a count be acknowledged without its text.
+        // 5. The new items' texts (once per chunk), then contributors
+        //    (idempotent), then counts (once per attempt and bucket, and
+        //    for posts without id once per chunk). Texts first: a text may
+        //    then be kept for a chunk the client gives up on, but never a
+        //    count be acknowledged without its text.
         self.put_texts(
             &name,
             chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item),
@@ -164,13 +223,124 @@ impl RedisEngine {
         )
         .await?;
         let mut writes = self.contributor_writes(&latest, &in_steps, oldest, now);
+        let contributor_writes = writes.len();
         writes.extend(
             buckets
                 .iter()
-                .map(|(bucket, changes)| self.apply_counts(*bucket, &marker, changes, changes.keep_secs, 1)),
+                .map(|(bucket, changes)| self.count_attempt(*bucket, &attempt_marker, &chunk_marker, changes, now)),
         );
-        self.conn.run_each(writes, &[&APPLY_COUNTS]).await?;
+        let answers = self.conn.run_each(writes, &[&INGEST_CHUNK]).await?;
+        for answer in answers.into_iter().skip(contributor_writes) {
+            if parse::<i64>(answer)? < 0 {
+                return Err(EngineError::Unavailable(
+                    "another request took over posts of this batch while it was being stored; retry".into(),
+                ));
+            }
+        }
+        if in_doubt > 0 {
+            return Err(EngineError::Unavailable(format!(
+                "{in_doubt} posts of this batch were being stored by another request at the same moment; retry"
+            )));
+        }
         Ok(outcome)
+    }
+
+    /// How long an attempt's markers in `bucket` are kept: as long as the
+    /// bucket is read, and a minute more, so that a clock a little ahead of
+    /// Redis's never finds a counted attempt's marker gone while the bucket
+    /// still counts.
+    fn marker_secs(&self, bucket: i64, now: i64) -> i64 {
+        self.layout.bucket_expires_at(bucket).saturating_sub(now).max(1) + MARKER_MARGIN_SECS
+    }
+
+    /// Looks into the posts (`contested`: index in `chunk`, the claim read)
+    /// whose ids another attempt holds. An attempt whose marker says it
+    /// counted them makes them duplicates. One still pending is looked at
+    /// again for a while (a concurrent request about to count) and then
+    /// fenced, so that it can no longer count them; those of an attempt that
+    /// never will are then claimed for `attempt`, each only if its claim is
+    /// still the one read. Answers the posts taken over, and how many
+    /// another request took over first.
+    async fn take_over(
+        &self,
+        chunk: &[Bucketed],
+        contested: Vec<(usize, Vec<u8>)>,
+        attempt: &str,
+        oldest: i64,
+    ) -> Result<(Vec<usize>, usize), EngineError> {
+        let mut by_marker: HashMap<String, Vec<(usize, Vec<u8>)>> = HashMap::new();
+        for (i, held) in contested {
+            // A claim that names no attempt was written before claims did:
+            // its post was counted then, as far as anyone can tell. One in a
+            // bucket no window reads any more counts nowhere either way.
+            let Some(bucket) = claimed_bucket(&held).filter(|b| *b >= oldest) else {
+                continue;
+            };
+            let Some(holder) = std::str::from_utf8(&held).ok().and_then(|h| h.split_once('|')) else {
+                continue;
+            };
+            let marker = self
+                .keys
+                .applied(self.layout.step_start(bucket), bucket, &format!("a{}", holder.0));
+            by_marker.entry(marker).or_default().push((i, held));
+        }
+        let mut abandoned = Vec::new();
+        for look in 0..=PENDING_LOOKS {
+            if by_marker.is_empty() {
+                break;
+            }
+            let fence = look == PENDING_LOOKS;
+            if look > 0 && !fence {
+                tokio::time::sleep(PENDING_PAUSE).await;
+            }
+            let markers: Vec<String> = by_marker.keys().cloned().collect();
+            let reads: Vec<Cmd> = markers
+                .iter()
+                .map(|marker| {
+                    if fence {
+                        Cmd::invoke_script(&FENCE_ATTEMPT.key(marker))
+                    } else {
+                        let mut get = cmd("GET");
+                        get.arg(marker);
+                        get
+                    }
+                })
+                .collect();
+            let states = self.conn.run_each(reads, &[&FENCE_ATTEMPT]).await?;
+            for (marker, state) in markers.into_iter().zip(states) {
+                match parse::<Option<String>>(state)?.as_deref() {
+                    Some("d") => {
+                        by_marker.remove(&marker);
+                    }
+                    Some("p") if !fence => {}
+                    _ => abandoned.extend(by_marker.remove(&marker).unwrap_or_default()),
+                }
+            }
+        }
+        let moves: Vec<Cmd> = abandoned
+            .iter()
+            .filter_map(|(i, held)| {
+                let key = chunk[*i].dedup_key.as_deref()?;
+                Some(Cmd::invoke_script(
+                    TAKE_OVER_CLAIM
+                        .key(self.keys.seen(key))
+                        .arg(held.as_slice())
+                        .arg(claim(attempt, chunk[*i].bucket))
+                        .arg(self.layout.dedup_secs.max(1)),
+                ))
+            })
+            .collect();
+        let moved = self.conn.run_each(moves, &[&TAKE_OVER_CLAIM]).await?;
+        let mut taken = Vec::new();
+        let mut lost_race = 0;
+        for ((i, _), moved) in abandoned.into_iter().zip(moved) {
+            if parse::<bool>(moved)? {
+                taken.push(i);
+            } else {
+                lost_race += 1;
+            }
+        }
+        Ok((taken, lost_race))
     }
 
     fn contributor_writes(
@@ -260,6 +430,46 @@ impl RedisEngine {
         Cmd::invoke_script(&invocation)
     }
 
+    /// One `ingest_chunk.lua` call: an attempt's counts in one bucket.
+    fn count_attempt(
+        &self,
+        bucket: i64,
+        attempt_marker: &str,
+        chunk_marker: &str,
+        changes: &AttemptChanges,
+        now: i64,
+    ) -> Cmd {
+        let step = self.layout.step_start(bucket);
+        let resolutions: BTreeSet<u8> = changes
+            .claimed
+            .keys()
+            .chain(changes.anonymous.keys())
+            .copied()
+            .collect();
+        let mut invocation = INGEST_CHUNK.key(self.keys.applied(step, bucket, attempt_marker));
+        invocation.key(self.keys.applied(step, bucket, chunk_marker));
+        for res in &resolutions {
+            invocation.key(self.keys.counts(step, bucket, *res));
+        }
+        for res in &resolutions {
+            invocation.key(self.keys.step_counts(step, *res));
+        }
+        invocation
+            .arg(self.marker_secs(bucket, now))
+            .arg(self.layout.bucket_expires_at(bucket).saturating_sub(now).max(1))
+            .arg(self.layout.step_expires_at(step).saturating_sub(now).max(1));
+        for res in &resolutions {
+            for group in [&changes.claimed, &changes.anonymous] {
+                let cells = group.get(res);
+                invocation.arg(cells.map_or(0, HashMap::len));
+                for (cell, n) in cells.into_iter().flatten() {
+                    invocation.arg(cell.to_string()).arg(*n);
+                }
+            }
+        }
+        Cmd::invoke_script(&invocation)
+    }
+
     /// The cells' counts summed over the hashes `reads` fetch (`HGETALL`,
     /// one per bucket or step), the cells left at zero or below dropped.
     async fn summed_cells(&self, reads: Vec<Cmd>) -> Result<Vec<(CellIndex, u64)>, EngineError> {
@@ -282,6 +492,16 @@ impl RedisEngine {
     }
 }
 
+/// A post id's claim: the attempt that holds it and the bucket the post
+/// counts in, where that attempt's marker says whether it counted.
+fn claim(attempt: &str, bucket: i64) -> String {
+    format!("{attempt}|{bucket}")
+}
+
+fn claimed_bucket(held: &[u8]) -> Option<i64> {
+    std::str::from_utf8(held).ok()?.split_once('|')?.1.parse().ok()
+}
+
 fn contributor_member(contributor: u64) -> String {
     format!("{contributor:016x}")
 }
@@ -300,6 +520,7 @@ impl CountStore for RedisEngine {
                 total.accepted += outcome.accepted;
                 total.duplicates += outcome.duplicates;
             }
+            self.replicated().await?;
             Ok(total)
         })
         .await
@@ -446,6 +667,6 @@ impl CountStore for RedisEngine {
         // step is still replayed, takes nothing more away.
         writes.push(self.apply_counts(item.bucket, &marker, &changes, changes.step_keep_secs, -1));
         self.conn.run_each(writes, &[&APPLY_COUNTS]).await?;
-        Ok(())
+        self.replicated().await
     }
 }

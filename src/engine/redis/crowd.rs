@@ -53,7 +53,8 @@ impl CrowdStore for RedisEngine {
             .ignore()
             .query_async::<()>(&mut self.conn.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.replicated().await
     }
 
     async fn headcounts_since(&self, since: i64) -> Result<Vec<Headcount>, EngineError> {

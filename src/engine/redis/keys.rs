@@ -7,9 +7,11 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `seen:{source}:{id}` | string | the chunk that first stored a post id | retention (default 24 h) |
+//! | `seen:{source}:{id}` | string | `<attempt>\|<bucket>`: the attempt at a chunk that holds a post id, and the bucket it counts in | retention (default 24 h) |
 //! | `{s<step>}:b<bucket>:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
-//! | `{s<step>}:b<bucket>:applied:{chunk}` | string | marks a chunk's counts as applied to the bucket and its step | with the bucket (an ingest) or the step (a retraction) |
+//! | `{s<step>}:b<bucket>:applied:a<attempt>` | string | an attempt at a chunk in the bucket: `p` pending, `d` counted, `f` fenced by another request | a minute after the bucket |
+//! | `{s<step>}:b<bucket>:applied:i<chunk>` | string | a chunk's posts without id are counted in the bucket | a minute after the bucket |
+//! | `{s<step>}:b<bucket>:applied:u<fingerprint>` | string | a retraction is applied to the bucket and its step | with the step |
 //! | `{s<step>}:count:{res}` | hash | cell → items in that replay step (a minute) | count retention (default 24 h) after the longest window |
 //! | `last:{cell}` | sorted set | contributor hash → last bucket seen in the cell | longest window after the last write; trimmed on write |
 //! | `steps:{cell}` | sorted set | `<step>:<contributor hash>` by step: who contributed in each step | count retention after the last write; trimmed on write |

@@ -61,6 +61,9 @@ pub struct RedisOptions {
     /// Give up on a call after this long, so that a dead Redis yields a
     /// prompt 503 instead of a hung request.
     pub response_timeout: Duration,
+    /// Replicas that must confirm a write before it is acknowledged (Redis
+    /// `WAIT`); 0 does not wait.
+    pub wait_replicas: u32,
 }
 
 /// A connection to one server or to a cluster; both multiplex and reconnect
@@ -275,6 +278,10 @@ pub struct RedisEngine {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     upkept: std::sync::Mutex<counts::Upkept>,
     idempotency: Arc<RedisIdempotency>,
+    wait_replicas: u32,
+    /// How long `WAIT` may block: well inside the response timeout, so that
+    /// a missing replica is told as such rather than as a timeout.
+    wait_timeout: Duration,
 }
 
 impl Drop for RedisEngine {
@@ -323,7 +330,36 @@ impl RedisEngine {
             tasks: vec![broadcast_task, report_task, alert_task],
             upkept: std::sync::Mutex::default(),
             conn,
+            wait_replicas: options.wait_replicas,
+            wait_timeout: options.response_timeout / 2,
         })
+    }
+
+    /// Waits until `--redis-wait-replicas` replicas have every write this
+    /// node sent so far; called before a write is acknowledged. `WAIT` covers
+    /// all earlier writes on the connection, which is one per server (a
+    /// cluster's goes to every master and answers for the least replicated).
+    async fn replicated(&self) -> Result<(), EngineError> {
+        if self.wait_replicas == 0 {
+            return Ok(());
+        }
+        let wanted = self.wait_replicas;
+        let millis = self.wait_timeout.as_millis() as u64;
+        timed("redis", "wait_replicas", async {
+            let confirmed: i64 = cmd("WAIT")
+                .arg(wanted)
+                .arg(millis)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            if confirmed < i64::from(wanted) {
+                return Err(EngineError::Unavailable(format!(
+                    "only {confirmed} of {wanted} Redis replicas confirmed the write within {millis} ms"
+                )));
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// One page, from an [`offset_cursor`], of the members of the sorted set

@@ -67,11 +67,11 @@ impl ReportStore for RedisEngine {
             .query_async(&mut conn)
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.replicated().await
     }
 
     async fn swap_report(&self, id: &str, expected: &str, body: &str, _received_at: i64) -> Result<bool, EngineError> {
-        SWAP_REPORT
+        let swapped = SWAP_REPORT
             .key(self.keys.report(id))
             .key(self.keys.report_changes())
             .arg(expected)
@@ -80,7 +80,9 @@ impl ReportStore for RedisEngine {
             .arg(CHANGES_KEPT)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.replicated().await?;
+        Ok(swapped)
     }
 
     async fn report(&self, id: &str) -> Result<Option<String>, EngineError> {

@@ -41,11 +41,11 @@ impl RumourStore for RedisEngine {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.replicated().await
     }
 
     async fn swap_rumour(&self, id: &str, expected: &str, body: &str, now: i64) -> Result<bool, EngineError> {
-        SWAP_RUMOUR
+        let swapped = SWAP_RUMOUR
             .key(self.keys.rumour(id))
             .key(self.keys.rumour_index())
             .arg(expected)
@@ -55,7 +55,9 @@ impl RumourStore for RedisEngine {
             .arg(id)
             .invoke_async(&mut self.conn.clone())
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.replicated().await?;
+        Ok(swapped)
     }
 
     async fn rumour(&self, id: &str) -> Result<Option<String>, EngineError> {

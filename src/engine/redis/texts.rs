@@ -177,7 +177,7 @@ impl TextLog for RedisEngine {
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.replicated().await
     }
 
     async fn cluster_decisions(&self) -> Result<Vec<String>, EngineError> {
