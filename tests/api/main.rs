@@ -35,6 +35,7 @@ mod reports;
 mod roles;
 mod rumours;
 mod scaleout;
+mod sentinel;
 mod serving;
 mod tokens;
 mod websocket;
