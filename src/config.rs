@@ -70,6 +70,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_REDIS_CLUSTER_NODES")]
     pub redis_cluster_nodes: Option<String>,
 
+    /// Use the Redis engine on a primary with replicas, reached through the
+    /// Redis Sentinels given here, comma-separated
+    /// (`redis://h1:26379,redis://h2:26379`); needs `--redis-sentinel-master`.
+    #[arg(long, env = "CAMPANILE_REDIS_SENTINEL")]
+    pub redis_sentinel: Option<String>,
+
+    /// The name the sentinels monitor the primary under (`sentinel monitor NAME …`).
+    #[arg(long, env = "CAMPANILE_REDIS_SENTINEL_MASTER")]
+    pub redis_sentinel_master: Option<String>,
+
     /// Prefix of every Redis key [default: campanile:].
     #[arg(long, env = "CAMPANILE_REDIS_PREFIX")]
     pub redis_prefix: Option<String>,
@@ -338,7 +348,7 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
-            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_prefix, redis_timeout, redis_wait_replicas, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
+            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_sentinel, redis_sentinel_master, redis_prefix, redis_timeout, redis_wait_replicas, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window, text_analysis,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout, cap_feed_ca),
@@ -365,6 +375,13 @@ pub enum EngineChoice {
     RedisCluster {
         /// `redis://…` of some of its nodes.
         nodes: Vec<String>,
+    },
+    /// A primary with replicas, found through Redis Sentinel.
+    RedisSentinel {
+        /// `redis://…` of the sentinels.
+        sentinels: Vec<String>,
+        /// The name they monitor the primary under.
+        master: String,
     },
 }
 
@@ -669,31 +686,12 @@ impl Settings {
             Some("") => return Err(ConfigError("jwt_issuer is empty: give a name or leave it out".into())),
             other => other.map(str::to_owned),
         };
-        let engine = match (&args.redis_url, &args.redis_cluster_nodes) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError(
-                    "redis_url and redis_cluster_nodes exclude each other: give one".into(),
-                ));
-            }
-            (Some(url), None) => EngineChoice::Redis { url: url.clone() },
-            (None, Some(nodes)) => {
-                let nodes: Vec<String> = nodes
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if nodes.is_empty() {
-                    return Err(ConfigError("redis_cluster_nodes names no node".into()));
-                }
-                EngineChoice::RedisCluster { nodes }
-            }
-            (None, None) => EngineChoice::Memory,
-        };
+        let engine = engine_choice(args)?;
         let redis_wait_replicas = args.redis_wait_replicas.unwrap_or(0);
         if redis_wait_replicas > 0 && engine == EngineChoice::Memory {
             return Err(ConfigError(
-                "redis_wait_replicas needs a Redis engine: give redis_url or redis_cluster_nodes".into(),
+                "redis_wait_replicas needs a Redis engine: give redis_url, redis_cluster_nodes or redis_sentinel"
+                    .into(),
             ));
         }
         let redis_prefix = args.redis_prefix.clone().unwrap_or_else(|| "campanile:".into());
@@ -868,6 +866,75 @@ impl Settings {
             step_secs: Layout::step_for(self.bucket_secs, self.windows.all().iter().map(Window::secs)),
         }
     }
+}
+
+/// The engine the Redis settings name: at most one of a URL, cluster nodes
+/// and sentinels, the sentinels with the name of their primary.
+fn engine_choice(args: &ServeArgs) -> Result<EngineChoice, ConfigError> {
+    let given: Vec<&str> = [
+        ("redis_url", args.redis_url.is_some()),
+        ("redis_cluster_nodes", args.redis_cluster_nodes.is_some()),
+        ("redis_sentinel", args.redis_sentinel.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if let [first, second, ..] = given[..] {
+        return Err(ConfigError(format!(
+            "{first} and {second} exclude each other: give one"
+        )));
+    }
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let master = args
+        .redis_sentinel_master
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
+    if args.redis_sentinel_master.is_some() && master.is_none() {
+        return Err(ConfigError(
+            "redis_sentinel_master is empty: give the monitored name".into(),
+        ));
+    }
+    Ok(
+        match (&args.redis_url, &args.redis_cluster_nodes, &args.redis_sentinel) {
+            (_, _, None) if master.is_some() => {
+                return Err(ConfigError(
+                    "redis_sentinel_master needs redis_sentinel, the sentinels to ask for that primary".into(),
+                ));
+            }
+            (Some(url), _, _) => EngineChoice::Redis { url: url.clone() },
+            (_, Some(nodes), _) => {
+                let nodes = list(nodes);
+                if nodes.is_empty() {
+                    return Err(ConfigError("redis_cluster_nodes names no node".into()));
+                }
+                EngineChoice::RedisCluster { nodes }
+            }
+            (_, _, Some(sentinels)) => {
+                let sentinels = list(sentinels);
+                if sentinels.is_empty() {
+                    return Err(ConfigError("redis_sentinel names no sentinel".into()));
+                }
+                let Some(master) = master else {
+                    return Err(ConfigError(
+                        "redis_sentinel needs redis_sentinel_master, the name the sentinels monitor the primary under"
+                            .into(),
+                    ));
+                };
+                EngineChoice::RedisSentinel {
+                    sentinels,
+                    master: master.to_owned(),
+                }
+            }
+            (None, None, None) => EngineChoice::Memory,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -1052,6 +1119,111 @@ mod tests {
         })
         .unwrap();
         assert_eq!(default.publisher.base_url, "http://0.0.0.0:9000");
+    }
+
+    #[test]
+    fn sentinels_come_with_their_primary_name_and_exclude_the_other_redis_targets() {
+        let resolve = |args: ServeArgs| Settings::resolve(&args).map(|s| s.engine).map_err(|e| e.0);
+        let sentinel = || ServeArgs {
+            redis_sentinel: Some("redis://h1:26379, redis://h2:26379,".into()),
+            redis_sentinel_master: Some("campanile".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(sentinel()),
+            Ok(EngineChoice::RedisSentinel {
+                sentinels: vec!["redis://h1:26379".into(), "redis://h2:26379".into()],
+                master: "campanile".into(),
+            })
+        );
+        let refused = |args: ServeArgs, names: &[&str]| {
+            let error = resolve(args).expect_err("refused");
+            for name in names {
+                assert!(error.contains(name), "{names:?}: {error}");
+            }
+        };
+        refused(
+            ServeArgs {
+                redis_url: Some("redis://127.0.0.1:6379".into()),
+                ..sentinel()
+            },
+            &["redis_url", "redis_sentinel", "exclude"],
+        );
+        refused(
+            ServeArgs {
+                redis_cluster_nodes: Some("redis://127.0.0.1:7000".into()),
+                ..sentinel()
+            },
+            &["redis_cluster_nodes", "redis_sentinel", "exclude"],
+        );
+        refused(
+            ServeArgs {
+                redis_sentinel_master: None,
+                ..sentinel()
+            },
+            &["redis_sentinel needs redis_sentinel_master"],
+        );
+        refused(
+            ServeArgs {
+                redis_sentinel: None,
+                ..sentinel()
+            },
+            &["redis_sentinel_master needs redis_sentinel"],
+        );
+        refused(
+            ServeArgs {
+                redis_sentinel: None,
+                redis_url: Some("redis://127.0.0.1:6379".into()),
+                ..sentinel()
+            },
+            &["redis_sentinel_master needs redis_sentinel"],
+        );
+        refused(
+            ServeArgs {
+                redis_sentinel: Some(" , ".into()),
+                ..sentinel()
+            },
+            &["redis_sentinel names no sentinel"],
+        );
+        refused(
+            ServeArgs {
+                redis_sentinel_master: Some(" ".into()),
+                ..sentinel()
+            },
+            &["redis_sentinel_master is empty"],
+        );
+        assert!(
+            resolve(ServeArgs {
+                redis_url: Some("redis://a".into()),
+                redis_cluster_nodes: Some("redis://b".into()),
+                ..ServeArgs::default()
+            })
+            .is_err_and(|e| e.contains("redis_url and redis_cluster_nodes exclude each other"))
+        );
+        // From the file, like the other redis_ settings; a flag still wins.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "redis_sentinel = \"redis://s1:26379,redis://s2:26379,redis://s3:26379\"\nredis_sentinel_master = \"mymaster\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            redis_sentinel_master: Some("campanile".into()),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            resolve(args.layered().unwrap()),
+            Ok(EngineChoice::RedisSentinel {
+                sentinels: vec![
+                    "redis://s1:26379".into(),
+                    "redis://s2:26379".into(),
+                    "redis://s3:26379".into()
+                ],
+                master: "campanile".into(),
+            })
+        );
     }
 
     #[test]

@@ -84,6 +84,13 @@ pub async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, crate:
         EngineChoice::Memory => Arc::new(MemoryEngine::new(settings.layout())),
         EngineChoice::Redis { url } => redis(settings, RedisTarget::Single(url.clone())).await?,
         EngineChoice::RedisCluster { nodes } => redis(settings, RedisTarget::Cluster(nodes.clone())).await?,
+        EngineChoice::RedisSentinel { sentinels, master } => {
+            let target = RedisTarget::Sentinel {
+                sentinels: sentinels.clone(),
+                master: master.clone(),
+            };
+            redis(settings, target).await?
+        }
     })
 }
 

@@ -395,6 +395,10 @@ async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
         EngineChoice::Memory => return Arc::new(MemoryEngine::new(layout)),
         EngineChoice::Redis { url } => RedisTarget::Single(url.clone()),
         EngineChoice::RedisCluster { nodes } => RedisTarget::Cluster(nodes.clone()),
+        EngineChoice::RedisSentinel { sentinels, master } => RedisTarget::Sentinel {
+            sentinels: sentinels.clone(),
+            master: master.clone(),
+        },
     };
     // These cases assert exactness, not latency (the benchmarks measure
     // that): since count retention doubled the writes per cell, a chunk of

@@ -46,6 +46,10 @@ enum RedisMode {
     /// A cluster node that declares a silent peer failed after this many
     /// milliseconds, so that a failover happens within a test's time.
     ClusterNodeTimeout(u32),
+    /// A replica of the server on this port.
+    ReplicaOf(u16),
+    /// A sentinel that monitors the server on this port as [`SENTINEL_MASTER`].
+    Sentinel(u16),
 }
 
 impl TestRedis {
@@ -108,6 +112,10 @@ impl TestRedis {
     /// process id, so that a test never talks to someone else's Redis).
     fn start_here(&mut self) -> bool {
         let mut cmd = Command::new("redis-server");
+        if let RedisMode::Sentinel(primary) = self.mode {
+            // A sentinel needs a file it can rewrite, named first.
+            cmd.arg(self.sentinel_config(primary)).arg("--sentinel");
+        }
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .arg("--dir")
             .arg(self.dir.path())
@@ -126,6 +134,10 @@ impl TestRedis {
                     "--cluster-node-timeout",
                 ])
                 .arg(ms.to_string()),
+            RedisMode::ReplicaOf(primary) => cmd
+                .args(["--appendonly", "no", "--replicaof", "127.0.0.1"])
+                .arg(primary.to_string()),
+            RedisMode::Sentinel(_) => &mut cmd,
         };
         let mut child = cmd
             .spawn()
@@ -596,4 +608,196 @@ pub fn minimal_broadcast() -> Value {
     serde_json::json!({"audience": "public", "category": "Safety", "event": "e", "severity": "Minor", "urgency": "Future",
         "certainty": "Likely", "headline": "h", "area": {"zones": ["piazza-maggiore"]},
         "expires": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()})
+}
+
+/// The name the sentinels of [`TestSentinels`] monitor their primary under.
+pub const SENTINEL_MASTER: &str = "campanile";
+
+impl TestRedis {
+    /// A sentinel's configuration file, written afresh: down after 1 s of
+    /// silence, a quorum of two.
+    fn sentinel_config(&self, primary: u16) -> PathBuf {
+        let path = self.dir.path().join("sentinel.conf");
+        std::fs::write(
+            &path,
+            format!(
+                "sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary} 2\n\
+                 sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
+                 sentinel failover-timeout {SENTINEL_MASTER} 5000\n"
+            ),
+        )
+        .expect("sentinel.conf");
+        path
+    }
+}
+
+/// A primary, one replica and three Redis Sentinels on loopback ports, as
+/// an operator would run them; every process is killed when dropped.
+pub struct TestSentinels {
+    pub primary: TestRedis,
+    pub replica: TestRedis,
+    pub sentinels: Vec<TestRedis>,
+}
+
+impl TestSentinels {
+    /// Returned once the replica has synchronised and every sentinel knows
+    /// the replica and the two other sentinels, so that a failover can be
+    /// agreed at once.
+    pub fn start() -> Self {
+        let primary = TestRedis::start();
+        let replica = TestRedis::launch(RedisMode::ReplicaOf(primary.port));
+        let sentinels: Vec<TestRedis> = (0..3)
+            .map(|_| TestRedis::launch(RedisMode::Sentinel(primary.port)))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !replica
+            .cli(&["INFO", "replication"])
+            .is_some_and(|info| info.contains("master_link_status:up"))
+        {
+            assert!(Instant::now() < deadline, "the replica did not synchronise");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let set = Self {
+            primary,
+            replica,
+            sentinels,
+        };
+        while !set.sentinels.iter().all(|s| {
+            let master = sentinel_fields(s, &["SENTINEL", "MASTER", SENTINEL_MASTER]);
+            master.get("num-slaves").map(String::as_str) == Some("1")
+                && master.get("num-other-sentinels").map(String::as_str) == Some("2")
+        }) {
+            assert!(
+                Instant::now() < deadline,
+                "the sentinels did not find the replica and each other"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        set
+    }
+
+    /// `redis://…` of every sentinel, comma-separated, as `--redis-sentinel` takes them.
+    pub fn sentinel_urls(&self) -> String {
+        self.sentinels.iter().map(TestRedis::url).collect::<Vec<_>>().join(",")
+    }
+
+    /// The primary's port as the first sentinel that answers names it.
+    pub fn primary_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let out = s.cli(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER])?;
+            out.lines().nth(1)?.trim().parse().ok()
+        })
+    }
+}
+
+/// A `redis-cli` answer of alternating names and values, as a map.
+fn sentinel_fields(sentinel: &TestRedis, args: &[&str]) -> std::collections::HashMap<String, String> {
+    let out = sentinel.cli(args).unwrap_or_default();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    lines
+        .chunks(2)
+        .filter_map(|pair| Some((pair.first()?.to_string(), pair.get(1)?.to_string())))
+        .collect()
+}
+
+/// A server process stopped (killed) when dropped.
+pub struct StopOnDrop(pub Child);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The last 20 lines of a server's log.
+pub fn log_tail(log: &tempfile::NamedTempFile) -> String {
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+/// Posts in one ingest batch of [`ingest_batch`].
+pub const INGEST_BATCH: usize = 500;
+
+/// Batch `n` of a test's ingest, tagged `tag`: posts over a whole district
+/// (so that on a cluster its keys land on every master), with ids that
+/// make a batch sent again count once.
+pub fn ingest_batch(tag: &str, n: usize) -> Value {
+    let posts: Vec<Value> = (0..INGEST_BATCH)
+        .map(|i| {
+            let id = format!("{tag}{n}-{i}");
+            post_at(
+                44.47 + (i % 20) as f64 * 0.002,
+                11.31 + (i / 20 % 20) as f64 * 0.003,
+                &id,
+                Some(&id),
+            )
+        })
+        .collect();
+    Value::Array(posts)
+}
+
+/// Sends [`ingest_batch`] `n` until it is acknowledged, as an ingest client
+/// retrying a 503 would: the same bytes under the same `Idempotency-Key`,
+/// so that what a failed attempt stored counts once. Answers when the 202
+/// came, or `None` past `deadline`; any answer but 202, 503 and 409 (an
+/// earlier attempt still holds the key) fails the test.
+pub async fn send_until_acknowledged(app: &TestApp, tag: &str, n: usize, deadline: Instant) -> Option<Instant> {
+    let body = ingest_batch(tag, n).to_string();
+    loop {
+        let mut resp = app
+            .client
+            .post(format!("{}/api/v1/posts", app.address))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Idempotency-Key", format!("{tag}-{n}")))
+            .bearer_auth(&app.ingest)
+            .send_body(body.clone())
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().limit(1 << 20).await.unwrap_or(Value::Null);
+        if status == 202 {
+            assert_eq!(
+                answer["accepted"].as_u64(),
+                Some(INGEST_BATCH as u64),
+                "every post of the batch is counted, once: {answer}"
+            );
+            return Some(Instant::now());
+        }
+        assert!(
+            status == 503 || status == 409,
+            "an unreachable engine is a 503: {status} {answer}"
+        );
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A WebSocket subscribed to `channel` with `token`.
+pub async fn subscribed(app: &TestApp, token: &str, channel: &str) -> Ws {
+    let mut ws = app.ws(Some(token)).await;
+    send(&mut ws, serde_json::json!({"type": "subscribe", "channel": channel})).await;
+    assert_eq!(next_json(&mut ws, Duration::from_secs(5)).await["type"], "subscribed");
+    ws
+}
+
+/// Sends a request until it is answered `201` or `within` has passed, as a
+/// client retrying a 503 would, and answers the created resource.
+pub async fn created<F, Fut>(what: &str, within: Duration, mut attempt: F) -> Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = attempt().await;
+        if status == 201 {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{what}: still {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -36,6 +36,7 @@ mod reports;
 mod roles;
 mod rumours;
 mod scaleout;
+mod sentinel;
 mod serving;
 mod tokens;
 mod websocket;

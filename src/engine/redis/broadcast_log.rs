@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use redis::{Client, Script, cmd};
+use redis::{Script, cmd};
 use tokio::sync::broadcast;
 
 use super::keys::Keys;
@@ -200,23 +200,21 @@ pub(super) async fn start_feed(
         .query_async(&mut conn.clone())
         .await
         .map_err(unavailable)?;
-    let subscribe_urls = match &options.target {
-        RedisTarget::Single(url) => vec![url.clone()],
-        // A cluster relays PUBLISH to every node: any one will do.
-        RedisTarget::Cluster(nodes) => nodes.clone(),
-    };
     let position = Position {
         epoch,
         last: start.unwrap_or(0),
     };
     Ok(tokio::spawn(run_feed(
-        subscribe_urls,
+        options.target.clone(),
         conn.clone(),
         keys.clone(),
         position,
         feed,
     )))
 }
+
+/// How long one attempt to subscribe may take, the sentinels' answer included.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The last record this node's feed delivered.
 #[derive(Clone)]
@@ -298,23 +296,26 @@ async fn read_gap(conn: &Conn, keys: &Keys, after: u64) -> Vec<BroadcastRecord> 
 /// Relays the `broadcasts` channel into this node's feed, in `seq` order,
 /// re-reading the log for any gap (a reconnect, a message published while the
 /// subscription was down, a new epoch). On a cluster it moves to the next
-/// node when the one it listens on fails.
+/// node when the one it listens on fails; behind sentinels it subscribes on
+/// the primary they name at each attempt, so that it follows a failover.
 async fn run_feed(
-    urls: Vec<String>,
+    target: RedisTarget,
     conn: Conn,
     keys: Keys,
     mut position: Position,
     feed: broadcast::Sender<BroadcastRecord>,
 ) {
     let channel = keys.broadcast_channel();
-    for url in urls.iter().cycle() {
-        let pubsub = match Client::open(url.as_str()) {
-            Ok(client) => match client.get_async_pubsub().await {
-                Ok(mut p) => p.subscribe(&channel).await.ok().map(|()| p),
-                Err(_) => None,
-            },
-            Err(_) => None,
-        };
+    for attempt in 0usize.. {
+        // Bounded: a server that went away without closing its connections
+        // must not hold the feed up; the next attempt asks again.
+        let subscribed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, async {
+            let client = target.subscriber(attempt).await.ok()?;
+            let mut p = client.get_async_pubsub().await.ok()?;
+            p.subscribe(&channel).await.ok().map(|()| p)
+        })
+        .await;
+        let pubsub = subscribed.ok().flatten();
         let Some(mut pubsub) = pubsub else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;

@@ -1,8 +1,9 @@
 //! The production engine: Redis, durable with Redis persistence and shared by
-//! every node of a deployment, on one server or on a Redis Cluster.
+//! every node of a deployment, on one server, on a primary with replicas
+//! watched by Redis Sentinel, or on a Redis Cluster.
 //!
-//! This file holds what every store shares: the connection (one server or a
-//! cluster), the engine's health and the stream follower that feeds reports
+//! This file holds what every store shares: the connection (one server, the
+//! primary the sentinels name, or a cluster), the engine's health and the stream follower that feeds reports
 //! and alerts to every node. Each store is a file of its own beside it
 //! (`counts.rs`, `broadcast_log.rs`, `reports.rs`, `rumours.rs`, `alerts.rs`, `audit.rs`,
 //! `idempotency.rs`), every key name is in `keys.rs`, and every Lua script
@@ -30,7 +31,10 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::{Client, Cmd, ErrorKind, RedisError, RedisFuture, Script, ServerErrorKind, Value, cmd};
+use redis::sentinel::{SentinelClient, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, RedisError, RedisFuture, Script, ServerErrorKind, Value, cmd,
+};
 use tokio::sync::broadcast;
 
 use self::keys::Keys;
@@ -49,6 +53,37 @@ pub enum RedisTarget {
     Single(String),
     /// A Redis Cluster, given by some of its nodes.
     Cluster(Vec<String>),
+    /// A primary with replicas, found through the Redis Sentinels that
+    /// monitor it under the name `master`.
+    Sentinel {
+        /// `redis://…` of the sentinels.
+        sentinels: Vec<String>,
+        /// The name the sentinels monitor the primary under.
+        master: String,
+    },
+}
+
+impl RedisTarget {
+    /// A client for a pub/sub connection, the `attempt`th since the feed
+    /// started: on a cluster each attempt takes the next node, so that a
+    /// dead one is left behind; behind sentinels each asks them for the
+    /// current primary, so that a feed follows a failover.
+    async fn subscriber(&self, attempt: usize) -> Result<Client, RedisError> {
+        match self {
+            RedisTarget::Single(url) => Client::open(url.as_str()),
+            // A cluster relays PUBLISH to every node: any one will do.
+            RedisTarget::Cluster(nodes) => match nodes.get(attempt % nodes.len().max(1)) {
+                Some(node) => Client::open(node.as_str()),
+                None => Err(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "no cluster node given",
+                ))),
+            },
+            RedisTarget::Sentinel { sentinels, master } => {
+                SentinelMaster::client(sentinels, master)?.async_get_client().await
+            }
+        }
+    }
 }
 
 /// How to reach Redis.
@@ -66,23 +101,21 @@ pub struct RedisOptions {
     pub wait_replicas: u32,
 }
 
-/// A connection to one server or to a cluster; both multiplex and reconnect
-/// by themselves.
+/// A connection to one server, to the primary the sentinels name, or to a
+/// cluster; each multiplexes and reconnects by itself.
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
-    Cluster(Cluster),
+    Cluster(Rebuilt<ClusterNodes>),
+    Sentinel(Rebuilt<SentinelMaster>),
 }
 
 impl redis::aio::ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => Box::pin(async move {
-                let answer = c.current().req_packed_command(cmd).await;
-                c.observe(&answer);
-                answer
-            }),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -94,41 +127,108 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Cluster(c) => Box::pin(async move {
-                let answer = c.current().req_packed_commands(pipeline, offset, count).await;
-                c.observe(&answer);
-                answer
-            }),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
-            Conn::Cluster(c) => c.current().get_db(),
+            Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
 
-/// A Redis Cluster connection that is built again from the configured nodes
-/// when a call fails for want of a node (a timeout, a dropped or refused
-/// connection).
-///
-/// The client refreshes its slot map by itself on MOVED, ASK and READONLY
-/// answers, but a master killed outright answers nothing: the client keeps
-/// repairing that node's connection, and under ingest it was seen to time
-/// out every call, to every node, long after the cluster had promoted the
-/// replica. A new connection asks a live node for the slot map and so
-/// routes to the promoted replica. Rebuilds come at most once per response timeout, so a
-/// cluster that is down altogether costs one connection attempt per node
-/// and period.
-#[derive(Clone)]
-struct Cluster(Arc<ClusterShared>);
+/// How a connection that must follow the deployment is made again: from
+/// the cluster's configured nodes, or to the primary the sentinels name now.
+trait Connector: Send + Sync + 'static {
+    type Conn: redis::aio::ConnectionLike + Clone + Send + Sync + 'static;
 
-struct ClusterShared {
-    nodes: Vec<String>,
+    /// What the log calls the connection.
+    const NAME: &'static str;
+
+    fn connect(&self, response_timeout: Duration) -> impl Future<Output = Result<Self::Conn, RedisError>> + Send;
+}
+
+/// A Redis Cluster, built from some of its nodes.
+struct ClusterNodes(Vec<String>);
+
+impl Connector for ClusterNodes {
+    type Conn = ClusterConnection;
+    const NAME: &'static str = "Redis Cluster";
+
+    async fn connect(&self, response_timeout: Duration) -> Result<ClusterConnection, RedisError> {
+        ClusterClientBuilder::new(self.0.clone())
+            .connection_timeout(response_timeout)
+            .response_timeout(response_timeout)
+            .retries(2)
+            .build()?
+            .get_async_connection()
+            .await
+    }
+}
+
+/// The primary that a set of sentinels monitor under one name.
+struct SentinelMaster {
+    sentinels: Vec<String>,
+    master: String,
+}
+
+impl SentinelMaster {
+    fn client(sentinels: &[String], master: &str) -> Result<SentinelClient, RedisError> {
+        SentinelClient::build(sentinels.to_vec(), master.to_owned(), None, SentinelServerType::Master)
+    }
+}
+
+impl Connector for SentinelMaster {
+    /// Not a [`ConnectionManager`]: that would reconnect to the address it
+    /// was given, which after a failover is a dead server or a replica;
+    /// a broken connection instead fails its calls at once and so brings
+    /// a rebuild, which asks the sentinels again.
+    type Conn = redis::aio::MultiplexedConnection;
+    const NAME: &'static str = "Redis Sentinel primary";
+
+    async fn connect(&self, response_timeout: Duration) -> Result<Self::Conn, RedisError> {
+        // The sentinels' answer is checked: the client asks the named
+        // server for its ROLE and refuses one that is not a master.
+        let client = Self::client(&self.sentinels, &self.master)?.async_get_client().await?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(response_timeout))
+            .set_response_timeout(Some(response_timeout));
+        client.get_multiplexed_async_connection_with_config(&config).await
+    }
+}
+
+/// A connection that is built again by its [`Connector`] when a call fails
+/// for want of a node (a timeout, a dropped or refused connection), or
+/// reaches a server that is no longer a primary.
+///
+/// On a cluster: the client refreshes its slot map by itself on MOVED, ASK
+/// and READONLY answers, but a master killed outright answers nothing: the
+/// client keeps repairing that node's connection, and under ingest it was
+/// seen to time out every call, to every node, long after the cluster had
+/// promoted the replica. A new connection asks a live node for the slot map
+/// and so routes to the promoted replica. Behind sentinels: a connection to
+/// a killed primary stays broken, and an old primary that comes back is
+/// made a replica and answers writes READONLY; a new connection goes to
+/// the primary the sentinels name once they have failed over.
+///
+/// Rebuilds come at most once per response timeout, so a deployment that is
+/// down altogether costs one connection attempt per node and period.
+struct Rebuilt<C: Connector>(Arc<RebuiltShared<C>>);
+
+impl<C: Connector> Clone for Rebuilt<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+struct RebuiltShared<C: Connector> {
+    connector: C,
     response_timeout: Duration,
-    current: std::sync::RwLock<ClusterConnection>,
+    current: std::sync::RwLock<C::Conn>,
     rebuilds: std::sync::Mutex<Rebuilds>,
 }
 
@@ -137,21 +237,11 @@ struct Rebuilds {
     last: tokio::time::Instant,
 }
 
-impl Cluster {
-    async fn connect(nodes: &[String], response_timeout: Duration) -> Result<ClusterConnection, RedisError> {
-        ClusterClientBuilder::new(nodes.to_vec())
-            .connection_timeout(response_timeout)
-            .response_timeout(response_timeout)
-            .retries(2)
-            .build()?
-            .get_async_connection()
-            .await
-    }
-
-    async fn open(nodes: &[String], response_timeout: Duration) -> Result<Self, RedisError> {
-        let conn = Self::connect(nodes, response_timeout).await?;
-        Ok(Self(Arc::new(ClusterShared {
-            nodes: nodes.to_vec(),
+impl<C: Connector> Rebuilt<C> {
+    async fn open(connector: C, response_timeout: Duration) -> Result<Self, RedisError> {
+        let conn = connector.connect(response_timeout).await?;
+        Ok(Self(Arc::new(RebuiltShared {
+            connector,
             response_timeout,
             current: std::sync::RwLock::new(conn),
             rebuilds: std::sync::Mutex::new(Rebuilds {
@@ -161,7 +251,7 @@ impl Cluster {
         })))
     }
 
-    fn current(&self) -> ClusterConnection {
+    fn current(&self) -> C::Conn {
         // A poisoned lock still holds a whole connection: only a clone or a
         // swap ever ran under it.
         self.0.current.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -170,7 +260,10 @@ impl Cluster {
     /// Starts a rebuild when `answer` says a node could not be reached.
     fn observe<T>(&self, answer: &Result<T, RedisError>) {
         let Err(e) = answer else { return };
-        let unreachable = e.is_timeout() || e.is_io_error() || e.kind() == ErrorKind::ClusterConnectionNotFound;
+        let unreachable = e.is_timeout()
+            || e.is_io_error()
+            || e.kind() == ErrorKind::ClusterConnectionNotFound
+            || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
         if !unreachable {
             return;
         }
@@ -187,24 +280,53 @@ impl Cluster {
         let cause = e.to_string();
         tokio::spawn(async move {
             // Connecting waits on each node for the response timeout at most;
-            // the bound covers the slot map and the connections after it.
+            // the bound covers the slot map or the sentinels' answer and the
+            // connections after it.
             let fresh = tokio::time::timeout(
                 shared.response_timeout * 4,
-                Self::connect(&shared.nodes, shared.response_timeout),
+                shared.connector.connect(shared.response_timeout),
             )
             .await;
+            let name = C::NAME;
             match fresh {
                 Ok(Ok(conn)) => {
                     *shared.current.write().unwrap_or_else(|e| e.into_inner()) = conn;
-                    tracing::warn!(%cause, "Redis Cluster connection rebuilt from the configured nodes");
+                    tracing::warn!(%cause, "{name} connection rebuilt");
                 }
-                Ok(Err(error)) => tracing::warn!(%cause, %error, "rebuilding the Redis Cluster connection failed"),
-                Err(_) => tracing::warn!(%cause, "rebuilding the Redis Cluster connection timed out"),
+                Ok(Err(error)) => tracing::warn!(%cause, %error, "rebuilding the {name} connection failed"),
+                Err(_) => tracing::warn!(%cause, "rebuilding the {name} connection timed out"),
             }
             let mut rebuilds = shared.rebuilds.lock().unwrap_or_else(|e| e.into_inner());
             rebuilds.under_way = false;
             rebuilds.last = tokio::time::Instant::now();
         });
+    }
+}
+
+impl<C: Connector> redis::aio::ConnectionLike for Rebuilt<C> {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let answer = self.current().req_packed_command(cmd).await;
+            self.observe(&answer);
+            answer
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let answer = self.current().req_packed_commands(pipeline, offset, count).await;
+            self.observe(&answer);
+            answer
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.current().get_db()
     }
 }
 
@@ -220,12 +342,24 @@ impl Conn {
                 let client = Client::open(url.as_str())?;
                 Ok(Conn::Single(ConnectionManager::new_with_config(client, config).await?))
             }
-            RedisTarget::Cluster(nodes) => Ok(Conn::Cluster(Cluster::open(nodes, response_timeout).await?)),
+            RedisTarget::Cluster(nodes) => Ok(Conn::Cluster(
+                Rebuilt::open(ClusterNodes(nodes.clone()), response_timeout).await?,
+            )),
+            RedisTarget::Sentinel { sentinels, master } => Ok(Conn::Sentinel(
+                Rebuilt::open(
+                    SentinelMaster {
+                        sentinels: sentinels.clone(),
+                        master: master.clone(),
+                    },
+                    response_timeout,
+                )
+                .await?,
+            )),
         }
     }
 
     /// Runs commands that need not be atomic together, answers in order: one
-    /// pipeline on a single server; on a cluster, concurrently, each to the
+    /// pipeline on a single server (the sentinels' primary is one too); on a cluster, concurrently, each to the
     /// node that owns its key (a cluster pipeline may not cross slots).
     ///
     /// `scripts` are those the commands run by SHA: a server that has lost
@@ -249,12 +383,12 @@ impl Conn {
 
     async fn run_each_once(&self, cmds: &[Cmd]) -> Result<Vec<Value>, RedisError> {
         match self {
-            Conn::Single(c) => {
+            Conn::Single(_) | Conn::Sentinel(_) => {
                 let mut pipe = redis::pipe();
                 for c in cmds {
                     pipe.add_command(c.clone());
                 }
-                pipe.query_async(&mut c.clone()).await
+                pipe.query_async(&mut self.clone()).await
             }
             Conn::Cluster(_) => {
                 let calls = cmds.iter().map(|command| {

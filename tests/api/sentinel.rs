@@ -1,0 +1,133 @@
+//! A Redis Sentinel failover under ingest: the primary killed at once, the
+//! sentinels promoting its replica, and the node following them by itself.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    INGEST_BATCH, SENTINEL_MASTER, StopOnDrop, TestSentinels, created, heatmap_total, log_tail, minimal_broadcast,
+    next_of_type, send_until_acknowledged, serve_process_with, subscribed,
+};
+
+/// How long the node may take to answer 202 again after the kill.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
+const TAG: &str = "sentinel";
+
+#[actix_web::test]
+async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_without_a_restart() {
+    let mut set = TestSentinels::start();
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let (server, app) = serve_process_with(
+        &[
+            "--redis-sentinel",
+            &set.sentinel_urls(),
+            "--redis-sentinel-master",
+            SENTINEL_MASTER,
+            "--redis-timeout",
+            "1s",
+        ],
+        log.reopen().expect("log file"),
+    )
+    .await;
+    let _server = StopOnDrop(server);
+
+    let mut reports = subscribed(&app, &app.operator, "reports").await;
+    let mut broadcasts = subscribed(&app, &app.commander, "broadcasts").await;
+
+    let mut sent = 0;
+    for _ in 0..3 {
+        // A few seconds' grace: on a loaded machine a call of a node just
+        // started can outlast the 1 s timeout once.
+        let acked = send_until_acknowledged(&app, TAG, sent, Instant::now() + Duration::from_secs(5)).await;
+        assert!(acked.is_some(), "ingest works before the failover");
+        sent += 1;
+    }
+    let primary = set.primary.port;
+    assert_eq!(set.primary_port(), Some(primary), "the sentinels name the primary");
+
+    // The primary dies as a crash would.
+    let killed = Instant::now();
+    set.primary.kill();
+
+    // Ingest carries on, each batch retried until acknowledged.
+    let first_after = send_until_acknowledged(&app, TAG, sent, killed + RECOVERY_LIMIT).await;
+    let promoted = set.primary_port();
+    let Some(first_after) = first_after else {
+        panic!(
+            "no 202 within {RECOVERY_LIMIT:?} of the kill (the sentinels name port {promoted:?}, the replica is {}); \
+             the node's log ends:\n{}",
+            set.replica.port,
+            log_tail(&log)
+        );
+    };
+    sent += 1;
+    let to_first_202 = first_after - killed;
+    assert_eq!(
+        promoted,
+        Some(set.replica.port),
+        "the 202 came from the promoted replica, the only server left"
+    );
+    for _ in 0..3 {
+        let acked = send_until_acknowledged(&app, TAG, sent, Instant::now() + RECOVERY_LIMIT).await;
+        assert!(acked.is_some(), "ingest keeps working after the failover");
+        sent += 1;
+    }
+
+    let mut ready_at = None;
+    while Instant::now() < killed + RECOVERY_LIMIT + RECOVERY_LIMIT {
+        let (status, _) = app.get("/readyz", None).await;
+        if status == 200 {
+            ready_at = Some(Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(ready_at) = ready_at else {
+        panic!("/readyz never came back; the node's log ends:\n{}", log_tail(&log));
+    };
+
+    let (status, map) = app.get("/api/v1/heatmap?res=7&window=15m", Some(&app.operator)).await;
+    assert_eq!(status, 200, "the heatmap answers after the failover: {map}");
+    let stored = heatmap_total(&map);
+    let acknowledged = (sent * INGEST_BATCH) as u64;
+    let after_kill = acknowledged - (3 * INGEST_BATCH) as u64;
+    assert!(
+        stored >= after_kill,
+        "every post acknowledged after the kill is on the map: {stored} stored, {after_kill} acknowledged after the kill"
+    );
+    assert!(
+        stored <= acknowledged,
+        "no post counts twice: {stored} of {acknowledged}"
+    );
+
+    // The feeds resume: a report and a broadcast made after the failover
+    // reach the subscribers that were connected through it.
+    let report = created("a report", RECOVERY_LIMIT, || async {
+        let mut resp = app
+            .client
+            .post(format!("{}/api/v1/reports", app.address))
+            .send_json(&json!({"lat": 44.4937, "lon": 11.343, "category": "medical", "text": "someone fainted"}))
+            .await
+            .expect("report");
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    })
+    .await;
+    let live = next_of_type(&mut reports, "report", RECOVERY_LIMIT).await;
+    assert_eq!(live["report"]["id"], report["id"], "{live}");
+    let alert = minimal_broadcast();
+    let broadcast = created("a broadcast", RECOVERY_LIMIT, || {
+        app.send_broadcast(&alert, Some(&app.operator))
+    })
+    .await;
+    let live = next_of_type(&mut broadcasts, "broadcast", RECOVERY_LIMIT).await;
+    assert_eq!(live["seq"], broadcast["seq"], "{live}");
+
+    println!(
+        "sentinel failover (down-after-milliseconds 1000, --redis-timeout 1s): first 202 after {:.1} s, \
+         /readyz 200 after {:.1} s; {acknowledged} posts acknowledged, {stored} on the map, {} lost",
+        to_first_202.as_secs_f64(),
+        (ready_at - killed).as_secs_f64(),
+        acknowledged - stored
+    );
+}
