@@ -3,7 +3,6 @@
 //! ingest, readiness, and every WebSocket channel a client was subscribed
 //! to through it (DESIGN §4: `status` down, `status` up, a fresh snapshot).
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -12,7 +11,8 @@ use awc::ws;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::helpers::{
-    TestApp, TestCluster, heatmap_total, minimal_broadcast, next_json, post_at, send, serve_process_with,
+    StopOnDrop, TestApp, TestCluster, created, heatmap_total, log_tail, minimal_broadcast, next_json, post_at, send,
+    send_until_acknowledged, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
@@ -24,95 +24,6 @@ const NODE_TIMEOUT_MS: u32 = 2_000;
 const BATCH: usize = 200;
 /// How long the node may take to answer 202 again after the kill.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
-
-/// A batch of posts over a whole district, so that its keys land on every
-/// master; ids make a batch sent again count once.
-fn batch(n: usize) -> Value {
-    let posts: Vec<Value> = (0..BATCH)
-        .map(|i| {
-            post_at(
-                44.47 + (i % 20) as f64 * 0.002,
-                11.31 + (i / 20 % 20) as f64 * 0.003,
-                &format!("f{n}-{i}"),
-                Some(&format!("f{n}-{i}")),
-            )
-        })
-        .collect();
-    json!(posts)
-}
-
-/// Sends batch `n` until it is acknowledged, as an ingest client retrying a
-/// 503 would: the same bytes under the same `Idempotency-Key`, so that what
-/// a failed attempt stored counts once. Answers when the 202 came, or
-/// `None` past `deadline`.
-async fn send_until_acknowledged(app: &TestApp, n: usize, deadline: Instant) -> Option<Instant> {
-    let body = batch(n).to_string();
-    loop {
-        let mut resp = app
-            .client
-            .post(format!("{}/api/v1/posts", app.address))
-            .insert_header(("Content-Type", "application/json"))
-            .insert_header(("Idempotency-Key", format!("failover-{n}")))
-            .bearer_auth(&app.ingest)
-            .send_body(body.clone())
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let answer: Value = resp.json().limit(1 << 20).await.unwrap_or(Value::Null);
-        if status == 202 {
-            // What a refused attempt stored (it counted, then a replica
-            // did not confirm in time) is a duplicate for the retry.
-            assert_eq!(
-                answer["accepted"].as_u64().unwrap_or(0) + answer["duplicates"].as_u64().unwrap_or(0),
-                BATCH as u64,
-                "every post of the batch is acknowledged: {answer}"
-            );
-            return Some(Instant::now());
-        }
-        // 409: an earlier attempt still holds the key.
-        assert!(
-            status == 503 || status == 409,
-            "an unreachable engine is a 503: {status} {answer}"
-        );
-        if Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Sends a request until it is answered `201`, as a client retrying a 503
-/// would, and answers the created resource.
-async fn created<F, Fut>(what: &str, mut attempt: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = (u16, Value)>,
-{
-    let deadline = Instant::now() + RECOVERY_LIMIT;
-    loop {
-        let (status, body) = attempt().await;
-        if status == 201 {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "{what}: still {status} {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn log_tail(log: &tempfile::NamedTempFile) -> String {
-    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-struct Stop(Child);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A subscriber connected through the failover. A task of its own reads the
 /// socket all along, answering the server's pings as a browser would, and
@@ -266,7 +177,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         log.reopen().expect("log file"),
     )
     .await;
-    let _server = Stop(server);
+    let _server = StopOnDrop(server);
 
     // One connection per channel, each told of the engine on its own.
     let heatmap = json!({"type": "subscribe", "channel": "heatmap", "res": 7, "window": "15m"});
@@ -314,7 +225,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
 
     let mut sent = 0;
     for _ in 0..3 {
-        let acked = send_until_acknowledged(&app, sent, Instant::now()).await;
+        let acked = send_until_acknowledged(&app, "f", sent, BATCH, Instant::now()).await;
         assert!(
             acked.is_some(),
             "ingest works before the failover; the node's log ends:\n{}",
@@ -353,7 +264,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     // Ingest carries on, each batch retried until acknowledged; when each
     // 202 came, by the wall clock the server stamps its frames with.
     let deadline = killed + RECOVERY_LIMIT;
-    let first_after = send_until_acknowledged(&app, sent, deadline).await;
+    let first_after = send_until_acknowledged(&app, "f", sent, BATCH, deadline).await;
     let promoted = cluster.nodes.iter().enumerate().any(|(i, n)| {
         i != victim
             && n.cli(&["CLUSTER", "INFO"])
@@ -369,7 +280,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     sent += 1;
     let to_first_202 = first_after - killed;
     for _ in 0..3 {
-        let acked = send_until_acknowledged(&app, sent, Instant::now() + RECOVERY_LIMIT).await;
+        let acked = send_until_acknowledged(&app, "f", sent, BATCH, Instant::now() + RECOVERY_LIMIT).await;
         assert!(acked.is_some(), "ingest keeps working after the failover");
         acked_at.push(chrono::Utc::now());
         sent += 1;
@@ -461,7 +372,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     // The feeds resume: a report, a broadcast and an alert made after the
     // failover reach the subscribers that were connected through it, and
     // the zones' figures move with the posts.
-    let report = created("a report", || async {
+    let report = created("a report", RECOVERY_LIMIT, || async {
         let mut resp = app
             .client
             .post(format!("{}/api/v1/reports", app.address))
@@ -480,7 +391,10 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         reports.seen[live]
     );
     let alert = minimal_broadcast();
-    let broadcast = created("a broadcast", || app.send_broadcast(&alert, Some(&app.operator))).await;
+    let broadcast = created("a broadcast", RECOVERY_LIMIT, || {
+        app.send_broadcast(&alert, Some(&app.operator))
+    })
+    .await;
     let live = broadcasts
         .until(0, RECOVERY_LIMIT, "broadcast", |m| m["type"] == "broadcast")
         .await;
@@ -593,11 +507,11 @@ async fn with_wait_replicas_a_master_killed_under_ingest_loses_no_acknowledged_p
         log.reopen().expect("log file"),
     )
     .await;
-    let _server = Stop(server);
+    let _server = StopOnDrop(server);
     let mut sent = 0;
     for _ in 0..3 {
         assert!(
-            send_until_acknowledged(&app, sent, Instant::now() + RECOVERY_LIMIT)
+            send_until_acknowledged(&app, "f", sent, BATCH, Instant::now() + RECOVERY_LIMIT)
                 .await
                 .is_some(),
             "ingest works before the failover; the node's log ends:\n{}",
@@ -619,7 +533,7 @@ async fn with_wait_replicas_a_master_killed_under_ingest_loses_no_acknowledged_p
     });
     let mut acknowledged_at = Vec::new();
     while !chaos.is_finished() || acknowledged_at.len() < 3 {
-        let acked = send_until_acknowledged(&app, sent, Instant::now() + RECOVERY_LIMIT).await;
+        let acked = send_until_acknowledged(&app, "f", sent, BATCH, Instant::now() + RECOVERY_LIMIT).await;
         let Some(at) = acked else {
             panic!(
                 "no 202 within {RECOVERY_LIMIT:?}; the node's log ends:\n{}",

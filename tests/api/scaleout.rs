@@ -451,8 +451,11 @@ async fn redis_killed_and_restarted_under_ingest_loses_and_doubles_nothing() {
     }
 }
 
-#[actix_web::test]
-async fn anonymous_posts_without_id_retried_under_their_key_through_a_redis_crash_count_exactly_once() {
+/// Crashes Redis under ingest of `kind` posts, round after round, until a
+/// crash cut a batch in the middle and its retry found part of it stored;
+/// after every round the map holds exactly what was acknowledged. Answers
+/// the last map and prints the rounds' figures.
+async fn crash_until_a_batch_is_cut(kind: Posts, what: &str) -> Value {
     let redis = std::sync::Arc::new(std::sync::Mutex::new(TestRedis::start_persistent()));
     let mut args = test_args();
     args.redis_url = Some(redis.lock().expect("redis").url());
@@ -462,50 +465,7 @@ async fn anonymous_posts_without_id_retried_under_their_key_through_a_redis_cras
     // cut a batch in the middle and its retry found part of it stored.
     let (mut acknowledged, mut completed_on_retry, mut refusals) = (0, 0, 0);
     for round in 0..5 {
-        let (run, _, _) =
-            ingest_through_a_redis_crash(&app, &redis, round, 12, Posts::Anonymous, Crash::OnceAChunkIsStored).await;
-        assert_eq!(run.acknowledged, 12 * 2_500);
-        acknowledged += run.acknowledged;
-        completed_on_retry += run.completed_on_retry;
-        refusals += run.refusals.len();
-        let (status, map) = app.get("/api/v1/heatmap?res=11&window=15m", Some(&app.operator)).await;
-        assert_eq!(status, 200);
-        assert_eq!(heatmap_total(&map), acknowledged, "acknowledged and stored differ");
-        // Every post is a contributor of its own, and a retry is not a new
-        // one: as many contributors as posts in every cell.
-        for cell in map["cells"].as_array().expect("cells") {
-            assert_eq!(cell["count"], cell["contributors"], "{cell}");
-        }
-        if completed_on_retry > 0 {
-            break;
-        }
-    }
-    println!(
-        "anonymous ingest under Redis crashes: {refusals} refusals (503 or 409), acknowledged {acknowledged}, \
-         of which {completed_on_retry} stored by an attempt cut off mid-batch"
-    );
-    assert!(
-        completed_on_retry > 0,
-        "no crash cut a batch in the middle in five tries"
-    );
-}
-
-/// A connector that retries a refused batch without an `Idempotency-Key`
-/// relies on the posts' ids alone. An attempt cut off by the crash may have
-/// claimed ids it never counted; the retry must count those posts, not
-/// answer them as duplicates of a write that never happened.
-#[actix_web::test]
-async fn posts_with_ids_retried_without_a_key_through_a_redis_crash_count_exactly_once() {
-    let redis = std::sync::Arc::new(std::sync::Mutex::new(TestRedis::start_persistent()));
-    let mut args = test_args();
-    args.redis_url = Some(redis.lock().expect("redis").url());
-    args.redis_timeout = Some("500ms".into());
-    let app = spawn_on(args).await;
-    let (mut acknowledged, mut completed_on_retry, mut refusals) = (0, 0, 0);
-    for round in 0..5 {
-        let (run, _, _) =
-            ingest_through_a_redis_crash(&app, &redis, round, 12, Posts::IdsWithoutKey, Crash::OnceAChunkIsStored)
-                .await;
+        let (run, _, _) = ingest_through_a_redis_crash(&app, &redis, round, 12, kind, Crash::OnceAChunkIsStored).await;
         assert_eq!(run.acknowledged, 12 * 2_500);
         acknowledged += run.acknowledged;
         completed_on_retry += run.completed_on_retry;
@@ -518,17 +478,33 @@ async fn posts_with_ids_retried_without_a_key_through_a_redis_crash_count_exactl
             "acknowledged and stored differ after round {round}"
         );
         if completed_on_retry > 0 {
-            break;
+            println!(
+                "{what} under Redis crashes: {refusals} refusals (503 or 409), acknowledged {acknowledged}, \
+                 of which {completed_on_retry} stored by an attempt cut off mid-batch"
+            );
+            return map;
         }
     }
-    println!(
-        "ingest with ids and no key under Redis crashes: {refusals} refusals, acknowledged {acknowledged}, \
-         of which {completed_on_retry} found stored by an attempt cut off mid-batch"
-    );
-    assert!(
-        completed_on_retry > 0,
-        "no crash cut a batch in the middle in five tries"
-    );
+    panic!("no crash cut a batch in the middle in five tries");
+}
+
+#[actix_web::test]
+async fn anonymous_posts_without_id_retried_under_their_key_through_a_redis_crash_count_exactly_once() {
+    let map = crash_until_a_batch_is_cut(Posts::Anonymous, "anonymous ingest").await;
+    // Every post is a contributor of its own, and a retry is not a new
+    // one: as many contributors as posts in every cell.
+    for cell in map["cells"].as_array().expect("cells") {
+        assert_eq!(cell["count"], cell["contributors"], "{cell}");
+    }
+}
+
+/// A connector that retries a refused batch without an `Idempotency-Key`
+/// relies on the posts' ids alone. An attempt cut off by the crash may have
+/// claimed ids it never counted; the retry must count those posts, not
+/// answer them as duplicates of a write that never happened.
+#[actix_web::test]
+async fn posts_with_ids_retried_without_a_key_through_a_redis_crash_count_exactly_once() {
+    crash_until_a_batch_is_cut(Posts::IdsWithoutKey, "ingest with ids and no key").await;
 }
 
 #[actix_web::test]

@@ -39,7 +39,8 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
     for _ in 0..3 {
         // A few seconds' grace: on a loaded machine a call of a node just
         // started can outlast the 1 s timeout once.
-        let acked = send_until_acknowledged(&app, TAG, sent, Instant::now() + Duration::from_secs(5)).await;
+        let acked =
+            send_until_acknowledged(&app, TAG, sent, INGEST_BATCH, Instant::now() + Duration::from_secs(5)).await;
         assert!(acked.is_some(), "ingest works before the failover");
         sent += 1;
     }
@@ -51,7 +52,7 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
     set.primary.kill();
 
     // Ingest carries on, each batch retried until acknowledged.
-    let first_after = send_until_acknowledged(&app, TAG, sent, killed + RECOVERY_LIMIT).await;
+    let first_after = send_until_acknowledged(&app, TAG, sent, INGEST_BATCH, killed + RECOVERY_LIMIT).await;
     let promoted = set.primary_port();
     let Some(first_after) = first_after else {
         panic!(
@@ -69,7 +70,7 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
         "the 202 came from the promoted replica, the only server left"
     );
     for _ in 0..3 {
-        let acked = send_until_acknowledged(&app, TAG, sent, Instant::now() + RECOVERY_LIMIT).await;
+        let acked = send_until_acknowledged(&app, TAG, sent, INGEST_BATCH, Instant::now() + RECOVERY_LIMIT).await;
         assert!(acked.is_some(), "ingest keeps working after the failover");
         sent += 1;
     }
