@@ -11,8 +11,8 @@ use awc::ws;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::helpers::{
-    StopOnDrop, TestApp, TestCluster, created, heatmap_total, log_tail, minimal_broadcast, next_json, post_at, send,
-    send_until_acknowledged, serve_process_with,
+    StopOnDrop, TestApp, TestCluster, created, heatmap_total, log_tail, minimal_broadcast, next_json, post_at,
+    ready_again, send, send_until_acknowledged, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
@@ -250,14 +250,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     }
 
     // The master holding the most keys dies as a crash would.
-    let victim = cluster
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.cli(&["ROLE"]).is_some_and(|r| r.starts_with("master")))
-        .max_by_key(|(_, n)| n.cli(&["DBSIZE"]).and_then(|s| s.trim().parse::<u64>().ok()))
-        .map(|(i, _)| i)
-        .expect("a master");
+    let victim = busiest_master(&cluster);
     let killed = Instant::now();
     cluster.nodes[victim].kill();
 
@@ -286,18 +279,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         sent += 1;
     }
 
-    let mut ready_at = None;
-    while Instant::now() < killed + RECOVERY_LIMIT + RECOVERY_LIMIT {
-        let (status, _) = app.get("/readyz", None).await;
-        if status == 200 {
-            ready_at = Some(Instant::now());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let Some(ready_at) = ready_at else {
-        panic!("/readyz never came back; the node's log ends:\n{}", log_tail(&log));
-    };
+    let ready_at = ready_again(&app, killed + RECOVERY_LIMIT + RECOVERY_LIMIT, &log).await;
 
     let (status, map) = app.get("/api/v1/heatmap?res=7&window=15m", Some(&app.operator)).await;
     assert_eq!(status, 200, "the heatmap answers after the failover: {map}");

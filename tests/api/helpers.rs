@@ -784,6 +784,18 @@ pub async fn send_until_acknowledged(
     }
 }
 
+/// When `/readyz` answered 200 again, polled until `deadline`; past it the
+/// test fails with the end of the node's `log`.
+pub async fn ready_again(app: &TestApp, deadline: Instant, log: &tempfile::NamedTempFile) -> Instant {
+    while Instant::now() < deadline {
+        if app.get("/readyz", None).await.0 == 200 {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/readyz never came back; the node's log ends:\n{}", log_tail(log));
+}
+
 /// A WebSocket subscribed to `channel` with `token`.
 pub async fn subscribed(app: &TestApp, token: &str, channel: &str) -> Ws {
     let mut ws = app.ws(Some(token)).await;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     INGEST_BATCH, SENTINEL_MASTER, StopOnDrop, TestSentinels, created, heatmap_total, log_tail, minimal_broadcast,
-    next_of_type, send_until_acknowledged, serve_process_with, subscribed,
+    next_of_type, ready_again, send_until_acknowledged, serve_process_with, subscribed,
 };
 
 /// How long the node may take to answer 202 again after the kill.
@@ -75,18 +75,7 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
         sent += 1;
     }
 
-    let mut ready_at = None;
-    while Instant::now() < killed + RECOVERY_LIMIT + RECOVERY_LIMIT {
-        let (status, _) = app.get("/readyz", None).await;
-        if status == 200 {
-            ready_at = Some(Instant::now());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let Some(ready_at) = ready_at else {
-        panic!("/readyz never came back; the node's log ends:\n{}", log_tail(&log));
-    };
+    let ready_at = ready_again(&app, killed + RECOVERY_LIMIT + RECOVERY_LIMIT, &log).await;
 
     let (status, map) = app.get("/api/v1/heatmap?res=7&window=15m", Some(&app.operator)).await;
     assert_eq!(status, 200, "the heatmap answers after the failover: {map}");

@@ -159,10 +159,10 @@ impl RedisEngine {
             })
             .collect();
         let mut contested = Vec::new();
-        for ((i, _), holder) in claimed.iter().zip(self.conn.run_each(claims, &[]).await?) {
+        for ((i, key), holder) in claimed.into_iter().zip(self.conn.run_each(claims, &[]).await?) {
             match holder {
-                Value::Nil => fresh[*i] = true,
-                Value::BulkString(held) => contested.push((*i, held)),
+                Value::Nil => fresh[i] = true,
+                Value::BulkString(held) => contested.push(Contested { index: i, key, held }),
                 _ => {}
             }
         }
@@ -253,36 +253,32 @@ impl RedisEngine {
         self.layout.bucket_expires_at(bucket).saturating_sub(now).max(1) + MARKER_MARGIN_SECS
     }
 
-    /// Looks into the posts (`contested`: index in `chunk`, the claim read)
-    /// whose ids another attempt holds. An attempt whose marker says it
+    /// Looks into the posts whose ids another attempt holds. An attempt whose marker says it
     /// counted them makes them duplicates. One still pending is looked at
     /// again for a while (a concurrent request about to count) and then
     /// fenced, so that it can no longer count them; those of an attempt that
     /// never will are then claimed for `attempt`, each only if its claim is
     /// still the one read. Answers the posts taken over, and how many
     /// another request took over first.
-    async fn take_over(
+    async fn take_over<'a>(
         &self,
         chunk: &[Bucketed],
-        contested: Vec<(usize, Vec<u8>)>,
+        contested: Vec<Contested<'a>>,
         attempt: &str,
         oldest: i64,
     ) -> Result<(Vec<usize>, usize), EngineError> {
-        let mut by_marker: HashMap<String, Vec<(usize, Vec<u8>)>> = HashMap::new();
-        for (i, held) in contested {
+        let mut by_marker: HashMap<String, Vec<Contested<'a>>> = HashMap::new();
+        for post in contested {
             // A claim that names no attempt was written before claims did:
             // its post was counted then, as far as anyone can tell. One in a
             // bucket no window reads any more counts nowhere either way.
-            let Some(bucket) = claimed_bucket(&held).filter(|b| *b >= oldest) else {
-                continue;
-            };
-            let Some(holder) = std::str::from_utf8(&held).ok().and_then(|h| h.split_once('|')) else {
+            let Some((holder, bucket)) = parse_claim(&post.held).filter(|(_, b)| *b >= oldest) else {
                 continue;
             };
             let marker = self
                 .keys
-                .applied(self.layout.step_start(bucket), bucket, &format!("a{}", holder.0));
-            by_marker.entry(marker).or_default().push((i, held));
+                .applied(self.layout.step_start(bucket), bucket, &format!("a{holder}"));
+            by_marker.entry(marker).or_default().push(post);
         }
         let mut abandoned = Vec::new();
         for look in 0..=PENDING_LOOKS {
@@ -319,23 +315,22 @@ impl RedisEngine {
         }
         let moves: Vec<Cmd> = abandoned
             .iter()
-            .filter_map(|(i, held)| {
-                let key = chunk[*i].dedup_key.as_deref()?;
-                Some(Cmd::invoke_script(
+            .map(|post| {
+                Cmd::invoke_script(
                     TAKE_OVER_CLAIM
-                        .key(self.keys.seen(key))
-                        .arg(held.as_slice())
-                        .arg(claim(attempt, chunk[*i].bucket))
+                        .key(self.keys.seen(post.key))
+                        .arg(post.held.as_slice())
+                        .arg(claim(attempt, chunk[post.index].bucket))
                         .arg(self.layout.dedup_secs.max(1)),
-                ))
+                )
             })
             .collect();
         let moved = self.conn.run_each(moves, &[&TAKE_OVER_CLAIM]).await?;
         let mut taken = Vec::new();
         let mut lost_race = 0;
-        for ((i, _), moved) in abandoned.into_iter().zip(moved) {
+        for (post, moved) in abandoned.into_iter().zip(moved) {
             if parse::<bool>(moved)? {
-                taken.push(i);
+                taken.push(post.index);
             } else {
                 lost_race += 1;
             }
@@ -498,8 +493,21 @@ fn claim(attempt: &str, bucket: i64) -> String {
     format!("{attempt}|{bucket}")
 }
 
-fn claimed_bucket(held: &[u8]) -> Option<i64> {
-    std::str::from_utf8(held).ok()?.split_once('|')?.1.parse().ok()
+/// The attempt and bucket a claim names; `None` for a claim written before
+/// claims named attempts.
+fn parse_claim(held: &[u8]) -> Option<(&str, i64)> {
+    let (attempt, bucket) = std::str::from_utf8(held).ok()?.split_once('|')?;
+    Some((attempt, bucket.parse().ok()?))
+}
+
+/// A post whose id another attempt held when this one claimed it.
+struct Contested<'a> {
+    /// Its place in the chunk.
+    index: usize,
+    /// Its de-duplication key.
+    key: &'a str,
+    /// The claim read.
+    held: Vec<u8>,
 }
 
 fn contributor_member(contributor: u64) -> String {

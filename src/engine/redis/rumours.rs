@@ -56,7 +56,10 @@ impl RumourStore for RedisEngine {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        self.replicated().await?;
+        // A swap refused wrote nothing to wait for.
+        if swapped {
+            self.replicated().await?;
+        }
         Ok(swapped)
     }
 
