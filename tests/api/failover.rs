@@ -12,7 +12,7 @@ use futures_util::{SinkExt, StreamExt};
 
 use crate::helpers::{
     StopOnDrop, TestApp, TestCluster, created, heatmap_total, log_tail, minimal_broadcast, next_json, post_at,
-    ready_again, send, send_until_acknowledged, serve_process_with,
+    ready_again, report_created, send, send_until_acknowledged, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
@@ -354,16 +354,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     // The feeds resume: a report, a broadcast and an alert made after the
     // failover reach the subscribers that were connected through it, and
     // the zones' figures move with the posts.
-    let report = created("a report", RECOVERY_LIMIT, || async {
-        let mut resp = app
-            .client
-            .post(format!("{}/api/v1/reports", app.address))
-            .send_json(&json!({"lat": 44.4937, "lon": 11.343, "category": "medical", "text": "someone fainted"}))
-            .await
-            .expect("report");
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-    })
-    .await;
+    let report = report_created(&app, RECOVERY_LIMIT).await;
     let live = reports
         .until(0, RECOVERY_LIMIT, "report", |m| m["type"] == "report")
         .await;

@@ -784,6 +784,23 @@ pub async fn send_until_acknowledged(
     }
 }
 
+/// A public report filed until it is answered 201 or `within` has passed,
+/// as a phone retrying a 503 would; answers the created report.
+pub async fn report_created(app: &TestApp, within: Duration) -> Value {
+    created("a report", within, || async {
+        let mut resp = app
+            .client
+            .post(format!("{}/api/v1/reports", app.address))
+            .send_json(
+                &serde_json::json!({"lat": 44.4937, "lon": 11.343, "category": "medical", "text": "someone fainted"}),
+            )
+            .await
+            .expect("report");
+        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+    })
+    .await
+}
+
 /// When `/readyz` answered 200 again, polled until `deadline`; past it the
 /// test fails with the end of the node's `log`.
 pub async fn ready_again(app: &TestApp, deadline: Instant, log: &tempfile::NamedTempFile) -> Instant {

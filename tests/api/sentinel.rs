@@ -3,11 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use crate::helpers::{
     INGEST_BATCH, SENTINEL_MASTER, StopOnDrop, TestSentinels, created, heatmap_total, log_tail, minimal_broadcast,
-    next_of_type, ready_again, send_until_acknowledged, serve_process_with, subscribed,
+    next_of_type, ready_again, report_created, send_until_acknowledged, serve_process_with, subscribed,
 };
 
 /// How long the node may take to answer 202 again after the kill.
@@ -93,16 +91,7 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
 
     // The feeds resume: a report and a broadcast made after the failover
     // reach the subscribers that were connected through it.
-    let report = created("a report", RECOVERY_LIMIT, || async {
-        let mut resp = app
-            .client
-            .post(format!("{}/api/v1/reports", app.address))
-            .send_json(&json!({"lat": 44.4937, "lon": 11.343, "category": "medical", "text": "someone fainted"}))
-            .await
-            .expect("report");
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
-    })
-    .await;
+    let report = report_created(&app, RECOVERY_LIMIT).await;
     let live = next_of_type(&mut reports, "report", RECOVERY_LIMIT).await;
     assert_eq!(live["report"]["id"], report["id"], "{live}");
     let alert = minimal_broadcast();
