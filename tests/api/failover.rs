@@ -11,8 +11,8 @@ use awc::ws;
 use futures_util::{SinkExt, StreamExt};
 
 use crate::helpers::{
-    StopOnDrop, TestApp, TestCluster, created, heatmap_total, log_tail, minimal_broadcast, next_json, post_at,
-    ready_again, report_created, send, send_until_acknowledged, serve_process_with,
+    StopOnDrop, TestApp, TestCluster, created, heatmap_total, ingest_until_done, log_tail, minimal_broadcast,
+    next_json, post_at, ready_again, report_created, send, send_until_acknowledged, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
@@ -504,18 +504,8 @@ async fn with_wait_replicas_a_master_killed_under_ingest_loses_no_acknowledged_p
         victim.restart();
         (victim, killed)
     });
-    let mut acknowledged_at = Vec::new();
-    while !chaos.is_finished() || acknowledged_at.len() < 3 {
-        let acked = send_until_acknowledged(&app, "f", sent, BATCH, Instant::now() + RECOVERY_LIMIT).await;
-        let Some(at) = acked else {
-            panic!(
-                "no 202 within {RECOVERY_LIMIT:?}; the node's log ends:\n{}",
-                log_tail(&log)
-            );
-        };
-        sent += 1;
-        acknowledged_at.push(at);
-    }
+    let acknowledged_at = ingest_until_done(&app, "f", sent, BATCH, &chaos, RECOVERY_LIMIT, &log).await;
+    sent += acknowledged_at.len();
     let (_victim, killed) = chaos.join().expect("chaos thread");
     let first_after = acknowledged_at.iter().find(|at| **at > killed).copied();
 

@@ -784,6 +784,36 @@ pub async fn send_until_acknowledged(
     }
 }
 
+/// Sends batches `first`, `first + 1`, … back to back, each until it is
+/// acknowledged (within `patience`), while `chaos` runs, and three more once
+/// it has finished; answers when each 202 came. No 202 within `patience`
+/// fails the test with the end of the node's `log`.
+pub async fn ingest_until_done<T>(
+    app: &TestApp,
+    tag: &str,
+    first: usize,
+    size: usize,
+    chaos: &std::thread::JoinHandle<T>,
+    patience: Duration,
+    log: &tempfile::NamedTempFile,
+) -> Vec<Instant> {
+    let mut acknowledged_at = Vec::new();
+    let mut after_chaos = 0;
+    while after_chaos < 3 {
+        let done = chaos.is_finished();
+        let acked =
+            send_until_acknowledged(app, tag, first + acknowledged_at.len(), size, Instant::now() + patience).await;
+        let Some(at) = acked else {
+            panic!("no 202 within {patience:?}; the node's log ends:\n{}", log_tail(log));
+        };
+        acknowledged_at.push(at);
+        if done {
+            after_chaos += 1;
+        }
+    }
+    acknowledged_at
+}
+
 /// A public report filed until it is answered 201 or `within` has passed,
 /// as a phone retrying a 503 would; answers the created report.
 pub async fn report_created(app: &TestApp, within: Duration) -> Value {
