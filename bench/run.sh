@@ -4,7 +4,7 @@
 # draws the charts in docs/. Release build; takes about half an hour.
 #
 #   bash bench/run.sh            # the whole matrix
-#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas
 #   TAG=before bash bench/run.sh compare   # 10k subscribers (CLIENTS) + 20k posts/s on both engines, kept as compare-*-before
 #   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
 #
@@ -40,15 +40,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ready() { for _ in $(seq 200); do curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not ready: $1"; exit 1; }
 rss_mb() { awk '/VmRSS/ {print $2/1024}' "/proc/$1/status"; }
 
-SERVER_PID=""; REDIS_PID=""
+SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""
 stop_all() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  [ -n "$REPLICA_PID" ] && kill "$REPLICA_PID" 2>/dev/null && wait "$REPLICA_PID" 2>/dev/null || true
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
-  SERVER_PID=""; REDIS_PID=""
+  SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""
 }
 trap stop_all EXIT
 
-# start KIND: campanile-memory | campanile-redis | ws | socketio; sets TARGET and SERVER_PID
+# start KIND: campanile-memory | campanile-redis | campanile-redis-waitN | ws | socketio; sets TARGET and SERVER_PID.
+# campanile-redis-waitN: a primary with one replica, every write acknowledged
+# once N replicas confirmed it (--redis-wait-replicas N).
 start() {
   local port; port=$(free_port)
   TARGET="http://127.0.0.1:$port"
@@ -60,6 +63,15 @@ start() {
       redis-server --port "$rport" --save "" --appendonly no >/dev/null & REDIS_PID=$!
       sleep 0.3
       $BIN serve --listen "127.0.0.1:$port" --redis-url "redis://127.0.0.1:$rport" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+    campanile-redis-wait*)
+      local rport qport; rport=$(free_port); qport=$(free_port)
+      redis-server --port "$rport" --save "" --appendonly no >/dev/null & REDIS_PID=$!
+      redis-server --port "$qport" --save "" --appendonly no --replicaof 127.0.0.1 "$rport" >/dev/null & REPLICA_PID=$!
+      for _ in $(seq 200); do
+        redis-cli -p "$rport" INFO replication 2>/dev/null | grep -q "port=$qport,state=online" && break; sleep 0.05
+      done
+      $BIN serve --listen "127.0.0.1:$port" --redis-url "redis://127.0.0.1:$rport" \
+        --redis-wait-replicas "${1#campanile-redis-wait}" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
     ws) node bench/peers/ws-server.js --port "$port" >/dev/null & SERVER_PID=$! ;;
     socketio) node bench/peers/socketio-server.js --port "$port" >/dev/null & SERVER_PID=$! ;;
   esac
@@ -87,7 +99,8 @@ json.dump({"label": label, "server_kind": server_kind, "engine": engine or None,
                       "duration_s": p["duration_s"], "tick_ms": 500 if server_kind == "campanile" else None},
            "baseline_rss_mb": float(baseline), "report": report}, open(dst, "w"), indent=1)
 r = report
-print(f'   delta p50/p99 {r["delta_latency_ms"]["p50"]:.0f}/{r["delta_latency_ms"]["p99"]:.0f} ms, '
+print(f'   ingest 202 p50/p99 {r["ingest"].get("latency_ms", {}).get("p50", 0):.1f}/{r["ingest"].get("latency_ms", {}).get("p99", 0):.1f} ms, '
+      f'delta p50/p99 {r["delta_latency_ms"]["p50"]:.0f}/{r["delta_latency_ms"]["p99"]:.0f} ms, '
       f'broadcast last p99 {r["broadcast_latency_ms"]["last_subscriber"]["p99"]:.0f} ms '
       f'({r["broadcast_latency_ms"]["delivered"]}/{r["broadcast_latency_ms"]["expected"]}), '
       f'{r["clients"]["connected"]} connected, {r["clients"]["dropped"]} dropped, '
@@ -115,6 +128,12 @@ for part in $PARTS; do
         for rate in 0 5000 40000; do
           run "latency-$engine-10000c-${rate}pps" "campanile-$engine" 10000 "$rate" 20
         done
+      done ;;
+    replicas) # what acknowledging only replicated writes costs: one replica, 1k subscribers, 20k posts/s
+      # Kept apart from the results the charts are drawn from: another study.
+      mkdir -p "$RESULTS/replicas"
+      for wait in 0 1; do
+        run "replicas/redis-wait$wait-1000c-20000pps" "campanile-redis-wait$wait" 1000 20000 0
       done ;;
     # Against the peers every server carries the same load: subscribers of
     # the broadcasts channel only, no heatmap, no posts.

@@ -176,6 +176,11 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
     let offered = report["ingest"]["offered_per_s"].as_f64().expect("offered");
     let accepted = report["ingest"]["accepted_per_s"].as_f64().expect("accepted");
     assert!(offered > 1_000.0 && (accepted - offered).abs() < 1.0, "{report}");
+    // Every acknowledged batch timed, none faster than nothing.
+    let latency = &report["ingest"]["latency_ms"];
+    assert!(latency["samples"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert!(latency["p50"].as_f64().is_some_and(|v| v > 0.0), "{report}");
+    assert!(latency["p50"].as_f64() <= latency["max"].as_f64(), "{report}");
     // Every subscriber got every broadcast, and saw the probes in its deltas.
     assert_eq!(report["broadcast_latency_ms"]["delivered"], 60, "{report}");
     assert!(

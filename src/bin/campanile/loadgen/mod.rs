@@ -81,6 +81,8 @@ struct Shared {
     probes: RwLock<HashMap<String, Instant>>,
     broadcasts: RwLock<HashMap<String, Instant>>,
     delta_latency: Mutex<Vec<Duration>>,
+    /// From a batch's send to its 202.
+    ingest_latency: Mutex<Vec<Duration>>,
     broadcast_arrivals: Mutex<HashMap<String, Vec<Duration>>>,
     connected: AtomicU64,
     dropped: AtomicU64,
@@ -211,6 +213,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             offered_per_s: shared.offered.load(Ordering::Relaxed) as f64 / elapsed,
             accepted_per_s: shared.accepted.load(Ordering::Relaxed) as f64 / elapsed,
             failed_requests: shared.failed.load(Ordering::Relaxed),
+            latency_ms: percentiles(&lock(&shared.ingest_latency)),
         },
         delta_latency_ms: percentiles(&lock(&shared.delta_latency)),
         broadcast_latency_ms: BroadcastFigures {
@@ -303,6 +306,7 @@ async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, u
         let (http, url, token, shared) = (http.clone(), url.clone(), options.token.clone(), shared.clone());
         actix_rt::spawn(async move {
             shared.offered.fetch_add(count, Ordering::Relaxed);
+            let sent = Instant::now();
             let answer = http
                 .post(&url)
                 .bearer_auth(&token)
@@ -311,6 +315,7 @@ async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, u
                 .await;
             match answer {
                 Ok(r) if r.status().as_u16() == 202 => {
+                    lock(&shared.ingest_latency).push(sent.elapsed());
                     shared.accepted.fetch_add(count, Ordering::Relaxed);
                 }
                 _ => {

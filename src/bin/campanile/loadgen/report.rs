@@ -64,6 +64,8 @@ pub struct IngestFigures {
     pub accepted_per_s: f64,
     /// Requests that did not get a 202.
     pub failed_requests: u64,
+    /// From a batch's send to its 202: what waiting for replicas, say, adds.
+    pub latency_ms: Percentiles,
 }
 
 /// Broadcast figures.
@@ -135,6 +137,7 @@ impl std::fmt::Display for BenchReport {
             "ingest: offered {:.0} posts/s, accepted {:.0} posts/s, {} failed requests",
             self.ingest.offered_per_s, self.ingest.accepted_per_s, self.ingest.failed_requests
         )?;
+        writeln!(f, "ingest request → 202: {}", p(&self.ingest.latency_ms))?;
         writeln!(f, "ingest → delta: {}", p(&self.delta_latency_ms))?;
         writeln!(f, "broadcast → each subscriber: {}", p(&self.broadcast_latency_ms.each))?;
         writeln!(
