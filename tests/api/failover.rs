@@ -7,12 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use awc::ws;
-use futures_util::{SinkExt, StreamExt};
-
 use crate::helpers::{
-    StopOnDrop, TestApp, TestCluster, created, heatmap_total, ingest_until_done, log_tail, minimal_broadcast,
-    next_json, post_at, ready_again, report_created, send, send_until_acknowledged, serve_process_with,
+    Channels, StopOnDrop, TestCluster, created, heatmap_total, ingest_until_done, is_heatmap, log_tail,
+    minimal_broadcast, post_at, ready_again, report_created, send_until_acknowledged, serve_process_with,
 };
 
 /// How long a silent master goes before the cluster fails it over, as an
@@ -24,127 +21,6 @@ const NODE_TIMEOUT_MS: u32 = 2_000;
 const BATCH: usize = 200;
 /// How long the node may take to answer 202 again after the kill.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(30);
-
-/// A subscriber connected through the failover. A task of its own reads the
-/// socket all along, answering the server's pings as a browser would, and
-/// stamps every message with when it came: the test reads them afterwards
-/// in order, and times the `status` messages against the kill.
-struct Feed {
-    name: &'static str,
-    incoming: tokio::sync::mpsc::UnboundedReceiver<(Instant, Value)>,
-    /// Every message taken from `incoming`, in order.
-    seen: Vec<(Instant, Value)>,
-}
-
-impl Feed {
-    /// Subscribes `token` (the public when `None`) with `subscribe`, reads
-    /// its first messages up to `first` and then keeps reading.
-    async fn open(app: &TestApp, name: &'static str, token: Option<&str>, subscribe: Value, first: &str) -> Self {
-        let mut ws = app.ws(token).await;
-        send(&mut ws, subscribe).await;
-        let subscribed = next_json(&mut ws, Duration::from_secs(5)).await;
-        assert_eq!(subscribed["type"], "subscribed", "{name}: {subscribed}");
-        if first != "subscribed" {
-            let msg = next_json(&mut ws, Duration::from_secs(5)).await;
-            assert_eq!(msg["type"], first, "{name}: {msg}");
-        }
-        let (tx, incoming) = tokio::sync::mpsc::unbounded_channel();
-        actix_web::rt::spawn(async move {
-            while let Some(frame) = ws.next().await {
-                let msg = match frame {
-                    Ok(ws::Frame::Text(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                    Ok(ws::Frame::Ping(p)) => {
-                        let _ = ws.send(ws::Message::Pong(p)).await;
-                        continue;
-                    }
-                    Ok(ws::Frame::Close(reason)) => json!({"type": "closed", "reason": format!("{reason:?}")}),
-                    Ok(_) => continue,
-                    Err(e) => json!({"type": "closed", "reason": e.to_string()}),
-                };
-                let closed = msg["type"] == "closed";
-                if tx.send((Instant::now(), msg)).is_err() || closed {
-                    return;
-                }
-            }
-            let _ = tx.send((Instant::now(), json!({"type": "closed", "reason": "end of stream"})));
-        });
-        Self {
-            name,
-            incoming,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The first message from `from` on (an index into `seen`) that
-    /// `wanted` accepts, read as it comes within `within`; its index.
-    async fn until(&mut self, from: usize, within: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> usize {
-        let deadline = tokio::time::Instant::now() + within;
-        let mut at = from;
-        loop {
-            while at < self.seen.len() {
-                if wanted(&self.seen[at].1) {
-                    return at;
-                }
-                at += 1;
-            }
-            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
-                Ok(Some(message)) => {
-                    assert_ne!(
-                        message.1["type"], "closed",
-                        "{}: the connection ended: {}",
-                        self.name, message.1
-                    );
-                    self.seen.push(message);
-                }
-                _ => panic!("{}: no {what} within {within:?}; it got {:?}", self.name, self.types()),
-            }
-        }
-    }
-
-    /// Takes whatever has come so far.
-    fn drain(&mut self) {
-        while let Ok(message) = self.incoming.try_recv() {
-            self.seen.push(message);
-        }
-    }
-
-    /// The engine statuses it was told, with when.
-    fn statuses(&self) -> Vec<(Instant, String)> {
-        self.seen
-            .iter()
-            .filter(|(_, m)| m["type"] == "status")
-            .map(|(at, m)| (*at, m["engine"].as_str().unwrap_or("?").to_owned()))
-            .collect()
-    }
-
-    /// What it got, by type, for failure messages.
-    fn types(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .map(|(_, m)| match m["type"].as_str() {
-                Some("status") => format!("status {}", m["engine"]),
-                Some(t) => t.to_owned(),
-                None => m.to_string(),
-            })
-            .collect()
-    }
-
-    /// Waits for the engine to be reported down and then up again, and
-    /// answers where the `up` is in `seen` and when each came.
-    async fn down_then_up(&mut self) -> (usize, Instant, Instant) {
-        let down = self.until(0, RECOVERY_LIMIT, "status", |m| m["type"] == "status").await;
-        assert_eq!(self.seen[down].1["engine"], "down", "{}: {:?}", self.name, self.types());
-        let up = self
-            .until(down + 1, RECOVERY_LIMIT, "status up", |m| m["type"] == "status")
-            .await;
-        assert_eq!(self.seen[up].1["engine"], "up", "{}: {:?}", self.name, self.types());
-        (up, self.seen[down].0, self.seen[up].0)
-    }
-}
-
-fn is_heatmap(m: &Value) -> bool {
-    m["type"].as_str().is_some_and(|t| t.starts_with("heatmap."))
-}
 
 /// Applies a heatmap snapshot or delta to a picture of cell → count.
 fn apply(picture: &mut std::collections::HashMap<String, u64>, msg: &Value) {
@@ -179,49 +55,14 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
     .await;
     let _server = StopOnDrop(server);
 
-    // One connection per channel, each told of the engine on its own.
-    let heatmap = json!({"type": "subscribe", "channel": "heatmap", "res": 7, "window": "15m"});
-    let mut operator_map = Feed::open(
-        &app,
-        "operator heatmap",
-        Some(&app.operator),
-        heatmap.clone(),
-        "heatmap.snapshot",
-    )
-    .await;
-    let mut public_map = Feed::open(&app, "public heatmap", None, heatmap, "heatmap.snapshot").await;
-    let mut broadcasts = Feed::open(
-        &app,
-        "broadcasts",
-        Some(&app.commander),
-        json!({"type": "subscribe", "channel": "broadcasts"}),
-        "subscribed",
-    )
-    .await;
-    let mut reports = Feed::open(
-        &app,
-        "reports",
-        Some(&app.operator),
-        json!({"type": "subscribe", "channel": "reports"}),
-        "subscribed",
-    )
-    .await;
-    let mut alerts = Feed::open(
-        &app,
-        "alerts",
-        Some(&app.operator),
-        json!({"type": "subscribe", "channel": "alerts"}),
-        "subscribed",
-    )
-    .await;
-    let mut zones = Feed::open(
-        &app,
-        "zones",
-        Some(&app.operator),
-        json!({"type": "subscribe", "channel": "zones"}),
-        "zones.snapshot",
-    )
-    .await;
+    let Channels {
+        mut operator_map,
+        mut public_map,
+        mut broadcasts,
+        mut reports,
+        mut alerts,
+        mut zones,
+    } = Channels::open(&app).await;
 
     let mut sent = 0;
     for _ in 0..3 {
@@ -306,7 +147,7 @@ async fn a_redis_cluster_failover_under_ingest_recovers_without_a_restart() {
         &mut zones,
     ];
     for feed in feeds.iter_mut() {
-        told.push(feed.down_then_up().await);
+        told.push(feed.down_then_up(RECOVERY_LIMIT).await);
     }
     // A heatmap subscriber's next frame after the `up` is a fresh snapshot,
     // read from the promoted replica: it holds every batch acknowledged

@@ -15,7 +15,7 @@ use campanile::domain::Role;
 use campanile::engine::Engine;
 use campanile::startup::{Application, Stopper, build_engine};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub const SECRET: &str = "test-secret-test-secret-test-secret";
@@ -843,14 +843,6 @@ pub async fn ready_again(app: &TestApp, deadline: Instant, log: &tempfile::Named
     panic!("/readyz never came back; the node's log ends:\n{}", log_tail(log));
 }
 
-/// A WebSocket subscribed to `channel` with `token`.
-pub async fn subscribed(app: &TestApp, token: &str, channel: &str) -> Ws {
-    let mut ws = app.ws(Some(token)).await;
-    send(&mut ws, serde_json::json!({"type": "subscribe", "channel": channel})).await;
-    assert_eq!(next_json(&mut ws, Duration::from_secs(5)).await["type"], "subscribed");
-    ws
-}
-
 /// Sends a request until it is answered `201` or `within` has passed, as a
 /// client retrying a 503 would, and answers the created resource.
 pub async fn created<F, Fut>(what: &str, within: Duration, mut attempt: F) -> Value
@@ -866,5 +858,169 @@ where
         }
         assert!(Instant::now() < deadline, "{what}: still {status} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A subscriber connected through a failover. A task of its own reads the
+/// socket all along, answering the server's pings as a browser would, and
+/// stamps every message with when it came: the test reads them afterwards
+/// in order, and times the `status` messages against the kill.
+pub struct Feed {
+    pub name: &'static str,
+    incoming: tokio::sync::mpsc::UnboundedReceiver<(Instant, Value)>,
+    /// Every message taken from `incoming`, in order.
+    pub seen: Vec<(Instant, Value)>,
+}
+
+impl Feed {
+    /// Subscribes `token` (the public when `None`) with `subscribe`, reads
+    /// its first messages up to `first` and then keeps reading.
+    pub async fn open(app: &TestApp, name: &'static str, token: Option<&str>, subscribe: Value, first: &str) -> Self {
+        let mut ws = app.ws(token).await;
+        send(&mut ws, subscribe).await;
+        let subscribed = next_json(&mut ws, Duration::from_secs(5)).await;
+        assert_eq!(subscribed["type"], "subscribed", "{name}: {subscribed}");
+        if first != "subscribed" {
+            let msg = next_json(&mut ws, Duration::from_secs(5)).await;
+            assert_eq!(msg["type"], first, "{name}: {msg}");
+        }
+        let (tx, incoming) = tokio::sync::mpsc::unbounded_channel();
+        actix_web::rt::spawn(async move {
+            while let Some(frame) = ws.next().await {
+                let msg = match frame {
+                    Ok(ws::Frame::Text(bytes)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                    Ok(ws::Frame::Ping(p)) => {
+                        let _ = ws.send(ws::Message::Pong(p)).await;
+                        continue;
+                    }
+                    Ok(ws::Frame::Close(reason)) => json!({"type": "closed", "reason": format!("{reason:?}")}),
+                    Ok(_) => continue,
+                    Err(e) => json!({"type": "closed", "reason": e.to_string()}),
+                };
+                let closed = msg["type"] == "closed";
+                if tx.send((Instant::now(), msg)).is_err() || closed {
+                    return;
+                }
+            }
+            let _ = tx.send((Instant::now(), json!({"type": "closed", "reason": "end of stream"})));
+        });
+        Self {
+            name,
+            incoming,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The first message from `from` on (an index into `seen`) that
+    /// `wanted` accepts, read as it comes within `within`; its index.
+    pub async fn until(&mut self, from: usize, within: Duration, what: &str, wanted: impl Fn(&Value) -> bool) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut at = from;
+        loop {
+            while at < self.seen.len() {
+                if wanted(&self.seen[at].1) {
+                    return at;
+                }
+                at += 1;
+            }
+            match tokio::time::timeout_at(deadline, self.incoming.recv()).await {
+                Ok(Some(message)) => {
+                    assert_ne!(
+                        message.1["type"], "closed",
+                        "{}: the connection ended: {}",
+                        self.name, message.1
+                    );
+                    self.seen.push(message);
+                }
+                _ => panic!("{}: no {what} within {within:?}; it got {:?}", self.name, self.types()),
+            }
+        }
+    }
+
+    /// Takes whatever has come so far.
+    pub fn drain(&mut self) {
+        while let Ok(message) = self.incoming.try_recv() {
+            self.seen.push(message);
+        }
+    }
+
+    /// The engine statuses it was told, with when.
+    pub fn statuses(&self) -> Vec<(Instant, String)> {
+        self.seen
+            .iter()
+            .filter(|(_, m)| m["type"] == "status")
+            .map(|(at, m)| (*at, m["engine"].as_str().unwrap_or("?").to_owned()))
+            .collect()
+    }
+
+    /// What it got, by type, for failure messages.
+    pub fn types(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|(_, m)| match m["type"].as_str() {
+                Some("status") => format!("status {}", m["engine"]),
+                Some(t) => t.to_owned(),
+                None => m.to_string(),
+            })
+            .collect()
+    }
+
+    /// Waits (each within `within`) for the engine to be reported down and
+    /// then up again, and answers where the `up` is in `seen` and when each
+    /// came.
+    pub async fn down_then_up(&mut self, within: Duration) -> (usize, Instant, Instant) {
+        let down = self.until(0, within, "status", |m| m["type"] == "status").await;
+        assert_eq!(self.seen[down].1["engine"], "down", "{}: {:?}", self.name, self.types());
+        let up = self
+            .until(down + 1, within, "status up", |m| m["type"] == "status")
+            .await;
+        assert_eq!(self.seen[up].1["engine"], "up", "{}: {:?}", self.name, self.types());
+        (up, self.seen[down].0, self.seen[up].0)
+    }
+}
+
+pub fn is_heatmap(m: &Value) -> bool {
+    m["type"].as_str().is_some_and(|t| t.starts_with("heatmap."))
+}
+
+/// One subscriber on every channel a client can watch, each on a connection
+/// of its own so that each is told of the engine by itself: the operator's
+/// and the public heatmap, broadcasts (a commander), reports, alerts and
+/// zones (an operator).
+pub struct Channels {
+    pub operator_map: Feed,
+    pub public_map: Feed,
+    pub broadcasts: Feed,
+    pub reports: Feed,
+    pub alerts: Feed,
+    pub zones: Feed,
+}
+
+impl Channels {
+    pub async fn open(app: &TestApp) -> Self {
+        let heatmap = json!({"type": "subscribe", "channel": "heatmap", "res": 7, "window": "15m"});
+        let channel = |name: &str| json!({"type": "subscribe", "channel": name});
+        Self {
+            operator_map: Feed::open(
+                app,
+                "operator heatmap",
+                Some(&app.operator),
+                heatmap.clone(),
+                "heatmap.snapshot",
+            )
+            .await,
+            public_map: Feed::open(app, "public heatmap", None, heatmap, "heatmap.snapshot").await,
+            broadcasts: Feed::open(
+                app,
+                "broadcasts",
+                Some(&app.commander),
+                channel("broadcasts"),
+                "subscribed",
+            )
+            .await,
+            reports: Feed::open(app, "reports", Some(&app.operator), channel("reports"), "subscribed").await,
+            alerts: Feed::open(app, "alerts", Some(&app.operator), channel("alerts"), "subscribed").await,
+            zones: Feed::open(app, "zones", Some(&app.operator), channel("zones"), "zones.snapshot").await,
+        }
     }
 }

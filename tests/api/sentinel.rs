@@ -4,9 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crate::helpers::{
-    INGEST_BATCH, SENTINEL_MASTER, StopOnDrop, TestSentinels, created, heatmap_total, ingest_until_done, log_tail,
-    minimal_broadcast, next_of_type, ready_again, report_created, send_until_acknowledged, serve_process_with,
-    subscribed,
+    Channels, INGEST_BATCH, SENTINEL_MASTER, StopOnDrop, TestSentinels, created, heatmap_total, ingest_until_done,
+    is_heatmap, log_tail, minimal_broadcast, ready_again, report_created, send_until_acknowledged, serve_process_with,
 };
 
 /// How long the node may take to answer 202 again after the kill.
@@ -31,8 +30,7 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
     .await;
     let _server = StopOnDrop(server);
 
-    let mut reports = subscribed(&app, &app.operator, "reports").await;
-    let mut broadcasts = subscribed(&app, &app.commander, "broadcasts").await;
+    let channels = Channels::open(&app).await;
 
     let mut sent = 0;
     for _ in 0..3 {
@@ -90,18 +88,53 @@ async fn a_killed_primary_under_ingest_is_followed_to_its_promoted_replica_witho
         "no post counts twice: {stored} of {acknowledged}"
     );
 
+    // Every subscriber was told the engine went down, then that it is back,
+    // and stayed connected; a heatmap's next frame is a fresh snapshot.
+    let Channels {
+        mut operator_map,
+        mut public_map,
+        mut broadcasts,
+        mut reports,
+        mut alerts,
+        mut zones,
+    } = channels;
+    for feed in [
+        &mut operator_map,
+        &mut public_map,
+        &mut broadcasts,
+        &mut reports,
+        &mut alerts,
+        &mut zones,
+    ] {
+        let (up, _, _) = feed.down_then_up(RECOVERY_LIMIT).await;
+        if feed.name.ends_with("heatmap") {
+            let next = feed.until(up + 1, RECOVERY_LIMIT, "heatmap frame", is_heatmap).await;
+            assert_eq!(
+                feed.seen[next].1["type"],
+                "heatmap.snapshot",
+                "{}: {:?}",
+                feed.name,
+                feed.types()
+            );
+        }
+    }
+
     // The feeds resume: a report and a broadcast made after the failover
     // reach the subscribers that were connected through it.
     let report = report_created(&app, RECOVERY_LIMIT).await;
-    let live = next_of_type(&mut reports, "report", RECOVERY_LIMIT).await;
-    assert_eq!(live["report"]["id"], report["id"], "{live}");
+    let live = reports
+        .until(0, RECOVERY_LIMIT, "the report", |m| m["report"]["id"] == report["id"])
+        .await;
+    assert_eq!(reports.seen[live].1["type"], "report");
     let alert = minimal_broadcast();
     let broadcast = created("a broadcast", RECOVERY_LIMIT, || {
         app.send_broadcast(&alert, Some(&app.operator))
     })
     .await;
-    let live = next_of_type(&mut broadcasts, "broadcast", RECOVERY_LIMIT).await;
-    assert_eq!(live["seq"], broadcast["seq"], "{live}");
+    let live = broadcasts
+        .until(0, RECOVERY_LIMIT, "the broadcast", |m| m["seq"] == broadcast["seq"])
+        .await;
+    assert_eq!(broadcasts.seen[live].1["type"], "broadcast");
 
     println!(
         "sentinel failover (down-after-milliseconds 1000, --redis-timeout 1s): first 202 after {:.1} s, \
