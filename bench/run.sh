@@ -57,7 +57,7 @@ start() {
   TARGET="http://127.0.0.1:$port"
   case "$1" in
     campanile-memory)
-      $BIN serve --listen "127.0.0.1:$port" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+      $BIN serve --ephemeral --listen "127.0.0.1:$port" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
     campanile-redis)
       local rport; rport=$(free_port)
       redis-server --port "$rport" --save "" --appendonly no >/dev/null & REDIS_PID=$!

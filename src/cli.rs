@@ -215,6 +215,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         state.engine.kind()
     );
     println!("  operations room: {base}/ops   field: {base}/field   public: {base}/");
+    match &state.settings.engine {
+        crate::config::EngineChoice::Durable(options) => println!(
+            "  data: kept in {} (fsync {}): a restart or a crash keeps what was acknowledged",
+            options.data_dir.display(),
+            options.fsync
+        ),
+        crate::config::EngineChoice::Memory => {
+            println!("  data: in memory only (--ephemeral): stopping the server loses everything")
+        }
+        _ => {}
+    }
     if demo {
         let ttl = state
             .settings

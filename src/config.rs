@@ -88,6 +88,24 @@ pub struct ServeArgs {
     #[arg(long, env = "CAMPANILE_REDIS_TIMEOUT")]
     pub redis_timeout: Option<String>,
 
+    /// Where the embedded engine keeps its data, made on first start; a
+    /// restart replays it [default: ./campanile-data; with --demo, none
+    /// unless given].
+    #[arg(long, env = "CAMPANILE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Keep the embedded engine's data in memory only: a restart or a crash
+    /// loses every count, report, broadcast and audit entry (tests,
+    /// benchmarks, a demo that should leave nothing behind).
+    #[arg(long, env = "CAMPANILE_EPHEMERAL", num_args = 0..=1, default_missing_value = "true")]
+    pub ephemeral: Option<bool>,
+
+    /// When the embedded engine's writes reach the disk: `always` before
+    /// each answer, `everysec` once a second (a crash of the process loses
+    /// nothing answered, a power cut up to a second) [default: everysec].
+    #[arg(long, env = "CAMPANILE_FSYNC")]
+    pub fsync: Option<String>,
+
     /// Acknowledge a write only once this many Redis replicas have it
     /// (Redis `WAIT`, on every master of a cluster), else answer 503; 0
     /// acknowledges what the master has, which a failover may lose
@@ -348,7 +366,7 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         let file: ServeArgs = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(
-            prefer!(self, file; listen, redis_url, redis_cluster_nodes, redis_sentinel, redis_sentinel_master, redis_prefix, redis_timeout, redis_wait_replicas, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
+            prefer!(self, file; listen, data_dir, ephemeral, fsync, redis_url, redis_cluster_nodes, redis_sentinel, redis_sentinel_master, redis_prefix, redis_timeout, redis_wait_replicas, jwt_secret, author_secret, jwt_issuer, token_max_ttl, res_min, res_max,
             default_res, bucket, windows, default_window, retention, count_retention, body_timeout, tick, public_max_res, k_anonymity, public_bands, estimate_window, people_per_contributor, density_levels, alert_res, alert_surge_min, alert_surge_factor, alert_density, alert_history, trends_window, coordination_min, coordination_window, text_analysis,
             ws_ping, ws_timeout, ws_max_per_address, ws_max_connections, web_dir, geodata_dir, basemap, basemap_style, demo, demo_scenario, event_name, languages, cap_sender, cap_status,
             public_url, metrics_listen, public_report_rate, public_read_rate, trusted_proxies, cap_feed, cap_feed_interval, cap_feed_timeout, cap_feed_ca),
@@ -364,8 +382,10 @@ pub struct ConfigError(pub String);
 /// Which engine holds the counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineChoice {
-    /// Embedded, in this process.
+    /// Embedded, in this process's memory only (`--ephemeral`).
     Memory,
+    /// Embedded, kept on disk under a data directory.
+    Durable(crate::engine::durable::DurableOptions),
     /// Redis at this URL.
     Redis {
         /// `redis://…`
@@ -688,7 +708,7 @@ impl Settings {
         };
         let engine = engine_choice(args)?;
         let redis_wait_replicas = args.redis_wait_replicas.unwrap_or(0);
-        if redis_wait_replicas > 0 && engine == EngineChoice::Memory {
+        if redis_wait_replicas > 0 && matches!(engine, EngineChoice::Memory | EngineChoice::Durable(_)) {
             return Err(ConfigError(
                 "redis_wait_replicas needs a Redis engine: give redis_url, redis_cluster_nodes or redis_sentinel"
                     .into(),
@@ -932,9 +952,50 @@ fn engine_choice(args: &ServeArgs) -> Result<EngineChoice, ConfigError> {
                     master: master.to_owned(),
                 }
             }
-            (None, None, None) => EngineChoice::Memory,
+            (None, None, None) => return embedded_choice(args),
         },
     )
+    // `ephemeral` asks for nothing on disk, which Redis engines keep none
+    // of anyway; a data directory or a flush policy would be ignored.
+    .and_then(|redis| match (&args.data_dir, &args.fsync) {
+        (None, None) => Ok(redis),
+        _ => Err(ConfigError(
+            "data_dir and fsync are for the embedded engine, not Redis: Redis keeps the data".into(),
+        )),
+    })
+}
+
+/// The embedded engine: on disk under `data_dir` (by default
+/// `./campanile-data`), or memory only when `ephemeral` is set, or for a
+/// demo not given a data directory (it should leave nothing behind).
+fn embedded_choice(args: &ServeArgs) -> Result<EngineChoice, ConfigError> {
+    use crate::engine::durable::{DurableOptions, Fsync, default_data_dir};
+    let fsync = args
+        .fsync
+        .as_deref()
+        .map(str::parse::<Fsync>)
+        .transpose()
+        .map_err(ConfigError)?;
+    let ephemeral = args
+        .ephemeral
+        .unwrap_or(args.demo == Some(true) && args.data_dir.is_none());
+    match (ephemeral, &args.data_dir) {
+        (true, Some(_)) => Err(ConfigError(
+            "ephemeral and data_dir exclude each other: memory only, or kept in a directory".into(),
+        )),
+        (true, None) if fsync.is_some() => Err(ConfigError("fsync needs a data directory, not ephemeral".into())),
+        (true, None) => Ok(EngineChoice::Memory),
+        (false, dir) => {
+            let data_dir = dir.clone().unwrap_or_else(|| default_data_dir().to_owned());
+            if data_dir.as_os_str().is_empty() {
+                return Err(ConfigError("data_dir is empty: give a directory or ephemeral".into()));
+            }
+            Ok(EngineChoice::Durable(DurableOptions {
+                data_dir,
+                fsync: fsync.unwrap_or(Fsync::Everysec),
+            }))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -992,7 +1053,13 @@ mod tests {
     fn defaults_match_the_design() {
         let s = Settings::resolve(&ServeArgs::default()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:8080");
-        assert_eq!(s.engine, EngineChoice::Memory);
+        assert_eq!(
+            s.engine,
+            EngineChoice::Durable(crate::engine::durable::DurableOptions {
+                data_dir: PathBuf::from("campanile-data"),
+                fsync: crate::engine::durable::Fsync::Everysec,
+            })
+        );
         assert_eq!(
             (u8::from(s.resolutions.coarsest()), u8::from(s.resolutions.finest())),
             (7, 11)

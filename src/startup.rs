@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::auth::TokenKeys;
 use crate::config::{EngineChoice, Settings};
 use crate::engine::Engine;
+use crate::engine::durable::DurableEngine;
 use crate::engine::memory::MemoryEngine;
 use crate::engine::redis::{RedisEngine, RedisOptions, RedisTarget};
 use crate::hub::Hub;
@@ -82,6 +83,21 @@ pub struct Application {
 pub async fn build_engine(settings: &Settings) -> Result<Arc<dyn Engine>, crate::engine::EngineError> {
     Ok(match &settings.engine {
         EngineChoice::Memory => Arc::new(MemoryEngine::new(settings.layout())),
+        EngineChoice::Durable(options) => {
+            let engine = DurableEngine::open(options, settings.layout()).await?;
+            let (replayed, took) = engine.replayed();
+            tracing::info!(
+                data_dir = %options.data_dir.display(),
+                fsync = %options.fsync,
+                records = replayed.records,
+                bytes = replayed.bytes,
+                segments = replayed.segments,
+                torn_tail = replayed.torn_tail,
+                took_ms = took.as_millis() as u64,
+                "replayed the data directory"
+            );
+            Arc::new(engine)
+        }
         EngineChoice::Redis { url } => redis(settings, RedisTarget::Single(url.clone())).await?,
         EngineChoice::RedisCluster { nodes } => redis(settings, RedisTarget::Cluster(nodes.clone())).await?,
         EngineChoice::RedisSentinel { sentinels, master } => {

@@ -74,6 +74,7 @@ pub async fn start_server(redis_url: Option<String>) -> (u16, Stopper) {
         // BENCH_TEXT_ANALYSIS=false: the same server without trends and
         // clustering, to measure what they cost side by side.
         text_analysis: std::env::var("BENCH_TEXT_ANALYSIS").ok().map(|v| v != "false"),
+        ephemeral: Some(true),
         ..ServeArgs::default()
     };
     let app = Application::build(Settings::resolve(&args).expect("settings"))

@@ -27,6 +27,7 @@ pub mod audit;
 pub mod broadcast_log;
 pub mod counts;
 pub mod crowd;
+pub mod durable;
 pub mod idempotency;
 pub mod memory;
 pub mod redis;

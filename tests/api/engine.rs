@@ -393,6 +393,10 @@ async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
     };
     let target = match &settings.engine {
         EngineChoice::Memory => return Arc::new(MemoryEngine::new(layout)),
+        EngineChoice::Durable(options) => {
+            let engine = campanile::engine::durable::DurableEngine::open(options, layout).await;
+            return Arc::new(engine.expect("durable engine"));
+        }
         EngineChoice::Redis { url } => RedisTarget::Single(url.clone()),
         EngineChoice::RedisCluster { nodes } => RedisTarget::Cluster(nodes.clone()),
         EngineChoice::RedisSentinel { sentinels, master } => RedisTarget::Sentinel {
@@ -420,6 +424,20 @@ macro_rules! conformance {
                 #[actix_web::test]
                 async fn $case() {
                     let engine = super::conformance_engine(&crate::helpers::test_args()).await;
+                    assert_eq!(engine.kind(), "memory");
+                    super::$case(engine).await;
+                }
+            )+
+        }
+        mod durable {
+            $(
+                #[actix_web::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().expect("data dir");
+                    let mut args = crate::helpers::test_args();
+                    args.ephemeral = None;
+                    args.data_dir = Some(dir.path().to_owned());
+                    let engine = super::conformance_engine(&args).await;
                     assert_eq!(engine.kind(), "memory");
                     super::$case(engine).await;
                 }

@@ -265,6 +265,9 @@ pub fn test_args() -> ServeArgs {
         tick: Some("100ms".into()),
         web_dir: Some(root.join("web")),
         geodata_dir: Some(root.join("geodata")),
+        // The durable engine is tested on directories of its own
+        // (tests/api/durable.rs); elsewhere nothing is left behind.
+        ephemeral: Some(true),
         ..ServeArgs::default()
     }
 }
@@ -395,6 +398,7 @@ pub async fn serve_process_with(args: &[&str], log: impl Into<Stdio>) -> (Child,
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("CAMPANILE_EPHEMERAL", (!args.contains(&"--data-dir")).to_string())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

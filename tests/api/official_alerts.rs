@@ -124,7 +124,14 @@ fn serve_logging_warnings(feed: &str, env: &[(&str, PathBuf)]) -> (std::process:
     use std::process::{Command, Stdio};
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_campanile"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--cap-feed", feed])
+        .args([
+            "serve",
+            "--ephemeral",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--cap-feed",
+            feed,
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CAMPANILE_JWT_SECRET", SECRET)
         .env("RUST_LOG", "warn")

@@ -311,7 +311,7 @@ fn serve_refuses_to_start_with_a_public_url_it_cannot_put_in_links() {
         ("env", "https://campanile.example.org/#top"),
     ] {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_campanile"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--ephemeral", "--listen", "127.0.0.1:0"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("CAMPANILE_JWT_SECRET", SECRET)
             .env("RUST_LOG", "error");

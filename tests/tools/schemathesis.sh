@@ -32,7 +32,7 @@ servers=()
 start_server() { # start_server NAME [serve options]; sets $base
   local name="$1"; shift
   local port; port="$(free_port)"
-  "$bin" serve --listen "127.0.0.1:$port" --geodata-dir geodata --web-dir web "$@" >"$work/$name.log" 2>&1 &
+  "$bin" serve --ephemeral --listen "127.0.0.1:$port" --geodata-dir geodata --web-dir web "$@" >"$work/$name.log" 2>&1 &
   local pid=$!
   servers+=("$pid")
   base="http://127.0.0.1:$port"

@@ -27,7 +27,7 @@ const freePort = () => new Promise((resolve) => {
 export async function startServer(args = [], { demo = true } = {}) {
   mkdirSync(SHOTS, { recursive: true });
   const port = await freePort();
-  const child = spawn(BIN, ["serve", ...(demo ? ["--demo"] : []), "--listen", `127.0.0.1:${port}`, ...args], {
+  const child = spawn(BIN, ["serve", ...(demo ? ["--demo"] : ["--ephemeral"]), "--listen", `127.0.0.1:${port}`, ...args], {
     cwd: ROOT, env: ENV, stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";

@@ -8,11 +8,10 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use super::{MemoryEngine, lock};
-use crate::engine::broadcast_log::new_epoch;
 use crate::engine::{BROADCAST_FEED_CAPACITY, BroadcastLog, BroadcastRecord, EngineError};
 
-/// The log of one process: it dies with it, so each process's log is an
-/// epoch of its own.
+/// The log of one process: without a data directory it dies with the
+/// process, so each such log is an epoch of its own.
 pub(super) struct Broadcasts {
     epoch: String,
     log: Mutex<Log>,
@@ -28,9 +27,9 @@ struct Log {
 }
 
 impl Broadcasts {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(epoch: String) -> Self {
         Self {
-            epoch: new_epoch(),
+            epoch,
             log: Mutex::default(),
             feed: broadcast::channel(BROADCAST_FEED_CAPACITY).0,
         }

@@ -62,6 +62,15 @@ pub struct MemoryIdempotency {
 }
 
 impl MemoryIdempotency {
+    /// Ends every lease: the attempts holding them are gone (the durable
+    /// engine's replay), so a retry may run at once.
+    pub(crate) fn drop_leases(&self) -> Result<(), EngineError> {
+        for slot in self.lock()?.by_name.values_mut() {
+            slot.lease = None;
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Slots>, EngineError> {
         self.slots
             .lock()

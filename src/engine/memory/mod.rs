@@ -43,10 +43,16 @@ impl MemoryEngine {
     /// An empty engine with this layout; its broadcast log starts a new
     /// epoch.
     pub fn new(layout: Layout) -> Self {
+        Self::with_epoch(layout, super::broadcast_log::new_epoch())
+    }
+
+    /// An empty engine whose broadcast log continues `epoch`: the durable
+    /// engine's, replayed from its data directory.
+    pub(crate) fn with_epoch(layout: Layout, epoch: String) -> Self {
         Self {
             layout,
             counts: Mutex::default(),
-            broadcasts: broadcast_log::Broadcasts::new(),
+            broadcasts: broadcast_log::Broadcasts::new(epoch),
             reports: reports::Reports::new(),
             rumours: Mutex::default(),
             alerts: alerts::Alerts::new(),
@@ -55,6 +61,11 @@ impl MemoryEngine {
             audit: Mutex::default(),
             idempotency: Arc::default(),
         }
+    }
+
+    /// Its idempotency store as the concrete type, for the durable engine.
+    pub(crate) fn memory_idempotency(&self) -> &Arc<MemoryIdempotency> {
+        &self.idempotency
     }
 }
 
