@@ -27,8 +27,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 type Arrivals = Arc<Mutex<HashMap<u64, Vec<Instant>>>>;
 
-async fn run(label: &str, redis_url: Option<String>) {
-    let (port, stopper) = support::start_server(redis_url).await;
+async fn run(label: &str, engine: support::BenchEngine) {
+    let (port, stopper) = support::start_server(&engine).await;
     let operator = support::token(Role::Operator);
 
     let clients = env_or("FANOUT_CLIENTS", 1_000);
@@ -140,7 +140,7 @@ async fn main() {
     }
     // Server and 1,000 clients in one process need more than the usual 1,024 descriptors.
     let _ = rlimit::increase_nofile_limit(65_536);
-    run("memory", None).await;
+    run("memory", support::BenchEngine::Memory).await;
     let redis = support::start_redis();
-    run("redis", Some(redis.url.clone())).await;
+    run("redis", support::BenchEngine::Redis(redis.url.clone())).await;
 }

@@ -6,7 +6,9 @@
 //! machine's cores, so the figures are a floor for the server alone.
 //!
 //! `cargo bench --bench ingest_http` (env `BENCH_SECS`, default 10;
-//! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`;
+//! `BENCH_CONNECTIONS`, default 8; `BENCH_ENGINES`, default `memory,redis`,
+//! also `durable-everysec` and `durable-always` (the embedded engine on a
+//! temporary data directory);
 //! `BENCH_RATE`, posts/s in all, to send a steady stream instead of as
 //! many as the server takes; `BENCH_TEXT_ANALYSIS=false` for a server
 //! without trends and clustering)
@@ -144,8 +146,8 @@ fn process_cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-async fn run(label: &str, redis_url: Option<String>) {
-    let (port, stopper) = support::start_server(redis_url).await;
+async fn run(label: &str, engine: support::BenchEngine) {
+    let (port, stopper) = support::start_server(&engine).await;
     let url = format!("http://127.0.0.1:{port}/api/v1/posts");
     let token = support::token(Role::Ingest);
 
@@ -230,12 +232,32 @@ async fn main() {
     let engines = std::env::var("BENCH_ENGINES").unwrap_or_else(|_| "memory,redis".into());
     for engine in engines.split(',') {
         match engine {
-            "memory" => run("memory", None).await,
+            "memory" => run("memory", support::BenchEngine::Memory).await,
+            "durable-everysec" | "durable-always" => {
+                let dir = tempfile::tempdir().expect("data directory");
+                let fsync = if engine.ends_with("always") {
+                    "always"
+                } else {
+                    "everysec"
+                };
+                run(engine, support::BenchEngine::Durable(dir.path().to_owned(), fsync)).await;
+                let bytes: u64 = std::fs::read_dir(dir.path())
+                    .map(|d| {
+                        d.filter_map(Result::ok)
+                            .filter_map(|e| e.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0);
+                println!("{engine}: the data directory holds {:.0} MiB", bytes as f64 / 1048576.0);
+            }
             "redis" => {
                 let redis = support::start_redis();
-                run("redis", Some(redis.url.clone())).await;
+                run("redis", support::BenchEngine::Redis(redis.url.clone())).await;
             }
-            other => eprintln!("ingest_http: unknown engine {other:?} (memory, redis)"),
+            other => {
+                eprintln!("ingest_http: unknown engine {other:?} (memory, durable-everysec, durable-always, redis)")
+            }
         }
     }
 }

@@ -1,6 +1,9 @@
 //! What the end-to-end benchmarks share: a `redis-server` of their own, the
 //! real server on a free port, and tokens.
 
+// Each benchmark uses the part it needs.
+#![allow(dead_code)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -62,19 +65,36 @@ pub fn start_redis() -> Redis {
     panic!("redis-server did not start");
 }
 
-/// Starts the real server on a free port (Redis engine when a URL is given).
-pub async fn start_server(redis_url: Option<String>) -> (u16, Stopper) {
+/// The engine a benchmark's server runs on.
+pub enum BenchEngine {
+    /// Embedded, memory only (`--ephemeral`).
+    Memory,
+    /// Embedded, kept under this data directory with this `--fsync`.
+    Durable(std::path::PathBuf, &'static str),
+    /// Redis at this URL.
+    Redis(String),
+}
+
+/// Starts the real server on a free port on `engine`.
+pub async fn start_server(engine: &BenchEngine) -> (u16, Stopper) {
+    let (redis_url, data_dir, fsync) = match engine {
+        BenchEngine::Memory => (None, None, None),
+        BenchEngine::Durable(dir, fsync) => (None, Some(dir.clone()), Some((*fsync).to_owned())),
+        BenchEngine::Redis(url) => (Some(url.clone()), None, None),
+    };
     let args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
         jwt_secret: Some(Secret::new(SECRET)),
+        ephemeral: Some(data_dir.is_none()),
         redis_url,
+        data_dir,
+        fsync,
         geodata_dir: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/geodata").into()),
         // The demo's place and its people's languages: the trends drop the stop-words of both.
         languages: Some("en,it".into()),
         // BENCH_TEXT_ANALYSIS=false: the same server without trends and
         // clustering, to measure what they cost side by side.
         text_analysis: std::env::var("BENCH_TEXT_ANALYSIS").ok().map(|v| v != "false"),
-        ephemeral: Some(true),
         ..ServeArgs::default()
     };
     let app = Application::build(Settings::resolve(&args).expect("settings"))

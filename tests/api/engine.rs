@@ -1741,3 +1741,386 @@ async fn the_memory_engine_forgets_counts_past_count_retention() {
         "forgotten past retention"
     );
 }
+
+/// The durable embedded engine across a restart: what a reopened data
+/// directory reads is what the engine read before it closed, whatever was
+/// cut off, compacted or left half-written.
+mod reopened {
+    use std::path::Path;
+
+    use campanile::engine::crowd::{HeadcountSource, ZoneMinute};
+    use campanile::engine::durable::{DurableEngine, DurableOptions, Fsync};
+    use campanile::engine::{
+        AlertGate, AuditLog, BroadcastLog, CountStore, CrowdStore, ReportStore, RumourStore, TextKey, TextLog,
+        crowd::Headcount,
+    };
+
+    use super::*;
+
+    async fn open(dir: &Path, layout: Layout) -> Arc<DurableEngine> {
+        open_sized(dir, layout, campanile::engine::durable::SEGMENT_BYTES).await
+    }
+
+    async fn open_sized(dir: &Path, layout: Layout, segment_bytes: u64) -> Arc<DurableEngine> {
+        let options = DurableOptions {
+            data_dir: dir.to_owned(),
+            fsync: Fsync::Always,
+        };
+        Arc::new(
+            DurableEngine::open_sized(&options, layout, segment_bytes)
+                .await
+                .expect("opens"),
+        )
+    }
+
+    fn layout() -> Layout {
+        Settings::resolve(&test_args()).expect("settings").layout()
+    }
+
+    /// Every read of every store, at `t`, as one comparable value.
+    async fn everything(engine: &DurableEngine, t: i64) -> Vec<String> {
+        let mut seen = Vec::new();
+        for res in 7..=11 {
+            let query = CountQuery {
+                res: Resolution::try_from(res).expect("res"),
+                window_secs: 3600,
+                now: t,
+            };
+            let mut cells: Vec<_> = engine
+                .counts(query)
+                .await
+                .expect("counts")
+                .iter()
+                .map(|c| (c.cell.to_string(), c.count, c.contributors))
+                .collect();
+            cells.sort();
+            seen.push(format!("{cells:?}"));
+        }
+        let moment = layout().replay_moment(t - 60);
+        let mut past: Vec<_> = engine
+            .counts_at(CountQuery {
+                res: Resolution::Nine,
+                window_secs: 900,
+                now: moment,
+            })
+            .await
+            .expect("counts_at")
+            .iter()
+            .map(|c| (c.cell.to_string(), c.count, c.contributors))
+            .collect();
+        past.sort();
+        seen.push(format!("{past:?}"));
+        seen.push(format!("{:?}", engine.bucket_totals(t - 600, t).await.expect("totals")));
+        let broadcasts = engine.broadcasts_after(0).await.expect("broadcasts");
+        seen.push(format!("{broadcasts:?}"));
+        for b in &broadcasts {
+            seen.push(format!("{:?}", engine.acknowledgements(&b.id).await.expect("acks")));
+        }
+        seen.push(format!("{:?}", engine.reports(0).await.expect("reports")));
+        seen.push(format!("{:?}", engine.alerts_since(0).await.expect("alerts")));
+        seen.push(format!("{:?}", engine.audit_log(1_000).await.expect("audit")));
+        seen.push(format!("{:?}", engine.headcounts_since(0).await.expect("headcounts")));
+        seen.push(format!(
+            "{:?}",
+            engine.zone_minutes(900, 0).await.expect("zone minutes")
+        ));
+        seen.push(format!("{:?}", engine.texts_before(None, 1_000).await.expect("texts")));
+        seen.push(format!("{:?}", engine.cluster_decisions().await.expect("decisions")));
+        seen.push(format!("{:?}", engine.rumours().await.expect("rumours")));
+        seen
+    }
+
+    /// Fails naming the first read that differs, not all of them.
+    fn same(after: &[String], before: &[String], why: &str) {
+        assert_eq!(after.len(), before.len(), "{why}");
+        if let Some((i, (a, b))) = after.iter().zip(before).enumerate().find(|(_, (a, b))| a != b) {
+            let cut = |s: &str| s.chars().take(1_500).collect::<String>();
+            panic!("{why}: read {i} was\n{}\nand is now\n{}", cut(b), cut(a));
+        }
+    }
+
+    /// One write of every kind the engine takes, at `t`.
+    async fn write_everything(engine: &DurableEngine, t: i64) {
+        let mut posts: Vec<Bucketed> = (0..500)
+            .map(|i| {
+                let mut post = item(
+                    44.49 + (i % 7) as f64 * 0.001,
+                    11.34 + (i % 5) as f64 * 0.001,
+                    i % 40,
+                    t - (i as i64 % 120),
+                    Some(&format!("src:{i}")),
+                );
+                post.text = (i % 3 == 0).then(|| Arc::from(format!("folla in piazza {i}")));
+                post
+            })
+            .collect();
+        // A repeated id in the batch is counted once, before and after.
+        posts.push(posts[0].clone());
+        let outcome = engine.ingest(&posts, t).await.expect("ingest");
+        assert_eq!((outcome.accepted, outcome.duplicates), (500, 1));
+        engine.uncount(&posts[1], t).await.expect("uncount");
+        for n in 0..3 {
+            engine
+                .append_broadcast(&format!("b{n}"), &format!("{{\"n\":{n}}}"), t)
+                .await
+                .expect("broadcast");
+        }
+        assert!(engine.acknowledge("b1", "cmdr-1", t).await.expect("ack"));
+        engine
+            .put_report("r1", "{\"status\":\"new\"}", t)
+            .await
+            .expect("report");
+        engine
+            .put_report("r2", "{\"status\":\"new\"}", t)
+            .await
+            .expect("report");
+        assert!(
+            engine
+                .swap_report("r1", "{\"status\":\"new\"}", "{\"status\":\"verified\"}", t)
+                .await
+                .expect("swap")
+        );
+        assert!(
+            engine
+                .raise_alert("surge:a", "{\"alert\":1}", 300, t)
+                .await
+                .expect("alert")
+        );
+        for n in 0..3 {
+            engine
+                .append_audit(&format!("{{\"audit\":{n}}}"), t)
+                .await
+                .expect("audit");
+        }
+        let headcount = Headcount {
+            id: "h1".into(),
+            zone: "nettuno".into(),
+            at: t - 30,
+            u: 12,
+            people: 400,
+            source: HeadcountSource::Headcount,
+            by: "cmdr-1".into(),
+        };
+        engine.add_headcount(&headcount, t).await.expect("headcount");
+        let minute = ZoneMinute {
+            minute: t - t % 60,
+            contributors: [("nettuno".to_owned(), 12)].into_iter().collect(),
+        };
+        engine.record_zone_minute(900, &minute, t).await.expect("zone minute");
+        engine
+            .put_cluster_decision("c1", "{\"decision\":\"coordinated\"}", t)
+            .await
+            .expect("decision");
+        engine
+            .put_rumour("q1", "{\"state\":\"open\"}", t)
+            .await
+            .expect("rumour");
+        assert!(
+            engine
+                .swap_rumour("q1", "{\"state\":\"open\"}", "{\"state\":\"answered\"}", t)
+                .await
+                .expect("swap rumour")
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_reopened_data_directory_reads_what_every_store_read_before() {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = now();
+        let keep = Duration::from_secs(3600);
+        let (before, epoch) = {
+            let engine = open(dir.path(), layout()).await;
+            write_everything(&engine, t).await;
+            let store = engine.idempotency();
+            // One request answered, one cut off while it ran.
+            store
+                .claim("answered", "h", t * 1000, LEASE, keep)
+                .await
+                .expect("claim");
+            store
+                .finish("answered", "h", &answer("{\"accepted\":3}"), t * 1000, keep)
+                .await
+                .expect("finish");
+            store
+                .claim("cut-off", "h", t * 1000 - 5, LEASE, keep)
+                .await
+                .expect("claim");
+            (
+                everything(&engine, t).await,
+                engine.broadcast_epoch().await.expect("epoch"),
+            )
+        };
+
+        let engine = open(dir.path(), layout()).await;
+        let (replayed, took) = engine.replayed();
+        println!("replayed {} records in {took:?}", replayed.records);
+        assert_eq!(
+            everything(&engine, t).await,
+            before,
+            "a store reads otherwise after the restart"
+        );
+
+        // The broadcast log goes on in its epoch: no seq is taken twice.
+        assert_eq!(engine.broadcast_epoch().await.expect("epoch"), epoch);
+        assert_eq!(engine.append_broadcast("b3", "{}", t + 1).await.expect("append"), 4);
+        // The ids seen before are still seen.
+        let again: Vec<Bucketed> = (0..10)
+            .map(|i| item(44.49, 11.34, 1, t, Some(&format!("src:{i}"))))
+            .collect();
+        let outcome = engine.ingest(&again, t + 1).await.expect("ingest");
+        assert_eq!((outcome.accepted, outcome.duplicates), (0, 10));
+        // A kept answer is given again; a retry of the request cut off runs
+        // at once, at its first attempt's time.
+        let store = engine.idempotency();
+        assert_eq!(
+            store
+                .claim("answered", "h", t * 1000 + 10, LEASE, keep)
+                .await
+                .expect("claim"),
+            Claim::Answered(answer("{\"accepted\":3}"))
+        );
+        assert!(matches!(
+            store.claim("cut-off", "h", t * 1000 + 10, LEASE, keep).await.expect("claim"),
+            Claim::Fresh { first_at, .. } if first_at == t * 1000 - 5
+        ));
+        // A report swap after the restart still sees the verified body.
+        assert!(
+            !engine
+                .swap_report("r1", "{\"status\":\"new\"}", "{\"status\":\"false\"}", t + 1)
+                .await
+                .expect("swap")
+        );
+        assert!(engine.text(TextKey::at_secs(t)).await.is_ok());
+    }
+
+    #[actix_web::test]
+    async fn a_record_half_written_by_a_crash_is_cut_and_the_rest_replayed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let t = now();
+        let before = {
+            let engine = open(dir.path(), layout()).await;
+            write_everything(&engine, t).await;
+            everything(&engine, t).await
+        };
+        // A crash in the middle of a write leaves the start of a record.
+        let segment = dir.path().join("0000000001.log");
+        let whole = std::fs::metadata(&segment).expect("segment").len();
+        let mut file = std::fs::OpenOptions::new().append(true).open(&segment).expect("open");
+        std::io::Write::write_all(&mut file, &[200, 1, 0, 0, 7, 7, 7, 7, 1, 2, 3]).expect("write");
+        drop(file);
+
+        let engine = open(dir.path(), layout()).await;
+        assert_eq!(engine.replayed().0.torn_tail, 11);
+        assert_eq!(
+            std::fs::metadata(&segment).expect("segment").len(),
+            whole,
+            "the torn record was cut"
+        );
+        same(
+            &everything(&engine, t).await,
+            &before,
+            "a store reads otherwise after the cut",
+        );
+        // Appends follow whole records: a third start reads them.
+        engine.append_audit("{\"after\":1}", t + 1).await.expect("audit");
+        drop(engine);
+        let engine = open(dir.path(), layout()).await;
+        assert_eq!(engine.replayed().0.torn_tail, 0);
+        assert_eq!(
+            engine.audit_log(1).await.expect("audit"),
+            vec!["{\"after\":1}".to_owned()]
+        );
+    }
+
+    #[actix_web::test]
+    async fn damage_before_the_end_of_the_log_refuses_to_start() {
+        let dir = tempfile::tempdir().expect("dir");
+        {
+            let engine = open(dir.path(), layout()).await;
+            write_everything(&engine, now()).await;
+        }
+        let segment = dir.path().join("0000000001.log");
+        let mut bytes = std::fs::read(&segment).expect("segment");
+        bytes[100] ^= 0xff;
+        std::fs::write(&segment, &bytes).expect("damage");
+        let options = DurableOptions {
+            data_dir: dir.path().to_owned(),
+            fsync: Fsync::Everysec,
+        };
+        let error = DurableEngine::open(&options, layout()).await.err().expect("refused");
+        assert!(error.to_string().contains("damaged"), "{error}");
+    }
+
+    #[actix_web::test]
+    async fn a_directory_in_use_or_made_for_other_resolutions_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let options = DurableOptions {
+            data_dir: dir.path().to_owned(),
+            fsync: Fsync::Everysec,
+        };
+        let first = open(dir.path(), layout()).await;
+        let error = DurableEngine::open(&options, layout()).await.err().expect("refused");
+        assert!(error.to_string().contains("in use"), "{error}");
+        drop(first);
+        let other = Layout {
+            resolutions: ResolutionRange::new(7, 10).expect("range"),
+            ..layout()
+        };
+        let error = DurableEngine::open(&options, other).await.err().expect("refused");
+        assert!(error.to_string().contains("resolutions 7-11"), "{error}");
+        DurableEngine::open(&options, layout())
+            .await
+            .expect("the same layout opens");
+    }
+
+    #[actix_web::test]
+    async fn compaction_frees_what_expired_and_a_restart_reads_the_same() {
+        let dir = tempfile::tempdir().expect("dir");
+        // A short retention, so that posts expire within the test's times.
+        let layout = Layout {
+            dedup_secs: 600,
+            broadcast_secs: 600,
+            count_retention_secs: 600,
+            ..layout()
+        };
+        let t = now() - 4 * 3600;
+        let engine = open_sized(dir.path(), layout, 16 * 1024).await;
+        write_everything(&engine, t).await;
+        for round in 0..20 {
+            let posts: Vec<Bucketed> = (0..200)
+                .map(|i| item(44.49, 11.34, i, t, Some(&format!("old:{round}:{i}"))))
+                .collect();
+            engine.ingest(&posts, t).await.expect("ingest");
+        }
+        // Hours later: the old posts are past every retention; the
+        // broadcasts, reports and audit entries are kept.
+        let later = t + 4 * 3600;
+        write_everything(&engine, later).await;
+        let before_bytes = engine.disk_bytes();
+        let freed = engine.compact().await.expect("compact");
+        assert!(freed > before_bytes / 2, "freed {freed} of {before_bytes} bytes");
+        assert_eq!(engine.disk_bytes(), before_bytes - freed);
+        let before = everything(&engine, later).await;
+        let seq = engine
+            .broadcasts_after(0)
+            .await
+            .expect("broadcasts")
+            .last()
+            .map(|b| b.seq);
+        drop(engine);
+
+        let engine = open_sized(dir.path(), layout, 16 * 1024).await;
+        assert_eq!(
+            everything(&engine, later).await,
+            before,
+            "compaction changed what a restart reads"
+        );
+        let next = engine.append_broadcast("next", "{}", later).await.expect("append");
+        assert_eq!(Some(next - 1), seq, "seq went back after compaction");
+        assert_eq!(
+            engine.audit_log(1_000).await.expect("audit").len(),
+            6,
+            "an audit entry was compacted away"
+        );
+    }
+}

@@ -192,6 +192,8 @@ pub(super) struct Log {
     dir: PathBuf,
     layout: Layout,
     fsync: Fsync,
+    /// A segment is closed once it holds this much ([`SEGMENT_BYTES`]).
+    segment_bytes: u64,
     writer: tokio::sync::Mutex<Writer>,
     /// The file the flusher flushes: the writer's, swapped at rotation.
     current: Mutex<Arc<File>>,
@@ -268,6 +270,25 @@ fn segments_in(dir: &Path) -> Result<Vec<u64>, EngineError> {
     Ok(numbers)
 }
 
+/// Whether the bad record at `at` is the end of a write a crash cut off,
+/// rather than damage with whole records after it: it must run to the end
+/// of the log (a crash cuts only the write under way, and writes are one
+/// at a time), and no whole record may follow it, should its length be
+/// what was damaged. Beyond the largest record a write makes, the tail is
+/// not one cut-off write.
+fn torn_tail(bytes: &[u8], at: usize) -> bool {
+    const TAIL_MAX: usize = 16 * 1024 * 1024;
+    let rest = &bytes[at..];
+    let runs_to_the_end = match record::read(rest) {
+        Read::Incomplete => true,
+        Read::BadChecksum(len) => len == rest.len(),
+        Read::Record(..) | Read::Undecodable(_) => false,
+    };
+    runs_to_the_end
+        && rest.len() <= TAIL_MAX
+        && !(1..rest.len()).any(|from| matches!(record::read(&rest[from..]), Read::Record(..)))
+}
+
 /// Takes the data directory `dir` (made if missing) for this process and
 /// reads what it was made for.
 pub(super) fn take(dir: &Path, layout: &Layout) -> Result<(File, Meta), EngineError> {
@@ -295,6 +316,7 @@ pub(super) async fn open(
     dir: &Path,
     layout: Layout,
     fsync: Fsync,
+    segment_bytes: u64,
     lock: File,
     memory: &super::Replay<'_>,
 ) -> Result<(Log, Replayed), EngineError> {
@@ -319,7 +341,7 @@ pub(super) async fn open(
                     replayed.records += 1;
                     at += len;
                 }
-                Read::Torn if index + 1 == numbers.len() => {
+                Read::Incomplete | Read::BadChecksum(_) if index + 1 == numbers.len() && torn_tail(&bytes, at) => {
                     // A write the crash cut off: its caller was never told
                     // it was stored. Cut it so that appends follow whole
                     // records.
@@ -338,7 +360,7 @@ pub(super) async fn open(
                     );
                     break;
                 }
-                Read::Torn => {
+                Read::Incomplete | Read::BadChecksum(_) => {
                     return Err(unavailable(format!(
                         "{} is damaged at byte {at}, before later segments: refusing to start on a log with a \
                          hole in it",
@@ -377,6 +399,7 @@ pub(super) async fn open(
         dir: dir.to_owned(),
         layout,
         fsync,
+        segment_bytes,
         current: Mutex::new(file.clone()),
         writer: tokio::sync::Mutex::new(Writer { file, segment }),
         closed: Mutex::new(closed),
@@ -417,7 +440,7 @@ impl Log {
         let framed = op.frame().map_err(unavailable)?;
         let mut writer = self.writer.lock().await;
         self.check()?;
-        if writer.segment.expiry.total >= SEGMENT_BYTES {
+        if writer.segment.expiry.total >= self.segment_bytes {
             self.rotate(&mut writer)?;
         }
         let before = writer.segment.expiry.total;
@@ -556,7 +579,7 @@ impl Log {
         while at < bytes.len() {
             let Read::Record(op, len) = record::read(&bytes[at..]) else {
                 return Err(unavailable(format!(
-                    "{} changed under compaction at byte {at}",
+                    "{} is damaged at byte {at}: compaction leaves it as it is",
                     path.display()
                 )));
             };

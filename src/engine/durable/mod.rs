@@ -150,6 +150,12 @@ impl DurableEngine {
     /// directory is this process's until it exits: a second one is
     /// refused, as is a directory written with another layout.
     pub async fn open(options: &DurableOptions, layout: Layout) -> Result<Self, EngineError> {
+        Self::open_sized(options, layout, SEGMENT_BYTES).await
+    }
+
+    /// [`DurableEngine::open`] with segments closed at `segment_bytes`
+    /// instead of [`SEGMENT_BYTES`]: what the tests of compaction need.
+    pub async fn open_sized(options: &DurableOptions, layout: Layout, segment_bytes: u64) -> Result<Self, EngineError> {
         let started = Instant::now();
         let (lock, meta) = log::take(&options.data_dir, &layout)?;
         let memory = Arc::new(MemoryEngine::with_epoch(layout, meta.epoch));
@@ -157,7 +163,7 @@ impl DurableEngine {
             memory: &memory,
             layout,
         };
-        let (log, replayed) = log::open(&options.data_dir, layout, options.fsync, lock, &replay).await?;
+        let (log, replayed) = log::open(&options.data_dir, layout, options.fsync, segment_bytes, lock, &replay).await?;
         // The attempts that held leases died with the process that ran
         // them: their clients' retries must not wait for the leases to
         // run out.

@@ -2,10 +2,10 @@
 //! call was made, so that replaying the records in order through the memory
 //! engine rebuilds exactly the state the live calls built.
 //!
-//! A record is framed `[length u32 LE][CRC-32 u32 LE][postcard payload]`:
-//! the length finds the next record, the checksum tells a record the
-//! process was killed in the middle of writing (a torn tail) from one that
-//! is whole.
+//! A record is framed `[length u32 LE][CRC-32 u32 LE][postcard payload]`,
+//! the checksum covering the length and the payload: the length finds the
+//! next record, the checksum tells a whole record from one the process was
+//! killed in the middle of writing (a torn tail) or from damage.
 
 use std::borrow::Cow;
 
@@ -170,8 +170,8 @@ impl Op<'_> {
             .ok()
             .filter(|len| (*len as usize) <= RECORD_MAX)
             .ok_or_else(|| format!("a log record of {} bytes is too large", framed.len()))?;
-        let crc = crc32fast::hash(&framed[FRAME_HEADER..]);
         framed[..4].copy_from_slice(&len.to_le_bytes());
+        let crc = checksum(&framed[..4], &framed[FRAME_HEADER..]);
         framed[4..FRAME_HEADER].copy_from_slice(&crc.to_le_bytes());
         Ok(framed)
     }
@@ -231,13 +231,23 @@ impl Op<'_> {
     }
 }
 
+fn checksum(len: &[u8], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(len);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
 /// What reading one record from a byte slice found.
 pub(super) enum Read<'a> {
     /// A whole record and the bytes it took.
     Record(Op<'a>, usize),
-    /// The bytes end inside a record, or its checksum is wrong: a write cut
-    /// off by a crash when it is the last thing in the log.
-    Torn,
+    /// The bytes end before the record does: a write cut off by a crash,
+    /// when it is the end of the log.
+    Incomplete,
+    /// The record's bytes are all there but their checksum is wrong: the
+    /// bytes it claims.
+    BadChecksum(usize),
     /// A whole, checksummed record that does not decode: written by another
     /// version, or damaged in a way a crash does not explain.
     Undecodable(String),
@@ -246,18 +256,15 @@ pub(super) enum Read<'a> {
 /// Reads the record at the start of `bytes`.
 pub(super) fn read(bytes: &[u8]) -> Read<'_> {
     let Some(header) = bytes.get(..FRAME_HEADER) else {
-        return Read::Torn;
+        return Read::Incomplete;
     };
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    if len > RECORD_MAX {
-        return Read::Torn;
-    }
-    let Some(payload) = bytes.get(FRAME_HEADER..FRAME_HEADER + len) else {
-        return Read::Torn;
+    let Some(payload) = bytes.get(FRAME_HEADER..FRAME_HEADER + len.min(RECORD_MAX)) else {
+        return Read::Incomplete;
     };
-    if crc32fast::hash(payload) != crc {
-        return Read::Torn;
+    if len > RECORD_MAX || checksum(&header[..4], payload) != crc {
+        return Read::BadChecksum(FRAME_HEADER + len.min(RECORD_MAX));
     }
     match postcard::from_bytes(payload) {
         Ok(op) => Read::Record(op, FRAME_HEADER + len),

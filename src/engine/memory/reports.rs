@@ -57,9 +57,15 @@ impl ReportStore for MemoryEngine {
 
     async fn reports(&self, since: i64) -> Result<Vec<String>, EngineError> {
         let stored = lock(&self.reports.stored, "reports")?;
-        let mut found: Vec<&(i64, String)> = stored.values().filter(|(at, _)| *at >= since).collect();
-        found.sort_by_key(|(at, _)| *at);
-        Ok(found.into_iter().map(|(_, body)| body.clone()).collect())
+        let mut found: Vec<(i64, &str, &str)> = stored
+            .iter()
+            .filter(|(_, (at, _))| *at >= since)
+            .map(|(id, (at, body))| (*at, id.as_str(), body.as_str()))
+            .collect();
+        // Ties by id, as Redis orders its index: the same reports read in
+        // the same order, in this process or after a restart.
+        found.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        Ok(found.into_iter().map(|(_, _, body)| body.to_owned()).collect())
     }
 
     async fn reports_between(
