@@ -20,6 +20,10 @@ COPY --from=build /src/target/release/campanile /usr/local/bin/campanile
 COPY web ./web
 COPY --from=web /web/node_modules ./web/node_modules
 COPY geodata ./geodata
+# The embedded engine's default data directory (./campanile-data): a volume,
+# so that a container started again keeps what the last one acknowledged.
+RUN mkdir campanile-data && chown campanile campanile-data
+VOLUME /srv/campanile/campanile-data
 USER campanile
 ENV CAMPANILE_LISTEN=0.0.0.0:8080
 EXPOSE 8080

@@ -4,7 +4,7 @@
 # draws the charts in docs/. Release build; takes about half an hour.
 #
 #   bash bench/run.sh            # the whole matrix
-#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas | durable
 #   TAG=before bash bench/run.sh compare   # 10k subscribers (CLIENTS) + 20k posts/s on both engines, kept as compare-*-before
 #   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
 #
@@ -40,16 +40,20 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_ready() { for _ in $(seq 200); do curl -fsS "$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "not ready: $1"; exit 1; }
 rss_mb() { awk '/VmRSS/ {print $2/1024}' "/proc/$1/status"; }
 
-SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""
+SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""; DATA_DIR=""
 stop_all() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   [ -n "$REPLICA_PID" ] && kill "$REPLICA_PID" 2>/dev/null && wait "$REPLICA_PID" 2>/dev/null || true
   [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
-  SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""
+  [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"
+  SERVER_PID=""; REDIS_PID=""; REPLICA_PID=""; DATA_DIR=""
 }
 trap stop_all EXIT
 
-# start KIND: campanile-memory | campanile-redis | campanile-redis-waitN | ws | socketio; sets TARGET and SERVER_PID.
+# start KIND: campanile-memory | campanile-durable-everysec | campanile-durable-always | campanile-redis |
+# campanile-redis-aof | campanile-redis-waitN | ws | socketio; sets TARGET and SERVER_PID.
+# campanile-durable-*: the embedded engine kept in a fresh data directory
+# (on this machine's disk, under bench/results/) with that --fsync policy.
 # campanile-redis-waitN: a primary with one replica, every write acknowledged
 # once N replicas confirmed it (--redis-wait-replicas N).
 start() {
@@ -58,9 +62,18 @@ start() {
   case "$1" in
     campanile-memory)
       $BIN serve --ephemeral --listen "127.0.0.1:$port" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+    campanile-durable-*)
+      DATA_DIR=$(mktemp -d "$RESULTS/.data.XXXXXX")
+      $BIN serve --data-dir "$DATA_DIR" --fsync "${1#campanile-durable-}" --listen "127.0.0.1:$port" \
+        "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
     campanile-redis)
       local rport; rport=$(free_port)
       redis-server --port "$rport" --save "" --appendonly no >/dev/null & REDIS_PID=$!
+      sleep 0.3
+      $BIN serve --listen "127.0.0.1:$port" --redis-url "redis://127.0.0.1:$rport" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
+    campanile-redis-aof)  # Redis writing its append-only file, flushed once a second
+      local rport; rport=$(free_port); DATA_DIR=$(mktemp -d "$RESULTS/.data.XXXXXX")
+      redis-server --port "$rport" --save "" --appendonly yes --appendfsync everysec --dir "$PWD/$DATA_DIR" >/dev/null & REDIS_PID=$!
       sleep 0.3
       $BIN serve --listen "127.0.0.1:$port" --redis-url "redis://127.0.0.1:$rport" "${SERVE_FLAGS[@]}" >/dev/null 2>&1 & SERVER_PID=$! ;;
     campanile-redis-wait*)
@@ -134,6 +147,13 @@ for part in $PARTS; do
       mkdir -p "$RESULTS/replicas"
       for wait in 0 1; do
         run "replicas/redis-wait$wait-1000c-20000pps" "campanile-redis-wait$wait" 1000 20000 0
+      done ;;
+    durable)  # the embedded engine kept on disk against memory only and Redis: ingest alone, then under subscribers
+      # Kept apart from the results the charts are drawn from: another study.
+      mkdir -p "$RESULTS/durable"
+      for kind in campanile-memory campanile-durable-everysec campanile-durable-always campanile-redis campanile-redis-aof; do
+        run "durable/ingest-${kind#campanile-}-0c-max" "$kind" 0 200000 0
+        run "durable/latency-${kind#campanile-}-1000c-20000pps" "$kind" 1000 20000 20
       done ;;
     # Against the peers every server carries the same load: subscribers of
     # the broadcasts channel only, no heatmap, no posts.

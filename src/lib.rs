@@ -32,7 +32,8 @@
 //!   [`integrity`]: personal data in text, terms, near-duplicates, trends.
 //! - storage — [`engine`]: the storage contract, one store per concern
 //!   (counts, broadcast log, reports, rumours, alerts gate, audit, idempotency), and
-//!   its `memory` and `redis` engines.
+//!   its `memory` and `redis` engines; `durable` keeps the memory engine
+//!   on disk (a log of its write calls, replayed at start).
 //! - intake — [`ingest`]: body framing, validation, H3 bucketing, hand-off
 //!   to the engine; the one door into the counts for posts and reports.
 //! - services — [`broadcasts`] (send, acknowledge, audit), [`reports`]

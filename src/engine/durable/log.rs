@@ -412,6 +412,18 @@ pub(super) async fn open(
     Ok((log, replayed))
 }
 
+impl Drop for Log {
+    /// A server stopped on purpose leaves everything on disk, whatever the
+    /// policy.
+    fn drop(&mut self) {
+        if let Ok(current) = self.current.lock()
+            && let Err(e) = current.sync_data()
+        {
+            tracing::error!(error = %e, "flushing the log at shutdown failed");
+        }
+    }
+}
+
 impl Log {
     pub fn fsync(&self) -> Fsync {
         self.fsync
