@@ -389,20 +389,27 @@ pub async fn serve_process_on(redis: &TestRedis) -> (Child, TestApp) {
     serve_process_with(&["--redis-url", &redis.url()], Stdio::null()).await
 }
 
-/// The server binary in a process of its own with these `serve` arguments
-/// besides its address, its log written to `log`, once it answers `/readyz`.
-pub async fn serve_process_with(args: &[&str], log: impl Into<Stdio>) -> (Child, TestApp) {
-    let port = free_port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_campanile"))
+/// `campanile serve` on `127.0.0.1:port` with these arguments, as the
+/// tests run it: the test secret, from the repository's folder, memory
+/// only unless `args` name a `--data-dir`, its output discarded.
+pub fn server_command(port: u16, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_campanile"));
+    command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("CAMPANILE_JWT_SECRET", SECRET)
         .env("CAMPANILE_EPHEMERAL", (!args.contains(&"--data-dir")).to_string())
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("serve");
+        .stderr(Stdio::null());
+    command
+}
+
+/// The server binary in a process of its own with these `serve` arguments
+/// besides its address, its log written to `log`, once it answers `/readyz`.
+pub async fn serve_process_with(args: &[&str], log: impl Into<Stdio>) -> (Child, TestApp) {
+    let port = free_port();
+    let mut server = server_command(port, args).stderr(log).spawn().expect("serve");
     let app = TestApp::remote(port);
     let up = eventually(|| async {
         let resp = app.client.get(format!("{}/readyz", app.address)).send().await.ok()?;
@@ -742,6 +749,27 @@ pub fn ingest_batch(tag: &str, n: usize, size: usize) -> Value {
     Value::Array(posts)
 }
 
+/// One attempt at batch `n` of a test's ingest (`body`, made by
+/// [`ingest_batch`]) under its `Idempotency-Key`: the answer's status and
+/// body, or why no answer came (a server killed under the request).
+pub async fn send_batch(
+    app: &TestApp,
+    tag: &str,
+    n: usize,
+    body: &str,
+) -> Result<(u16, Value), awc::error::SendRequestError> {
+    let mut resp = app
+        .client
+        .post(format!("{}/api/v1/posts", app.address))
+        .insert_header(("Content-Type", "application/json"))
+        .insert_header(("Idempotency-Key", format!("{tag}-{n}")))
+        .bearer_auth(&app.ingest)
+        .send_body(body.to_owned())
+        .await?;
+    let status = resp.status().as_u16();
+    Ok((status, resp.json().limit(1 << 20).await.unwrap_or(Value::Null)))
+}
+
 /// Sends [`ingest_batch`] `n` until it is acknowledged, as an ingest client
 /// retrying a 503 would: the same bytes under the same `Idempotency-Key`,
 /// so that what a failed attempt stored counts once. Answers when the 202
@@ -756,17 +784,7 @@ pub async fn send_until_acknowledged(
 ) -> Option<Instant> {
     let body = ingest_batch(tag, n, size).to_string();
     loop {
-        let mut resp = app
-            .client
-            .post(format!("{}/api/v1/posts", app.address))
-            .insert_header(("Content-Type", "application/json"))
-            .insert_header(("Idempotency-Key", format!("{tag}-{n}")))
-            .bearer_auth(&app.ingest)
-            .send_body(body.clone())
-            .await
-            .expect("request");
-        let status = resp.status().as_u16();
-        let answer: Value = resp.json().limit(1 << 20).await.unwrap_or(Value::Null);
+        let (status, answer) = send_batch(app, tag, n, &body).await.expect("request");
         if status == 202 {
             // What a refused attempt stored (it counted, then a replica did
             // not confirm in time) is a duplicate for the retry.

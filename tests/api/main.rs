@@ -12,6 +12,7 @@ mod conformance;
 mod contact_scan;
 mod crowd;
 mod demo;
+mod durable;
 mod engine;
 mod event;
 mod export;
