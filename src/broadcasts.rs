@@ -198,7 +198,8 @@ pub struct Acknowledgement {
 /// always had (alphabetical), so that clients comparing bytes see no change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BroadcastView {
-    /// Who acknowledged it: operators reading over HTTP only.
+    /// Who acknowledged it, over HTTP only: everyone for operators, their
+    /// own acknowledgement for a commander (responders' messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acks: Option<Vec<Acknowledgement>>,
     /// Where it applies.

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::{AppState, Caller};
 use crate::broadcasts::{BroadcastView, Broadcasts, SendError, visible};
 use crate::domain::broadcast::{AudienceKind, BroadcastInput, StoredBroadcast};
-use crate::domain::{FieldError, Role};
+use crate::domain::{FieldError, Principal, Role};
 
 /// The largest broadcast body: fifty translations of long texts fit.
 const MAX_BROADCAST_BYTES: usize = 1024 * 1024;
@@ -25,11 +25,27 @@ impl From<SendError> for ApiError {
     }
 }
 
-/// A message as the caller may see it, with acknowledgements for operators.
+/// A message as the caller may see it: with every acknowledgement for
+/// operators; with their own, if any, for a commander, so that a tablet
+/// opened again shows what it already acknowledged without learning who
+/// else did.
 async fn view(state: &AppState, b: &StoredBroadcast, caller: &Caller) -> Result<BroadcastView, ApiError> {
     let mut v = Broadcasts::view(b, &caller.0);
-    if caller.0.has_any(&[Role::Operator]) {
-        v.acks = Some(state.broadcasts.acknowledgements(&b.id).await?);
+    match &caller.0 {
+        Principal::User {
+            role: Role::Operator, ..
+        } => {
+            v.acks = Some(state.broadcasts.acknowledgements(&b.id).await?);
+        }
+        Principal::User {
+            role: Role::Commander,
+            sub,
+        } if b.broadcast.audience == AudienceKind::Responders => {
+            let mut acks = state.broadcasts.acknowledgements(&b.id).await?;
+            acks.retain(|a| a.sub == *sub);
+            v.acks = Some(acks);
+        }
+        _ => {}
     }
     Ok(v)
 }

@@ -592,7 +592,8 @@ pub struct BroadcastView {
     area: AreaDoc,
     /// When it stops applying.
     expires: DateTime<Utc>,
-    /// Acknowledgements: operators only.
+    /// Acknowledgements: all of them for operators; a commander's own, on
+    /// responders' messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     acks: Option<Vec<AckDoc>>,

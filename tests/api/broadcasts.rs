@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use campanile::domain::Role;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -433,6 +434,77 @@ async fn commanders_acknowledge_once_and_operators_see_who_and_the_audit_log() {
         );
         assert_eq!(app.get("/api/v1/audit", Some(&app.commander)).await.0, 403);
     }
+}
+
+#[actix_web::test]
+async fn a_commander_reads_back_only_their_own_acknowledgement_of_a_responders_message() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let (_, responders) = app
+        .send_broadcast(&alert("responders", "Hold the cordon"), Some(&app.operator))
+        .await;
+    let (_, public) = app
+        .send_broadcast(&alert("public", "Leave by Via Rizzoli"), Some(&app.operator))
+        .await;
+    let id = responders["id"].as_str().expect("id");
+    let other = token(Role::Commander, "cmdr-south");
+    let path = format!("/api/v1/broadcasts/{id}");
+    async fn read(app: &TestApp, path: &str, who: &str) -> Value {
+        app.get(path, Some(who)).await.1
+    }
+    assert_eq!(
+        read(&app, &path, &app.commander).await["acks"],
+        json!([]),
+        "nothing acknowledged yet"
+    );
+    for who in [&app.commander, &other] {
+        let resp = app
+            .client
+            .post(format!("{}/api/v1/broadcasts/{id}/ack", app.address))
+            .insert_header(("Authorization", format!("Bearer {who}")))
+            .send()
+            .await
+            .expect("ack");
+        assert_eq!(resp.status(), 200);
+    }
+    // Each tablet learns what it acknowledged, never who else did.
+    let mine = read(&app, &path, &app.commander).await;
+    let subs: Vec<&str> = mine["acks"]
+        .as_array()
+        .expect("acks")
+        .iter()
+        .filter_map(|a| a["sub"].as_str())
+        .collect();
+    assert_eq!(subs, ["test-commander"]);
+    let theirs = read(&app, &path, &other).await;
+    let subs: Vec<&str> = theirs["acks"]
+        .as_array()
+        .expect("acks")
+        .iter()
+        .filter_map(|a| a["sub"].as_str())
+        .collect();
+    assert_eq!(subs, ["cmdr-south"]);
+    // The operators see both; a public message carries none for a commander,
+    // and the active list carries the same as the message itself.
+    assert_eq!(
+        read(&app, &path, &app.operator).await["acks"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let public_id = public["id"].as_str().expect("id");
+    let (_, one) = app
+        .get(&format!("/api/v1/broadcasts/{public_id}"), Some(&app.commander))
+        .await;
+    assert!(one.get("acks").is_none(), "{one}");
+    let (_, active) = app.get("/api/v1/broadcasts?active=true", Some(&app.commander)).await;
+    let listed = active["broadcasts"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|b| b["id"] == id)
+        .cloned();
+    assert_eq!(listed.map(|b| b["acks"].clone()), Some(mine["acks"].clone()));
+    // The public reads no acknowledgement at all.
+    let (_, anyone) = app.get(&format!("/api/v1/broadcasts/{id}"), None).await;
+    assert!(anyone.get("acks").is_none(), "{anyone}");
 }
 
 #[actix_web::test]

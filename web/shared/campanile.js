@@ -105,7 +105,24 @@ export class ActiveMessages {
     this.lastSeq = sameLog ? Math.max(this.lastSeq ?? 0, seq) : seq;
     if (epoch !== undefined) this.epoch = epoch;
     if (broadcast.references) this.byId.delete(broadcast.references);
-    if (broadcast.msg_type !== "Cancel") this.byId.set(broadcast.id, broadcast);
+    if (broadcast.msg_type !== "Cancel") {
+      this.byId.set(broadcast.id, broadcast);
+      (this.arrived ??= new Map()).set(broadcast.id, Date.now());
+    }
+  }
+
+  /** Drops the messages not in `active` (ids the server lists as active)
+   *  that arrived before `since` (what arrived later is newer than the
+   *  list); true if any was dropped. */
+  keepOnly(active, since) {
+    let dropped = false;
+    for (const id of [...this.byId.keys()]) {
+      if (!active.has(id) && (this.arrived?.get(id) ?? 0) < since) {
+        this.byId.delete(id);
+        dropped = true;
+      }
+    }
+    return dropped;
   }
 
   /** Unexpired messages, most severe first. */

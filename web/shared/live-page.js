@@ -10,6 +10,8 @@
 //   densest(max)    the densest cell's items/km² once the map has drawn them
 //   zones(features) the event's zones once they have arrived
 //   started()       after each (re)connection with a new token
+//   connected()     whenever the page goes live: each WebSocket (re)connection,
+//                   and the engine back up after an outage
 //   tick()          every second
 // so no panel needs to know which surface it is on.
 
@@ -84,7 +86,13 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
 
   function connect() {
     signIn?.show(false);
-    live = new Live({ token, subscriptions, onMessage, onState: header.showState });
+    let state = null;
+    const onState = (next) => {
+      header.showState(next);
+      if (next === "live" && state !== "live") each("connected");
+      state = next;
+    };
+    live = new Live({ token, subscriptions, onMessage, onState });
     each("started");
   }
 

@@ -20,7 +20,7 @@ if ("geolocation" in navigator) {
 }
 const zones = page.add(new ZoneWatch(page));
 page.add(ownZonePanel(page, zones, { locate: () => position }));
-page.add(messagesPanel(page, { cardFooter: acknowledgeButton(page) }));
+page.add(messagesPanel(page, acknowledgeButton(page)));
 page.add(responderHotspots(page, zones));
 const reports = reportFormPanel(page, {
   wording: { title: "Field report", note: "Note", send: "Send field report" },

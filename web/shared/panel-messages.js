@@ -14,7 +14,7 @@ const EVERYWHERE = "Showing all messages. Tap the map to see only those for a pl
  * reader is: their position when they allow it, else a point they tap on the
  * map, else all messages.
  */
-export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = () => {}, byPlace = false } = {}) {
+export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = () => {}, connected = () => {}, byPlace = false } = {}) {
   const messages = new ActiveMessages();
   const panel = section("Safety messages", "messages", el("p", { class: "none", text: "No active safety messages." }));
   const list = panel.querySelector("#messages");
@@ -77,6 +77,18 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
         afterBroadcast(render);
       },
     },
+    // At every (re)connection the server's own list of active messages
+    // settles what the page holds: a server started again without its data
+    // (--ephemeral) numbers a new log, and its channel has nothing to say
+    // about the old messages the page still shows.
+    async connected() {
+      const since = Date.now();
+      try {
+        const { broadcasts } = await getJson("/api/v1/broadcasts?active=true", page.token());
+        if (messages.keepOnly(new Set(broadcasts.map((b) => b.id)), since)) render();
+      } catch { /* the connection state says why */ }
+      connected(render, messages);
+    },
     tick: render, // drops messages as they expire
   };
 }
@@ -86,45 +98,111 @@ export function capDocumentLink(raw) {
   return el("a", { href: `/api/v1/broadcasts/${encodeURIComponent(raw.id)}/cap.xml`, text: "CAP document" });
 }
 
-/**
- * A commander's button that acknowledges a message. The panel redraws its
- * cards every tick, so what was acknowledged is remembered here, not in the
- * button: a redraw must not offer to acknowledge the message again.
- */
-export function acknowledgeButton(page) {
-  const acknowledged = new Set();
-  async function acknowledge(id, button) {
-    button.disabled = true;
-    try {
-      const resp = await fetch(`/api/v1/broadcasts/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { Authorization: `Bearer ${page.token()}` } });
-      if (resp.ok) acknowledged.add(id);
-      button.textContent = resp.ok ? "Acknowledged ✓" : `Failed (${resp.status})`;
-    } catch {
-      button.textContent = "Offline: retry";
-      button.disabled = false;
-    }
-  }
-  return (raw) => acknowledged.has(raw.id)
-    ? el("button", { class: "ack", text: "Acknowledged ✓", disabled: true })
-    : el("button", { class: "ack", text: "Acknowledge", onclick: (e) => acknowledge(raw.id, e.target) });
-}
+/** How often the acknowledgements are read again while messages are active:
+ *  an acknowledgement made on a tablet shows on the wall within this. */
+const ACKS_EVERY_MS = 1500;
 
-/** The operators' line of who acknowledged each message, read again after every broadcast. */
-export function acknowledgements(page) {
+/**
+ * Who acknowledged the active messages, as the server knows it: read after
+ * every broadcast, at every (re)connection and every ACKS_EVERY_MS while
+ * a message is active. The server lists every acknowledgement to operators
+ * and a commander's own to that commander, so the same reader serves both.
+ */
+function acknowledgementsReader(page, onChange) {
   let acks = new Map();
-  return {
-    cardFooter(raw) {
-      const who = acks.get(raw.id) || [];
-      return el("p", { class: "acks", text: who.length ? `Acknowledged by ${who.map((a) => a.sub).join(", ")}` : "Not yet acknowledged" });
-    },
-    async afterBroadcast(render) {
-      const token = page.token();
-      if (!token) return;
+  let reading = null;
+  async function read() {
+    const token = page.token();
+    if (!token || reading) return;
+    reading = (async () => {
       try {
         const list = await getJson("/api/v1/broadcasts?active=true", token);
-        acks = new Map(list.broadcasts.map((b) => [b.id, b.acks || []]));
-        render();
-      } catch { /* shown by the connection state */ }
+        const next = new Map(list.broadcasts.map((b) => [b.id, b.acks || []]));
+        const changed = JSON.stringify([...next]) !== JSON.stringify([...acks]);
+        acks = next;
+        if (changed) onChange();
+      } catch { /* shown by the connection state */ } finally { reading = null; }
+    })();
+    await reading;
+  }
+  let timer = null;
+  return {
+    of: (id) => acks.get(id) || [],
+    read,
+    /** Keeps reading while `active()` holds. */
+    follow(active) {
+      clearInterval(timer);
+      timer = setInterval(() => { if (active()) read(); }, ACKS_EVERY_MS);
+    },
+  };
+}
+
+/**
+ * A commander's button that acknowledges a message addressed to responders
+ * (public messages are the public's, not acknowledged). What was
+ * acknowledged comes from the server, so a tablet opened again, or a second
+ * tablet of the same commander, shows it; the panel redraws its cards every
+ * tick, so the state lives here, not in the button.
+ */
+export function acknowledgeButton(page) {
+  const pending = new Set();
+  const failed = new Map();
+  let render = () => {};
+  const reader = acknowledgementsReader(page, () => render());
+  const mine = (id) => reader.of(id).length > 0;
+  async function acknowledge(id) {
+    pending.add(id);
+    failed.delete(id);
+    render();
+    try {
+      const resp = await fetch(`/api/v1/broadcasts/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { Authorization: `Bearer ${page.token()}` } });
+      if (!resp.ok) failed.set(id, `Not acknowledged (${resp.status}): try again`);
+      await reader.read();
+    } catch {
+      failed.set(id, "Offline: not acknowledged, try again");
+    }
+    pending.delete(id);
+    render();
+  }
+  function cardFooter(raw) {
+    if (raw.audience !== "responders") return null;
+    if (mine(raw.id)) return el("p", { class: "ack done", role: "status", text: "Acknowledged ✓" });
+    if (pending.has(raw.id)) return el("button", { class: "ack", text: "Acknowledging…", disabled: true });
+    return el("div", { class: "ack-row" },
+      el("button", { class: "ack", text: "Acknowledge", onclick: () => acknowledge(raw.id) }),
+      ...(failed.has(raw.id) ? [el("p", { class: "ack-failed", role: "alert", text: failed.get(raw.id) })] : []));
+  }
+  return {
+    cardFooter,
+    afterBroadcast(redraw) {
+      render = redraw;
+      reader.read();
+    },
+    connected: (redraw, messages) => {
+      render = redraw;
+      reader.read();
+      reader.follow(() => messages.list().some((m) => m.audience === "responders"));
+    },
+  };
+}
+
+/** The operators' line of who acknowledged each message, kept live from the server. */
+export function acknowledgements(page) {
+  let render = () => {};
+  const reader = acknowledgementsReader(page, () => render());
+  return {
+    cardFooter(raw) {
+      const who = reader.of(raw.id);
+      return el("p", { class: "acks", text: who.length ? `Acknowledged by ${who.map((a) => a.sub).join(", ")}` : "Not yet acknowledged" });
+    },
+    afterBroadcast(redraw) {
+      render = redraw;
+      reader.read();
+    },
+    connected: (redraw, messages) => {
+      render = redraw;
+      reader.read();
+      reader.follow(() => messages.list().length > 0);
     },
   };
 }

@@ -483,7 +483,7 @@ test("a commander acknowledges a responders' message on the tablet and the opera
   const sent = await sendBroadcast({ audience: "responders", headline: "Hold the cordon at Via Rizzoli" });
   const button = tablet.locator("article", { hasText: "Hold the cordon" }).locator("button.ack");
   await button.click({ timeout: 10000 });
-  await tablet.waitForFunction(() => [...document.querySelectorAll("button.ack")].some((b) => b.textContent.includes("Acknowledged")), null, { timeout: 10000 });
+  await tablet.waitForFunction(() => [...document.querySelectorAll(".ack.done")].some((b) => b.textContent.includes("Acknowledged")), null, { timeout: 10000 });
   const one = await (await fetch(`${base}/api/v1/broadcasts/${sent.id}`, { headers: { Authorization: `Bearer ${operator}` } })).json();
   assert.deepEqual(one.acks.map((a) => a.sub), ["demo-commander"]);
   const ops = await open(`/ops/#token=${operator}`);

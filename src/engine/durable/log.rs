@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,8 @@ pub(super) struct Meta {
 
 const META_FILE: &str = "campanile.json";
 const LOCK_FILE: &str = "LOCK";
+const LOCK_PATIENCE: Duration = Duration::from_secs(2);
+const LOCK_RETRY: Duration = Duration::from_millis(50);
 const FORMAT: u32 = 1;
 
 impl Meta {
@@ -300,12 +303,19 @@ pub(super) fn take(dir: &Path, layout: &Layout) -> Result<(File, Meta), EngineEr
         .write(true)
         .open(&lock_path)
         .map_err(|e| io_error(&lock_path, &e))?;
-    fs4::FileExt::try_lock(&lock).map_err(|_| {
-        unavailable(format!(
-            "data directory {} is in use by another campanile process",
-            dir.display()
-        ))
-    })?;
+    // An owner that is closing (its last flush) lets go within moments: a
+    // server started again at once waits for that, not for a second owner.
+    let mut waited = Duration::ZERO;
+    while fs4::FileExt::try_lock(&lock).is_err() {
+        if waited >= LOCK_PATIENCE {
+            return Err(unavailable(format!(
+                "data directory {} is in use by another campanile process",
+                dir.display()
+            )));
+        }
+        std::thread::sleep(LOCK_RETRY);
+        waited += LOCK_RETRY;
+    }
     let meta = Meta::load_or_create(dir, layout)?;
     Ok((lock, meta))
 }

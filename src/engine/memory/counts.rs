@@ -35,6 +35,8 @@ pub(super) struct Counts {
     /// (bucket, chunk name) of every chunk counted in a bucket still read.
     applied: std::collections::HashSet<(i64, String), foldhash::fast::RandomState>,
     last_purge: i64,
+    /// The oldest useful bucket when `last_seen` was last swept.
+    last_seen_swept: i64,
 }
 
 /// One cell's numbers in one step.
@@ -59,10 +61,19 @@ impl Counts {
         self.steps.retain(|(_, step), _| *step >= oldest_step);
         self.uncounted
             .retain(|(bucket, _)| layout.step_start(*bucket) >= oldest_step);
-        self.last_seen.retain(|_, contributors| {
-            contributors.retain(|_, last| *last >= oldest);
-            !contributors.is_empty()
-        });
+        // Reads count only contributors seen at or after their window's
+        // first bucket, so an older entry is never counted: sweeping is for
+        // memory alone, and a sweep touches every entry. Once per longest
+        // window of the callers' time keeps the map within two windows and
+        // the cost off a replay, whose every record is a second of its own
+        // (the durable engine's start, `benches/durable_start.rs`).
+        if oldest - self.last_seen_swept >= layout.longest_window_secs {
+            self.last_seen_swept = oldest;
+            self.last_seen.retain(|_, contributors| {
+                contributors.retain(|_, last| *last >= oldest);
+                !contributors.is_empty()
+            });
+        }
         while let Some((expires, _)) = self.seen_expiry.front() {
             if *expires > now {
                 break;
