@@ -206,19 +206,24 @@ impl DurableEngine {
             .map_err(|e| EngineError::Unavailable(format!("compaction: {e}")))?
     }
 
-    /// Logs `op`, then applies it with `call`, in the log's order; answers
-    /// once the `--fsync` policy has it on disk.
-    async fn write<T>(
-        &self,
-        op: Op<'_>,
-        call: impl AsyncFnOnce(&MemoryEngine) -> Result<T, EngineError>,
-    ) -> Result<T, EngineError> {
-        let appended = self.log.append(&op).await?;
-        let result = call(&self.memory).await;
-        let end = appended.release();
-        self.log.durable(end).await?;
-        result
+    /// [`logged`] on this engine's log.
+    async fn write<T>(&self, op: Op<'_>, call: impl Future<Output = Result<T, EngineError>>) -> Result<T, EngineError> {
+        logged(&self.log, &op, call).await
     }
+}
+
+/// Logs `op`, then runs `call` (the memory engine's call it records: a
+/// future does nothing until awaited, so it runs after the append), in the
+/// log's order; answers once the `--fsync` policy has it on disk.
+async fn logged<T>(
+    log: &Log,
+    op: &Op<'_>,
+    call: impl Future<Output = Result<T, EngineError>>,
+) -> Result<T, EngineError> {
+    let appended = log.append(op).await?;
+    let result = call.await;
+    log.durable(appended.release()).await?;
+    result
 }
 
 /// The `everysec` flush and compaction, until the engine is dropped.
@@ -260,7 +265,7 @@ impl CountStore for DurableEngine {
             now,
             items: items(batch)?,
         };
-        self.write(op, async |m| m.ingest(batch, now).await).await
+        self.write(op, self.memory.ingest(batch, now)).await
     }
 
     async fn counts(&self, query: CountQuery) -> Result<Vec<CellCount>, EngineError> {
@@ -278,7 +283,7 @@ impl CountStore for DurableEngine {
     async fn uncount(&self, item: &Bucketed, now: i64) -> Result<(), EngineError> {
         let logged = Item::of(item).ok_or_else(|| EngineError::Unavailable("a post without a cell".into()))?;
         let op = Op::Uncount { now, item: logged };
-        self.write(op, async |m| m.uncount(item, now).await).await
+        self.write(op, self.memory.uncount(item, now)).await
     }
 }
 
@@ -290,7 +295,7 @@ impl BroadcastLog for DurableEngine {
             body: body.into(),
             now,
         };
-        self.write(op, async |m| m.append_broadcast(id, body, now).await).await
+        self.write(op, self.memory.append_broadcast(id, body, now)).await
     }
 
     async fn broadcasts_after(&self, after: u64) -> Result<Vec<BroadcastRecord>, EngineError> {
@@ -319,7 +324,7 @@ impl BroadcastLog for DurableEngine {
             sub: sub.into(),
             at,
         };
-        self.write(op, async |m| m.acknowledge(id, sub, at).await).await
+        self.write(op, self.memory.acknowledge(id, sub, at)).await
     }
 
     async fn acknowledgements(&self, id: &str) -> Result<Vec<(String, i64)>, EngineError> {
@@ -335,8 +340,7 @@ impl ReportStore for DurableEngine {
             body: body.into(),
             received_at,
         };
-        self.write(op, async |m| m.put_report(id, body, received_at).await)
-            .await
+        self.write(op, self.memory.put_report(id, body, received_at)).await
     }
 
     async fn swap_report(&self, id: &str, expected: &str, body: &str, received_at: i64) -> Result<bool, EngineError> {
@@ -346,7 +350,7 @@ impl ReportStore for DurableEngine {
             body: body.into(),
             received_at,
         };
-        self.write(op, async |m| m.swap_report(id, expected, body, received_at).await)
+        self.write(op, self.memory.swap_report(id, expected, body, received_at))
             .await
     }
 
@@ -382,7 +386,7 @@ impl AlertGate for DurableEngine {
             quiet_secs,
             now,
         };
-        self.write(op, async |m| m.raise_alert(key, body, quiet_secs, now).await)
+        self.write(op, self.memory.raise_alert(key, body, quiet_secs, now))
             .await
     }
 
@@ -412,7 +416,7 @@ impl AuditLog for DurableEngine {
             entry: entry.into(),
             now,
         };
-        self.write(op, async |m| m.append_audit(entry, now).await).await
+        self.write(op, self.memory.append_audit(entry, now)).await
     }
 
     async fn audit_log(&self, limit: usize) -> Result<Vec<String>, EngineError> {
@@ -431,7 +435,7 @@ impl CrowdStore for DurableEngine {
             headcount: headcount.clone(),
             now,
         };
-        self.write(op, async |m| m.add_headcount(headcount, now).await).await
+        self.write(op, self.memory.add_headcount(headcount, now)).await
     }
 
     async fn headcounts_since(&self, since: i64) -> Result<Vec<Headcount>, EngineError> {
@@ -444,7 +448,7 @@ impl CrowdStore for DurableEngine {
             minute: minute.clone(),
             now,
         };
-        self.write(op, async |m| m.record_zone_minute(window_secs, minute, now).await)
+        self.write(op, self.memory.record_zone_minute(window_secs, minute, now))
             .await
     }
 
@@ -473,7 +477,7 @@ impl TextLog for DurableEngine {
             body: body.into(),
             now,
         };
-        self.write(op, async |m| m.put_cluster_decision(cluster, body, now).await)
+        self.write(op, self.memory.put_cluster_decision(cluster, body, now))
             .await
     }
 
@@ -490,7 +494,7 @@ impl RumourStore for DurableEngine {
             body: body.into(),
             now,
         };
-        self.write(op, async |m| m.put_rumour(id, body, now).await).await
+        self.write(op, self.memory.put_rumour(id, body, now)).await
     }
 
     async fn swap_rumour(&self, id: &str, expected: &str, body: &str, now: i64) -> Result<bool, EngineError> {
@@ -500,8 +504,7 @@ impl RumourStore for DurableEngine {
             body: body.into(),
             now,
         };
-        self.write(op, async |m| m.swap_rumour(id, expected, body, now).await)
-            .await
+        self.write(op, self.memory.swap_rumour(id, expected, body, now)).await
     }
 
     async fn rumour(&self, id: &str) -> Result<Option<String>, EngineError> {
@@ -560,10 +563,7 @@ impl IdempotencyStore for DurableIdempotency {
             lease_ms: millis(lease),
             keep_ms: millis(keep),
         };
-        let appended = self.log.append(&op).await?;
-        let result = self.memory.claim(slot, body_hash, now, lease, keep).await;
-        self.log.durable(appended.release()).await?;
-        result
+        logged(&self.log, &op, self.memory.claim(slot, body_hash, now, lease, keep)).await
     }
 
     async fn finish(
@@ -582,10 +582,7 @@ impl IdempotencyStore for DurableIdempotency {
             now_ms: now,
             keep_ms: millis(keep),
         };
-        let appended = self.log.append(&op).await?;
-        let result = self.memory.finish(slot, body_hash, answer, now, keep).await;
-        self.log.durable(appended.release()).await?;
-        result
+        logged(&self.log, &op, self.memory.finish(slot, body_hash, answer, now, keep)).await
     }
 
     async fn release(&self, slot: &str, token: &str, now: i64) -> Result<(), EngineError> {
