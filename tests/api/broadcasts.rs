@@ -467,22 +467,13 @@ async fn a_commander_reads_back_only_their_own_acknowledgement_of_a_responders_m
         assert_eq!(resp.status(), 200);
     }
     // Each tablet learns what it acknowledged, never who else did.
+    fn subs(view: &Value) -> Vec<&str> {
+        let acks = view["acks"].as_array().expect("acks");
+        acks.iter().filter_map(|a| a["sub"].as_str()).collect()
+    }
     let mine = read(&app, &path, &app.commander).await;
-    let subs: Vec<&str> = mine["acks"]
-        .as_array()
-        .expect("acks")
-        .iter()
-        .filter_map(|a| a["sub"].as_str())
-        .collect();
-    assert_eq!(subs, ["test-commander"]);
-    let theirs = read(&app, &path, &other).await;
-    let subs: Vec<&str> = theirs["acks"]
-        .as_array()
-        .expect("acks")
-        .iter()
-        .filter_map(|a| a["sub"].as_str())
-        .collect();
-    assert_eq!(subs, ["cmdr-south"]);
+    assert_eq!(subs(&mine), ["test-commander"]);
+    assert_eq!(subs(&read(&app, &path, &other).await), ["cmdr-south"]);
     // The operators see both; a public message carries none for a commander,
     // and the active list carries the same as the message itself.
     assert_eq!(

@@ -105,12 +105,15 @@ const ACKS_EVERY_MS = 1500;
 /**
  * Who acknowledged the active messages, as the server knows it: read after
  * every broadcast, at every (re)connection and every ACKS_EVERY_MS while
- * a message is active. The server lists every acknowledgement to operators
- * and a commander's own to that commander, so the same reader serves both.
+ * `followWhile(messages)` holds. The server lists every acknowledgement to
+ * operators and a commander's own to that commander, so the same reader
+ * serves both. `hooks` are the messages panel's; `redraw()` draws its cards.
  */
-function acknowledgementsReader(page, onChange) {
+function acknowledgementsReader(page, followWhile) {
   let acks = new Map();
   let reading = null;
+  let render = () => {};
+  let timer = null;
   async function read() {
     const token = page.token();
     if (!token || reading) return;
@@ -120,19 +123,26 @@ function acknowledgementsReader(page, onChange) {
         const next = new Map(list.broadcasts.map((b) => [b.id, b.acks || []]));
         const changed = JSON.stringify([...next]) !== JSON.stringify([...acks]);
         acks = next;
-        if (changed) onChange();
+        if (changed) render();
       } catch { /* shown by the connection state */ } finally { reading = null; }
     })();
     await reading;
   }
-  let timer = null;
   return {
     of: (id) => acks.get(id) || [],
     read,
-    /** Keeps reading while `active()` holds. */
-    follow(active) {
-      clearInterval(timer);
-      timer = setInterval(() => { if (active()) read(); }, ACKS_EVERY_MS);
+    redraw: () => render(),
+    hooks: {
+      afterBroadcast(redraw) {
+        render = redraw;
+        read();
+      },
+      connected(redraw, messages) {
+        render = redraw;
+        read();
+        clearInterval(timer);
+        timer = setInterval(() => { if (followWhile(messages)) read(); }, ACKS_EVERY_MS);
+      },
     },
   };
 }
@@ -147,8 +157,8 @@ function acknowledgementsReader(page, onChange) {
 export function acknowledgeButton(page) {
   const pending = new Set();
   const failed = new Map();
-  let render = () => {};
-  const reader = acknowledgementsReader(page, () => render());
+  const reader = acknowledgementsReader(page, (messages) => messages.list().some((m) => m.audience === "responders"));
+  const render = reader.redraw;
   const mine = (id) => reader.of(id).length > 0;
   async function acknowledge(id) {
     pending.add(id);
@@ -172,37 +182,17 @@ export function acknowledgeButton(page) {
       el("button", { class: "ack", text: "Acknowledge", onclick: () => acknowledge(raw.id) }),
       ...(failed.has(raw.id) ? [el("p", { class: "ack-failed", role: "alert", text: failed.get(raw.id) })] : []));
   }
-  return {
-    cardFooter,
-    afterBroadcast(redraw) {
-      render = redraw;
-      reader.read();
-    },
-    connected: (redraw, messages) => {
-      render = redraw;
-      reader.read();
-      reader.follow(() => messages.list().some((m) => m.audience === "responders"));
-    },
-  };
+  return { cardFooter, ...reader.hooks };
 }
 
 /** The operators' line of who acknowledged each message, kept live from the server. */
 export function acknowledgements(page) {
-  let render = () => {};
-  const reader = acknowledgementsReader(page, () => render());
+  const reader = acknowledgementsReader(page, (messages) => messages.list().length > 0);
   return {
     cardFooter(raw) {
       const who = reader.of(raw.id);
       return el("p", { class: "acks", text: who.length ? `Acknowledged by ${who.map((a) => a.sub).join(", ")}` : "Not yet acknowledged" });
     },
-    afterBroadcast(redraw) {
-      render = redraw;
-      reader.read();
-    },
-    connected: (redraw, messages) => {
-      render = redraw;
-      reader.read();
-      reader.follow(() => messages.list().length > 0);
-    },
+    ...reader.hooks,
   };
 }
