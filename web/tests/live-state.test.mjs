@@ -1,8 +1,9 @@
 // What the server knows, the pages say, without waiting for another message:
 // an acknowledgement made on a tablet shows on the wall within 2 s; the
 // tablet that acknowledged shows it again after a reload; a public message
-// offers no acknowledgement; and a page open across a server started again
-// without its data drops the messages that server no longer has.
+// offers no acknowledgement; a wall opened after an alert shows it, by the
+// name of its place; and a page open across a server started again without
+// its data drops the messages that server no longer has.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -73,6 +74,31 @@ test("the tablet shows what it acknowledged after a reload, and offers no acknow
   assert.equal(await card("Close the east exit").getByRole("button", { name: "Acknowledge" }).count(), 0, "the reloaded tablet offered to acknowledge again");
   assert.deepEqual(field.problems, []);
   await field.close();
+});
+
+test("a wall opened after a surge alert shows it, naming the place", async () => {
+  // Forty people posting from the Neptune fountain within a minute, where nobody was: a surge.
+  const posts = Array.from({ length: 40 }, (_, i) => ({ source: "test", id: `surge-${i}`, lat: 44.4947, lon: 11.34275, author: `surger${i}` }));
+  const resp = await fetch(`${server.base}/api/v1/posts`, {
+    method: "POST", headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" }, body: JSON.stringify(posts),
+  });
+  assert.equal(resp.status, 202);
+  let raised = [];
+  for (let i = 0; i < 100 && !raised.some((a) => a.kind === "surge"); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    raised = (await (await fetch(`${server.base}/api/v1/alerts`, { headers: { Authorization: `Bearer ${operator}` } })).json()).alerts ?? [];
+  }
+  const surge = raised.find((a) => a.kind === "surge");
+  assert.ok(surge, "the server raised no surge");
+  assert.ok(surge.place, "the surge names no place");
+
+  // Only now the wall opens.
+  const ops = await openPage(browser, server.base, `/ops/#token=${operator}`, { viewport: SIZES.wall });
+  await waitLive(ops);
+  await ops.waitForFunction((place) => [...document.querySelectorAll("#alerts .alert-card.surge")].some((c) => c.textContent.includes(place)),
+    surge.place, { timeout: 10000 });
+  assert.deepEqual(ops.problems, []);
+  await ops.close();
 });
 
 test("a page open across a restart without data drops the messages the new server does not have", async () => {
