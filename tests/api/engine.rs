@@ -2074,6 +2074,71 @@ mod reopened {
     }
 
     #[actix_web::test]
+    async fn the_data_directory_is_readable_by_the_servers_user_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().expect("dir");
+        let dir = parent.path().join("campanile-data");
+        let engine = open(&dir, layout()).await;
+        write_everything(&engine, now()).await;
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for entry in std::fs::read_dir(&dir).expect("dir").filter_map(Result::ok) {
+            assert_eq!(mode(&entry.path()), 0o600, "{:?}", entry.file_name());
+        }
+    }
+
+    #[actix_web::test]
+    async fn post_texts_leave_the_disk_at_the_retention_period_while_their_counts_stay() {
+        let dir = tempfile::tempdir().expect("dir");
+        // Texts for ten minutes, counts for a day.
+        let layout = Layout {
+            dedup_secs: 600,
+            ..layout()
+        };
+        let t = now() - 2 * 3600;
+        let engine = open(dir.path(), layout).await;
+        let mut posts: Vec<Bucketed> = (0..50)
+            .map(|i| item(44.49, 11.34, i, t, Some(&format!("texted:{i}"))))
+            .collect();
+        for post in &mut posts {
+            post.text = Some(Arc::from("call me on 333 1234567 near the fountain"));
+        }
+        engine.ingest(&posts, t).await.expect("ingest");
+        let on_disk = |dir: &Path| {
+            std::fs::read_dir(dir)
+                .expect("dir")
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+                .any(|e| {
+                    let bytes = std::fs::read(e.path()).expect("segment");
+                    bytes.windows(12).any(|w| w == b"333 1234567 ")
+                })
+        };
+        assert!(on_disk(dir.path()), "the text was never written");
+        // Two hours later (a new segment: the first is an hour old), the
+        // texts are past retention; the counts of their minute are not.
+        let later = t + 2 * 3600;
+        engine.append_audit("{\"later\":1}", later).await.expect("audit");
+        let past = CountQuery {
+            res: Resolution::Eleven,
+            window_secs: 900,
+            now: layout.replay_moment(t + 60),
+        };
+        let before = engine.counts_at(past).await.expect("counts_at");
+        assert_eq!(before.iter().map(|c| c.count).sum::<u64>(), 50);
+        engine.compact().await.expect("compact");
+        assert!(!on_disk(dir.path()), "a text outlived the retention period on disk");
+        drop(engine);
+        let engine = open(dir.path(), layout).await;
+        assert_eq!(
+            engine.counts_at(past).await.expect("counts_at"),
+            before,
+            "the counts went with the texts"
+        );
+        assert!(engine.texts_before(None, 100).await.expect("texts").is_empty());
+    }
+
+    #[actix_web::test]
     async fn compaction_frees_what_expired_and_a_restart_reads_the_same() {
         let dir = tempfile::tempdir().expect("dir");
         // A short retention, so that posts expire within the test's times.

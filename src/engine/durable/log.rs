@@ -8,11 +8,14 @@
 //! by every call waiting at that moment), `everysec` flushes once a second,
 //! so a power cut can take the last second, as Redis's `appendfsync`.
 //!
-//! A segment is closed at [`SEGMENT_BYTES`] and never written again. A
-//! closed segment whose records have mostly expired is rewritten without
-//! them (to a temporary file, flushed, then renamed over it), and deleted
-//! once nothing in it is kept: the log holds the retention period, not the
-//! whole life of the data directory.
+//! A segment is closed at [`SEGMENT_BYTES`] or after an hour and never
+//! written again. A closed segment whose records have mostly expired is
+//! rewritten without them (to a temporary file, flushed, then renamed over
+//! it), and deleted once nothing in it is kept: the log holds the retention
+//! period, not the whole life of the data directory. Post texts leave the
+//! disk at the retention period (DESIGN §6) even where the counts of their
+//! records are kept longer: a segment holding a text past it is rewritten
+//! with the text taken out of its record.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -29,6 +32,11 @@ use crate::engine::{EngineError, Layout};
 
 /// A segment is closed once it holds this much.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A segment is closed once its first record is this old too (by the log's
+/// clock), so that a quiet event's texts reach a closed segment, the only
+/// kind compaction rewrites, within an hour of the retention period.
+const SEGMENT_SECS: i64 = 3600;
 
 /// A closed segment is rewritten once at least this share of it has
 /// expired (and at least [`COMPACT_MIN_BYTES`]).
@@ -143,6 +151,11 @@ impl Meta {
 struct Expiry {
     /// Hour (Unix seconds / 3600, rounded up) → bytes expired by then.
     by_hour: BTreeMap<i64, u64>,
+    /// When the first post text of the segment passes the retention period
+    /// (the segment is rewritten without it then, whatever else it holds).
+    texts_due: Option<i64>,
+    /// The log's time of the segment's first record.
+    first_at: Option<i64>,
     /// Bytes of records kept for the directory's whole life.
     kept: u64,
     total: u64,
@@ -151,6 +164,10 @@ struct Expiry {
 impl Expiry {
     fn add(&mut self, op: &Op, layout: &Layout, bytes: u64) {
         self.total += bytes;
+        self.first_at.get_or_insert(op.at());
+        if let Some(due) = op.texts_expire_at(layout) {
+            self.texts_due = Some(self.texts_due.map_or(due, |d| d.min(due)));
+        }
         match op.expires_at(layout) {
             Some(at) => *self.by_hour.entry(at.div_euclid(3600) + 1).or_default() += bytes,
             None => self.kept += bytes,
@@ -241,11 +258,26 @@ fn io_error(path: &Path, e: &std::io::Error) -> EngineError {
 fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> Result<(), EngineError> {
     let tmp = dir.join(format!("{name}.tmp"));
     let path = dir.join(name);
-    let mut file = File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
+    let mut file = private()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(|e| io_error(&tmp, &e))?;
     file.write_all(body).map_err(|e| io_error(&tmp, &e))?;
     file.sync_all().map_err(|e| io_error(&tmp, &e))?;
     fs::rename(&tmp, &path).map_err(|e| io_error(&path, &e))?;
     sync_dir(dir)
+}
+
+/// Options for the directory's files: readable by the server's user only,
+/// as the directory made for them is (it holds post texts and reporters'
+/// contacts, DESIGN §6).
+fn private() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 fn sync_dir(dir: &Path) -> Result<(), EngineError> {
@@ -295,9 +327,13 @@ fn torn_tail(bytes: &[u8], at: usize) -> bool {
 /// Takes the data directory `dir` (made if missing) for this process and
 /// reads what it was made for.
 pub(super) fn take(dir: &Path, layout: &Layout) -> Result<(File, Meta), EngineError> {
-    fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| io_error(dir, &e))?;
     let lock_path = dir.join(LOCK_FILE);
-    let lock = OpenOptions::new()
+    let lock = private()
         .create(true)
         .truncate(false)
         .write(true)
@@ -355,10 +391,7 @@ pub(super) async fn open(
                     // A write the crash cut off: its caller was never told
                     // it was stored. Cut it so that appends follow whole
                     // records.
-                    let file = OpenOptions::new()
-                        .write(true)
-                        .open(&path)
-                        .map_err(|e| io_error(&path, &e))?;
+                    let file = private().write(true).open(&path).map_err(|e| io_error(&path, &e))?;
                     file.set_len(at as u64).map_err(|e| io_error(&path, &e))?;
                     file.sync_all().map_err(|e| io_error(&path, &e))?;
                     replayed.torn_tail = (bytes.len() - at) as u64;
@@ -398,7 +431,7 @@ pub(super) async fn open(
         },
     };
     let path = dir.join(segment_name(segment.number));
-    let file = OpenOptions::new()
+    let file = private()
         .create(true)
         .append(true)
         .open(&path)
@@ -462,7 +495,12 @@ impl Log {
         let framed = op.frame().map_err(unavailable)?;
         let mut writer = self.writer.lock().await;
         self.check()?;
-        if writer.segment.expiry.total >= self.segment_bytes {
+        let old = writer
+            .segment
+            .expiry
+            .first_at
+            .is_some_and(|first| op.at() - first >= SEGMENT_SECS);
+        if writer.segment.expiry.total >= self.segment_bytes || old {
             self.rotate(&mut writer)?;
         }
         let before = writer.segment.expiry.total;
@@ -490,7 +528,7 @@ impl Log {
             .map_err(|e| self.fail(format!("flushing a full segment: {e}")))?;
         let number = writer.segment.number + 1;
         let path = self.dir.join(segment_name(number));
-        let file = OpenOptions::new()
+        let file = private()
             .create_new(true)
             .append(true)
             .open(&path)
@@ -565,14 +603,15 @@ impl Log {
                 .filter_map(|s| {
                     let expired = s.expiry.expired_by(now);
                     let worth = expired >= COMPACT_MIN_BYTES && expired as f64 >= s.expiry.total as f64 * COMPACT_SHARE;
-                    (worth || (expired > 0 && expired == s.expiry.total)).then_some((s.number, expired))
+                    let texts_due = s.expiry.texts_due.is_some_and(|due| due <= now);
+                    (worth || texts_due || (expired > 0 && expired == s.expiry.total)).then_some((s.number, expired))
                 })
                 .collect()
         };
         let mut freed = 0;
         for (number, _) in due {
             let (expiry, before) = self.rewrite(number, now)?;
-            freed += before - expiry.as_ref().map_or(0, |e| e.total);
+            freed += before.saturating_sub(expiry.as_ref().map_or(0, |e| e.total));
             let mut closed = self
                 .closed
                 .lock()
@@ -605,11 +644,19 @@ impl Log {
                     path.display()
                 )));
             };
-            if op.expires_at(&self.layout).is_none_or(|expires| expires > now) {
-                kept.extend_from_slice(&bytes[at..at + len]);
+            at += len;
+            if op.expires_at(&self.layout).is_some_and(|expires| expires <= now) {
+                continue;
+            }
+            if op.texts_expire_at(&self.layout).is_some_and(|due| due <= now) {
+                let stripped = op.without_texts();
+                let framed = stripped.frame().map_err(unavailable)?;
+                expiry.add(&stripped, &self.layout, framed.len() as u64);
+                kept.extend_from_slice(&framed);
+            } else {
+                kept.extend_from_slice(&bytes[at - len..at]);
                 expiry.add(&op, &self.layout, len as u64);
             }
-            at += len;
         }
         if kept.is_empty() {
             fs::remove_file(&path).map_err(|e| io_error(&path, &e))?;

@@ -210,6 +210,31 @@ impl Op<'_> {
         }
     }
 
+    /// When the post texts the record carries are past the retention
+    /// period (`--retention`) and must leave the disk, though the counts of
+    /// the same record may be kept longer (`--count-retention`); `None`
+    /// when it carries none.
+    pub fn texts_expire_at(&self, layout: &Layout) -> Option<i64> {
+        match self {
+            Op::Ingest { now, items } if items.iter().any(|i| i.text.is_some()) => {
+                Some(now.saturating_add(layout.dedup_secs))
+            }
+            _ => None,
+        }
+    }
+
+    /// The record without its post texts: what replaying it builds once
+    /// they have expired, as the memory engine forgets them then too.
+    pub fn without_texts(self) -> Self {
+        match self {
+            Op::Ingest { now, items } => Op::Ingest {
+                now,
+                items: items.into_iter().map(|i| Item { text: None, ..i }).collect(),
+            },
+            other => other,
+        }
+    }
+
     /// The caller's time of the record, in Unix seconds: the log's clock
     /// (the engine reads no wall clock), which decides what has expired.
     pub fn at(&self) -> i64 {
