@@ -180,7 +180,7 @@ impl Op<'_> {
     /// seconds (what it wrote has expired on every path that reads it);
     /// `None` for the records kept for as long as the data directory:
     /// broadcasts and their acknowledgements (so that `seq` never starts
-    /// again), reports and rumours.
+    /// again) and the rumour register (public, few).
     pub fn expires_at(&self, layout: &Layout) -> Option<i64> {
         let posts_kept = layout
             .dedup_secs
@@ -198,15 +198,15 @@ impl Op<'_> {
                 Some(now.saturating_add(ZONE_MINUTE_RETENTION_SECS + window_secs))
             }
             Op::ClusterDecision { now, .. } => Some(now.saturating_add(layout.dedup_secs)),
+            // A report (and the reporter's contact) is kept for the
+            // retention period from its receipt, as the engines keep it.
+            Op::PutReport { received_at, .. } | Op::SwapReport { received_at, .. } => {
+                Some(received_at.saturating_add(layout.dedup_secs))
+            }
             Op::Claim { now_ms, keep_ms, .. } | Op::Finish { now_ms, keep_ms, .. } => {
                 Some((now_ms / 1000).saturating_add(i64::try_from(keep_ms / 1000 + 1).unwrap_or(i64::MAX / 4)))
             }
-            Op::Broadcast { .. }
-            | Op::Acknowledge { .. }
-            | Op::PutReport { .. }
-            | Op::SwapReport { .. }
-            | Op::PutRumour { .. }
-            | Op::SwapRumour { .. } => None,
+            Op::Broadcast { .. } | Op::Acknowledge { .. } | Op::PutRumour { .. } | Op::SwapRumour { .. } => None,
         }
     }
 
