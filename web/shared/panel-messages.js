@@ -20,8 +20,12 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
   const list = panel.querySelector("#messages");
   let near = null;
 
+  // The ids drawn last: the tick redraws only when one has expired, so a
+  // card's button keeps its focus and a tap in progress lands.
+  let drawn = "";
   function render() {
     const active = messages.list();
+    drawn = active.map((b) => b.id).join(" ");
     if (!active.length) {
       list.replaceChildren(el("p", { class: "none", text: "No active safety messages." }));
       return;
@@ -89,7 +93,9 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
       } catch { /* the connection state says why */ }
       connected(render, messages);
     },
-    tick: render, // drops messages as they expire
+    tick() { // drops messages as they expire
+      if (messages.list().map((b) => b.id).join(" ") !== drawn) render();
+    },
   };
 }
 
