@@ -5,28 +5,30 @@
 import { openLivePage } from "/shared/live-page.js";
 import { messagesPanel, acknowledgeButton } from "/shared/panel-messages.js";
 import { responderHotspots } from "/shared/panel-hotspots.js";
-import { reportFormPanel } from "/shared/panel-report-form.js";
+import { reportFormPanel, watchDevice } from "/shared/panel-report-form.js";
 import { methanePanel } from "/shared/panel-methane.js";
 import { ownZonePanel } from "/shared/panel-zones.js";
 import { ZoneWatch } from "/shared/zones.js";
 
 const page = await openLivePage({ surface: "field", tokenLabel: "Commander token", finestResolution: (r) => r.max });
-let position = null;
+// The tablet's position: its own zone, and where its reports are placed until the commander taps the map.
+const device = watchDevice();
 if ("geolocation" in navigator) {
-  // The commander's surroundings first; their reports from where they stand.
+  // The commander's surroundings first.
   navigator.geolocation.getCurrentPosition((p) => page.map.map.flyTo({ center: [p.coords.longitude, p.coords.latitude], zoom: 16 }),
     () => {}, { maximumAge: 60000, timeout: 10000 });
-  navigator.geolocation.watchPosition((p) => { position = { lat: p.coords.latitude, lon: p.coords.longitude }; }, () => {});
 }
 const zones = page.add(new ZoneWatch(page));
-page.add(ownZonePanel(page, zones, { locate: () => position }));
+page.add(ownZonePanel(page, zones, { locate: device.latest }));
 page.add(messagesPanel(page, acknowledgeButton(page)));
 page.add(responderHotspots(page, zones));
 const reports = reportFormPanel(page, {
   wording: { title: "Field report", note: "Note", send: "Send field report" },
   crowdEstimate: true,
-  locate: () => position,
+  device,
 });
 page.add(reports);
-page.add(methanePanel(page, reports));
+const methane = page.add(methanePanel(page, reports));
+// A METHANE report goes through the field report's queue, to the field report's location.
+reports.requireLocation(methane.elements[0].querySelector("form"));
 page.start();

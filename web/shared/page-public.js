@@ -15,9 +15,9 @@ const messages = page.add(messagesPanel(page, { cardFooter: capDocumentLink, byP
 const zones = page.add(new ZoneWatch(page));
 page.add(placesPanel(page, zones, { near: messages.near }));
 page.add(publicHeatLegend());
+// Placed where the reader is, or where they tap the map (the tap that also picks the messages' place).
 page.add(reportFormPanel(page, {
   wording: { title: "Report a problem", note: "Tell us more (optional)", send: "Send report" },
-  locate: messages.near,
 }));
 page.add({ elements: [
   el("p", { class: "feeds" }, el("a", { href: "/rumours/", text: "Rumour control: claims going round, checked" })),

@@ -2,7 +2,14 @@
 // event's report categories), a note and, in the street, a crowd estimate.
 // Reports wait in a queue on the device, so that a report made while the
 // network is down is sent when it returns (the tablet on flaky 4G).
+//
+// A report is placed where the reader says: their device's position, or a
+// point they tap on the map, shown in words beside the button and as a
+// marker on the map. Without either nothing is sent: a report placed
+// anywhere else (the map's centre, as it once was) would send help to the
+// wrong street.
 
+import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { el, section } from "/shared/dom.js";
 
 // Words people recognise for the categories this page knows; the event may
@@ -23,23 +30,160 @@ const RETRY_MS = 10000;
 const queued = () => JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
 const saveQueue = (q) => localStorage.setItem(QUEUE_KEY, JSON.stringify(q));
 
+// What the form says about where the report goes, in one place for translation.
+const WHERE = {
+  none: "No location yet.",
+  ask: "Tap the map where it is happening, or Use my location.",
+  gps: (metres) => `Location: your position (±${metres} m).`,
+  gpsHint: "Tap the map to choose another point.",
+  tapped: "Location: the point you tapped on the map.",
+  finding: "Finding your position…",
+  refused: "Your position is not shared with this page: tap the map where it is happening.",
+  unknown: "Your position is not known: tap the map where it is happening, or try again.",
+  unsupported: "This browser gives no position: tap the map where it is happening.",
+  useMine: "Use my location",
+  blocked: "Not sent: choose where it is happening first. Tap the map, or Use my location.",
+  elsewhere: "No location yet: tap the map, or Use my location in the report form.",
+  markerGps: "You",
+  markerTapped: "Tapped point",
+};
+
+/**
+ * The device's position as the browser gives it ({lat, lon, accuracy} in
+ * degrees and metres, or null), kept fresh while the page is open. The
+ * tablet's own zone and its reports read the same one. `ask()` asks again
+ * (the reader pressed a button) and rejects with the reason it failed.
+ */
+export function watchDevice() {
+  const supported = "geolocation" in navigator;
+  const listeners = new Set();
+  let latest = null;
+  const take = (p) => {
+    latest = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy: p.coords.accuracy };
+    listeners.forEach((f) => f());
+  };
+  if (supported) navigator.geolocation.watchPosition(take, () => {}, { enableHighAccuracy: true, maximumAge: 30000 });
+  return {
+    latest: () => latest,
+    onChange: (f) => listeners.add(f),
+    ask: () => new Promise((resolve, reject) => {
+      if (!supported) { reject(new Error("unsupported")); return; }
+      navigator.geolocation.getCurrentPosition((p) => { take(p); resolve(latest); },
+        (e) => reject(new Error(e.code === e.PERMISSION_DENIED ? "refused" : "unknown")),
+        { enableHighAccuracy: true, maximumAge: 30000, timeout: 10000 });
+    }),
+  };
+}
+
+/** A marker for where the report will be placed: a dot with a caption, drawn over the map. */
+function locationMarker(page) {
+  const caption = el("span", { class: "position-caption" });
+  // The form says the same in words, beside its button: the marker is for the eye.
+  const node = el("div", { class: "position-marker", "aria-hidden": "true" }, caption);
+  let marker = null;
+  return {
+    /** At `at` ({lat, lon}), of `kind` ("gps" or "tapped"); null takes it away. */
+    show(at, kind) {
+      if (!at) {
+        marker?.remove();
+        marker = null;
+        return;
+      }
+      node.classList.toggle("gps", kind === "gps");
+      node.classList.toggle("tapped", kind === "tapped");
+      caption.textContent = kind === "gps" ? WHERE.markerGps : WHERE.markerTapped;
+      node.dataset.lat = String(at.lat);
+      node.dataset.lon = String(at.lon);
+      if (!marker) marker = new maplibregl.Marker({ element: node, anchor: "center" }).setLngLat([at.lon, at.lat]).addTo(page.map.map);
+      else marker.setLngLat([at.lon, at.lat]);
+    },
+  };
+}
+
 /**
  * `wording` names the form, its note and its button for its readers;
- * `crowdEstimate` adds the number of people seen; `locate()` says where the
- * reporter is (else the map's centre is used).
+ * `crowdEstimate` adds the number of people seen; `device` is the device's
+ * position (watchDevice), which the report uses until the reader taps the map.
  */
-export function reportFormPanel(page, { wording, crowdEstimate = false, locate = () => null }) {
+export function reportFormPanel(page, { wording, crowdEstimate = false, device = watchDevice() }) {
   const category = el("select", { id: "r-category", "aria-label": "what is happening" },
     ...page.event.reportCategories.map((v) => el("option", { value: v, text: categoryLabel(v) })));
   const crowd = el("input", { id: "r-crowd", type: "number", min: "0", inputmode: "numeric" });
   const note = el("textarea", { id: "r-text", rows: "2", maxlength: "2000" });
   const status = el("p", { id: "r-status", class: "preview", "aria-live": "polite" });
+  // Not a live region: a moving device redraws it; the button names it, and a refused send says it aloud.
+  const whereLine = el("p", { id: "r-where", class: "location-line" });
+  const useMine = el("button", { type: "button", id: "r-use-mine", class: "use-location", text: WHERE.useMine });
+  const sendButton = el("button", { type: "submit", class: "send-report", text: wording.send, "aria-describedby": "r-where" });
   const form = el("form", { id: "report-form" },
     el("label", { class: "field" }, el("span", { text: "What is happening" }), category),
     ...(crowdEstimate ? [el("label", { class: "field" }, el("span", { text: "Crowd estimate (people)" }), crowd)] : []),
     el("label", { class: "field" }, el("span", { text: wording.note }), note),
-    el("button", { type: "submit", class: "send-report", text: wording.send }),
+    el("div", { class: "location" }, whereLine, useMine),
+    sendButton,
     status);
+
+  // Where the report goes: the device's position ("gps") or the point tapped
+  // ("tapped"); null until the reader has one. The latest choice wins: a
+  // tap after a position is a point the reader means.
+  let chosen = null;
+  let tapped = null;
+  let problem = null;
+  const marker = locationMarker(page);
+  const others = [];
+
+  /** Where a report made now is placed ({lat, lon}), or null when the reader has not said. */
+  function here() {
+    const at = chosen === "gps" ? device.latest() : chosen === "tapped" ? tapped : null;
+    return at ? { lat: at.lat, lon: at.lon } : null;
+  }
+
+  /** Where the report goes, in words: "Location: …" or "No location yet." */
+  function described() {
+    if (chosen === "gps") return WHERE.gps(Math.max(1, Math.round(device.latest().accuracy || 0)));
+    return chosen === "tapped" ? WHERE.tapped : WHERE.none;
+  }
+
+  /** The form's words, its buttons, the marker and the other forms' lines, from the choice. */
+  function show() {
+    const at = here();
+    const hint = problem ?? (chosen === "gps" ? WHERE.gpsHint : chosen === "tapped" ? "" : WHERE.ask);
+    whereLine.textContent = [described(), hint].filter(Boolean).join(" ");
+    whereLine.classList.toggle("missing", !at);
+    useMine.hidden = chosen === "gps";
+    sendButton.disabled = !at;
+    for (const other of others) {
+      other.line.textContent = at ? described() : WHERE.elsewhere;
+      other.line.classList.toggle("missing", !at);
+      other.button.disabled = !at;
+    }
+    marker.show(at, chosen);
+  }
+
+  device.onChange(() => {
+    if (!chosen) { chosen = "gps"; problem = null; }
+    show();
+  });
+  page.map.on("click", (e) => {
+    tapped = { lat: e.lngLat.lat, lon: e.lngLat.lng };
+    chosen = "tapped";
+    problem = null;
+    if (status.textContent === WHERE.blocked) status.textContent = "";
+    show();
+  });
+  useMine.addEventListener("click", async () => {
+    problem = WHERE.finding;
+    show();
+    try {
+      await device.ask();
+      chosen = "gps";
+      problem = null;
+      if (status.textContent === WHERE.blocked) status.textContent = "";
+    } catch (e) {
+      problem = WHERE[e.message] ?? WHERE.unknown;
+    }
+    show();
+  });
 
   let flushing = null;
   // One flush at a time: the "online" event, the timer and a new report may all
@@ -72,12 +216,6 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, locate =
     }
   }
 
-  /** Where the reporter is: the device's position, else the map's centre. */
-  function here() {
-    const centre = page.map.map.getCenter();
-    return locate() || { lat: centre.lat, lon: centre.lng };
-  }
-
   /** Queues `report` (with its position) and sends what is queued. */
   function send(report) {
     saveQueue([...queued(), report]);
@@ -87,6 +225,10 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, locate =
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const at = here();
+    if (!at) {
+      status.textContent = WHERE.blocked;
+      return;
+    }
     const report = { lat: at.lat, lon: at.lon, category: category.value };
     if (note.value.trim()) report.text = note.value.trim();
     if (crowdEstimate && crowd.value) report.crowd_estimate = Number(crowd.value);
@@ -96,6 +238,28 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, locate =
   window.addEventListener("online", flush);
   setInterval(() => { if (queued().length) flush(); }, RETRY_MS);
   flush();
+  show();
 
-  return { elements: [section(wording.title, "report", form)], send, here, status };
+  /**
+   * Holds `other`, a form that sends through this queue (the METHANE form),
+   * to the same location: a line above its button says where, and the
+   * button waits for a location as this form's does.
+   */
+  function requireLocation(other) {
+    const button = other.querySelector("button[type=submit]");
+    const line = el("p", { id: `${other.id}-where`, class: "location-line" });
+    button.before(line);
+    button.setAttribute("aria-describedby", line.id);
+    // Before the form's own handler: a form sent without its button (Enter in a field) is held too.
+    other.addEventListener("submit", (e) => {
+      if (here()) return;
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      line.textContent = WHERE.blocked;
+    }, true);
+    others.push({ line, button });
+    show();
+  }
+
+  return { elements: [section(wording.title, "report", form)], send, here, status, requireLocation };
 }

@@ -50,7 +50,9 @@ after(async () => {
   feed?.close();
 });
 
-const open = (path, viewport = SIZES.wall) => openPage(browser, base, path, { viewport, locale: "en-GB" });
+const open = (path, viewport = SIZES.wall, options = {}) => openPage(browser, base, path, { viewport, locale: "en-GB", ...options });
+/** The tablet's position, in Piazza Maggiore: where its reports are placed. */
+const AT_MAGGIORE = { geolocation: { latitude: 44.4937, longitude: 11.343, accuracy: 10 }, permissions: ["geolocation"] };
 
 async function axeProblems(path) {
   const page = await browser.newPage({ viewport: SIZES.phone, locale: "en-GB", bypassCSP: true });
@@ -64,8 +66,9 @@ async function axeProblems(path) {
 test("a commander fills METHANE on /field and the operator sees its card in triage", async () => {
   const sizes = [["phone", SIZES.phone], ["tablet", SIZES.tablet], ["wall", SIZES.wall]];
   for (const [name, viewport] of sizes) {
-    const tablet = await open(`/field/#token=${commander}`, viewport);
+    const tablet = await open(`/field/#token=${commander}`, viewport, AT_MAGGIORE);
     await tablet.waitForSelector("#methane-form");
+    await tablet.waitForFunction(() => document.querySelector("#methane-form-where")?.textContent.startsWith("Location: your position"), null, { timeout: 15000 });
     await tablet.locator("#methane-section, #methane-title").first().evaluate((n) => n.scrollIntoView({ block: "start" }));
     // One screen: the whole form, heading to button, fits the viewport's height.
     const { top, bottom } = await tablet.evaluate(() => {
@@ -103,6 +106,9 @@ test("a commander fills METHANE on /field and the operator sees its card in tria
     access: "From Via dell'Archiginnasio", casualties: { number: 12, kind: "3 P1, 9 P3" }, emergency_services: { present: "Police, 2 ambulances", required: "4 ambulances" },
   });
   assert.equal(phone.origin, "field");
+  // Placed where the tablet is, not wherever its map was looking.
+  const [lon, lat] = list.features.find((f) => f.properties.id === phone.id).geometry.coordinates;
+  assert.ok(Math.abs(lat - 44.4937) < 1e-6 && Math.abs(lon - 11.343) < 1e-6, `at ${lat}, ${lon}`);
 
   for (const [name, viewport] of Object.entries(SIZES)) {
     const ops = await open(`/ops/#token=${operator}`, viewport);

@@ -534,6 +534,11 @@ test("a report from the phone reaches the operators' triage by itself, as text, 
   await ops.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
   const phone = await open("/", { width: 360, height: 740 });
   await phone.waitForSelector("#report-form");
+  // Where it is happening: a tap on the map (the phone gives no position here).
+  await phone.locator("#map").scrollIntoViewIfNeeded();
+  const box = await phone.locator("#map").boundingBox();
+  await phone.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await phone.waitForFunction(() => document.querySelector("#r-where")?.textContent.startsWith("Location: the point you tapped"), null, { timeout: 5000 });
   await phone.selectOption("#r-category", "rumour");
   await phone.fill("#r-text", `They say the exits are closed <img src=x onerror="window.__pwned=1">`);
   await phone.click("#report-form button[type=submit]");
@@ -565,6 +570,11 @@ test("a field report made offline is queued on the tablet and sent when the netw
   const tablet = await open(`/field/#token=${commander}`, { width: 800, height: 1280 });
   await tablet.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
   const before = (await (await fetch(`${base}/api/v1/reports?status=unverified`, { headers: { Authorization: `Bearer ${operator}` } })).json()).features.length;
+  // Where it is happening: a tap on the map (the tablet gives no position here).
+  await tablet.locator("#map").scrollIntoViewIfNeeded();
+  const box = await tablet.locator("#map").boundingBox();
+  await tablet.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await tablet.waitForFunction(() => document.querySelector("#r-where")?.textContent.startsWith("Location: the point you tapped"), null, { timeout: 5000 });
   await tablet.context().setOffline(true);
   await tablet.selectOption("#r-category", "crowd");
   await tablet.fill("#r-crowd", "3500");
