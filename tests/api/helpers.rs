@@ -837,18 +837,21 @@ pub async fn ingest_until_done<T>(
 }
 
 /// A public report filed until it is answered 201 or `within` has passed,
-/// as a phone retrying a 503 would; answers the created report.
+/// as a phone retrying a 503 or a dropped connection would; answers the
+/// created report.
 pub async fn report_created(app: &TestApp, within: Duration) -> Value {
     created("a report", within, || async {
-        let mut resp = app
+        let sent = app
             .client
             .post(format!("{}/api/v1/reports", app.address))
             .send_json(
                 &serde_json::json!({"lat": 44.4937, "lon": 11.343, "category": "medical", "text": "someone fainted"}),
             )
-            .await
-            .expect("report");
-        (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+            .await;
+        match sent {
+            Ok(mut resp) => (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null)),
+            Err(e) => (0, Value::String(e.to_string())),
+        }
     })
     .await
 }
