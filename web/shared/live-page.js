@@ -14,6 +14,13 @@
 //                   and the engine back up after an outage
 //   tick()          every second
 // so no panel needs to know which surface it is on.
+//
+// The side bar has two columns. On a narrow screen they follow each other
+// under the map; on the wall they stand side by side, each scrolling on its
+// own, so that no panel pushes another out of sight. A panel goes to the
+// second column when live-map.css gives its element `--side-column: second`;
+// an element the wall caps in height (`--wall-scroll: yes`) is made
+// reachable from the keyboard, so that its hidden part can be scrolled to.
 
 import { Live, takeToken, getJson } from "/shared/campanile.js";
 import { LiveMap, resolutionForZoom } from "/shared/map.js";
@@ -32,7 +39,8 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
   const event = await loadEvent();
   document.title = `${event.name} — ${surface}`;
   const header = headerPanel({ heading: `${event.name} · ${surface}`, windows: event.windows, defaultWindow: event.defaultWindow });
-  const aside = el("aside");
+  const columns = [el("div", { class: "side-column" }), el("div", { class: "side-column" })];
+  const aside = el("aside", {}, ...columns);
   const mapBox = el("div", { id: "map", role: "region", "aria-label": "Live crowd density map" });
   document.body.prepend(header.element, el("main", {}, mapBox, aside));
   const map = new LiveMap(mapBox, { bbox: event.bbox, basemap: event.basemap });
@@ -51,6 +59,20 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
   const signIn = tokenLabel ? signInPanel({ label: tokenLabel, onToken: useToken }) : null;
 
   const each = (hook, ...args) => panels.forEach((p) => p[hook]?.(...args));
+  const styled = (node, property) => getComputedStyle(node).getPropertyValue(property).trim();
+
+  /** Puts a panel's element in its column of the side bar, its capped lists in the tab order. */
+  function place(node) {
+    columns[0].append(node);
+    if (styled(node, "--side-column") === "second") columns[1].append(node);
+    for (const list of [node, ...node.querySelectorAll("*")]) {
+      if (styled(list, "--wall-scroll") !== "yes") continue;
+      const heading = list.closest("section")?.getAttribute("aria-labelledby");
+      list.setAttribute("tabindex", "0");
+      list.setAttribute("role", "region");
+      if (heading) list.setAttribute("aria-labelledby", heading);
+    }
+  }
 
   function subscriptions() {
     return [{ channel: "heatmap", res, window: header.window() }, ...panels.flatMap((p) => p.subscriptions?.() ?? [])];
@@ -117,14 +139,14 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
 
     /** Adds a panel below those added before it; returns it. */
     add(panel) {
-      aside.append(...(panel.elements ?? []));
+      for (const node of panel.elements ?? []) place(node);
       panels.push(panel);
       return panel;
     },
 
     /** Once every panel is added: the zones and the connection. */
     start() {
-      aside.append(errorLine);
+      columns[0].append(errorLine);
       if (signIn) document.body.append(signIn.element);
       header.onWindowChange(resubscribe);
       map.on("zoomend", () => {

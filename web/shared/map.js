@@ -28,6 +28,81 @@ export function contains(geometry, [x, y]) {
 const ZONE_COLOURS = ["match", ["get", "kind"],
   "perimeter", "#58a6ff", "sector", "#388bfd", "exit", "#3fb950", "first_aid", "#ff7b72", "assembly_point", "#d2a8ff", "#8b949e"];
 
+/**
+ * The heat's colours from the quietest cell (t = 0) to the densest (t = 1),
+ * and how opaque each is over the dark base map. Inferno's stops (Smith and
+ * van der Walt, matplotlib): CIE L* rises steadily from dark violet to pale
+ * yellow, so the densest cells are the lightest and stand out most on the
+ * dark map, and the order holds in greys and under protanopia, deuteranopia
+ * and tritanopia alike (tests/legibility.test.mjs checks it). The legend's
+ * bar (live-map.css, --heat-ramp) shows the same stops.
+ */
+export const HEAT_RAMP = ["#420a68", "#932667", "#dd513a", "#fca50a", "#fcffa4"];
+export const HEAT_OPACITY = [0.6, 0.9];
+
+/**
+ * The zones' points as symbols, so that a kind is told by its shape and not
+ * its colour alone: an exit a green square with an arrow (the colours of ISO
+ * 7010's exit signs), first aid a white disc with a red cross, an assembly
+ * point a lilac diamond with a dot, any other point a grey disc.
+ */
+export const POINT_ICONS = { exit: "zone-exit", first_aid: "zone-first-aid", assembly_point: "zone-assembly-point", other: "zone-point" };
+
+/** Device pixels of an icon's side; drawn at pixel ratio 2, so half that in CSS pixels. */
+const ICON_PX = 48;
+
+function drawPointIcon(kind) {
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = ICON_PX;
+  const g = canvas.getContext("2d");
+  const c = ICON_PX / 2;
+  g.lineJoin = "round";
+  g.lineWidth = 3;
+  g.strokeStyle = "#0b0f14";
+  const shape = (points) => {
+    g.beginPath();
+    points.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+    g.closePath();
+  };
+  if (kind === "exit") {
+    shape([[3, 3], [45, 3], [45, 45], [3, 45]]);
+    g.fillStyle = "#238636";
+    g.fill();
+    g.stroke();
+    shape([[10, 20], [24, 20], [24, 11], [39, 24], [24, 37], [24, 28], [10, 28]]);
+    g.fillStyle = "#ffffff";
+    g.fill();
+  } else if (kind === "first_aid") {
+    g.beginPath();
+    g.arc(c, c, 21, 0, 2 * Math.PI);
+    g.fillStyle = "#ffffff";
+    g.fill();
+    g.stroke();
+    g.fillStyle = "#cf222e";
+    g.fillRect(19, 9, 10, 30);
+    g.fillRect(9, 19, 30, 10);
+  } else if (kind === "assembly_point") {
+    shape([[c, 1], [47, c], [c, 47], [1, c]]);
+    g.fillStyle = "#d2a8ff";
+    g.fill();
+    g.stroke();
+    g.beginPath();
+    g.arc(c, c, 6, 0, 2 * Math.PI);
+    g.fillStyle = "#0b0f14";
+    g.fill();
+  } else {
+    g.beginPath();
+    g.arc(c, c, 14, 0, 2 * Math.PI);
+    g.fillStyle = "#8b949e";
+    g.fill();
+    g.stroke();
+  }
+  return g.getImageData(0, 0, ICON_PX, ICON_PX);
+}
+
+/** How much larger than at 16 px the page's type is set (the wall scales it with its size): the map's symbols follow. */
+const uiScale = () => Math.max(1, parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1);
+
 /** The H3 resolution that suits a zoom level, capped at `maxRes`. */
 export function resolutionForZoom(zoom, minRes = 7, maxRes = 11) {
   return Math.max(minRes, Math.min(maxRes, Math.round(zoom) - 5));
@@ -58,6 +133,7 @@ export class LiveMap {
   async addLayers() {
     const m = this.map;
     const base = await baseLayers(this.basemap, maplibregl);
+    const ui = uiScale();
     // An operator's style declares its own fonts, if any: ours are added for our labels.
     if (this.basemap.kind === "style") m.setFontFaces({ ...(m.getFontFaces() ?? {}), ...fontFaces() });
     for (const [id, source] of Object.entries(base.sources)) m.addSource(id, source);
@@ -72,14 +148,18 @@ export class LiveMap {
       paint: { "fill-color": ["to-color", ["coalesce", ["feature-state", "colour"], "rgba(0,0,0,0)"]], "fill-opacity": 0.35 } });
     m.addLayer({ id: "heat", type: "fill", source: "heat",
       paint: {
-        "fill-color": ["interpolate", ["linear"], ["get", "t"], 0, "#ffeda0", 0.33, "#feb24c", 0.66, "#f03b20", 1, "#bd0026"],
-        "fill-opacity": ["interpolate", ["linear"], ["get", "t"], 0, 0.35, 1, 0.85],
+        "fill-color": ["interpolate", ["linear"], ["get", "t"], ...HEAT_RAMP.flatMap((colour, i) => [i / (HEAT_RAMP.length - 1), colour])],
+        "fill-opacity": ["interpolate", ["linear"], ["get", "t"], 0, HEAT_OPACITY[0], 1, HEAT_OPACITY[1]],
         "fill-outline-color": "rgba(0,0,0,0.3)",
       } });
     m.addLayer({ id: "zone-areas", type: "line", source: "zones", filter: ["==", ["geometry-type"], "Polygon"],
       paint: { "line-color": ZONE_COLOURS, "line-width": ["match", ["get", "kind"], "perimeter", 3, 1.5] } });
-    m.addLayer({ id: "zone-points", type: "circle", source: "zones", filter: ["==", ["geometry-type"], "Point"],
-      paint: { "circle-radius": 7, "circle-color": ZONE_COLOURS, "circle-stroke-color": "#0b0f14", "circle-stroke-width": 2 } });
+    for (const [kind, id] of Object.entries(POINT_ICONS)) if (!m.hasImage(id)) m.addImage(id, drawPointIcon(kind), { pixelRatio: 2 });
+    // Always drawn, and never in the way of a name: the names find their place around them.
+    m.addLayer({ id: "zone-points", type: "symbol", source: "zones", filter: ["==", ["geometry-type"], "Point"],
+      layout: { "icon-image": ["match", ["get", "kind"], "exit", POINT_ICONS.exit, "first_aid", POINT_ICONS.first_aid,
+        "assembly_point", POINT_ICONS.assembly_point, POINT_ICONS.other],
+      "icon-size": ui, "icon-allow-overlap": true, "icon-ignore-placement": true } });
     // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
     m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
     // An official alert's area, asked for from its card: dashed purple, apart from zones, heat, highlight and draft.
@@ -91,7 +171,7 @@ export class LiveMap {
     // the perimeter's is left out, as it would sit on a sector's, and so is every zone whose
     // level's label already names it (setZoneLabels).
     m.addLayer({ id: "zone-names", type: "symbol", source: "zones", filter: this.zoneNamesFilter(),
-      layout: { "text-field": ["get", "name"], "text-font": ["Noto Sans Bold"], "text-size": 12, "text-max-width": 9,
+      layout: { "text-field": ["get", "name"], "text-font": ["Noto Sans Bold"], "text-size": 12 * ui, "text-max-width": 9,
         "text-variable-anchor": ["top", "bottom", "left", "right"], "text-radial-offset": 1.6, "text-padding": 2 },
       paint: { "text-color": "#f0f6fc", "text-halo-color": "#0b0f14", "text-halo-width": 1.8 } });
   }
