@@ -555,7 +555,7 @@ test("a report from the phone reaches the operators' triage by itself, as text, 
   await ops.click("#c-send");
   await ops.click("#c-confirm");
   await ops.waitForFunction(() => document.querySelector("#c-result")?.textContent.startsWith("Sent to the public: "), null, { timeout: 10000 });
-  await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits"), null, { timeout: 15000 });
+  await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits") && !document.querySelector("#triage .report.pending"), null, { timeout: 20000 });
   const rumours = await (await fetch(`${base}/api/v1/reports?status=false`, { headers: { Authorization: `Bearer ${operator}` } })).json();
   assert.equal(rumours.features.length, 1);
   const linked = rumours.features[0].properties;
