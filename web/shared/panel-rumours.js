@@ -2,7 +2,7 @@
 // record and edit one (claim, status, fact, Italian text, zones, published);
 // publish or unpublish in one click; "Broadcast this" turns a published
 // entry into a public message after a confirmation; and the triage's
-// "Rumour…" action links a report to an existing or new entry in one step.
+// "Rumour…" form, which picks the existing or new entry a report is linked to.
 
 import { getJson } from "/shared/campanile.js";
 import { el, section, select } from "/shared/dom.js";
@@ -152,11 +152,14 @@ export function rumourPanel(page) {
 }
 
 /**
- * The triage's "Rumour…" form for one report: link it, moderated false, to
- * an entry of `register` or to a new one made from its text, in one request.
- * `done(report)` runs once it is linked.
+ * The triage's "Rumour…" form for one report: the entry of `register` it is
+ * (an existing one, or a new one made from its text). Nothing is sent from
+ * here: "Answer it publicly…" calls `answer(rumour)` (the composer prepares
+ * the answer; the report is linked once it is sent), "Mark false and link,
+ * no answer" calls `link(rumour)`; triage links it (linkReport) once the few
+ * seconds to undo it have passed. `rumour` is the entry's id or a new entry.
  */
-export function rumourLinker(page, register, report, done) {
+export function rumourLinker(register, report, { answer, link }) {
   const options = [["new", "New entry from this report"], ...register.entries().map((e) => [e.id, `${e.status.toUpperCase()}: ${e.claim.slice(0, 60)}`])];
   const which = el("select", { class: "rl-entry" }, ...options.map(([value, text]) => el("option", { value, text })));
   const claim = el("textarea", { class: "rl-claim", rows: "2", maxlength: "500" });
@@ -164,20 +167,36 @@ export function rumourLinker(page, register, report, done) {
   const state = select({ class: "rl-status" }, STATUSES, "false");
   const fact = el("textarea", { class: "rl-fact", rows: "2", maxlength: "2000" });
   const fresh = el("div", { class: "rumour-linker" }, field("Claim", claim), field("Status", state), field("Fact", fact));
-  const note = el("p", { class: "rumour-status", role: "status" });
+  const note = el("p", { class: "form-error", role: "alert" });
   which.addEventListener("change", () => { fresh.hidden = which.value !== "new"; });
+
+  /** The entry chosen, or null with the reason shown (a new one needs a claim, and a fact unless unverified). */
+  function chosen() {
+    note.textContent = "";
+    if (which.value !== "new") return which.value;
+    if (!claim.value.trim()) note.textContent = "Write the claim going round.";
+    else if (state.value !== "unverified" && !fact.value.trim()) note.textContent = "Write the fact, or choose the status unverified.";
+    else return { claim: claim.value, status: state.value, fact: fact.value };
+    return null;
+  }
+
+  const act = (then) => () => {
+    const rumour = chosen();
+    if (rumour !== null) then(rumour);
+  };
   const form = el("form", { class: "rumour-linker" },
     field("Register entry", which), fresh,
-    el("div", { class: "actions" }, el("button", { type: "submit", class: "primary rl-link", text: "Mark false and link" })), note);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const rumour = which.value === "new" ? { claim: claim.value, status: state.value, fact: fact.value } : which.value;
-    const [ok, answer] = await send(page, "PATCH", `/api/v1/reports/${encodeURIComponent(report.id)}`, { status: "false", rumour });
-    note.textContent = ok ? "Linked." : `Not linked: ${answer?.error?.message ?? "unknown error"}`;
-    if (ok) {
-      await register.reload();
-      done(answer);
-    }
-  });
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "primary rl-answer", text: "Answer it publicly…", onclick: act(answer) }),
+      el("button", { type: "button", class: "rl-link", text: "Mark false and link, no answer", onclick: act(link) })),
+    note);
+  form.addEventListener("submit", (e) => e.preventDefault());
   return form;
+}
+
+/** Moderates report `id` false and links it to `rumour` (an entry's id or a new entry); resolves to [ok, body]. */
+export async function linkReport(page, register, id, rumour) {
+  const [ok, answer] = await send(page, "PATCH", `/api/v1/reports/${encodeURIComponent(id)}`, { status: "false", rumour });
+  if (ok) await register.reload();
+  return [ok, answer];
 }

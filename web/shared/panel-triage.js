@@ -1,12 +1,42 @@
 // Triage on the wall map: new reports appear by themselves; one click to
-// verify or dismiss; "Rumour…" marks a report false and links it to an
-// entry of the rumour register (existing or new) in one step, and prepares
-// the composer's answer.
+// verify; Dismiss, and "Rumour…" (mark a report false and link it to an
+// entry of the rumour register, existing or new), can be undone for a few
+// seconds before anything is sent. A rumour answered publicly stays in
+// triage while its answer is prepared in the composer, and is marked false
+// once the answer has gone out.
+//
+// The server cannot put a moderated report back to unverified (DESIGN §3:
+// PATCH takes verified, dismissed or false), so undoing means not sending:
+// the PATCH waits in the page until the time to undo it has passed, and is
+// sent at once if the page is closed meanwhile.
 
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
 import { categoryLabel } from "/shared/panel-report-form.js";
-import { rumourLinker } from "/shared/panel-rumours.js";
+import { linkReport, rumourLinker } from "/shared/panel-rumours.js";
+
+/** Seconds a dismissal or a rumour's marking waits for an undo. */
+export const UNDO_SECONDS = 5;
+
+// Every word the panel shows, in one place for translation.
+const WORDS = {
+  title: "Reports to triage",
+  none: "No reports waiting.",
+  verify: "✓ Verify",
+  dismiss: "✕ Dismiss",
+  rumour: "Rumour…",
+  dismissed: "Dismissed",
+  markedFalse: "Marked false and linked",
+  undo: (s) => `Undo (${s} s)`,
+  tooLate: "Sending…",
+  undone: (word) => `${word}: undone; the report is back in triage.`,
+  waiting: (word) => `${word}. It is sent in ${UNDO_SECONDS} seconds unless you undo it.`,
+  failed: (word, why) => `Not ${word.toLowerCase()}: ${why}`,
+  answering: "Its public answer is being prepared in the composer. The report stays here until the answer is sent; then it is marked false and linked.",
+  goToAnswer: "Go to the answer",
+  stopAnswering: "Stop answering",
+  unreachable: "the server cannot be reached",
+};
 
 /** A METHANE report's seven headings, each under its letter. */
 function methaneList(m) {
@@ -20,36 +50,198 @@ function methaneList(m) {
     el("dd", { text: value || "—" })]));
 }
 
-/** `answerRumour(report)` prepares the public answer to a report marked as a
- *  rumour; `register` is the rumour register panel its entries come from. */
+/**
+ * `answerRumour(report)` prepares the public answer to a rumour in the
+ * composer and returns `{ sent, cancel(), show() }` (`sent` resolves to the
+ * broadcast once sent, or null when the answer is dropped); `register` is
+ * the rumour register panel its entries come from.
+ */
 export function triagePanel(page, { answerRumour, register }) {
   const reports = new Map();
   // Open "Rumour…" forms by report id, kept across redraws so that what an
   // operator typed survives a new report arriving.
   const linkers = new Map();
-  const panel = section("Reports to triage", "triage", el("p", { class: "none", text: "No reports waiting." }));
+  // Rumours whose answer is being prepared: id → { rumour, handle }.
+  const answering = new Map();
+  // Moderations waiting for their undo time: id → { status, rumour, word, deadline, timer, ticker, undo, committing }.
+  const pending = new Map();
+  // The last failed moderation of a report, shown on its card.
+  const errors = new Map();
+  // Each card's node, kept while its report and state stay the same, so that
+  // a new report arriving does not take the focus from the one being worked on.
+  const cards = new Map();
+  let focusNext = null;
+  const announcer = el("p", { id: "triage-status", class: "visually-hidden", role: "status" });
+  const noneLine = el("p", { class: "none", text: WORDS.none });
+  const panel = section(WORDS.title, "triage", noneLine);
+  panel.append(announcer);
   const list = panel.querySelector("#triage");
+
+  const secondsLeft = (p) => Math.max(1, Math.ceil((p.deadline - Date.now()) / 1000));
+
+  function pendingCard(r, p) {
+    p.undo = el("button", { type: "button", class: "undo", "data-act": "undo", text: WORDS.undo(secondsLeft(p)), onclick: () => undo(r.id) });
+    if (p.committing) {
+      p.undo.disabled = true;
+      p.undo.textContent = WORDS.tooLate;
+    }
+    return el("article", { class: "report pending", "data-id": r.id }, el("span", { class: "pending-word", text: p.word }), " — ", p.undo);
+  }
+
+  function card(r) {
+    const p = pending.get(r.id);
+    if (p) return pendingCard(r, p);
+    const answer = answering.get(r.id);
+    const failure = errors.get(r.id);
+    return el("article", { class: r.methane ? "report methane-card" : "report", "data-id": r.id },
+      el("h3", { text: r.methane ? `METHANE${r.methane.major_incident ? " · MAJOR INCIDENT" : ""} · ${categoryLabel(r.category)}` : `${categoryLabel(r.category)} · ${r.origin}` }),
+      ...(r.methane ? [methaneList(r.methane)] : [el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" })]),
+      ...(failure ? [el("p", { class: "form-error", role: "alert", text: failure })] : []),
+      el("div", { class: "actions" },
+        el("button", { type: "button", class: "verify", "data-act": "verify", text: WORDS.verify, onclick: () => verify(r.id) }),
+        el("button", { type: "button", class: "dismiss", "data-act": "dismiss", text: WORDS.dismiss, onclick: () => schedule(r.id, { status: "dismissed", word: WORDS.dismissed }) }),
+        ...(answer ? [] : [el("button", { type: "button", class: "rumour", "data-act": "rumour", "aria-expanded": String(linkers.has(r.id)), text: WORDS.rumour, onclick: () => toggleLinker(r) })])),
+      ...(answer ? [el("div", { class: "answering" },
+        el("p", { text: WORDS.answering }),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "goto", "data-act": "goto", text: WORDS.goToAnswer, onclick: () => answer.handle?.show?.() }),
+          el("button", { type: "button", class: "stop", "data-act": "stop", text: WORDS.stopAnswering, onclick: () => stopAnswering(r.id) })))] : []),
+      ...(linkers.has(r.id) && !answer ? [linkers.get(r.id)] : []));
+  }
+
+  /** What a card shows besides its report; a change rebuilds the card. */
+  const state = (id) => [pending.has(id), pending.get(id)?.committing, linkers.has(id), answering.has(id), errors.get(id)].join("|");
 
   function render() {
     const waiting = [...reports.values()].filter((r) => r.status === "unverified").reverse();
-    if (!waiting.length) {
-      list.replaceChildren(el("p", { class: "none", text: "No reports waiting." }));
-      return;
-    }
-    list.replaceChildren(...waiting.map((r) => el("article", { class: r.methane ? "report methane-card" : "report" },
-      el("h3", { text: r.methane ? `METHANE${r.methane.major_incident ? " · MAJOR INCIDENT" : ""} · ${categoryLabel(r.category)}` : `${categoryLabel(r.category)} · ${r.origin}` }),
-      ...(r.methane ? [methaneList(r.methane)] : [el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" })]),
-      el("div", { class: "actions" },
-        el("button", { text: "Verify", onclick: () => moderate(r.id, "verified") }),
-        el("button", { text: "Dismiss", onclick: () => moderate(r.id, "dismissed") }),
-        el("button", { text: "Rumour…", "aria-expanded": String(linkers.has(r.id)), onclick: () => toggleLinker(r) })),
-      ...(linkers.has(r.id) ? [linkers.get(r.id)] : []))));
+    const focused = document.activeElement;
+    let refocus = null;
+    const nodes = waiting.map((r) => {
+      const held = cards.get(r.id);
+      if (held && held.report === r && held.state === state(r.id)) return held.node;
+      const node = card(r);
+      if (held?.node.contains(focused)) refocus = { node, act: focused.closest("[data-act]")?.dataset.act };
+      cards.set(r.id, { report: r, state: state(r.id), node });
+      return node;
+    });
+    const ids = new Set(waiting.map((r) => r.id));
+    for (const id of [...cards.keys()]) if (!ids.has(id)) cards.delete(id);
+    const shown = nodes.length ? nodes : [noneLine];
+    // Only what moved is moved: a node taken out of the page loses the focus.
+    shown.forEach((node, i) => { if (list.children[i] !== node) list.insertBefore(node, list.children[i] ?? null); });
+    while (list.children.length > shown.length) list.lastElementChild.remove();
+    const wanted = focusNext ? { node: cards.get(focusNext.id)?.node, act: focusNext.act } : refocus;
+    focusNext = null;
+    if (wanted?.node) (wanted.node.querySelector(`[data-act="${wanted.act}"]`) ?? wanted.node.querySelector("button"))?.focus();
   }
 
   function toggleLinker(r) {
     if (linkers.has(r.id)) linkers.delete(r.id);
-    else linkers.set(r.id, rumourLinker(page, register, r, () => { linkers.delete(r.id); answerRumour(r); }));
+    else linkers.set(r.id, rumourLinker(register, r, { answer: (rumour) => answerIt(r, rumour), link: (rumour) => markFalse(r.id, rumour) }));
+    focusNext = { id: r.id, act: "rumour" };
     render();
+  }
+
+  function markFalse(id, rumour) {
+    linkers.delete(id);
+    schedule(id, { status: "false", rumour, word: WORDS.markedFalse });
+  }
+
+  function answerIt(r, rumour) {
+    const handle = answerRumour(r);
+    linkers.delete(r.id);
+    answering.set(r.id, { rumour, handle });
+    render();
+    handle?.sent.then((broadcast) => {
+      if (answering.get(r.id)?.handle !== handle) return;
+      answering.delete(r.id);
+      if (broadcast && reports.get(r.id)?.status === "unverified") markFalse(r.id, rumour);
+      else render();
+    });
+  }
+
+  function stopAnswering(id) {
+    answering.get(id)?.handle?.cancel();
+    answering.delete(id);
+    focusNext = { id, act: "rumour" };
+    render();
+  }
+
+  /** Holds a moderation for UNDO_SECONDS, then sends it. */
+  function schedule(id, { status, rumour, word }) {
+    errors.delete(id);
+    const p = { status, rumour, word, deadline: Date.now() + UNDO_SECONDS * 1000 };
+    p.timer = setTimeout(() => commit(id), UNDO_SECONDS * 1000);
+    p.ticker = setInterval(() => { if (p.undo && !p.committing) p.undo.textContent = WORDS.undo(secondsLeft(p)); }, 250);
+    pending.set(id, p);
+    announcer.textContent = WORDS.waiting(word);
+    focusNext = { id, act: "undo" };
+    render();
+  }
+
+  function forget(id) {
+    const p = pending.get(id);
+    if (!p) return null;
+    clearTimeout(p.timer);
+    clearInterval(p.ticker);
+    pending.delete(id);
+    return p;
+  }
+
+  function undo(id) {
+    const p = pending.get(id);
+    if (!p || p.committing) return;
+    forget(id);
+    announcer.textContent = WORDS.undone(p.word);
+    focusNext = { id, act: p.status === "dismissed" ? "dismiss" : "rumour" };
+    render();
+  }
+
+  async function patch(id, body, { keepalive = false } = {}) {
+    try {
+      const resp = await fetch(`/api/v1/reports/${encodeURIComponent(id)}`, {
+        method: "PATCH", keepalive, headers: { Authorization: `Bearer ${page.token()}`, "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      return [resp.ok, await resp.json().catch(() => ({}))];
+    } catch {
+      return [false, { error: { message: WORDS.unreachable } }];
+    }
+  }
+
+  /** A report as the server answered it, or as moderated when the answer says nothing more. */
+  function moderated(id, status, answer) {
+    const was = reports.get(id);
+    reports.set(id, answer?.id === id ? { ...was, ...answer } : { ...was, status });
+  }
+
+  async function commit(id) {
+    const p = pending.get(id);
+    if (!p || p.committing) return;
+    clearInterval(p.ticker);
+    p.committing = true;
+    render();
+    const [ok, answer] = p.status === "false" ? await linkReport(page, register, id, p.rumour) : await patch(id, { status: p.status });
+    forget(id);
+    if (ok) moderated(id, p.status, answer);
+    else errors.set(id, WORDS.failed(p.word, answer?.error?.message ?? WORDS.unreachable));
+    render();
+  }
+
+  async function verify(id) {
+    const [ok, answer] = await patch(id, { status: "verified" });
+    if (ok) {
+      settled(id);
+      moderated(id, "verified", answer);
+    } else errors.set(id, WORDS.failed("verified", answer?.error?.message ?? WORDS.unreachable));
+    render();
+  }
+
+  /** A report moderated (here or by another operator) leaves every waiting state. */
+  function settled(id) {
+    if (!pending.get(id)?.committing) forget(id);
+    answering.get(id)?.handle?.cancel();
+    answering.delete(id);
+    linkers.delete(id);
   }
 
   async function load() {
@@ -60,18 +252,21 @@ export function triagePanel(page, { answerRumour, register }) {
     } catch { /* the connection state says why */ }
   }
 
-  // The new status comes back on the reports channel, which re-renders.
-  async function moderate(id, status) {
-    await fetch(`/api/v1/reports/${encodeURIComponent(id)}`, {
-      method: "PATCH", headers: { Authorization: `Bearer ${page.token()}`, "Content-Type": "application/json" }, body: JSON.stringify({ status }),
-    });
-  }
+  // A page closed while a moderation waits sends it: the operator asked for it.
+  window.addEventListener("pagehide", () => {
+    for (const [id, p] of pending) {
+      if (p.committing) continue;
+      forget(id);
+      patch(id, p.status === "false" ? { status: "false", rumour: p.rumour } : { status: p.status }, { keepalive: true });
+    }
+  });
 
   return {
     elements: [panel],
     subscriptions: () => [{ channel: "reports" }],
     on: {
       report(msg) {
+        if (msg.report.status !== "unverified") settled(msg.report.id);
         reports.set(msg.report.id, msg.report);
         render();
       },

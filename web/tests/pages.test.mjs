@@ -502,8 +502,11 @@ test("an operator composes a message on the wall map: zone, drawn circle, previe
   await page.fill("#c-headline", "Fountain area closed, use Via Rizzoli");
   await page.fill("#c-headline-it", "Area della fontana chiusa");
   assert.match(await page.locator("#c-preview").textContent(), /piazza-nettuno, 200 m circle/);
-  await page.click("#compose button[type=submit]");
-  await page.waitForFunction(() => /Sent as #\d+/.test(document.querySelector("#c-preview")?.textContent), null, { timeout: 10000 });
+  // A public message goes out from its review, once confirmed.
+  await page.click("#c-send");
+  await page.waitForSelector("#c-review", { state: "visible", timeout: 5000 });
+  await page.click("#c-confirm");
+  await page.waitForFunction(() => /^Sent to the public: Fountain area closed, use Via Rizzoli \(message #\d+\)$/.test(document.querySelector("#c-result")?.textContent), null, { timeout: 10000 });
   await page.waitForFunction(() => document.querySelector("#messages")?.textContent.includes("Fountain area closed"), null, { timeout: 10000 });
   const list = await (await fetch(`${base}/api/v1/broadcasts?active=true`)).json();
   const sent = list.broadcasts.find((b) => b.headline === "Fountain area closed, use Via Rizzoli");
@@ -529,7 +532,7 @@ test("the public page shows only the messages for a point picked on the map", as
   await phone.close();
 });
 
-test("a report from the phone reaches the operators' triage by itself, as text, and is linked to a new rumour entry and answered in one step", async () => {
+test("a report from the phone reaches the operators' triage by itself, as text, and is linked to a new rumour entry once its answer is sent", async () => {
   const ops = await open(`/ops/#token=${operator}`);
   await ops.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
   const phone = await open("/", { width: 360, height: 740 });
@@ -549,10 +552,15 @@ test("a report from the phone reaches the operators' triage by itself, as text, 
   await ops.click("#triage button:has-text('Rumour')");
   assert.equal(await ops.inputValue("#triage .rl-claim"), `They say the exits are closed <img src=x onerror="window.__pwned=1">`, "the new entry starts from the report's text");
   await ops.fill("#triage .rl-fact", "Every exit is open.");
-  await ops.click("#triage .rl-link");
+  await ops.click("#triage .rl-answer");
   await ops.waitForFunction(() => document.querySelector("#c-event")?.value === "Rumour", null, { timeout: 10000 });
   assert.match(await ops.locator("#c-preview").textContent(), /300 m circle/);
-  await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits"), null, { timeout: 10000 });
+  // It stays in triage until the answer is confirmed and sent; then, once its undo time is over, it leaves.
+  assert.match(await ops.locator("#triage").textContent(), /They say the exits/);
+  await ops.click("#c-send");
+  await ops.click("#c-confirm");
+  await ops.waitForFunction(() => document.querySelector("#c-result")?.textContent.startsWith("Sent to the public: "), null, { timeout: 10000 });
+  await ops.waitForFunction(() => !document.querySelector("#triage")?.textContent.includes("They say the exits") && !document.querySelector("#triage .report.pending"), null, { timeout: 20000 });
   const rumours = await (await fetch(`${base}/api/v1/reports?status=false`, { headers: { Authorization: `Bearer ${operator}` } })).json();
   assert.equal(rumours.features.length, 1);
   const linked = rumours.features[0].properties;
