@@ -96,7 +96,10 @@ async fn a_write_is_acknowledged_only_once_the_replica_has_it() {
     let (status, body) = app.post_json(&batch("x", 300)).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "engine_unavailable", "{body}");
-    assert!(started.elapsed() < Duration::from_secs(6), "told within twice the timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "told within twice the timeout"
+    );
     let (status, body) = app.send_broadcast(&minimal_broadcast(), Some(&app.operator)).await;
     assert_eq!(status, 503, "a broadcast is not acknowledged either: {body}");
 
