@@ -96,6 +96,8 @@ export async function getJson(url, token) {
 export class ActiveMessages {
   constructor() {
     this.byId = new Map();
+    /** When each held message arrived (Date.now()), for keepOnly. */
+    this.arrived = new Map();
     this.lastSeq = null;
     this.epoch = null;
   }
@@ -104,11 +106,16 @@ export class ActiveMessages {
     const sameLog = epoch === undefined || this.epoch === null || epoch === this.epoch;
     this.lastSeq = sameLog ? Math.max(this.lastSeq ?? 0, seq) : seq;
     if (epoch !== undefined) this.epoch = epoch;
-    if (broadcast.references) this.byId.delete(broadcast.references);
+    if (broadcast.references) this.forget(broadcast.references);
     if (broadcast.msg_type !== "Cancel") {
       this.byId.set(broadcast.id, broadcast);
-      (this.arrived ??= new Map()).set(broadcast.id, Date.now());
+      this.arrived.set(broadcast.id, Date.now());
     }
+  }
+
+  forget(id) {
+    this.byId.delete(id);
+    this.arrived.delete(id);
   }
 
   /** Drops the messages not in `active` (ids the server lists as active)
@@ -117,8 +124,8 @@ export class ActiveMessages {
   keepOnly(active, since) {
     let dropped = false;
     for (const id of [...this.byId.keys()]) {
-      if (!active.has(id) && (this.arrived?.get(id) ?? 0) < since) {
-        this.byId.delete(id);
+      if (!active.has(id) && (this.arrived.get(id) ?? 0) < since) {
+        this.forget(id);
         dropped = true;
       }
     }

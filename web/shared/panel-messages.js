@@ -50,6 +50,7 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
       note.textContent = point ? `Showing messages for ${how}.` : EVERYWHERE;
       // The messages held were for another place: start again from the first.
       messages.byId.clear();
+      messages.arrived.clear();
       messages.lastSeq = null;
       render();
       page.resubscribe();
