@@ -107,7 +107,7 @@ export function capDocumentLink(raw) {
 
 /** How often the acknowledgements are read again while messages are active:
  *  an acknowledgement made on a tablet shows on the wall within this. */
-const ACKS_EVERY_MS = 1500;
+const ACKS_EVERY_MS = 1000;
 
 /**
  * Who acknowledged the active messages, as the server knows it: read after
