@@ -7,17 +7,53 @@
 
 import { getJson } from "/shared/campanile.js";
 import { el } from "/shared/dom.js";
+import { clock, number, words } from "/shared/i18n.js";
 import { maskedText, reasonForm } from "/shared/panel-posts.js";
 
 /** How often the clusters are read again while a card shows: another operator may decide. */
 const REFRESH_TICKS = 15;
 
-const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const t = words({
+  en: {
+    discountedBy: (by, time, reason) => `Discounted by ${by} ${time}: ${reason}`,
+    restoredBy: (by, time, reason) => `Restored by ${by} ${time}: ${reason}`,
+    title: "Coordinated posting",
+    line: (size, accounts, since, place) => ` — ${size} near-identical posts from ${accounts} accounts since ${since}${place ? ` at ${place}` : ""}`,
+    raised: (time) => `raised ${time}`,
+    showOnMap: "Show on map",
+    noDecision: "Counting in the crowd picture: no decision yet.",
+    restore: "Restore",
+    discount: "Discount",
+    restoreLabel: (place) => `Restore the coordinated posts${place ? ` at ${place}` : ""}`,
+    discountLabel: (place) => `Discount the coordinated posts${place ? ` at ${place}` : ""}`,
+    whyDiscount: "Why discount these posts? (written to the audit log)",
+    whyRestore: "Why restore these posts? (written to the audit log)",
+    discountCluster: "Discount cluster",
+    restoreCluster: "Restore cluster",
+  },
+  it: {
+    discountedBy: (by, time, reason) => `Esclusi da ${by} alle ${time}: ${reason}`,
+    restoredBy: (by, time, reason) => `Ripristinati da ${by} alle ${time}: ${reason}`,
+    title: "Pubblicazione coordinata",
+    line: (size, accounts, since, place) => ` — ${size} post quasi identici da ${accounts} account dalle ${since}${place ? ` in ${place}` : ""}`,
+    raised: (time) => `segnalato alle ${time}`,
+    showOnMap: "Mostra sulla mappa",
+    noDecision: "Conteggiati nel quadro della folla: nessuna decisione per ora.",
+    restore: "Ripristina",
+    discount: "Escludi",
+    restoreLabel: (place) => `Ripristina i post coordinati${place ? ` in ${place}` : ""}`,
+    discountLabel: (place) => `Escludi i post coordinati${place ? ` in ${place}` : ""}`,
+    whyDiscount: "Perché escludere questi post? (scritto nel registro di controllo)",
+    whyRestore: "Perché ripristinare questi post? (scritto nel registro di controllo)",
+    discountCluster: "Escludi il gruppo",
+    restoreCluster: "Ripristina il gruppo",
+  },
+});
 
 /** "Discounted by alice 21:10: reason", or null before any decision. */
 export function decisionLine(d) {
   if (!d || typeof d !== "object") return null;
-  return `${d.discounted ? "Discounted" : "Restored"} by ${d.by} ${clock(d.at)}: ${d.reason}`;
+  return t(d.discounted ? "discountedBy" : "restoredBy", d.by, clock(d.at), d.reason);
 }
 
 /**
@@ -59,17 +95,17 @@ export function coordinationCards(page) {
   }
 
   function build(a) {
-    const title = el("strong", { text: "Coordinated posting" });
+    const title = el("strong", { text: t("title") });
     const line = el("span");
     const sample = el("blockquote", { class: "sample" });
     const decision = el("p", { class: "decision", "aria-live": "polite" });
-    const showButton = el("button", { type: "button", text: "Show on map" });
+    const showButton = el("button", { type: "button", text: t("showOnMap") });
     const decide = el("button", { type: "button", class: "decide" });
     const actions = el("div", { class: "actions" }, showButton, decide);
     const node = el("article", { class: "alert-card coordination", tabindex: "0", "data-cluster": a.cluster, "aria-labelledby": `coord-${a.id}` },
       el("p", { id: `coord-${a.id}`, class: "coord-title" }, title, line),
       sample, decision, actions,
-      el("time", { datetime: a.raised_at, text: `raised ${clock(a.raised_at)}` }));
+      el("time", { datetime: a.raised_at, text: t("raised", clock(a.raised_at)) }));
     const cells = () => clusters.get(a.cluster)?.cells ?? a.cells ?? [];
     const show = () => page.map.fitCells(cells());
     const highlight = () => page.map.setHighlight(cells());
@@ -88,14 +124,14 @@ export function coordinationCards(page) {
       const size = view?.size ?? a.size;
       const contributors = view?.contributors ?? a.contributors;
       const place = view?.place || a.place;
-      line.textContent = ` — ${size} near-identical posts from ${contributors} accounts since ${clock(view?.first_seen ?? a.first_seen)}${place ? ` at ${place}` : ""}`;
+      line.textContent = t("line", number(size), number(contributors), clock(view?.first_seen ?? a.first_seen), place);
       sample.replaceChildren(...maskedText(view?.sample ?? a.sample ?? ""));
       const said = decisionLine(view?.decision);
-      decision.textContent = said ?? "Counting in the crowd picture: no decision yet.";
+      decision.textContent = said ?? t("noDecision");
       discounted = Boolean(view?.discounted);
       node.classList.toggle("discounted", discounted);
-      decide.textContent = discounted ? "Restore" : "Discount";
-      decide.setAttribute("aria-label", `${discounted ? "Restore" : "Discount"} the coordinated posts${place ? ` at ${place}` : ""}`);
+      decide.textContent = discounted ? t("restore") : t("discount");
+      decide.setAttribute("aria-label", discounted ? t("restoreLabel", place) : t("discountLabel", place));
     }
 
     decide.addEventListener("click", () => {
@@ -108,8 +144,8 @@ export function coordinationCards(page) {
       close();
       open = reasonForm({
         id: `decide-reason-${a.id}`,
-        label: discount ? "Why discount these posts? (written to the audit log)" : "Why restore these posts? (written to the audit log)",
-        action: discount ? "Discount cluster" : "Restore cluster",
+        label: discount ? t("whyDiscount") : t("whyRestore"),
+        action: discount ? t("discountCluster") : t("restoreCluster"),
         act: async (reason) => {
           const resp = await fetch(`/api/v1/clusters/${encodeURIComponent(a.cluster)}/${discount ? "discount" : "restore"}`, {
             method: "POST", headers: { Authorization: `Bearer ${page.token()}`, "Content-Type": "application/json" }, body: JSON.stringify({ reason }),

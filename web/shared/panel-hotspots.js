@@ -5,21 +5,48 @@
 
 import { cellArea, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 import { el, section } from "/shared/dom.js";
+import { number, words } from "/shared/i18n.js";
 import { contains } from "/shared/map.js";
-import { zoneAt } from "/shared/zones.js";
+import { announceSelection, redrawRows, zoneAt } from "/shared/zones.js";
+
+const t = words({
+  en: {
+    heading: "Hotspots",
+    zone: "zone", posts: "posts", posters: "posters", perKm2: "/km²",
+    postsPerKm2: " posts/km²",
+    outside: "outside the zones",
+    row: (name, posts, posters, density) => `${name}: ${posts} ${posts === "1" ? "post" : "posts"}, ${posters} ${posters === "1" ? "poster" : "posters"}, ${density} per km²`,
+    peopleInDensest: (perM2) => `≈ ${perM2} people/m² in the densest cell, from calibrated people per poster`,
+    legendLabel: "Map colours, from quiet to very crowded",
+    quiet: "quiet", veryCrowded: "very crowded",
+  },
+  it: {
+    heading: "Punti caldi",
+    zone: "zona", posts: "post", posters: "autori", perKm2: "/km²",
+    postsPerKm2: " post/km²",
+    outside: "fuori dalle zone",
+    row: (name, posts, posters, density) => `${name}: ${posts} post, ${posters} ${posters === "1" ? "autore" : "autori"}, ${density} per km²`,
+    peopleInDensest: (perM2) => `≈ ${perM2} persone/m² nella cella più densa, dalle persone per autore calibrate`,
+    legendLabel: "Colori della mappa, da tranquillo a molto affollato",
+    quiet: "tranquillo", veryCrowded: "molto affollato",
+  },
+});
 
 const table = (headings, body) => el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))), body);
 
-/** The legend of the public heat's colours, in words. */
+/** The legend of the public heat's colours, in words: no unit, no figure. */
 export function publicHeatLegend() {
-  return { elements: [el("div", { class: "legend", "aria-label": "map colours, from quiet to packed" }, "quiet ", el("span", { class: "bar" }), " packed")] };
+  return { elements: [el("div", { class: "legend", "aria-label": t("legendLabel") }, `${t("quiet")} `, el("span", { class: "bar" }), ` ${t("veryCrowded")}`)] };
 }
 
 /**
  * The responders' busiest cells by posts, named by the smallest zone around
- * them (the server's \`zone\` when it names one, else the page's own look at
- * the zones' shapes), with posters and density. \`watch\` (the zones' status)
+ * them (the server's `zone` when it names one, else the page's own look at
+ * the zones' shapes), with posters and density. `watch` (the zones' status)
  * gives the legend its people per m² where the model is calibrated.
+ *
+ * A row is chosen by a click, or by Enter or Space when it has the focus:
+ * the map flies to the cell and the page hears `campanile:select`.
  */
 export function responderHotspots(page, watch) {
   const rows = el("tbody", { id: "hotspots" });
@@ -52,32 +79,49 @@ export function responderHotspots(page, watch) {
   }
 
   function showLegend(max) {
-    densest.textContent = Math.round(max);
+    densest.textContent = number(Math.round(max));
     const perM2 = peopleInDensest();
-    people.textContent = perM2 === null ? "" : `≈ ${perM2.toFixed(1)} people/m² in the densest cell, from calibrated people per poster`;
+    people.textContent = perM2 === null ? "" : t("peopleInDensest", number(perM2, { minimumFractionDigits: 1, maximumFractionDigits: 1 }));
+  }
+
+  function choose(cell, name) {
+    page.map.flyToCell(cell);
+    const [lat, lon] = cellToLatLng(cell);
+    announceSelection({ kind: "hotspot", id: cell, name, lat, lon });
+  }
+
+  function row(c, name, figures) {
+    return el("tr", {
+      class: "hot", tabindex: "0", role: "row", "data-cell": c.cell, "aria-label": t("row", name, ...figures),
+      onclick: () => choose(c.cell, name),
+      onkeydown: (e) => {
+        if (e.target !== e.currentTarget || (e.key !== "Enter" && e.key !== " ")) return;
+        e.preventDefault(); // Space would scroll the side bar
+        choose(c.cell, name);
+      },
+    },
+    el("td", { text: name }),
+    ...figures.map((v) => el("td", { text: v })));
   }
 
   return {
     elements: [
-      el("div", { class: "legend" }, "0 ", el("span", { class: "bar" }), densest, " posts/km²"),
+      el("div", { class: "legend" }, `${number(0)} `, el("span", { class: "bar" }), densest, t("postsPerKm2")),
       people,
-      section("Hotspots", "hotspot-panel", table(["zone", "posts", "posters", "/km²"], rows)),
+      section(t("heading"), "hotspot-panel", table([t("zone"), t("posts"), t("posters"), t("perKm2")], rows)),
     ],
     zones(features) {
       areas = features.filter((f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type));
       names = new Map(features.map((f) => [f.properties.id, f.properties.name]));
     },
     heat(cells) {
-      const focused = document.activeElement?.closest?.("#hotspots tr")?.dataset.cell;
       shown = [...cells].sort((a, b) => b.count - a.count).slice(0, 10);
-      rows.replaceChildren(...shown.map((c) => {
-        const zone = zoneOf(c);
-        return el("tr", { class: "hot", tabindex: "0", "data-cell": c.cell, onclick: () => page.map.flyToCell(c.cell),
-          onkeydown: (e) => { if (e.key === "Enter") page.map.flyToCell(c.cell); } },
-        el("td", { text: names.get(zone) ?? "outside the zones" }),
-        ...[c.count, c.contributors, c.density_km2.toFixed(1)].map((v) => el("td", { text: String(v) })));
+      // Redrawn row by row, and not at all when no figure changed: the keyboard stays on its row.
+      redrawRows(rows, shown.map((c) => {
+        const name = names.get(zoneOf(c)) ?? t("outside");
+        const figures = [number(c.count), number(c.contributors), number(c.density_km2, { minimumFractionDigits: 1, maximumFractionDigits: 1 })];
+        return { key: c.cell, sig: JSON.stringify([name, figures]), build: () => row(c, name, figures) };
       }));
-      if (focused) rows.querySelector(`tr[data-cell="${CSS.escape(focused)}"]`)?.focus();
       page.header.showResolution(page.resolution());
     },
     densest: showLegend,

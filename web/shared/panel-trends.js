@@ -6,12 +6,50 @@
 
 import { cellToBoundary } from "/vendor/h3-js/h3-js.es.js";
 import { el, section } from "/shared/dom.js";
+import { number, words } from "/shared/i18n.js";
+
+const t = words({
+  en: {
+    heading: "Rising terms",
+    waiting: "Waiting for the trends…",
+    atHotspots: "At hotspots (where they differ from their zone)",
+    new: "▲ new", newWords: "new",
+    steady: "= steady", steadyWords: "steady",
+    upWords: (f) => `${f} times as many posters as before`,
+    downWords: (f) => `falling, ${f} times as many posters as before`,
+    posters: (n) => `${number(n)} ${n === 1 ? "poster" : "posters"}`,
+    hashtag: "hashtag ",
+    termLabel: (term, posters, growth, place) => `${term}: ${posters}, ${growth}. Read its posts${place ? ` at ${place}` : ""}`,
+    noteSome: (k, window) => `Terms used by ${k} or more people in one place over the last ${window}, fastest rising first. Select a term to read its posts.`,
+    noteNone: (k, window) => `No term yet used by ${k} or more people in one place (over the last ${window ?? "window"}).`,
+    hotspot: (place) => `Hotspot: ${place}`,
+    unnamed: "an unnamed place",
+    moreHotspots: (n) => `and ${n} more hotspots with rising terms`,
+  },
+  it: {
+    heading: "Termini in crescita",
+    waiting: "In attesa delle tendenze…",
+    atHotspots: "Nei punti caldi (dove differiscono dalla loro zona)",
+    new: "▲ nuovo", newWords: "nuovo",
+    steady: "= stabile", steadyWords: "stabile",
+    upWords: (f) => `${f} volte gli autori di prima`,
+    downWords: (f) => `in calo, ${f} volte gli autori di prima`,
+    posters: (n) => `${number(n)} ${n === 1 ? "autore" : "autori"}`,
+    hashtag: "hashtag ",
+    termLabel: (term, posters, growth, place) => `${term}: ${posters}, ${growth}. Leggi i suoi post${place ? ` in ${place}` : ""}`,
+    noteSome: (k, window) => `Termini usati da ${k} o più persone nello stesso luogo negli ultimi ${window}, prima quelli che crescono più in fretta. Scegli un termine per leggerne i post.`,
+    noteNone: (k, window) => `Ancora nessun termine usato da ${k} o più persone nello stesso luogo (negli ultimi ${window ?? "minuti"}).`,
+    hotspot: (place) => `Punto caldo: ${place}`,
+    unnamed: "un luogo senza nome",
+    moreHotspots: (n) => `e altri ${n} punti caldi con termini in crescita`,
+  },
+});
 
 /** Hotspot cells listed at most: the wall has other panels to show. */
 const CELLS_SHOWN = 8;
 
 /** One decimal below ten ("×1.5", "×3"), whole numbers above ("×17"). */
-const factor = (g) => (g >= 10 ? String(Math.round(g)) : g.toFixed(1).replace(/\.0$/, ""));
+const factor = (g) => (g >= 10 ? number(Math.round(g)) : number(Math.round(g * 10) / 10, { maximumFractionDigits: 1 }));
 
 /**
  * The growth marker of a term against the window before: "▲ new" when
@@ -20,11 +58,11 @@ const factor = (g) => (g >= 10 ? String(Math.round(g)) : g.toFixed(1).replace(/\
  * word for screen readers.
  */
 export function growthMark({ before, growth }) {
-  if (before === 0) return { text: "▲ new", words: "new", kind: "new" };
-  if (!Number.isFinite(growth) || growth === 1) return { text: "= steady", words: "steady", kind: "steady" };
+  if (before === 0) return { text: t("new"), words: t("newWords"), kind: "new" };
+  if (!Number.isFinite(growth) || growth === 1) return { text: t("steady"), words: t("steadyWords"), kind: "steady" };
   return growth > 1
-    ? { text: `▲ ×${factor(growth)}`, words: `${factor(growth)} times as many posters as before`, kind: "up" }
-    : { text: `▼ ×${factor(growth)}`, words: `falling, ${factor(growth)} times as many posters as before`, kind: "down" };
+    ? { text: `▲ ×${factor(growth)}`, words: t("upWords", factor(growth)), kind: "up" }
+    : { text: `▼ ×${factor(growth)}`, words: t("downWords", factor(growth)), kind: "down" };
 }
 
 /** The [minLon, minLat, maxLon, maxLat] around an H3 cell, as `GET /api/v1/posts?bbox=` takes it. */
@@ -34,7 +72,7 @@ export function cellBbox(cell) {
   return [Math.min(...lons), Math.min(...lats), Math.max(...lons), Math.max(...lats)];
 }
 
-const posters = (n) => `${n} ${n === 1 ? "poster" : "posters"}`;
+const posters = (n) => t("posters", n);
 
 /**
  * The trends panel; `openPosts({zone, bbox, place, term})` shows the posts
@@ -42,33 +80,33 @@ const posters = (n) => `${n} ${n === 1 ? "poster" : "posters"}`;
  */
 export function trendsPanel(page, { openPosts }) {
   const k = page.event.kAnonymity;
-  const note = el("p", { id: "trends-note", class: "none", text: "Waiting for the trends…" });
+  const note = el("p", { id: "trends-note", class: "none", text: t("waiting") });
   const zoneList = el("div", { id: "trends-zones" });
-  const cellHeading = el("h3", { class: "trends-sub", text: "At hotspots (where they differ from their zone)", hidden: "" });
+  const cellHeading = el("h3", { class: "trends-sub", text: t("atHotspots"), hidden: "" });
   const cellList = el("div", { id: "trends-cells" });
-  const panel = section("Rising terms", "trends-panel", note, zoneList, cellHeading, cellList);
+  const panel = section(t("heading"), "trends-panel", note, zoneList, cellHeading, cellList);
 
-  function termButton(t, where) {
-    const mark = growthMark(t);
-    const hashtag = t.term.startsWith("#");
+  function termButton(term, where) {
+    const mark = growthMark(term);
+    const hashtag = term.term.startsWith("#");
     return el("li", {},
       el("button", {
         type: "button",
         class: "term-button",
-        "data-key": `${where.key}|${t.term}`,
-        "data-term": t.term,
-        "aria-label": `${hashtag ? "hashtag " : ""}${t.term}: ${posters(t.contributors)}, ${mark.words}. Read its posts${where.place ? ` at ${where.place}` : ""}`,
-        onclick: () => openPosts({ zone: where.zone, bbox: where.bbox, place: where.place, term: t.term }),
+        "data-key": `${where.key}|${term.term}`,
+        "data-term": term.term,
+        "aria-label": `${hashtag ? t("hashtag") : ""}${t("termLabel", term.term, posters(term.contributors), mark.words, where.place)}`,
+        onclick: () => openPosts({ zone: where.zone, bbox: where.bbox, place: where.place, term: term.term }),
       },
-      el("span", { class: hashtag ? "term hashtag" : "term", text: t.term }),
-      el("span", { class: "term-count", text: posters(t.contributors) }),
+      el("span", { class: hashtag ? "term hashtag" : "term", text: term.term }),
+      el("span", { class: "term-count", text: posters(term.contributors) }),
       el("span", { class: `growth growth-${mark.kind}`, text: mark.text })));
   }
 
   function place(title, terms, where, attrs) {
     return el("div", { class: "trend-place", ...attrs },
       el("h4", { text: title }),
-      el("ul", { class: "terms" }, ...terms.map((t) => termButton(t, where))));
+      el("ul", { class: "terms" }, ...terms.map((term) => termButton(term, where))));
   }
 
   function render(frame) {
@@ -79,13 +117,13 @@ export function trendsPanel(page, { openPosts }) {
     const ofZone = new Map(zones.map((z) => [z.zone, JSON.stringify(z.terms)]));
     const cells = (frame.cells ?? []).filter((c) => c.terms?.length && ofZone.get(c.zone) !== JSON.stringify(c.terms));
     note.textContent = zones.length || cells.length
-      ? `Terms used by ${k} or more people in one place over the last ${frame.window}, fastest rising first. Select a term to read its posts.`
-      : `No term yet used by ${k} or more people in one place (over the last ${frame.window ?? "window"}).`;
+      ? t("noteSome", number(k), frame.window)
+      : t("noteNone", number(k), frame.window);
     zoneList.replaceChildren(...zones.map((z) => place(z.name || z.zone, z.terms, { key: `zone:${z.zone}`, zone: z.zone, place: z.name || z.zone }, { "data-zone": z.zone })));
     cellHeading.hidden = !cells.length;
     const shown = cells.slice(0, CELLS_SHOWN);
     cellList.replaceChildren(...shown.map((c) => {
-      const block = place(`Hotspot: ${c.place || "an unnamed place"}`, c.terms, { key: `cell:${c.cell}`, bbox: cellBbox(c.cell), place: c.place }, { "data-cell": c.cell });
+      const block = place(t("hotspot", c.place || t("unnamed")), c.terms, { key: `cell:${c.cell}`, bbox: cellBbox(c.cell), place: c.place }, { "data-cell": c.cell });
       // Where the hotspot is, on the map, while the operator reads its terms.
       const show = () => page.map.setHighlight([c.cell]);
       const hide = () => page.map.setHighlight([]);
@@ -94,7 +132,7 @@ export function trendsPanel(page, { openPosts }) {
       block.addEventListener("focusin", show);
       block.addEventListener("focusout", (e) => { if (!block.contains(e.relatedTarget)) hide(); });
       return block;
-    }), ...(cells.length > shown.length ? [el("p", { class: "none", text: `and ${cells.length - shown.length} more hotspots with rising terms` })] : []));
+    }), ...(cells.length > shown.length ? [el("p", { class: "none", text: t("moreHotspots", number(cells.length - shown.length)) })] : []));
     if (focused) panel.querySelector(`.term-button[data-key="${CSS.escape(focused)}"]`)?.focus();
   }
 
