@@ -96,6 +96,46 @@ test("/ops in Italian: zones, hotspots, trends, posts and the ingest rate in Ita
   await close(page);
 });
 
+test("/ops in Italian: a coordinated brigade's card, the rising terms and the posts behind a term in Italian", async () => {
+  const page = await openItalian(PATHS.ops());
+  // Twenty-five accounts posting the same text in Piazza Maggiore: one coordinated cluster, its card among the alerts.
+  const text = "Tutti in Piazza Maggiore adesso, prova di traduzione della brigata";
+  const resp = await fetch(`${server.base}/api/v1/posts`, {
+    method: "POST", headers: { Authorization: `Bearer ${server.operator}`, "Content-Type": "application/json" },
+    body: JSON.stringify(Array.from({ length: 25 }, (_, i) => ({ source: "test", id: `i18n-brigade-${i}`, author: `i18n-brigadier-${i}`, text, lang: "it",
+      lat: 44.49375, lon: 11.34295 }))),
+  });
+  assert.equal(resp.status, 202, await resp.text());
+  const card = page.locator(".alert-card.coordination").filter({ hasText: text });
+  await card.waitFor({ timeout: 60000 });
+  assert.match(await card.locator(".coord-title").textContent(), /^Pubblicazione coordinata — \d+ post quasi identici da \d+ account dalle \d\d:\d\d/);
+  assert.equal(await card.locator(".decision").textContent(), "Conteggiati nel quadro della folla: nessuna decisione per ora.");
+  assert.deepEqual(await card.locator(".actions button").allTextContents(), ["Mostra sulla mappa", "Escludi"]);
+  await card.locator("button.decide").click();
+  assert.equal(await card.locator(".reason-form label").textContent(), "Perché escludere questi post? (scritto nel registro di controllo)");
+  assert.deepEqual(await card.locator(".reason-form button").allTextContents(), ["Escludi il gruppo", "Annulla"]);
+
+  // A rising term (the demo's crowd makes them) opens its posts, described in Italian.
+  const term = page.locator("#trends-panel .term-button").first();
+  await term.waitFor({ timeout: 90000 });
+  assert.match(await page.locator("#trends-note").textContent(), /^Termini usati da \d+ o più persone nello stesso luogo/);
+  assert.match(await term.getAttribute("aria-label"), /\d+ (autore|autori), .*\. Leggi i suoi post/);
+  await term.click();
+  await page.waitForFunction(() => /^\d+ post con «.+» .*, prima i più recenti/.test(document.querySelector("#posts-note")?.textContent), null, { timeout: 15000 });
+  await page.evaluate(() => document.querySelector("#posts-panel-title").scrollIntoView({ block: "start" }));
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: `${SHOTS}i18n-picture-ops-posts-wall.png` });
+  await card.scrollIntoViewIfNeeded();
+  await page.waitForTimeout(500);
+  await page.screenshot({ path: `${SHOTS}i18n-picture-ops-coordination-wall.png` });
+  const said = await wording(page, [".alert-card.coordination", "#trends-panel", "#posts-panel"]);
+  assert.deepEqual(said.missing, []);
+  assert.deepEqual(said.found, [], `no English left in the integrity panels (${said.found}):\n${said.text}`);
+  assert.deepEqual(await axeViolations(page, ["#trends-panel", "#posts-panel"]), []);
+  assert.deepEqual(page.problems, []);
+  await close(page);
+});
+
 test("/field in Italian: the commander's zone, its head-count form and the hotspots in Italian, people per m² with a decimal comma", async () => {
   const page = await openItalian(PATHS.field(), SIZES.tablet);
   await page.waitForSelector('#own-zone option[value="piazza-nettuno"]', { state: "attached", timeout: 45000 });
