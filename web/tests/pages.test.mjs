@@ -396,7 +396,7 @@ test("a place's advice is in the reader's language, and the place the reader sta
   const given = zones.find((f) => f.properties.id === "piazza-maggiore").properties.advice;
   assert.equal(await advice.textContent(), given.it);
   assert.equal(await advice.getAttribute("lang"), "it", "marked as Italian for screen readers");
-  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] h3')?.textContent.includes("you are here"), null, { timeout: 10000 });
+  await phone.waitForFunction(() => document.querySelector('#places li[data-zone="piazza-maggiore"] h3')?.textContent.includes("sei qui"), null, { timeout: 10000 });
   assert.equal(await phone.locator("#places .here").count(), 1, "one place only");
   await context.close();
 });
