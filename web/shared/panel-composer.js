@@ -425,7 +425,8 @@ export function composerPanel(page) {
     const rows = [
       [t("audience"), b.audience === "public" ? t("audiencePublic") : b.audience === "responders" ? t("audienceResponders") : b.audience, own],
       [t("severity"), [b.severity, b.urgency, b.certainty].map(capWord).join(" · "), own],
-      [t("event"), `${b.event} (${capWord(b.category)})`, own],
+      // The event as typed (in English, as the message is written), its category in the page's words.
+      [t("event"), [el("span", { lang: "en", text: b.event }), ` (${capWord(b.category)})`], own],
       [t("headlineEn"), b.headline, "en"],
       [t("instructionEn"), b.instruction ?? t("none"), "en"],
       [t("headlineIt"), it?.headline ?? t("none"), it?.headline ? "it" : own],
@@ -433,7 +434,8 @@ export function composerPanel(page) {
       [t("area"), places(b.area).join("; "), own],
       [t("expiresRow"), t("expiresIn", minutes, new Date(Date.now() + minutes * 60000)), own],
     ];
-    return rows.flatMap(([term, value, lang]) => [el("dt", { text: term }), el("dd", { lang, text: value })]);
+    return rows.flatMap(([term, value, lang]) => [el("dt", { text: term }),
+      Array.isArray(value) ? el("dd", { lang }, ...value) : el("dd", { lang, text: value })]);
   }
 
   /** Checks what the browser can before anything is shown or sent; false with the reason shown. */
@@ -507,6 +509,7 @@ export function composerPanel(page) {
     form.reset();
     forgetShapes();
     kbStatus.textContent = "";
+    showOutlineChoice();
     drawDraft();
     const to = body.audience === "public" ? t("sentPublic") : body.audience === "responders" ? t("sentResponders") : t("sent");
     result.textContent = t("sentLine", to, body.headline, answer?.seq ?? "?");
@@ -658,6 +661,9 @@ export function composerPanel(page) {
       eventName.value = "Rumour";
       headline.value = "The rumour going around here is false";
       instruction.value = "Stay calm and follow the stewards' instructions.";
+      // The answer goes out in both languages of the event, each ready to edit.
+      headlineIt.value = "La voce che circola qui è falsa";
+      instructionIt.value = "Mantenete la calma e seguite le indicazioni degli steward.";
       circleCentre = [report.lon, report.lat];
       circlePlace = null;
       radius.value = "300";

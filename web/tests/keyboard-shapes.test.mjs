@@ -6,7 +6,7 @@
 // button the operator was on. CAMPANILE_BIN names the server binary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, launchBrowser, openPage, startServer } from "./support.mjs";
+import { SHOTS, SIZES, axeViolations, launchBrowser, openPage, startServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
@@ -32,9 +32,9 @@ async function api(method, path, body, token = operator) {
   return JSON.parse(text);
 }
 
-/** /ops live, its zones arrived (the composer lists them). */
+/** /ops live, its zones arrived (the composer lists them); axe may be injected (bypassCSP). */
 async function openOps() {
-  const page = await openPage(browser, base, `/ops/#token=${operator}`, { viewport: SIZES.wall });
+  const page = await openPage(browser, base, `/ops/#token=${operator}`, { viewport: SIZES.wall, bypassCSP: true });
   await page.waitForFunction(() => document.querySelector("#state")?.classList.contains("live"), null, { timeout: 45000 });
   await page.waitForSelector('#c-zones input[value="piazza-maggiore"]', { state: "attached", timeout: 45000 });
   return page;
@@ -85,6 +85,7 @@ test("a circle of 300 m around a zone is chosen, reviewed and sent with the keyb
   assert.equal(await ops.evaluate(async () => (await window.campanile.map.map.getSource("draft").getData()).features.length), 1);
   assert.match(await ops.locator("#c-kb-status").textContent(), /300 m circle around Piazza Maggiore/);
   await ops.screenshot({ path: `${SHOTS}keyboard-shapes-circle-wall.png` });
+  assert.deepEqual(await axeViolations(ops, ["#c-keyboard"]), [], "the keyboard's controls meet WCAG 2 AA");
 
   await tabTo(ops, "c-send");
   await ops.keyboard.press("Enter");
