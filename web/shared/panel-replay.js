@@ -31,7 +31,7 @@ export const WORDS = {
     failed: (why) => `Replay failed: ${why}`,
   },
   it: {
-    title: "Rivedi",
+    title: "Riproduzione",
     liveHours: (n) => `In diretta. Sposta il cursore per rivedere le ultime ${n} ore.`,
     liveMinutes: (n) => `In diretta. Sposta il cursore per rivedere gli ultimi ${n} minuti.`,
     slider: "Momento da rivedere, in minuti prima di adesso",

@@ -20,7 +20,7 @@ const HEADINGS = {
   "alerts-title": "Allarmi",
   "official-title": "Allerte ufficiali",
   "export-panel-title": "Dati per l'analisi dopo l'evento",
-  "replay-panel-title": "Rivedi",
+  "replay-panel-title": "Riproduzione",
 };
 
 // The modules whose words those sections show, with the tables they export.

@@ -111,6 +111,18 @@ test("a circle of 300 m around a zone is chosen, reviewed and sent with the keyb
   await ops.close();
 });
 
+test("a zone's centre is its area-weighted centroid, not the average of its corners", async () => {
+  const ops = await openOps();
+  // An L of three unit squares: its centroid is (5/6, 5/6); its corners average (1, 1), outside the shape's mass.
+  const [x, y] = await ops.evaluate(async () => {
+    const { centroid } = await import("/shared/panel-composer.js");
+    const ring = [[0, 0], [2, 0], [2, 1], [1, 1], [1, 2], [0, 2], [0, 0]].map(([a, b]) => [11.34 + a * 0.001, 44.49 + b * 0.001]);
+    return centroid({ type: "Polygon", coordinates: [ring] });
+  });
+  assert.ok(Math.abs(x - (11.34 + 0.001 * 5 / 6)) < 1e-9 && Math.abs(y - (44.49 + 0.001 * 5 / 6)) < 1e-9, `centroid ${x}, ${y}`);
+  await ops.close();
+});
+
 test("a zone's outline becomes the message's polygon from the keyboard", async () => {
   const ops = await openOps();
   await ops.focus("#c-kb-around");
