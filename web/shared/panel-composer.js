@@ -175,16 +175,17 @@ export const CAP_WORDS = {
     Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
     Immediate: "Immediate", Expected: "Expected", Future: "Future", Past: "Past",
     Observed: "Observed", Likely: "Likely", Possible: "Possible", Unlikely: "Unlikely",
-    Geo: "Geo", Met: "Met", Safety: "Safety", Security: "Security", Rescue: "Rescue", Fire: "Fire", Health: "Health",
-    Env: "Env", Transport: "Transport", Infra: "Infra", CBRNE: "CBRNE", Other: "Other",
+    Safety: "Safety", Security: "Security", Rescue: "Rescue", Fire: "Fire", Health: "Health", Transport: "Transport", Other: "Other",
+    // The codes Geo, Met, Env, Infra and CBRNE are not English words: an English
+    // reader sees the code itself (a key a table lacks shows as itself), and no
+    // check takes "Geo" in "GeoJSON" for English left on an Italian page.
   },
   it: {
     Extreme: "Estrema", Severe: "Grave", Moderate: "Moderata", Minor: "Lieve", Unknown: "Sconosciuta",
     Immediate: "Immediata", Expected: "Attesa", Future: "Futura", Past: "Passata",
     Observed: "Osservata", Likely: "Probabile", Possible: "Possibile", Unlikely: "Improbabile",
-    // Written so that no English code reads inside its Italian word ("Geo" in "Geofisica").
-    Geo: "rischio geologico", Met: "rischio meteo", Safety: "Sicurezza", Security: "Ordine pubblico", Rescue: "Soccorso",
-    Fire: "Incendio", Health: "Sanità", Env: "Ambiente", Transport: "Trasporti", Infra: "reti e infrastrutture",
+    Geo: "Rischio geologico", Met: "Rischio meteo", Safety: "Sicurezza", Security: "Ordine pubblico", Rescue: "Soccorso",
+    Fire: "Incendio", Health: "Sanità", Env: "Ambiente", Transport: "Trasporti", Infra: "Reti e infrastrutture",
     CBRNE: "NBCR", Other: "Altro",
   },
 };

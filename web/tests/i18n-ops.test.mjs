@@ -111,6 +111,10 @@ test("with the browser in Italian the operators' action panels speak Italian, an
   // CAP values shown in Italian, sent in English.
   assert.deepEqual(await ops.$$eval("#c-severity option", (os) => os.map((o) => [o.value, o.textContent])).then((os) => os.find(([v]) => v === "Severe")), ["Severe", "Grave"]);
   assert.equal(await ops.inputValue("#c-severity"), "Severe");
+  // Every CAP value the event offers reads in Italian (the codes "Infra" and "Geo" too).
+  const untranslated = await ops.$$eval("#c-severity option, #c-urgency option, #c-certainty option, #c-category option",
+    (os) => os.filter((o) => o.textContent === o.value).map((o) => o.value));
+  assert.deepEqual(untranslated, []);
   assert.equal(await ops.locator("#c-kb-add").textContent(), "Aggiungi il cerchio");
 
   const before = await englishLeft(ops);
