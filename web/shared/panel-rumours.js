@@ -224,7 +224,14 @@ export function rumourPanel(page) {
   }
 
   function render() {
+    // The register is read again every 30 s: a button focused in an entry still there keeps the focus.
+    const focused = list.contains(document.activeElement) ? document.activeElement : null;
+    const entry = focused?.closest("[data-id]");
+    const at = entry ? [...entry.querySelectorAll("button")].indexOf(focused) : -1;
     list.replaceChildren(...(entries.length ? entries.map(card) : [el("p", { class: "none", text: t("noEntries") })]));
+    if (at < 0) return;
+    const again = list.querySelector(`[data-id="${CSS.escape(entry.dataset.id)}"]`);
+    again?.querySelectorAll("button")[at]?.focus({ preventScroll: true });
   }
 
   form.addEventListener("submit", async (e) => {
