@@ -19,8 +19,15 @@ import { ZoneWatch } from "/shared/zones.js";
 import { trendsPanel } from "/shared/panel-trends.js";
 import { postsPanel } from "/shared/panel-posts.js";
 import { officialPanel } from "/shared/panel-official.js";
+import { words } from "/shared/i18n.js";
 
-const page = await openLivePage({ surface: "operations room", tokenLabel: "Operator token", finestResolution: (r) => r.max });
+export const WORDS = {
+  en: { surface: "operations room", token: "Operator token" },
+  it: { surface: "sala operativa", token: "Token dell'operatore" },
+};
+const t = words(WORDS);
+
+const page = await openLivePage({ surface: t("surface"), tokenLabel: t("token"), finestResolution: (r) => r.max });
 const zones = page.add(new ZoneWatch(page));
 page.add(zonesPanel(page, zones));
 page.add(replayPanel(page, zones));

@@ -9,8 +9,10 @@
 // sends on Enter: the form has no submit button, and its submit event (which
 // a browser may still fire) sends nothing.
 
+import { cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 import { circleRing, NAME_LAYERS } from "/shared/map.js";
-import { el, section, select } from "/shared/dom.js";
+import { el, section } from "/shared/dom.js";
+import { clock, language, number, words } from "/shared/i18n.js";
 
 // The kinds of zone a message may be addressed to by name.
 const ADDRESSABLE = ["sector", "perimeter", "exit", "assembly_point"];
@@ -22,27 +24,180 @@ const GRAVE = ["Severe", "Extreme"];
 // highlight, official alert, draft), filled so that it reads as "here".
 const REVIEW_COLOUR = "#39c5cf";
 
+// A circle placed from the keyboard: its radius in metres, within these.
+const KEYBOARD_RADIUS = { min: 50, max: 5000, initial: 300 };
+
 // Every word the panel shows, in one place for translation.
-const WORDS = {
-  title: "Send a safety message",
-  review: "Review and send…",
-  sendDirect: "Send to responders",
-  reviewTitle: "Check before sending",
-  reviewIntro: "This is exactly what will be sent. Its area is filled in cyan on the map, which is framed on it.",
-  confirm: "Confirm and send",
-  back: "Back to edit",
-  sending: "Sending…",
-  clear: "Clear the drawn shape",
-  audience: { public: "The public (every phone on the public page)", responders: "Responders only" },
-  sentTo: { public: "Sent to the public", responders: "Sent to responders" },
-  noArea: "Choose at least one zone or draw a shape on the map: a message needs an area.",
-  unreachable: "the server cannot be reached",
-  none: "—",
-  expiresIn: (minutes, at) => `${minutes} min after it is sent (about ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })})`,
-  circle: (c) => `a ${c.radius_m} m circle drawn on the map`,
-  polygon: (p) => `a ${p.length - 1}-corner polygon drawn on the map`,
-  answers: (r) => `This answers the report “${r.text || "(no text)"}”: once sent, triage marks it false and links it to the rumour register (it can be undone there for a few seconds).`,
+export const WORDS = {
+  en: {
+    title: "Send a safety message",
+    review: "Review and send…",
+    sendDirect: "Send to responders",
+    reviewTitle: "Check before sending",
+    reviewIntro: "This is exactly what will be sent. Its area is filled in cyan on the map, which is framed on it.",
+    confirm: "Confirm and send",
+    back: "Back to edit",
+    sending: "Sending…",
+    clear: "Clear the drawn shape",
+    audiencePublic: "The public (every phone on the public page)",
+    audienceResponders: "Responders only",
+    optionPublic: "public",
+    optionResponders: "responders",
+    sentPublic: "Sent to the public",
+    sentResponders: "Sent to responders",
+    sent: "Sent",
+    sentLine: (to, headline, seq) => `${to}: ${headline} (message #${seq})`,
+    noArea: "Choose at least one zone or draw a shape on the map: a message needs an area.",
+    notSent: (why) => `Not sent: ${why}.`,
+    unreachable: "the server cannot be reached",
+    none: "—",
+    expiresIn: (minutes, at) => `${number(minutes)} min after it is sent (about ${clock(at)})`,
+    circle: (c) => `a ${number(c.radius_m)} m circle drawn on the map`,
+    circleAround: (c, place) => `a ${number(c.radius_m)} m circle around ${place}`,
+    polygon: (p) => `a ${number(p.length - 1)}-corner polygon drawn on the map`,
+    outline: (place) => `the outline of ${place}`,
+    answers: (text) => `This answers the report “${text}”: once sent, triage marks it false and links it to the rumour register (it can be undone there for a few seconds).`,
+    noText: "(no text)",
+    audience: "Audience",
+    severity: "Severity",
+    urgency: "Urgency",
+    certainty: "Certainty",
+    category: "Category",
+    event: "Event",
+    headlineEn: "Headline (en)",
+    instructionEn: "Instruction (en)",
+    headlineIt: "Headline (it)",
+    instructionIt: "Instruction (it)",
+    zones: "Zones",
+    shape: "Shape drawn on the map",
+    shapeCircle: "circle",
+    shapePolygon: "polygon",
+    radius: "Circle radius (m) — click the map to place it",
+    polygonHelp: "Polygon: click its corners on the map; it closes by itself.",
+    expires: "Expires in (minutes)",
+    area: "Area",
+    expiresRow: "Expires",
+    previewLine: (severity, audience, headline, where, at) => `${severity} ${audience} message: “${headline}” — ${where}; expires ${at}.`,
+    previewCircle: (c) => `${number(c.radius_m)} m circle`,
+    previewPolygon: (p) => `${number(p.length - 1)}-corner polygon`,
+    previewNoArea: "no area yet",
+    keyboardLegend: "A circle without the mouse",
+    keyboardOf: "Circle of",
+    keyboardAround: "m around",
+    keyboardRadius: "Radius of the circle, in metres (50 to 5000)",
+    keyboardPlace: "Place the circle is centred on",
+    keyboardZones: "Zones",
+    keyboardCentre: "the map centre",
+    keyboardHotspot: "the busiest hotspot",
+    keyboardAdd: "Add circle",
+    keyboardOutline: "Use the zone's outline",
+    keyboardAdded: (metres, place) => `The message's area: a ${number(metres)} m circle around ${place}, shown on the map.`,
+    keyboardOutlined: (place) => `The message's area: the outline of ${place}, shown on the map.`,
+    keyboardNoHotspot: "No hotspot yet: the map shows no busy cell.",
+    keyboardNoOutline: "Choose a zone with an outline (an area, not a point).",
+  },
+  it: {
+    title: "Invia un messaggio di sicurezza",
+    review: "Rivedi e invia…",
+    sendDirect: "Invia ai soccorritori",
+    reviewTitle: "Controlla prima di inviare",
+    reviewIntro: "Questo è esattamente ciò che verrà inviato. La sua area è colorata in ciano sulla mappa, inquadrata su di essa.",
+    confirm: "Conferma e invia",
+    back: "Torna a modificare",
+    sending: "Invio in corso…",
+    clear: "Cancella la forma disegnata",
+    audiencePublic: "Il pubblico (ogni telefono sulla pagina pubblica)",
+    audienceResponders: "Solo i soccorritori",
+    optionPublic: "pubblico",
+    optionResponders: "soccorritori",
+    sentPublic: "Inviato al pubblico",
+    sentResponders: "Inviato ai soccorritori",
+    sent: "Inviato",
+    sentLine: (to, headline, seq) => `${to}: ${headline} (messaggio n. ${seq})`,
+    noArea: "Scegli almeno una zona o disegna una forma sulla mappa: un messaggio ha bisogno di un'area.",
+    notSent: (why) => `Non inviato: ${why}.`,
+    unreachable: "il server non è raggiungibile",
+    none: "—",
+    expiresIn: (minutes, at) => `${number(minutes)} min dopo l'invio (verso le ${clock(at)})`,
+    circle: (c) => `un cerchio di ${number(c.radius_m)} m disegnato sulla mappa`,
+    circleAround: (c, place) => `un cerchio di ${number(c.radius_m)} m attorno a ${place}`,
+    polygon: (p) => `un poligono di ${number(p.length - 1)} vertici disegnato sulla mappa`,
+    outline: (place) => `il contorno di ${place}`,
+    answers: (text) => `Questo risponde alla segnalazione «${text}»: una volta inviato, lo smistamento la segna come falsa e la collega al registro delle voci (lì si può annullare per qualche secondo).`,
+    noText: "(senza testo)",
+    audience: "Destinatari",
+    severity: "Gravità",
+    urgency: "Urgenza",
+    certainty: "Certezza",
+    category: "Categoria",
+    event: "Tipo di evento",
+    headlineEn: "Titolo (en)",
+    instructionEn: "Istruzioni (en)",
+    headlineIt: "Titolo (it)",
+    instructionIt: "Istruzioni (it)",
+    zones: "Zone",
+    shape: "Forma disegnata sulla mappa",
+    shapeCircle: "cerchio",
+    shapePolygon: "poligono",
+    radius: "Raggio del cerchio (m) — fai clic sulla mappa per posizionarlo",
+    polygonHelp: "Poligono: fai clic sui vertici sulla mappa; si chiude da solo.",
+    expires: "Scade tra (minuti)",
+    area: "Area",
+    expiresRow: "Scadenza",
+    previewLine: (severity, audience, headline, where, at) =>
+      `Messaggio ${audience === "public" ? "al pubblico" : "ai soccorritori"}, gravità ${severity.toLowerCase()}: “${headline}” — ${where}; scade alle ${at}.`,
+    previewCircle: (c) => `cerchio di ${number(c.radius_m)} m`,
+    previewPolygon: (p) => `poligono di ${number(p.length - 1)} vertici`,
+    previewNoArea: "nessuna area per ora",
+    keyboardLegend: "Un cerchio senza mouse",
+    keyboardOf: "Cerchio di",
+    keyboardAround: "m attorno a",
+    keyboardRadius: "Raggio del cerchio, in metri (da 50 a 5000)",
+    keyboardPlace: "Luogo al centro del cerchio",
+    keyboardZones: "Zone",
+    keyboardCentre: "il centro della mappa",
+    keyboardHotspot: "il punto più affollato",
+    keyboardAdd: "Aggiungi il cerchio",
+    keyboardOutline: "Usa il contorno della zona",
+    keyboardAdded: (metres, place) => `L'area del messaggio: un cerchio di ${number(metres)} m attorno a ${place}, mostrato sulla mappa.`,
+    keyboardOutlined: (place) => `L'area del messaggio: il contorno di ${place}, mostrato sulla mappa.`,
+    keyboardNoHotspot: "Ancora nessun punto affollato: la mappa non mostra celle piene.",
+    keyboardNoOutline: "Scegli una zona con un contorno (un'area, non un punto).",
+  },
 };
+const t = words(WORDS);
+
+// The CAP values the pages show (OASIS CAP 1.2): the word a reader reads,
+// the English value always sent. Keyed by the value itself, as the event
+// lists it; a value this table lacks shows as it is.
+export const CAP_WORDS = {
+  en: {
+    Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
+    Immediate: "Immediate", Expected: "Expected", Future: "Future", Past: "Past",
+    Observed: "Observed", Likely: "Likely", Possible: "Possible", Unlikely: "Unlikely",
+    Safety: "Safety", Security: "Security", Rescue: "Rescue", Fire: "Fire", Health: "Health", Transport: "Transport", Other: "Other",
+    // The codes Geo, Met, Env, Infra and CBRNE are not English words: an English
+    // reader sees the code itself (a key a table lacks shows as itself), and no
+    // check takes "Geo" in "GeoJSON" for English left on an Italian page.
+  },
+  it: {
+    Extreme: "Estrema", Severe: "Grave", Moderate: "Moderata", Minor: "Lieve", Unknown: "Sconosciuta",
+    Immediate: "Immediata", Expected: "Attesa", Future: "Futura", Past: "Passata",
+    Observed: "Osservata", Likely: "Probabile", Possible: "Possibile", Unlikely: "Improbabile",
+    Geo: "Rischio geologico", Met: "Rischio meteo", Safety: "Sicurezza", Security: "Ordine pubblico", Rescue: "Soccorso",
+    Fire: "Incendio", Health: "Sanità", Env: "Ambiente", Transport: "Trasporti", Infra: "Reti e infrastrutture",
+    CBRNE: "NBCR", Other: "Altro",
+  },
+};
+const capWords = words(CAP_WORDS);
+
+/** A CAP value (severity, urgency, certainty, category) as the reader reads it; the value itself is sent. */
+export const capWord = (value) => (value == null ? "" : capWords(String(value)));
+
+/** A `<select>` of `values` shown as `label(value)`, `chosen` selected when it is one of them. */
+function select(attrs, values, chosen, label) {
+  return el("select", attrs, ...values.map((v) => el("option", { value: v, text: label(v), ...(v === chosen ? { selected: "" } : {}) })));
+}
 
 /** Every [lon, lat] of a GeoJSON geometry. */
 function positions(geometry) {
@@ -50,60 +205,141 @@ function positions(geometry) {
   return flat(geometry.coordinates);
 }
 
+/**
+ * A ring's signed area and centroid in a plane around `origin` (lon scaled by
+ * the cosine of its latitude, so that a degree east and north weigh alike at
+ * the event's scale): the shoelace sums.
+ */
+function ringMoments(ring, origin) {
+  const k = Math.cos((origin[1] * Math.PI) / 180);
+  const xy = ring.map(([lon, lat]) => [(lon - origin[0]) * k, lat - origin[1]]);
+  let a = 0, cx = 0, cy = 0;
+  for (let i = 0; i < xy.length; i++) {
+    const [x0, y0] = xy[i];
+    const [x1, y1] = xy[(i + 1) % xy.length];
+    const cross = x0 * y1 - x1 * y0;
+    a += cross;
+    cx += (x0 + x1) * cross;
+    cy += (y0 + y1) * cross;
+  }
+  return { area: a / 2, x: cx, y: cy, k };
+}
+
+/**
+ * The centre of a zone's geometry as [lon, lat]: a point's own position, a
+ * polygon's area-weighted centroid (its holes taken out), a multipolygon's
+ * parts weighted by their areas. A vertex average would pull the centre of
+ * a concave or unevenly drawn shape towards its densest corners.
+ */
+export function centroid(geometry) {
+  if (!geometry) return null;
+  if (geometry.type === "Point") return geometry.coordinates.slice(0, 2);
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.type === "MultiPolygon" ? geometry.coordinates : null;
+  if (!polygons?.length) return null;
+  const origin = polygons[0][0][0];
+  let area = 0, x = 0, y = 0, k = 1;
+  for (const rings of polygons) {
+    rings.forEach((ring, i) => {
+      const m = ringMoments(ring, origin);
+      k = m.k;
+      // The outer ring adds, a hole takes away, whichever way each was drawn.
+      const sign = (i === 0 ? 1 : -1) * Math.sign(m.area || 1);
+      area += sign * m.area;
+      x += sign * m.x;
+      y += sign * m.y;
+    });
+  }
+  if (!area) {
+    const all = polygons.flat(1).flat(1);
+    return [all.reduce((s, p) => s + p[0], 0) / all.length, all.reduce((s, p) => s + p[1], 0) / all.length];
+  }
+  // Σ(x0+x1)·cross over 6A gives the centroid; the signs of A and the sums cancel.
+  return [origin[0] + x / (6 * area) / k, origin[1] + y / (6 * area)];
+}
+
 export function composerPanel(page) {
   const cap = page.event.cap;
   const field = (label, input) => el("label", { class: "field" }, el("span", { text: label }), input);
-  const audience = select({ id: "c-audience" }, ["public", "responders"], "public");
-  const severity = select({ id: "c-severity" }, cap.severities, "Severe");
-  const urgency = select({ id: "c-urgency" }, cap.urgencies, "Immediate");
-  const certainty = select({ id: "c-certainty" }, cap.certainties, "Observed");
-  const category = select({ id: "c-category" }, cap.categories, "Safety");
-  const eventName = el("input", { id: "c-event", value: "Crowd crush risk", required: "" });
-  const headline = el("input", { id: "c-headline", maxlength: "160", required: "" });
-  const instruction = el("textarea", { id: "c-instruction", rows: "2" });
-  const headlineIt = el("input", { id: "c-headline-it", maxlength: "160" });
-  const instructionIt = el("textarea", { id: "c-instruction-it", rows: "2" });
-  const zones = el("fieldset", { id: "c-zones" }, el("legend", { text: "Zones" }));
-  const shape = select({ id: "c-shape" }, ["circle", "polygon"], "circle");
+  const audienceWord = (v) => ({ public: t("optionPublic"), responders: t("optionResponders") })[v] ?? v;
+  const audience = select({ id: "c-audience" }, ["public", "responders"], "public", audienceWord);
+  const severity = select({ id: "c-severity" }, cap.severities, "Severe", capWord);
+  const urgency = select({ id: "c-urgency" }, cap.urgencies, "Immediate", capWord);
+  const certainty = select({ id: "c-certainty" }, cap.certainties, "Observed", capWord);
+  const category = select({ id: "c-category" }, cap.categories, "Safety", capWord);
+  const eventName = el("input", { id: "c-event", value: "Crowd crush risk", required: "", lang: "en" });
+  const headline = el("input", { id: "c-headline", maxlength: "160", required: "", lang: "en" });
+  const instruction = el("textarea", { id: "c-instruction", rows: "2", lang: "en" });
+  const headlineIt = el("input", { id: "c-headline-it", maxlength: "160", lang: "it" });
+  const instructionIt = el("textarea", { id: "c-instruction-it", rows: "2", lang: "it" });
+  const zones = el("fieldset", { id: "c-zones" }, el("legend", { text: t("zones") }));
+  const shape = select({ id: "c-shape" }, ["circle", "polygon"], "circle", (v) => (v === "circle" ? t("shapeCircle") : t("shapePolygon")));
   const radius = el("input", { id: "c-radius", type: "number", value: "200", min: "1" });
-  const clear = el("button", { type: "button", id: "c-clear", class: "secondary", text: WORDS.clear });
+  const clear = el("button", { type: "button", id: "c-clear", class: "secondary", text: t("clear") });
   const expires = el("input", { id: "c-expires", type: "number", value: "60", min: "1" });
   const preview = el("p", { id: "c-preview", class: "preview", "aria-live": "polite" });
   const send = el("button", { type: "button", id: "c-send", class: "send" });
+
+  // A circle (or a zone's outline) placed from the keyboard: "Circle of [N] m around [place]".
+  const kbRadius = el("input", { id: "c-kb-radius", type: "number", value: String(KEYBOARD_RADIUS.initial),
+    min: String(KEYBOARD_RADIUS.min), max: String(KEYBOARD_RADIUS.max), step: "10", inputmode: "numeric", "aria-label": t("keyboardRadius") });
+  const kbZones = el("optgroup", { label: t("keyboardZones") });
+  const kbPlace = el("select", { id: "c-kb-around", "aria-label": t("keyboardPlace") },
+    el("option", { value: "centre", text: t("keyboardCentre") }),
+    el("option", { value: "hotspot", text: t("keyboardHotspot") }),
+    kbZones);
+  const kbAdd = el("button", { type: "button", id: "c-kb-add", class: "secondary", text: t("keyboardAdd") });
+  const kbOutline = el("button", { type: "button", id: "c-kb-outline", class: "secondary", text: t("keyboardOutline") });
+  const kbStatus = el("p", { id: "c-kb-status", class: "preview", role: "status" });
+  const keyboard = el("fieldset", { id: "c-keyboard", class: "keyboard-shape" },
+    el("legend", { text: t("keyboardLegend") }),
+    el("div", { class: "keyboard-line" },
+      el("span", { "aria-hidden": "true", text: t("keyboardOf") }), kbRadius,
+      el("span", { "aria-hidden": "true", text: t("keyboardAround") }), kbPlace),
+    el("div", { class: "keyboard-actions" }, kbAdd, kbOutline),
+    kbStatus);
+
   const form = el("form", { id: "compose" },
-    field("Audience", audience),
-    field("Severity", severity),
-    field("Urgency", urgency),
-    field("Certainty", certainty),
-    field("Category", category),
-    field("Event", eventName),
-    field("Headline (en)", headline),
-    field("Instruction (en)", instruction),
-    field("Headline (it)", headlineIt),
-    field("Instruction (it)", instructionIt),
+    field(t("audience"), audience),
+    field(t("severity"), severity),
+    field(t("urgency"), urgency),
+    field(t("certainty"), certainty),
+    field(t("category"), category),
+    field(t("event"), eventName),
+    field(t("headlineEn"), headline),
+    field(t("instructionEn"), instruction),
+    field(t("headlineIt"), headlineIt),
+    field(t("instructionIt"), instructionIt),
     zones,
-    field("Shape drawn on the map", shape),
-    field("Circle radius (m) — click the map to place it", radius),
-    el("p", { class: "preview", text: "Polygon: click its corners on the map; it closes by itself." }),
+    field(t("shape"), shape),
+    field(t("radius"), radius),
+    el("p", { class: "preview", text: t("polygonHelp") }),
+    keyboard,
     clear,
-    field("Expires in (minutes)", expires),
+    field(t("expires"), expires),
     preview,
     send);
 
-  const reviewTitle = el("h3", { id: "c-review-title", tabindex: "-1", text: WORDS.reviewTitle });
+  const reviewTitle = el("h3", { id: "c-review-title", tabindex: "-1", text: t("reviewTitle") });
   const reviewList = el("dl", { id: "c-review-list" });
   const reviewNote = el("p", { id: "c-review-note", class: "review-note" });
-  const confirm = el("button", { type: "button", id: "c-confirm", class: "send", text: WORDS.confirm });
-  const back = el("button", { type: "button", id: "c-back", class: "secondary", text: WORDS.back });
+  const confirm = el("button", { type: "button", id: "c-confirm", class: "send", text: t("confirm") });
+  const back = el("button", { type: "button", id: "c-back", class: "secondary", text: t("back") });
   const review = el("div", { id: "c-review", class: "review", role: "group", "aria-labelledby": "c-review-title", hidden: "" },
-    reviewTitle, el("p", { class: "preview", text: WORDS.reviewIntro }), reviewList, reviewNote,
+    reviewTitle, el("p", { class: "preview", text: t("reviewIntro") }), reviewList, reviewNote,
     el("div", { class: "review-actions" }, confirm, back));
   const result = el("p", { id: "c-result", class: "sent-banner", role: "status", tabindex: "-1" });
   const failure = el("p", { id: "c-error", class: "send-error", role: "alert" });
 
   const zoneFeatures = new Map();
+  // Every zone with a shape, for the keyboard's circle (exits and first-aid posts too).
+  const placeFeatures = new Map();
+  let busiest = null;
   let circleCentre = null;
+  // What the circle is around when placed from the keyboard ("Piazza Maggiore"), else null.
+  let circlePlace = null;
   let polygon = [];
+  // The zone whose outline is the polygon, when taken from the keyboard.
+  let polygonPlace = null;
   // The message under review, as it will be sent (its expiry set when sent).
   let reviewed = null;
   let sending = false;
@@ -114,11 +350,12 @@ export function composerPanel(page) {
     const ticked = [...zones.querySelectorAll("input:checked")].map((i) => i.value);
     const circles = circleCentre ? [{ lat: circleCentre[1], lon: circleCentre[0], radius_m: Number(radius.value) }] : [];
     const polygons = polygon.length >= 3 ? [[...polygon, polygon[0]]] : [];
+    const named = [circles.length ? circlePlace : null, polygons.length ? polygonPlace : null].filter(Boolean);
     const body = {
       audience: audience.value, msg_type: "Alert", category: category.value, event: eventName.value,
       severity: severity.value, urgency: urgency.value, certainty: certainty.value,
       headline: headline.value, instruction: instruction.value || undefined, language: "en",
-      area: { zones: ticked, circles, polygons },
+      area: { ...(named.length ? { description: [...new Set(named)].join("; ") } : {}), zones: ticked, circles, polygons },
       expires: new Date(Date.now() + Number(expires.value) * 60000).toISOString(),
     };
     if (headlineIt.value) body.translations = [{ language: "it", headline: headlineIt.value, instruction: instructionIt.value || undefined }];
@@ -127,13 +364,17 @@ export function composerPanel(page) {
 
   const needsReview = (b) => b.audience === "public" || GRAVE.includes(b.severity);
   const zoneName = (id) => zoneFeatures.get(id)?.properties.name ?? id;
-  const places = (area) => [...area.zones.map(zoneName), ...area.circles.map(WORDS.circle), ...area.polygons.map(WORDS.polygon)];
+  const places = (area) => [
+    ...area.zones.map(zoneName),
+    ...area.circles.map((c) => (circlePlace ? t("circleAround", c, circlePlace) : t("circle", c))),
+    ...area.polygons.map((p) => (polygonPlace ? t("outline", polygonPlace) : t("polygon", p))),
+  ];
 
   function showPreview() {
     const b = composed();
-    const where = [...b.area.zones, ...b.area.circles.map((c) => `${c.radius_m} m circle`), ...b.area.polygons.map((p) => `${p.length - 1}-corner polygon`)].join(", ") || "no area yet";
-    preview.textContent = `${b.severity} ${b.audience} message: “${b.headline || "…"}” — ${where}; expires ${new Date(b.expires).toLocaleTimeString()}.`;
-    send.textContent = needsReview(b) ? WORDS.review : WORDS.sendDirect;
+    const where = [...b.area.zones, ...b.area.circles.map((c) => t("previewCircle", c)), ...b.area.polygons.map((p) => t("previewPolygon", p))].join(", ") || t("previewNoArea");
+    preview.textContent = t("previewLine", capWord(b.severity), b.audience, b.headline || "…", where, clock(b.expires, { seconds: true }));
+    send.textContent = needsReview(b) ? t("review") : t("sendDirect");
   }
 
   function drawDraft() {
@@ -157,6 +398,14 @@ export function composerPanel(page) {
       paint: { "circle-radius": 11, "circle-color": REVIEW_COLOUR, "circle-opacity": 0.6, "circle-stroke-color": REVIEW_COLOUR, "circle-stroke-width": 3 } }, before);
   });
 
+  /** Frames the map on `features` (GeoJSON), when they have any position. */
+  function frame(features) {
+    const points = features.flatMap((f) => positions(f.geometry));
+    if (!points.length) return;
+    const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
+    page.map.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 60, maxZoom: 17 });
+  }
+
   /** Fills `area` (a message's) on the map and frames it; null clears it. */
   async function showArea(area) {
     const features = !area ? [] : [
@@ -166,27 +415,28 @@ export function composerPanel(page) {
     ];
     await reviewLayers;
     page.map.map.getSource("review").setData({ type: "FeatureCollection", features });
-    const points = features.flatMap((f) => positions(f.geometry));
-    if (!points.length) return;
-    const lons = points.map((p) => p[0]), lats = points.map((p) => p[1]);
-    page.map.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 60, maxZoom: 17 });
+    frame(features);
   }
 
   function describe(b) {
     const it = b.translations?.[0];
     const minutes = Number(expires.value);
+    const own = language();
+    // Each row's words with their language: the page's, or the one they were typed in.
     const rows = [
-      ["Audience", WORDS.audience[b.audience] ?? b.audience],
-      ["Severity", `${b.severity} · ${b.urgency} · ${b.certainty}`],
-      ["Event", `${b.event} (${b.category})`],
-      ["Headline (en)", b.headline],
-      ["Instruction (en)", b.instruction ?? WORDS.none],
-      ["Headline (it)", it?.headline ?? WORDS.none],
-      ["Instruction (it)", it?.instruction ?? WORDS.none],
-      ["Area", places(b.area).join("; ")],
-      ["Expires", WORDS.expiresIn(minutes, new Date(Date.now() + minutes * 60000))],
+      [t("audience"), b.audience === "public" ? t("audiencePublic") : b.audience === "responders" ? t("audienceResponders") : b.audience, own],
+      [t("severity"), [b.severity, b.urgency, b.certainty].map(capWord).join(" · "), own],
+      // The event as typed (in English, as the message is written), its category in the page's words.
+      [t("event"), [el("span", { lang: "en", text: b.event }), ` (${capWord(b.category)})`], own],
+      [t("headlineEn"), b.headline, "en"],
+      [t("instructionEn"), b.instruction ?? t("none"), "en"],
+      [t("headlineIt"), it?.headline ?? t("none"), it?.headline ? "it" : own],
+      [t("instructionIt"), it?.instruction ?? t("none"), it?.instruction ? "it" : own],
+      [t("area"), places(b.area).join("; "), own],
+      [t("expiresRow"), t("expiresIn", minutes, new Date(Date.now() + minutes * 60000)), own],
     ];
-    return rows.flatMap(([term, value]) => [el("dt", { text: term }), el("dd", { lang: term.endsWith("(it)") && value !== WORDS.none ? "it" : "en", text: value })]);
+    return rows.flatMap(([term, value, lang]) => [el("dt", { text: term }),
+      Array.isArray(value) ? el("dd", { lang }, ...value) : el("dd", { lang, text: value })]);
   }
 
   /** Checks what the browser can before anything is shown or sent; false with the reason shown. */
@@ -194,7 +444,7 @@ export function composerPanel(page) {
     failure.textContent = "";
     if (!form.reportValidity()) return false;
     if (!places(b.area).length) {
-      failure.textContent = WORDS.noArea;
+      failure.textContent = t("noArea");
       return false;
     }
     return true;
@@ -203,7 +453,7 @@ export function composerPanel(page) {
   function openReview(b) {
     reviewed = b;
     reviewList.replaceChildren(...describe(b));
-    reviewNote.textContent = answering ? WORDS.answers(answering.report) : "";
+    reviewNote.textContent = answering ? t("answers", answering.report.text || t("noText")) : "";
     form.hidden = true;
     review.hidden = false;
     showArea(b.area);
@@ -222,7 +472,7 @@ export function composerPanel(page) {
     sending = true;
     confirm.disabled = true;
     send.disabled = true;
-    confirm.textContent = WORDS.sending;
+    confirm.textContent = t("sending");
     const body = { ...b, expires: new Date(Date.now() + Number(expires.value) * 60000).toISOString() };
     let ok = false, answer = null;
     try {
@@ -235,15 +485,22 @@ export function composerPanel(page) {
     sending = false;
     confirm.disabled = false;
     send.disabled = false;
-    confirm.textContent = WORDS.confirm;
+    confirm.textContent = t("confirm");
     if (ok) {
       sent(body, answer);
       return;
     }
-    // Kept as typed, with the server's reason where it can be read.
+    // Kept as typed, with the server's reason (as the server words it) where it can be read.
     closeReview();
-    failure.textContent = `Not sent: ${answer?.error?.message ?? WORDS.unreachable}.`;
+    failure.textContent = t("notSent", answer?.error?.message ?? t("unreachable"));
     failure.scrollIntoView({ block: "nearest" });
+  }
+
+  function forgetShapes() {
+    circleCentre = null;
+    circlePlace = null;
+    polygon = [];
+    polygonPlace = null;
   }
 
   function sent(body, answer) {
@@ -251,29 +508,102 @@ export function composerPanel(page) {
     answering = null;
     closeReview();
     form.reset();
-    circleCentre = null;
-    polygon = [];
+    forgetShapes();
+    kbStatus.textContent = "";
+    showOutlineChoice();
     drawDraft();
-    result.textContent = `${WORDS.sentTo[body.audience] ?? "Sent"}: ${body.headline} (message #${answer?.seq ?? "?"})`;
+    const to = body.audience === "public" ? t("sentPublic") : body.audience === "responders" ? t("sentResponders") : t("sent");
+    result.textContent = t("sentLine", to, body.headline, answer?.seq ?? "?");
     result.scrollIntoView({ block: "nearest" });
     result.focus();
     done?.settle(answer);
   }
 
+  /** The keyboard's chosen place: { centre: [lon, lat], name, feature? }, or null with the reason shown. */
+  function chosenPlace() {
+    if (kbPlace.value === "centre") {
+      const c = page.map.map.getCenter();
+      return { centre: [c.lng, c.lat], name: null };
+    }
+    if (kbPlace.value === "hotspot") {
+      if (!busiest) {
+        kbStatus.textContent = t("keyboardNoHotspot");
+        return null;
+      }
+      const [lat, lon] = cellToLatLng(busiest.cell);
+      return { centre: [lon, lat], name: null };
+    }
+    const feature = placeFeatures.get(kbPlace.value);
+    const centre = centroid(feature?.geometry);
+    return centre ? { centre, name: feature.properties.name ?? feature.properties.id, feature } : null;
+  }
+
+  function addKeyboardCircle() {
+    if (reviewed) return;
+    kbStatus.textContent = "";
+    if (!kbRadius.reportValidity()) return;
+    const place = chosenPlace();
+    if (!place) return;
+    const metres = Number(kbRadius.value);
+    circleCentre = place.centre;
+    circlePlace = place.name;
+    radius.value = String(metres);
+    shape.value = "circle";
+    drawDraft();
+    frame([{ geometry: { type: "LineString", coordinates: circleRing(place.centre, metres) } }]);
+    kbStatus.textContent = t("keyboardAdded", metres, place.name ?? kbPlace.selectedOptions[0]?.textContent ?? "");
+  }
+
+  function useOutline() {
+    if (reviewed) return;
+    kbStatus.textContent = "";
+    const feature = placeFeatures.get(kbPlace.value);
+    const ring = feature?.geometry?.type === "Polygon" ? feature.geometry.coordinates[0]
+      : feature?.geometry?.type === "MultiPolygon" ? feature.geometry.coordinates[0][0] : null;
+    if (!ring) {
+      kbStatus.textContent = t("keyboardNoOutline");
+      return;
+    }
+    // The composer closes the polygon itself: its corners without the ring's closing repeat.
+    const last = ring.length - 1;
+    polygon = ring[0][0] === ring[last][0] && ring[0][1] === ring[last][1] ? ring.slice(0, last) : ring.slice();
+    polygonPlace = feature.properties.name ?? feature.properties.id;
+    shape.value = "polygon";
+    drawDraft();
+    frame([feature]);
+    kbStatus.textContent = t("keyboardOutlined", polygonPlace);
+  }
+
+  /** The outline is offered only for a zone that has one. */
+  function showOutlineChoice() {
+    const type = placeFeatures.get(kbPlace.value)?.geometry?.type;
+    kbOutline.disabled = !["Polygon", "MultiPolygon"].includes(type);
+  }
+
   page.map.on("click", (e) => {
     if (reviewed) return; // the area under review stays as it is shown
     const point = [e.lngLat.lng, e.lngLat.lat];
-    if (shape.value === "circle") circleCentre = point;
-    else polygon.push(point);
+    if (shape.value === "circle") {
+      circleCentre = point;
+      circlePlace = null;
+    } else {
+      if (polygonPlace) polygon = []; // a zone's outline is replaced, not added to
+      polygonPlace = null;
+      polygon.push(point);
+    }
     drawDraft();
   });
   shape.addEventListener("change", drawDraft);
   clear.addEventListener("click", () => {
-    circleCentre = null;
-    polygon = [];
+    forgetShapes();
+    kbStatus.textContent = "";
     drawDraft();
   });
   radius.addEventListener("input", drawDraft);
+  kbAdd.addEventListener("click", addKeyboardCircle);
+  kbOutline.addEventListener("click", useOutline);
+  kbPlace.addEventListener("change", showOutlineChoice);
+  showOutlineChoice();
   form.addEventListener("input", showPreview);
   form.addEventListener("change", showPreview);
   // Enter in a field never sends: a browser's implicit submission lands here and stops.
@@ -296,12 +626,22 @@ export function composerPanel(page) {
   showPreview();
 
   return {
-    elements: [section(WORDS.title, "composer", form, review, failure, result)],
+    elements: [section(t("title"), "composer", form, review, failure, result)],
     zones(features) {
       for (const f of features.filter((z) => ADDRESSABLE.includes(z.properties.kind))) {
         zoneFeatures.set(f.properties.id, f);
         zones.append(el("label", { class: "check" }, el("input", { type: "checkbox", value: f.properties.id }), ` ${f.properties.name}`));
       }
+      for (const f of features.filter((z) => centroid(z.geometry))) {
+        if (placeFeatures.has(f.properties.id)) continue;
+        placeFeatures.set(f.properties.id, f);
+        kbZones.append(el("option", { value: f.properties.id, text: f.properties.name ?? f.properties.id }));
+      }
+      showOutlineChoice();
+    },
+    heat(cells) {
+      busiest = null;
+      for (const c of cells) if (!busiest || c.count > busiest.count) busiest = c;
     },
     /**
      * A public denial of a rumour around where it was reported, ready to edit
@@ -322,7 +662,11 @@ export function composerPanel(page) {
       eventName.value = "Rumour";
       headline.value = "The rumour going around here is false";
       instruction.value = "Stay calm and follow the stewards' instructions.";
+      // The answer goes out in both languages of the event, each ready to edit.
+      headlineIt.value = "La voce che circola qui è falsa";
+      instructionIt.value = "Mantenete la calma e seguite le indicazioni degli steward.";
       circleCentre = [report.lon, report.lat];
+      circlePlace = null;
       radius.value = "300";
       result.textContent = "";
       failure.textContent = "";

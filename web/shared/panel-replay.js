@@ -8,27 +8,60 @@
 
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
+import { clock, dateTime, words } from "/shared/i18n.js";
 
 // The last hours, as far back as counts are kept: a wall's operator wants
 // the event's afternoon, not a week.
 const MAX_SPAN_MINUTES = 12 * 60;
 const SPEEDS = [1, 5, 15, 60];
 
-const hhmm = (t) => t.toISOString().slice(11, 16);
+// Every word the panel shows, in one place for translation.
+export const WORDS = {
+  en: {
+    title: "Replay",
+    liveHours: (n) => `Live. Move the slider to replay the last ${n} hours.`,
+    liveMinutes: (n) => `Live. Move the slider to replay the last ${n} minutes.`,
+    slider: "Moment to replay, in minutes before now",
+    speed: "Replay speed",
+    play: "Play",
+    pause: "Pause",
+    live: "Back to live",
+    banner: (time) => `REPLAY ${time} — not live`,
+    showing: (moment) => `Showing ${moment}.`,
+    failed: (why) => `Replay failed: ${why}`,
+  },
+  it: {
+    title: "Riproduzione",
+    liveHours: (n) => `In diretta. Sposta il cursore per rivedere le ultime ${n} ore.`,
+    liveMinutes: (n) => `In diretta. Sposta il cursore per rivedere gli ultimi ${n} minuti.`,
+    slider: "Momento da rivedere, in minuti prima di adesso",
+    speed: "Velocità di riproduzione",
+    play: "Avvia",
+    pause: "Pausa",
+    live: "Torna alla diretta",
+    banner: (time) => `RIPRODUZIONE ${time} — non in diretta`,
+    showing: (moment) => `Momento mostrato: ${moment}.`,
+    failed: (why) => `Riproduzione non riuscita: ${why}`,
+  },
+};
+const t = words(WORDS);
+
+// The reader's own clock; "UTC" said only where the time shown is UTC.
+const inUtc = () => ["UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Etc/Zulu"].includes(Intl.DateTimeFormat().resolvedOptions().timeZone);
+const hhmm = (moment) => `${clock(moment)}${inUtc() ? " UTC" : ""}`;
 
 export function replayPanel(page, zones) {
   // A minute short of count retention, so that a moment chosen is still kept when asked for.
   const SPAN_MINUTES = Math.max(1, Math.min(MAX_SPAN_MINUTES, Math.floor(page.event.countRetentionSecs / 60) - 1));
-  const spanWords = SPAN_MINUTES >= 120 ? `${Math.round(SPAN_MINUTES / 60)} hours` : `${SPAN_MINUTES} minutes`;
-  const liveWords = `Live. Move the slider to replay the last ${spanWords}.`;
+  const liveWords = SPAN_MINUTES >= 120 ? t("liveHours", Math.round(SPAN_MINUTES / 60)) : t("liveMinutes", SPAN_MINUTES);
   const slider = el("input", {
     id: "replay-slider", type: "range", min: String(-SPAN_MINUTES), max: "0", step: "1", value: "0",
-    "aria-label": "Moment to replay, in minutes before now",
+    "aria-label": t("slider"),
   });
-  const speed = el("select", { id: "replay-speed", "aria-label": "Replay speed" },
+  const speed = el("select", { id: "replay-speed", "aria-label": t("speed") },
     ...SPEEDS.map((s) => el("option", { value: String(s), text: `${s}×` })));
-  const play = el("button", { id: "replay-play", type: "button", text: "Play", disabled: "" });
-  const live = el("button", { id: "replay-live", type: "button", text: "Back to live", disabled: "" });
+  const play = el("button", { id: "replay-play", type: "button", text: t("play"), disabled: "" });
+  const live = el("button", { id: "replay-live", type: "button", text: t("live"), disabled: "" });
   const shown = el("p", { id: "replay-moment", class: "none", text: liveWords });
   const banner = el("div", { id: "replay-banner", role: "status", hidden: "" });
   document.body.prepend(banner);
@@ -52,15 +85,15 @@ export function replayPanel(page, zones) {
       page.showReplay(heat.cells);
       zones.replay(status);
     } catch (e) {
-      shown.textContent = `Replay failed: ${e.message}`;
+      shown.textContent = t("failed", e.message);
     }
   }
 
   function mark() {
-    const words = `REPLAY ${hhmm(moment)} UTC — not live`;
+    const words = t("banner", hhmm(moment));
     banner.textContent = words;
     banner.hidden = false;
-    shown.textContent = `Showing ${moment.toISOString().slice(0, 16).replace("T", " ")} UTC.`;
+    shown.textContent = t("showing", `${dateTime(moment)}${inUtc() ? " UTC" : ""}`);
     slider.value = String(Math.min(0, Math.round((moment.getTime() - Date.now()) / 60000)));
     slider.setAttribute("aria-valuetext", words);
     play.disabled = false;
@@ -77,7 +110,7 @@ export function replayPanel(page, zones) {
   function pause() {
     clearInterval(timer);
     timer = null;
-    play.textContent = "Play";
+    play.textContent = t("play");
   }
 
   function backToLive() {
@@ -103,7 +136,7 @@ export function replayPanel(page, zones) {
   });
   play.addEventListener("click", () => {
     if (timer) return pause();
-    play.textContent = "Pause";
+    play.textContent = t("pause");
     timer = setInterval(() => {
       const next = new Date(moment.getTime() + Number(speed.value) * 1000);
       if (next.getTime() >= Date.now()) return backToLive();
@@ -113,6 +146,6 @@ export function replayPanel(page, zones) {
   live.addEventListener("click", backToLive);
 
   return {
-    elements: [section("Replay", "replay-panel", slider, el("div", { class: "replay-controls" }, speed, play, live), shown)],
+    elements: [section(t("title"), "replay-panel", slider, el("div", { class: "replay-controls" }, speed, play, live), shown)],
   };
 }

@@ -12,6 +12,7 @@
 
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
+import { number, words } from "/shared/i18n.js";
 import { categoryLabel } from "/shared/panel-report-form.js";
 import { linkReport, rumourLinker } from "/shared/panel-rumours.js";
 
@@ -19,32 +20,90 @@ import { linkReport, rumourLinker } from "/shared/panel-rumours.js";
 export const UNDO_SECONDS = 5;
 
 // Every word the panel shows, in one place for translation.
-const WORDS = {
-  title: "Reports to triage",
-  none: "No reports waiting.",
-  verify: "✓ Verify",
-  dismiss: "✕ Dismiss",
-  rumour: "Rumour…",
-  dismissed: "Dismissed",
-  markedFalse: "Marked false and linked",
-  undo: (s) => `Undo (${s} s)`,
-  tooLate: "Sending…",
-  undone: (word) => `${word}: undone; the report is back in triage.`,
-  waiting: (word) => `${word}. It is sent in ${UNDO_SECONDS} seconds unless you undo it.`,
-  failed: (word, why) => `Not ${word.toLowerCase()}: ${why}`,
-  answering: "Its public answer is being prepared in the composer. The report stays here until the answer is sent; then it is marked false and linked.",
-  goToAnswer: "Go to the answer",
-  stopAnswering: "Stop answering",
-  unreachable: "the server cannot be reached",
+export const WORDS = {
+  en: {
+    title: "Reports to triage",
+    none: "No reports waiting.",
+    verify: "✓ Verify",
+    dismiss: "✕ Dismiss",
+    rumour: "Rumour…",
+    dismissed: "Dismissed",
+    markedFalse: "Marked false and linked",
+    verified: "Verified",
+    undo: (s) => `Undo (${s} s)`,
+    tooLate: "Sending…",
+    undone: (word) => `${word}: undone; the report is back in triage.`,
+    waiting: (word) => `${word}. It is sent in ${UNDO_SECONDS} seconds unless you undo it.`,
+    failed: (word, why) => `Not ${word.toLowerCase()}: ${why}`,
+    answering: "Its public answer is being prepared in the composer. The report stays here until the answer is sent; then it is marked false and linked.",
+    goToAnswer: "Go to the answer",
+    stopAnswering: "Stop answering",
+    unreachable: "the server cannot be reached",
+    people: (n) => `~${number(n)} people`,
+    noText: "(no text)",
+    citizen: "citizen",
+    field: "field",
+    majorIncident: "MAJOR INCIDENT",
+    mMajor: "Major incident",
+    mDeclared: "Declared",
+    mNotDeclared: "Not declared",
+    mLocation: "Exact location",
+    mType: "Type",
+    mHazards: "Hazards",
+    mAccess: "Access",
+    mCasualties: "Casualties",
+    mServices: "Services",
+    mPresent: (who) => `present: ${who}`,
+    mRequired: (who) => `required: ${who}`,
+  },
+  it: {
+    title: "Segnalazioni da verificare",
+    none: "Nessuna segnalazione in attesa.",
+    verify: "✓ Verifica",
+    dismiss: "✕ Scarta",
+    rumour: "È una voce…",
+    dismissed: "Scartata",
+    markedFalse: "Segnata come falsa e collegata",
+    verified: "Verificata",
+    undo: (s) => `Annulla (${s} s)`,
+    tooLate: "Invio in corso…",
+    undone: (word) => `${word}: annullato; la segnalazione è di nuovo da verificare.`,
+    waiting: (word) => `${word}. Viene inviata tra ${UNDO_SECONDS} secondi, se non annulli.`,
+    failed: (word, why) => `Non riuscito (${word.toLowerCase()}): ${why}`,
+    answering: "La risposta pubblica si sta preparando nel compositore. La segnalazione resta qui finché la risposta non è inviata; poi viene segnata come falsa e collegata.",
+    goToAnswer: "Vai alla risposta",
+    stopAnswering: "Non rispondere più",
+    unreachable: "il server non è raggiungibile",
+    people: (n) => `~${number(n)} persone`,
+    noText: "(senza testo)",
+    citizen: "cittadino",
+    field: "squadra sul campo",
+    majorIncident: "MAXI-EMERGENZA",
+    mMajor: "Maxi-emergenza",
+    mDeclared: "Dichiarata",
+    mNotDeclared: "Non dichiarata",
+    mLocation: "Luogo esatto",
+    mType: "Tipo",
+    mHazards: "Pericoli",
+    mAccess: "Accessi",
+    mCasualties: "Coinvolti",
+    mServices: "Soccorsi",
+    mPresent: (who) => `presenti: ${who}`,
+    mRequired: (who) => `necessari: ${who}`,
+  },
 };
+const t = words(WORDS);
+
+/** Where a report came from, in words ("citizen", "field"); the server's value when this page does not know it. */
+const originWord = (origin) => (origin === "citizen" || origin === "field" ? t(origin) : String(origin ?? ""));
 
 /** A METHANE report's seven headings, each under its letter. */
 function methaneList(m) {
-  const casualties = [Number.isFinite(m.casualties?.number) ? String(m.casualties.number) : null, m.casualties?.kind].filter(Boolean).join(", ");
-  const services = [m.emergency_services?.present ? `present: ${m.emergency_services.present}` : null,
-    m.emergency_services?.required ? `required: ${m.emergency_services.required}` : null].filter(Boolean).join("; ");
-  const rows = [["M", "Major incident", m.major_incident ? "Declared" : "Not declared"], ["E", "Exact location", m.exact_location],
-    ["T", "Type", m.type], ["H", "Hazards", m.hazards], ["A", "Access", m.access], ["N", "Casualties", casualties], ["E", "Services", services]];
+  const casualties = [Number.isFinite(m.casualties?.number) ? number(m.casualties.number) : null, m.casualties?.kind].filter(Boolean).join(", ");
+  const services = [m.emergency_services?.present ? t("mPresent", m.emergency_services.present) : null,
+    m.emergency_services?.required ? t("mRequired", m.emergency_services.required) : null].filter(Boolean).join("; ");
+  const rows = [["M", t("mMajor"), m.major_incident ? t("mDeclared") : t("mNotDeclared")], ["E", t("mLocation"), m.exact_location],
+    ["T", t("mType"), m.type], ["H", t("mHazards"), m.hazards], ["A", t("mAccess"), m.access], ["N", t("mCasualties"), casualties], ["E", t("mServices"), services]];
   return el("dl", { class: "methane-list" }, ...rows.flatMap(([letter, words, value]) => [
     el("dt", {}, el("span", { class: "letter", "aria-hidden": "true", text: letter }), words),
     el("dd", { text: value || "—" })]));
@@ -72,18 +131,18 @@ export function triagePanel(page, { answerRumour, register }) {
   const cards = new Map();
   let focusNext = null;
   const announcer = el("p", { id: "triage-status", class: "visually-hidden", role: "status" });
-  const noneLine = el("p", { class: "none", text: WORDS.none });
-  const panel = section(WORDS.title, "triage", noneLine);
+  const noneLine = el("p", { class: "none", text: t("none") });
+  const panel = section(t("title"), "triage", noneLine);
   panel.append(announcer);
   const list = panel.querySelector("#triage");
 
   const secondsLeft = (p) => Math.max(1, Math.ceil((p.deadline - Date.now()) / 1000));
 
   function pendingCard(r, p) {
-    p.undo = el("button", { type: "button", class: "undo", "data-act": "undo", text: WORDS.undo(secondsLeft(p)), onclick: () => undo(r.id) });
+    p.undo = el("button", { type: "button", class: "undo", "data-act": "undo", text: t("undo", secondsLeft(p)), onclick: () => undo(r.id) });
     if (p.committing) {
       p.undo.disabled = true;
-      p.undo.textContent = WORDS.tooLate;
+      p.undo.textContent = t("tooLate");
     }
     return el("article", { class: "report pending", "data-id": r.id }, el("span", { class: "pending-word", text: p.word }), " — ", p.undo);
   }
@@ -94,18 +153,18 @@ export function triagePanel(page, { answerRumour, register }) {
     const answer = answering.get(r.id);
     const failure = errors.get(r.id);
     return el("article", { class: r.methane ? "report methane-card" : "report", "data-id": r.id },
-      el("h3", { text: r.methane ? `METHANE${r.methane.major_incident ? " · MAJOR INCIDENT" : ""} · ${categoryLabel(r.category)}` : `${categoryLabel(r.category)} · ${r.origin}` }),
-      ...(r.methane ? [methaneList(r.methane)] : [el("p", { text: [r.text, r.crowd_estimate ? `~${r.crowd_estimate} people` : null].filter(Boolean).join(" · ") || "(no text)" })]),
+      el("h3", { text: r.methane ? `METHANE${r.methane.major_incident ? ` · ${t("majorIncident")}` : ""} · ${categoryLabel(r.category)}` : `${categoryLabel(r.category)} · ${originWord(r.origin)}` }),
+      ...(r.methane ? [methaneList(r.methane)] : [el("p", { text: [r.text, r.crowd_estimate ? t("people", r.crowd_estimate) : null].filter(Boolean).join(" · ") || t("noText") })]),
       ...(failure ? [el("p", { class: "form-error", role: "alert", text: failure })] : []),
       el("div", { class: "actions" },
-        el("button", { type: "button", class: "verify", "data-act": "verify", text: WORDS.verify, onclick: () => verify(r.id) }),
-        el("button", { type: "button", class: "dismiss", "data-act": "dismiss", text: WORDS.dismiss, onclick: () => schedule(r.id, { status: "dismissed", word: WORDS.dismissed }) }),
-        ...(answer ? [] : [el("button", { type: "button", class: "rumour", "data-act": "rumour", "aria-expanded": String(linkers.has(r.id)), text: WORDS.rumour, onclick: () => toggleLinker(r) })])),
+        el("button", { type: "button", class: "verify", "data-act": "verify", text: t("verify"), onclick: () => verify(r.id) }),
+        el("button", { type: "button", class: "dismiss", "data-act": "dismiss", text: t("dismiss"), onclick: () => schedule(r.id, { status: "dismissed", word: t("dismissed") }) }),
+        ...(answer ? [] : [el("button", { type: "button", class: "rumour", "data-act": "rumour", "aria-expanded": String(linkers.has(r.id)), text: t("rumour"), onclick: () => toggleLinker(r) })])),
       ...(answer ? [el("div", { class: "answering" },
-        el("p", { text: WORDS.answering }),
+        el("p", { text: t("answering") }),
         el("div", { class: "actions" },
-          el("button", { type: "button", class: "goto", "data-act": "goto", text: WORDS.goToAnswer, onclick: () => answer.handle?.show?.() }),
-          el("button", { type: "button", class: "stop", "data-act": "stop", text: WORDS.stopAnswering, onclick: () => stopAnswering(r.id) })))] : []),
+          el("button", { type: "button", class: "goto", "data-act": "goto", text: t("goToAnswer"), onclick: () => answer.handle?.show?.() }),
+          el("button", { type: "button", class: "stop", "data-act": "stop", text: t("stopAnswering"), onclick: () => stopAnswering(r.id) })))] : []),
       ...(linkers.has(r.id) && !answer ? [linkers.get(r.id)] : []));
   }
 
@@ -144,7 +203,7 @@ export function triagePanel(page, { answerRumour, register }) {
 
   function markFalse(id, rumour) {
     linkers.delete(id);
-    schedule(id, { status: "false", rumour, word: WORDS.markedFalse });
+    schedule(id, { status: "false", rumour, word: t("markedFalse") });
   }
 
   function answerIt(r, rumour) {
@@ -172,9 +231,9 @@ export function triagePanel(page, { answerRumour, register }) {
     errors.delete(id);
     const p = { status, rumour, word, deadline: Date.now() + UNDO_SECONDS * 1000 };
     p.timer = setTimeout(() => commit(id), UNDO_SECONDS * 1000);
-    p.ticker = setInterval(() => { if (p.undo && !p.committing) p.undo.textContent = WORDS.undo(secondsLeft(p)); }, 250);
+    p.ticker = setInterval(() => { if (p.undo && !p.committing) p.undo.textContent = t("undo", secondsLeft(p)); }, 250);
     pending.set(id, p);
-    announcer.textContent = WORDS.waiting(word);
+    announcer.textContent = t("waiting", word);
     focusNext = { id, act: "undo" };
     render();
   }
@@ -192,7 +251,7 @@ export function triagePanel(page, { answerRumour, register }) {
     const p = pending.get(id);
     if (!p || p.committing) return;
     forget(id);
-    announcer.textContent = WORDS.undone(p.word);
+    announcer.textContent = t("undone", p.word);
     focusNext = { id, act: p.status === "dismissed" ? "dismiss" : "rumour" };
     render();
   }
@@ -204,7 +263,7 @@ export function triagePanel(page, { answerRumour, register }) {
       });
       return [resp.ok, await resp.json().catch(() => ({}))];
     } catch {
-      return [false, { error: { message: WORDS.unreachable } }];
+      return [false, { error: { message: t("unreachable") } }];
     }
   }
 
@@ -223,7 +282,7 @@ export function triagePanel(page, { answerRumour, register }) {
     const [ok, answer] = p.status === "false" ? await linkReport(page, register, id, p.rumour) : await patch(id, { status: p.status });
     forget(id);
     if (ok) moderated(id, p.status, answer);
-    else errors.set(id, WORDS.failed(p.word, answer?.error?.message ?? WORDS.unreachable));
+    else errors.set(id, t("failed", p.word, answer?.error?.message ?? t("unreachable")));
     render();
   }
 
@@ -232,7 +291,7 @@ export function triagePanel(page, { answerRumour, register }) {
     if (ok) {
       settled(id);
       moderated(id, "verified", answer);
-    } else errors.set(id, WORDS.failed("verified", answer?.error?.message ?? WORDS.unreachable));
+    } else errors.set(id, t("failed", t("verified"), answer?.error?.message ?? t("unreachable")));
     render();
   }
 
