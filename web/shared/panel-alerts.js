@@ -10,7 +10,7 @@
 
 import { el, section } from "/shared/dom.js";
 import { clock, number, words } from "/shared/i18n.js";
-import { peopleWithInterval } from "/shared/zones.js";
+import { levelWord, peopleWithInterval } from "/shared/zones.js";
 import { coordinationCards } from "/shared/panel-coordination.js";
 
 const KEPT = 20;
@@ -32,7 +32,6 @@ export const WORDS = {
     now: (level, figures) => ` now ${level}, ${figures}`,
     alert: "Alert",
     at: (place) => ` at ${place}`,
-    normal: "Normal", caution: "Caution", alert_level: "Alert", serious: "Serious", critical: "Critical",
   },
   it: {
     title: "Allarmi",
@@ -49,16 +48,10 @@ export const WORDS = {
     now: (level, figures) => ` ora ${level}, ${figures}`,
     alert: "Allarme",
     at: (place) => ` a ${place}`,
-    normal: "Normale", caution: "Attenzione", alert_level: "Allerta", serious: "Grave", critical: "Critico",
   },
 };
 const t = words(WORDS);
 
-/** A zone level as the reader reads it; a level this page does not know as the server sent it. */
-function levelWord(level) {
-  const key = level === "alert" ? "alert_level" : level;
-  return ["normal", "caution", "alert_level", "serious", "critical"].includes(key) ? t(key) : level;
-}
 
 /** A zone alert's figures: people with their interval, density, share of capacity. */
 function zoneFigures(a) {
