@@ -85,7 +85,7 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
         el("h3", {}, el("span", { ...ours, class: "severity-word", text: severityWord(b.severity) }), `: ${b.headline}`),
         el("p", { text: [b.instruction, b.area.description].filter(Boolean).join(" · ") }));
       const times = [b.sent && t("sentAt", clock(b.sent)), b.expires && t("until", clock(b.expires))].filter(Boolean).join(" · ");
-      if (times) card.append(el("p", { ...ours, class: "when" }, el("time", { datetime: b.sent ?? b.expires, text: times })));
+      if (times) card.append(el("div", { ...ours, class: "when" }, el("time", { datetime: b.sent ?? b.expires, text: times })));
       if (b.audience === "responders") card.prepend(el("span", { ...ours, class: "badge", text: t("responders") }));
       const footer = cardFooter(raw);
       if (footer) card.append(footer);
