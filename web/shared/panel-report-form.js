@@ -11,7 +11,7 @@
 
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { el, section } from "/shared/dom.js";
-import { words } from "/shared/i18n.js";
+import { words, number } from "/shared/i18n.js";
 
 // Words people recognise for the categories this page knows; the event may
 // name others, which are shown readably rather than left out.
@@ -42,7 +42,7 @@ const t = words({
   en: {
     none: "No location yet.",
     ask: "Tap the map where it is happening, or Use my location.",
-    gps: (metres) => `Location: your position (±${metres} m).`,
+    gps: (metres) => `Location: your position (±${number(metres)} m).`,
     gpsHint: "Tap the map to choose another point.",
     tapped: "Location: the point you tapped on the map.",
     finding: "Finding your position…",
@@ -62,7 +62,7 @@ const t = words({
   it: {
     none: "Nessun luogo ancora.",
     ask: "Tocca la mappa dove sta succedendo, oppure Usa la mia posizione.",
-    gps: (metres) => `Luogo: la tua posizione (±${metres} m).`,
+    gps: (metres) => `Luogo: la tua posizione (±${number(metres)} m).`,
     gpsHint: "Tocca la mappa per scegliere un altro punto.",
     tapped: "Luogo: il punto che hai toccato sulla mappa.",
     finding: "Ricerca della posizione…",
