@@ -73,11 +73,13 @@ export class Live {
   }
 }
 
-/** "12 s ago" for the connection bar. */
-export function ago(timestamp) {
-  if (!timestamp) return "never";
+const ENGLISH_AGO = { never: "never", seconds: (s) => `${s} s ago`, minutes: (m) => `${m} min ago` };
+
+/** "12 s ago" for the connection bar, in the words `say` gives (the header's, in the page's language). */
+export function ago(timestamp, say = ENGLISH_AGO) {
+  if (!timestamp) return say.never;
   const s = Math.round((Date.now() - timestamp) / 1000);
-  return s < 60 ? `${s} s ago` : `${Math.round(s / 60)} min ago`;
+  return s < 60 ? say.seconds(s) : say.minutes(Math.round(s / 60));
 }
 
 /** Fetches JSON with an optional token; throws the error envelope's message. */
@@ -142,8 +144,8 @@ export class ActiveMessages {
   }
 }
 
-/** A message's text in the reader's language when a translation exists. */
-export function localised(b, languages = navigator.languages || [navigator.language]) {
+/** A message's text in the page's language (i18n.js sets `<html lang>`), else the browser's, when a translation exists. */
+export function localised(b, languages = [globalThis.document?.documentElement.lang, ...(navigator.languages || [navigator.language])].filter(Boolean)) {
   for (const lang of languages) {
     const base = lang.toLowerCase().split("-")[0];
     if (b.language.toLowerCase().split("-")[0] === base) return b;

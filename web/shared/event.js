@@ -11,6 +11,7 @@ const FALLBACK = {
   bbox: [-180, -85, 180, 85],
   windows: ["1m", "5m", "15m", "60m"],
   defaultWindow: "15m",
+  languages: ["en"],
   resolutions: { min: 7, max: 11, public_max: 9 },
   zoneLevels: [],
   kAnonymity: 5,
@@ -40,6 +41,8 @@ export async function loadEvent() {
     bbox: Array.isArray(event.bbox) && event.bbox.length === 4 && event.bbox.every(Number.isFinite) ? event.bbox : FALLBACK.bbox,
     windows: words(event.windows, FALLBACK.windows),
     defaultWindow: isText(event.default_window) ? event.default_window : FALLBACK.defaultWindow,
+    // The event's languages (BCP 47, the default first): those the language switch offers.
+    languages: words(event.languages, FALLBACK.languages),
     resolutions: r && whole(r.min) && whole(r.max) && whole(r.public_max) ? r : FALLBACK.resolutions,
     reportCategories: words(event.report_categories, FALLBACK.reportCategories),
     // Fewest distinct posters behind anything shown of a place (a trend's term among them).

@@ -15,6 +15,13 @@
 //   tick()          every second
 // so no panel needs to know which surface it is on.
 //
+// Skip links come first in the tab order: to the map, to the messages and,
+// where there is one, to the composer. On a phone the map fills the screen
+// under the header and the side bar is a bottom sheet: a bar at the bottom
+// ("Messages (3) ▲") that the page scrolls up over the lower part of the
+// screen; being part of the page's flow, Tab, a swipe or a tap on its
+// handle all open it.
+//
 // The side bar has two columns. On a narrow screen they follow each other
 // under the map; on the wall they stand side by side, each scrolling on its
 // own, so that no panel pushes another out of sight. A panel goes to the
@@ -28,25 +35,49 @@ import { el } from "/shared/dom.js";
 import { loadEvent } from "/shared/event.js";
 import { headerPanel } from "/shared/panel-header.js";
 import { signInPanel } from "/shared/panel-signin.js";
+import { words, number } from "/shared/i18n.js";
+
+const t = words({
+  en: {
+    map: "Live crowd density map", skips: "Skip links", toMap: "Skip to the map", toMessages: "Skip to the messages",
+    toComposer: "Skip to the composer", sheet: "Messages and panels",
+    messages: (n) => `Messages (${n})`, fresh: "new",
+  },
+  it: {
+    map: "Mappa in diretta dell'affollamento", skips: "Collegamenti rapidi", toMap: "Vai alla mappa", toMessages: "Vai ai messaggi",
+    toComposer: "Vai alla composizione", sheet: "Messaggi e pannelli",
+    messages: (n) => `Messaggi (${n})`, fresh: "nuovo",
+  },
+});
+
+/** Narrow enough for the bottom sheet (live-map.css uses the same width). */
+const PHONE = "(max-width: 600px)";
 
 /**
  * Builds the page's frame and its map for `surface` (words after the event's
- * name, "operations room"). `tokenLabel` asks for a token (none for the
- * public); `finestResolution(resolutions)` is the finest H3 resolution the
- * surface may read.
+ * name, "operations room", in the page's language). `tokenLabel` asks for a
+ * token (none for the public); `finestResolution(resolutions)` is the finest
+ * H3 resolution the surface may read. `fixedResolution` reads the heat at
+ * that one resolution whatever the zoom (the public: what a reader is told
+ * must not change with their screen's width), and `chooseWindow` offers the
+ * time window (responders).
  */
-export async function openLivePage({ surface, tokenLabel = null, finestResolution }) {
+export async function openLivePage({ surface, tokenLabel = null, finestResolution, fixedResolution = false, chooseWindow = true }) {
   const event = await loadEvent();
   document.title = `${event.name} — ${surface}`;
-  const header = headerPanel({ heading: `${event.name} · ${surface}`, windows: event.windows, defaultWindow: event.defaultWindow });
+  const header = headerPanel({ heading: `${event.name} · ${surface}`, windows: chooseWindow ? event.windows : null,
+    defaultWindow: event.defaultWindow, languages: event.languages });
   const columns = [el("div", { class: "side-column" }), el("div", { class: "side-column" })];
-  const aside = el("aside", {}, ...columns);
-  const mapBox = el("div", { id: "map", role: "region", "aria-label": "Live crowd density map" });
-  document.body.prepend(header.element, el("main", {}, mapBox, aside));
+  const sheet = sheetBar();
+  const aside = el("aside", { id: "side", "aria-label": t("sheet") }, sheet.element, ...columns);
+  const mapBox = el("div", { id: "map", role: "region", "aria-label": t("map") });
+  const skips = el("nav", { class: "skip-links", "aria-label": t("skips") });
+  document.body.prepend(skips, header.element, el("main", {}, mapBox, aside));
   const map = new LiveMap(mapBox, { bbox: event.bbox, basemap: event.basemap });
   window.campanile = { map }; // for the browser tests and for operators' consoles
   const minRes = event.resolutions.min;
   const maxRes = finestResolution(event.resolutions);
+  keepHeaderHeight(header.element);
 
   const panels = [];
   const cells = new Map();
@@ -54,7 +85,8 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
   let replayed = null;
   let token = tokenLabel ? takeToken() : null;
   let live = null;
-  let res = resolutionForZoom(map.zoom(), minRes, maxRes);
+  let res = fixedResolution ? maxRes : resolutionForZoom(map.zoom(), minRes, maxRes);
+  window.campanile.resolution = () => res;
   const errorLine = el("p", { id: "error", role: "alert" });
   const signIn = tokenLabel ? signInPanel({ label: tokenLabel, onToken: useToken }) : null;
 
@@ -150,6 +182,7 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
       if (signIn) document.body.append(signIn.element);
       header.onWindowChange(resubscribe);
       map.on("zoomend", () => {
+        if (fixedResolution) return;
         const wanted = resolutionForZoom(map.zoom(), minRes, maxRes);
         if (wanted !== res) {
           res = wanted;
@@ -166,6 +199,8 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
         renderHeat();
       }).catch(() => {});
       if (token || !signIn) connect(); else askForToken();
+      skipLinks(skips, map);
+      sheet.follow(aside);
     },
 
     /** Shows the cells of a past moment instead of the live ones, or the live ones again (`null`). */
@@ -176,5 +211,104 @@ export async function openLivePage({ surface, tokenLabel = null, finestResolutio
 
     /** The H3 resolution the heat is read at now. */
     resolution: () => res,
+  };
+}
+
+/** Keeps `--header-h` at the header's height: the phone's map starts under it, and its sheet is measured from it. */
+function keepHeaderHeight(header) {
+  const set = () => document.documentElement.style.setProperty("--header-h", `${header.getBoundingClientRect().height}px`);
+  new ResizeObserver(set).observe(header);
+  set();
+}
+
+/** Moves focus to `node`, making it focusable from script when it is not (a heading). */
+function focusOn(node) {
+  if (!node) return;
+  if (!node.matches("a[href], button, input, select, textarea, canvas, [tabindex]")) node.setAttribute("tabindex", "-1");
+  node.focus();
+  node.scrollIntoView({ block: "nearest" });
+}
+
+/**
+ * The skip links, first in the tab order: to the map (its canvas, which
+ * pans and zooms from the keyboard), to the messages' heading and, on the
+ * page that has one, to the composer's first field.
+ */
+function skipLinks(nav, map) {
+  const targets = [["map", t("toMap"), () => map.map.getCanvas()]];
+  if (document.getElementById("composer")) {
+    targets.push(["composer", t("toComposer"), () => {
+      const fields = [...document.querySelectorAll("#composer input, #composer select, #composer textarea, #composer button")];
+      return fields.find((f) => f.checkVisibility()) ?? document.getElementById("composer-title");
+    }]);
+  }
+  if (document.getElementById("messages")) targets.push(["messages", t("toMessages"), () => document.getElementById("messages-title")]);
+  nav.replaceChildren(...targets.map(([id, label, target]) => el("a", {
+    href: `#${id}`, class: "skip-link", text: label,
+    onclick: (e) => { e.preventDefault(); focusOn(target()); },
+  })));
+}
+
+/**
+ * The bottom sheet's bar (phones only; hidden elsewhere by live-map.css): a
+ * handle that says how many messages there are, and marks one that arrived
+ * while the sheet was closed. Open is the page scrolled so that the side
+ * bar covers the lower part of the map; closed, the page at its top.
+ */
+function sheetBar() {
+  const label = el("span", { class: "sheet-label", text: t("messages", number(0)) });
+  const fresh = el("span", { class: "sheet-new", hidden: "", text: t("fresh") });
+  const arrow = el("span", { class: "sheet-arrow", "aria-hidden": "true", text: "▲" });
+  const handle = el("button", { type: "button", id: "sheet-handle", class: "sheet-handle", "aria-expanded": "false", "aria-controls": "side" },
+    el("span", { class: "sheet-grip", "aria-hidden": "true" }), label, " ", fresh, arrow);
+  const element = el("div", { class: "sheet-bar" }, handle);
+  const phone = matchMedia(PHONE);
+  let aside = null;
+  let count = 0;
+
+  const isOpen = () => phone.matches && window.scrollY > 8;
+  function show() {
+    const open = isOpen();
+    handle.setAttribute("aria-expanded", String(open));
+    arrow.textContent = open ? "▼" : "▲";
+    if (open) fresh.hidden = true;
+  }
+  function setOpen(open) {
+    if (!aside) return;
+    // Open: the sheet's top at 40 % of the screen's height, over the lower part of the map.
+    const top = open ? aside.getBoundingClientRect().top + window.scrollY - 0.4 * window.innerHeight : 0;
+    window.scrollTo({ top: Math.max(0, top), behavior: "instant" });
+    show();
+  }
+  handle.addEventListener("click", () => setOpen(!isOpen()));
+  window.addEventListener("scroll", show, { passive: true });
+  phone.addEventListener("change", show);
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !isOpen() || !aside?.contains(document.activeElement)) return;
+    setOpen(false);
+    handle.focus();
+  });
+
+  return {
+    element,
+    /** Counts the messages shown in `side` from now on. */
+    follow(side) {
+      aside = side;
+      const list = side.querySelector("#messages");
+      if (!list) {
+        label.textContent = t("sheet");
+        return;
+      }
+      // A message the reader has not seen (the sheet closed when it came) is marked "new" until they open it.
+      const recount = () => {
+        const now = list.querySelectorAll("article.message").length;
+        if (now > count && !isOpen()) fresh.hidden = false;
+        count = now;
+        label.textContent = t("messages", number(count));
+      };
+      new MutationObserver(recount).observe(list, { childList: true });
+      recount();
+      show();
+    },
   };
 }

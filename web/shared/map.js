@@ -5,6 +5,19 @@
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { cellToBoundary, cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 import { baseLayers, basemapOf, fontFaces, startingStyle } from "/shared/basemap.js";
+import { words } from "/shared/i18n.js";
+
+// MapLibre's own words (its controls' titles, the map's name for screen readers), in the page's language.
+const t = words({
+  en: { "Map.Title": "Map", "NavigationControl.ZoomIn": "Zoom in", "NavigationControl.ZoomOut": "Zoom out",
+    "NavigationControl.ResetBearing": "Reset bearing to north", "Popup.Close": "Close popup",
+    "ScrollZoomBlocker.CtrlMessage": "Use ctrl + scroll to zoom the map", "TouchPanBlocker.Message": "Use two fingers to move the map" },
+  it: { "Map.Title": "Mappa", "NavigationControl.ZoomIn": "Ingrandisci", "NavigationControl.ZoomOut": "Riduci",
+    "NavigationControl.ResetBearing": "Orienta a nord", "Popup.Close": "Chiudi",
+    "ScrollZoomBlocker.CtrlMessage": "Usa ctrl + rotellina per ingrandire la mappa", "TouchPanBlocker.Message": "Usa due dita per spostare la mappa" },
+});
+const MAP_WORDS = ["Map.Title", "NavigationControl.ZoomIn", "NavigationControl.ZoomOut", "NavigationControl.ResetBearing", "Popup.Close",
+  "ScrollZoomBlocker.CtrlMessage", "TouchPanBlocker.Message"];
 
 /** A cell's centre as [lon, lat]. */
 export function cellCentre(cell) {
@@ -123,11 +136,17 @@ export class LiveMap {
       bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]],
       attributionControl: false,
       maxPitch: 0,
+      locale: Object.fromEntries(MAP_WORDS.map((key) => [key, t(key)])),
     });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
     this.ready = new Promise((resolve) => this.map.on("load", resolve)).then(() => this.addLayers());
     // A turned tablet or a resized window may show or hide the labels' names.
-    this.map.on("resize", () => { if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter()); });
+    this.map.on("resize", () => {
+      if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter());
+      this.clearPoints();
+    });
+    // A level's label keeps clear of the exits', first aid's and assembly points' symbols at every zoom.
+    this.map.on("zoomend", () => this.clearPoints());
   }
 
   async addLayers() {
@@ -155,11 +174,6 @@ export class LiveMap {
     m.addLayer({ id: "zone-areas", type: "line", source: "zones", filter: ["==", ["geometry-type"], "Polygon"],
       paint: { "line-color": ZONE_COLOURS, "line-width": ["match", ["get", "kind"], "perimeter", 3, 1.5] } });
     for (const [kind, id] of Object.entries(POINT_ICONS)) if (!m.hasImage(id)) m.addImage(id, drawPointIcon(kind), { pixelRatio: 2 });
-    // Always drawn, and never in the way of a name: the names find their place around them.
-    m.addLayer({ id: "zone-points", type: "symbol", source: "zones", filter: ["==", ["geometry-type"], "Point"],
-      layout: { "icon-image": ["match", ["get", "kind"], "exit", POINT_ICONS.exit, "first_aid", POINT_ICONS.first_aid,
-        "assembly_point", POINT_ICONS.assembly_point, POINT_ICONS.other],
-      "icon-size": ui, "icon-allow-overlap": true, "icon-ignore-placement": true } });
     // Cells picked out by a panel (a coordinated cluster's), drawn over the heat in a colour neither the heat nor a zone takes.
     m.addLayer({ id: "highlight", type: "line", source: "highlight", paint: { "line-color": "#f778ba", "line-width": 4 } });
     // An official alert's area, asked for from its card: dashed purple, apart from zones, heat, highlight and draft.
@@ -174,6 +188,14 @@ export class LiveMap {
       layout: { "text-field": ["get", "name"], "text-font": ["Noto Sans Bold"], "text-size": 12 * ui, "text-max-width": 9,
         "text-variable-anchor": ["top", "bottom", "left", "right"], "text-radial-offset": 1.6, "text-padding": 2 },
       paint: { "text-color": "#f0f6fc", "text-halo-color": "#0b0f14", "text-halo-width": 1.8 } });
+    // The exits', first aid's and assembly points' symbols, last: drawn over every name and placed
+    // first, so that a name that would cover one moves to another side of its place or gives way.
+    // Exits and first aid before assembly points, should two ever meet.
+    m.addLayer({ id: "zone-points", type: "symbol", source: "zones", filter: ["==", ["geometry-type"], "Point"],
+      layout: { "icon-image": ["match", ["get", "kind"], "exit", POINT_ICONS.exit, "first_aid", POINT_ICONS.first_aid,
+        "assembly_point", POINT_ICONS.assembly_point, POINT_ICONS.other],
+      "symbol-sort-key": ["match", ["get", "kind"], "first_aid", 0, "exit", 1, "assembly_point", 2, 3],
+      "icon-size": ui, "icon-allow-overlap": true, "icon-ignore-placement": false, "icon-padding": 4 } });
   }
 
   /** The names drawn now in the view, by layer: what a reader of the map can read. */
@@ -189,7 +211,9 @@ export class LiveMap {
     this.map.getSource(source).setData(data);
     if (source === "zones") {
       this.zonesDrawn = true;
+      this.points = data.features.filter((f) => f.geometry?.type === "Point").map((f) => f.geometry.coordinates);
       this.paintZones();
+      this.clearPoints();
     }
   }
 
@@ -216,6 +240,31 @@ export class LiveMap {
       else this.zoneLabels.set(id, new maplibregl.Marker({ element: node }).setLngLat(centreOf(feature.geometry)).addTo(this.map));
     }
     if (this.map.getLayer("zone-names")) this.map.setFilter("zone-names", this.zoneNamesFilter());
+    this.clearPoints();
+  }
+
+  /**
+   * Moves each level's label (a marker, drawn over the map's canvas) off the
+   * exits', first aid's and assembly points' symbols it would cover: above,
+   * below, then beside its zone's centre, the nearest place that covers none.
+   */
+  clearPoints() {
+    if (!this.zoneLabels?.size || !this.points?.length) return;
+    const half = (ICON_PX / 4) * uiScale() + 4; // half an icon's side in CSS pixels, and a margin
+    const icons = this.points.map((p) => this.map.project(p));
+    for (const marker of this.zoneLabels.values()) {
+      const node = marker.getElement();
+      const [w, h] = [node.offsetWidth, node.offsetHeight];
+      if (!w || !h) continue;
+      const at = this.map.project(marker.getLngLat());
+      const covers = ([dx, dy]) => icons.some((i) => Math.abs(at.x + dx - i.x) < w / 2 + half && Math.abs(at.y + dy - i.y) < h / 2 + half);
+      const candidates = [[0, 0]];
+      for (let step = 1; step <= 3; step++) {
+        const [dy, dx] = [step * (h / 2 + half), step * (w / 2 + half)];
+        candidates.push([0, -dy], [0, dy], [-dx, 0], [dx, 0]);
+      }
+      marker.setOffset(candidates.find((c) => !covers(c)) ?? [0, 0]);
+    }
   }
 
   /**

@@ -9,8 +9,14 @@ import { reportFormPanel, watchDevice } from "/shared/panel-report-form.js";
 import { methanePanel } from "/shared/panel-methane.js";
 import { ownZonePanel } from "/shared/panel-zones.js";
 import { ZoneWatch } from "/shared/zones.js";
+import { words } from "/shared/i18n.js";
 
-const page = await openLivePage({ surface: "field", tokenLabel: "Commander token", finestResolution: (r) => r.max });
+const t = words({
+  en: { surface: "field", token: "Commander token", title: "Field report", note: "Note", send: "Send field report" },
+  it: { surface: "sul campo", token: "Codice del comandante", title: "Rapporto dal campo", note: "Nota", send: "Invia rapporto dal campo" },
+});
+
+const page = await openLivePage({ surface: t("surface"), tokenLabel: t("token"), finestResolution: (r) => r.max });
 // The tablet's position: its own zone, and where its reports are placed until the commander taps the map.
 const device = watchDevice();
 if ("geolocation" in navigator) {
@@ -23,7 +29,7 @@ page.add(ownZonePanel(page, zones, { locate: device.latest }));
 page.add(messagesPanel(page, acknowledgeButton(page)));
 page.add(responderHotspots(page, zones));
 const reports = reportFormPanel(page, {
-  wording: { title: "Field report", note: "Note", send: "Send field report" },
+  wording: { title: t("title"), note: t("note"), send: t("send") },
   crowdEstimate: true,
   device,
 });

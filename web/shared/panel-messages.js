@@ -1,12 +1,58 @@
 // The active safety messages, from the broadcasts channel, most severe
 // first, in the reader's language. What each card carries besides the
-// message depends on who reads it: the public a link to its CAP document,
-// a commander a button to acknowledge it, the operators who acknowledged it.
+// message depends on who reads it: a commander a button to acknowledge it,
+// the operators who acknowledged it and a link to its CAP document.
+// The card's own text is the message's (localised()); the words around it
+// (severity, audience, times, buttons) are the page's language.
 
 import { ActiveMessages, getJson, localised } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
+import { contains } from "/shared/map.js";
+import { words, language, clock } from "/shared/i18n.js";
 
-const EVERYWHERE = "Showing all messages. Tap the map to see only those for a place.";
+const t = words({
+  en: {
+    title: "Safety messages", none: "No active safety messages.",
+    everywhere: "Showing all messages. Tap the map to see only those for a place.",
+    showing: (how) => `Showing messages for ${how}.`, chosen: "the point you chose", here: "where you are",
+    inPlace: (place, how) => `${place} (${how})`,
+    responders: "responders", until: (time) => `Until ${time}`, sentAt: (time) => `Sent ${time}`,
+    Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
+    capDocument: "CAP document",
+    acknowledge: "Acknowledge", acknowledging: "Acknowledging…", acknowledged: "Acknowledged ✓",
+    notAcknowledged: "Not yet acknowledged", acknowledgedBy: (who) => `Acknowledged by ${who}`,
+    refused: (status) => `Not acknowledged (${status}): try again`, offline: "Offline: not acknowledged, try again",
+  },
+  it: {
+    title: "Messaggi di sicurezza", none: "Nessun messaggio di sicurezza attivo.",
+    everywhere: "Tutti i messaggi. Tocca la mappa per vedere solo quelli di un luogo.",
+    showing: (how) => `Messaggi per ${how}.`, chosen: "il punto scelto", here: "dove ti trovi",
+    inPlace: (place, how) => `${place} (${how})`,
+    responders: "soccorritori", until: (time) => `Fino alle ${time}`, sentAt: (time) => `Inviato alle ${time}`,
+    Extreme: "Estremo", Severe: "Grave", Moderate: "Moderato", Minor: "Lieve", Unknown: "Sconosciuto",
+    capDocument: "Documento CAP",
+    acknowledge: "Conferma ricezione", acknowledging: "Conferma in corso…", acknowledged: "Ricevuto ✓",
+    notAcknowledged: "Ricezione non ancora confermata", acknowledgedBy: (who) => `Ricevuto da ${who}`,
+    refused: (status) => `Ricezione non confermata (${status}): riprova`, offline: "Non in linea: ricezione non confermata, riprova",
+  },
+});
+
+/** A CAP severity in the page's language (the server's value is kept for the card's class). */
+export const severityWord = (severity) => (["Extreme", "Severe", "Moderate", "Minor", "Unknown"].includes(severity) ? t(severity) : severity);
+
+/** The smallest zone polygon (not the perimeter) around `point` ({lat, lon}), by name, or null. */
+function placeOf(zones, point) {
+  let best = null;
+  for (const f of zones) {
+    const g = f.geometry;
+    if (!g || !["Polygon", "MultiPolygon"].includes(g.type) || f.properties?.kind === "perimeter") continue;
+    if (!contains(g, [point.lon, point.lat])) continue;
+    const xs = g.coordinates.flat(3).filter((_, i) => i % 2 === 0), ys = g.coordinates.flat(3).filter((_, i) => i % 2 === 1);
+    const size = (Math.max(...xs) - Math.min(...xs)) * (Math.max(...ys) - Math.min(...ys));
+    if (!best || size < best.size) best = { size, name: f.properties?.name };
+  }
+  return best?.name ?? null;
+}
 
 /**
  * `cardFooter(raw)` adds a node to each card (or nothing); `afterBroadcast(render)`
@@ -16,9 +62,10 @@ const EVERYWHERE = "Showing all messages. Tap the map to see only those for a pl
  */
 export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = () => {}, connected = () => {}, byPlace = false } = {}) {
   const messages = new ActiveMessages();
-  const panel = section("Safety messages", "messages", el("p", { class: "none", text: "No active safety messages." }));
+  const panel = section(t("title"), "messages", el("p", { class: "none", text: t("none") }));
   const list = panel.querySelector("#messages");
   let near = null;
+  let zones = [];
 
   // The ids drawn last: the tick redraws only when one has expired, so a
   // card's button keeps its focus and a tap in progress lands.
@@ -27,27 +74,34 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
     const active = messages.list();
     drawn = active.map((b) => b.id).join(" ");
     if (!active.length) {
-      list.replaceChildren(el("p", { class: "none", text: "No active safety messages." }));
+      list.replaceChildren(el("p", { class: "none", text: t("none") }));
       return;
     }
     list.replaceChildren(...active.map((raw) => {
       const b = localised(raw);
+      // The message's words in its language; the page's words around them in the page's.
+      const ours = { lang: language() };
       const card = el("article", { class: `message severity-${b.severity.toLowerCase()}`, lang: b.language },
-        el("h3", { text: `${b.severity}: ${b.headline}` }),
+        el("h3", {}, el("span", { ...ours, class: "severity-word", text: severityWord(b.severity) }), `: ${b.headline}`),
         el("p", { text: [b.instruction, b.area.description].filter(Boolean).join(" · ") }));
-      if (b.audience === "responders") card.prepend(el("span", { class: "badge", text: "responders" }));
+      const times = [b.sent && t("sentAt", clock(b.sent)), b.expires && t("until", clock(b.expires))].filter(Boolean).join(" · ");
+      if (times) card.append(el("div", { ...ours, class: "when" }, el("time", { datetime: b.sent ?? b.expires, text: times })));
+      if (b.audience === "responders") card.prepend(el("span", { ...ours, class: "badge", text: t("responders") }));
       const footer = cardFooter(raw);
       if (footer) card.append(footer);
       return card;
     }));
   }
 
+  let showNear = () => {};
   if (byPlace) {
-    const note = el("p", { id: "near-note", class: "none", text: EVERYWHERE });
+    const note = el("p", { id: "near-note", class: "none", text: t("everywhere") });
     list.before(note);
     const setNear = (point, how) => {
       near = point;
-      note.textContent = point ? `Showing messages for ${how}.` : EVERYWHERE;
+      const words = how === "located" ? t("here") : t("chosen");
+      const place = point ? placeOf(zones, point) : null;
+      note.textContent = point ? t("showing", place ? t("inPlace", place, words) : words) : t("everywhere");
       // The messages held were for another place: start again from the first.
       messages.byId.clear();
       messages.arrived.clear();
@@ -55,9 +109,10 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
       render();
       page.resubscribe();
     };
-    page.map.on("click", (e) => setNear({ lat: e.lngLat.lat, lon: e.lngLat.lng }, "the point you chose"));
+    showNear = setNear;
+    page.map.on("click", (e) => setNear({ lat: e.lngLat.lat, lon: e.lngLat.lng }, "chosen"));
     if ("geolocation" in navigator) {
-      navigator.geolocation.getCurrentPosition((p) => setNear({ lat: p.coords.latitude, lon: p.coords.longitude }, "where you are"),
+      navigator.geolocation.getCurrentPosition((p) => setNear({ lat: p.coords.latitude, lon: p.coords.longitude }, "located"),
         () => {}, { maximumAge: 60000, timeout: 10000 });
     }
   }
@@ -66,6 +121,11 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
     elements: [panel],
     /** The place the reader chose or is at, if any. */
     near: () => near,
+    /** Shows only the messages for `point` ({lat, lon}): "located" where the reader is, "chosen" a point they picked. */
+    showNear: (point, how = "chosen") => showNear(point, how),
+    zones(features) {
+      zones = features;
+    },
     subscriptions() {
       const broadcasts = { channel: "broadcasts" };
       if (messages.lastSeq !== null) {
@@ -100,9 +160,9 @@ export function messagesPanel(page, { cardFooter = () => null, afterBroadcast = 
   };
 }
 
-/** The public's link to a message's CAP document. */
+/** A link to a message's CAP document (for operators: the public gets the one Atom feed). */
 export function capDocumentLink(raw) {
-  return el("a", { href: `/api/v1/broadcasts/${encodeURIComponent(raw.id)}/cap.xml`, text: "CAP document" });
+  return el("a", { href: `/api/v1/broadcasts/${encodeURIComponent(raw.id)}/cap.xml`, lang: language(), text: t("capDocument") });
 }
 
 /** How often the acknowledgements are read again while messages are active:
@@ -173,20 +233,20 @@ export function acknowledgeButton(page) {
     render();
     try {
       const resp = await fetch(`/api/v1/broadcasts/${encodeURIComponent(id)}/ack`, { method: "POST", headers: { Authorization: `Bearer ${page.token()}` } });
-      if (!resp.ok) failed.set(id, `Not acknowledged (${resp.status}): try again`);
+      if (!resp.ok) failed.set(id, t("refused", resp.status));
       await reader.read();
     } catch {
-      failed.set(id, "Offline: not acknowledged, try again");
+      failed.set(id, t("offline"));
     }
     pending.delete(id);
     render();
   }
   function cardFooter(raw) {
     if (raw.audience !== "responders") return null;
-    if (mine(raw.id)) return el("p", { class: "ack done", role: "status", text: "Acknowledged ✓" });
-    if (pending.has(raw.id)) return el("button", { class: "ack", text: "Acknowledging…", disabled: true });
-    return el("div", { class: "ack-row" },
-      el("button", { class: "ack", text: "Acknowledge", onclick: () => acknowledge(raw.id) }),
+    if (mine(raw.id)) return el("p", { class: "ack done", role: "status", lang: language(), text: t("acknowledged") });
+    if (pending.has(raw.id)) return el("button", { class: "ack", lang: language(), text: t("acknowledging"), disabled: true });
+    return el("div", { class: "ack-row", lang: language() },
+      el("button", { class: "ack", text: t("acknowledge"), onclick: () => acknowledge(raw.id) }),
       ...(failed.has(raw.id) ? [el("p", { class: "ack-failed", role: "alert", text: failed.get(raw.id) })] : []));
   }
   return { cardFooter, ...reader.hooks };
@@ -198,7 +258,7 @@ export function acknowledgements(page) {
   return {
     cardFooter(raw) {
       const who = reader.of(raw.id);
-      return el("p", { class: "acks", text: who.length ? `Acknowledged by ${who.map((a) => a.sub).join(", ")}` : "Not yet acknowledged" });
+      return el("p", { class: "acks", lang: language(), text: who.length ? t("acknowledgedBy", who.map((a) => a.sub).join(", ")) : t("notAcknowledged") });
     },
     ...reader.hooks,
   };

@@ -11,16 +11,23 @@
 
 import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
 import { el, section } from "/shared/dom.js";
+import { words, number } from "/shared/i18n.js";
 
 // Words people recognise for the categories this page knows; the event may
 // name others, which are shown readably rather than left out.
-const CATEGORY_LABELS = { crowd: "Too crowded", medical: "Someone needs medical help", fire: "Fire or smoke",
-  violence: "Violence", missing_person: "Missing person", suspicious_item: "Suspicious item",
-  infrastructure: "Broken barrier, light or exit", rumour: "A rumour I heard", other: "Something else" };
+const CATEGORIES = {
+  en: { crowd: "Too crowded", medical: "Someone needs medical help", fire: "Fire or smoke",
+    violence: "Violence", missing_person: "Missing person", suspicious_item: "Suspicious item",
+    infrastructure: "Broken barrier, light or exit", rumour: "A rumour I heard", other: "Something else" },
+  it: { crowd: "Troppa folla", medical: "Qualcuno ha bisogno di soccorso", fire: "Fuoco o fumo",
+    violence: "Violenza", missing_person: "Persona scomparsa", suspicious_item: "Oggetto sospetto",
+    infrastructure: "Transenna, luce o uscita guasta", rumour: "Una voce che ho sentito", other: "Altro" },
+};
+const category$ = words(CATEGORIES);
 
 /** A report category in words: "missing_person" → "Missing person" when the page has no better label. */
 export function categoryLabel(category) {
-  if (Object.hasOwn(CATEGORY_LABELS, category)) return CATEGORY_LABELS[category];
+  if (Object.hasOwn(CATEGORIES.en, category)) return category$(category);
   const spaced = String(category).replace(/[_-]+/g, " ").trim();
   return spaced.charAt(0).toUpperCase() + spaced.slice(1);
 }
@@ -30,23 +37,53 @@ const RETRY_MS = 10000;
 const queued = () => JSON.parse(localStorage.getItem(QUEUE_KEY) || "[]");
 const saveQueue = (q) => localStorage.setItem(QUEUE_KEY, JSON.stringify(q));
 
-// What the form says about where the report goes, in one place for translation.
-const WHERE = {
-  none: "No location yet.",
-  ask: "Tap the map where it is happening, or Use my location.",
-  gps: (metres) => `Location: your position (±${metres} m).`,
-  gpsHint: "Tap the map to choose another point.",
-  tapped: "Location: the point you tapped on the map.",
-  finding: "Finding your position…",
-  refused: "Your position is not shared with this page: tap the map where it is happening.",
-  unknown: "Your position is not known: tap the map where it is happening, or try again.",
-  unsupported: "This browser gives no position: tap the map where it is happening.",
-  useMine: "Use my location",
-  blocked: "Not sent: choose where it is happening first. Tap the map, or Use my location.",
-  elsewhere: "No location yet: tap the map, or Use my location in the report form.",
-  markerGps: "You",
-  markerTapped: "Tapped point",
-};
+// What the form says: where the report goes, its fields, what became of it.
+const t = words({
+  en: {
+    none: "No location yet.",
+    ask: "Tap the map where it is happening, or Use my location.",
+    gps: (metres) => `Location: your position (±${number(metres)} m).`,
+    gpsHint: "Tap the map to choose another point.",
+    tapped: "Location: the point you tapped on the map.",
+    finding: "Finding your position…",
+    refused: "Your position is not shared with this page: tap the map where it is happening.",
+    unknown: "Your position is not known: tap the map where it is happening, or try again.",
+    unsupported: "This browser gives no position: tap the map where it is happening.",
+    useMine: "Use my location",
+    blocked: "Not sent: choose where it is happening first. Tap the map, or Use my location.",
+    elsewhere: "No location yet: tap the map, or Use my location in the report form.",
+    markerGps: "You",
+    markerTapped: "Tapped point",
+    what: "What is happening", whatLabel: "what is happening", crowd: "Crowd estimate (people)",
+    received: (state) => `Report received (${state}).`, refusedReport: (why) => `Report refused: ${why}`,
+    waiting: (n) => `${n} report${n > 1 ? "s" : ""} waiting for the network; sent automatically.`,
+    unverified: "unverified", verified: "verified", dismissed: "dismissed", false: "false",
+  },
+  it: {
+    none: "Nessun luogo ancora.",
+    ask: "Tocca la mappa dove sta succedendo, oppure Usa la mia posizione.",
+    gps: (metres) => `Luogo: la tua posizione (±${number(metres)} m).`,
+    gpsHint: "Tocca la mappa per scegliere un altro punto.",
+    tapped: "Luogo: il punto che hai toccato sulla mappa.",
+    finding: "Ricerca della posizione…",
+    refused: "La tua posizione non è condivisa con questa pagina: tocca la mappa dove sta succedendo.",
+    unknown: "La tua posizione non è nota: tocca la mappa dove sta succedendo, o riprova.",
+    unsupported: "Questo browser non dà la posizione: tocca la mappa dove sta succedendo.",
+    useMine: "Usa la mia posizione",
+    blocked: "Non inviata: scegli prima dove sta succedendo. Tocca la mappa, oppure Usa la mia posizione.",
+    elsewhere: "Nessun luogo ancora: tocca la mappa, oppure Usa la mia posizione nel modulo di segnalazione.",
+    markerGps: "Tu",
+    markerTapped: "Punto scelto",
+    what: "Cosa sta succedendo", whatLabel: "cosa sta succedendo", crowd: "Stima della folla (persone)",
+    received: (state) => `Segnalazione ricevuta (${state}).`, refusedReport: (why) => `Segnalazione rifiutata: ${why}`,
+    waiting: (n) => (n > 1 ? `${n} segnalazioni in attesa della rete; partiranno da sole.` : "1 segnalazione in attesa della rete; partirà da sola."),
+    unverified: "da verificare", verified: "verificata", dismissed: "scartata", false: "falsa",
+  },
+});
+const WHERE_KEYS = ["none", "ask", "gps", "gpsHint", "tapped", "finding", "refused", "unknown", "unsupported", "useMine", "blocked", "elsewhere", "markerGps", "markerTapped"];
+const WHERE = Object.fromEntries(WHERE_KEYS.map((key) => [key, key === "gps" ? (m) => t("gps", m) : t(key)]));
+/** A report's state as the server names it, in the page's language. */
+const stateWord = (state) => (["unverified", "verified", "dismissed", "false"].includes(state) ? t(state) : state);
 
 /**
  * The device's position as the browser gives it ({lat, lon, accuracy} in
@@ -103,10 +140,11 @@ function locationMarker(page) {
 /**
  * `wording` names the form, its note and its button for its readers;
  * `crowdEstimate` adds the number of people seen; `device` is the device's
- * position (watchDevice), which the report uses until the reader taps the map.
+ * position (watchDevice), which the report uses until the reader taps the map;
+ * `onLocated({lat, lon})` hears where the reader is when they press "Use my location".
  */
-export function reportFormPanel(page, { wording, crowdEstimate = false, device = watchDevice() }) {
-  const category = el("select", { id: "r-category", "aria-label": "what is happening" },
+export function reportFormPanel(page, { wording, crowdEstimate = false, device = watchDevice(), onLocated = () => {} }) {
+  const category = el("select", { id: "r-category", "aria-label": t("whatLabel") },
     ...page.event.reportCategories.map((v) => el("option", { value: v, text: categoryLabel(v) })));
   const crowd = el("input", { id: "r-crowd", type: "number", min: "0", inputmode: "numeric" });
   const note = el("textarea", { id: "r-text", rows: "2", maxlength: "2000" });
@@ -116,8 +154,8 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, device =
   const useMine = el("button", { type: "button", id: "r-use-mine", class: "use-location", text: WHERE.useMine });
   const sendButton = el("button", { type: "submit", class: "send-report", text: wording.send, "aria-describedby": "r-where" });
   const form = el("form", { id: "report-form" },
-    el("label", { class: "field" }, el("span", { text: "What is happening" }), category),
-    ...(crowdEstimate ? [el("label", { class: "field" }, el("span", { text: "Crowd estimate (people)" }), crowd)] : []),
+    el("label", { class: "field" }, el("span", { text: t("what") }), category),
+    ...(crowdEstimate ? [el("label", { class: "field" }, el("span", { text: t("crowd") }), crowd)] : []),
     el("label", { class: "field" }, el("span", { text: wording.note }), note),
     el("div", { class: "location" }, whereLine, useMine),
     sendButton,
@@ -175,9 +213,10 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, device =
     problem = WHERE.finding;
     show();
     try {
-      await device.ask();
+      const at = await device.ask();
       chosen = "gps";
       problem = null;
+      onLocated({ lat: at.lat, lon: at.lon });
       if (status.textContent === WHERE.blocked) status.textContent = "";
     } catch (e) {
       problem = WHERE[e.message] ?? WHERE.unknown;
@@ -207,9 +246,9 @@ export function reportFormPanel(page, { wording, crowdEstimate = false, device =
         const answer = await resp.json();
         queue.shift();
         saveQueue(queue);
-        status.textContent = resp.ok ? `Report received (${answer.status}).` : `Report refused: ${answer.error.message}`;
+        status.textContent = resp.ok ? t("received", stateWord(answer.status)) : t("refusedReport", answer.error.message);
       } catch {
-        status.textContent = `${queue.length} report${queue.length > 1 ? "s" : ""} waiting for the network; sent automatically.`;
+        status.textContent = t("waiting", queue.length);
         return;
       }
       queue = queued();

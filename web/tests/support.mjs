@@ -94,3 +94,21 @@ export async function axeViolations(page, within = null) {
     { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } }), within);
   return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
 }
+
+/** Waits for the page to be live in whatever language it is drawn in (the state's class, not its word). */
+export const waitLiveIn = (page) => page.waitForFunction(() => document.querySelector("#state")?.classList.contains("live"), null, { timeout: 30000 });
+
+/** Sends a safety message as `operator` on the server at `base` (CAP fields as the composer sends them, `body` over them); resolves to the stored message. */
+export async function sendBroadcast(base, operator, body) {
+  const resp = await fetch(`${base}/api/v1/broadcasts`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },
+    body: JSON.stringify({
+      category: "Safety", event: "Crowd crush risk", severity: "Severe", urgency: "Immediate", certainty: "Observed",
+      language: "en", area: { zones: ["piazza-maggiore"] }, expires: new Date(Date.now() + 3600e3).toISOString(), ...body,
+    }),
+  });
+  const text = await resp.text();
+  if (resp.status !== 201) throw new Error(`broadcast refused: ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
