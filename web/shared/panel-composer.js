@@ -13,6 +13,10 @@ import { cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
 import { circleRing, NAME_LAYERS } from "/shared/map.js";
 import { el, section } from "/shared/dom.js";
 import { clock, language, number, words } from "/shared/i18n.js";
+import { capWord } from "/shared/cap.js";
+
+// The CAP words, for the tests that read every module's tables.
+export { CAP_WORDS } from "/shared/cap.js";
 
 // The kinds of zone a message may be addressed to by name.
 const ADDRESSABLE = ["sector", "perimeter", "exit", "assembly_point"];
@@ -166,33 +170,6 @@ export const WORDS = {
   },
 };
 const t = words(WORDS);
-
-// The CAP values the pages show (OASIS CAP 1.2): the word a reader reads,
-// the English value always sent. Keyed by the value itself, as the event
-// lists it; a value this table lacks shows as it is.
-export const CAP_WORDS = {
-  en: {
-    Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
-    Immediate: "Immediate", Expected: "Expected", Future: "Future", Past: "Past",
-    Observed: "Observed", Likely: "Likely", Possible: "Possible", Unlikely: "Unlikely",
-    Safety: "Safety", Security: "Security", Rescue: "Rescue", Fire: "Fire", Health: "Health", Transport: "Transport", Other: "Other",
-    // The codes Geo, Met, Env, Infra and CBRNE are not English words: an English
-    // reader sees the code itself (a key a table lacks shows as itself), and no
-    // check takes "Geo" in "GeoJSON" for English left on an Italian page.
-  },
-  it: {
-    Extreme: "Estrema", Severe: "Grave", Moderate: "Moderata", Minor: "Lieve", Unknown: "Sconosciuta",
-    Immediate: "Immediata", Expected: "Attesa", Future: "Futura", Past: "Passata",
-    Observed: "Osservata", Likely: "Probabile", Possible: "Possibile", Unlikely: "Improbabile",
-    Geo: "Rischio geologico", Met: "Rischio meteo", Safety: "Sicurezza", Security: "Ordine pubblico", Rescue: "Soccorso",
-    Fire: "Incendio", Health: "Sanità", Env: "Ambiente", Transport: "Trasporti", Infra: "Reti e infrastrutture",
-    CBRNE: "NBCR", Other: "Altro",
-  },
-};
-const capWords = words(CAP_WORDS);
-
-/** A CAP value (severity, urgency, certainty, category) as the reader reads it; the value itself is sent. */
-export const capWord = (value) => (value == null ? "" : capWords(String(value)));
 
 /** A `<select>` of `values` shown as `label(value)`, `chosen` selected when it is one of them. */
 function select(attrs, values, chosen, label) {

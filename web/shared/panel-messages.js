@@ -7,6 +7,7 @@
 
 import { ActiveMessages, getJson, localised } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
+import { severityWord } from "/shared/cap.js";
 import { contains } from "/shared/map.js";
 import { words, language, clock } from "/shared/i18n.js";
 
@@ -17,7 +18,6 @@ const t = words({
     showing: (how) => `Showing messages for ${how}.`, chosen: "the point you chose", here: "where you are",
     inPlace: (place, how) => `${place} (${how})`,
     responders: "responders", until: (time) => `Until ${time}`, sentAt: (time) => `Sent ${time}`,
-    Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
     capDocument: "CAP document",
     acknowledge: "Acknowledge", acknowledging: "Acknowledging…", acknowledged: "Acknowledged ✓",
     notAcknowledged: "Not yet acknowledged", acknowledgedBy: (who) => `Acknowledged by ${who}`,
@@ -29,7 +29,6 @@ const t = words({
     showing: (how) => `Messaggi per ${how}.`, chosen: "il punto scelto", here: "dove ti trovi",
     inPlace: (place, how) => `${place} (${how})`,
     responders: "soccorritori", until: (time) => `Fino alle ${time}`, sentAt: (time) => `Inviato alle ${time}`,
-    Extreme: "Estremo", Severe: "Grave", Moderate: "Moderato", Minor: "Lieve", Unknown: "Sconosciuto",
     capDocument: "Documento CAP",
     acknowledge: "Conferma ricezione", acknowledging: "Conferma in corso…", acknowledged: "Ricevuto ✓",
     notAcknowledged: "Ricezione non ancora confermata", acknowledgedBy: (who) => `Ricevuto da ${who}`,
@@ -37,8 +36,6 @@ const t = words({
   },
 });
 
-/** A CAP severity in the page's language (the server's value is kept for the card's class). */
-export const severityWord = (severity) => (["Extreme", "Severe", "Moderate", "Minor", "Unknown"].includes(severity) ? t(severity) : severity);
 
 /** The smallest zone polygon (not the perimeter) around `point` ({lat, lon}), by name, or null. */
 function placeOf(zones, point) {

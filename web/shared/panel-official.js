@@ -6,7 +6,7 @@
 import { getJson } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
 import { dateTime, words } from "/shared/i18n.js";
-import { capWord } from "/shared/panel-composer.js";
+import { capWord } from "/shared/cap.js";
 
 const REFRESH_MS = 30000;
 

@@ -5,6 +5,7 @@
 
 import { getJson, localised } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
+import { severityWord } from "/shared/cap.js";
 import { clock, language, number, words } from "/shared/i18n.js";
 import { centreOf, contains } from "/shared/map.js";
 import {
@@ -65,7 +66,6 @@ const t = words({
     noPlaces: "No places to show.",
     youAreHere: " · you are here",
     tooFew: "Too few people are posting here to tell.",
-    Extreme: "Extreme", Severe: "Severe", Moderate: "Moderate", Minor: "Minor", Unknown: "Unknown",
   },
   it: {
     zonesHeading: "Rischio per zona",
@@ -116,12 +116,9 @@ const t = words({
     noPlaces: "Nessun luogo da mostrare.",
     youAreHere: " · sei qui",
     tooFew: "Troppo poche persone pubblicano qui per saperlo.",
-    Extreme: "Estrema", Severe: "Grave", Moderate: "Moderata", Minor: "Lieve", Unknown: "Sconosciuta",
   },
 });
 
-/** A message's CAP severity (the server's value) as the word shown. */
-const severityWord = (severity) => (["Extreme", "Severe", "Moderate", "Minor", "Unknown"].includes(severity) ? t(severity) : String(severity));
 
 const isArea = (f) => ["Polygon", "MultiPolygon"].includes(f.geometry?.type);
 

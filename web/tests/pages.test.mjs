@@ -119,7 +119,8 @@ test("a page still opens, on its defaults, when the event cannot be read", async
   await page.waitForFunction(() => document.querySelector("#state")?.textContent === "live", null, { timeout: 15000 });
   assert.equal(await page.locator("h1").textContent(), "Campanile · safety information");
   assert.equal(await page.locator("#r-category option").count(), 9, "the known report categories");
-  assert.equal(await page.inputValue("#window"), "15m");
+  // The public reads one fixed picture: no time window to choose (DESIGN's default applies).
+  assert.equal(await page.locator("#window").count(), 0, "the public page offers no time window");
   assert.deepEqual(scriptErrors, []);
   await page.close();
 });
@@ -466,7 +467,9 @@ test("a broadcast sent through the API appears on the public page and the tablet
     assert.equal(await p.locator("#messages img, #messages b").count(), 0, "markup is text, not HTML");
     assert.equal(await p.evaluate(() => window.__pwned), undefined);
   }
-  assert.equal(await phone.locator(`#messages a[href$="${sent.id}/cap.xml"]`).count(), 1, "the public page links the CAP document");
+  // A passer-by reads the message, not its CAP document; machines take the one Atom feed.
+  assert.equal(await phone.locator(`#messages a[href$="${sent.id}/cap.xml"]`).count(), 0, "no CAP link on a public card");
+  assert.equal(await phone.locator('a[href="/api/v1/alerts.atom"]').count(), 1, "one link to the Atom feed of messages");
   await phone.screenshot({ path: `${SHOTS}public.png`, fullPage: true });
   await tablet.screenshot({ path: `${SHOTS}field.png` });
   assert.equal(await noHorizontalScroll(phone), true, "no horizontal scroll at 360 px");
