@@ -31,7 +31,7 @@ const t = words({
   },
   it: {
     surface: "informazioni di sicurezza",
-    legend: "Colori della mappa, da tranquillo ad affollato", quiet: "tranquillo", packed: "affollato",
+    legend: "Colori della mappa, da tranquillo a molto affollato", quiet: "tranquillo", packed: "molto affollato",
     legendNote: "I colori mostrano quanto è affollata ogni parte della mappa. Nessun colore: troppe poche persone per dirlo.",
     reportTitle: "Segnala un problema", note: "Raccontaci di più (facoltativo)", send: "Invia segnalazione",
     rumours: "Controllo delle voci: le voci che girano, verificate",

@@ -17,8 +17,6 @@ const t = words({
     outside: "outside the zones",
     row: (name, posts, posters, density) => `${name}: ${posts} ${posts === "1" ? "post" : "posts"}, ${posters} ${posters === "1" ? "poster" : "posters"}, ${density} per km²`,
     peopleInDensest: (perM2) => `≈ ${perM2} people/m² in the densest cell, from calibrated people per poster`,
-    legendLabel: "Map colours, from quiet to very crowded",
-    quiet: "quiet", veryCrowded: "very crowded",
   },
   it: {
     heading: "Punti caldi",
@@ -27,17 +25,10 @@ const t = words({
     outside: "fuori dalle zone",
     row: (name, posts, posters, density) => `${name}: ${posts} post, ${posters} ${posters === "1" ? "autore" : "autori"}, ${density} per km²`,
     peopleInDensest: (perM2) => `≈ ${perM2} persone/m² nella cella più densa, dalle persone per autore calibrate`,
-    legendLabel: "Colori della mappa, da tranquillo a molto affollato",
-    quiet: "tranquillo", veryCrowded: "molto affollato",
   },
 });
 
 const table = (headings, body) => el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))), body);
-
-/** The legend of the public heat's colours, in words: no unit, no figure. */
-export function publicHeatLegend() {
-  return { elements: [el("div", { class: "legend", "aria-label": t("legendLabel") }, `${t("quiet")} `, el("span", { class: "bar" }), ` ${t("veryCrowded")}`)] };
-}
 
 /**
  * The responders' busiest cells by posts, named by the smallest zone around

@@ -6,7 +6,7 @@
 // on the public page no jargon at all. CAMPANILE_BIN names the server binary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, recordProblems, startServer, waitLive } from "./support.mjs";
+import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, recordProblems, startServer, waitLiveIn } from "./support.mjs";
 
 let server, browser;
 
@@ -26,7 +26,7 @@ async function openItalian(path, viewport = SIZES.wall) {
   const page = await context.newPage();
   recordProblems(page, server.base);
   await page.goto(server.base + path);
-  await waitLive(page);
+  await waitLiveIn(page);
   return page;
 }
 

@@ -43,7 +43,9 @@ async function englishShown(page, serverText, tag = "it") {
     let text = document.body.innerText;
     for (const s of serverText) if (s) text = text.split(s).join(" ");
     const boundary = (s) => new RegExp(`(^|[^\\p{L}])${s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[^\\p{L}])`, "u");
-    return [...new Set(englishOnly(tag))].filter((s) => boundary(s).test(text));
+    // "zone" is an English entry (a column's heading) and also the Italian plural of "zona".
+    const alsoItalian = new Set(["zone"]);
+    return [...new Set(englishOnly(tag))].filter((s) => !alsoItalian.has(s) && boundary(s).test(text));
   }, { serverText, tag });
 }
 
