@@ -259,8 +259,11 @@ function sheetBar() {
   const label = el("span", { class: "sheet-label", text: t("messages", number(0)) });
   const fresh = el("span", { class: "sheet-new", hidden: "", text: t("fresh") });
   const arrow = el("span", { class: "sheet-arrow", "aria-hidden": "true", text: "▲" });
+  // The header's connection state, repeated: the header scrolls away when the sheet opens, and a
+  // stale picture must never look live. Hidden from screen readers, which hear the header's.
+  const state = el("span", { class: "state", "aria-hidden": "true" });
   const handle = el("button", { type: "button", id: "sheet-handle", class: "sheet-handle", "aria-expanded": "false", "aria-controls": "side" },
-    el("span", { class: "sheet-grip", "aria-hidden": "true" }), label, " ", fresh, arrow);
+    el("span", { class: "sheet-grip", "aria-hidden": "true" }), label, " ", fresh, state, arrow);
   const element = el("div", { class: "sheet-bar" }, handle);
   const phone = matchMedia(PHONE);
   let aside = null;
@@ -294,6 +297,15 @@ function sheetBar() {
     /** Counts the messages shown in `side` from now on. */
     follow(side) {
       aside = side;
+      const header = document.getElementById("state");
+      if (header) {
+        const mirror = () => {
+          state.textContent = header.textContent;
+          state.className = header.className;
+        };
+        new MutationObserver(mirror).observe(header, { attributes: true, childList: true, characterData: true, subtree: true });
+        mirror();
+      }
       const list = side.querySelector("#messages");
       if (!list) {
         label.textContent = t("sheet");

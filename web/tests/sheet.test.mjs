@@ -57,6 +57,11 @@ test("on a phone the map fills the screen and the lists are in a sheet its handl
   const title = await box(page, "#messages-title");
   assert.ok(title.top > 0 && title.bottom < SIZES.phone.height, `the messages in sight: ${JSON.stringify(title)}`);
   assert.ok((await box(page, "aside")).top > 0.2 * SIZES.phone.height, "the upper part of the map still shows");
+  // The header has scrolled away with the map: the connection's state rides on the sheet's bar, in sight.
+  const bar = await box(page, "#sheet-handle .state");
+  assert.ok(bar.top >= 0 && bar.bottom <= SIZES.phone.height, `the state in sight: ${JSON.stringify(bar)}`);
+  assert.equal(await page.textContent("#sheet-handle .state"), await page.textContent("#state"));
+  assert.match(await page.getAttribute("#sheet-handle .state", "class"), /\blive\b/);
   await page.screenshot({ path: `${SHOTS}sheet-open.png` });
   await page.click("#sheet-handle");
   await page.waitForFunction(() => document.querySelector("#sheet-handle").getAttribute("aria-expanded") === "false", null, { timeout: 5000 });
