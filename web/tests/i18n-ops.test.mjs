@@ -6,9 +6,9 @@
 // to the server stays the English CAP value ("Severe"), whatever the page
 // shows. The frame (header, map, messages) is another module's and is not
 // checked here. CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, recordProblems, startServer } from "./support.mjs";
+import { axeViolations, callApi, recordProblems, SHOTS, SIZES, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
@@ -26,27 +26,9 @@ const HEADINGS = {
 // The modules whose words those sections show, with the tables they export.
 const MODULES = ["panel-composer.js", "panel-triage.js", "panel-rumours.js", "panel-alerts.js", "panel-official.js", "panel-export.js", "panel-replay.js", "page-ops.js"];
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
-
-async function api(method, path, body, token = operator) {
-  const resp = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body, token = operator) => callApi(base, token, method, path, body);
 
 /** /ops in a browser whose language is Italian, live, its zones in the composer; axe may be injected (bypassCSP). */
 async function openItalianOps() {

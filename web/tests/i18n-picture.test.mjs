@@ -4,21 +4,13 @@
 // commander's zone and the public's places in Italian, their levels
 // translated from the server's values, figures with a decimal comma, and
 // on the public page no jargon at all. CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, recordProblems, startServer, waitLiveIn } from "./support.mjs";
+import { axeViolations, noHorizontalScroll, recordProblems, SHOTS, SIZES, waitLiveIn, withDemoServer } from "./support.mjs";
 
 let server, browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser } = s));
 
 /** `path` in a new browser context whose language is Italian; axe may be injected (bypassCSP). */
 async function openItalian(path, viewport = SIZES.wall) {

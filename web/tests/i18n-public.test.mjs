@@ -4,22 +4,13 @@
 // Italian (headings, words, `<html lang>`, times), can switch to English and
 // back, and keeps its choice; and the public page speaks no analyst's
 // jargon and reads the heat at one resolution whatever its width.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, recordProblems, sendBroadcast, startServer, waitLiveIn } from "./support.mjs";
+import { axeViolations, recordProblems, sendBroadcast, SHOTS, SIZES, waitLiveIn, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
 /** A page in a browser whose language is `locale`, recording its problems. */
 async function openIn(path, { locale = "it-IT", viewport = SIZES.wall, ...options } = {}) {

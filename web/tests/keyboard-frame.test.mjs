@@ -3,22 +3,13 @@
 // to the map" puts focus on the map, "Skip to the messages" on the
 // messages, and on /ops "Skip to the composer" reaches the composer within
 // two Tabs of the page opening.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SIZES, launchBrowser, openPage, startServer, waitLive } from "./support.mjs";
+import { openPage, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
 /** What has focus: its tag, text, and whether it lies in `within` (a selector). */
 const focused = (page, within = null) => page.evaluate((sel) => {

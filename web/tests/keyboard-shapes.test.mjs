@@ -4,33 +4,15 @@
 // add the circle, review and send it, and the server holds a circle centred
 // inside that zone; a report arriving in triage leaves the focus on the
 // button the operator was on. CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, openPage, startServer } from "./support.mjs";
+import { axeViolations, callApi, openPage, SHOTS, SIZES, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
-
-async function api(method, path, body, token = operator) {
-  const resp = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body, token = operator) => callApi(base, token, method, path, body);
 
 /** /ops live, its zones arrived (the composer lists them); axe may be injected (bypassCSP). */
 async function openOps() {

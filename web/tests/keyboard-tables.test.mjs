@@ -4,21 +4,13 @@
 // was chosen (`campanile:select`, which the composer's circle listens to),
 // and the focus stays on the same hotspot or zone while live updates
 // redraw the lists every second. CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SIZES, launchBrowser, openPage, startServer, waitLive } from "./support.mjs";
+import { openPage, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let server, browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser } = s));
 
 /** /ops live with its hotspots and zones listed, recording every `campanile:select` in `window.selected`. */
 async function openOps() {

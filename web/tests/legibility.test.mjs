@@ -1,10 +1,10 @@
 // Legibility of the three pages where they are read: the 4K wall from
 // across the room, the tablet and the phone held upright, and eyes that do
 // not tell red from green or see no colour at all.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, openPage, startServer, waitLive } from "./support.mjs";
+import { axeViolations, noHorizontalScroll, openPage, SHOTS, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 const WALL_4K = { width: 3840, height: 2160 };
 
@@ -21,15 +21,7 @@ const CAP_PX = CAP_MM / MM_PER_PX; // 62.1 px
 
 let server, browser;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser } = s));
 
 const open = (path, viewport, options = {}) => openPage(browser, server.base, path, { viewport, ...options });
 

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { chromium } from "playwright-core";
+import { noHorizontalScroll, sendBroadcast as broadcastAs } from "./support.mjs";
 
 const BIN = process.env.CAMPANILE_BIN || new URL("../../target/debug/campanile", import.meta.url).pathname;
 const SHOTS = new URL("../../target/screenshots/", import.meta.url).pathname;
@@ -57,21 +58,8 @@ async function open(path, viewport = { width: 1920, height: 1080 }) {
   return page;
 }
 
-async function sendBroadcast(body) {
-  const resp = await fetch(`${base}/api/v1/broadcasts`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },
-    body: JSON.stringify({
-      category: "Safety", event: "Crowd crush risk", severity: "Severe", urgency: "Immediate", certainty: "Observed",
-      language: "en", area: { zones: ["piazza-maggiore"] }, expires: new Date(Date.now() + 3600e3).toISOString(), ...body,
-    }),
-  });
-  const text = await resp.text();
-  assert.equal(resp.status, 201, text);
-  return JSON.parse(text);
-}
+const sendBroadcast = (body) => broadcastAs(base, operator, body);
 
-const noHorizontalScroll = (page) => page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth);
 
 test("every page loads with no script error, no request leaving the server, and a CSP without inline scripts", async () => {
   for (const path of ["/", "/ops/", "/field/"]) {

@@ -4,22 +4,13 @@
 // device's position or a point they tapped on the map, shown in words
 // beside the button and as a marker on the map. Without one nothing is
 // sent (once, every such report was placed at the map's centre).
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, recordProblems, startServer, waitLive } from "./support.mjs";
+import { axeViolations, noHorizontalScroll, recordProblems, SHOTS, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
 const SURFACES = () => [
   { name: "public", path: "/", viewport: SIZES.phone },

@@ -2,23 +2,14 @@
 // moment asks the server for `?at=` answers and draws them, a REPLAY banner
 // names the moment, playing moves it forward, "Back to live" ends it; the
 // page meets WCAG 2 AA while replaying. Screenshots at the three sizes.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, startServer, waitLive } from "./support.mjs";
+import { axeViolations, noHorizontalScroll, SHOTS, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let browser, server, base, operator;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ browser, server, base, operator } = s));
 
 async function openOps(viewport) {
   const page = await browser.newPage({ viewport, bypassCSP: true });

@@ -6,36 +6,18 @@
 // dismissal or a rumour's marking waits a few seconds for an undo before the
 // server hears of it, and a rumour answered publicly stays in triage until
 // its answer has gone out. CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, openPage, startServer } from "./support.mjs";
+import { axeViolations, callApi, noHorizontalScroll, openPage, SHOTS, SIZES, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator, commander;
 
 // Seconds triage waits for an undo (UNDO_SECONDS in shared/panel-triage.js).
 const UNDO = 5;
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator, commander } = server);
-  browser = await launchBrowser();
-});
+withDemoServer((s) => ({ server, browser, base, operator, commander } = s));
 
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
-
-async function api(method, path, body, token = operator) {
-  const resp = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body, token = operator) => callApi(base, token, method, path, body);
 
 /** /ops live, its zones listed in the composer; axe may be injected (bypassCSP). */
 async function openOps(viewport = SIZES.wall) {

@@ -3,25 +3,16 @@
 // wait in a sheet whose bar counts the messages, which its handle opens and
 // closes, by tap and by keyboard; and "Use my location" picks the messages
 // for where the reader is, as a tap on the map picks them for a point.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, launchBrowser, noHorizontalScroll, recordProblems, sendBroadcast, startServer, waitLive } from "./support.mjs";
+import { noHorizontalScroll, recordProblems, sendBroadcast, SHOTS, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator;
 
 // In Piazza Maggiore, where the demo's message below is for.
 const PIAZZA = { latitude: 44.4937, longitude: 11.3430 };
 
-before(async () => {
-  server = await startServer();
-  ({ base, operator } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser, base, operator } = s));
 
 async function phonePage(options = {}) {
   const context = await browser.newContext({ viewport: SIZES.phone, locale: "en-GB", ...options });

@@ -5,6 +5,8 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { after, before } from "node:test";
+import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
@@ -110,5 +112,34 @@ export async function sendBroadcast(base, operator, body) {
   });
   const text = await resp.text();
   if (resp.status !== 201) throw new Error(`broadcast refused: ${resp.status} ${text}`);
+  return JSON.parse(text);
+}
+
+/**
+ * The demo server and a browser for one test file: started before its tests,
+ * stopped after them. `take` is given {server, browser, base, operator, commander}.
+ */
+export function withDemoServer(take) {
+  let server, browser;
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    take({ server, browser, base: server.base, operator: server.operator, commander: server.commander });
+  });
+  after(async () => {
+    await browser?.close();
+    server?.child.kill("SIGTERM");
+  });
+}
+
+/** A JSON call to the API as `token`, its answer parsed; anything but a success fails the test. */
+export async function callApi(base, token, method, path, body) {
+  const resp = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
   return JSON.parse(text);
 }
