@@ -2,36 +2,18 @@
 // public page on a phone, tablet and wall (its text, status stamps and the
 // Italian translation), and the operators' register on /ops/ (record,
 // publish, broadcast). CAMPANILE_BIN names the server binary.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { SHOTS, SIZES, axeViolations, launchBrowser, noHorizontalScroll, openPage, startServer, waitLive } from "./support.mjs";
+import { axeViolations, callApi, noHorizontalScroll, openPage, SHOTS, SIZES, waitLive, withDemoServer } from "./support.mjs";
 
 let server, browser, base, operator;
 
-before(async () => {
-  server = await startServer(["--languages", "en,it"]);
-  ({ base, operator } = server);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  server?.child.kill("SIGTERM");
-});
+withDemoServer((s) => ({ server, browser, base, operator } = s), ["--languages", "en,it"]);
 
 /** A page that records script errors and any request leaving the server. */
 const open = (path, { viewport = SIZES.wall, locale = "en-GB" } = {}) => openPage(browser, base, path, { viewport, locale });
 
-async function api(method, path, body) {
-  const resp = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await resp.text();
-  assert.ok(resp.ok, `${method} ${path}: ${resp.status} ${text}`);
-  return JSON.parse(text);
-}
+const api = (method, path, body) => callApi(base, operator, method, path, body);
 
 test("/rumours on a phone shows published entries newest first, with their stamps, in English or Italian", async () => {
   const bridge = await api("POST", "/api/v1/rumours", {

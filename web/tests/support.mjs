@@ -117,12 +117,13 @@ export async function sendBroadcast(base, operator, body) {
 
 /**
  * The demo server and a browser for one test file: started before its tests,
- * stopped after them. `take` is given {server, browser, base, operator, commander}.
+ * stopped after them, the server given `args` besides the demo's. `take` is
+ * given {server, browser, base, operator, commander}.
  */
-export function withDemoServer(take) {
+export function withDemoServer(take, args = []) {
   let server, browser;
   before(async () => {
-    server = await startServer();
+    server = await startServer(args);
     browser = await launchBrowser();
     take({ server, browser, base: server.base, operator: server.operator, commander: server.commander });
   });
