@@ -28,6 +28,10 @@ const t = words({
   },
 });
 
+// A tenth of a post per km² tells something only where there are few; a wall's
+// narrow column has no room for "1,363.6" at 86 px, and the tenth adds nothing there.
+const densityFigure = (density) => number(density, { maximumFractionDigits: density < 10 ? 1 : 0 });
+
 const table = (headings, body) => el("table", {}, el("thead", {}, el("tr", {}, ...headings.map((h) => el("th", { text: h })))), body);
 
 /**
@@ -110,7 +114,7 @@ export function responderHotspots(page, watch) {
       // Redrawn row by row, and not at all when no figure changed: the keyboard stays on its row.
       redrawRows(rows, shown.map((c) => {
         const name = names.get(zoneOf(c)) ?? t("outside");
-        const figures = [number(c.count), number(c.contributors), number(c.density_km2, { minimumFractionDigits: 1, maximumFractionDigits: 1 })];
+        const figures = [number(c.count), number(c.contributors), densityFigure(c.density_km2)];
         return { key: c.cell, sig: JSON.stringify([name, figures]), build: () => row(c, name, figures) };
       }));
       page.header.showResolution(page.resolution());
