@@ -202,6 +202,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     let demo = settings.demo;
+    // Before the build: the default cap on WebSocket sessions follows the limit.
+    let files = crate::ws::admission::raise_open_file_limit();
     let app = Application::build(settings).await.map_err(|e| e.to_string())?;
     let state = app.state().clone();
     let host = match state.settings.listen.split(':').next() {
@@ -225,6 +227,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             println!("  data: in memory only (--ephemeral): stopping the server loses everything")
         }
         _ => {}
+    }
+    if let Some(files) = files {
+        let raised = if files.now > files.was {
+            format!("raised from {}", files.was)
+        } else if files.now < files.hard {
+            format!("could not be raised to the hard limit {}", files.hard)
+        } else {
+            "the hard limit".to_owned()
+        };
+        println!(
+            "  open files: up to {} ({raised}), for up to {} WebSocket sessions",
+            files.now,
+            state.ws_admission.max_connections()
+        );
     }
     if demo {
         let ttl = state

@@ -40,6 +40,40 @@ pub fn default_max_connections() -> usize {
     usize::try_from(fits).map_or(DEFAULT_MAX_CONNECTIONS, |f| f.clamp(1, DEFAULT_MAX_CONNECTIONS))
 }
 
+/// This process's open-file limit: as it was at start, as it is now, and
+/// the hard limit it may not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFileLimit {
+    /// The soft limit the process started with.
+    pub was: u64,
+    /// The soft limit now.
+    pub now: u64,
+    /// The hard limit, which only root may raise.
+    pub hard: u64,
+}
+
+/// Raises this process's open-file limit as far as it may, once, at
+/// start-up: both limits to the kernel's ceiling (`fs.nr_open`) when the
+/// process may raise its hard limit (root), else the soft limit to the hard
+/// one. Each WebSocket holds descriptors, and a limit left at a
+/// distribution's default caps the node (see [`default_max_connections`])
+/// long before memory or CPU do. `None` where the limit cannot be read.
+pub fn raise_open_file_limit() -> Option<OpenFileLimit> {
+    let (was, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    let ceiling = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let raised_hard = ceiling
+        .filter(|&c| c > hard)
+        .is_some_and(|c| rlimit::Resource::NOFILE.set(c, c).is_ok());
+    if !raised_hard && was < hard {
+        // Refused (an unlimited hard limit above the kernel's nr_open): the reading below says so.
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+    let (now, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    Some(OpenFileLimit { was, now, hard })
+}
+
 /// Why a connection was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -100,6 +134,11 @@ impl Admission {
             admission: self.clone(),
             address,
         })
+    }
+
+    /// The node cap.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
     }
 
     /// Connections open on this node.

@@ -116,7 +116,7 @@ async fn serve_demo_prints_its_url_and_tokens_and_the_map_comes_alive() {
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .take(6)
+            .take(8)
             .collect::<Vec<String>>()
     })
     .await
@@ -203,4 +203,46 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
             .is_some_and(|v| v > 0.0),
         "{report}"
     );
+}
+
+#[actix_web::test]
+async fn serve_raises_its_open_file_limit_and_says_what_it_got() {
+    // Started as a distribution would leave it: a soft limit of 256 descriptors.
+    let port = free_port();
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", BIN])
+        .args(["serve", "--ephemeral", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let line = actix_web::rt::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(6)
+            .find(|l| l.trim_start().starts_with("open files:"))
+    })
+    .await
+    .expect("joined");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("the server says its open-file limit");
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("the kernel's limits of the process");
+    let figures: Vec<&str> = files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(figures[0], figures[1], "soft limit raised to the hard one: {files}");
+    assert!(
+        line.contains(&format!("up to {} (raised from 256)", figures[0])),
+        "{line}"
+    );
+    assert!(line.contains("WebSocket sessions"), "{line}");
 }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 mod process;
-use process::{cpu_ticks, raise_fd_limit, rss_mb, ticks_to_pct};
+use process::{cpu_ticks, rss_mb, ticks_to_pct};
 mod report;
 mod subscriber;
 
@@ -94,7 +94,8 @@ struct Shared {
 
 /// Runs the load and measures.
 pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
-    raise_fd_limit(options.clients as u64 * 2 + 1_024);
+    // As far as it goes, as the server does: each subscriber holds a descriptor.
+    let _ = campanile::ws::admission::raise_open_file_limit();
     let shared = Arc::new(Shared::default());
     let server_before = options.server_pid.and_then(cpu_ticks);
     let self_before = cpu_ticks(std::process::id());

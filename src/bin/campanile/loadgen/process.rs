@@ -25,11 +25,3 @@ pub(super) fn rss_mb(pid: u32) -> Option<f64> {
         .ok()?;
     Some(kb / 1024.0)
 }
-
-pub(super) fn raise_fd_limit(wanted: u64) {
-    if let Ok((soft, hard)) = rlimit::Resource::NOFILE.get()
-        && soft < wanted
-    {
-        let _ = rlimit::Resource::NOFILE.set(wanted.min(hard), hard);
-    }
-}
