@@ -18,7 +18,8 @@ export const LANGUAGES = {
 };
 
 const STORE_KEY = "campanile.lang";
-const base = (tag) => String(tag || "").toLowerCase().split("-")[0];
+/** A language tag's primary subtag, lower-cased: "it-IT" → "it". */
+export const primaryTag = (tag) => String(tag || "").toLowerCase().split("-")[0];
 
 function stored() {
   try {
@@ -30,7 +31,7 @@ function stored() {
 
 /** The first of `languages` the pages speak, else English. */
 export function readerLanguage(languages = navigator.languages || [navigator.language]) {
-  for (const tag of languages) if (LANGUAGES[base(tag)]) return base(tag);
+  for (const tag of languages) if (LANGUAGES[primaryTag(tag)]) return primaryTag(tag);
   return "en";
 }
 
@@ -112,7 +113,7 @@ const own = words({
  * the current one still finds theirs.
  */
 export function languageSwitch(offered = Object.keys(LANGUAGES)) {
-  const tags = offered.map(base).filter((tag, i, all) => LANGUAGES[tag] && all.indexOf(tag) === i);
+  const tags = offered.map(primaryTag).filter((tag, i, all) => LANGUAGES[tag] && all.indexOf(tag) === i);
   if (!tags.includes("en")) tags.push("en");
   if (!tags.includes(current)) tags.push(current);
   return el("div", { class: "lang-switch", role: "group", "aria-label": `${own("label")} / ${current === "en" ? "Lingua" : "Language"}` },

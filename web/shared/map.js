@@ -347,21 +347,74 @@ export class LiveMap {
   }
 }
 
-/** The area-weighted centre of a polygon's outer ring (the largest polygon's, for a MultiPolygon), as [lon, lat]. */
+/**
+ * Where a zone's name goes, as [lon, lat]: the area-weighted centre of a
+ * polygon's outer ring (of the largest polygon's, for a MultiPolygon), so
+ * that the label sits on the zone's main part.
+ */
 export function centreOf(geometry) {
   const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.coordinates;
   let best = null;
   for (const [ring] of polygons) {
-    let [area, x, y] = [0, 0, 0];
-    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-      const cross = ring[j][0] * ring[i][1] - ring[i][0] * ring[j][1];
-      area += cross;
-      x += (ring[j][0] + ring[i][0]) * cross;
-      y += (ring[j][1] + ring[i][1]) * cross;
-    }
-    if (area !== 0 && (!best || Math.abs(area) > Math.abs(best.area))) best = { area, centre: [x / (3 * area), y / (3 * area)] };
+    const m = ringMoments(ring, ring[0]);
+    if (m.area !== 0 && (!best || Math.abs(m.area) > Math.abs(best.area))) best = { area: m.area, centre: momentsCentre(m, ring[0]) };
   }
   return best ? best.centre : polygons[0][0][0];
+}
+
+/** The centre the summed moments of rings taken about `origin` give, as [lon, lat]. */
+const momentsCentre = ({ area, x, y, k }, origin) => [origin[0] + x / (6 * area) / k, origin[1] + y / (6 * area)];
+
+/**
+ * A ring's signed area and centroid in a plane around `origin` (lon scaled by
+ * the cosine of its latitude, so that a degree east and north weigh alike at
+ * the event's scale): the shoelace sums.
+ */
+function ringMoments(ring, origin) {
+  const k = Math.cos((origin[1] * Math.PI) / 180);
+  const xy = ring.map(([lon, lat]) => [(lon - origin[0]) * k, lat - origin[1]]);
+  let a = 0, cx = 0, cy = 0;
+  for (let i = 0; i < xy.length; i++) {
+    const [x0, y0] = xy[i];
+    const [x1, y1] = xy[(i + 1) % xy.length];
+    const cross = x0 * y1 - x1 * y0;
+    a += cross;
+    cx += (x0 + x1) * cross;
+    cy += (y0 + y1) * cross;
+  }
+  return { area: a / 2, x: cx, y: cy, k };
+}
+
+/**
+ * The centre of a zone's geometry as [lon, lat]: a point's own position, a
+ * polygon's area-weighted centroid (its holes taken out), a multipolygon's
+ * parts weighted by their areas. A vertex average would pull the centre of
+ * a concave or unevenly drawn shape towards its densest corners.
+ */
+export function centroid(geometry) {
+  if (!geometry) return null;
+  if (geometry.type === "Point") return geometry.coordinates.slice(0, 2);
+  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.type === "MultiPolygon" ? geometry.coordinates : null;
+  if (!polygons?.length) return null;
+  const origin = polygons[0][0][0];
+  let area = 0, x = 0, y = 0, k = 1;
+  for (const rings of polygons) {
+    rings.forEach((ring, i) => {
+      const m = ringMoments(ring, origin);
+      k = m.k;
+      // The outer ring adds, a hole takes away, whichever way each was drawn.
+      const sign = (i === 0 ? 1 : -1) * Math.sign(m.area || 1);
+      area += sign * m.area;
+      x += sign * m.x;
+      y += sign * m.y;
+    });
+  }
+  if (!area) {
+    const all = polygons.flat(1).flat(1);
+    return [all.reduce((s, p) => s + p[0], 0) / all.length, all.reduce((s, p) => s + p[1], 0) / all.length];
+  }
+  // Σ(x0+x1)·cross over 6A gives the centroid; the signs of A and the sums cancel.
+  return momentsCentre({ area, x, y, k }, origin);
 }
 
 /** A circle of `radiusM` metres around [lon, lat] as a closed ring, for drafts. */

@@ -10,7 +10,7 @@
 // a browser may still fire) sends nothing.
 
 import { cellToLatLng } from "/vendor/h3-js/h3-js.es.js";
-import { circleRing, NAME_LAYERS } from "/shared/map.js";
+import { centroid, circleRing, NAME_LAYERS } from "/shared/map.js";
 import { el, section } from "/shared/dom.js";
 import { clock, language, number, words } from "/shared/i18n.js";
 import { capWord } from "/shared/cap.js";
@@ -180,58 +180,6 @@ function select(attrs, values, chosen, label) {
 function positions(geometry) {
   const flat = (c) => (typeof c[0] === "number" ? [c] : c.flatMap(flat));
   return flat(geometry.coordinates);
-}
-
-/**
- * A ring's signed area and centroid in a plane around `origin` (lon scaled by
- * the cosine of its latitude, so that a degree east and north weigh alike at
- * the event's scale): the shoelace sums.
- */
-function ringMoments(ring, origin) {
-  const k = Math.cos((origin[1] * Math.PI) / 180);
-  const xy = ring.map(([lon, lat]) => [(lon - origin[0]) * k, lat - origin[1]]);
-  let a = 0, cx = 0, cy = 0;
-  for (let i = 0; i < xy.length; i++) {
-    const [x0, y0] = xy[i];
-    const [x1, y1] = xy[(i + 1) % xy.length];
-    const cross = x0 * y1 - x1 * y0;
-    a += cross;
-    cx += (x0 + x1) * cross;
-    cy += (y0 + y1) * cross;
-  }
-  return { area: a / 2, x: cx, y: cy, k };
-}
-
-/**
- * The centre of a zone's geometry as [lon, lat]: a point's own position, a
- * polygon's area-weighted centroid (its holes taken out), a multipolygon's
- * parts weighted by their areas. A vertex average would pull the centre of
- * a concave or unevenly drawn shape towards its densest corners.
- */
-export function centroid(geometry) {
-  if (!geometry) return null;
-  if (geometry.type === "Point") return geometry.coordinates.slice(0, 2);
-  const polygons = geometry.type === "Polygon" ? [geometry.coordinates] : geometry.type === "MultiPolygon" ? geometry.coordinates : null;
-  if (!polygons?.length) return null;
-  const origin = polygons[0][0][0];
-  let area = 0, x = 0, y = 0, k = 1;
-  for (const rings of polygons) {
-    rings.forEach((ring, i) => {
-      const m = ringMoments(ring, origin);
-      k = m.k;
-      // The outer ring adds, a hole takes away, whichever way each was drawn.
-      const sign = (i === 0 ? 1 : -1) * Math.sign(m.area || 1);
-      area += sign * m.area;
-      x += sign * m.x;
-      y += sign * m.y;
-    });
-  }
-  if (!area) {
-    const all = polygons.flat(1).flat(1);
-    return [all.reduce((s, p) => s + p[0], 0) / all.length, all.reduce((s, p) => s + p[1], 0) / all.length];
-  }
-  // Σ(x0+x1)·cross over 6A gives the centroid; the signs of A and the sums cancel.
-  return [origin[0] + x / (6 * area) / k, origin[1] + y / (6 * area)];
 }
 
 export function composerPanel(page) {

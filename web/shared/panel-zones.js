@@ -6,7 +6,7 @@
 import { getJson, localised } from "/shared/campanile.js";
 import { el, section } from "/shared/dom.js";
 import { severityWord } from "/shared/cap.js";
-import { clock, language, number, words } from "/shared/i18n.js";
+import { clock, number, words } from "/shared/i18n.js";
 import { centreOf, contains } from "/shared/map.js";
 import {
   LEVEL_COLOURS, PUBLIC_COLOURS, announceSelection, byPublicLevel, byRisk, count, inLanguage, levelBadge, levelWord, peopleWithInterval, publicBadge,
@@ -405,7 +405,7 @@ export function placesPanel(page, watch, { near = () => null } = {}) {
     note.textContent = zones.length ? t("fromPosts") : t("noPlaces");
     list.replaceChildren(...zones.map((z) => {
       const advice = inLanguage(z.advice);
-      const forPlace = messages.filter((b) => b.area?.zones?.includes(z.id) && Date.parse(b.expires) > now).map((b) => localised(b, [language(), ...(navigator.languages || [])]));
+      const forPlace = messages.filter((b) => b.area?.zones?.includes(z.id) && Date.parse(b.expires) > now).map((b) => localised(b));
       return el("li", { class: "place", "data-zone": z.id, "data-level": z.public_level ?? "unknown" },
         el("h3", {}, z.name, ...(z.id === hereId ? [el("span", { class: "here", text: t("youAreHere") })] : [])),
         el("div", { class: "place-level" }, publicBadge(z.public_level), trendMark(z.trend, { forPublic: true })),

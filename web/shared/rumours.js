@@ -3,7 +3,7 @@
 // mark together) and an entry's text in the reader's language.
 
 import { el } from "/shared/dom.js";
-import { words, language, locale } from "/shared/i18n.js";
+import { words, language, locale, primaryTag } from "/shared/i18n.js";
 
 /** The page's own words (i18n.js: the page's language, English the fallback). */
 export const t = words({
@@ -44,7 +44,6 @@ const STATUSES = ["false", "misleading", "true", "unverified"];
 /** A mark beside the word, for readers who cannot tell the colours apart. */
 const MARKS = { false: "✗", misleading: "!", true: "✓", unverified: "?" };
 
-const base = (tag) => String(tag || "").toLowerCase().split("-")[0];
 
 /** The stamp of `status` in the page's language: colour, mark and word. */
 export function stamp(status) {
@@ -55,8 +54,8 @@ export function stamp(status) {
 
 /** The entry's claim and fact in `lang` when it has them, else in its own language; with the tag they are in. */
 export function entryIn(entry, lang = language()) {
-  if (base(entry.language) === lang) return { claim: entry.claim, fact: entry.fact, language: entry.language };
-  const t = (entry.translations || []).find((t) => base(t.language) === lang);
+  if (primaryTag(entry.language) === lang) return { claim: entry.claim, fact: entry.fact, language: entry.language };
+  const t = (entry.translations || []).find((t) => primaryTag(t.language) === lang);
   return t ? { claim: t.claim, fact: t.fact, language: t.language } : { claim: entry.claim, fact: entry.fact, language: entry.language };
 }
 

@@ -5,7 +5,7 @@
 // count how serious it is, so that it reads in grey and to a screen reader.
 
 import { el } from "/shared/dom.js";
-import { language, number, words } from "/shared/i18n.js";
+import { language, number, primaryTag, words } from "/shared/i18n.js";
 
 // The levels' and trends' words: the server's values (the keys) are kept in
 // data attributes and sent back as they are; only what is shown is translated.
@@ -113,8 +113,7 @@ export function inLanguage(texts, languages = [language(), ...(navigator.languag
   if (!texts || typeof texts !== "object") return null;
   const given = Object.keys(texts).filter((k) => typeof texts[k] === "string" && texts[k].trim());
   for (const lang of [...languages.filter(Boolean), "en"]) {
-    const base = lang.toLowerCase().split("-")[0];
-    const found = given.find((k) => k.toLowerCase().split("-")[0] === base);
+    const found = given.find((k) => primaryTag(k) === primaryTag(lang));
     if (found) return { lang: found, text: texts[found] };
   }
   return given.length ? { lang: given[0], text: texts[given[0]] } : null;

@@ -97,7 +97,7 @@ test("a zone's centre is its area-weighted centroid, not the average of its corn
   const ops = await openOps();
   // An L of three unit squares: its centroid is (5/6, 5/6); its corners average (1, 1), outside the shape's mass.
   const [x, y] = await ops.evaluate(async () => {
-    const { centroid } = await import("/shared/panel-composer.js");
+    const { centroid } = await import("/shared/map.js");
     const ring = [[0, 0], [2, 0], [2, 1], [1, 1], [1, 2], [0, 2], [0, 0]].map(([a, b]) => [11.34 + a * 0.001, 44.49 + b * 0.001]);
     return centroid({ type: "Polygon", coordinates: [ring] });
   });
