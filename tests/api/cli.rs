@@ -197,12 +197,63 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
         report["params"]["clients"], 20,
         "the report says how it was made: {report}"
     );
+    // Twenty subscribers fit in one address's ports: the first loopback address.
+    let sources = &report["clients"]["source_addresses"];
+    assert_eq!(sources["count"], 1, "{report}");
+    assert_eq!(sources["first"], "127.0.0.1", "{report}");
+    assert_eq!(sources["last"], "127.0.0.1", "{report}");
+    assert!(sources["ports_per_address"].as_u64().is_some_and(|n| n > 0), "{report}");
     assert!(
         report["broadcast_latency_ms"]["deliveries_per_s"]
             .as_f64()
             .is_some_and(|v| v > 0.0),
         "{report}"
     );
+}
+
+/// `campanile bench --json` with 30 subscribers (15 public, 15 operators)
+/// from `sources` loopback addresses, one broadcast, a second of load.
+async fn bench_from(app: &TestApp, sources: &str) -> serde_json::Value {
+    let out = tokio::process::Command::new(BIN)
+        .args(["bench", "--target", &app.address, "--token", &app.operator])
+        .args(["--clients", "30", "--res", "8,9", "--ingest-rate", "0"])
+        .args(["--broadcasts", "1", "--duration", "1s", "--json"])
+        .env("CAMPANILE_BENCH_SOURCE_ADDRESSES", sources)
+        .output()
+        .await
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[actix_web::test]
+async fn bench_spreads_its_subscribers_over_loopback_source_addresses() {
+    // One source address holds only as many connections to the server as
+    // the kernel has ephemeral ports (about 28,000); 127.0.0.0/8 is all
+    // loopback. The server tells addresses apart by their cap of public
+    // WebSocket connections, here 5 (tokens pass it): of 30 subscribers,
+    // the 15 public ones fit from 3 addresses (5 on each), not from one.
+    let capped = || {
+        let mut args = test_args();
+        args.ws_max_per_address = Some(5);
+        spawn_on(args)
+    };
+    let (one, three) = (capped().await, capped().await);
+    let (alone, spread) = tokio::join!(bench_from(&one, "1"), bench_from(&three, "3"));
+
+    let sources = &spread["clients"]["source_addresses"];
+    assert_eq!(sources["count"], 3, "{spread}");
+    assert_eq!(sources["first"], "127.0.0.1", "{spread}");
+    assert_eq!(sources["last"], "127.0.0.3", "{spread}");
+    assert_eq!(spread["clients"]["connected"], 30, "{spread}");
+    assert_eq!(spread["clients"]["dropped"], 0, "{spread}");
+    assert_eq!(spread["broadcast_latency_ms"]["delivered"], 30, "{spread}");
+
+    // The control: from one address the server refuses the 6th public
+    // subscriber on (429), and each refusal counts as dropped.
+    assert_eq!(alone["clients"]["source_addresses"]["count"], 1, "{alone}");
+    assert_eq!(alone["clients"]["connected"], 20, "{alone}");
+    assert_eq!(alone["clients"]["dropped"], 10, "{alone}");
 }
 
 #[actix_web::test]

@@ -11,8 +11,12 @@
 //! Clients are spread over several threads (actix arbiters), each with its
 //! own HTTP client, so that one thread is not the bottleneck; the generator
 //! reports its own CPU use so that a saturated generator is visible.
+//! Against a loopback target they connect from as many loopback addresses as
+//! the kernel's ephemeral ports need ([`sources`]), so that 50,000 of them
+//! are not held to the 28,000 or so ports of one address.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -26,10 +30,12 @@ use tokio_util::sync::CancellationToken;
 mod process;
 use process::{cpu_ticks, rss_mb, ticks_to_pct};
 mod report;
+mod sources;
 mod subscriber;
 
 pub use report::BenchReport;
 use report::*;
+use sources::Sources;
 use subscriber::{Subscription, subscriber};
 
 /// The wire protocol of the target.
@@ -99,6 +105,15 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let shared = Arc::new(Shared::default());
     let server_before = options.server_pid.and_then(cpu_ticks);
     let self_before = cpu_ticks(std::process::id());
+    let ports = sources::ephemeral_ports();
+    let requested = sources::requested()?;
+    let sources = Sources::plan(&options.target, options.clients, requested, ports);
+    if requested > 0 && sources == Sources::Os {
+        eprintln!(
+            "{}: the target is not a loopback address: the OS chooses the source address",
+            sources::REQUEST_VAR
+        );
+    }
     let started = Instant::now();
     // Fired a moment after the load ends, however long connecting took.
     let stop_clients = CancellationToken::new();
@@ -114,14 +129,22 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         // The HTTP client is not Send: build it, and everything that uses it, on the arbiter's thread.
         arbiter.spawn_fn(move || {
             actix_rt::spawn(async move {
-                let http = http_client();
+                // One HTTP client per source address: the address is the
+                // connector's. A thread's clients come in order, and so do
+                // their addresses.
+                let mut http: Option<(Option<IpAddr>, awc::Client)> = None;
                 let mut tasks = Vec::new();
                 for c in mine {
+                    let from = sources.address_of(c, options.clients);
+                    let http = match &http {
+                        Some((at, client)) if *at == from => client.clone(),
+                        _ => http.insert((from, http_client(from))).1.clone(),
+                    };
                     let res = options.resolutions[c % options.resolutions.len()];
                     // Every other client is public (res ≤ 9), the rest operators.
                     let token = (c % 2 == 0 || res > 9).then(|| options.token.clone());
                     tasks.push(actix_rt::spawn(subscriber(
-                        http.clone(),
+                        http,
                         Subscription {
                             target: options.target.clone(),
                             protocol: options.protocol,
@@ -152,7 +175,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-    let http = http_client();
+    let http = http_client(None);
     let load_started = Instant::now();
     let ingest = actix_rt::spawn(ingest(
         http.clone(),
@@ -224,7 +247,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             expected: shared.broadcasts_sent.load(Ordering::Relaxed) * connected.saturating_sub(dropped),
             deliveries_per_s: each.len() as f64 / elapsed,
         },
-        clients: ClientFigures { connected, dropped },
+        clients: ClientFigures {
+            connected,
+            dropped,
+            source_addresses: sources.figures(ports),
+        },
         server: options.server_pid.and_then(|pid| {
             let cpu = cpu_ticks(pid)?.saturating_sub(server_before?);
             Some(ProcessFigures {
@@ -239,12 +266,19 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
 }
 
 /// An HTTP/1.1 client without the default cap of 100 open connections,
-/// which would hold all but the first hundred subscribers of a thread.
-fn http_client() -> awc::Client {
+/// which would hold all but the first hundred subscribers of a thread;
+/// its connections come from `from` (bound before connecting), or from the
+/// OS's choice. A connection the kernel has no port left for fails as any
+/// other that cannot be made: its subscriber counts as dropped.
+fn http_client(from: Option<IpAddr>) -> awc::Client {
+    let mut connector = awc::Connector::new().limit(0);
+    if let Some(ip) = from {
+        connector = connector.local_address(ip);
+    }
     awc::Client::builder()
         .timeout(Duration::from_secs(30))
         .max_http_version(awc::http::Version::HTTP_11)
-        .connector(awc::Connector::new().limit(0))
+        .connector(connector)
         .finish()
 }
 

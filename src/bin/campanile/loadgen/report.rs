@@ -4,6 +4,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::Protocol;
+pub use super::sources::SourceAddresses;
 
 /// What was asked of a run, echoed in its report so that a result file
 /// says how it was made.
@@ -89,8 +90,11 @@ pub struct BroadcastFigures {
 pub struct ClientFigures {
     /// Established.
     pub connected: u64,
-    /// Closed or failed before the end.
+    /// Closed or failed before the end, refused or never made (no port
+    /// left on the source address among them).
     pub dropped: u64,
+    /// Where the subscribers connected from.
+    pub source_addresses: SourceAddresses,
 }
 
 /// A process's resources.
@@ -148,9 +152,15 @@ impl std::fmt::Display for BenchReport {
             self.broadcast_latency_ms.expected,
             self.broadcast_latency_ms.deliveries_per_s
         )?;
+        let sources = &self.clients.source_addresses;
+        let from = match (sources.first, sources.last) {
+            (Some(first), Some(last)) if first == last => format!("1 source address ({first})"),
+            (Some(first), Some(last)) => format!("{} source addresses ({first}–{last})", sources.count),
+            _ => "1 source address (the OS's choice: the target is not loopback)".to_owned(),
+        };
         writeln!(
             f,
-            "clients: {} connected, {} dropped",
+            "clients: {} connected from {from}, {} dropped",
             self.clients.connected, self.clients.dropped
         )?;
         if let Some(s) = &self.server {
