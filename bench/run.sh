@@ -4,9 +4,10 @@
 # draws the charts in docs/. Release build; takes about half an hour.
 #
 #   bash bench/run.sh            # the whole matrix
-#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas | durable
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas | durable | headroom
 #   TAG=before bash bench/run.sh compare   # 10k subscribers (CLIENTS) + 20k posts/s on both engines, kept as compare-*-before
 #   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
+#   HEADROOM_CLIENTS=80000 bash bench/run.sh headroom   # how many subscribers one node holds (50,000 by default)
 #
 # The generator and the servers share this machine's cores: every figure is
 # a floor for the server alone, and the generator reports when it saturated.
@@ -28,9 +29,10 @@ BIN=target/release/campanile
 
 export CAMPANILE_JWT_SECRET=bench-secret-not-for-production-use
 TOKEN=$($BIN token --role operator --sub bench --ttl 4h)
-# Every subscriber comes from 127.0.0.1 here, where in the field each phone
-# has its own address: lift the per-address limits on public reads and
-# WebSocket connections.
+# The subscribers come from a few loopback addresses here (127.0.0.1, and
+# 127.0.0.2, … past what one address's ephemeral ports hold), where in the
+# field each phone has its own address: lift the per-address limits on
+# public reads and WebSocket connections.
 # Each WebSocket holds two descriptors on the server and one on the
 # generator: 10,000 subscribers need more than the usual soft limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -116,7 +118,8 @@ print(f'   ingest 202 p50/p99 {r["ingest"].get("latency_ms", {}).get("p50", 0):.
       f'delta p50/p99 {r["delta_latency_ms"]["p50"]:.0f}/{r["delta_latency_ms"]["p99"]:.0f} ms, '
       f'broadcast last p99 {r["broadcast_latency_ms"]["last_subscriber"]["p99"]:.0f} ms '
       f'({r["broadcast_latency_ms"]["delivered"]}/{r["broadcast_latency_ms"]["expected"]}), '
-      f'{r["clients"]["connected"]} connected, {r["clients"]["dropped"]} dropped, '
+      f'{r["clients"]["connected"]} connected from {r["clients"].get("source_addresses", {}).get("count", 1)} addresses, '
+      f'{r["clients"]["dropped"]} dropped, '
       f'server {r["server"]["rss_mb"]:.0f} MiB {r["server"]["cpu_pct"]:.0f}% CPU, '
       f'generator {r["generator"]["cpu_pct"]:.0f}%{" SATURATED" if r["generator_saturated"] else ""}')
 EOF
@@ -171,6 +174,14 @@ for part in $PARTS; do
           run "throughput-$kind-10000c-${per_s}bps" "$kind" 10000 0 $((per_s * SECS)) --broadcasts-only
         done
       done ;;
+    headroom) # how many subscribers one node holds: 50,000 (HEADROOM_CLIENTS) under the latency part's load,
+      # past the server's default cap of 20,000 connections and past the ~28,000 ephemeral ports of one
+      # source address (the generator spreads its subscribers over several loopback addresses and says so)
+      clients=${HEADROOM_CLIENTS:-50000}
+      saved_flags=("${SERVE_FLAGS[@]}")
+      SERVE_FLAGS+=(--ws-max-connections "$((clients + 1000))")
+      run "headroom-memory" campanile-memory "$clients" 20000 20
+      SERVE_FLAGS=("${saved_flags[@]}") ;;
     *) echo "unknown part: $part"; exit 1 ;;
   esac
 done
