@@ -218,7 +218,7 @@ async fn bench_from(app: &TestApp, sources: &str) -> serde_json::Value {
         .args(["bench", "--target", &app.address, "--token", &app.operator])
         .args(["--clients", "30", "--res", "8,9", "--ingest-rate", "0"])
         .args(["--broadcasts", "1", "--duration", "1s", "--json"])
-        .env("CAMPANILE_BENCH_SOURCE_ADDRESSES", sources)
+        .args(["--source-addresses", sources])
         .output()
         .await
         .expect("runs");

@@ -67,6 +67,11 @@ struct BenchArgs {
     /// peers are compared on).
     #[arg(long)]
     broadcasts_only: bool,
+    /// Loopback source addresses the subscribers connect from (127.0.0.1,
+    /// 127.0.0.2, …) when the target is a loopback address; 0: as many as
+    /// the kernel's ephemeral ports need.
+    #[arg(long, env = "CAMPANILE_BENCH_SOURCE_ADDRESSES", default_value_t = 0)]
+    source_addresses: usize,
 }
 
 #[actix_web::main]
@@ -104,6 +109,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         protocol: args.protocol,
         broadcasts_only: args.broadcasts_only,
+        source_addresses: args.source_addresses,
     };
     let report = loadgen::run(options).await?;
     if args.json {

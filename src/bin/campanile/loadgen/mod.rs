@@ -78,6 +78,8 @@ pub struct BenchOptions {
     /// Subscribe to broadcasts only (no heatmap, no probes): the load the
     /// Node.js peers can be compared on.
     pub broadcasts_only: bool,
+    /// Loopback source addresses asked for; 0: as many as needed.
+    pub source_addresses: usize,
 }
 
 /// What the clients share with the senders: when each probe cell and each
@@ -106,13 +108,10 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let server_before = options.server_pid.and_then(cpu_ticks);
     let self_before = cpu_ticks(std::process::id());
     let ports = sources::ephemeral_ports();
-    let requested = sources::requested()?;
+    let requested = options.source_addresses;
     let sources = Sources::plan(&options.target, options.clients, requested, ports);
     if requested > 0 && sources == Sources::Os {
-        eprintln!(
-            "{}: the target is not a loopback address: the OS chooses the source address",
-            sources::REQUEST_VAR
-        );
+        eprintln!("--source-addresses: the target is not a loopback address: the OS chooses the source address");
     }
     let started = Instant::now();
     // Fired a moment after the load ends, however long connecting took.

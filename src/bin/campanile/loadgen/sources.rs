@@ -14,10 +14,6 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::Serialize;
 
-/// Asks for a number of source addresses; unset or 0: as many as the
-/// clients need.
-pub(super) const REQUEST_VAR: &str = "CAMPANILE_BENCH_SOURCE_ADDRESSES";
-
 /// Where the kernel says which ports it hands out to outgoing connections.
 const PORT_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
@@ -134,20 +130,6 @@ pub(super) fn ephemeral_ports() -> usize {
         .filter(|(low, high)| low <= high)
         .unwrap_or(DEFAULT_PORT_RANGE);
     (high - low + 1) as usize
-}
-
-/// The number of source addresses asked for in the environment; 0 when
-/// none is.
-pub(super) fn requested() -> Result<usize, String> {
-    match std::env::var(REQUEST_VAR) {
-        Err(std::env::VarError::NotPresent) => Ok(0),
-        Ok(v) if v.trim().is_empty() || v.trim() == "auto" => Ok(0),
-        Ok(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{REQUEST_VAR} takes a number of source addresses (0 or auto: as many as needed)")),
-        Err(e) => Err(format!("{REQUEST_VAR}: {e}")),
-    }
 }
 
 #[cfg(test)]
