@@ -22,7 +22,7 @@ fn bucketer() -> Bucketer {
     Bucketer::new(ResolutionRange::new(7, 11).expect("range"), BUCKET)
 }
 
-fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> Bucketed {
+pub(crate) fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> Bucketed {
     let b = bucketer();
     Bucketed {
         dedup_key: dedup.map(str::to_owned),
@@ -34,7 +34,12 @@ fn item(lat: f64, lon: f64, contributor: u64, at: i64, dedup: Option<&str>) -> B
     }
 }
 
-async fn counts(engine: &Arc<dyn Engine>, res: u8, window_secs: i64, now: i64) -> HashMap<String, (u64, u64)> {
+pub(crate) async fn counts(
+    engine: &Arc<dyn Engine>,
+    res: u8,
+    window_secs: i64,
+    now: i64,
+) -> HashMap<String, (u64, u64)> {
     engine
         .counts(CountQuery {
             res: Resolution::try_from(res).expect("res"),
@@ -48,7 +53,7 @@ async fn counts(engine: &Arc<dyn Engine>, res: u8, window_secs: i64, now: i64) -
         .collect()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -368,14 +373,14 @@ pub async fn an_empty_engine_reads_nothing(engine: Arc<dyn Engine>) {
 const BROADCASTS_KEPT: usize = 5;
 
 /// The conformance engine on a test Redis server.
-async fn engine_on_redis(redis: &TestRedis) -> Arc<dyn Engine> {
+pub(crate) async fn engine_on_redis(redis: &TestRedis) -> Arc<dyn Engine> {
     let mut args = test_args();
     args.redis_url = Some(redis.url());
     conformance_engine(&args).await
 }
 
 /// The conformance engine on a test Redis Cluster.
-async fn engine_on_cluster(cluster: &TestCluster) -> Arc<dyn Engine> {
+pub(crate) async fn engine_on_cluster(cluster: &TestCluster) -> Arc<dyn Engine> {
     let mut args = test_args();
     args.redis_cluster_nodes = Some(cluster.node_urls());
     conformance_engine(&args).await

@@ -181,6 +181,36 @@ impl TestRedis {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
+
+    /// The post ids this node holds for de-duplication: the fields of its
+    /// `seen:` sub-hashes (one `redis-cli` run reads them all).
+    pub fn seen_ids(&self) -> u64 {
+        let keys = self.cli(&["KEYS", "*seen:{t*}:*"]).unwrap_or_default();
+        let script: String = keys
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|key| format!("HLEN \"{key}\"\n"))
+            .collect();
+        if script.is_empty() {
+            return 0;
+        }
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("redis-cli");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(script.as_bytes()).expect("write to redis-cli");
+        }
+        let out = child.wait_with_output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().trim_start_matches("(integer) ").parse::<u64>().ok())
+            .sum()
+    }
 }
 
 impl Drop for TestRedis {

@@ -11,6 +11,7 @@ mod cli;
 mod conformance;
 mod contact_scan;
 mod crowd;
+mod dedup_scale;
 mod demo;
 mod durable;
 mod engine;

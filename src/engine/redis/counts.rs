@@ -7,7 +7,7 @@
 //! a chunk also draws a name of its own, and:
 //! 1. sets its marker in each of the chunk's buckets to *pending*, before
 //!    anything names it;
-//! 2. claims every post id for itself (`SET NX GET`, the value naming the
+//! 2. claims every post id for itself (`dedup.lua`, the claim naming the
 //!    attempt and the post's bucket). An id nobody held is fresh. One held
 //!    by another attempt is that attempt's: a duplicate if its marker in
 //!    that bucket says it counted, taken over (a compare-and-set of the
@@ -26,6 +26,14 @@
 //! count it. No clocks are compared: a node whose clock is off counts the
 //! same.
 //!
+//! # Keeping a day of ids in little memory
+//! The ids are shared among 64 tags (hash slots), and each tag keeps them
+//! as fields of small hashes, a few dozen per hash, in epochs of a quarter
+//! of retention (`dedup.lua`): Redis stores such a hash as one listpack,
+//! about 50 bytes per id where a key per id cost about 190. The ids are
+//! kept whole, so no post is ever taken for another's duplicate (only ids
+//! past 48 bytes are kept by their SHA-256).
+//!
 //! # Replay
 //! The same script adds the counts to the bucket's replay step (a minute,
 //! in the bucket's hash slot), kept for count retention; who contributed in
@@ -37,7 +45,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use h3o::CellIndex;
-use redis::{Cmd, Script, Value, cmd};
+use redis::{Cmd, Script, cmd};
 
 use super::{RedisEngine, parse};
 use crate::engine::{
@@ -51,7 +59,7 @@ const ZADD_MEMBERS: usize = 500;
 static APPLY_COUNTS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/apply_counts.lua")));
 static INGEST_CHUNK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ingest_chunk.lua")));
 static FENCE_ATTEMPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/fence_attempt.lua")));
-static TAKE_OVER_CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/take_over_claim.lua")));
+static DEDUP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/dedup.lua")));
 
 /// How often, and how far apart, a request looks again at posts another
 /// attempt claimed and has not counted yet before it fences that attempt:
@@ -100,8 +108,8 @@ impl RedisEngine {
     async fn ingest_chunk(&self, index: usize, chunk: &[Bucketed], now: i64) -> Result<IngestOutcome, EngineError> {
         let name = chunk_name(index, chunk);
         let chunk_marker = format!("i{name}");
-        let attempt = format!("{:016x}", rand::random::<u64>());
-        let attempt_marker = format!("a{attempt}");
+        let attempt = rand::random::<u64>();
+        let attempt_marker = attempt_marker(attempt);
         let buckets = chunk_buckets(chunk);
         let oldest = self.layout.oldest_useful_bucket(now);
 
@@ -141,35 +149,39 @@ impl RedisEngine {
         for (i, item) in chunk.iter().enumerate() {
             match &item.dedup_key {
                 None => fresh[i] = !anonymous_counted.contains(&item.bucket),
-                Some(key) if in_chunk.insert(key.as_str()) => claimed.push((i, key)),
+                Some(key) if in_chunk.insert(key.as_str()) => claimed.push((i, key.as_str())),
                 Some(_) => {}
             }
         }
-        let claims: Vec<Cmd> = claimed
+        let mut contested = Vec::new();
+        let by_tag = by_tag(claimed.iter().map(|(i, key)| (*i, dedup_field(key))));
+        let calls: Vec<Cmd> = by_tag
             .iter()
-            .map(|(i, key)| {
-                let mut set = cmd("SET");
-                set.arg(self.keys.seen(key))
-                    .arg(claim(&attempt, chunk[*i].bucket))
-                    .arg("NX")
-                    .arg("GET")
-                    .arg("EX")
-                    .arg(self.layout.dedup_secs.max(1));
-                set
+            .map(|(tag, posts)| {
+                let mut invocation = self.dedup_invocation(*tag, "claim");
+                for (i, id) in posts {
+                    invocation.arg(id.as_slice()).arg(&claim(attempt, chunk[*i].bucket)[..]);
+                }
+                Cmd::invoke_script(&invocation)
             })
             .collect();
-        let mut contested = Vec::new();
-        for ((i, key), holder) in claimed.into_iter().zip(self.conn.run_each(claims, &[]).await?) {
-            match holder {
-                Value::Nil => fresh[i] = true,
-                Value::BulkString(held) => contested.push(Contested { index: i, key, held }),
-                _ => {}
+        for ((_, posts), holders) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
+            let holders: Vec<Option<Vec<u8>>> = parse(holders)?;
+            for ((i, id), holder) in posts.iter().zip(holders) {
+                match holder {
+                    None => fresh[*i] = true,
+                    Some(held) => contested.push(Contested {
+                        index: *i,
+                        id: id.clone(),
+                        held,
+                    }),
+                }
             }
         }
 
         // 3. Posts another attempt holds: duplicates if it counted them,
         //    taken over if it never will.
-        let (taken, in_doubt) = self.take_over(chunk, contested, &attempt, oldest).await?;
+        let (taken, in_doubt) = self.take_over(chunk, contested, attempt, oldest).await?;
         for i in taken {
             fresh[i] = true;
         }
@@ -245,6 +257,19 @@ impl RedisEngine {
         Ok(outcome)
     }
 
+    /// A call of `dedup.lua` on one tag, its arguments up to the posts.
+    fn dedup_invocation(&self, tag: u16, mode: &str) -> redis::ScriptInvocation<'static> {
+        let retention = self.layout.dedup_secs.max(1);
+        let mut invocation = DEDUP.key(self.keys.seen_epochs(tag));
+        invocation
+            .arg(self.keys.seen_sub_hash_prefix(tag))
+            .arg(retention)
+            .arg((retention / DEDUP_EPOCHS_PER_RETENTION).max(1))
+            .arg(IDS_PER_SUB_HASH)
+            .arg(mode);
+        invocation
+    }
+
     /// How long an attempt's markers in `bucket` are kept: as long as the
     /// bucket is read, and a minute more, so that a clock a little ahead of
     /// Redis's never finds a counted attempt's marker gone while the bucket
@@ -260,24 +285,23 @@ impl RedisEngine {
     /// never will are then claimed for `attempt`, each only if its claim is
     /// still the one read. Answers the posts taken over, and how many
     /// another request took over first.
-    async fn take_over<'a>(
+    async fn take_over(
         &self,
         chunk: &[Bucketed],
-        contested: Vec<Contested<'a>>,
-        attempt: &str,
+        contested: Vec<Contested>,
+        attempt: u64,
         oldest: i64,
     ) -> Result<(Vec<usize>, usize), EngineError> {
-        let mut by_marker: HashMap<String, Vec<Contested<'a>>> = HashMap::new();
+        let mut by_marker: HashMap<String, Vec<Contested>> = HashMap::new();
         for post in contested {
-            // A claim that names no attempt was written before claims did:
-            // its post was counted then, as far as anyone can tell. One in a
-            // bucket no window reads any more counts nowhere either way.
+            // A claim in a bucket no window reads any more counts nowhere
+            // either way.
             let Some((holder, bucket)) = parse_claim(&post.held).filter(|(_, b)| *b >= oldest) else {
                 continue;
             };
             let marker = self
                 .keys
-                .applied(self.layout.step_start(bucket), bucket, &format!("a{holder}"));
+                .applied(self.layout.step_start(bucket), bucket, &attempt_marker(holder));
             by_marker.entry(marker).or_default().push(post);
         }
         let mut abandoned = Vec::new();
@@ -313,26 +337,31 @@ impl RedisEngine {
                 }
             }
         }
-        let moves: Vec<Cmd> = abandoned
+        let by_tag = by_tag(abandoned.iter().enumerate().map(|(n, post)| (n, post.id.clone())));
+        let calls: Vec<Cmd> = by_tag
             .iter()
-            .map(|post| {
-                Cmd::invoke_script(
-                    TAKE_OVER_CLAIM
-                        .key(self.keys.seen(post.key))
+            .map(|(tag, posts)| {
+                let mut invocation = self.dedup_invocation(*tag, "take");
+                for (n, _) in posts {
+                    let post = &abandoned[*n];
+                    invocation
+                        .arg(post.id.as_slice())
                         .arg(post.held.as_slice())
-                        .arg(claim(attempt, chunk[post.index].bucket))
-                        .arg(self.layout.dedup_secs.max(1)),
-                )
+                        .arg(&claim(attempt, chunk[post.index].bucket)[..]);
+                }
+                Cmd::invoke_script(&invocation)
             })
             .collect();
-        let moved = self.conn.run_each(moves, &[&TAKE_OVER_CLAIM]).await?;
         let mut taken = Vec::new();
         let mut lost_race = 0;
-        for (post, moved) in abandoned.into_iter().zip(moved) {
-            if parse::<bool>(moved)? {
-                taken.push(post.index);
-            } else {
-                lost_race += 1;
+        for ((_, posts), moved) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
+            let moved: Vec<bool> = parse(moved)?;
+            for ((n, _), moved) in posts.iter().zip(moved) {
+                if moved {
+                    taken.push(abandoned[*n].index);
+                } else {
+                    lost_race += 1;
+                }
             }
         }
         Ok((taken, lost_race))
@@ -487,27 +516,91 @@ impl RedisEngine {
     }
 }
 
-/// A post id's claim: the attempt that holds it and the bucket the post
-/// counts in, where that attempt's marker says whether it counted.
-fn claim(attempt: &str, bucket: i64) -> String {
-    format!("{attempt}|{bucket}")
+/// The name of an attempt's marker in each bucket it counts in.
+fn attempt_marker(attempt: u64) -> String {
+    format!("a{attempt:016x}")
 }
 
-/// The attempt and bucket a claim names; `None` for a claim written before
-/// claims named attempts.
-fn parse_claim(held: &[u8]) -> Option<(&str, i64)> {
-    let (attempt, bucket) = std::str::from_utf8(held).ok()?.split_once('|')?;
-    Some((attempt, bucket.parse().ok()?))
+/// A post id's claim: the attempt that holds it and the bucket the post
+/// counts in, where that attempt's marker says whether it counted. Twelve
+/// bytes (the attempt, then the bucket's Unix second, big-endian): a day of
+/// claims is most of what de-duplication keeps. A bucket outside what four
+/// bytes hold counts in no window, and is kept as 0, which says so too.
+fn claim(attempt: u64, bucket: i64) -> [u8; 12] {
+    let mut claim = [0; 12];
+    claim[..8].copy_from_slice(&attempt.to_be_bytes());
+    claim[8..].copy_from_slice(&u32::try_from(bucket).unwrap_or(0).to_be_bytes());
+    claim
+}
+
+/// The attempt and bucket a claim names; `None` for anything else.
+fn parse_claim(held: &[u8]) -> Option<(u64, i64)> {
+    let attempt = u64::from_be_bytes(held.get(..8)?.try_into().ok()?);
+    let bucket = u32::from_be_bytes(held.get(8..)?.try_into().ok()?);
+    Some((attempt, i64::from(bucket)))
 }
 
 /// A post whose id another attempt held when this one claimed it.
-struct Contested<'a> {
+struct Contested {
     /// Its place in the chunk.
     index: usize,
-    /// Its de-duplication key.
-    key: &'a str,
+    /// Its id as the de-duplication tables hold it.
+    id: Vec<u8>,
     /// The claim read.
     held: Vec<u8>,
+}
+
+/// How many tags the post ids are shared among: each tag is one hash slot
+/// of a Redis Cluster, so that the de-duplication work spreads over the
+/// nodes. Changing it moves ids to other tags, so it is fixed.
+const DEDUP_TAGS: u16 = 64;
+
+/// Epochs per retention: an id is looked up in this many and one more, and
+/// an epoch is kept a retention after its last write, so ids are kept up
+/// to a quarter longer than needed, on average an eighth.
+const DEDUP_EPOCHS_PER_RETENTION: i64 = 4;
+
+/// Ids per sub-hash before the next one splits: a listpack holds at most
+/// 128 entries by default (`hash-max-listpack-entries`), and linear hashing
+/// leaves the sub-hashes not yet split in a round with up to twice the
+/// average, so the average stays well under half of that.
+const IDS_PER_SUB_HASH: usize = 48;
+
+/// Ids longer than this are kept by their SHA-256: a listpack holds values
+/// of at most 64 bytes by default (`hash-max-listpack-value`), and one long
+/// field would turn its whole sub-hash into a hash table.
+const LONGEST_KEPT_ID: usize = 48;
+
+/// A post's `source:id` as the de-duplication tables hold it: itself, or
+/// for a longer one a NUL and its SHA-256 (no `source:id` starts with NUL,
+/// so the two never meet).
+fn dedup_field(key: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    if key.len() <= LONGEST_KEPT_ID {
+        return key.as_bytes().to_vec();
+    }
+    let mut field = vec![0];
+    field.extend_from_slice(&Sha256::digest(key.as_bytes()));
+    field
+}
+
+/// The tag holding a post id.
+fn dedup_tag(field: &[u8]) -> u16 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(field);
+    u16::from_be_bytes([digest[0], digest[1]]) % DEDUP_TAGS
+}
+
+/// Posts, each by its place and its id as the de-duplication tables hold it.
+type PlacedIds = Vec<(usize, Vec<u8>)>;
+
+/// Posts grouped by the tag their id belongs to.
+fn by_tag(posts: impl Iterator<Item = (usize, Vec<u8>)>) -> Vec<(u16, PlacedIds)> {
+    let mut tags: BTreeMap<u16, PlacedIds> = BTreeMap::new();
+    for (place, field) in posts {
+        tags.entry(dedup_tag(&field)).or_default().push((place, field));
+    }
+    tags.into_iter().collect()
 }
 
 fn contributor_member(contributor: u64) -> String {

@@ -7,7 +7,8 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `seen:{source}:{id}` | string | `<attempt>\|<bucket>`: the attempt at a chunk that holds a post id, and the bucket it counts in | retention (default 24 h) |
+//! | `seen:{t<tag>}` | hash | the epochs of one of the 64 tags that share the post ids: epoch start (Redis time) → `<level> <split> <ids>` of its linear hashing | with its newest epoch |
+//! | `seen:{t<tag>}:<epoch>:<n>` | hash | `source:id` (SHA-256 past 48 bytes) → the attempt at a chunk that holds a post id and the bucket it counts in (12 bytes); a few dozen ids each, so that Redis keeps them as a listpack | retention after the epoch's end (epochs are a quarter of retention) |
 //! | `{s<step>}:b<bucket>:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
 //! | `{s<step>}:b<bucket>:applied:a<attempt>` | string | an attempt at a chunk in the bucket: `p` pending, `d` counted, `f` fenced by another request | a minute after the bucket |
 //! | `{s<step>}:b<bucket>:applied:i<chunk>` | string | a chunk's posts without id are counted in the bucket | a minute after the bucket |
@@ -55,8 +56,11 @@ impl Keys {
         })
     }
 
-    pub(super) fn seen(&self, dedup_key: &str) -> String {
-        format!("{}seen:{dedup_key}", self.prefix)
+    pub(super) fn seen_epochs(&self, tag: u16) -> String {
+        format!("{}seen:{{t{tag}}}", self.prefix)
+    }
+    pub(super) fn seen_sub_hash_prefix(&self, tag: u16) -> String {
+        format!("{}seen:{{t{tag}}}:", self.prefix)
     }
     pub(super) fn counts(&self, step: i64, bucket: i64, res: u8) -> String {
         format!("{}{{s{step}}}:b{bucket}:count:{res}", self.prefix)

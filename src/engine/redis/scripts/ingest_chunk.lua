@@ -25,8 +25,7 @@
 if redis.call('GET', KEYS[1]) ~= 'p' then
   return -1
 end
-redis.call('SET', KEYS[1], 'd', 'EX', ARGV[1])
-local anonymous = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) and true or false
+local anonymous = redis.call('EXISTS', KEYS[2]) == 0
 local resolutions = (#KEYS - 2) / 2
 local i = 4
 for k = 1, resolutions do
@@ -51,7 +50,11 @@ for k = 1, resolutions do
     redis.call('EXPIRE', step, ARGV[3])
   end
 end
+-- Marked last: a script stopped before here (a refused command) has
+-- counted nothing, and its posts are taken over like any cut-off attempt's.
+redis.call('SET', KEYS[1], 'd', 'EX', ARGV[1])
 if anonymous then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
   return 1
 end
 return 0

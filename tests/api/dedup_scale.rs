@@ -1,0 +1,113 @@
+//! De-duplication at the scale of a day: a million distinct post ids are
+//! all accepted, a replay of all of them is all duplicates, and Redis holds
+//! them in at most 64 bytes each (issue 17). `INFO memory` and the key
+//! count before and after are printed for docs/PERFORMANCE.md.
+
+use std::sync::Arc;
+
+use campanile::engine::{Bucketed, Engine, IngestOutcome};
+
+use crate::engine::{counts, engine_on_cluster, engine_on_redis, item, now};
+use crate::helpers::*;
+
+const IDS: u64 = 1_000_000;
+/// Posts per `ingest` call: as many as a few busy connectors' batches.
+const BATCH: u64 = 20_000;
+/// What a day of ids may cost Redis, per post.
+const BYTES_PER_POST: f64 = 64.0;
+
+/// Ids shaped like the platforms' (a Mastodon status id: 18 digits), from
+/// many authors in one square, at one time.
+fn batch(template: &Bucketed, first: u64) -> Vec<Bucketed> {
+    (first..first + BATCH)
+        .map(|n| Bucketed {
+            dedup_key: Some(format!("mastodon:{}", 113_000_000_000_000_000 + n * 7919)),
+            fingerprint: n,
+            contributor: n % 5_000,
+            ..template.clone()
+        })
+        .collect()
+}
+
+/// Sends the million ids; answers what each pass told.
+async fn send_all(engine: &Arc<dyn Engine>, template: &Bucketed, t: i64) -> IngestOutcome {
+    let mut total = IngestOutcome::default();
+    for first in (0..IDS).step_by(BATCH as usize) {
+        let outcome = engine.ingest(&batch(template, first), t).await.expect("ingest");
+        total.accepted += outcome.accepted;
+        total.duplicates += outcome.duplicates;
+    }
+    total
+}
+
+/// `used_memory` and the number of keys, summed over `nodes`.
+fn memory_and_keys(nodes: &[&TestRedis]) -> (u64, u64) {
+    let field = |info: &str, name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO"))
+    };
+    nodes.iter().fold((0, 0), |(memory, keys), node| {
+        let info = node.cli(&["INFO", "memory"]).expect("INFO memory");
+        let size = node.cli(&["DBSIZE"]).expect("DBSIZE");
+        (
+            memory + field(&info, "used_memory:"),
+            keys + size
+                .trim()
+                .trim_start_matches("(integer) ")
+                .parse::<u64>()
+                .expect("DBSIZE"),
+        )
+    })
+}
+
+async fn a_million_ids_are_all_new_then_all_duplicates(name: &str, engine: Arc<dyn Engine>, nodes: &[&TestRedis]) {
+    let t = now();
+    let template = item(44.4937, 11.343, 0, t, None);
+    let (memory_before, keys_before) = memory_and_keys(nodes);
+
+    let first = send_all(&engine, &template, t).await;
+    assert_eq!(
+        (first.accepted, first.duplicates),
+        (IDS, 0),
+        "{name}: every distinct id is a new post"
+    );
+    let (memory_after, keys_after) = memory_and_keys(nodes);
+
+    let again = send_all(&engine, &template, t + 1).await;
+    assert_eq!(
+        (again.accepted, again.duplicates),
+        (0, IDS),
+        "{name}: every id sent again is a duplicate"
+    );
+    let cells = counts(&engine, 7, 900, t + 1).await;
+    assert_eq!(
+        cells.values().map(|(n, _)| n).sum::<u64>(),
+        IDS,
+        "{name}: each post counted once"
+    );
+
+    let per_post = (memory_after - memory_before) as f64 / IDS as f64;
+    println!(
+        "{name}: {IDS} posts: used_memory {memory_before} → {memory_after} B, keys {keys_before} → {keys_after}, {per_post:.1} B per post"
+    );
+    assert!(
+        per_post <= BYTES_PER_POST,
+        "{name}: {per_post:.1} bytes of Redis per post, over {BYTES_PER_POST}"
+    );
+}
+
+#[actix_web::test]
+async fn a_million_ids_on_redis_cost_at_most_64_bytes_each_and_are_never_taken_twice() {
+    let redis = TestRedis::start();
+    let engine = engine_on_redis(&redis).await;
+    a_million_ids_are_all_new_then_all_duplicates("redis", engine, &[&redis]).await;
+}
+
+#[actix_web::test]
+async fn a_million_ids_on_a_redis_cluster_cost_at_most_64_bytes_each_and_are_never_taken_twice() {
+    let cluster = TestCluster::start();
+    let engine = engine_on_cluster(&cluster).await;
+    let nodes: Vec<&TestRedis> = cluster.nodes.iter().collect();
+    a_million_ids_are_all_new_then_all_duplicates("redis cluster", engine, &nodes).await;
+}
