@@ -31,8 +31,8 @@
 //! as fields of small hashes, a few dozen per hash, in epochs of a quarter
 //! of retention (`dedup.lua`): Redis stores such a hash as one listpack,
 //! about 50 bytes per id where a key per id cost about 190. The ids are
-//! kept whole, so no post is ever taken for another's duplicate (only ids
-//! past 48 bytes are kept by their SHA-256).
+//! kept whole (see [`TableId`]), so no post is ever taken for another's
+//! duplicate.
 //!
 //! # Replay
 //! The same script adds the counts to the bucket's replay step (a minute,
@@ -154,7 +154,7 @@ impl RedisEngine {
             }
         }
         let mut contested = Vec::new();
-        let by_tag = by_tag(claimed.iter().map(|(i, key)| (*i, dedup_field(key))));
+        let by_tag = by_tag(claimed.iter().map(|(i, key)| (*i, TableId::of(key))));
         let calls: Vec<Cmd> = by_tag
             .iter()
             .map(|(tag, posts)| {
@@ -165,14 +165,17 @@ impl RedisEngine {
                 Cmd::invoke_script(&invocation)
             })
             .collect();
-        for ((_, posts), holders) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
+        for ((tag, posts), holders) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
             let holders: Vec<Option<Vec<u8>>> = parse(holders)?;
             for ((i, id), holder) in posts.iter().zip(holders) {
                 match holder {
                     None => fresh[*i] = true,
                     Some(held) => contested.push(Contested {
                         index: *i,
-                        id: id.clone(),
+                        id: TableId {
+                            tag: *tag,
+                            field: id.clone(),
+                        },
                         held,
                     }),
                 }
@@ -345,7 +348,7 @@ impl RedisEngine {
                 for (n, _) in posts {
                     let post = &abandoned[*n];
                     invocation
-                        .arg(post.id.as_slice())
+                        .arg(post.id.field.as_slice())
                         .arg(post.held.as_slice())
                         .arg(&claim(attempt, chunk[post.index].bucket)[..]);
                 }
@@ -545,7 +548,7 @@ struct Contested {
     /// Its place in the chunk.
     index: usize,
     /// Its id as the de-duplication tables hold it.
-    id: Vec<u8>,
+    id: TableId,
     /// The claim read.
     held: Vec<u8>,
 }
@@ -571,34 +574,60 @@ const IDS_PER_SUB_HASH: usize = 48;
 /// field would turn its whole sub-hash into a hash table.
 const LONGEST_KEPT_ID: usize = 48;
 
-/// A post's `source:id` as the de-duplication tables hold it: itself, or
-/// for a longer one a NUL and its SHA-256 (no `source:id` starts with NUL,
-/// so the two never meet).
-fn dedup_field(key: &str) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    if key.len() <= LONGEST_KEPT_ID {
-        return key.as_bytes().to_vec();
-    }
-    let mut field = vec![0];
-    field.extend_from_slice(&Sha256::digest(key.as_bytes()));
-    field
+/// A post id as the de-duplication tables hold it.
+#[derive(Clone)]
+struct TableId {
+    /// The tag (hash slot) that holds it.
+    tag: u16,
+    /// Four bytes of its hash, which place it among the tag's sub-hashes
+    /// (so that the script never hashes), then the id itself in one of
+    /// three forms that never meet:
+    /// - `source` 0x01 and the id as eight bytes, for a numeric id without
+    ///   leading zeros (the platforms' ids: ten bytes fewer);
+    /// - `source:id` as it came, when it holds no control character and
+    ///   fits in [`LONGEST_KEPT_ID`];
+    /// - NUL and its SHA-256, for the rest: the one form where two ids
+    ///   could in theory meet, with a chance of 2⁻¹²⁸ a pair.
+    field: Vec<u8>,
 }
 
-/// The tag holding a post id.
-fn dedup_tag(field: &[u8]) -> u16 {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(field);
-    u16::from_be_bytes([digest[0], digest[1]]) % DEDUP_TAGS
+impl TableId {
+    fn of(key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(key.as_bytes());
+        let tag = u16::from_be_bytes([digest[0], digest[1]]) % DEDUP_TAGS;
+        let mut field = digest[2..6].to_vec();
+        let numeric = key.split_once(':').and_then(|(source, id)| {
+            let source_ok = !source.is_empty()
+                && source
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            let canonical = id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0');
+            let number = id.parse::<u64>().ok().filter(|_| source_ok && canonical)?;
+            Some((source, number))
+        });
+        if let Some((source, number)) = numeric {
+            field.extend_from_slice(source.as_bytes());
+            field.push(1);
+            field.extend_from_slice(&number.to_be_bytes());
+        } else if key.len() <= LONGEST_KEPT_ID && !key.bytes().any(|b| b.is_ascii_control()) {
+            field.extend_from_slice(key.as_bytes());
+        } else {
+            field.push(0);
+            field.extend_from_slice(&digest);
+        }
+        Self { tag, field }
+    }
 }
 
 /// Posts, each by its place and its id as the de-duplication tables hold it.
 type PlacedIds = Vec<(usize, Vec<u8>)>;
 
 /// Posts grouped by the tag their id belongs to.
-fn by_tag(posts: impl Iterator<Item = (usize, Vec<u8>)>) -> Vec<(u16, PlacedIds)> {
+fn by_tag(posts: impl Iterator<Item = (usize, TableId)>) -> Vec<(u16, PlacedIds)> {
     let mut tags: BTreeMap<u16, PlacedIds> = BTreeMap::new();
-    for (place, field) in posts {
-        tags.entry(dedup_tag(&field)).or_default().push((place, field));
+    for (place, id) in posts {
+        tags.entry(id.tag).or_default().push((place, id.field));
     }
     tags.into_iter().collect()
 }
@@ -769,5 +798,64 @@ impl CountStore for RedisEngine {
         writes.push(self.apply_counts(item.bucket, &marker, &changes, changes.step_keep_secs, -1));
         self.conn.run_each(writes, &[&APPLY_COUNTS]).await?;
         self.replicated().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str) -> Vec<u8> {
+        TableId::of(key).field
+    }
+
+    #[test]
+    fn distinct_ids_never_share_a_field() {
+        let long = format!("web:{}", "x".repeat(60));
+        let keys = [
+            "mastodon:113000000000000000",
+            "mastodon:0113000000000000000",
+            "mastodon:113000000000000001",
+            "twitter:113000000000000000",
+            "mastodon:123",
+            "mastodon:0123",
+            "mastodon:18446744073709551615",
+            "mastodon:18446744073709551616",
+            "mastodon:abc",
+            "mastodon:1:2",
+            "Mastodon:123",
+            "mastodon:\u{1}23",
+            long.as_str(),
+        ];
+        let fields: HashSet<Vec<u8>> = keys.iter().map(|k| field(k)[4..].to_vec()).collect();
+        assert_eq!(fields.len(), keys.len(), "two ids met");
+    }
+
+    #[test]
+    fn an_id_is_kept_in_the_smallest_exact_form() {
+        // A numeric id: the source, 0x01, eight bytes.
+        assert_eq!(field("mastodon:113000000000000000").len(), 4 + 8 + 1 + 8);
+        // A leading zero would be lost in a number: kept as it came.
+        assert_eq!(&field("mastodon:0123")[4..], b"mastodon:0123");
+        assert_eq!(&field("sms:abc-1")[4..], b"sms:abc-1");
+        // Past 48 bytes, or with a control character: NUL and the SHA-256.
+        let long = format!("web:{}", "x".repeat(60));
+        assert_eq!(field(&long).len(), 4 + 1 + 32);
+        assert_eq!(field(&long)[4], 0);
+        assert_eq!(field("sms:a\u{7}b")[4], 0);
+        // The same id, the same place.
+        let a = TableId::of("sms:abc-1");
+        let b = TableId::of("sms:abc-1");
+        assert_eq!((a.tag, a.field), (b.tag, b.field));
+    }
+
+    #[test]
+    fn a_claim_reads_back_as_its_attempt_and_bucket() {
+        let claim = claim(0xdead_beef_0123_4567, 1_790_000_000);
+        assert_eq!(claim.len(), 12);
+        assert_eq!(parse_claim(&claim), Some((0xdead_beef_0123_4567, 1_790_000_000)));
+        // A bucket no four bytes hold counts nowhere, and says so.
+        assert_eq!(parse_claim(&super::claim(7, -10)), Some((7, 0)));
+        assert_eq!(parse_claim(b"short"), None);
     }
 }

@@ -2,6 +2,9 @@
 -- ids, in one hash slot), kept in small hashes so that Redis stores each
 -- as a few bytes of a listpack instead of a key of its own.
 --
+-- Each id comes with four bytes of its hash in front, which place it among
+-- the sub-hashes: the script never hashes.
+--
 -- Layout. Time is cut into epochs of ARGV[3] seconds, numbered by the
 -- second they started (Redis's clock: one clock per tag, none compared).
 -- An id is written into the current epoch only, and looked up in every
@@ -39,7 +42,8 @@ end
 table.sort(epochs, function(a, b) return a.start > b.start end)
 
 local function hash(id)
-  return tonumber(string.sub(redis.sha1hex(id), 1, 8), 16)
+  local a, b, c, d = string.byte(id, 1, 4)
+  return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
 local function address(epoch, h)
@@ -55,10 +59,11 @@ local function sub_hash(epoch, a)
   return ARGV[1] .. epoch.start .. ':' .. a
 end
 
--- The sub-hash holding id in some live epoch, and its claim; nil if none.
-local function find(id)
-  local h = hash(id)
-  for _, epoch in ipairs(epochs) do
+-- The sub-hash holding id (whose hash is h) in a live epoch from the
+-- first-th newest on, and its claim; nil if none.
+local function find(id, h, first)
+  for n = first, #epochs do
+    local epoch = epochs[n]
     local key = sub_hash(epoch, address(epoch, h))
     local held = redis.call('HGET', key, id)
     if held then
@@ -71,7 +76,7 @@ end
 if mode == 'take' then
   local answers = {}
   for i = 6, #ARGV, 3 do
-    local key, held = find(ARGV[i])
+    local key, held = find(ARGV[i], hash(ARGV[i]), 1)
     if key and held == ARGV[i + 1] then
       redis.call('HSET', key, ARGV[i], ARGV[i + 2])
       table.insert(answers, 1)
@@ -82,16 +87,12 @@ if mode == 'take' then
   return answers
 end
 
+-- The newest epoch is written until it is a period old (a clock stepped
+-- back only writes it longer).
 local current = epochs[1]
 if current == nil or now - current.start >= period then
   current = {start = now, level = 0, split = 0, count = 0}
-  if epochs[1] ~= nil and epochs[1].start >= now then
-    -- A clock stepped back: keep writing the newest epoch rather than
-    -- start one older than it.
-    current = epochs[1]
-  else
-    table.insert(epochs, 1, current)
-  end
+  table.insert(epochs, 1, current)
 end
 local expires_at = current.start + period + retention
 
@@ -123,21 +124,30 @@ local function split(epoch)
   end
 end
 
+-- An id is looked for in the older epochs, then set in the current one
+-- unless it is there already: one command for the usual new id.
 local answers = {}
+local expiring = {}
 for i = 6, #ARGV, 2 do
-  local _, held = find(ARGV[i])
-  if held then
-    table.insert(answers, held)
-  else
-    local key = sub_hash(current, address(current, hash(ARGV[i])))
-    redis.call('HSET', key, ARGV[i], ARGV[i + 1])
-    redis.call('EXPIREAT', key, expires_at)
-    current.count = current.count + 1
-    if current.count > per_hash * (2 ^ current.level + current.split) then
-      split(current)
+  local id, claim = ARGV[i], ARGV[i + 1]
+  local h = hash(id)
+  local _, held = find(id, h, 2)
+  if not held then
+    local key = sub_hash(current, address(current, h))
+    if redis.call('HSETNX', key, id, claim) == 1 then
+      if not expiring[key] then
+        expiring[key] = true
+        redis.call('EXPIREAT', key, expires_at)
+      end
+      current.count = current.count + 1
+      if current.count > per_hash * (2 ^ current.level + current.split) then
+        split(current)
+      end
+    else
+      held = redis.call('HGET', key, id)
     end
-    table.insert(answers, false)
   end
+  table.insert(answers, held or false)
 end
 redis.call('HSET', KEYS[1], current.start,
   string.format('%d %d %d', current.level, current.split, current.count))
