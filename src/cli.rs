@@ -236,10 +236,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         } else {
             "the hard limit".to_owned()
         };
+        let sessions = state.ws_admission.max_connections();
+        let fewer = match state.settings.ws_max_connections {
+            Some(asked) if asked > sessions => {
+                format!(" (not the {asked} of --ws-max-connections: each holds two, and ingest needs some)")
+            }
+            _ => String::new(),
+        };
         println!(
-            "  open files: up to {} ({raised}), for up to {} WebSocket sessions",
-            files.now,
-            state.ws_admission.max_connections()
+            "  open files: up to {} ({raised}), for up to {sessions} WebSocket sessions{fewer}",
+            files.now
         );
     }
     if demo {

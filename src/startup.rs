@@ -270,9 +270,7 @@ impl Application {
             heatmap_limits,
             ws_admission: Arc::new(ws::admission::Admission::new(
                 settings.ws_max_per_address,
-                settings
-                    .ws_max_connections
-                    .unwrap_or_else(ws::admission::default_max_connections),
+                ws::admission::max_connections(settings.ws_max_connections),
             )),
             settings,
             engine,

@@ -31,13 +31,16 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 /// Descriptors kept back for listeners, Redis, files and HTTP requests.
 const RESERVED_DESCRIPTORS: u64 = 1_024;
 
-/// The default node cap on this process: [`DEFAULT_MAX_CONNECTIONS`], or
-/// fewer when the open-file limit cannot hold them (each WebSocket holds
-/// two descriptors, see `socket`): refusing with 503 beats failing accepts.
-pub fn default_max_connections() -> usize {
+/// The node cap on this process: the one asked for (default
+/// [`DEFAULT_MAX_CONNECTIONS`]), or fewer when the open-file limit cannot
+/// hold them (each WebSocket holds two descriptors, see `socket`). A cap
+/// past the limit would let WebSockets take the last descriptors, and the
+/// node would then fail to accept anything, ingest and health checks
+/// included: refusing one more WebSocket with 503 beats that.
+pub fn max_connections(asked: Option<usize>) -> usize {
     let soft = rlimit::Resource::NOFILE.get().map_or(u64::MAX, |(soft, _)| soft);
-    let fits = soft.saturating_sub(RESERVED_DESCRIPTORS) / 2;
-    usize::try_from(fits).map_or(DEFAULT_MAX_CONNECTIONS, |f| f.clamp(1, DEFAULT_MAX_CONNECTIONS))
+    let fits = usize::try_from(soft.saturating_sub(RESERVED_DESCRIPTORS) / 2).unwrap_or(usize::MAX);
+    asked.unwrap_or(DEFAULT_MAX_CONNECTIONS).min(fits).max(1)
 }
 
 /// This process's open-file limit: as it was at start, as it is now, and
@@ -56,7 +59,7 @@ pub struct OpenFileLimit {
 /// start-up: both limits to the kernel's ceiling (`fs.nr_open`) when the
 /// process may raise its hard limit (root), else the soft limit to the hard
 /// one. Each WebSocket holds descriptors, and a limit left at a
-/// distribution's default caps the node (see [`default_max_connections`])
+/// distribution's default caps the node (see [`max_connections`])
 /// long before memory or CPU do. `None` where the limit cannot be read.
 pub fn raise_open_file_limit() -> Option<OpenFileLimit> {
     let (was, hard) = rlimit::Resource::NOFILE.get().ok()?;

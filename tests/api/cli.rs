@@ -297,3 +297,76 @@ async fn serve_raises_its_open_file_limit_and_says_what_it_got() {
     );
     assert!(line.contains("WebSocket sessions"), "{line}");
 }
+
+/// Started where the open-file limit cannot be raised (soft = hard = 1,100
+/// descriptors) and asked for more WebSocket sessions than that holds, the
+/// server serves only as many as leave descriptors for everything else, says
+/// so, and refuses the rest with 503: a crowd of phones never leaves a node
+/// unable to take posts or answer its health check.
+#[actix_web::test]
+async fn websockets_past_the_open_file_limit_are_refused_and_ingest_still_works() {
+    let port = free_port();
+    let mut child = Command::new("sh")
+        .args(["-c", "ulimit -n 1100 && exec \"$0\" \"$@\"", BIN])
+        .args(["serve", "--ephemeral", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--ws-max-connections", "5000", "--ws-max-per-address", "100000"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("CAMPANILE_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = actix_web::rt::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(6)
+            .find(|l| l.trim_start().starts_with("open files:"))
+    })
+    .await
+    .expect("joined")
+    .expect("the server says its open-file limit");
+    // (1,100 − 1,024 kept back) / 2 descriptors a session.
+    assert!(
+        line.contains("for up to 38 WebSocket sessions (not the 5000 of --ws-max-connections"),
+        "{line}"
+    );
+
+    // More than the descriptors could hold without the cap: 600 × 2 > 1,100.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..600 {
+        match crate::ws_conformance::RawWs::connect(port, &[]).await {
+            Ok(ws) => held.push(ws),
+            Err(r) => {
+                assert_eq!(r.status, 503, "{r:?}");
+                assert_eq!(r.body["error"]["code"], "server_full", "{r:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((held.len(), refused), (38, 562));
+
+    let client = awc::Client::default();
+    let ready = client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .expect("the health check is answered");
+    assert_eq!(ready.status().as_u16(), 200);
+    let ingest = TokenKeys::new(SECRET.as_bytes())
+        .expect("keys")
+        .issue(Role::Ingest, "connector", Duration::from_secs(600))
+        .expect("token");
+    let mut posted = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/posts"))
+        .bearer_auth(&ingest)
+        .send_json(&serde_json::json!([{"source": "sms", "id": "full-1", "lat": 44.4937, "lon": 11.343}]))
+        .await
+        .expect("a post is taken");
+    assert_eq!(posted.status().as_u16(), 202, "{:?}", posted.body().await);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -60,7 +60,11 @@ fn memory_keys_and_cpu(nodes: &[&TestRedis]) -> (u64, u64, f64) {
         let size = node.cli(&["DBSIZE"]).expect("DBSIZE");
         (
             memory + info_field::<u64>(&info, "used_memory:"),
-            keys + size.trim().trim_start_matches("(integer) ").parse::<u64>().expect("DBSIZE"),
+            keys + size
+                .trim()
+                .trim_start_matches("(integer) ")
+                .parse::<u64>()
+                .expect("DBSIZE"),
             cpu + info_field::<f64>(&info, "used_cpu_user:") + info_field::<f64>(&info, "used_cpu_sys:"),
         )
     })

@@ -34,7 +34,8 @@ for i = 1, #raw, 2 do
   local start = tonumber(raw[i])
   local level, split, count = string.match(raw[i + 1], '^(%d+) (%d+) (%d+)$')
   if start + period + retention > now then
-    table.insert(epochs, {start = start, level = tonumber(level), split = tonumber(split), count = tonumber(count)})
+    table.insert(epochs, {start = start, level = tonumber(level), split = tonumber(split), count = tonumber(count),
+      prefix = ARGV[1] .. raw[i] .. ':'})
   else
     redis.call('HDEL', KEYS[1], raw[i])
   end
@@ -46,17 +47,14 @@ local function hash(id)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
-local function address(epoch, h)
+-- The sub-hash of an id whose hash is h, by linear hashing.
+local function sub_hash(epoch, h)
   local base = 2 ^ epoch.level
   local a = h % base
   if a < epoch.split then
     a = h % (2 * base)
   end
-  return a
-end
-
-local function sub_hash(epoch, a)
-  return ARGV[1] .. epoch.start .. ':' .. a
+  return epoch.prefix .. a
 end
 
 -- The sub-hash holding id (whose hash is h) in a live epoch from the
@@ -64,7 +62,7 @@ end
 local function find(id, h, first)
   for n = first, #epochs do
     local epoch = epochs[n]
-    local key = sub_hash(epoch, address(epoch, h))
+    local key = sub_hash(epoch, h)
     local held = redis.call('HGET', key, id)
     if held then
       return key, held
@@ -91,7 +89,7 @@ end
 -- back only writes it longer).
 local current = epochs[1]
 if current == nil or now - current.start >= period then
-  current = {start = now, level = 0, split = 0, count = 0}
+  current = {start = now, level = 0, split = 0, count = 0, prefix = ARGV[1] .. now .. ':'}
   table.insert(epochs, 1, current)
 end
 local expires_at = current.start + period + retention
@@ -101,7 +99,7 @@ local expires_at = current.start + period + retention
 local function split(epoch)
   local from = epoch.split
   local to = from + 2 ^ epoch.level
-  local source = sub_hash(epoch, from)
+  local source = epoch.prefix .. from
   local entries = redis.call('HGETALL', source)
   local moved, gone = {}, {}
   for j = 1, #entries, 2 do
@@ -112,7 +110,7 @@ local function split(epoch)
     end
   end
   if #gone > 0 then
-    local target = sub_hash(epoch, to)
+    local target = epoch.prefix .. to
     redis.call('HSET', target, unpack(moved))
     redis.call('EXPIREAT', target, expires_at)
     redis.call('HDEL', source, unpack(gone))
@@ -133,7 +131,7 @@ for i = 6, #ARGV, 2 do
   local h = hash(id)
   local _, held = find(id, h, 2)
   if not held then
-    local key = sub_hash(current, address(current, h))
+    local key = sub_hash(current, h)
     if redis.call('HSETNX', key, id, claim) == 1 then
       if not expiring[key] then
         expiring[key] = true
