@@ -180,7 +180,8 @@ for part in $PARTS; do
       clients=${HEADROOM_CLIENTS:-50000}
       saved_flags=("${SERVE_FLAGS[@]}")
       SERVE_FLAGS+=(--ws-max-connections "$((clients + 1000))")
-      run "headroom-memory" campanile-memory "$clients" 20000 20
+      mkdir -p "$RESULTS/headroom"
+      run "headroom/memory-${clients}c-20000pps" campanile-memory "$clients" 20000 20
       SERVE_FLAGS=("${saved_flags[@]}") ;;
     *) echo "unknown part: $part"; exit 1 ;;
   esac
