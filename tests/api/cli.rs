@@ -102,25 +102,8 @@ async fn simulate_writes_ndjson_that_replay_plays_into_a_server() {
 #[actix_web::test]
 async fn serve_demo_prints_its_url_and_tokens_and_the_map_comes_alive() {
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("CAMPANILE_JWT_SECRET")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let lines = actix_web::rt::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .take(8)
-            .collect::<Vec<String>>()
-    })
-    .await
-    .expect("joined");
+    let mut child = serve(None, port, &["--demo"]);
+    let lines = first_lines(&mut child, 8).await;
     let text = lines.join("\n");
     assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
     let operator = lines
@@ -256,31 +239,66 @@ async fn bench_spreads_its_subscribers_over_loopback_source_addresses() {
     assert_eq!(alone["clients"]["dropped"], 10, "{alone}");
 }
 
-#[actix_web::test]
-async fn serve_raises_its_open_file_limit_and_says_what_it_got() {
-    // Started as a distribution would leave it: a soft limit of 256 descriptors.
-    let port = free_port();
-    let mut child = Command::new("sh")
-        .args(["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", BIN])
-        .args(["serve", "--ephemeral", "--listen", &format!("127.0.0.1:{port}")])
+/// `campanile serve ARGS` on `port`, its stdout piped; under `ulimit
+/// LIMITS` when given, as a distribution or a container would start it.
+fn serve(limits: Option<&str>, port: u16, args: &[&str]) -> std::process::Child {
+    let mut command = match limits {
+        Some(limits) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("ulimit {limits} && exec \"$0\" \"$@\""), BIN]);
+            sh
+        }
+        None => Command::new(BIN),
+    };
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args);
+    if args.contains(&"--demo") {
+        command.env_remove("CAMPANILE_JWT_SECRET");
+    } else {
+        command.env("CAMPANILE_JWT_SECRET", SECRET);
+    }
+    command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("serve starts");
-    let pid = child.id();
+        .expect("serve starts")
+}
+
+/// What `read` makes of the lines the server prints, read as they come.
+async fn read_lines<T: Send + 'static>(
+    child: &mut std::process::Child,
+    read: impl FnOnce(&mut dyn Iterator<Item = String>) -> T + Send + 'static,
+) -> T {
     let stdout = child.stdout.take().expect("stdout");
-    let line = actix_web::rt::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .take(6)
-            .find(|l| l.trim_start().starts_with("open files:"))
+    actix_web::rt::task::spawn_blocking(move || read(&mut BufReader::new(stdout).lines().map_while(Result::ok)))
+        .await
+        .expect("joined")
+}
+
+/// The first `n` lines the server prints.
+async fn first_lines(child: &mut std::process::Child, n: usize) -> Vec<String> {
+    read_lines(child, move |lines| lines.take(n).collect()).await
+}
+
+/// The line where the server says its open-file limit, if it does within
+/// its first lines.
+async fn open_files_line(child: &mut std::process::Child) -> Option<String> {
+    read_lines(child, |lines| {
+        lines.take(6).find(|l| l.trim_start().starts_with("open files:"))
     })
     .await
-    .expect("joined");
+}
+
+#[actix_web::test]
+async fn serve_raises_its_open_file_limit_and_says_what_it_got() {
+    // Started as a distribution would leave it: a soft limit of 256 descriptors.
+    let port = free_port();
+    let mut child = serve(Some("-Sn 256"), port, &["--ephemeral"]);
+    let pid = child.id();
+    let line = open_files_line(&mut child).await;
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap_or_default();
     let _ = child.kill();
     let _ = child.wait();
@@ -306,28 +324,20 @@ async fn serve_raises_its_open_file_limit_and_says_what_it_got() {
 #[actix_web::test]
 async fn websockets_past_the_open_file_limit_are_refused_and_ingest_still_works() {
     let port = free_port();
-    let mut child = Command::new("sh")
-        .args(["-c", "ulimit -n 1100 && exec \"$0\" \"$@\"", BIN])
-        .args(["serve", "--ephemeral", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--ws-max-connections", "5000", "--ws-max-per-address", "100000"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CAMPANILE_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = actix_web::rt::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .take(6)
-            .find(|l| l.trim_start().starts_with("open files:"))
-    })
-    .await
-    .expect("joined")
-    .expect("the server says its open-file limit");
+    let mut child = serve(
+        Some("-n 1100"),
+        port,
+        &[
+            "--ephemeral",
+            "--ws-max-connections",
+            "5000",
+            "--ws-max-per-address",
+            "100000",
+        ],
+    );
+    let line = open_files_line(&mut child)
+        .await
+        .expect("the server says its open-file limit");
     // (1,100 − 1,024 kept back) / 2 descriptors a session.
     assert!(
         line.contains("for up to 38 WebSocket sessions (not the 5000 of --ws-max-connections"),
