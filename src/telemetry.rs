@@ -35,6 +35,37 @@ pub mod metric {
     pub const OFFICIAL_TAKEN: &str = "campanile_official_taken_total";
     /// Hub ticks that found the engine unavailable.
     pub const HUB_TICK_FAILURES: &str = "campanile_hub_tick_failures_total";
+    /// Wall time of each run of the periodic work, in seconds, labelled by
+    /// `work`: `heatmap` (the hub's tick: every live heatmap group read and
+    /// its delta made; with no group, the engine's ping), `zones` (every zone's status), and for each round
+    /// of the text log follower `texts` (the whole round: reading the log,
+    /// masking, terms, clusters, alerts, publishing) and its parts
+    /// `masking`, `trends` and `coordination` (near-duplicate clusters,
+    /// their discounts and alerts). `_sum` over a span of time, divided by
+    /// it, is the share of one core the work took (an upper bound: a thread
+    /// waiting for a core or for the engine counts too).
+    pub const TICK_SECONDS: &str = "campanile_tick_seconds";
+}
+
+/// The `work` label values of [`metric::TICK_SECONDS`].
+pub mod work {
+    /// The hub's heatmap tick.
+    pub const HEATMAP: &str = "heatmap";
+    /// The zones' status.
+    pub const ZONES: &str = "zones";
+    /// One whole round of the text log follower.
+    pub const TEXTS: &str = "texts";
+    /// Masking personal data in a round's texts.
+    pub const MASKING: &str = "masking";
+    /// A round's trends: terms counted, expired, published.
+    pub const TRENDS: &str = "trends";
+    /// A round's coordination: clusters grown, expired, published, alerted.
+    pub const COORDINATION: &str = "coordination";
+}
+
+/// Records one run of the periodic `work` that took `took`.
+pub fn record_tick(work: &'static str, took: std::time::Duration) {
+    metrics::histogram!(metric::TICK_SECONDS, "work" => work).record(took.as_secs_f64());
 }
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -47,8 +78,15 @@ pub fn prometheus() -> Option<PrometheusHandle> {
             let buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ];
+            // From a tenth of a millisecond (a tick with little to do) to
+            // two seconds (a round catching up on a flood of texts).
+            let tick_buckets = [
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+            ];
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(metric::ENGINE_CALL_SECONDS.to_owned()), &buckets)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(metric::TICK_SECONDS.to_owned()), &tick_buckets)
                 .ok()?
                 .install_recorder()
                 .ok()

@@ -297,6 +297,15 @@ impl Located for CountChange {
     }
 }
 
+/// Where a round's time went besides reading the log: the parts of its
+/// `texts` time in `campanile_tick_seconds`.
+#[derive(Default)]
+struct RoundCosts {
+    masking: Duration,
+    trends: Duration,
+    coordination: Duration,
+}
+
 /// What the follower keeps between rounds.
 struct State {
     last: TextKey,
@@ -505,16 +514,38 @@ impl IntegrityChannel {
 
     /// One round: the decisions if due, the new texts, expiry, alerts and
     /// the trends frame.
-    /// Returns whether it read the log to its end.
+    /// Returns whether it read the log to its end. How long it took, and
+    /// its parts, go to [`metric::TICK_SECONDS`].
+    ///
+    /// [`metric::TICK_SECONDS`]: crate::telemetry::metric::TICK_SECONDS
     pub async fn round(&self, now: DateTime<Utc>) -> Result<bool, EngineError> {
+        use crate::telemetry::{record_tick, work};
         let mut state = self.state.lock().await;
+        let started = Instant::now();
+        let mut costs = RoundCosts::default();
+        let caught_up = self.round_with(&mut state, now, &mut costs).await;
+        record_tick(work::TEXTS, started.elapsed());
+        record_tick(work::MASKING, costs.masking);
+        record_tick(work::TRENDS, costs.trends);
+        record_tick(work::COORDINATION, costs.coordination);
+        caught_up
+    }
+
+    async fn round_with(
+        &self,
+        state: &mut State,
+        now: DateTime<Utc>,
+        costs: &mut RoundCosts,
+    ) -> Result<bool, EngineError> {
         let t = now.timestamp();
         let due = state.decisions_read.is_none_or(|at| at.elapsed() >= DECISIONS_EVERY);
         if due {
             let changed = self.read_decisions().await?;
             state.decisions_read = Some(Instant::now());
             if changed {
-                self.redraw_trends(&mut state, t).await?;
+                let redrawing = Instant::now();
+                self.redraw_trends(state, t).await?;
+                costs.trends += redrawing.elapsed();
             }
         }
         let (mut read, mut caught_up) = (0, false);
@@ -526,7 +557,7 @@ impl IntegrityChannel {
             let n = texts.len();
             for entry in texts {
                 state.last = entry.key;
-                self.take(&mut state, &entry).await?;
+                self.take(state, &entry, costs).await?;
             }
             read += n;
             if n < crate::engine::TEXT_READ_MAX {
@@ -534,10 +565,15 @@ impl IntegrityChannel {
                 break;
             }
         }
+        let expiring = Instant::now();
         state.trends.expire(t);
+        let clustering = Instant::now();
         state.clusters.expire(t);
-        self.publish_clusters(&mut state, now).await;
-        self.publish_trends(&state, now);
+        self.publish_clusters(state, now).await;
+        let publishing = Instant::now();
+        self.publish_trends(state, now);
+        costs.trends += (clustering - expiring) + publishing.elapsed();
+        costs.coordination += publishing - clustering;
         Ok(caught_up)
     }
 
@@ -562,11 +598,16 @@ impl IntegrityChannel {
     /// Takes one text: trends (unless it holds personal data or belongs to
     /// a discounted cluster) and clusters; a new member of a discounted
     /// cluster is taken out of the counts.
-    async fn take(&self, state: &mut State, entry: &TextEntry) -> Result<(), EngineError> {
+    /// Its masking, clustering and trends are timed in `costs`: a few
+    /// clock reads against the microseconds the text takes.
+    async fn take(&self, state: &mut State, entry: &TextEntry, costs: &mut RoundCosts) -> Result<(), EngineError> {
         let Some((text, centre)) = decode(entry) else {
             return Ok(());
         };
+        let masking = Instant::now();
         let masked = pii::mask(&text.text);
+        let clustering = Instant::now();
+        costs.masking += clustering - masking;
         // The member's cell is the post's own, at the cover's resolution:
         // it names the cluster's zone exactly; views show its parent.
         let member = Member {
@@ -582,12 +623,20 @@ impl IntegrityChannel {
             .filter(|d| d.discounted);
         if let Some(decision) = &discounted {
             if let Some(change) = CountChange::new(text, &decision.cluster, decision.version, true) {
-                self.engine_call(|_, ingestor| async move { ingestor.uncount(&change, Utc::now().timestamp()).await })
-                    .await?;
+                let uncounted = self
+                    .engine_call(|_, ingestor| async move { ingestor.uncount(&change, Utc::now().timestamp()).await })
+                    .await;
+                costs.coordination += clustering.elapsed();
+                uncounted?;
+            } else {
+                costs.coordination += clustering.elapsed();
             }
             return Ok(());
         }
+        let counting = Instant::now();
+        costs.coordination += counting - clustering;
         self.add_to_trends(&mut state.trends, &text, centre, &masked);
+        costs.trends += counting.elapsed();
         Ok(())
     }
 

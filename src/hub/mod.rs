@@ -323,7 +323,10 @@ impl Hub {
     }
 
     /// Refreshes every group that has subscribers and forgets the others.
+    /// Records how long the heatmap part and the zones part took in
+    /// [`metric::TICK_SECONDS`].
     pub async fn tick(&self) {
+        let started = Instant::now();
         let groups = self.groups.live();
         let now = Utc::now();
         let read_any = !groups.is_empty();
@@ -341,11 +344,13 @@ impl Hub {
                 }
             }
         }
+        let zones_started = Instant::now();
         if healthy && let Err(e) = self.zones.tick(now).await {
             healthy = false;
             metrics::counter!(metric::HUB_TICK_FAILURES).increment(1);
             tracing::warn!(error = %e, "zones tick failed");
         }
+        let zones_ended = Instant::now();
         if !read_any && healthy {
             // With no subscribers the tick read no heatmap: ask the engine directly.
             healthy = self.engine.ping().await.is_ok();
@@ -365,6 +370,12 @@ impl Hub {
                 tx.send_replace(Arc::new(next));
             }
         }
+        // The zones' own time is theirs (recorded by their tick); the
+        // heatmap's is the reads before and the frames after.
+        crate::telemetry::record_tick(
+            crate::telemetry::work::HEATMAP,
+            (zones_started - started) + zones_ended.elapsed(),
+        );
     }
 
     /// Runs [`Hub::tick`] every `period` until `shutdown`.

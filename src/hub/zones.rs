@@ -545,8 +545,18 @@ impl ZoneChannel {
         Ok(counts)
     }
 
-    /// Reads the engine and sends every live window its next frame.
+    /// Reads the engine and sends every live window its next frame; how
+    /// long that took, failed or not, goes to [`metric::TICK_SECONDS`].
+    ///
+    /// [`metric::TICK_SECONDS`]: crate::telemetry::metric::TICK_SECONDS
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let started = Instant::now();
+        let ticked = self.tick_windows(now).await;
+        crate::telemetry::record_tick(crate::telemetry::work::ZONES, started.elapsed());
+        ticked
+    }
+
+    async fn tick_windows(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
         let mut memory = self.memory.lock().await;
         let window = &self.picture.estimate_window;
         let cells = self.cell_figures(window, now, false).await?;

@@ -40,6 +40,7 @@ mod rumours;
 mod scaleout;
 mod sentinel;
 mod serving;
+mod tick_costs;
 mod tokens;
 mod websocket;
 mod ws_admission;

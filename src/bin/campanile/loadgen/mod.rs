@@ -32,6 +32,7 @@ use process::{cpu_ticks, rss_mb, ticks_to_pct};
 mod report;
 mod sources;
 mod subscriber;
+mod ticks;
 
 pub use report::BenchReport;
 use report::*;
@@ -175,6 +176,13 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
     let http = http_client(None);
+    // The periodic work's histogram before and after the load: what the
+    // server's ticks cost meanwhile. Only Campanile has one.
+    let has_metrics = options.protocol == Protocol::Campanile;
+    let ticks_before = match has_metrics {
+        true => ticks::scrape(&http, &options.target, &options.token).await,
+        false => None,
+    };
     let load_started = Instant::now();
     let ingest = actix_rt::spawn(ingest(
         http.clone(),
@@ -198,6 +206,11 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let _ = broadcasts.await;
     let _ = probes.await;
     let elapsed = load_started.elapsed().as_secs_f64().max(0.001);
+    let ticks_after = match has_metrics {
+        true => ticks::scrape(&http, &options.target, &options.token).await,
+        false => None,
+    };
+    let tick_costs = ticks::costs(ticks_before.as_ref(), ticks_after.as_ref());
     // Deliveries still in flight arrive in this grace period.
     actix_rt::time::sleep(Duration::from_secs(3)).await;
     stop_clients.cancel();
@@ -260,6 +273,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
         }),
         generator_saturated: generator.cpu_pct > 90.0 * (threads as f64 + 1.0).min(cores),
         generator,
+        tick_costs,
     };
     Ok(report)
 }

@@ -106,6 +106,25 @@ pub struct ProcessFigures {
     pub cpu_pct: f64,
 }
 
+/// What one kind of the server's periodic work cost during the load, from
+/// its `campanile_tick_seconds` histogram read before and after.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickCost {
+    /// The work: `heatmap`, `zones`, `texts`, `masking`, `trends`,
+    /// `coordination`.
+    pub work: String,
+    /// Runs during the load.
+    pub runs: u64,
+    /// Mean wall time of a run, ms.
+    pub mean_ms: f64,
+    /// 99th percentile of a run's wall time, ms, estimated from the
+    /// histogram's buckets as Prometheus does; `None` without runs.
+    pub p99_ms: Option<f64>,
+    /// Seconds of work per second of load: the share of one core it took
+    /// (at most; time a run waited for a core or the engine counts too).
+    pub core_share: f64,
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchReport {
@@ -126,6 +145,9 @@ pub struct BenchReport {
     /// Whether the generator itself was near saturation (its figures then
     /// bound the server's from below).
     pub generator_saturated: bool,
+    /// The server's periodic work during the load, by work; empty when its
+    /// `/metrics` could not be read (the Node.js peers have none).
+    pub tick_costs: Vec<TickCost>,
 }
 
 impl std::fmt::Display for BenchReport {
@@ -165,6 +187,22 @@ impl std::fmt::Display for BenchReport {
         )?;
         if let Some(s) = &self.server {
             writeln!(f, "server: {:.1} MiB RSS, {:.0}% CPU", s.rss_mb, s.cpu_pct)?;
+        }
+        if self.tick_costs.is_empty() {
+            writeln!(f, "periodic work: unknown (the server's /metrics could not be read)")?;
+        } else {
+            writeln!(f, "periodic work during the load (from /metrics):")?;
+            for c in &self.tick_costs {
+                let p99 = c.p99_ms.map_or_else(|| "-".to_owned(), |v| format!("{v:.2} ms"));
+                writeln!(
+                    f,
+                    "  {}: {} runs, mean {:.2} ms, p99 {p99}, {:.2}% of one core",
+                    c.work,
+                    c.runs,
+                    c.mean_ms,
+                    c.core_share * 100.0
+                )?;
+            }
         }
         write!(
             f,
