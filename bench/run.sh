@@ -4,10 +4,11 @@
 # draws the charts in docs/. Release build; takes about half an hour.
 #
 #   bash bench/run.sh            # the whole matrix
-#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas | durable | headroom
+#   bash bench/run.sh fanout     # one part: latency | ingest | fanout | idle | throughput | compare | replicas | durable | headroom | event
 #   TAG=before bash bench/run.sh compare   # 10k subscribers (CLIENTS) + 20k posts/s on both engines, kept as compare-*-before
 #   PEERS="ws" RATES="10" bash bench/run.sh throughput   # some servers, some rates
 #   HEADROOM_CLIENTS=80000 bash bench/run.sh headroom   # how many subscribers one node holds (50,000 by default)
+#   TAG=after bash bench/run.sh event   # 10k subscribers, 20k posts/s, 3 in 10 with text: latency and per-tick costs
 #
 # The generator and the servers share this machine's cores: every figure is
 # a floor for the server alone, and the generator reports when it saturated.
@@ -173,6 +174,13 @@ for part in $PARTS; do
         for per_s in $RATES; do
           run "throughput-$kind-10000c-${per_s}bps" "$kind" 10000 0 $((per_s * SECS)) --broadcasts-only
         done
+      done ;;
+    event)    # issue 17's load: 10k subscribers (CLIENTS), 20k posts/s with texts on three posts in ten (TEXT_SHARE),
+      # both engines; the report carries latency and what zones, trends and coordination cost per tick
+      mkdir -p "$RESULTS/event"
+      for engine in memory redis; do
+        run "event/$engine-${CLIENTS:-10000}c-20000pps-${TAG:-now}" "campanile-$engine" "${CLIENTS:-10000}" 20000 20 \
+          --text-share "${TEXT_SHARE:-0.3}"
       done ;;
     headroom) # how many subscribers one node holds: 50,000 (HEADROOM_CLIENTS) under the latency part's load,
       # past the server's default cap of 20,000 connections and past the ~28,000 ephemeral ports of one

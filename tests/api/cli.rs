@@ -237,6 +237,11 @@ async fn bench_spreads_its_subscribers_over_loopback_source_addresses() {
     assert_eq!(alone["clients"]["source_addresses"]["count"], 1, "{alone}");
     assert_eq!(alone["clients"]["connected"], 20, "{alone}");
     assert_eq!(alone["clients"]["dropped"], 10, "{alone}");
+    // They never connected: the broadcast is owed to the 20 that did, and
+    // reached them all.
+    assert_eq!(alone["clients"]["refused"], 10, "{alone}");
+    assert_eq!(alone["broadcast_latency_ms"]["expected"], 20, "{alone}");
+    assert_eq!(alone["broadcast_latency_ms"]["delivered"], 20, "{alone}");
 }
 
 /// `campanile serve ARGS` on `port`, its stdout piped; under `ulimit
@@ -379,4 +384,43 @@ async fn websockets_past_the_open_file_limit_are_refused_and_ingest_still_works(
     assert_eq!(posted.status().as_u16(), 202, "{:?}", posted.body().await);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `--text-share` gives the posts texts as a crowd writes them, and a
+/// twentieth of them one slogan: what masking, trends and the coordination
+/// detector are measured on.
+#[actix_web::test]
+async fn bench_posts_carry_texts_when_asked_and_some_repeat_one_slogan() {
+    let app = spawn_app(EngineKind::Memory).await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["bench", "--target", &app.address, "--token", &app.operator])
+        .args(["--clients", "0", "--ingest-rate", "2000", "--batch", "100"])
+        .args(["--broadcasts", "0", "--duration", "1s", "--json", "--text-share", "0.5"])
+        .output()
+        .await
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let texts = eventually(|| async {
+        let (status, body) = app.get("/api/v1/posts?limit=1000", Some(&app.operator)).await;
+        assert_eq!(status, 200, "{body}");
+        let texts: Vec<String> = body["posts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["text"].as_str().map(str::to_owned))
+            .collect();
+        (texts.len() >= 500).then_some(texts)
+    })
+    .await
+    .expect("the posts' texts are kept");
+    let slogans = texts
+        .iter()
+        .filter(|t| t.starts_with("tutti in piazza maggiore"))
+        .count();
+    assert!(
+        slogans * 30 > texts.len() && slogans * 12 < texts.len(),
+        "{slogans} slogans in {} texts",
+        texts.len()
+    );
+    assert!(texts.iter().any(|t| t.split_whitespace().count() == 5));
 }

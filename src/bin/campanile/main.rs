@@ -72,6 +72,11 @@ struct BenchArgs {
     /// the kernel's ephemeral ports need.
     #[arg(long, env = "CAMPANILE_BENCH_SOURCE_ADDRESSES", default_value_t = 0)]
     source_addresses: usize,
+    /// Share of the posts that carry a text (0–1), so that masking, trends
+    /// and the coordination detector have the work a crowd gives them; a
+    /// twentieth of those texts repeat one slogan, as a coordinated push.
+    #[arg(long, default_value_t = 0.0)]
+    text_share: f64,
 }
 
 #[actix_web::main]
@@ -110,6 +115,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
         protocol: args.protocol,
         broadcasts_only: args.broadcasts_only,
         source_addresses: args.source_addresses,
+        text_share: args.text_share.clamp(0.0, 1.0),
     };
     let report = loadgen::run(options).await?;
     if args.json {

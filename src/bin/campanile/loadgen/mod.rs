@@ -81,6 +81,8 @@ pub struct BenchOptions {
     pub broadcasts_only: bool,
     /// Loopback source addresses asked for; 0: as many as needed.
     pub source_addresses: usize,
+    /// Share of the posts with a text (0–1).
+    pub text_share: f64,
 }
 
 /// What the clients share with the senders: when each probe cell and each
@@ -95,6 +97,8 @@ struct Shared {
     broadcast_arrivals: Mutex<HashMap<String, Vec<Duration>>>,
     connected: AtomicU64,
     dropped: AtomicU64,
+    /// Of the dropped, those that never connected.
+    refused: AtomicU64,
     accepted: AtomicU64,
     offered: AtomicU64,
     broadcasts_sent: AtomicU64,
@@ -224,6 +228,7 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
     let last: Vec<Duration> = arrivals.values().filter_map(|a| a.iter().max().copied()).collect();
     let connected = shared.connected.load(Ordering::Relaxed);
     let dropped = shared.dropped.load(Ordering::Relaxed);
+    let refused = shared.refused.load(Ordering::Relaxed);
     let wall = started.elapsed().as_secs_f64();
     let own = cpu_ticks(std::process::id())
         .zip(self_before)
@@ -256,12 +261,16 @@ pub async fn run(options: BenchOptions) -> Result<BenchReport, String> {
             each: percentiles(&each),
             last_subscriber: percentiles(&last),
             delivered: each.len() as u64,
-            expected: shared.broadcasts_sent.load(Ordering::Relaxed) * connected.saturating_sub(dropped),
+            // Those connected and still there at the end: a subscriber
+            // refused at the start was never counted connected.
+            expected: shared.broadcasts_sent.load(Ordering::Relaxed)
+                * connected.saturating_sub(dropped.saturating_sub(refused)),
             deliveries_per_s: each.len() as f64 / elapsed,
         },
         clients: ClientFigures {
             connected,
             dropped,
+            refused,
             source_addresses: sources.figures(ports),
         },
         server: options.server_pid.and_then(|pid| {
@@ -315,6 +324,55 @@ fn probe_point(n: u64) -> (f64, f64) {
     (-30.0 + (n % 400) as f64 * 0.05, -40.0 + (n / 400 % 400) as f64 * 0.05)
 }
 
+/// Words a crowd's posts are made of, Italian and English.
+const CROWD_WORDS: [&str; 24] = [
+    "piazza",
+    "maggiore",
+    "folla",
+    "crowd",
+    "polizia",
+    "police",
+    "uscita",
+    "exit",
+    "bloccata",
+    "blocked",
+    "gente",
+    "people",
+    "concerto",
+    "stage",
+    "stazione",
+    "station",
+    "fumo",
+    "smoke",
+    "calma",
+    "calm",
+    "via",
+    "rizzoli",
+    "nettuno",
+    "ambulanza",
+];
+
+/// The text of the k-th post, if it has one: a `share` of the posts do,
+/// five words each (the terms trends count); one in twenty of those is the
+/// same slogan, which the coordination detector should cluster.
+fn post_text(k: u64, share: f64) -> Option<String> {
+    if (k % 1_000) as f64 >= share * 1_000.0 {
+        return None;
+    }
+    if k.is_multiple_of(20) {
+        return Some("tutti in piazza maggiore alle nove, passate parola".to_owned());
+    }
+    let word = |n: u64| CROWD_WORDS[(k.wrapping_mul(n) % CROWD_WORDS.len() as u64) as usize];
+    Some(format!(
+        "{} {} {} {} {}",
+        word(7),
+        word(13),
+        word(31),
+        word(61),
+        word(97)
+    ))
+}
+
 /// Offers `ingest_rate` posts/s in batches.
 async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, until: Instant) {
     if options.ingest_rate == 0 || options.protocol != Protocol::Campanile {
@@ -341,8 +399,11 @@ async fn ingest(http: awc::Client, options: BenchOptions, shared: Arc<Shared>, u
                 44.480 + (k * 7_919 % 1_000) as f64 * 0.000_03,
                 11.320 + (k * 104_729 % 1_000) as f64 * 0.000_04,
             );
+            let text = post_text(k, options.text_share)
+                .map(|t| format!(r#","text":"{t}""#))
+                .unwrap_or_default();
             body.push_str(&format!(
-                r#"{{"source":"bench","id":"{run}-{k}","lat":{lat:.6},"lon":{lon:.6},"author":"a{}","ts":"{ts}"}}"#,
+                r#"{{"source":"bench","id":"{run}-{k}","lat":{lat:.6},"lon":{lon:.6},"author":"a{}","ts":"{ts}"{text}}}"#,
                 k % 5_000
             ));
         }

@@ -93,6 +93,9 @@ pub struct ClientFigures {
     /// Closed or failed before the end, refused or never made (no port
     /// left on the source address among them).
     pub dropped: u64,
+    /// Of the dropped, those that never connected: refused by the server
+    /// (a full node answers 503) or never made.
+    pub refused: u64,
     /// Where the subscribers connected from.
     pub source_addresses: SourceAddresses,
 }
@@ -182,8 +185,8 @@ impl std::fmt::Display for BenchReport {
         };
         writeln!(
             f,
-            "clients: {} connected from {from}, {} dropped",
-            self.clients.connected, self.clients.dropped
+            "clients: {} connected from {from}, {} dropped ({} of them never connected)",
+            self.clients.connected, self.clients.dropped, self.clients.refused
         )?;
         if let Some(s) = &self.server {
             writeln!(f, "server: {:.1} MiB RSS, {:.0}% CPU", s.rss_mb, s.cpu_pct)?;

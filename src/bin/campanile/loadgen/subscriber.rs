@@ -49,6 +49,7 @@ pub(super) async fn subscriber(http: awc::Client, sub: Subscription, shared: Arc
         request = request.bearer_auth(t);
     }
     let Ok((_, mut ws)) = request.connect().await else {
+        shared.refused.fetch_add(1, Ordering::Relaxed);
         shared.dropped.fetch_add(1, Ordering::Relaxed);
         return;
     };
