@@ -197,16 +197,25 @@ async fn bench_loads_a_server_and_reports_what_its_users_felt() {
 /// `campanile bench --json` with 30 subscribers (15 public, 15 operators)
 /// from `sources` loopback addresses, one broadcast, a second of load.
 async fn bench_from(app: &TestApp, sources: &str) -> serde_json::Value {
-    let out = tokio::process::Command::new(BIN)
-        .args(["bench", "--target", &app.address, "--token", &app.operator])
-        .args(["--clients", "30", "--res", "8,9", "--ingest-rate", "0"])
-        .args(["--broadcasts", "1", "--duration", "1s", "--json"])
-        .args(["--source-addresses", sources])
-        .output()
-        .await
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+    bench_report(
+        &app.address,
+        &app.operator,
+        &[
+            "--clients",
+            "30",
+            "--res",
+            "8,9",
+            "--ingest-rate",
+            "0",
+            "--broadcasts",
+            "1",
+            "--duration",
+            "1s",
+            "--source-addresses",
+            sources,
+        ],
+    )
+    .await
 }
 
 #[actix_web::test]
@@ -392,14 +401,25 @@ async fn websockets_past_the_open_file_limit_are_refused_and_ingest_still_works(
 #[actix_web::test]
 async fn bench_posts_carry_texts_when_asked_and_some_repeat_one_slogan() {
     let app = spawn_app(EngineKind::Memory).await;
-    let out = tokio::process::Command::new(BIN)
-        .args(["bench", "--target", &app.address, "--token", &app.operator])
-        .args(["--clients", "0", "--ingest-rate", "2000", "--batch", "100"])
-        .args(["--broadcasts", "0", "--duration", "1s", "--json", "--text-share", "0.5"])
-        .output()
-        .await
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    bench_report(
+        &app.address,
+        &app.operator,
+        &[
+            "--clients",
+            "0",
+            "--ingest-rate",
+            "2000",
+            "--batch",
+            "100",
+            "--broadcasts",
+            "0",
+            "--duration",
+            "1s",
+            "--text-share",
+            "0.5",
+        ],
+    )
+    .await;
     let texts = eventually(|| async {
         let (status, body) = app.get("/api/v1/posts?limit=1000", Some(&app.operator)).await;
         assert_eq!(status, 200, "{body}");

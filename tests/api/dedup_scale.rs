@@ -82,6 +82,8 @@ async fn a_million_ids_are_all_new_then_all_duplicates(name: &str, engine: Arc<d
         "{name}: every distinct id is a new post"
     );
     let (memory_after, keys_after, cpu_after) = memory_keys_and_cpu(nodes);
+    let lasting: usize = nodes.iter().map(|n| n.keys_without_expiry("*seen:*")).sum();
+    assert_eq!(lasting, 0, "{name}: every de-duplication key expires");
 
     let again = send_all(&engine, &template, t + 1).await;
     assert_eq!(

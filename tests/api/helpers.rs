@@ -183,33 +183,34 @@ impl TestRedis {
     }
 
     /// The post ids this node holds for de-duplication: the fields of its
-    /// `seen:` sub-hashes (one `redis-cli` run reads them all).
+    /// `seen:` sub-hashes.
     pub fn seen_ids(&self) -> u64 {
-        let keys = self.cli(&["KEYS", "*seen:{t*}:*"]).unwrap_or_default();
-        let script: String = keys
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|key| format!("HLEN \"{key}\"\n"))
-            .collect();
-        if script.is_empty() {
-            return 0;
-        }
-        let mut child = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("redis-cli");
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().expect("stdin");
-            stdin.write_all(script.as_bytes()).expect("write to redis-cli");
-        }
-        let out = child.wait_with_output().expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().trim_start_matches("(integer) ").parse::<u64>().ok())
+        self.each_key("*seen:{t*}:*", "HLEN")
+            .into_iter()
+            .map(|n| n.unsigned_abs())
             .sum()
+    }
+
+    /// The keys matching `pattern` that never expire.
+    pub fn keys_without_expiry(&self, pattern: &str) -> usize {
+        self.each_key(pattern, "TTL").into_iter().filter(|ttl| *ttl < 0).count()
+    }
+
+    /// `COMMAND key` for each key matching `pattern`, pipelined: the
+    /// integer answers.
+    fn each_key(&self, pattern: &str, command: &str) -> Vec<i64> {
+        let client = redis::Client::open(self.url()).expect("a Redis URL");
+        let mut conn = client.get_connection().expect("connects to Redis");
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(&mut conn).expect("KEYS");
+        let mut answers = Vec::with_capacity(keys.len());
+        for part in keys.chunks(10_000) {
+            let mut pipe = redis::pipe();
+            for key in part {
+                pipe.cmd(command).arg(key);
+            }
+            answers.extend(pipe.query::<Vec<i64>>(&mut conn).expect(command));
+        }
+        answers
     }
 }
 
@@ -1078,4 +1079,16 @@ impl Channels {
             zones: Feed::open(app, "zones", Some(&app.operator), channel("zones"), "zones.snapshot").await,
         }
     }
+}
+
+/// `campanile bench --json ARGS` against `target` with `token`: its report.
+pub async fn bench_report(target: &str, token: &str, args: &[&str]) -> Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_campanile"))
+        .args(["bench", "--target", target, "--token", token, "--json"])
+        .args(args)
+        .output()
+        .await
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
 }

@@ -10,8 +10,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_campanile");
-
 /// The work every tick or text round does, on a server with zones (the
 /// repository's geodata) and text analysis (on by default).
 const WORKS: [&str; 6] = ["heatmap", "zones", "texts", "masking", "trends", "coordination"];
@@ -84,9 +82,11 @@ async fn every_periodic_work_shows_its_run_times_on_the_metrics_page() {
 
 /// `campanile bench --json` against `app` for `secs` seconds, with `token`.
 async fn bench(app: &TestApp, token: &str, secs: u64) -> Value {
-    let out = tokio::process::Command::new(BIN)
-        .args(["bench", "--target", &app.address, "--token", token])
-        .args([
+    let duration = format!("{secs}s");
+    bench_report(
+        &app.address,
+        token,
+        &[
             "--ingest-rate",
             "1000",
             "--batch",
@@ -95,13 +95,13 @@ async fn bench(app: &TestApp, token: &str, secs: u64) -> Value {
             "10",
             "--res",
             "8,9",
-        ])
-        .args(["--broadcasts", "0", "--duration", &format!("{secs}s"), "--json"])
-        .output()
-        .await
-        .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+            "--broadcasts",
+            "0",
+            "--duration",
+            &duration,
+        ],
+    )
+    .await
 }
 
 #[actix_web::test]

@@ -14,7 +14,12 @@
 -- turn splits in two. Each sub-hash stays small enough to be a listpack,
 -- whatever the rate, and there are only as many as the ids need.
 --
--- KEYS[1]: the tag's epochs (hash): epoch start → "level split count"
+-- Every sub-hash expires a retention after its epoch's end. The expiry is
+-- set once, when the sub-hash comes to be: a split moves ids into it, or an
+-- id goes to an address that holds none yet (an epoch's first, or one a
+-- split left empty: the "bare" addresses the epoch keeps a list of).
+--
+-- KEYS[1]: the tag's epochs (hash): epoch start → "level split count bare,…"
 -- ARGV[1]: the prefix of the tag's sub-hashes ("<prefix>seen:{t<tag>}:")
 -- ARGV[2]: retention, ARGV[3]: epoch length, ARGV[4]: ids per sub-hash (seconds, seconds, count)
 -- ARGV[5]: 'claim' or 'take'
@@ -32,10 +37,14 @@ local epochs = {}
 local raw = redis.call('HGETALL', KEYS[1])
 for i = 1, #raw, 2 do
   local start = tonumber(raw[i])
-  local level, split, count = string.match(raw[i + 1], '^(%d+) (%d+) (%d+)$')
+  local level, split, count, bare = string.match(raw[i + 1], '^(%d+) (%d+) (%d+) ?([%d,]*)$')
   if start + period + retention > now then
-    table.insert(epochs, {start = start, level = tonumber(level), split = tonumber(split), count = tonumber(count),
-      prefix = ARGV[1] .. raw[i] .. ':'})
+    local epoch = {start = start, level = tonumber(level), base = 2 ^ tonumber(level), split = tonumber(split),
+      count = tonumber(count), prefix = ARGV[1] .. raw[i] .. ':', bare = {}}
+    for a in string.gmatch(bare or '', '%d+') do
+      epoch.bare[tonumber(a)] = true
+    end
+    table.insert(epochs, epoch)
   else
     redis.call('HDEL', KEYS[1], raw[i])
   end
@@ -47,14 +56,13 @@ local function hash(id)
   return ((a * 256 + b) * 256 + c) * 256 + d
 end
 
--- The sub-hash of an id whose hash is h, by linear hashing.
+-- The sub-hash of an id whose hash is h, by linear hashing, and its address.
 local function sub_hash(epoch, h)
-  local base = 2 ^ epoch.level
-  local a = h % base
+  local a = h % epoch.base
   if a < epoch.split then
-    a = h % (2 * base)
+    a = h % (2 * epoch.base)
   end
-  return epoch.prefix .. a
+  return epoch.prefix .. a, a
 end
 
 -- The sub-hash holding id (whose hash is h) in a live epoch from the
@@ -89,21 +97,21 @@ end
 -- back only writes it longer).
 local current = epochs[1]
 if current == nil or now - current.start >= period then
-  current = {start = now, level = 0, split = 0, count = 0, prefix = ARGV[1] .. now .. ':'}
+  current = {start = now, level = 0, base = 1, split = 0, count = 0, prefix = ARGV[1] .. now .. ':', bare = {[0] = true}}
   table.insert(epochs, 1, current)
 end
 local expires_at = current.start + period + retention
 
 -- Splits the next sub-hash in turn: the ids whose address one level down
--- is the new sub-hash move there.
+-- is the new sub-hash move there. An address left without ids is bare.
 local function split(epoch)
   local from = epoch.split
-  local to = from + 2 ^ epoch.level
+  local to = from + epoch.base
   local source = epoch.prefix .. from
   local entries = redis.call('HGETALL', source)
   local moved, gone = {}, {}
   for j = 1, #entries, 2 do
-    if hash(entries[j]) % (2 ^ (epoch.level + 1)) ~= from then
+    if hash(entries[j]) % (2 * epoch.base) ~= from then
       table.insert(moved, entries[j])
       table.insert(moved, entries[j + 1])
       table.insert(gone, entries[j])
@@ -114,10 +122,16 @@ local function split(epoch)
     redis.call('HSET', target, unpack(moved))
     redis.call('EXPIREAT', target, expires_at)
     redis.call('HDEL', source, unpack(gone))
+  else
+    epoch.bare[to] = true
+  end
+  if 2 * #gone == #entries then
+    epoch.bare[from] = true
   end
   epoch.split = epoch.split + 1
-  if epoch.split == 2 ^ epoch.level then
+  if epoch.split == epoch.base then
     epoch.level = epoch.level + 1
+    epoch.base = 2 * epoch.base
     epoch.split = 0
   end
 end
@@ -125,20 +139,19 @@ end
 -- An id is looked for in the older epochs, then set in the current one
 -- unless it is there already: one command for the usual new id.
 local answers = {}
-local expiring = {}
 for i = 6, #ARGV, 2 do
   local id, claim = ARGV[i], ARGV[i + 1]
   local h = hash(id)
   local _, held = find(id, h, 2)
   if not held then
-    local key = sub_hash(current, h)
+    local key, a = sub_hash(current, h)
     if redis.call('HSETNX', key, id, claim) == 1 then
-      if not expiring[key] then
-        expiring[key] = true
+      if current.bare[a] then
+        current.bare[a] = nil
         redis.call('EXPIREAT', key, expires_at)
       end
       current.count = current.count + 1
-      if current.count > per_hash * (2 ^ current.level + current.split) then
+      if current.count > per_hash * (current.base + current.split) then
         split(current)
       end
     else
@@ -147,7 +160,11 @@ for i = 6, #ARGV, 2 do
   end
   table.insert(answers, held or false)
 end
+local bare = {}
+for a in pairs(current.bare) do
+  table.insert(bare, string.format('%d', a))
+end
 redis.call('HSET', KEYS[1], current.start,
-  string.format('%d %d %d', current.level, current.split, current.count))
+  string.format('%d %d %d %s', current.level, current.split, current.count, table.concat(bare, ',')))
 redis.call('EXPIREAT', KEYS[1], expires_at)
 return answers
