@@ -622,16 +622,17 @@ impl IntegrityChannel {
             .and_then(|id| self.decision(id))
             .filter(|d| d.discounted);
         if let Some(decision) = &discounted {
-            if let Some(change) = CountChange::new(text, &decision.cluster, decision.version, true) {
-                let uncounted = self
-                    .engine_call(|_, ingestor| async move { ingestor.uncount(&change, Utc::now().timestamp()).await })
-                    .await;
-                costs.coordination += clustering.elapsed();
-                uncounted?;
-            } else {
-                costs.coordination += clustering.elapsed();
-            }
-            return Ok(());
+            let uncounted = match CountChange::new(text, &decision.cluster, decision.version, true) {
+                Some(change) => {
+                    self.engine_call(
+                        |_, ingestor| async move { ingestor.uncount(&change, Utc::now().timestamp()).await },
+                    )
+                    .await
+                }
+                None => Ok(()),
+            };
+            costs.coordination += clustering.elapsed();
+            return uncounted;
         }
         let counting = Instant::now();
         costs.coordination += counting - clustering;

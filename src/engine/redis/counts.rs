@@ -154,28 +154,29 @@ impl RedisEngine {
             }
         }
         let mut contested = Vec::new();
-        let by_tag = by_tag(claimed.iter().map(|(i, key)| (*i, TableId::of(key))));
+        let ids: Vec<TableId> = claimed.iter().map(|(_, key)| TableId::of(key)).collect();
+        let by_tag = by_tag(&ids);
         let calls: Vec<Cmd> = by_tag
             .iter()
             .map(|(tag, posts)| {
                 let mut invocation = self.dedup_invocation(*tag, "claim");
-                for (i, id) in posts {
-                    invocation.arg(id.as_slice()).arg(&claim(attempt, chunk[*i].bucket)[..]);
+                for n in posts {
+                    invocation
+                        .arg(ids[*n].field.as_slice())
+                        .arg(&claim(attempt, chunk[claimed[*n].0].bucket)[..]);
                 }
                 Cmd::invoke_script(&invocation)
             })
             .collect();
-        for ((tag, posts), holders) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
+        for ((_, posts), holders) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
             let holders: Vec<Option<Vec<u8>>> = parse(holders)?;
-            for ((i, id), holder) in posts.iter().zip(holders) {
+            for (n, holder) in posts.iter().zip(holders) {
+                let index = claimed[*n].0;
                 match holder {
-                    None => fresh[*i] = true,
+                    None => fresh[index] = true,
                     Some(held) => contested.push(Contested {
-                        index: *i,
-                        id: TableId {
-                            tag: *tag,
-                            field: id.clone(),
-                        },
+                        index,
+                        id: ids[*n].clone(),
                         held,
                     }),
                 }
@@ -340,12 +341,12 @@ impl RedisEngine {
                 }
             }
         }
-        let by_tag = by_tag(abandoned.iter().enumerate().map(|(n, post)| (n, post.id.clone())));
+        let by_tag = by_tag(abandoned.iter().map(|post| &post.id));
         let calls: Vec<Cmd> = by_tag
             .iter()
             .map(|(tag, posts)| {
                 let mut invocation = self.dedup_invocation(*tag, "take");
-                for (n, _) in posts {
+                for n in posts {
                     let post = &abandoned[*n];
                     invocation
                         .arg(post.id.field.as_slice())
@@ -359,7 +360,7 @@ impl RedisEngine {
         let mut lost_race = 0;
         for ((_, posts), moved) in by_tag.iter().zip(self.conn.run_each(calls, &[&DEDUP]).await?) {
             let moved: Vec<bool> = parse(moved)?;
-            for ((n, _), moved) in posts.iter().zip(moved) {
+            for (n, moved) in posts.iter().zip(moved) {
                 if moved {
                     taken.push(abandoned[*n].index);
                 } else {
@@ -620,14 +621,11 @@ impl TableId {
     }
 }
 
-/// Posts, each by its place and its id as the de-duplication tables hold it.
-type PlacedIds = Vec<(usize, Vec<u8>)>;
-
-/// Posts grouped by the tag their id belongs to.
-fn by_tag(posts: impl Iterator<Item = (usize, TableId)>) -> Vec<(u16, PlacedIds)> {
-    let mut tags: BTreeMap<u16, PlacedIds> = BTreeMap::new();
-    for (place, id) in posts {
-        tags.entry(id.tag).or_default().push((place, id.field));
+/// The places of `ids`, grouped by the tag each belongs to.
+fn by_tag<'a>(ids: impl IntoIterator<Item = &'a TableId>) -> Vec<(u16, Vec<usize>)> {
+    let mut tags: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+    for (place, id) in ids.into_iter().enumerate() {
+        tags.entry(id.tag).or_default().push(place);
     }
     tags.into_iter().collect()
 }

@@ -7,7 +7,7 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `seen:{t<tag>}` | hash | the epochs of one of the 64 tags that share the post ids: epoch start (Redis time) → `<level> <split> <ids>` of its linear hashing | with its newest epoch |
+//! | `seen:{t<tag>}` | hash | the epochs of one of the 64 tags that share the post ids: epoch start (Redis time) → `<level> <split> <ids> <bare addresses>` of its linear hashing (bare: addresses no sub-hash holds yet, whose expiry the next id there sets) | with its newest epoch |
 //! | `seen:{t<tag>}:<epoch>:<n>` | hash | four bytes of the id's hash, then `source:id` (a numeric id as eight bytes; SHA-256 past 48 bytes) → the attempt at a chunk that holds a post id and the bucket it counts in (12 bytes); a few dozen ids each, so that Redis keeps them as a listpack | retention after the epoch's end (epochs are a quarter of retention) |
 //! | `{s<step>}:b<bucket>:count:{res}` | hash | cell → items in that time bucket | when the longest window has slid past the bucket |
 //! | `{s<step>}:b<bucket>:applied:a<attempt>` | string | an attempt at a chunk in the bucket: `p` pending, `d` counted, `f` fenced by another request | a minute after the bucket |

@@ -9,14 +9,21 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::report::TickCost;
+use campanile::telemetry::metric::TICK_SECONDS as HISTOGRAM;
+use campanile::telemetry::work;
 
-/// The histogram's name.
-const HISTOGRAM: &str = "campanile_tick_seconds";
+use super::report::TickCost;
 
 /// The order works are reported in: the hub's tick, then the text round
 /// and its parts; any other after them, by name.
-const ORDER: [&str; 6] = ["heatmap", "zones", "texts", "masking", "trends", "coordination"];
+const ORDER: [&str; 6] = [
+    work::HEATMAP,
+    work::ZONES,
+    work::TEXTS,
+    work::MASKING,
+    work::TRENDS,
+    work::COORDINATION,
+];
 
 /// One `work`'s histogram as read: cumulative bucket counts by upper bound
 /// (`+Inf` included), the sum of seconds and the count of runs.
