@@ -531,6 +531,60 @@ async fn redis_data_survives_a_campanile_restart() {
     assert_eq!(again["duplicates"], 1, "de-duplication survives too");
 }
 
+/// Who contributed in each replay step lives in a set per cell and step:
+/// every such set, and every cell's set of latest contributions, must
+/// expire, also when Redis lost them and a later write made them anew.
+#[actix_web::test]
+async fn every_contributor_set_on_redis_expires_even_one_lost_and_made_anew() {
+    let redis = TestRedis::start();
+    let engine = engine_on_redis(&redis).await;
+    let start = now().div_euclid(60) * 60 - 180;
+    let batch = |t: i64| -> Vec<Bucketed> {
+        (0..40)
+            .map(|n| item(44.49 + n as f64 * 1e-3, 11.34, n, t, Some(&format!("t:{t}-{n}"))))
+            .collect()
+    };
+    let ttls = |pattern: &str| -> Vec<i64> {
+        let keys = redis.cli(&["--scan", "--pattern", pattern]).expect("scan");
+        keys.lines()
+            .map(|key| redis.cli(&["TTL", key]).expect("TTL").trim().parse().expect("a TTL"))
+            .collect()
+    };
+    engine.ingest(&batch(start + 1), start + 1).await.expect("ingest");
+    let steps = ttls("*steps:{*}:*");
+    // 40 places 111 m apart: 40 cells at the finer resolutions, a few at
+    // the coarser ones.
+    assert!(steps.len() > 40, "{} step sets", steps.len());
+    assert!(steps.iter().all(|ttl| *ttl > 0), "{steps:?}");
+    assert_eq!(redis.keys_without_expiry("*last:*"), 0);
+
+    // Redis loses everything (a restart without persistence); the next
+    // writes in the same minute make the sets anew, and within a quarter
+    // of a minute of writing they expire again.
+    redis.cli(&["FLUSHALL"]).expect("FLUSHALL");
+    engine.ingest(&batch(start + 5), start + 5).await.expect("ingest");
+    engine.ingest(&batch(start + 25), start + 25).await.expect("ingest");
+    assert!(!ttls("*steps:{*}:*").is_empty());
+    assert_eq!(redis.keys_without_expiry("*steps:{*}:*"), 0);
+    // The latest contributions' sets are looked after once a minute.
+    engine.ingest(&batch(start + 65), start + 65).await.expect("ingest");
+    assert_eq!(redis.keys_without_expiry("*last:*"), 0);
+    assert_eq!(redis.keys_without_expiry("*steps:{*}:*"), 0);
+
+    // What the sets hold: the 40 contributors of the first minute, each
+    // always at its own place, once each however often they wrote in it.
+    let replay = engine
+        .counts_at(CountQuery {
+            res: h3o::Resolution::Seven,
+            window_secs: 60,
+            now: start + 59,
+        })
+        .await
+        .expect("counts_at");
+    assert_eq!(replay.iter().map(|c| c.count).sum::<u64>(), 80);
+    assert_eq!(replay.iter().map(|c| c.contributors).sum::<u64>(), 40, "{replay:?}");
+}
+
 #[actix_web::test]
 async fn acknowledged_posts_survive_a_redis_crash_with_persistence_on() {
     let mut redis = TestRedis::start_persistent();

@@ -14,6 +14,9 @@ use crate::helpers::*;
 /// repository's geodata) and text analysis (on by default).
 const WORKS: [&str; 6] = ["heatmap", "zones", "texts", "masking", "trends", "coordination"];
 
+/// The works of the text follower's round, which runs at idle priority.
+const FOLLOWER_WORKS: [&str; 4] = ["texts", "masking", "trends", "coordination"];
+
 /// A server process ticking every 100 ms, stopped when dropped.
 async fn server() -> (StopOnDrop, TestApp) {
     let (process, app) = serve_process_with(&["--tick", "100ms"], Stdio::null()).await;
@@ -127,8 +130,12 @@ async fn bench_reports_what_each_periodic_work_cost_during_the_load() {
             .unwrap_or_else(|| panic!("no {work} in {report}"));
         let runs = cost["runs"].as_u64().expect("runs");
         // 3 s of load at a 100 ms tick: some 30 runs; not more than one
-        // every 100 ms (what ran before the load is not counted).
-        assert!((5..=45).contains(&runs), "{work}: {cost}");
+        // every 100 ms (what ran before the load is not counted). The text
+        // rounds run at idle priority, by design behind the tick, so on
+        // two loaded cores they may get only a few of their 30 chances:
+        // at least one is enough to show that they are reported.
+        let fewest = if FOLLOWER_WORKS.contains(&work) { 1 } else { 5 };
+        assert!((fewest..=45).contains(&runs), "{work}: {cost}");
         let mean = cost["mean_ms"].as_f64().expect("mean_ms");
         assert!(mean > 0.0 && mean < 2_000.0, "{work}: {cost}");
         let p99 = cost["p99_ms"].as_f64().expect("p99_ms");

@@ -37,8 +37,11 @@
 //! # Replay
 //! The same script adds the counts to the bucket's replay step (a minute,
 //! in the bucket's hash slot), kept for count retention; who contributed in
-//! each step goes to the cell's `steps:` sorted set as `<step>:<hash>`
-//! members (idempotent too). A replayed window unions its steps' members.
+//! each step goes to a set of its own per cell and step (`SADD`, idempotent
+//! too), and a replayed window is the `SUNION` of its steps' sets. A set per
+//! step, rather than one sorted set per cell with a member per step and
+//! contributor, costs Redis a hash lookup instead of a skip-list insert per
+//! member, a third of its CPU per post under load, and expires whole.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::LazyLock;
@@ -71,11 +74,14 @@ const PENDING_PAUSE: std::time::Duration = std::time::Duration::from_millis(100)
 /// How much longer than its bucket an attempt's marker is kept.
 const MARKER_MARGIN_SECS: i64 = 60;
 
-/// Cell → when this node last trimmed its contributor set; forgotten a
-/// period later, so that the map holds only cells written recently.
+/// Cell → when this node last trimmed its contributor set, and (cell,
+/// step) → when it last set the expiry of that step's contributor set;
+/// forgotten a period later, so that the maps hold only what was written
+/// recently.
 #[derive(Default)]
 pub(super) struct Upkept {
     at: HashMap<CellIndex, i64>,
+    step_sets: HashMap<(CellIndex, i64), i64>,
     swept: i64,
 }
 
@@ -84,6 +90,12 @@ pub(super) struct Upkept {
 /// fifth of its CPU under load; stale members in between are harmless
 /// because reads count only members inside the window.
 const UPKEEP_SECS: i64 = 60;
+
+/// How often a node sets again the expiry of a step's contributor set it
+/// writes to: a set that Redis lost (a failover, a restart without
+/// persistence) and that the next write made anew has an expiry again
+/// within this, as long as it is written.
+const STEP_SET_UPKEEP_SECS: i64 = 15;
 
 /// The counts one attempt at a chunk adds to one time bucket: the posts it
 /// claimed by id, and those without id (counted once per chunk).
@@ -198,7 +210,7 @@ impl RedisEngine {
         // 4. Fold the fresh posts into per-bucket counts and per-cell contributors.
         let mut buckets: BTreeMap<i64, AttemptChanges> = BTreeMap::new();
         let mut latest: HashMap<CellIndex, HashMap<u64, i64>> = HashMap::new();
-        let mut in_steps: HashMap<CellIndex, HashSet<(i64, u64)>> = HashMap::new();
+        let mut in_steps: HashMap<(CellIndex, i64), HashSet<u64>> = HashMap::new();
         for item in chunk.iter().zip(&fresh).filter(|(_, f)| **f).map(|(item, _)| item) {
             // Too old for any window: acknowledged, nothing to count.
             if item.bucket < oldest {
@@ -212,7 +224,7 @@ impl RedisEngine {
                 &mut changes.anonymous
             };
             for cell in &item.cells {
-                in_steps.entry(*cell).or_default().insert((step, item.contributor));
+                in_steps.entry((*cell, step)).or_default().insert(item.contributor);
                 *per_res
                     .entry(u8::from(cell.resolution()))
                     .or_default()
@@ -245,7 +257,14 @@ impl RedisEngine {
                 .iter()
                 .map(|(bucket, changes)| self.count_attempt(*bucket, &attempt_marker, &chunk_marker, changes, now)),
         );
-        let answers = self.conn.run_each(writes, &[&INGEST_CHUNK]).await?;
+        let answers = match self.conn.run_each(writes, &[&INGEST_CHUNK]).await {
+            Ok(answers) => answers,
+            Err(error) => {
+                // Some of the expiries this node counts as set may not be.
+                self.forget_upkeep();
+                return Err(error);
+            }
+        };
         for answer in answers.into_iter().skip(contributor_writes) {
             if parse::<i64>(answer)? < 0 {
                 return Err(EngineError::Unavailable(
@@ -374,19 +393,19 @@ impl RedisEngine {
     fn contributor_writes(
         &self,
         latest: &HashMap<CellIndex, HashMap<u64, i64>>,
-        in_steps: &HashMap<CellIndex, HashSet<(i64, u64)>>,
+        in_steps: &HashMap<(CellIndex, i64), HashSet<u64>>,
         oldest: i64,
         now: i64,
     ) -> Vec<Cmd> {
         // A set refreshed up to UPKEEP_SECS ago must outlive its newest member by a window.
         let ttl = self.layout.longest_window_secs + self.layout.bucket_secs + UPKEEP_SECS;
-        let step_ttl =
-            self.layout.count_retention_secs + self.layout.longest_window_secs + self.layout.step_secs + UPKEEP_SECS;
-        let oldest_step = self.layout.oldest_kept_step(now);
         let mut upkept = self.upkept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if now - upkept.swept >= UPKEEP_SECS {
             upkept.swept = now;
             upkept.at.retain(|_, at| now - *at < UPKEEP_SECS);
+            // A step written again after this only has its expiry set again.
+            let recent = self.layout.step_start(now) - self.layout.step_secs;
+            upkept.step_sets.retain(|(_, step), _| *step >= recent);
         }
         let mut writes = Vec::new();
         for (cell, contributors) in latest {
@@ -401,17 +420,6 @@ impl RedisEngine {
                 }
                 writes.push(zadd);
             }
-            if let Some(members) = in_steps.get(cell) {
-                let members: Vec<&(i64, u64)> = members.iter().collect();
-                for part in members.chunks(ZADD_MEMBERS) {
-                    let mut zadd = cmd("ZADD");
-                    zadd.arg(self.keys.step_contributors(*cell));
-                    for (step, contributor) in part {
-                        zadd.arg(*step).arg(step_member(*step, *contributor));
-                    }
-                    writes.push(zadd);
-                }
-            }
             let last_upkeep = upkept.at.entry(*cell).or_insert(i64::MIN);
             if now.saturating_sub(*last_upkeep) < UPKEEP_SECS {
                 continue;
@@ -423,15 +431,38 @@ impl RedisEngine {
             let mut expire = cmd("EXPIRE");
             expire.arg(&key).arg(ttl);
             writes.push(expire);
-            let steps_key = self.keys.step_contributors(*cell);
-            let mut trim = cmd("ZREMRANGEBYSCORE");
-            trim.arg(&steps_key).arg("-inf").arg(format!("({oldest_step}"));
-            writes.push(trim);
-            let mut expire = cmd("EXPIRE");
-            expire.arg(&steps_key).arg(step_ttl);
-            writes.push(expire);
+        }
+        for ((cell, step), contributors) in in_steps {
+            let key = self.keys.step_contributors(*cell, *step);
+            let members: Vec<&u64> = contributors.iter().collect();
+            for part in members.chunks(ZADD_MEMBERS) {
+                let mut sadd = cmd("SADD");
+                sadd.arg(&key);
+                for contributor in part {
+                    sadd.arg(step_member(**contributor));
+                }
+                writes.push(sadd);
+            }
+            // After the members, so that the set it expires exists.
+            let last_upkeep = upkept.step_sets.entry((*cell, *step)).or_insert(i64::MIN);
+            if now.saturating_sub(*last_upkeep) >= STEP_SET_UPKEEP_SECS {
+                *last_upkeep = now;
+                let mut expire = cmd("EXPIRE");
+                expire
+                    .arg(&key)
+                    .arg(self.layout.step_expires_at(*step).saturating_sub(now).max(1));
+                writes.push(expire);
+            }
         }
         writes
+    }
+
+    /// Forgets which contributor sets this node trimmed and expired, so
+    /// that its next writes to them do it again.
+    fn forget_upkeep(&self) {
+        let mut upkept = self.upkept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        upkept.at.clear();
+        upkept.step_sets.clear();
     }
 
     /// One `apply_counts.lua` call: `sign` 1 adds, -1 takes away; the
@@ -634,8 +665,10 @@ fn contributor_member(contributor: u64) -> String {
     format!("{contributor:016x}")
 }
 
-fn step_member(step: i64, contributor: u64) -> String {
-    format!("{step}:{contributor:016x}")
+/// A contributor in a step's set: its hash's bits as a signed integer, so
+/// that Redis keeps a set of up to 512 as an intset (eight bytes each).
+fn step_member(contributor: u64) -> i64 {
+    contributor as i64
 }
 
 #[async_trait]
@@ -708,33 +741,32 @@ impl CountStore for RedisEngine {
                 })
                 .collect();
             let cells = self.summed_cells(reads).await?;
-            let members: Vec<Cmd> = cells
+            let steps: Vec<i64> = (0..)
+                .map(|i| first + i * self.layout.step_secs)
+                .take_while(|s| *s <= last)
+                .collect();
+            // A window's contributors are the union of its steps' (one
+            // hash slot per cell, so one command on a Redis Cluster too).
+            let unions: Vec<Cmd> = cells
                 .iter()
                 .map(|(cell, _)| {
-                    let mut range = cmd("ZRANGE");
-                    range
-                        .arg(self.keys.step_contributors(*cell))
-                        .arg(first)
-                        .arg(last)
-                        .arg("BYSCORE");
-                    range
+                    let mut union = cmd("SUNION");
+                    for step in &steps {
+                        union.arg(self.keys.step_contributors(*cell, *step));
+                    }
+                    union
                 })
                 .collect();
-            let members = self.conn.run_each(members, &[]).await?;
+            let members = self.conn.run_each(unions, &[]).await?;
             cells
                 .into_iter()
                 .zip(members)
                 .map(|((cell, count), members)| {
-                    // A window's contributors are the union of its steps'.
-                    let members: Vec<String> = parse(members)?;
-                    let distinct: HashSet<&str> = members
-                        .iter()
-                        .filter_map(|m| m.split_once(':').map(|(_, who)| who))
-                        .collect();
+                    let members: Vec<redis::Value> = parse(members)?;
                     Ok(CellCount {
                         cell,
                         count,
-                        contributors: distinct.len() as u64,
+                        contributors: members.len() as u64,
                     })
                 })
                 .collect()
@@ -785,10 +817,10 @@ impl CountStore for RedisEngine {
             zrem.arg(self.keys.last(*cell))
                 .arg(contributor_member(item.contributor));
             writes.push(zrem);
-            let mut zrem = cmd("ZREM");
-            zrem.arg(self.keys.step_contributors(*cell))
-                .arg(step_member(step, item.contributor));
-            writes.push(zrem);
+            let mut srem = cmd("SREM");
+            srem.arg(self.keys.step_contributors(*cell, step))
+                .arg(step_member(item.contributor));
+            writes.push(srem);
         }
         let marker = format!("u{:016x}", item.fingerprint);
         // Kept as long as the step: a retraction repeated later, while the

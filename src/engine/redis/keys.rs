@@ -15,7 +15,7 @@
 //! | `{s<step>}:b<bucket>:applied:u<fingerprint>` | string | a retraction is applied to the bucket and its step | with the step |
 //! | `{s<step>}:count:{res}` | hash | cell → items in that replay step (a minute) | count retention (default 24 h) after the longest window |
 //! | `last:{cell}` | sorted set | contributor hash → last bucket seen in the cell | longest window after the last write; trimmed on write |
-//! | `steps:{cell}` | sorted set | `<step>:<contributor hash>` by step: who contributed in each step | count retention after the last write; trimmed on write |
+//! | `steps:{<cell>}:<step>` | set | the contributor hashes (as signed integers, so that Redis keeps a small set as an intset) that contributed to the cell in that replay step (a minute); a cell's steps share its hash tag, so one `SUNION` reads a window | with the step's counts |
 //! | `{broadcasts}:seq` | string | the last broadcast `seq` | never (it must only grow) |
 //! | `{broadcasts}:epoch` | string | the epoch the `seq` counter numbers in; a new one whenever the counter is found gone | never |
 //! | `{broadcasts}:msg:{id}` | hash | `seq`, `epoch`, `body` (JSON) | broadcast retention |
@@ -71,8 +71,8 @@ impl Keys {
     pub(super) fn step_counts(&self, step: i64, res: u8) -> String {
         format!("{}{{s{step}}}:count:{res}", self.prefix)
     }
-    pub(super) fn step_contributors(&self, cell: CellIndex) -> String {
-        format!("{}steps:{cell}", self.prefix)
+    pub(super) fn step_contributors(&self, cell: CellIndex, step: i64) -> String {
+        format!("{}steps:{{{cell}}}:{step}", self.prefix)
     }
     pub(super) fn last(&self, cell: CellIndex) -> String {
         format!("{}last:{cell}", self.prefix)
