@@ -388,7 +388,7 @@ pub(crate) async fn engine_on_cluster(cluster: &TestCluster) -> Arc<dyn Engine> 
 
 /// An engine built as the server builds it from `args`, but keeping only
 /// [`BROADCASTS_KEPT`] broadcasts.
-async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
+pub(crate) async fn conformance_engine(args: &ServeArgs) -> Arc<dyn Engine> {
     use campanile::engine::memory::MemoryEngine;
     use campanile::engine::redis::{RedisEngine, RedisOptions, RedisTarget};
     let settings = Settings::resolve(args).expect("settings");
