@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use campanile::engine::{Bucketed, Engine, IngestOutcome};
 
-use crate::engine::{counts, engine_on_cluster, engine_on_redis, item, now};
+use campanile::config::ServeArgs;
+
+use crate::engine::{conformance_engine, counts, engine_on_cluster, engine_on_redis, item, now};
 use crate::helpers::*;
 
 const IDS: u64 = 1_000_000;
@@ -224,27 +226,31 @@ async fn ids_of_older_epochs_stay_duplicates(name: &str, engine: Arc<dyn Engine>
     assert_eq!(lasting, 0, "{name}: every de-duplication key expires");
 }
 
-/// An engine whose ids are kept 8 s: epochs of 2 s.
-fn short_retention(mut args: campanile::config::ServeArgs) -> campanile::config::ServeArgs {
-    args.retention = Some("8s".into());
-    args
+/// A server's settings whose ids are kept 8 s: epochs of 2 s.
+fn short_retention() -> ServeArgs {
+    ServeArgs {
+        retention: Some("8s".into()),
+        ..test_args()
+    }
 }
 
 #[actix_web::test]
 async fn ids_seen_in_each_of_five_epochs_on_redis_stay_duplicates() {
     let redis = TestRedis::start();
-    let mut args = test_args();
-    args.redis_url = Some(redis.url());
-    let engine = crate::engine::conformance_engine(&short_retention(args)).await;
-    ids_of_older_epochs_stay_duplicates("redis", engine, &[&redis]).await;
+    let args = ServeArgs {
+        redis_url: Some(redis.url()),
+        ..short_retention()
+    };
+    ids_of_older_epochs_stay_duplicates("redis", conformance_engine(&args).await, &[&redis]).await;
 }
 
 #[actix_web::test]
 async fn ids_seen_in_each_of_five_epochs_on_a_redis_cluster_stay_duplicates() {
     let cluster = TestCluster::start();
-    let mut args = test_args();
-    args.redis_cluster_nodes = Some(cluster.node_urls());
-    let engine = crate::engine::conformance_engine(&short_retention(args)).await;
+    let args = ServeArgs {
+        redis_cluster_nodes: Some(cluster.node_urls()),
+        ..short_retention()
+    };
     let nodes: Vec<&TestRedis> = cluster.nodes.iter().collect();
-    ids_of_older_epochs_stay_duplicates("redis cluster", engine, &nodes).await;
+    ids_of_older_epochs_stay_duplicates("redis cluster", conformance_engine(&args).await, &nodes).await;
 }
