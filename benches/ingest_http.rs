@@ -11,7 +11,8 @@
 //! temporary data directory);
 //! `BENCH_RATE`, posts/s in all, to send a steady stream instead of as
 //! many as the server takes; `BENCH_TEXT_ANALYSIS=false` for a server
-//! without trends and clustering)
+//! without trends and clustering; `BENCH_AUTHORS`, default 5,000: how many
+//! authors share the posts, each posting in turn)
 
 mod support;
 
@@ -115,7 +116,7 @@ fn text(n: u64) -> String {
     words.join(" ")
 }
 
-fn batch(seq: u64) -> String {
+fn batch(seq: u64, authors: u64) -> String {
     let mut body = String::with_capacity(BATCH * 220);
     for i in 0..BATCH as u64 {
         let n = seq * BATCH as u64 + i;
@@ -123,7 +124,7 @@ fn batch(seq: u64) -> String {
         let lon = 11.33 + (n % 991) as f64 * 0.00003;
         body.push_str(&format!(
             "{{\"source\":\"bench\",\"id\":\"{n}\",\"lat\":{lat:.6},\"lon\":{lon:.6},\"author\":\"u{}\",\"text\":\"{}\"}}\n",
-            n % 5_000,
+            n % authors,
             text(n)
         ));
     }
@@ -157,6 +158,9 @@ async fn run(label: &str, engine: support::BenchEngine) {
     // fixed schedule (an event's steady stream) and the figures are the
     // request latencies and the CPU the process spent, not the ceiling.
     let rate = env_or("BENCH_RATE", 0);
+    // A few thousand authors each post several times a second at full
+    // rate; an event's crowd has far more, each posting now and then.
+    let authors = env_or("BENCH_AUTHORS", 5_000).max(1);
     let interval = (rate > 0).then(|| Duration::from_secs_f64((connections * BATCH as u64) as f64 / rate as f64));
     let accepted = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -177,7 +181,7 @@ async fn run(label: &str, engine: support::BenchEngine) {
                     next += i;
                 }
                 // Every id is new: each post is validated, hashed, bucketed and counted.
-                let body = batch(seq);
+                let body = batch(seq, authors);
                 seq += connections;
                 let sent = Instant::now();
                 let resp = client
