@@ -134,17 +134,6 @@ async fn a_million_ids_on_a_redis_cluster_cost_at_most_64_bytes_each_and_are_nev
 /// sub-hashes split a few times.
 const ROUND: u64 = 10_000;
 
-/// The keys of `pattern` on `nodes`, each with the node that holds it.
-fn keys_on<'a>(nodes: &[&'a TestRedis], pattern: &str) -> Vec<(&'a TestRedis, String)> {
-    nodes
-        .iter()
-        .flat_map(|node| {
-            let keys = node.cli(&["--scan", "--pattern", pattern]).expect("scan");
-            keys.lines().map(|k| (*node, k.to_owned())).collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// `HGET` calls Redis counted (inside scripts too) since the last reset.
 fn hget_calls(nodes: &[&TestRedis]) -> u64 {
     nodes
@@ -192,15 +181,9 @@ async fn ids_of_older_epochs_stay_duplicates(name: &str, engine: Arc<dyn Engine>
         if r == 6 {
             // Four older epochs are live, and a new id is looked up in each
             // (what that costs Redis: bench/dedup_epochs.py).
-            let epochs: usize = keys_on(nodes, "*seen:{t*}")
+            let epochs = nodes
                 .iter()
-                .map(|(node, key)| {
-                    node.cli(&["HLEN", key])
-                        .expect("HLEN")
-                        .trim()
-                        .parse::<usize>()
-                        .expect("HLEN")
-                })
+                .flat_map(|node| node.each_key("*seen:{t*}", "HLEN"))
                 .max()
                 .unwrap_or(0);
             assert!(epochs >= 4, "{name}: {epochs} live epochs");

@@ -544,12 +544,7 @@ async fn every_contributor_set_on_redis_expires_even_one_lost_and_made_anew() {
             .map(|n| item(44.49 + n as f64 * 1e-3, 11.34, n, t, Some(&format!("t:{t}-{n}"))))
             .collect()
     };
-    let ttls = |pattern: &str| -> Vec<i64> {
-        let keys = redis.cli(&["--scan", "--pattern", pattern]).expect("scan");
-        keys.lines()
-            .map(|key| redis.cli(&["TTL", key]).expect("TTL").trim().parse().expect("a TTL"))
-            .collect()
-    };
+    let ttls = |pattern: &str| redis.each_key(pattern, "TTL");
     engine.ingest(&batch(start + 1), start + 1).await.expect("ingest");
     let steps = ttls("*steps:{*}:*");
     // 40 places 111 m apart: 40 cells at the finer resolutions, a few at

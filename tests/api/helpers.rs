@@ -198,7 +198,7 @@ impl TestRedis {
 
     /// `COMMAND key` for each key matching `pattern`, pipelined: the
     /// integer answers.
-    fn each_key(&self, pattern: &str, command: &str) -> Vec<i64> {
+    pub fn each_key(&self, pattern: &str, command: &str) -> Vec<i64> {
         let client = redis::Client::open(self.url()).expect("a Redis URL");
         let mut conn = client.get_connection().expect("connects to Redis");
         let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg(pattern).query(&mut conn).expect("KEYS");

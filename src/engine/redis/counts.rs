@@ -56,8 +56,8 @@ use crate::engine::{
     timed,
 };
 
-/// Contributors per `ZADD`, so that no command grows without bound.
-const ZADD_MEMBERS: usize = 500;
+/// Contributors per `ZADD` or `SADD`, so that no command grows without bound.
+const MEMBERS_PER_COMMAND: usize = 500;
 
 static APPLY_COUNTS: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/apply_counts.lua")));
 static INGEST_CHUNK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/ingest_chunk.lua")));
@@ -411,7 +411,7 @@ impl RedisEngine {
         for (cell, contributors) in latest {
             let key = self.keys.last(*cell);
             let members: Vec<(&u64, &i64)> = contributors.iter().collect();
-            for part in members.chunks(ZADD_MEMBERS) {
+            for part in members.chunks(MEMBERS_PER_COMMAND) {
                 let mut zadd = cmd("ZADD");
                 // GT keeps a later bucket already stored by another batch.
                 zadd.arg(&key).arg("GT");
@@ -435,7 +435,7 @@ impl RedisEngine {
         for ((cell, step), contributors) in in_steps {
             let key = self.keys.step_contributors(*cell, *step);
             let members: Vec<&u64> = contributors.iter().collect();
-            for part in members.chunks(ZADD_MEMBERS) {
+            for part in members.chunks(MEMBERS_PER_COMMAND) {
                 let mut sadd = cmd("SADD");
                 sadd.arg(&key);
                 for contributor in part {
@@ -731,20 +731,19 @@ impl CountStore for RedisEngine {
             let res = u8::from(query.res);
             let first = self.layout.first_step(query.window_secs, query.now);
             let last = self.layout.step_start(query.now);
-            let reads: Vec<Cmd> = (0..)
-                .map(|i| first + i * self.layout.step_secs)
-                .take_while(|s| *s <= last)
-                .map(|step| {
-                    let mut read = cmd("HGETALL");
-                    read.arg(self.keys.step_counts(step, res));
-                    read
-                })
-                .collect();
-            let cells = self.summed_cells(reads).await?;
             let steps: Vec<i64> = (0..)
                 .map(|i| first + i * self.layout.step_secs)
                 .take_while(|s| *s <= last)
                 .collect();
+            let reads: Vec<Cmd> = steps
+                .iter()
+                .map(|step| {
+                    let mut read = cmd("HGETALL");
+                    read.arg(self.keys.step_counts(*step, res));
+                    read
+                })
+                .collect();
+            let cells = self.summed_cells(reads).await?;
             // A window's contributors are the union of its steps' (one
             // hash slot per cell, so one command on a Redis Cluster too).
             let unions: Vec<Cmd> = cells
