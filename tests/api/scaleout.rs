@@ -147,7 +147,7 @@ async fn two_nodes_on_a_three_node_redis_cluster_behave_as_one_server_and_spread
         })
         .collect();
     let (status, body) = node_b.post_json(&json!(posts)).await;
-    assert_eq!((status, body["accepted"].as_u64()), (202, Some(300)));
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(300)), "{body}");
     let keys_per_node: Vec<usize> = cluster
         .nodes
         .iter()

@@ -136,8 +136,16 @@ async fn bench_reports_what_each_periodic_work_cost_during_the_load() {
         // at least one is enough to show that they are reported.
         let fewest = if FOLLOWER_WORKS.contains(&work) { 1 } else { 5 };
         assert!((fewest..=45).contains(&runs), "{work}: {cost}");
+        // A tick's work must fit well within the two seconds its histogram
+        // holds; the text rounds yield to everything else, so on two loaded
+        // cores one round's wall time may stretch further than that.
+        let longest_mean = if FOLLOWER_WORKS.contains(&work) {
+            10_000.0
+        } else {
+            2_000.0
+        };
         let mean = cost["mean_ms"].as_f64().expect("mean_ms");
-        assert!(mean > 0.0 && mean < 2_000.0, "{work}: {cost}");
+        assert!(mean > 0.0 && mean < longest_mean, "{work}: {cost}");
         let p99 = cost["p99_ms"].as_f64().expect("p99_ms");
         assert!(p99 > 0.0 && p99 <= 2_000.0, "{work}: {cost}");
         let share = cost["core_share"].as_f64().expect("core_share");
