@@ -434,7 +434,7 @@ async fn snapshots_are_what_the_live_map_showed(kind: EngineKind) {
     // The zones: every zone, with the figures the live status gave.
     let zones = at_moment("zone");
     // How late the live frame was, should it differ from the export.
-    let live_as_of = live_zones["as_of"].clone();
+    let live_as_of = &live_zones["as_of"];
     let live_zones = live_zones["zones"].as_array().expect("zones");
     assert_eq!(zones.len(), live_zones.len());
     for live in live_zones {

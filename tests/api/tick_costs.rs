@@ -134,16 +134,13 @@ async fn bench_reports_what_each_periodic_work_cost_during_the_load() {
         // rounds run at idle priority, by design behind the tick, so on
         // two loaded cores they may get only a few of their 30 chances:
         // at least one is enough to show that they are reported.
-        let fewest = if FOLLOWER_WORKS.contains(&work) { 1 } else { 5 };
+        let follower = FOLLOWER_WORKS.contains(&work);
+        let fewest = if follower { 1 } else { 5 };
         assert!((fewest..=45).contains(&runs), "{work}: {cost}");
         // A tick's work must fit well within the two seconds its histogram
         // holds; the text rounds yield to everything else, so on two loaded
         // cores one round's wall time may stretch further than that.
-        let longest_mean = if FOLLOWER_WORKS.contains(&work) {
-            10_000.0
-        } else {
-            2_000.0
-        };
+        let longest_mean = if follower { 10_000.0 } else { 2_000.0 };
         let mean = cost["mean_ms"].as_f64().expect("mean_ms");
         assert!(mean > 0.0 && mean < longest_mean, "{work}: {cost}");
         let p99 = cost["p99_ms"].as_f64().expect("p99_ms");
